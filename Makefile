@@ -1,0 +1,46 @@
+# The two commands a new user needs:  make demo   and   make test
+SHELL := /bin/bash
+SWIFT ?= swift
+export PATH := /opt/swift/usr/bin:$(PATH)
+
+.PHONY: all build release test test-swift test-api demo fuzz bench screenshots clean deps
+
+all: build
+
+deps:
+	scripts/install-deps.sh build
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# Builds everything, runs the Swift test suites (unit and end-to-end against real processes),
+# then schemathesis against a running server.
+test:
+	scripts/install-deps.sh build test
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	scripts/test-api.sh
+
+demo:
+	scripts/install-deps.sh build demo
+	$(SWIFT) build --product otactl --product ota-server --product ota-agent 2>/dev/null || $(SWIFT) build
+	scripts/demo.sh
+
+fuzz:
+	scripts/install-deps.sh build
+	scripts/fuzz-tar.sh $(FUZZ_SECONDS)
+
+bench:
+	scripts/install-deps.sh build bench
+	bench/bundle.sh
+
+screenshots:
+	scripts/install-deps.sh build test
+	$(SWIFT) build
+	scripts/screenshots.sh
+
+clean:
+	rm -rf .build .build-* .venv

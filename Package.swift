@@ -1,0 +1,92 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// One package, three programs: `otactl` (operators), `ota-server` (fleet registry) and
+// `ota-agent` (each device). See README.md for the layout and ../shared/DESIGN.md for why.
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "ota",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "otactl", targets: ["otactl"]),
+        .executable(name: "ota-server", targets: ["ota-server"]),
+        .executable(name: "ota-agent", targets: ["ota-agent"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // C libraries from the system (Debian: libssl-dev, libcurl4-openssl-dev).
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        // Bundles, signatures, trust, versions, tar. No networking, no database.
+        .target(name: "OTACore", dependencies: ["COpenSSL"], swiftSettings: strict),
+
+        // The HTTP client (libcurl) and the typed server API on top of it.
+        .target(name: "OTAClient", dependencies: ["OTACore", "CCurl"], swiftSettings: strict),
+
+        // The fleet registry: Hummingbird routes over GRDB/SQLite and a content store.
+        .target(
+            name: "OTAServer",
+            dependencies: [
+                "OTACore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            exclude: ["Resources"],
+            swiftSettings: strict,
+            plugins: ["EmbedResourcesPlugin"]
+        ),
+
+        // The device agent: journaled update state machine. Links no NIO, Hummingbird or GRDB.
+        .target(name: "OTAAgent", dependencies: ["OTACore", "OTAClient"], swiftSettings: strict),
+
+        .executableTarget(
+            name: "otactl",
+            dependencies: ["OTACore", "OTAClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "ota-server",
+            dependencies: ["OTAServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "ota-agent",
+            dependencies: ["OTAAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+
+        // Build-time embedding of migrations/*.sql and the server's static files, so that
+        // `ota-server` is one self-contained binary.
+        .executableTarget(name: "embed-resources", path: "Sources/EmbedResourcesTool"),
+        .plugin(
+            name: "EmbedResourcesPlugin",
+            capability: .buildTool(),
+            dependencies: ["embed-resources"],
+            path: "Sources/EmbedResourcesPlugin"
+        ),
+
+        // Tests. End-to-end suites start the real binaries built next to the test bundle.
+        .target(name: "TestSupport", dependencies: ["OTACore", "OTAClient"], path: "Tests/TestSupport"),
+        .testTarget(name: "OTACoreTests", dependencies: ["OTACore", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "OTACtlTests", dependencies: ["OTACore", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "OTAServerTests", dependencies: ["OTACore", "OTAClient", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "OTAAgentTests", dependencies: ["OTACore", "OTAClient", "TestSupport"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

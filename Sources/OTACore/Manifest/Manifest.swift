@@ -1,0 +1,138 @@
+/// What a bundle is and holds. Signed as exact bytes inside a DSSE envelope, so the JSON is
+/// never re-serialised before verification. Decoding is strict: unknown fields, unsafe
+/// paths, duplicate files and unknown schemas are errors.
+public struct Manifest: Codable, Equatable, Sendable {
+    public static let schemaVersion = 1
+
+    public var schema: Int
+    public var name: String
+    public var kind: String
+    public var version: SemanticVersion
+    public var compatible: [String]
+    public var created: String
+    public var files: [FileEntry]
+    public var health: HealthCheck?
+    public var metadata: JSONValue?
+
+    public struct FileEntry: Codable, Equatable, Sendable {
+        public var path: PayloadPath
+        public var size: UInt64
+        public var sha256: SHA256Digest
+
+        public init(path: PayloadPath, size: UInt64, sha256: SHA256Digest) {
+            self.path = path
+            self.size = size
+            self.sha256 = sha256
+        }
+
+        public init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(allowed: ["path", "size", "sha256"])
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            path = try container.decode(PayloadPath.self, forKey: .path)
+            // Decoded as Int64 so that a negative size is reported against its field.
+            let signedSize = try container.decode(Int64.self, forKey: .size)
+            guard signedSize >= 0 else {
+                throw DecodingError.dataCorruptedError(forKey: .size, in: container, debugDescription: "must not be negative")
+            }
+            size = UInt64(signedSize)
+            sha256 = try container.decode(SHA256Digest.self, forKey: .sha256)
+        }
+    }
+
+    /// A self-test shipped inside the bundle; devices run it only when their config allows.
+    public struct HealthCheck: Codable, Equatable, Sendable {
+        public var command: PayloadPath
+        public var timeoutSeconds: Int
+
+        enum CodingKeys: String, CodingKey {
+            case command
+            case timeoutSeconds = "timeout_s"
+        }
+
+        public init(command: PayloadPath, timeoutSeconds: Int) {
+            self.command = command
+            self.timeoutSeconds = timeoutSeconds
+        }
+
+        public init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(allowed: ["command", "timeout_s"])
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            command = try container.decode(PayloadPath.self, forKey: .command)
+            timeoutSeconds = try container.decode(Int.self, forKey: .timeoutSeconds)
+        }
+    }
+
+    public init(name: String, kind: String, version: SemanticVersion, compatible: [String], created: String,
+                files: [FileEntry], health: HealthCheck? = nil, metadata: JSONValue? = nil) {
+        self.schema = Self.schemaVersion
+        self.name = name
+        self.kind = kind
+        self.version = version
+        self.compatible = compatible
+        self.created = created
+        self.files = files
+        self.health = health
+        self.metadata = metadata
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case schema, name, kind, version, compatible, created, files, health, metadata
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(allowed: Set(CodingKeys.allCases.map(\.rawValue)))
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        schema = try container.decode(Int.self, forKey: .schema)
+        guard schema == Self.schemaVersion else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.schema],
+                debugDescription: "schema \(schema) is not supported (this program reads schema \(Self.schemaVersion))"))
+        }
+        name = try container.decode(String.self, forKey: .name)
+        kind = try container.decode(String.self, forKey: .kind)
+        version = try container.decode(SemanticVersion.self, forKey: .version)
+        compatible = try container.decode([String].self, forKey: .compatible)
+        created = try container.decode(String.self, forKey: .created)
+        files = try container.decode([FileEntry].self, forKey: .files)
+        health = try container.decodeIfPresent(HealthCheck.self, forKey: .health)
+        metadata = try container.decodeIfPresent(JSONValue.self, forKey: .metadata)
+        if let problem = validationProblem() {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: problem))
+        }
+    }
+
+    /// The rules beyond types: safe names, a non-empty file list without duplicates, a health
+    /// command that is one of the files. Nil when the manifest is valid.
+    public func validationProblem() -> String? {
+        if let problem = SafeName.problem(with: name, what: "name") { return problem }
+        if let problem = SafeName.problem(with: kind, what: "kind") { return problem }
+        if compatible.isEmpty { return "compatible lists no hardware class" }
+        for hardware in compatible {
+            if let problem = SafeName.problem(with: hardware, what: "hardware class") { return problem }
+        }
+        if Set(compatible).count != compatible.count { return "compatible lists a hardware class twice" }
+        if Timestamp.parse(created) == nil { return "created '\(created)' is not an RFC 3339 UTC time like 2026-11-29T02:00:00Z" }
+        if files.isEmpty { return "files is empty: a bundle carries at least one file" }
+        var seen = Set<PayloadPath>()
+        for file in files where !seen.insert(file.path).inserted { return "files lists '\(file.path)' twice" }
+        if let health {
+            if !seen.contains(health.command) { return "health.command '\(health.command)' is not one of the bundle's files" }
+            if !(1...86_400).contains(health.timeoutSeconds) { return "health.timeout_s must be between 1 and 86400 seconds" }
+        }
+        if let metadata {
+            guard case .object = metadata else { return "metadata must be a JSON object" }
+        }
+        return nil
+    }
+
+    /// Strictly decodes manifest bytes, naming the first problem.
+    public static func decode(_ bytes: [UInt8]) throws -> Manifest {
+        try StrictJSON.decode(Manifest.self, from: bytes, what: "manifest")
+    }
+
+    /// The canonical bytes otactl signs: sorted keys, no whitespace.
+    public func encoded() throws -> [UInt8] {
+        Array(try StrictJSON.encode(self))
+    }
+
+    public var totalSize: UInt64 { files.reduce(0) { $0 + $1.size } }
+}

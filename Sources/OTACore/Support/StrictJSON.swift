@@ -1,0 +1,77 @@
+/// Decoding of untrusted JSON with errors a person can act on.
+///
+/// `JSONDecoder` ignores unknown keys and reports problems as coding paths; inputs from the
+/// network, a bundle or a file get one clear sentence naming the field instead.
+public struct JSONInputError: Error, CustomStringConvertible, Equatable, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+public enum StrictJSON {
+    /// Decodes `type` from `bytes`, describing it as `what` ("manifest", "trust root", ...).
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>, what: String) throws -> T {
+        let data = Data(bytes)
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch let error as DecodingError {
+            throw JSONInputError("\(what): \(describe(error))")
+        } catch let error as JSONInputError {
+            throw JSONInputError("\(what): \(error.description)")
+        }
+    }
+
+    /// Encodes with sorted keys, so the same value always gives the same bytes.
+    public static func encode<T: Encodable>(_ value: T, pretty: Bool = false) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(value)
+    }
+
+    static let unknownField = "unknown field"
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            var text = ""
+            for key in keys {
+                if let index = key.intValue { text += "[\(index)]" } else { text += text.isEmpty ? key.stringValue : ".\(key.stringValue)" }
+            }
+            return text
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            let parent = path(context.codingPath)
+            return "missing field '\(parent.isEmpty ? key.stringValue : parent + "." + key.stringValue)'"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            let field = path(context.codingPath)
+            return field.isEmpty ? "not a JSON object of the expected shape" : "field '\(field)' has the wrong type"
+        case .dataCorrupted(let context):
+            let field = path(context.codingPath)
+            if context.debugDescription == unknownField { return "unknown field '\(field)'" }
+            if context.debugDescription.hasPrefix("The given data was not valid JSON") { return "malformed JSON" }
+            if field.isEmpty { return context.debugDescription }
+            return "field '\(field)': \(context.debugDescription)"
+        @unknown default:
+            return "malformed JSON"
+        }
+    }
+}
+
+/// A coding key for any string, used to list the keys an object really has.
+public struct AnyCodingKey: CodingKey, Hashable, Sendable {
+    public let stringValue: String
+    public let intValue: Int?
+    public init(_ string: String) { stringValue = string; intValue = nil }
+    public init?(stringValue: String) { self.init(stringValue) }
+    public init?(intValue: Int) { stringValue = String(intValue); self.intValue = intValue }
+}
+
+extension Decoder {
+    /// Throws when the JSON object holds a key outside `allowed`: a signed document with
+    /// fields the verifier does not understand must not be accepted silently.
+    public func rejectUnknownKeys(allowed: Set<String>) throws {
+        let container = try self.container(keyedBy: AnyCodingKey.self)
+        for key in container.allKeys where !allowed.contains(key.stringValue) {
+            throw DecodingError.dataCorrupted(.init(codingPath: codingPath + [key], debugDescription: StrictJSON.unknownField))
+        }
+    }
+}

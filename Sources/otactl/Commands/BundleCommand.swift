@@ -1,0 +1,234 @@
+import ArgumentParser
+import Foundation
+import OTACore
+
+struct BundleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bundle",
+        abstract: "Create, co-sign, verify and inspect bundle files (.otab).",
+        subcommands: [Create.self, Sign.self, Verify.self, Inspect.self]
+    )
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Build and sign a bundle from every file under a folder.",
+            discussion: """
+            Every regular file under DIR becomes a payload file, at its path relative to DIR.
+            Symbolic links and special files are refused. The manifest lists each file's size
+            and SHA-256 and is signed with --key; add more signatures with `otactl bundle sign`.
+
+            Metadata: --metadata framework=onnx --metadata metrics.top1=0.912 gives
+            {"framework": "onnx", "metrics": {"top1": 0.912}}. Values that read as JSON numbers,
+            booleans, arrays or objects are kept as such; anything else is a string.
+            """
+        )
+
+        @Argument(help: ArgumentHelp("Folder holding the payload.", valueName: "dir"))
+        var directory: String
+
+        @Option(help: "Bundle name: letters, digits, '.', '_', '-' (e.g. face-detector).")
+        var name: String
+
+        @Option(help: "Semantic version (e.g. 1.4.0 or 2.0.0-rc.1); devices only move forward.")
+        var version: String
+
+        @Option(help: "model, firmware, or the name of an install handler on the devices.")
+        var kind: String
+
+        @Option(help: ArgumentHelp("Hardware classes that may install it, comma-separated.", valueName: "hw[,hw...]"))
+        var compatible: String
+
+        @Option(help: ArgumentHelp("Private key to sign with.", valueName: "file.key"))
+        var key: String
+
+        @Option(name: .customLong("metadata"), help: ArgumentHelp("Free-form metadata; repeatable.", valueName: "key=value"))
+        var metadata: [String] = []
+
+        @Option(help: ArgumentHelp("A payload file the device may run as the bundle's own health self-test.", valueName: "path"))
+        var healthCommand: String?
+
+        @Option(help: "Seconds the health self-test may take.")
+        var healthTimeout: Int = 60
+
+        @Option(name: .shortAndLong, help: ArgumentHelp("Bundle file to write.", valueName: "file.otab"))
+        var output: String
+
+        @Flag(help: "Print the result as JSON.")
+        var json = false
+
+        func run() throws {
+            let semver = try Failure.wrap("--version") { try SemanticVersion(version) }
+            let hardware = compatible.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            let metadataValue = try MetadataParser.parse(metadata)
+            let signingKey = try Failure.wrap("cannot load signing key \(key)") { try KeyFiles.loadPrivateKey(key) }
+            let options = BundleWriter.Options(name: name, version: semver, kind: kind, compatible: hardware,
+                                               metadata: metadataValue, healthCommand: healthCommand,
+                                               healthTimeoutSeconds: healthTimeout)
+            let progress = ProgressBar("writing \(FileSystem.basename(of: output))")
+            let (envelope, manifest) = try Failure.wrap("cannot create the bundle") {
+                try BundleWriter.create(from: directory, options: options, key: signingKey, output: output, progress: progress.update)
+            }
+            progress.finish()
+            let digest = SHA256Digest.of(envelope.payload)
+            if json {
+                try Terminal.printJSON(BundleSummary(manifest: manifest, digest: digest, signers: envelope.signatures.map(\.keyid), path: output))
+            } else {
+                print("created \(output): \(manifest.name) \(manifest.version) (\(manifest.kind)), \(manifest.files.count) file\(manifest.files.count == 1 ? "" : "s"), \(Terminal.formatBytes(manifest.totalSize))")
+                print("digest \(digest.hex)")
+                print("signed by \(signingKey.publicKey.keyID)")
+            }
+        }
+    }
+
+    struct Sign: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Co-sign a bundle: add a signature, leaving the manifest unchanged.",
+            discussion: "The payload is checked against the manifest before signing. Signing again with the same key replaces that key's signature."
+        )
+
+        @Argument(help: ArgumentHelp("Bundle file to co-sign (rewritten in place).", valueName: "file.otab"))
+        var bundle: String
+
+        @Option(help: ArgumentHelp("Private key to sign with.", valueName: "file.key"))
+        var key: String
+
+        func run() throws {
+            let signingKey = try Failure.wrap("cannot load signing key \(key)") { try KeyFiles.loadPrivateKey(key) }
+            let envelope = try Failure.wrap("cannot sign \(bundle)") { try BundleWriter.cosign(bundle, key: signingKey) }
+            print("signed \(bundle) with \(signingKey.publicKey.keyID) (\(envelope.signatures.count) signature\(envelope.signatures.count == 1 ? "" : "s"))")
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify a bundle's signatures and every payload byte.",
+            discussion: "Exits 0 only when the trust root's threshold is met and every file's size and SHA-256 match the signed manifest; exits 2 otherwise."
+        )
+
+        @Argument(help: ArgumentHelp("Bundle file.", valueName: "file.otab"))
+        var bundle: String
+
+        @Option(help: ArgumentHelp("Trust root listing accepted keys.", valueName: "trust.json"))
+        var trust: String
+
+        @Flag(help: "Print the result as JSON.")
+        var json = false
+
+        func run() throws {
+            let root = try Failure.wrap("") { try TrustRoot.load(from: trust) }
+            let progress = ProgressBar("verifying \(FileSystem.basename(of: bundle))")
+            let verified: VerifiedManifest
+            do {
+                let archive = try BundleArchive.open(bundle)
+                verified = try archive.verify(trust: root, progress: progress.update)
+                progress.finish()
+            } catch {
+                progress.finish()
+                if json {
+                    struct Invalid: Encodable { let valid = false; let error: String }
+                    try Terminal.printJSON(Invalid(error: String(describing: error)))
+                }
+                throw Failure("\(bundle): \(error)", exitCode: Failure.verification)
+            }
+            let manifest = verified.manifest
+            if json {
+                try Terminal.printJSON(BundleSummary(manifest: manifest, digest: verified.digest, signers: verified.signers, path: bundle, valid: true))
+            } else {
+                print("OK \(bundle): \(manifest.name) \(manifest.version) (\(manifest.kind)), \(manifest.files.count) file\(manifest.files.count == 1 ? "" : "s"), \(Terminal.formatBytes(manifest.totalSize))")
+                print("signed by \(verified.signers.count) trusted key\(verified.signers.count == 1 ? "" : "s") (threshold \(root.threshold)): \(verified.signers.joined(separator: ", "))")
+            }
+        }
+    }
+
+    struct Inspect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a bundle's manifest and signatures (without verifying them).",
+            discussion: "Use `otactl bundle verify` to check signatures and content."
+        )
+
+        @Argument(help: ArgumentHelp("Bundle file.", valueName: "file.otab"))
+        var bundle: String
+
+        @Flag(help: "Print the result as JSON.")
+        var json = false
+
+        func run() throws {
+            let archive = try Failure.wrap("\(bundle)") { try BundleArchive.open(bundle) }
+            let manifest = try Failure.wrap("\(bundle)") { try archive.unverifiedManifest() }
+            let digest = SHA256Digest.of(archive.envelope.payload)
+            let keyids = archive.envelope.signatures.map(\.keyid)
+            if json {
+                try Terminal.printJSON(BundleSummary(manifest: manifest, digest: digest, signers: keyids, path: bundle))
+                return
+            }
+            print("name:       \(manifest.name)")
+            print("version:    \(manifest.version)")
+            print("kind:       \(manifest.kind)")
+            print("compatible: \(manifest.compatible.joined(separator: ", "))")
+            print("created:    \(manifest.created)")
+            print("digest:     \(digest.hex)")
+            print("size:       \(Terminal.formatBytes(manifest.totalSize)) in \(manifest.files.count) file\(manifest.files.count == 1 ? "" : "s")")
+            if let health = manifest.health { print("health:     \(health.command) (timeout \(health.timeoutSeconds)s)") }
+            for keyid in keyids { print("signature:  \(keyid) (not verified)") }
+            print("")
+            Terminal.printTable(["PATH", "SIZE", "SHA256"], manifest.files.map { [$0.path.value, String($0.size), $0.sha256.hex] })
+            if let metadata = manifest.metadata {
+                print("")
+                Terminal.printTable(["METADATA", "VALUE"], metadata.flattened().map { [$0.key, $0.value.displayText] })
+            }
+        }
+    }
+}
+
+/// What `--json` prints for a bundle.
+struct BundleSummary: Encodable {
+    let path: String
+    let valid: Bool?
+    let digest: String
+    let signatures: [String]
+    let manifest: Manifest
+
+    init(manifest: Manifest, digest: SHA256Digest, signers: [String], path: String, valid: Bool? = nil) {
+        self.path = path
+        self.valid = valid
+        self.digest = digest.hex
+        self.signatures = signers
+        self.manifest = manifest
+    }
+}
+
+enum MetadataParser {
+    /// Turns `key=value` pairs into a JSON object; dotted keys make nested objects.
+    static func parse(_ pairs: [String]) throws -> JSONValue? {
+        guard !pairs.isEmpty else { return nil }
+        var root: [String: JSONValue] = [:]
+        for pair in pairs {
+            guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                throw Failure("--metadata '\(pair)' is not KEY=VALUE")
+            }
+            let path = pair[..<equals].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            guard !path.contains(where: \.isEmpty) else { throw Failure("--metadata key '\(pair[..<equals])' has an empty part") }
+            let text = String(pair[pair.index(after: equals)...])
+            let value = (try? StrictJSON.decode(JSONValue.self, from: Array(text.utf8), what: "value")) ?? .string(text)
+            try insert(value, at: path[...], into: &root, whole: pair)
+        }
+        return .object(root)
+    }
+
+    private static func insert(_ value: JSONValue, at path: ArraySlice<String>, into object: inout [String: JSONValue], whole: String) throws {
+        let key = path.first!
+        if path.count == 1 {
+            guard object[key] == nil else { throw Failure("--metadata '\(whole)' sets a key twice") }
+            object[key] = value
+            return
+        }
+        var child: [String: JSONValue]
+        switch object[key] {
+        case nil: child = [:]
+        case .object(let existing): child = existing
+        default: throw Failure("--metadata '\(whole)' nests under a key that already has a value")
+        }
+        try insert(value, at: path.dropFirst(), into: &child, whole: whole)
+        object[key] = .object(child)
+    }
+}

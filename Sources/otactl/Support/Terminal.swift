@@ -1,0 +1,92 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import OTACore
+
+/// Output helpers: errors on stderr, tables and JSON on stdout, a progress bar on a terminal.
+enum Terminal {
+    static func printError(_ message: String) {
+        var text = "otactl: error: \(message)"
+        if !text.hasSuffix("\n") { text += "\n" }
+        writeStderr(text)
+    }
+
+    /// Writes straight to file descriptor 2 (C's `stderr` is shared mutable state to Swift 6).
+    static func writeStderr(_ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            if written <= 0 { return }
+            bytes = bytes.dropFirst(written)
+        }
+    }
+
+    static func printJSON<T: Encodable>(_ value: T) throws {
+        let data = try StrictJSON.encode(value, pretty: true)
+        print(String(decoding: data, as: UTF8.self))
+    }
+
+    static var stderrIsTerminal: Bool { isatty(2) == 1 }
+
+    /// Prints rows as aligned columns under a header.
+    static func printTable(_ header: [String], _ rows: [[String]]) {
+        var widths = header.map(\.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) }
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                index == cells.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
+            }.joined(separator: "  ")
+        }
+        print(line(header))
+        for row in rows { print(line(row)) }
+    }
+
+    static func formatBytes(_ bytes: UInt64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+    }
+}
+
+/// A one-line progress bar on stderr, redrawn at most ten times a second, shown only when
+/// stderr is a terminal (scripts and logs stay clean).
+final class ProgressBar {
+    private let label: String
+    private let enabled: Bool
+    private var lastDraw: Double = 0
+    private let started = ProgressBar.now()
+
+    init(_ label: String, enabled: Bool = Terminal.stderrIsTerminal) {
+        self.label = label
+        self.enabled = enabled
+    }
+
+    static func now() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+
+    func update(_ done: UInt64, _ total: UInt64) {
+        guard enabled else { return }
+        let now = Self.now()
+        guard done == total || now - lastDraw >= 0.1 else { return }
+        lastDraw = now
+        let fraction = total == 0 ? 1 : Double(done) / Double(total)
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let rate = Double(done) / max(now - started, 0.001)
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        Terminal.writeStderr("\r\(label) [\(bar)] \(Int(fraction * 100))% \(Terminal.formatBytes(done))/\(Terminal.formatBytes(total)) \(Terminal.formatBytes(UInt64(rate)))/s  ")
+    }
+
+    func finish() {
+        guard enabled else { return }
+        Terminal.writeStderr("\n")
+    }
+}

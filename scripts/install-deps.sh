@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what the build, the tests, the demo or the benchmarks need on Debian 12, and
+# nothing that is already there. Usage: scripts/install-deps.sh build|test|demo|bench ...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=()
+python_packages=()
+for group in "$@"; do
+  case "$group" in
+    build) apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config) ;;
+    test)  apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config openssl sqlite3 curl python3-venv chromium)
+           python_packages+=(schemathesis onnxruntime numpy) ;;
+    demo)  apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config python3-venv curl)
+           python_packages+=(onnxruntime numpy) ;;
+    bench) apt_packages+=(nginx-light wrk time curl openssl sqlite3) ;;
+    *) echo "install-deps: unknown group '$group' (build, test, demo, bench)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for package in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "install-deps: apt-get install ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ${#python_packages[@]} -gt 0 ]; then
+  # A virtual environment in the repository (git-ignored) keeps the system Python untouched.
+  if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv 2>/dev/null || { rm -rf .venv; python3 -m venv --without-pip .venv && curl -fsSL https://bootstrap.pypa.io/get-pip.py | .venv/bin/python >/dev/null; }
+  fi
+  need=()
+  for package in "${python_packages[@]}"; do
+    .venv/bin/python -c "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('$package') else 1)" 2>/dev/null || need+=("$package")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "install-deps: pip install ${need[*]}"
+    .venv/bin/python -m pip install -q "${need[@]}"
+  fi
+fi
