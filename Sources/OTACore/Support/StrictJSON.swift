@@ -20,6 +20,41 @@ public enum StrictJSON {
         }
     }
 
+    /// Decodes like `decode`, and also refuses any object key that `T` does not read. It
+    /// compares the input with `T` encoded again, so every Codable type gets the check
+    /// without code of its own (free-form values such as attributes round-trip whole).
+    public static func decodeRejectingUnknownFields<T: Codable>(_ type: T.Type, from bytes: some Collection<UInt8>, what: String) throws -> T {
+        let value = try decode(T.self, from: bytes, what: what)
+        let input = try decode(JSONValue.self, from: bytes, what: what)
+        let echoed = try JSONDecoder().decode(JSONValue.self, from: encode(value))
+        if let path = firstUnknownKey(in: input, comparedWith: echoed, path: "") {
+            throw JSONInputError("\(what): unknown field '\(path)'")
+        }
+        return value
+    }
+
+    private static func firstUnknownKey(in input: JSONValue, comparedWith known: JSONValue, path: String) -> String? {
+        switch (input, known) {
+        case (.object(let given), .object(let read)):
+            for key in given.keys.sorted() {
+                let child = path.isEmpty ? key : path + "." + key
+                guard let readValue = read[key] else {
+                    if given[key] == .null { continue }
+                    return child
+                }
+                if let found = firstUnknownKey(in: given[key]!, comparedWith: readValue, path: child) { return found }
+            }
+            return nil
+        case (.array(let given), .array(let read)) where given.count == read.count:
+            for (index, pair) in zip(given, read).enumerated() {
+                if let found = firstUnknownKey(in: pair.0, comparedWith: pair.1, path: "\(path)[\(index)]") { return found }
+            }
+            return nil
+        default:
+            return nil
+        }
+    }
+
     /// Encodes with sorted keys, so the same value always gives the same bytes.
     public static func encode<T: Encodable>(_ value: T, pretty: Bool = false) throws -> Data {
         let encoder = JSONEncoder()

@@ -5,7 +5,9 @@ import Glibc
 /// RFC 3339 UTC timestamps ("2026-11-29T02:00:00Z"), the only time format in manifests,
 /// APIs and journals. Written by hand so that the agent does not need Foundation's formatters.
 public enum Timestamp {
-    public static func now() -> String { format(secondsSinceEpoch: Int64(time(nil))) }
+    public static func now() -> String { format(secondsSinceEpoch: epochSeconds()) }
+
+    public static func epochSeconds() -> Int64 { Int64(time(nil)) }
 
     public static func format(secondsSinceEpoch seconds: Int64) -> String {
         var value = time_t(seconds)

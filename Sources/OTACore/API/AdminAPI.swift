@@ -1,0 +1,564 @@
+/// The admin API's wire types, shared by `ota-server` and `otactl`.
+public enum AdminAPI {
+    /// What an admin-API token may do. Each role includes the ones before it in `includes`.
+    public enum Role: String, Codable, CaseIterable, Sendable, Comparable {
+        case viewer, publisher, `operator`, admin
+
+        /// viewer reads; publisher also uploads content and publishes bundles; operator also
+        /// runs deployments, devices and enrollment tokens; admin may do everything.
+        public func allows(_ needed: Role) -> Bool {
+            switch (self, needed) {
+            case (.admin, _): return true
+            case (_, .viewer): return true
+            case (.publisher, .publisher), (.operator, .operator): return true
+            default: return false
+            }
+        }
+
+        public static func < (lhs: Role, rhs: Role) -> Bool {
+            allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+        }
+    }
+
+    public struct MissingContentRequest: Codable, Equatable, Sendable {
+        public var digests: [String]
+        public init(digests: [String]) { self.digests = digests }
+    }
+
+    public struct MissingContentResponse: Codable, Equatable, Sendable {
+        public var missing: [String]
+        public init(missing: [String]) { self.missing = missing }
+    }
+
+    public struct ContentUploadResponse: Codable, Equatable, Sendable {
+        public var sha256: String
+        public var size: UInt64
+        public var created: Bool
+        public init(sha256: String, size: UInt64, created: Bool) {
+            self.sha256 = sha256
+            self.size = size
+            self.created = created
+        }
+    }
+
+    public struct BundleFile: Codable, Equatable, Sendable {
+        public var path: String
+        public var size: UInt64
+        public var sha256: String
+        public init(path: String, size: UInt64, sha256: String) {
+            self.path = path
+            self.size = size
+            self.sha256 = sha256
+        }
+    }
+
+    public struct Bundle: Codable, Equatable, Sendable {
+        public var name: String
+        public var version: String
+        public var kind: String
+        public var digest: String
+        public var compatible: [String]
+        public var size: UInt64
+        public var signers: [String]
+        public var created: String
+        public var publishedAt: String
+        public var metadata: JSONValue?
+        public var files: [BundleFile]?
+        public var health: Manifest.HealthCheck?
+
+        enum CodingKeys: String, CodingKey {
+            case name, version, kind, digest, compatible, size, signers, created, metadata, files, health
+            case publishedAt = "published_at"
+        }
+
+        public init(name: String, version: String, kind: String, digest: String, compatible: [String], size: UInt64, signers: [String],
+                    created: String, publishedAt: String, metadata: JSONValue?, files: [BundleFile]?, health: Manifest.HealthCheck?) {
+            self.name = name
+            self.version = version
+            self.kind = kind
+            self.digest = digest
+            self.compatible = compatible
+            self.size = size
+            self.signers = signers
+            self.created = created
+            self.publishedAt = publishedAt
+            self.metadata = metadata
+            self.files = files
+            self.health = health
+        }
+    }
+
+    public struct BundleList: Codable, Equatable, Sendable {
+        public var bundles: [Bundle]
+        public init(bundles: [Bundle]) { self.bundles = bundles }
+    }
+
+    public struct PublishResponse: Codable, Equatable, Sendable {
+        public var bundle: Bundle
+        /// False when the identical bundle was already published (publishing is idempotent).
+        public var created: Bool
+        public init(bundle: Bundle, created: Bool) {
+            self.bundle = bundle
+            self.created = created
+        }
+    }
+
+    /// Which devices a deployment is for. Exactly one of `all`, `tag`, `group`, `devices`.
+    public struct Target: Codable, Equatable, Sendable {
+        public var all: Bool?
+        public var tag: String?
+        public var group: String?
+        public var devices: [String]?
+
+        public init(all: Bool? = nil, tag: String? = nil, group: String? = nil, devices: [String]? = nil) {
+            self.all = all
+            self.tag = tag
+            self.group = group
+            self.devices = devices
+        }
+
+        public static let everyCompatibleDevice = Target(all: true)
+
+        public var problem: String? {
+            let given = [all == true, tag != nil, group != nil, devices != nil].filter { $0 }.count
+            if given != 1 { return "target needs exactly one of all, tag, group or devices" }
+            if let tag, let problem = SafeName.problem(with: tag, what: "tag") { return problem }
+            if let group, let problem = SafeName.problem(with: group, what: "group") { return problem }
+            if let devices {
+                if devices.isEmpty { return "target.devices is empty" }
+                if devices.count > 100_000 { return "target.devices lists more than 100000 devices" }
+                for id in devices { if let problem = SafeName.problem(with: id, what: "device id") { return problem } }
+            }
+            return nil
+        }
+
+        public var summary: String {
+            if all == true { return "all compatible devices" }
+            if let tag { return "tag \(tag)" }
+            if let group { return "group \(group)" }
+            if let devices { return "\(devices.count) device\(devices.count == 1 ? "" : "s")" }
+            return "nothing"
+        }
+    }
+
+    /// One stage of a rollout: canary devices (by list, tag or group), or a share of the target.
+    public struct Phase: Codable, Equatable, Sendable {
+        public var percent: Double?
+        public var devices: [String]?
+        public var tag: String?
+        public var group: String?
+
+        public init(percent: Double? = nil, devices: [String]? = nil, tag: String? = nil, group: String? = nil) {
+            self.percent = percent
+            self.devices = devices
+            self.tag = tag
+            self.group = group
+        }
+
+        public var label: String {
+            if let percent { return percent == percent.rounded() ? "\(Int(percent))%" : "\(percent)%" }
+            if let tag { return "canary tag \(tag)" }
+            if let group { return "canary group \(group)" }
+            if let devices { return "canary \(devices.count) device\(devices.count == 1 ? "" : "s")" }
+            return "?"
+        }
+    }
+
+    public struct DeploymentCreateRequest: Codable, Equatable, Sendable {
+        public var bundleName: String
+        public var version: String
+        public var target: Target
+        /// Stages in order; omitted means one stage with the whole target.
+        public var phases: [Phase]?
+        public var autoAdvance: Bool?
+        public var soakSeconds: Int?
+        public var successRatio: Double?
+        public var failureThresholdCount: Int?
+        public var failureThresholdPercent: Double?
+        public var failureMinFinished: Int?
+        public var rateLimitPerMinute: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case bundleName = "bundle_name", version, target, phases
+            case autoAdvance = "auto_advance", soakSeconds = "soak_s", successRatio = "success_ratio"
+            case failureThresholdCount = "failure_threshold_count", failureThresholdPercent = "failure_threshold_percent"
+            case failureMinFinished = "failure_min_finished", rateLimitPerMinute = "rate_limit_per_minute"
+        }
+
+        public init(bundleName: String, version: String, target: Target, phases: [Phase]? = nil, autoAdvance: Bool? = nil,
+                    soakSeconds: Int? = nil, successRatio: Double? = nil, failureThresholdCount: Int? = nil,
+                    failureThresholdPercent: Double? = nil, failureMinFinished: Int? = nil, rateLimitPerMinute: Int? = nil) {
+            self.bundleName = bundleName
+            self.version = version
+            self.target = target
+            self.phases = phases
+            self.autoAdvance = autoAdvance
+            self.soakSeconds = soakSeconds
+            self.successRatio = successRatio
+            self.failureThresholdCount = failureThresholdCount
+            self.failureThresholdPercent = failureThresholdPercent
+            self.failureMinFinished = failureMinFinished
+            self.rateLimitPerMinute = rateLimitPerMinute
+        }
+    }
+
+    /// Device counts by update state; `pending` means assigned but not started.
+    public struct StateCounts: Codable, Equatable, Sendable {
+        public var pending = 0
+        public var downloading = 0
+        public var installing = 0
+        public var succeeded = 0
+        public var failed = 0
+        public var rolledBack = 0
+
+        enum CodingKeys: String, CodingKey {
+            case pending, downloading, installing, succeeded, failed
+            case rolledBack = "rolled_back"
+        }
+
+        public init() {}
+
+        public var total: Int { pending + downloading + installing + succeeded + failed + rolledBack }
+        public var finished: Int { succeeded + failed + rolledBack }
+        public var unsuccessful: Int { failed + rolledBack }
+
+        public static func + (lhs: StateCounts, rhs: StateCounts) -> StateCounts {
+            var sum = StateCounts()
+            sum.pending = lhs.pending + rhs.pending
+            sum.downloading = lhs.downloading + rhs.downloading
+            sum.installing = lhs.installing + rhs.installing
+            sum.succeeded = lhs.succeeded + rhs.succeeded
+            sum.failed = lhs.failed + rhs.failed
+            sum.rolledBack = lhs.rolledBack + rhs.rolledBack
+            return sum
+        }
+    }
+
+    public struct PhaseStatus: Codable, Equatable, Sendable {
+        public var index: Int
+        public var label: String
+        public var counts: StateCounts
+        public var startedAt: String?
+
+        enum CodingKeys: String, CodingKey { case index, label, counts, startedAt = "started_at" }
+
+        public init(index: Int, label: String, counts: StateCounts, startedAt: String?) {
+            self.index = index
+            self.label = label
+            self.counts = counts
+            self.startedAt = startedAt
+        }
+    }
+
+    public struct FailureReason: Codable, Equatable, Sendable {
+        public var reason: String
+        public var count: Int
+        public init(reason: String, count: Int) {
+            self.reason = reason
+            self.count = count
+        }
+    }
+
+    public struct VersionCount: Codable, Equatable, Sendable {
+        public var version: String
+        public var count: Int
+        public init(version: String, count: Int) {
+            self.version = version
+            self.count = count
+        }
+    }
+
+    public struct Deployment: Codable, Equatable, Sendable {
+        public var id: String
+        public var bundleName: String
+        public var version: String
+        public var digest: String
+        public var target: Target
+        /// active, paused, completed, cancelled
+        public var status: String
+        public var pausedReason: String?
+        public var currentPhase: Int
+        public var phases: [PhaseStatus]
+        public var counts: StateCounts
+        public var autoAdvance: Bool
+        public var soakSeconds: Int
+        public var successRatio: Double
+        public var failureThresholdCount: Int?
+        public var failureThresholdPercent: Double?
+        public var failureMinFinished: Int
+        public var rateLimitPerMinute: Int?
+        public var createdAt: String
+        public var createdBy: String
+        public var failureReasons: [FailureReason]?
+        public var versions: [VersionCount]?
+
+        enum CodingKeys: String, CodingKey {
+            case id, target, status, phases, counts, versions
+            case bundleName = "bundle_name", version, digest
+            case pausedReason = "paused_reason", currentPhase = "current_phase", autoAdvance = "auto_advance"
+            case soakSeconds = "soak_s", successRatio = "success_ratio", failureThresholdCount = "failure_threshold_count"
+            case failureThresholdPercent = "failure_threshold_percent", failureMinFinished = "failure_min_finished"
+            case rateLimitPerMinute = "rate_limit_per_minute", createdAt = "created_at", createdBy = "created_by"
+            case failureReasons = "failure_reasons"
+        }
+
+        public init(id: String, bundleName: String, version: String, digest: String, target: Target, status: String,
+                    pausedReason: String?, currentPhase: Int, phases: [PhaseStatus], counts: StateCounts, autoAdvance: Bool,
+                    soakSeconds: Int, successRatio: Double, failureThresholdCount: Int?, failureThresholdPercent: Double?,
+                    failureMinFinished: Int, rateLimitPerMinute: Int?, createdAt: String, createdBy: String,
+                    failureReasons: [FailureReason]? = nil, versions: [VersionCount]? = nil) {
+            self.id = id
+            self.bundleName = bundleName
+            self.version = version
+            self.digest = digest
+            self.target = target
+            self.status = status
+            self.pausedReason = pausedReason
+            self.currentPhase = currentPhase
+            self.phases = phases
+            self.counts = counts
+            self.autoAdvance = autoAdvance
+            self.soakSeconds = soakSeconds
+            self.successRatio = successRatio
+            self.failureThresholdCount = failureThresholdCount
+            self.failureThresholdPercent = failureThresholdPercent
+            self.failureMinFinished = failureMinFinished
+            self.rateLimitPerMinute = rateLimitPerMinute
+            self.createdAt = createdAt
+            self.createdBy = createdBy
+            self.failureReasons = failureReasons
+            self.versions = versions
+        }
+    }
+
+    public struct DeploymentList: Codable, Equatable, Sendable {
+        public var deployments: [Deployment]
+        public init(deployments: [Deployment]) { self.deployments = deployments }
+    }
+
+    public struct Device: Codable, Equatable, Sendable {
+        public var id: String
+        public var hardware: String
+        public var tags: [String]
+        public var group: String?
+        public var attributes: [String: String]
+        public var registeredAt: String
+        public var lastSeen: String?
+        /// The latest update state the device reported, or `idle`.
+        public var state: String
+        public var installed: [DeviceAPI.InstalledBundle]
+
+        enum CodingKeys: String, CodingKey {
+            case id, hardware, tags, group, attributes, state, installed
+            case registeredAt = "registered_at", lastSeen = "last_seen"
+        }
+
+        public init(id: String, hardware: String, tags: [String], group: String?, attributes: [String: String],
+                    registeredAt: String, lastSeen: String?, state: String, installed: [DeviceAPI.InstalledBundle]) {
+            self.id = id
+            self.hardware = hardware
+            self.tags = tags
+            self.group = group
+            self.attributes = attributes
+            self.registeredAt = registeredAt
+            self.lastSeen = lastSeen
+            self.state = state
+            self.installed = installed
+        }
+    }
+
+    public struct DevicePage: Codable, Equatable, Sendable {
+        public var devices: [Device]
+        /// Pass as `cursor` to get the next page; absent on the last page.
+        public var nextCursor: String?
+        enum CodingKeys: String, CodingKey { case devices, nextCursor = "next_cursor" }
+        public init(devices: [Device], nextCursor: String?) {
+            self.devices = devices
+            self.nextCursor = nextCursor
+        }
+    }
+
+    public struct EventRecord: Codable, Equatable, Sendable {
+        public var id: Int64
+        public var deviceID: String
+        public var deploymentID: String?
+        public var bundleName: String
+        public var version: String
+        public var state: String
+        public var detail: String
+        public var at: String
+        public var receivedAt: String
+
+        enum CodingKeys: String, CodingKey {
+            case id, version, state, detail, at
+            case deviceID = "device_id", deploymentID = "deployment_id", bundleName = "bundle_name", receivedAt = "received_at"
+        }
+
+        public init(id: Int64, deviceID: String, deploymentID: String?, bundleName: String, version: String, state: String,
+                    detail: String, at: String, receivedAt: String) {
+            self.id = id
+            self.deviceID = deviceID
+            self.deploymentID = deploymentID
+            self.bundleName = bundleName
+            self.version = version
+            self.state = state
+            self.detail = detail
+            self.at = at
+            self.receivedAt = receivedAt
+        }
+    }
+
+    public struct DeviceDetail: Codable, Equatable, Sendable {
+        public var device: Device
+        public var events: [EventRecord]
+        public init(device: Device, events: [EventRecord]) {
+            self.device = device
+            self.events = events
+        }
+    }
+
+    public struct DeviceUpdateRequest: Codable, Equatable, Sendable {
+        public var tags: [String]?
+        public var group: String?
+        public init(tags: [String]? = nil, group: String? = nil) {
+            self.tags = tags
+            self.group = group
+        }
+    }
+
+    public struct EnrollmentTokenCreateRequest: Codable, Equatable, Sendable {
+        public var name: String?
+        public var maxUses: Int?
+        public var expiresInSeconds: Int?
+        public var tags: [String]?
+        public var group: String?
+
+        enum CodingKeys: String, CodingKey {
+            case name, tags, group, maxUses = "max_uses", expiresInSeconds = "expires_in_s"
+        }
+
+        public init(name: String? = nil, maxUses: Int? = nil, expiresInSeconds: Int? = nil, tags: [String]? = nil, group: String? = nil) {
+            self.name = name
+            self.maxUses = maxUses
+            self.expiresInSeconds = expiresInSeconds
+            self.tags = tags
+            self.group = group
+        }
+    }
+
+    public struct EnrollmentToken: Codable, Equatable, Sendable {
+        public var id: String
+        public var name: String
+        public var maxUses: Int?
+        public var uses: Int
+        public var expiresAt: String?
+        public var revoked: Bool
+        public var tags: [String]
+        public var group: String?
+        public var createdAt: String
+        /// The secret itself: present only in the answer to create.
+        public var token: String?
+
+        enum CodingKeys: String, CodingKey {
+            case id, name, uses, revoked, tags, group, token
+            case maxUses = "max_uses", expiresAt = "expires_at", createdAt = "created_at"
+        }
+
+        public init(id: String, name: String, maxUses: Int?, uses: Int, expiresAt: String?, revoked: Bool, tags: [String],
+                    group: String?, createdAt: String, token: String? = nil) {
+            self.id = id
+            self.name = name
+            self.maxUses = maxUses
+            self.uses = uses
+            self.expiresAt = expiresAt
+            self.revoked = revoked
+            self.tags = tags
+            self.group = group
+            self.createdAt = createdAt
+            self.token = token
+        }
+    }
+
+    public struct EnrollmentTokenList: Codable, Equatable, Sendable {
+        public var tokens: [EnrollmentToken]
+        public init(tokens: [EnrollmentToken]) { self.tokens = tokens }
+    }
+
+    public struct AuditEntry: Codable, Equatable, Sendable {
+        public var id: Int64
+        public var at: String
+        public var actor: String
+        public var role: String
+        public var action: String
+        public var target: String
+        public var detail: String
+
+        public init(id: Int64, at: String, actor: String, role: String, action: String, target: String, detail: String) {
+            self.id = id
+            self.at = at
+            self.actor = actor
+            self.role = role
+            self.action = action
+            self.target = target
+            self.detail = detail
+        }
+    }
+
+    public struct AuditPage: Codable, Equatable, Sendable {
+        public var entries: [AuditEntry]
+        public var nextCursor: String?
+        enum CodingKeys: String, CodingKey { case entries, nextCursor = "next_cursor" }
+        public init(entries: [AuditEntry], nextCursor: String?) {
+            self.entries = entries
+            self.nextCursor = nextCursor
+        }
+    }
+}
+
+extension AdminAPI {
+    /// Aggregates for the fleet overview.
+    public struct FleetSummary: Codable, Equatable, Sendable {
+        public struct Count: Codable, Equatable, Sendable {
+            public var key: String
+            public var count: Int
+            public init(key: String, count: Int) {
+                self.key = key
+                self.count = count
+            }
+        }
+
+        public struct BundleVersions: Codable, Equatable, Sendable {
+            public var name: String
+            public var versions: [VersionCount]
+            public init(name: String, versions: [VersionCount]) {
+                self.name = name
+                self.versions = versions
+            }
+        }
+
+        public var devices: Int
+        public var byState: [Count]
+        public var byHardware: [Count]
+        public var silent: Int
+        public var silentAfterSeconds: Int
+        public var bundles: [BundleVersions]
+        public var activeDeployments: Int
+
+        enum CodingKeys: String, CodingKey {
+            case devices, silent, bundles
+            case byState = "by_state", byHardware = "by_hardware", silentAfterSeconds = "silent_after_s"
+            case activeDeployments = "active_deployments"
+        }
+
+        public init(devices: Int, byState: [Count], byHardware: [Count], silent: Int, silentAfterSeconds: Int,
+                    bundles: [BundleVersions], activeDeployments: Int) {
+            self.devices = devices
+            self.byState = byState
+            self.byHardware = byHardware
+            self.silent = silent
+            self.silentAfterSeconds = silentAfterSeconds
+            self.bundles = bundles
+            self.activeDeployments = activeDeployments
+        }
+    }
+}

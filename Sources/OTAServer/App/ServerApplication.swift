@@ -1,0 +1,84 @@
+import GRDB
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+import OTACore
+
+/// Builds and runs `ota-server`: opens the database (migrating it), loads the trust root and
+/// the fleet state, wires the routes, and serves until SIGTERM or SIGINT.
+public enum ServerApplication {
+    public enum StartError: Error, CustomStringConvertible {
+        case trust(String)
+        case tls(String)
+
+        public var description: String {
+            switch self {
+            case .trust(let reason): return "cannot use the trust root: \(reason)"
+            case .tls(let reason): return "cannot set up TLS: \(reason)"
+            }
+        }
+    }
+
+    /// Runs the server. `onListening` gets the bound address (useful with port 0).
+    public static func run(_ configuration: ServerConfiguration, logger: Logger,
+                           onListening: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+        let trust: TrustRoot
+        do { trust = try TrustRoot.load(from: configuration.trustRootPath) } catch { throw StartError.trust(String(describing: error)) }
+        try FileSystem.createDirectory(configuration.dataDirectory, permissions: 0o700)
+        let db = try RegistryDatabase.open(path: configuration.databasePath)
+        let content = try LocalContentStore(root: configuration.dataDirectory)
+        try content.removeIncompleteUploads()
+
+        let metrics = ServerMetrics()
+        let devices = DeviceStore(db: db)
+        let deployments = DeploymentStore(db: db)
+        let bundles = BundleStore(db: db)
+        let events = EventStore(db: db)
+        let fleet = Fleet(devices: devices, deployments: deployments, bundles: bundles, events: events, metrics: metrics,
+                          pollIntervalSeconds: configuration.pollIntervalSeconds, logger: logger)
+        try await fleet.load()
+        let services = ServerServices(configuration: configuration, trust: trust, tokens: TokenStore(db: db), devices: devices,
+                                      bundles: bundles, deployments: deployments, events: events, content: content, fleet: fleet,
+                                      metrics: metrics, logger: logger, db: db)
+
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: JSONErrorMiddleware(logger: logger))
+        SystemRoutes.add(to: router, services: services)
+        DeviceRoutes.add(to: router, services: services)
+        PublishingRoutes.add(to: router, services: services)
+        DeploymentRoutes.add(to: router, services: services)
+        DeviceAdminRoutes.add(to: router, services: services)
+        DashboardRoutes.add(to: router, services: services)
+
+        let server: HTTPServerBuilder
+        let scheme: String
+        if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+                let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+                server = try .tls(.http1(), tlsConfiguration: tls)
+            } catch { throw StartError.tls(String(describing: error)) }
+            scheme = "https"
+        } else {
+            server = .http1()
+            scheme = "http"
+        }
+        let host = configuration.host
+        let app = Application(
+            router: router,
+            server: server,
+            configuration: .init(address: .hostname(host, port: configuration.port), serverName: "ota-server"),
+            services: [FleetService(fleet: fleet, flushIntervalMilliseconds: configuration.flushIntervalMilliseconds, logger: logger)],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                let shownHost = host.contains(":") ? "[\(host)]" : host
+                onListening("\(scheme)://\(shownHost):\(port)")
+            },
+            logger: logger
+        )
+        try await app.runService()
+    }
+}

@@ -1,0 +1,35 @@
+import OTACore
+
+/// Everything `ota-server serve` can be told.
+public struct ServerConfiguration: Sendable {
+    /// Folder holding `registry.sqlite` and the content store.
+    public var dataDirectory: String
+    public var host: String
+    public var port: Int
+    /// Trust root that published bundles must satisfy.
+    public var trustRootPath: String
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
+    /// How often devices are told to check in.
+    public var pollIntervalSeconds: Int
+    /// Largest accepted content upload.
+    public var maximumContentSize: UInt64
+    /// How often batched check-in writes reach the database.
+    public var flushIntervalMilliseconds: Int
+
+    public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 8080, trustRootPath: String,
+                tlsCertificatePath: String? = nil, tlsKeyPath: String? = nil, pollIntervalSeconds: Int = 60,
+                maximumContentSize: UInt64 = 64 << 30, flushIntervalMilliseconds: Int = 500) {
+        self.dataDirectory = dataDirectory
+        self.host = host
+        self.port = port
+        self.trustRootPath = trustRootPath
+        self.tlsCertificatePath = tlsCertificatePath
+        self.tlsKeyPath = tlsKeyPath
+        self.pollIntervalSeconds = pollIntervalSeconds
+        self.maximumContentSize = maximumContentSize
+        self.flushIntervalMilliseconds = flushIntervalMilliseconds
+    }
+
+    public var databasePath: String { dataDirectory + "/registry.sqlite" }
+}

@@ -1,0 +1,19 @@
+import OTACore
+
+/// Who is calling the admin API.
+public struct AdminIdentity: Sendable, Equatable {
+    public let tokenID: String
+    public let name: String
+    public let role: AdminAPI.Role
+
+    /// How the audit log names the caller.
+    public var actor: String { "\(name) (\(tokenID))" }
+}
+
+/// The device a device-API request comes from.
+public struct DeviceIdentity: Sendable, Equatable {
+    public let id: String
+    public let hardware: String
+    public let tags: Set<String>
+    public let group: String?
+}

@@ -1,0 +1,243 @@
+import Foundation
+import Logging
+import OTACore
+import Synchronization
+
+/// The fleet as the hot paths see it. Check-ins are answered from memory: device identities,
+/// live deployments, who was assigned what. What check-ins change (last seen, what runs,
+/// new assignments) is written to SQLite in batches by `flush`, so a poll costs no fsync.
+/// One server process owns this state; the database stays the source of truth at start.
+final class Fleet: Sendable {
+    let devices: DeviceStore
+    let deployments: DeploymentStore
+    let bundles: BundleStore
+    let events: EventStore
+    let metrics: ServerMetrics
+    let pollIntervalSeconds: Int
+    let logger: Logger
+    private let state = Mutex(State())
+
+    struct Member: Sendable {
+        var phase: Int
+        var state: String
+        var assignedEpoch: Int64
+    }
+
+    /// A deployment that can still hand out its bundle, with what check-ins need precomputed.
+    struct Live: Sendable {
+        var plan: DeploymentPlan
+        let version: String
+        let digest: String
+        let compatible: Set<String>
+        let contentDigests: Set<String>
+        /// This deployment's assignment as JSON, spliced into check-in answers.
+        let assignmentJSON: [UInt8]
+        var members: [String: Member] = [:]
+        var recentAdmissions: [Int64] = []
+    }
+
+    struct State: Sendable {
+        var identities: [String: DeviceIdentity] = [:]
+        var tokenHashes: [String: String] = [:]
+        var installed: [String: [DeviceAPI.InstalledBundle]] = [:]
+        /// Newest first: for each bundle name the newest deployment that targets a device wins.
+        var live: [Live] = []
+        var pending = DeviceStore.CheckinBatch()
+    }
+
+    init(devices: DeviceStore, deployments: DeploymentStore, bundles: BundleStore, events: EventStore, metrics: ServerMetrics,
+         pollIntervalSeconds: Int, logger: Logger) {
+        self.devices = devices
+        self.deployments = deployments
+        self.bundles = bundles
+        self.events = events
+        self.metrics = metrics
+        self.pollIntervalSeconds = pollIntervalSeconds
+        self.logger = logger
+    }
+
+    /// Loads live deployments and their memberships.
+    func load() async throws {
+        var live: [Live] = []
+        for plan in try await deployments.livePlans() { live.append(try await makeLive(plan)) }
+        let memberships = try await deployments.liveMemberships()
+        state.withLock { state in
+            state.live = live
+            for membership in memberships {
+                guard let index = state.live.firstIndex(where: { $0.plan.id == membership.deploymentID }) else { continue }
+                state.live[index].members[membership.deviceID] = Member(phase: membership.phase, state: membership.state, assignedEpoch: 0)
+            }
+        }
+    }
+
+    private func makeLive(_ plan: DeploymentPlan) async throws -> Live {
+        guard let (_, bundle) = try await bundles.find(id: plan.bundleID), let envelope = try await bundles.envelope(id: plan.bundleID) else {
+            throw APIError(.internalServerError, "internal", "deployment \(plan.id) names a missing bundle")
+        }
+        let assignment = DeviceAPI.Assignment(deploymentID: plan.id, name: bundle.name, version: bundle.version, digest: bundle.digest, envelope: envelope)
+        return Live(plan: plan, version: bundle.version, digest: bundle.digest, compatible: Set(bundle.compatible),
+                    contentDigests: Set((bundle.files ?? []).map(\.sha256)), assignmentJSON: Array(try StrictJSON.encode(assignment)))
+    }
+
+    /// Re-reads one deployment after a change (create, control, policy decision).
+    func reload(deploymentID: String) async throws {
+        guard let plan = try await deployments.plan(id: deploymentID) else { return }
+        let isLive = plan.status == "active" || plan.status == "paused"
+        let fresh = isLive ? try await makeLive(plan) : nil
+        state.withLock { state in
+            if let index = state.live.firstIndex(where: { $0.plan.id == deploymentID }) {
+                if isLive { state.live[index].plan = plan } else { state.live.remove(at: index) }
+            } else if var fresh {
+                fresh.members = [:]
+                state.live.append(fresh)
+                state.live.sort { $0.plan.seq > $1.plan.seq }
+            }
+        }
+    }
+
+    // MARK: Devices
+
+    /// The device behind a bearer secret, from memory when seen before.
+    func authenticate(secret: String) async throws -> DeviceIdentity? {
+        let hash = Secret.hash(secret)
+        if let known = state.withLock({ $0.identities[hash] }) { return known }
+        guard let identity = try await devices.identity(tokenHash: hash) else { return nil }
+        state.withLock { state in
+            state.identities[hash] = identity
+            state.tokenHashes[identity.id] = hash
+        }
+        return identity
+    }
+
+    /// Drops a device from memory after its record changed or was deleted.
+    func forget(deviceID: String) {
+        state.withLock { state in
+            if let hash = state.tokenHashes.removeValue(forKey: deviceID) { state.identities[hash] = nil }
+            state.installed[deviceID] = nil
+            for index in state.live.indices { state.live[index].members[deviceID] = nil }
+        }
+    }
+
+    // MARK: Check-in
+
+    /// Records what the device runs and answers with its assignments, all in memory.
+    func checkin(_ device: DeviceIdentity, _ request: DeviceAPI.CheckinRequest) -> [UInt8] {
+        let now = Timestamp.epochSeconds()
+        let installed = request.installed.sorted { $0.name < $1.name }
+        let assignments: [[UInt8]] = state.withLock { state in
+            state.pending.lastSeen[device.id] = now
+            if state.installed[device.id] != installed {
+                state.installed[device.id] = installed
+                state.pending.installed[device.id] = installed
+            }
+            if let attributes = request.attributes { state.pending.attributes[device.id] = attributes }
+            return Self.assignments(for: device, installed: installed, now: now, state: &state)
+        }
+        metrics.checkins.increment()
+        var body = Array("{\"assignments\":[".utf8)
+        for (index, assignment) in assignments.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            body += assignment
+        }
+        body += Array("],\"poll_interval_s\":\(pollIntervalSeconds)}".utf8)
+        return body
+    }
+
+    /// For each bundle name, the newest live deployment that targets the device and fits its
+    /// hardware decides. A device joins a deployment's current phase when it first checks
+    /// in (subject to the rate limit); failed devices are not offered the bundle again.
+    private static func assignments(for device: DeviceIdentity, installed: [DeviceAPI.InstalledBundle], now: Int64,
+                                     state: inout State) -> [[UInt8]] {
+        var decided = Set<String>()
+        var result: [[UInt8]] = []
+        for index in state.live.indices {
+            let live = state.live[index]
+            let name = live.plan.bundleName
+            guard !decided.contains(name), live.compatible.contains(device.hardware), live.plan.targets(device) else { continue }
+            decided.insert(name)
+            if installed.contains(where: { $0.name == name && $0.digest == live.digest }) { continue }
+            let active = live.plan.status == "active"
+            if let member = live.members[device.id] {
+                if member.state == "failed" || member.state == "rolled_back" { continue }
+                if !active && member.state == "pending" { continue }
+            } else {
+                guard active else { continue }
+                let phase = live.plan.phase(of: device)
+                guard phase <= live.plan.currentPhase else { continue }
+                if let limit = live.plan.rateLimitPerMinute {
+                    state.live[index].recentAdmissions.removeAll { $0 <= now - 60 }
+                    guard state.live[index].recentAdmissions.count < limit else { continue }
+                    state.live[index].recentAdmissions.append(now)
+                }
+                state.live[index].members[device.id] = Member(phase: phase, state: "pending", assignedEpoch: now)
+                state.pending.memberships.append(.init(deploymentID: live.plan.id, deviceID: device.id, phase: phase, epoch: now))
+            }
+            result.append(live.assignmentJSON)
+        }
+        return result
+    }
+
+    /// Whether `device` may download `digest`: only content of bundles assigned to it.
+    func mayDownload(_ device: DeviceIdentity, digest: String) -> Bool {
+        state.withLock { state in
+            state.live.contains { $0.members[device.id] != nil && $0.contentDigests.contains(digest) }
+        }
+    }
+
+    // MARK: Events
+
+    func record(_ reported: [DeviceAPI.Event], from device: DeviceIdentity) async throws {
+        let members: [String: Member] = state.withLock { state in
+            var found: [String: Member] = [:]
+            for live in state.live { if let member = live.members[device.id] { found[live.plan.id] = member } }
+            return found
+        }
+        let changed = try await events.record(reported, from: device, knownMembers: members)
+        for event in reported { metrics.event(event.state) }
+        state.withLock { state in
+            for (deploymentID, newState) in changed {
+                guard let index = state.live.firstIndex(where: { $0.plan.id == deploymentID }) else { continue }
+                state.live[index].members[device.id]?.state = newState
+            }
+        }
+        for deploymentID in Set(changed.map(\.deploymentID)) { try await evaluate(deploymentID: deploymentID) }
+    }
+
+    /// Applies the rollout policy to one deployment and refreshes it in memory if it changed.
+    func evaluate(deploymentID: String) async throws {
+        if let plan = try await deployments.evaluate(id: deploymentID) {
+            logger.info("deployment \(deploymentID) is now \(plan.status), phase \(plan.currentPhase + 1) of \(plan.phases.count)",
+                        metadata: plan.pausedReason.map { ["reason": "\($0)"] } ?? [:])
+            try await reload(deploymentID: deploymentID)
+        }
+    }
+
+    /// Periodic work: soak timers and automatic advances of every active deployment.
+    func tick() async {
+        let ids = state.withLock { $0.live.filter { $0.plan.status == "active" && $0.plan.autoAdvance }.map(\.plan.id) }
+        for id in ids {
+            do { try await evaluate(deploymentID: id) } catch { logger.error("rollout evaluation of \(id) failed: \(error)") }
+        }
+    }
+
+    // MARK: Write-behind
+
+    /// Writes what check-ins changed since the last flush, in one transaction.
+    func flush() async throws {
+        let batch = state.withLock { state -> DeviceStore.CheckinBatch in
+            defer { state.pending = DeviceStore.CheckinBatch() }
+            return state.pending
+        }
+        guard !batch.isEmpty else { return }
+        do { try await devices.write(batch) } catch {
+            // Put it back so the next flush retries; newer values already queued win.
+            state.withLock { state in
+                for (id, epoch) in batch.lastSeen where state.pending.lastSeen[id] == nil { state.pending.lastSeen[id] = epoch }
+                for (id, value) in batch.installed where state.pending.installed[id] == nil { state.pending.installed[id] = value }
+                for (id, value) in batch.attributes where state.pending.attributes[id] == nil { state.pending.attributes[id] = value }
+                state.pending.memberships = batch.memberships + state.pending.memberships
+            }
+            throw error
+        }
+    }
+}

@@ -1,5 +1,0 @@
-import Hummingbird
-import GRDB
-import Prometheus
-import Logging
-public enum OTAServerPlaceholder { public static let n = EmbeddedResources.migrations.count }

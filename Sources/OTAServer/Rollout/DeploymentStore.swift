@@ -1,0 +1,242 @@
+import Foundation
+import GRDB
+import OTACore
+
+/// Deployments in SQLite: creation, status from trigger-kept counters, and the operator's
+/// and the policy's controls (advance, pause, resume, cancel), each in the audit log.
+struct DeploymentStore: Sendable {
+    let db: DatabasePool
+
+    static func plan(_ row: Row) -> DeploymentPlan {
+        DeploymentPlan(
+            id: row.string("id"), seq: row.int64("seq"), bundleID: row.int64("bundle_id"), bundleName: row.string("bundle_name"),
+            target: row.json("target", as: AdminAPI.Target.self), phases: row.json("phases", as: [AdminAPI.Phase].self),
+            currentPhase: row.int("current_phase"), phaseStartedEpoch: row.int64("phase_started_epoch"), status: row.string("status"),
+            pausedReason: row.optionalString("paused_reason"), autoAdvance: row.int("auto_advance") != 0, soakSeconds: row.int("soak_s"),
+            successRatio: row["success_ratio"], failureThresholdCount: row["failure_threshold_count"],
+            failureThresholdPercent: row["failure_threshold_percent"], failureMinFinished: row.int("failure_min_finished"),
+            rateLimitPerMinute: row["rate_limit_per_minute"], soakStartedEpoch: row["soak_started_epoch"],
+            failureBaseline: row.int("failure_baseline"), finishedBaseline: row.int("finished_baseline"),
+            createdAt: row.string("created_at"), createdBy: row.string("created_by"))
+    }
+
+    func create(_ request: AdminAPI.DeploymentCreateRequest, bundleID: Int64, by caller: AdminIdentity) async throws -> DeploymentPlan {
+        if let problem = request.target.problem { throw APIError.badRequest(problem) }
+        let phases = request.phases ?? [AdminAPI.Phase(percent: 100)]
+        if let problem = DeploymentPlan.validate(phases) { throw APIError.badRequest(problem) }
+        let staged = phases.count > 1
+        let soak = request.soakSeconds ?? (staged ? 600 : 0)
+        let ratio = request.successRatio ?? 0.95
+        guard (0...86_400 * 30).contains(soak) else { throw APIError.badRequest("soak_s must be between 0 and 2592000 seconds") }
+        guard ratio > 0, ratio <= 1 else { throw APIError.badRequest("success_ratio must be above 0 and at most 1") }
+        // Staged rollouts protect the fleet by default: pause beyond 10% failures once 10 finished.
+        let thresholdPercent = request.failureThresholdPercent ?? (staged && request.failureThresholdCount == nil ? 10 : nil)
+        let minFinished = request.failureMinFinished ?? (staged ? 10 : 1)
+        if let count = request.failureThresholdCount, count < 1 { throw APIError.badRequest("failure_threshold_count must be at least 1") }
+        if let percent = thresholdPercent, !(percent >= 0 && percent < 100) { throw APIError.badRequest("failure_threshold_percent must be from 0 to below 100") }
+        if minFinished < 0 { throw APIError.badRequest("failure_min_finished must not be negative") }
+        if let rate = request.rateLimitPerMinute, rate < 1 { throw APIError.badRequest("rate_limit_per_minute must be at least 1") }
+        let id = Secret.newID("dep_")
+        let now = Timestamp.epochSeconds()
+        return try await db.write { db in
+            let seq = (try Int64.fetchOne(db, sql: "SELECT max(seq) FROM deployments") ?? 0) + 1
+            try db.execute(sql: """
+                INSERT INTO deployments (id, seq, bundle_id, bundle_name, target, phases, current_phase, phase_started_epoch, status,
+                    auto_advance, soak_s, success_ratio, failure_threshold_count, failure_threshold_percent, failure_min_finished,
+                    rate_limit_per_minute, created_at, created_by)
+                SELECT ?, ?, id, name, ?, ?, 0, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ? FROM bundles WHERE id = ?
+                """, arguments: [id, seq, JSONColumn.encode(request.target), JSONColumn.encode(phases), now, (request.autoAdvance ?? false) ? 1 : 0,
+                                 soak, ratio, request.failureThresholdCount, thresholdPercent, minFinished, request.rateLimitPerMinute,
+                                 Timestamp.now(), caller.actor, bundleID])
+            try AuditLog.record(db, by: caller, action: "deployment.create", target: id,
+                                detail: "\(request.bundleName) \(request.version) to \(request.target.summary), phases \(phases.map(\.label).joined(separator: ","))")
+            return Self.plan(try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id])!)
+        }
+    }
+
+    func plan(id: String) async throws -> DeploymentPlan? {
+        try await db.read { db in try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id]).map(Self.plan) }
+    }
+
+    /// Deployments that may still hand out bundles (active or paused).
+    func livePlans() async throws -> [DeploymentPlan] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM deployments WHERE status IN ('active', 'paused') ORDER BY seq DESC").map(Self.plan)
+        }
+    }
+
+    /// Every membership of the live deployments, to warm the check-in cache at start.
+    func liveMemberships() async throws -> [(deploymentID: String, deviceID: String, phase: Int, state: String)] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT dd.deployment_id, dd.device_id, dd.phase, dd.state FROM deployment_devices dd
+                JOIN deployments d ON d.id = dd.deployment_id WHERE d.status IN ('active', 'paused')
+                """).map { ($0.string("deployment_id"), $0.string("device_id"), $0.int("phase"), $0.string("state")) }
+        }
+    }
+
+    /// Counts by phase, from the counter table (constant cost whatever the fleet size).
+    func counts(_ db: Database, deploymentID: String) throws -> [Int: AdminAPI.StateCounts] {
+        var result: [Int: AdminAPI.StateCounts] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT phase, state, count FROM deployment_counts WHERE deployment_id = ? AND count > 0",
+                                    arguments: [deploymentID]) {
+            var counts = result[row.int("phase")] ?? AdminAPI.StateCounts()
+            let count = row.int("count")
+            switch row.string("state") {
+            case "pending": counts.pending += count
+            case "downloading": counts.downloading += count
+            case "installing": counts.installing += count
+            case "succeeded": counts.succeeded += count
+            case "failed": counts.failed += count
+            case "rolled_back": counts.rolledBack += count
+            default: break
+            }
+            result[row.int("phase")] = counts
+        }
+        return result
+    }
+
+    /// The counts recomputed from the membership rows: the check that the counters are right.
+    func recount(deploymentID: String) async throws -> [Int: AdminAPI.StateCounts] {
+        try await db.read { db in
+            var result: [Int: AdminAPI.StateCounts] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT phase, state, count(*) AS n FROM deployment_devices WHERE deployment_id = ? GROUP BY phase, state",
+                                        arguments: [deploymentID]) {
+                var counts = result[row.int("phase")] ?? AdminAPI.StateCounts()
+                let n = row.int("n")
+                switch row.string("state") {
+                case "pending": counts.pending += n
+                case "downloading": counts.downloading += n
+                case "installing": counts.installing += n
+                case "succeeded": counts.succeeded += n
+                case "failed": counts.failed += n
+                default: counts.rolledBack += n
+                }
+                result[row.int("phase")] = counts
+            }
+            return result
+        }
+    }
+
+    func status(id: String, detailed: Bool = true) async throws -> AdminAPI.Deployment? {
+        try await db.read { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT d.*, b.version, b.digest FROM deployments d JOIN bundles b ON b.id = d.bundle_id WHERE d.id = ?
+                """, arguments: [id]) else { return nil }
+            return try self.status(db, row: row, detailed: detailed)
+        }
+    }
+
+    func list(limit: Int = 200) async throws -> [AdminAPI.Deployment] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT d.*, b.version, b.digest FROM deployments d JOIN bundles b ON b.id = d.bundle_id ORDER BY d.seq DESC LIMIT ?
+                """, arguments: [limit]).map { try self.status(db, row: $0, detailed: false) }
+        }
+    }
+
+    private func status(_ db: Database, row: Row, detailed: Bool) throws -> AdminAPI.Deployment {
+        let plan = Self.plan(row)
+        let counts = try counts(db, deploymentID: plan.id)
+        let phases = plan.phases.enumerated().map { index, phase in
+            AdminAPI.PhaseStatus(index: index, label: phase.label, counts: counts[index] ?? AdminAPI.StateCounts(),
+                                 startedAt: index == plan.currentPhase ? Timestamp.format(secondsSinceEpoch: plan.phaseStartedEpoch)
+                                                                       : nil)
+        }
+        let overall = counts.values.reduce(AdminAPI.StateCounts(), +)
+        var failureReasons: [AdminAPI.FailureReason]?
+        var versions: [AdminAPI.VersionCount]?
+        if detailed {
+            failureReasons = try Row.fetchAll(db, sql: """
+                SELECT reason, count FROM deployment_failures WHERE deployment_id = ? AND count > 0 ORDER BY count DESC, reason LIMIT 20
+                """, arguments: [plan.id]).map { AdminAPI.FailureReason(reason: $0.string("reason"), count: $0.int("count")) }
+            versions = try Row.fetchAll(db, sql: """
+                SELECT version, count FROM installed_counts WHERE bundle_name = ? AND count > 0 ORDER BY count DESC, version LIMIT 50
+                """, arguments: [plan.bundleName]).map { AdminAPI.VersionCount(version: $0.string("version"), count: $0.int("count")) }
+        }
+        return AdminAPI.Deployment(
+            id: plan.id, bundleName: plan.bundleName, version: row.string("version"), digest: row.string("digest"), target: plan.target,
+            status: Self.displayStatus(plan, overall: overall), pausedReason: plan.pausedReason, currentPhase: plan.currentPhase,
+            phases: phases, counts: overall, autoAdvance: plan.autoAdvance, soakSeconds: plan.soakSeconds, successRatio: plan.successRatio,
+            failureThresholdCount: plan.failureThresholdCount, failureThresholdPercent: plan.failureThresholdPercent,
+            failureMinFinished: plan.failureMinFinished, rateLimitPerMinute: plan.rateLimitPerMinute, createdAt: plan.createdAt,
+            createdBy: plan.createdBy, failureReasons: failureReasons, versions: versions)
+    }
+
+    /// `completed` is shown for an active deployment in its last phase with every reached
+    /// device finished; it stays active underneath, so devices that join later still get it.
+    static func displayStatus(_ plan: DeploymentPlan, overall: AdminAPI.StateCounts) -> String {
+        if plan.status == "active", plan.isLastPhase, overall.total > 0, overall.finished == overall.total { return "completed" }
+        return plan.status
+    }
+
+    // MARK: Control
+
+    enum Control: String {
+        case advance, pause, resume, cancel
+    }
+
+    /// Applies an operator's control. Returns the updated plan, or an error saying why not.
+    func apply(_ control: Control, to id: String, reason: String?, by caller: AdminIdentity) async throws -> DeploymentPlan {
+        let now = Timestamp.epochSeconds()
+        return try await db.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id]) else {
+                throw APIError.notFound("no deployment \(id)")
+            }
+            let plan = Self.plan(row)
+            guard plan.status != "cancelled" else { throw APIError.conflict("deployment \(id) is cancelled") }
+            var detail = reason ?? ""
+            switch control {
+            case .advance:
+                guard !plan.isLastPhase else { throw APIError.conflict("deployment \(id) is already in its last phase") }
+                try db.execute(sql: "UPDATE deployments SET current_phase = current_phase + 1, phase_started_epoch = ?, soak_started_epoch = NULL WHERE id = ?",
+                               arguments: [now, id])
+                detail = "to phase \(plan.currentPhase + 2) (\(plan.phases[plan.currentPhase + 1].label))" + (reason.map { ": \($0)" } ?? "")
+            case .pause:
+                guard plan.status == "active" else { throw APIError.conflict("deployment \(id) is not active") }
+                try db.execute(sql: "UPDATE deployments SET status = 'paused', paused_reason = ? WHERE id = ?",
+                               arguments: ["paused by \(caller.name)" + (reason.map { ": \($0)" } ?? ""), id])
+            case .resume:
+                guard plan.status == "paused" else { throw APIError.conflict("deployment \(id) is not paused") }
+                // The failures seen so far are accepted by resuming; thresholds count new ones.
+                let overall = try counts(db, deploymentID: id).values.reduce(AdminAPI.StateCounts(), +)
+                try db.execute(sql: """
+                    UPDATE deployments SET status = 'active', paused_reason = NULL, failure_baseline = ?, finished_baseline = ? WHERE id = ?
+                    """, arguments: [overall.unsuccessful, overall.finished, id])
+            case .cancel:
+                try db.execute(sql: "UPDATE deployments SET status = 'cancelled', finished_at = ? WHERE id = ?", arguments: [Timestamp.now(), id])
+            }
+            try AuditLog.record(db, by: caller, action: "deployment.\(control.rawValue)", target: id, detail: detail)
+            return Self.plan(try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id])!)
+        }
+    }
+
+    /// Evaluates the rollout policy for one deployment and applies its decision, recording
+    /// automatic pauses and advances in the audit log. Returns the plan when it changed.
+    func evaluate(id: String) async throws -> DeploymentPlan? {
+        let now = Timestamp.epochSeconds()
+        return try await db.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id]) else { return nil }
+            let plan = Self.plan(row)
+            switch RolloutPolicy.decide(plan, counts: try counts(db, deploymentID: id), now: now) {
+            case .none:
+                return nil
+            case .startSoak:
+                try db.execute(sql: "UPDATE deployments SET soak_started_epoch = ? WHERE id = ?", arguments: [now, id])
+                return nil
+            case .resetSoak:
+                try db.execute(sql: "UPDATE deployments SET soak_started_epoch = NULL WHERE id = ?", arguments: [id])
+                return nil
+            case .pause(let reason):
+                try db.execute(sql: "UPDATE deployments SET status = 'paused', paused_reason = ? WHERE id = ?",
+                               arguments: ["paused automatically: \(reason)", id])
+                try AuditLog.recordSystem(db, action: "deployment.pause", target: id, detail: "automatic: \(reason)")
+            case .advance(let phase, let reason):
+                try db.execute(sql: "UPDATE deployments SET current_phase = ?, phase_started_epoch = ?, soak_started_epoch = NULL WHERE id = ?",
+                               arguments: [phase, now, id])
+                try AuditLog.recordSystem(db, action: "deployment.advance", target: id, detail: "automatic: \(reason)")
+            }
+            return Self.plan(try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id])!)
+        }
+    }
+}

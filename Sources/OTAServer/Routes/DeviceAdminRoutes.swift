@@ -1,0 +1,112 @@
+import Hummingbird
+import OTACore
+
+/// Devices as operators see them, enrollment tokens, the audit log and the fleet summary.
+enum DeviceAdminRoutes {
+    static func add(to router: Router<BasicRequestContext>, services: ServerServices) {
+        let api = router.group("api/v1")
+
+        api.get("devices") { request, _ -> Response in
+            _ = try await services.admin(request, .viewer)
+            return try JSONResponse.make(try await services.devices.list(try filter(from: request)))
+        }
+
+        api.get("devices/:id") { request, context -> Response in
+            _ = try await services.admin(request, .viewer)
+            let id = try context.parameter("id")
+            guard let detail = try await services.devices.detail(id: id) else { throw APIError.notFound("no device \(id.prefix(128))") }
+            return try JSONResponse.make(detail)
+        }
+
+        api.patch("devices/:id") { request, context -> Response in
+            let caller = try await services.admin(request, .operator)
+            let id = try context.parameter("id")
+            let body = try await request.decodeJSON(AdminAPI.DeviceUpdateRequest.self, what: "device update")
+            guard try await services.devices.update(id: id, body, by: caller) else { throw APIError.notFound("no device \(id.prefix(128))") }
+            services.fleet.forget(deviceID: id)
+            return try JSONResponse.make(try await services.devices.detail(id: id, eventLimit: 0)!.device)
+        }
+
+        api.delete("devices/:id") { request, context -> Response in
+            let caller = try await services.admin(request, .operator)
+            let id = try context.parameter("id")
+            try await services.fleet.flush()
+            guard try await services.devices.delete(id: id, by: caller) else { throw APIError.notFound("no device \(id.prefix(128))") }
+            services.fleet.forget(deviceID: id)
+            return Response(status: .noContent)
+        }
+
+        api.post("enrollment-tokens") { request, _ -> Response in
+            let caller = try await services.admin(request, .operator)
+            let body = try await request.decodeJSON(AdminAPI.EnrollmentTokenCreateRequest.self, what: "enrollment token")
+            if let maxUses = body.maxUses, maxUses < 1 { throw APIError.badRequest("max_uses must be at least 1") }
+            if let seconds = body.expiresInSeconds, !(1...(10 * 365 * 86_400)).contains(seconds) {
+                throw APIError.badRequest("expires_in_s must be from 1 second to 10 years")
+            }
+            if let name = body.name, name.isEmpty || name.utf8.count > 128 { throw APIError.badRequest("name must be 1 to 128 bytes") }
+            for tag in body.tags ?? [] { if let problem = SafeName.problem(with: tag, what: "tag") { throw APIError.badRequest(problem) } }
+            if let group = body.group, let problem = SafeName.problem(with: group, what: "group") { throw APIError.badRequest(problem) }
+            return try JSONResponse.make(try await services.tokens.createEnrollmentToken(body, by: caller), status: .created)
+        }
+
+        api.get("enrollment-tokens") { request, _ -> Response in
+            _ = try await services.admin(request, .operator)
+            return try JSONResponse.make(AdminAPI.EnrollmentTokenList(tokens: try await services.tokens.listEnrollmentTokens()))
+        }
+
+        api.delete("enrollment-tokens/:id") { request, context -> Response in
+            let caller = try await services.admin(request, .operator)
+            let id = try context.parameter("id")
+            guard try await services.tokens.revokeEnrollmentToken(id: id, by: caller) else {
+                throw APIError.notFound("no active enrollment token \(id.prefix(64))")
+            }
+            return Response(status: .noContent)
+        }
+
+        api.get("audit") { request, _ -> Response in
+            _ = try await services.admin(request, .admin)
+            let limit = try request.queryInt("limit", default: 100, range: 1...1000)
+            let cursor = try request.query("cursor").map { text -> Int64 in
+                guard let value = Int64(text), value > 0 else { throw APIError.badRequest("cursor must be a positive number from next_cursor") }
+                return value
+            }
+            let page = try await services.db.read { db in try AuditLog.page(db, before: cursor, limit: limit) }
+            return try JSONResponse.make(page)
+        }
+
+        api.get("fleet/summary") { request, _ -> Response in
+            _ = try await services.admin(request, .viewer)
+            let silentAfter = try request.queryInt("silent_after_s", default: 3600, range: 1...(365 * 86_400))
+            return try JSONResponse.make(try await FleetSummary.load(services.db, silentAfterSeconds: silentAfter))
+        }
+    }
+
+    static func filter(from request: Request) throws -> DeviceStore.Filter {
+        var filter = DeviceStore.Filter()
+        func name(_ key: String) throws -> String? {
+            guard let value = request.query(key) else { return nil }
+            if let problem = SafeName.problem(with: value, what: key) { throw APIError.badRequest(problem) }
+            return value
+        }
+        func time(_ key: String) throws -> Int64? {
+            guard let value = request.query(key) else { return nil }
+            guard let epoch = Timestamp.parse(value) else { throw APIError.badRequest("\(key) must be an RFC 3339 time like 2026-11-29T02:00:00Z") }
+            return epoch
+        }
+        filter.hardware = try name("hardware")
+        filter.tag = try name("tag")
+        filter.group = try name("group")
+        filter.bundle = try name("bundle")
+        filter.state = try name("state")
+        filter.cursor = try name("cursor")
+        filter.idPrefix = try name("q")
+        if let version = request.query("version") {
+            guard (try? SemanticVersion(version)) != nil else { throw APIError.badRequest("version '\(version.prefix(64))' is not a semantic version") }
+            filter.version = version
+        }
+        filter.seenBefore = try time("seen_before")
+        filter.seenAfter = try time("seen_after")
+        filter.limit = try request.queryInt("limit", default: 100, range: 1...1000)
+        return filter
+    }
+}

@@ -1,0 +1,113 @@
+import Hummingbird
+import OTACore
+
+/// The device API: register, check in, report events, download content.
+enum DeviceRoutes {
+    static func add(to router: Router<BasicRequestContext>, services: ServerServices) {
+        let group = router.group("api/v1/device")
+
+        group.post("register") { request, _ -> Response in
+            let body = try await request.decodeJSON(DeviceAPI.RegisterRequest.self, what: "registration", limit: 64 * 1024)
+            let (identity, secret) = try await services.devices.register(body)
+            services.metrics.registrations.increment()
+            services.logger.info("device registered", metadata: ["device": "\(identity.id)", "hardware": "\(identity.hardware)"])
+            return try JSONResponse.make(DeviceAPI.RegisterResponse(deviceID: identity.id, deviceToken: secret), status: .created)
+        }
+
+        group.post("checkin") { request, _ -> Response in
+            let device = try await services.device(request)
+            let body = try await request.decodeJSON(DeviceAPI.CheckinRequest.self, what: "check-in", limit: 256 * 1024)
+            if let problem = checkinProblem(body) { throw APIError.badRequest(problem) }
+            let answer = services.fleet.checkin(device, body)
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: answer)))
+        }
+
+        group.post("events") { request, _ -> Response in
+            let device = try await services.device(request)
+            let body = try await request.decodeJSON(DeviceAPI.EventsRequest.self, what: "events", limit: 1 << 20)
+            guard body.events.count <= 500 else { throw APIError.badRequest("send at most 500 events at once") }
+            for event in body.events {
+                if let problem = SafeName.problem(with: event.bundleName, what: "bundle_name") { throw APIError.badRequest(problem) }
+                guard event.version.utf8.count <= 256, event.at.utf8.count <= 64, Timestamp.parse(event.at) != nil else {
+                    throw APIError.badRequest("event version or time is malformed (at must be RFC 3339)")
+                }
+            }
+            try await services.fleet.record(body.events, from: device)
+            return try JSONResponse.make(DeviceAPI.EventsResponse(accepted: body.events.count), status: .accepted)
+        }
+
+        group.get("content/:digest") { request, context -> Response in
+            try await ContentDownload.respond(request, context: context, services: services)
+        }
+        group.head("content/:digest") { request, context -> Response in
+            try await ContentDownload.respond(request, context: context, services: services, headOnly: true)
+        }
+    }
+
+    static func checkinProblem(_ body: DeviceAPI.CheckinRequest) -> String? {
+        guard body.installed.count <= 64 else { return "at most 64 installed bundles" }
+        var names = Set<String>()
+        for bundle in body.installed {
+            if let problem = SafeName.problem(with: bundle.name, what: "installed name") { return problem }
+            guard names.insert(bundle.name).inserted else { return "installed lists \(bundle.name) twice" }
+            guard (try? SemanticVersion(bundle.version)) != nil else { return "installed \(bundle.name) has an invalid version" }
+            guard SHA256Digest(hex: bundle.digest) != nil else { return "installed \(bundle.name) has an invalid digest" }
+            guard ["committed", "trial"].contains(bundle.state) else { return "installed state must be committed or trial" }
+        }
+        if let attributes = body.attributes, attributes.count > 64 || attributes.contains(where: { $0.key.utf8.count > 64 || $0.value.utf8.count > 1024 }) {
+            return "attributes: at most 64, keys up to 64 bytes, values up to 1024 bytes"
+        }
+        return nil
+    }
+}
+
+/// Content downloads by digest, with every `Range` form a resuming device may send.
+enum ContentDownload {
+    static func respond(_ request: Request, context: BasicRequestContext, services: ServerServices, headOnly: Bool = false) async throws -> Response {
+        let device = try await services.device(request)
+        let text = try context.parameter("digest")
+        guard let digest = SHA256Digest(hex: text) else { throw APIError.badRequest("'\(text.prefix(80))' is not a SHA-256 digest") }
+        guard services.fleet.mayDownload(device, digest: digest.hex) else {
+            throw APIError.forbidden("content \(digest.short) is not part of a bundle assigned to this device")
+        }
+        guard let path = services.content.path(of: digest), let size = FileSystem.fileSize(path) else {
+            throw APIError.notFound("content \(digest.short) is not stored on this server")
+        }
+        let etag = "\"\(digest.hex)\""
+        var headers: HTTPFields = [.eTag: etag, .acceptRanges: "bytes", .contentType: "application/octet-stream",
+                                   .cacheControl: "private, max-age=31536000, immutable"]
+        var rangeHeader = request.headers[.range]
+        // A range is only honoured if the client's copy is this very content.
+        if let ifRange = request.headers[.ifRange], ifRange != etag { rangeHeader = nil }
+        let range: ClosedRange<UInt64>
+        var status = HTTPResponse.Status.ok
+        switch ByteRange.parse(rangeHeader, size: size) {
+        case .whole:
+            headers[.contentLength] = String(size)
+            if size == 0 || headOnly { return Response(status: .ok, headers: headers, body: .init()) }
+            range = 0...(size - 1)
+        case .partial(let requested):
+            status = .partialContent
+            headers[.contentRange] = "bytes \(requested.lowerBound)-\(requested.upperBound)/\(size)"
+            headers[.contentLength] = String(requested.count)
+            if headOnly { return Response(status: status, headers: headers, body: .init()) }
+            range = requested
+        case .unsatisfiable:
+            var error = APIError(.rangeNotSatisfiable, "range_not_satisfiable", "the requested range is outside the content's \(size) bytes")
+            error.headers = [.contentRange: "bytes */\(size)", .acceptRanges: "bytes"]
+            throw error
+        }
+        services.metrics.downloads.increment()
+        let body = try await FileIO().loadFile(path: path, range: Int(range.lowerBound)...Int(range.upperBound), context: context,
+                                               chunkLength: 1 << 20)
+        let sent = services.metrics.bytesSent
+        // Count what is really written, so the metrics show how much a resumed download saved.
+        let counted = ResponseBody(contentLength: Int(range.count)) { writer in
+            try await body.write(writer.map { buffer in
+                sent.increment(by: Int64(buffer.readableBytes))
+                return buffer
+            })
+        }
+        return Response(status: status, headers: headers, body: counted)
+    }
+}

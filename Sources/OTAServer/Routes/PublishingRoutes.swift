@@ -1,0 +1,83 @@
+import Hummingbird
+import OTACore
+
+/// Publishing: content upload by digest, the "which are missing" query, bundle envelopes,
+/// and reading bundles back.
+enum PublishingRoutes {
+    static func add(to router: Router<BasicRequestContext>, services: ServerServices) {
+        let api = router.group("api/v1")
+
+        api.post("content/missing") { request, _ -> Response in
+            _ = try await services.admin(request, .publisher)
+            let body = try await request.decodeJSON(AdminAPI.MissingContentRequest.self, what: "missing-content query")
+            guard body.digests.count <= 10_000 else { throw APIError.badRequest("ask about at most 10000 digests at once") }
+            let digests = try body.digests.map { text -> SHA256Digest in
+                guard let digest = SHA256Digest(hex: text) else { throw APIError.badRequest("'\(text.prefix(80))' is not a SHA-256 digest") }
+                return digest
+            }
+            let missing = try await services.bundles.missing(digests)
+            return try JSONResponse.make(AdminAPI.MissingContentResponse(missing: missing.map(\.hex)))
+        }
+
+        api.put("content/:digest") { request, context -> Response in
+            let caller = try await services.admin(request, .publisher)
+            let text = try context.parameter("digest")
+            guard let digest = SHA256Digest(hex: text) else { throw APIError.badRequest("'\(text.prefix(80))' is not a SHA-256 digest") }
+            if let size = try await services.bundles.contentSize(digest), services.content.path(of: digest) != nil {
+                return try JSONResponse.make(AdminAPI.ContentUploadResponse(sha256: digest.hex, size: size, created: false))
+            }
+            let size: UInt64
+            do {
+                size = try await services.content.put(digest, body: request.body, maximumSize: services.configuration.maximumContentSize)
+            } catch let error as ContentError {
+                switch error {
+                case .digestMismatch: throw APIError(.badRequest, "digest_mismatch", error.description)
+                case .tooLarge: throw APIError.tooLarge(error.description)
+                case .storage: throw APIError(.internalServerError, "storage", error.description)
+                }
+            }
+            let created = try await services.bundles.recordContent(digest, size: size, by: caller)
+            services.metrics.uploads.increment()
+            services.metrics.bytesReceived.increment(by: Int64(size))
+            return try JSONResponse.make(AdminAPI.ContentUploadResponse(sha256: digest.hex, size: size, created: created),
+                                         status: created ? .created : .ok)
+        }
+
+        api.post("bundles") { request, _ -> Response in
+            let caller = try await services.admin(request, .publisher)
+            let buffer: ByteBuffer
+            do { buffer = try await request.body.collect(upTo: Envelope.maximumSize) } catch {
+                throw APIError.tooLarge("an envelope is at most \(Envelope.maximumSize) bytes")
+            }
+            let bytes = Array(buffer.readableBytesView)
+            let envelope: Envelope
+            do { envelope = try Envelope.decode(bytes) } catch { throw APIError.badRequest(String(describing: error), code: "invalid_envelope") }
+            let verified: VerifiedManifest
+            do { verified = try services.trust.verify(envelope) } catch {
+                throw APIError(.badRequest, "untrusted", "the server's trust root refuses this bundle: \(error)")
+            }
+            let (bundle, created) = try await services.bundles.publish(verified, envelope: bytes, by: caller)
+            if created {
+                services.metrics.publishes.increment()
+                services.logger.info("bundle published", metadata: ["bundle": "\(bundle.name) \(bundle.version)", "by": "\(caller.actor)"])
+            }
+            return try JSONResponse.make(AdminAPI.PublishResponse(bundle: bundle, created: created), status: created ? .created : .ok)
+        }
+
+        api.get("bundles") { request, _ -> Response in
+            _ = try await services.admin(request, .viewer)
+            let name = request.query("name")
+            if let name, let problem = SafeName.problem(with: name, what: "name") { throw APIError.badRequest(problem) }
+            return try JSONResponse.make(AdminAPI.BundleList(bundles: try await services.bundles.list(name: name)))
+        }
+
+        api.get("bundles/:name/:version") { request, context -> Response in
+            _ = try await services.admin(request, .viewer)
+            let name = try context.parameter("name"), version = try context.parameter("version")
+            guard let (_, bundle) = try await services.bundles.find(name: name, version: version) else {
+                throw APIError.notFound("no bundle \(name.prefix(128)) \(version.prefix(64))")
+            }
+            return try JSONResponse.make(bundle)
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import GRDB
+import OTACore
+
+/// Published bundles and the content they reference.
+struct BundleStore: Sendable {
+    let db: DatabasePool
+
+    func missing(_ digests: [SHA256Digest]) async throws -> [SHA256Digest] {
+        try await db.read { db in
+            try digests.filter { digest in
+                try Bool.fetchOne(db, sql: "SELECT 1 FROM content WHERE digest = ?", arguments: [digest.hex]) != true
+            }
+        }
+    }
+
+    func contentSize(_ digest: SHA256Digest) async throws -> UInt64? {
+        try await db.read { db in
+            try Int64.fetchOne(db, sql: "SELECT size FROM content WHERE digest = ?", arguments: [digest.hex]).map(UInt64.init)
+        }
+    }
+
+    /// Records content that is complete on disk. Idempotent.
+    func recordContent(_ digest: SHA256Digest, size: UInt64, by caller: AdminIdentity) async throws -> Bool {
+        try await db.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO content (digest, size, created_at) VALUES (?, ?, ?)",
+                           arguments: [digest.hex, Int64(size), Timestamp.now()])
+            let created = db.changesCount > 0
+            if created { try AuditLog.record(db, by: caller, action: "content.upload", target: digest.hex, detail: "\(size) bytes") }
+            return created
+        }
+    }
+
+    /// Publishes a verified bundle. Every file must already be stored with its exact size.
+    /// The same name and version with other content is a conflict; the identical bundle
+    /// again is a no-op, so publishing can be retried after an interruption.
+    func publish(_ verified: VerifiedManifest, envelope: [UInt8], by caller: AdminIdentity) async throws -> (AdminAPI.Bundle, Bool) {
+        let manifest = verified.manifest
+        let digest = verified.digest.hex
+        let versionKey = Self.versionKey(manifest.version)
+        return try await db.write { db in
+            if let existing = try Row.fetchOne(db, sql: "SELECT * FROM bundles WHERE name = ? AND version_key = ?",
+                                               arguments: [manifest.name, versionKey]) {
+                guard existing.string("digest") == digest else {
+                    throw APIError.conflict("\(manifest.name) \(existing.string("version")) is already published with other content (digest \(existing.string("digest").prefix(12))); publish a new version")
+                }
+                return (try Self.bundle(db, row: existing, withFiles: true), false)
+            }
+            var missing: [String] = []
+            for file in manifest.files {
+                let size = try Int64.fetchOne(db, sql: "SELECT size FROM content WHERE digest = ?", arguments: [file.sha256.hex])
+                if size == nil { missing.append(file.path.value) } else if UInt64(size!) != file.size {
+                    throw APIError.badRequest("stored content \(file.sha256.short) has \(size!) bytes but the manifest says \(file.size) for \(file.path)")
+                }
+            }
+            guard missing.isEmpty else {
+                throw APIError(.badRequest, "content_missing", "upload the content first; missing: \(missing.prefix(10).joined(separator: ", "))")
+            }
+            try db.execute(sql: """
+                INSERT INTO bundles (name, version, version_key, kind, digest, envelope, compatible, size, signers, created, metadata,
+                                     health, published_at, published_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [manifest.name, manifest.version.description, versionKey, manifest.kind, digest, Data(envelope),
+                                 JSONColumn.encode(manifest.compatible), Int64(manifest.totalSize), JSONColumn.encode(verified.signers),
+                                 manifest.created, manifest.metadata.map(JSONColumn.encode), manifest.health.map(JSONColumn.encode),
+                                 Timestamp.now(), caller.actor])
+            let id = db.lastInsertedRowID
+            for file in manifest.files {
+                try db.execute(sql: "INSERT INTO bundle_files (bundle_id, path, digest, size) VALUES (?, ?, ?, ?)",
+                               arguments: [id, file.path.value, file.sha256.hex, Int64(file.size)])
+            }
+            try AuditLog.record(db, by: caller, action: "bundle.publish", target: "\(manifest.name) \(manifest.version)", detail: "digest \(digest)")
+            let row = try Row.fetchOne(db, sql: "SELECT * FROM bundles WHERE id = ?", arguments: [id])!
+            return (try Self.bundle(db, row: row, withFiles: true), true)
+        }
+    }
+
+    static func versionKey(_ version: SemanticVersion) -> String {
+        String(version.description.split(separator: "+", maxSplits: 1)[0])
+    }
+
+    func list(name: String?) async throws -> [AdminAPI.Bundle] {
+        try await db.read { db in
+            let rows = try Row.fetchAll(db, sql: name == nil ? "SELECT * FROM bundles ORDER BY name, id DESC"
+                                                             : "SELECT * FROM bundles WHERE name = ? ORDER BY id DESC",
+                                        arguments: name.map { [$0] } ?? [])
+            return try rows.map { try Self.bundle(db, row: $0, withFiles: false) }
+        }
+    }
+
+    func find(name: String, version: String) async throws -> (id: Int64, bundle: AdminAPI.Bundle)? {
+        guard let semver = try? SemanticVersion(version) else { return nil }
+        return try await db.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM bundles WHERE name = ? AND version_key = ?",
+                                             arguments: [name, Self.versionKey(semver)]) else { return nil }
+            return (row.int64("id"), try Self.bundle(db, row: row, withFiles: true))
+        }
+    }
+
+    func find(id: Int64) async throws -> (id: Int64, bundle: AdminAPI.Bundle)? {
+        try await db.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM bundles WHERE id = ?", arguments: [id]) else { return nil }
+            return (id, try Self.bundle(db, row: row, withFiles: true))
+        }
+    }
+
+    /// The signed envelope as published, byte for byte.
+    func envelope(id: Int64) async throws -> Envelope? {
+        let bytes = try await db.read { db in try Data.fetchOne(db, sql: "SELECT envelope FROM bundles WHERE id = ?", arguments: [id]) }
+        return try bytes.map { try Envelope.decode(Array($0)) }
+    }
+
+    static func bundle(_ db: Database, row: Row, withFiles: Bool) throws -> AdminAPI.Bundle {
+        var files: [AdminAPI.BundleFile]?
+        if withFiles {
+            files = try Row.fetchAll(db, sql: "SELECT path, digest, size FROM bundle_files WHERE bundle_id = ? ORDER BY path",
+                                     arguments: [row.int64("id")]).map {
+                AdminAPI.BundleFile(path: $0.string("path"), size: UInt64($0.int64("size")), sha256: $0.string("digest"))
+            }
+        }
+        let metadata: String? = row["metadata"]
+        let health: String? = row["health"]
+        return AdminAPI.Bundle(
+            name: row.string("name"), version: row.string("version"), kind: row.string("kind"), digest: row.string("digest"),
+            compatible: row.json("compatible", as: [String].self), size: UInt64(row.int64("size")),
+            signers: row.json("signers", as: [String].self), created: row.string("created"), publishedAt: row.string("published_at"),
+            metadata: metadata.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) },
+            files: files, health: health.flatMap { try? JSONDecoder().decode(Manifest.HealthCheck.self, from: Data($0.utf8)) })
+    }
+}

@@ -1,0 +1,73 @@
+import GRDB
+import OTACore
+
+/// Opens the registry's SQLite database (WAL, through GRDB) and brings its schema up to date
+/// from the migrations compiled into this binary (`migrations/*.sql`).
+public enum RegistryDatabase {
+    public enum OpenError: Error, CustomStringConvertible {
+        case unknownMigrations([String])
+        case cannotOpen(path: String, reason: String)
+
+        public var description: String {
+            switch self {
+            case .unknownMigrations(let names):
+                return "the database has migration\(names.count == 1 ? "" : "s") \(names.joined(separator: ", ")) that this ota-server does not know; it was written by a newer version. Run that version, or restore a backup"
+            case .cannotOpen(let path, let reason):
+                return "cannot open the database \(path): \(reason)"
+            }
+        }
+    }
+
+    /// The migrations this binary carries, by name, in order.
+    public static var knownMigrations: [String] { EmbeddedResources.migrations.map(\.name) }
+
+    public static func open(path: String) throws -> DatabasePool {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // Durable on commit, without an fsync of the WAL for every transaction's pages twice.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        let pool: DatabasePool
+        do { pool = try DatabasePool(path: path, configuration: configuration) } catch {
+            throw OpenError.cannotOpen(path: path, reason: String(describing: error))
+        }
+        try migrate(pool)
+        return pool
+    }
+
+    static func migrate(_ pool: DatabasePool) throws {
+        var migrator = DatabaseMigrator()
+        for migration in EmbeddedResources.migrations {
+            migrator.registerMigration(migration.name) { db in try db.execute(sql: migration.sql) }
+        }
+        let unknown = try pool.read { db -> [String] in
+            guard try db.tableExists("grdb_migrations") else { return [] }
+            return try migrator.appliedIdentifiers(db).subtracting(knownMigrations).sorted()
+        }
+        guard unknown.isEmpty else { throw OpenError.unknownMigrations(unknown) }
+        try migrator.migrate(pool)
+    }
+}
+
+/// Row access with the column types the schema uses, failing loudly on a broken invariant.
+extension Row {
+    func string(_ column: String) -> String { self[column] }
+    func optionalString(_ column: String) -> String? { self[column] }
+    func int(_ column: String) -> Int { self[column] }
+    func int64(_ column: String) -> Int64 { self[column] }
+
+    /// A JSON column decoded into `T`.
+    func json<T: Decodable>(_ column: String, as type: T.Type) -> T {
+        let text: String = self[column]
+        do { return try JSONDecoder().decode(T.self, from: Data(text.utf8)) } catch {
+            fatalError("database column \(column) holds invalid JSON: \(error)")
+        }
+    }
+}
+
+enum JSONColumn {
+    static func encode<T: Encodable>(_ value: T) -> String {
+        String(decoding: (try? StrictJSON.encode(value)) ?? Data("null".utf8), as: UTF8.self)
+    }
+}

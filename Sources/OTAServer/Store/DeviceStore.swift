@@ -1,0 +1,249 @@
+import GRDB
+import OTACore
+
+/// Devices: registration, lookup by token, the fleet listing with filters, and the batched
+/// writes of check-ins.
+public struct DeviceStore: Sendable {
+    let db: DatabasePool
+
+    public init(db: DatabasePool) { self.db = db }
+
+    /// Registers a device with an enrollment token, in one transaction: the token must be
+    /// valid, unexpired, unrevoked and not used up; the device id must be new.
+    func register(_ request: DeviceAPI.RegisterRequest) async throws -> (DeviceIdentity, String) {
+        if let problem = SafeName.problem(with: request.deviceID, what: "device_id") { throw APIError.badRequest(problem) }
+        if let problem = SafeName.problem(with: request.hardware, what: "hardware") { throw APIError.badRequest(problem) }
+        for tag in request.tags ?? [] {
+            if let problem = SafeName.problem(with: tag, what: "tag") { throw APIError.badRequest(problem) }
+        }
+        let attributes = request.attributes ?? [:]
+        guard attributes.count <= 64, attributes.allSatisfy({ $0.key.utf8.count <= 64 && $0.value.utf8.count <= 1024 }) else {
+            throw APIError.badRequest("attributes: at most 64, keys up to 64 bytes, values up to 1024 bytes")
+        }
+        let enrollmentHash = Secret.hash(request.enrollmentToken)
+        let (deviceSecret, deviceHash) = Secret.make(prefix: Secret.devicePrefix)
+        let now = Timestamp.epochSeconds()
+        return try await db.write { db in
+            guard let token = try Row.fetchOne(db, sql: "SELECT * FROM enrollment_tokens WHERE token_hash = ?", arguments: [enrollmentHash]) else {
+                throw APIError.unauthorized("the enrollment token is not valid")
+            }
+            if token.optionalString("revoked_at") != nil { throw APIError.unauthorized("the enrollment token was revoked") }
+            if let expires: Int64 = token["expires_at"], expires <= now { throw APIError.unauthorized("the enrollment token has expired") }
+            if let maxUses: Int = token["max_uses"], token.int("uses") >= maxUses {
+                throw APIError.unauthorized("the enrollment token is used up (\(maxUses) device\(maxUses == 1 ? "" : "s"))")
+            }
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE id = ?", arguments: [request.deviceID]) == true {
+                throw APIError.conflict("device \(request.deviceID) is already registered; an operator must delete it before it can register again")
+            }
+            let tags = Set(request.tags ?? []).union(token.json("tags", as: [String].self))
+            let group = token.optionalString("group_name")
+            try db.execute(sql: """
+                INSERT INTO devices (id, token_hash, hardware, attributes, group_name, enrollment_token_id, registered_at, last_seen)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [request.deviceID, deviceHash, request.hardware, JSONColumn.encode(attributes), group,
+                                 token.string("id"), Timestamp.now(), now])
+            for tag in tags.sorted() {
+                try db.execute(sql: "INSERT INTO device_tags (device_id, tag) VALUES (?, ?)", arguments: [request.deviceID, tag])
+            }
+            try db.execute(sql: "UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = ?", arguments: [token.string("id")])
+            return (DeviceIdentity(id: request.deviceID, hardware: request.hardware, tags: tags, group: group), deviceSecret)
+        }
+    }
+
+    func identity(tokenHash: String) async throws -> DeviceIdentity? {
+        try await db.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT id, hardware, group_name FROM devices WHERE token_hash = ?", arguments: [tokenHash]) else {
+                return nil
+            }
+            return try Self.identity(db, row: row)
+        }
+    }
+
+    func identity(id: String) async throws -> DeviceIdentity? {
+        try await db.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT id, hardware, group_name FROM devices WHERE id = ?", arguments: [id]) else { return nil }
+            return try Self.identity(db, row: row)
+        }
+    }
+
+    private static func identity(_ db: Database, row: Row) throws -> DeviceIdentity {
+        let id = row.string("id")
+        let tags = try String.fetchAll(db, sql: "SELECT tag FROM device_tags WHERE device_id = ?", arguments: [id])
+        return DeviceIdentity(id: id, hardware: row.string("hardware"), tags: Set(tags), group: row.optionalString("group_name"))
+    }
+
+    // MARK: The fleet listing
+
+    public struct Filter: Sendable {
+        var hardware: String?
+        var tag: String?
+        var group: String?
+        var bundle: String?
+        var version: String?
+        var state: String?
+        var seenBefore: Int64?
+        var seenAfter: Int64?
+        var idPrefix: String?
+        var cursor: String?
+        var limit = 100
+    }
+
+    func list(_ filter: Filter) async throws -> AdminAPI.DevicePage {
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        func add(_ sql: String, _ values: any DatabaseValueConvertible...) {
+            conditions.append(sql)
+            for value in values { arguments += [value] }
+        }
+        if let value = filter.hardware { add("d.hardware = ?", value) }
+        if let value = filter.group { add("d.group_name = ?", value) }
+        if let value = filter.state { add("d.state = ?", value) }
+        if let value = filter.tag { add("EXISTS (SELECT 1 FROM device_tags t WHERE t.device_id = d.id AND t.tag = ?)", value) }
+        if let bundle = filter.bundle {
+            if let version = filter.version {
+                add("EXISTS (SELECT 1 FROM installed i WHERE i.device_id = d.id AND i.bundle_name = ? AND i.version = ?)", bundle, version)
+            } else {
+                add("EXISTS (SELECT 1 FROM installed i WHERE i.device_id = d.id AND i.bundle_name = ?)", bundle)
+            }
+        } else if let version = filter.version {
+            add("EXISTS (SELECT 1 FROM installed i WHERE i.device_id = d.id AND i.version = ?)", version)
+        }
+        if let value = filter.seenBefore { add("(d.last_seen IS NULL OR d.last_seen < ?)", value) }
+        if let value = filter.seenAfter { add("d.last_seen >= ?", value) }
+        if let prefix = filter.idPrefix { add("d.id >= ? AND d.id < ?", prefix, prefix + "\u{10FFFF}") }
+        if let cursor = filter.cursor { add("d.id > ?", cursor) }
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        arguments += [filter.limit + 1]
+        let sql = "SELECT d.* FROM devices d \(whereClause) ORDER BY d.id LIMIT ?"
+        let frozenArguments = arguments
+        let limit = filter.limit
+        return try await db.read { db in
+            let rows = try Row.fetchAll(db, sql: sql, arguments: frozenArguments)
+            let page = Array(rows.prefix(limit))
+            let devices = try Self.devices(db, rows: page)
+            return AdminAPI.DevicePage(devices: devices, nextCursor: rows.count > limit ? page.last.map { $0.string("id") } : nil)
+        }
+    }
+
+    /// Full device records for `rows`, with their tags and installed bundles in two queries.
+    static func devices(_ db: Database, rows: [Row]) throws -> [AdminAPI.Device] {
+        let ids = rows.map { $0.string("id") }
+        guard !ids.isEmpty else { return [] }
+        let placeholders = databaseQuestionMarks(count: ids.count)
+        var tags: [String: [String]] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT device_id, tag FROM device_tags WHERE device_id IN (\(placeholders)) ORDER BY tag",
+                                    arguments: StatementArguments(ids)) {
+            tags[row.string("device_id"), default: []].append(row.string("tag"))
+        }
+        var installed: [String: [DeviceAPI.InstalledBundle]] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM installed WHERE device_id IN (\(placeholders)) ORDER BY bundle_name",
+                                    arguments: StatementArguments(ids)) {
+            installed[row.string("device_id"), default: []].append(
+                .init(name: row.string("bundle_name"), version: row.string("version"), digest: row.string("digest"), state: row.string("state")))
+        }
+        return rows.map { row in
+            let id = row.string("id")
+            return AdminAPI.Device(
+                id: id, hardware: row.string("hardware"), tags: tags[id] ?? [], group: row.optionalString("group_name"),
+                attributes: row.json("attributes", as: [String: String].self), registeredAt: row.string("registered_at"),
+                lastSeen: (row["last_seen"] as Int64?).map { Timestamp.format(secondsSinceEpoch: $0) },
+                state: row.string("state"), installed: installed[id] ?? [])
+        }
+    }
+
+    func detail(id: String, eventLimit: Int = 200) async throws -> AdminAPI.DeviceDetail? {
+        try await db.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM devices WHERE id = ?", arguments: [id]) else { return nil }
+            let device = try Self.devices(db, rows: [row])[0]
+            let events = try Row.fetchAll(db, sql: "SELECT * FROM events WHERE device_id = ? ORDER BY id DESC LIMIT ?",
+                                          arguments: [id, eventLimit]).map(EventStore.record)
+            return AdminAPI.DeviceDetail(device: device, events: events)
+        }
+    }
+
+    func update(id: String, _ request: AdminAPI.DeviceUpdateRequest, by caller: AdminIdentity) async throws -> Bool {
+        for tag in request.tags ?? [] {
+            if let problem = SafeName.problem(with: tag, what: "tag") { throw APIError.badRequest(problem) }
+        }
+        if let group = request.group, !group.isEmpty, let problem = SafeName.problem(with: group, what: "group") {
+            throw APIError.badRequest(problem)
+        }
+        return try await db.write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE id = ?", arguments: [id]) == true else { return false }
+            if let tags = request.tags {
+                try db.execute(sql: "DELETE FROM device_tags WHERE device_id = ?", arguments: [id])
+                for tag in Set(tags).sorted() {
+                    try db.execute(sql: "INSERT INTO device_tags (device_id, tag) VALUES (?, ?)", arguments: [id, tag])
+                }
+            }
+            if let group = request.group {
+                try db.execute(sql: "UPDATE devices SET group_name = ? WHERE id = ?", arguments: [group.isEmpty ? nil : group, id])
+            }
+            try AuditLog.record(db, by: caller, action: "device.update", target: id,
+                                detail: "tags \(request.tags.map { $0.joined(separator: ",") } ?? "unchanged"), group \(request.group ?? "unchanged")")
+            return true
+        }
+    }
+
+    func delete(id: String, by caller: AdminIdentity) async throws -> Bool {
+        try await db.write { db in
+            try db.execute(sql: "DELETE FROM devices WHERE id = ?", arguments: [id])
+            guard db.changesCount > 0 else { return false }
+            try AuditLog.record(db, by: caller, action: "device.delete", target: id)
+            return true
+        }
+    }
+
+    // MARK: Batched check-in writes
+
+    /// What check-ins changed since the last flush.
+    struct CheckinBatch: Sendable {
+        var lastSeen: [String: Int64] = [:]
+        var installed: [String: [DeviceAPI.InstalledBundle]] = [:]
+        var attributes: [String: [String: String]] = [:]
+        var memberships: [Membership] = []
+
+        var isEmpty: Bool { lastSeen.isEmpty && installed.isEmpty && attributes.isEmpty && memberships.isEmpty }
+    }
+
+    struct Membership: Sendable {
+        let deploymentID: String
+        let deviceID: String
+        let phase: Int
+        let epoch: Int64
+    }
+
+    /// Writes a batch in one transaction: no fsync per check-in.
+    func write(_ batch: CheckinBatch) async throws {
+        guard !batch.isEmpty else { return }
+        let now = Timestamp.now()
+        try await db.write { db in
+            let seen = try db.cachedStatement(sql: "UPDATE devices SET last_seen = ? WHERE id = ?")
+            for (id, epoch) in batch.lastSeen { try seen.execute(arguments: [epoch, id]) }
+            let attributes = try db.cachedStatement(sql: "UPDATE devices SET attributes = ? WHERE id = ?")
+            for (id, values) in batch.attributes { try attributes.execute(arguments: [JSONColumn.encode(values), id]) }
+            let upsert = try db.cachedStatement(sql: """
+                INSERT INTO installed (device_id, bundle_name, version, digest, state, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (device_id, bundle_name) DO UPDATE SET version = excluded.version, digest = excluded.digest,
+                    state = excluded.state, updated_at = excluded.updated_at
+                WHERE version IS NOT excluded.version OR digest IS NOT excluded.digest OR state IS NOT excluded.state
+                """)
+            for (id, bundles) in batch.installed {
+                let names = bundles.map(\.name)
+                try db.execute(sql: "DELETE FROM installed WHERE device_id = ? AND bundle_name NOT IN (\(databaseQuestionMarks(count: max(names.count, 1))))",
+                               arguments: StatementArguments([id] + (names.isEmpty ? [""] : names)))
+                for bundle in bundles {
+                    try upsert.execute(arguments: [id, bundle.name, bundle.version, bundle.digest, bundle.state, now])
+                }
+            }
+            let member = try db.cachedStatement(sql: """
+                INSERT OR IGNORE INTO deployment_devices (deployment_id, device_id, phase, state, assigned_epoch, updated_epoch)
+                SELECT ?, ?, ?, 'pending', ?, ? WHERE EXISTS (SELECT 1 FROM devices WHERE id = ?)
+                """)
+            for membership in batch.memberships {
+                try member.execute(arguments: [membership.deploymentID, membership.deviceID, membership.phase,
+                                               membership.epoch, membership.epoch, membership.deviceID])
+            }
+        }
+    }
+}

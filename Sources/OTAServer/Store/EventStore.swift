@@ -1,0 +1,68 @@
+import GRDB
+import OTACore
+
+/// The update steps devices report, and their effect on deployment progress.
+struct EventStore: Sendable {
+    let db: DatabasePool
+
+    /// A membership state for each reported step: progress only moves forward, and a final
+    /// state is replaced only by another final state.
+    static func membershipState(for state: DeviceAPI.UpdateState) -> String {
+        switch state {
+        case .downloading, .downloaded: return "downloading"
+        case .installing, .healthCheck: return "installing"
+        case .succeeded: return "succeeded"
+        case .failed: return "failed"
+        case .rolledBack: return "rolled_back"
+        }
+    }
+
+    static let membershipOrder = ["pending": 0, "downloading": 1, "installing": 2, "succeeded": 3, "failed": 3, "rolled_back": 3]
+
+    /// Stores events and moves the device's deployment memberships, in one transaction.
+    /// Events naming a deployment the device is not part of are kept but count nowhere.
+    /// Returns the deployments whose counts changed.
+    func record(_ events: [DeviceAPI.Event], from device: DeviceIdentity,
+                knownMembers: [String: Fleet.Member]) async throws -> [(deploymentID: String, state: String)] {
+        let received = Timestamp.now()
+        let epoch = Timestamp.epochSeconds()
+        return try await db.write { db in
+            var changed: [(String, String)] = []
+            for event in events {
+                // A membership may still wait in the check-in batch; make sure its row exists.
+                if let id = event.deploymentID, let member = knownMembers[id] {
+                    try db.execute(sql: """
+                        INSERT OR IGNORE INTO deployment_devices (deployment_id, device_id, phase, state, assigned_epoch, updated_epoch)
+                        VALUES (?, ?, ?, 'pending', ?, ?)
+                        """, arguments: [id, device.id, member.phase, member.assignedEpoch, epoch])
+                }
+                var deploymentID: String?
+                if let id = event.deploymentID,
+                   let current = try String.fetchOne(db, sql: "SELECT state FROM deployment_devices WHERE deployment_id = ? AND device_id = ?",
+                                                     arguments: [id, device.id]) {
+                    deploymentID = id
+                    let next = Self.membershipState(for: event.state)
+                    let advances = Self.membershipOrder[next]! > Self.membershipOrder[current]! || (Self.membershipOrder[next] == 3 && next != current)
+                    if advances {
+                        try db.execute(sql: "UPDATE deployment_devices SET state = ?, detail = ?, updated_epoch = ? WHERE deployment_id = ? AND device_id = ?",
+                                       arguments: [next, String(event.detail.prefix(2000)), epoch, id, device.id])
+                        changed.append((id, next))
+                    }
+                }
+                try db.execute(sql: """
+                    INSERT INTO events (device_id, deployment_id, bundle_name, version, state, detail, at, received_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [device.id, deploymentID, event.bundleName, event.version, event.state.rawValue,
+                                     String(event.detail.prefix(4000)), event.at, received])
+                try db.execute(sql: "UPDATE devices SET state = ? WHERE id = ?", arguments: [event.state.rawValue, device.id])
+            }
+            return changed
+        }
+    }
+
+    static func record(_ row: Row) -> AdminAPI.EventRecord {
+        AdminAPI.EventRecord(id: row.int64("id"), deviceID: row.string("device_id"), deploymentID: row.optionalString("deployment_id"),
+                             bundleName: row.string("bundle_name"), version: row.string("version"), state: row.string("state"),
+                             detail: row.string("detail"), at: row.string("at"), receivedAt: row.string("received_at"))
+    }
+}

@@ -1,0 +1,162 @@
+import ArgumentParser
+import Foundation
+import Logging
+import OTACore
+import OTAServer
+
+@main
+struct OTAServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ota-server",
+        abstract: "The fleet registry: devices, bundles, deployments and content, over HTTP.",
+        discussion: """
+        Start it:
+          ota-server token create --data /var/lib/ota --role admin --name me
+          ota-server serve --data /var/lib/ota --listen 127.0.0.1:8080 --trust keys/trust.json
+
+        The API is described at /openapi.yaml; /healthz answers liveness; /metrics serves
+        Prometheus metrics. SIGTERM or SIGINT drains requests in flight and exits.
+        """,
+        subcommands: [Serve.self, TokenCommand.self]
+    )
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the server.")
+
+    @Option(help: ArgumentHelp("Folder for the database and content (created if missing).", valueName: "dir"))
+    var data: String
+
+    @Option(help: ArgumentHelp("Address to listen on; port 0 picks a free one.", valueName: "host:port"))
+    var listen = "127.0.0.1:8080"
+
+    @Option(help: ArgumentHelp("Trust root published bundles must satisfy.", valueName: "trust.json"))
+    var trust: String
+
+    @Option(help: ArgumentHelp("TLS certificate chain (PEM); with --tls-key serves HTTPS.", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("TLS private key (PEM).", valueName: "file"))
+    var tlsKey: String?
+
+    @Option(help: "Seconds between device check-ins.")
+    var pollInterval = 60
+
+    @Option(help: "Largest content upload, in MiB.")
+    var maxContentMib = 65_536
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("give both --tls-cert and --tls-key, or neither") }
+        guard (1...86_400).contains(pollInterval) else { throw ValidationError("--poll-interval must be 1 to 86400 seconds") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        _ = try ListenAddress(listen)
+    }
+
+    func run() async throws {
+        let address = try ListenAddress(listen)
+        var configured = Logger(label: "ota-server") { StreamLogHandler.standardError(label: $0) }
+        configured.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let logger = configured
+        let configuration = ServerConfiguration(
+            dataDirectory: data, host: address.host, port: address.port, trustRootPath: trust, tlsCertificatePath: tlsCert,
+            tlsKeyPath: tlsKey, pollIntervalSeconds: pollInterval, maximumContentSize: UInt64(maxContentMib) << 20)
+        do {
+            try await ServerApplication.run(configuration, logger: logger) { url in
+                // One line on stdout, flushed, so that scripts and tests know where it listens.
+                FileHandle.standardOutput.write(Data("ota-server listening on \(url)\n".utf8))
+                logger.info("listening", metadata: ["url": "\(url)", "data": "\(data)"])
+            }
+        } catch {
+            FileHandle.standardError.write(Data("ota-server: error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct ListenAddress {
+    let host: String
+    let port: Int
+
+    init(_ text: String) throws {
+        var hostPart: Substring
+        let portPart: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            hostPart = text[text.index(after: text.startIndex)..<close]
+            portPart = text[close...].dropFirst(2)
+        } else if let colon = text.lastIndex(of: ":") {
+            hostPart = text[..<colon]
+            portPart = text[text.index(after: colon)...]
+        } else {
+            throw ValidationError("--listen must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080")
+        }
+        if hostPart.isEmpty { hostPart = "0.0.0.0" }
+        guard let port = Int(portPart), (0...65_535).contains(port) else { throw ValidationError("--listen has an invalid port in '\(text)'") }
+        host = String(hostPart)
+        self.port = port
+    }
+}
+
+struct TokenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token",
+        abstract: "Create, list and revoke admin-API tokens (run on the server host).",
+        discussion: """
+        Roles: viewer (read), publisher (+ upload and publish bundles), operator (+ deployments,
+        devices, enrollment tokens), admin (everything, including the audit log).
+        Only a hash of each token is stored: copy it when it is shown.
+        """,
+        subcommands: [Create.self, List.self, Revoke.self]
+    )
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a token and print it once.")
+        @Option(help: ArgumentHelp("The server's data folder.", valueName: "dir")) var data: String
+        @Option(help: "viewer, publisher, operator or admin.") var role: String
+        @Option(help: "Who or what the token is for (shown in the audit log).") var name = "token"
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() throws {
+            guard let role = AdminAPI.Role(rawValue: role) else {
+                throw ValidationError("--role must be viewer, publisher, operator or admin")
+            }
+            let store = try TokenAdministration.open(data)
+            let (id, secret) = try store.createAdminToken(role: role, name: name)
+            if json {
+                print(String(decoding: try StrictJSON.encode(["id": id, "role": role.rawValue, "name": name, "token": secret]), as: UTF8.self))
+            } else {
+                print(secret)
+                FileHandle.standardError.write(Data("created \(role.rawValue) token \(id) (\(name)); it is shown only this once\n".utf8))
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tokens (never their secrets).")
+        @Option(help: ArgumentHelp("The server's data folder.", valueName: "dir")) var data: String
+
+        func run() throws {
+            let store = try TokenAdministration.open(data)
+            print("ID               ROLE       REVOKED  CREATED               NAME")
+            for token in try store.listAdminTokens() {
+                print("\(token.id.padding(toLength: 16, withPad: " ", startingAt: 0)) \(token.role.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \((token.revoked ? "yes" : "no").padding(toLength: 8, withPad: " ", startingAt: 0)) \(token.createdAt)  \(token.name)")
+            }
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token by id.")
+        @Option(help: ArgumentHelp("The server's data folder.", valueName: "dir")) var data: String
+        @Argument(help: "Token id (tok_…).") var id: String
+
+        func run() throws {
+            guard try TokenAdministration.open(data).revokeAdminToken(id: id) else {
+                FileHandle.standardError.write(Data("ota-server: error: no active token \(id)\n".utf8))
+                throw ExitCode(1)
+            }
+            print("revoked \(id)")
+        }
+    }
+}
