@@ -28,7 +28,8 @@ struct OTACtl: ParsableCommand {
           64  invalid command-line usage
         """,
         subcommands: [
-            KeygenCommand.self, TrustCommand.self, BundleCommand.self,
+            KeygenCommand.self, TrustCommand.self, BundleCommand.self, PublishCommand.self,
+            BundlesCommand.self, DevicesCommand.self, DeploymentsCommand.self, EnrollTokenCommand.self,
         ]
     )
 

@@ -1,0 +1,63 @@
+import OTACore
+
+/// JSON over `HTTPClient` with a bearer token: the shared plumbing of the typed clients.
+public final class APIClient {
+    public let http: HTTPClient
+    public var token: String?
+
+    public init(_ configuration: HTTPClientConfiguration, token: String? = nil) throws {
+        http = try HTTPClient(configuration)
+        self.token = token
+    }
+
+    var authorization: [String: String] {
+        token.map { ["Authorization": "Bearer \($0)"] } ?? [:]
+    }
+
+    /// Sends `body` as JSON and decodes the answer as `T`; error statuses throw.
+    public func call<T: Decodable>(_ method: String, _ path: String, body: (some Encodable)? = Optional<Int>.none,
+                                   as type: T.Type = T.self) throws -> T {
+        let result = try raw(method, path, body: body)
+        do { return try JSONDecoder().decode(T.self, from: Data(result.body)) } catch {
+            throw HTTPClientError.transport("the server's answer to \(method) \(path) is not what this client understands: \(error)")
+        }
+    }
+
+    /// Like `call` for answers without a body (204).
+    public func send(_ method: String, _ path: String, body: (some Encodable)? = Optional<Int>.none) throws {
+        _ = try raw(method, path, body: body)
+    }
+
+    func raw(_ method: String, _ path: String, body: (some Encodable)?) throws -> HTTPResult {
+        var headers = authorization
+        var payload: HTTPClient.Body = .none
+        if let body {
+            headers["Content-Type"] = "application/json"
+            payload = .bytes(Array(try StrictJSON.encode(body)))
+        }
+        headers["Accept"] = "application/json"
+        let result = try http.send(method, path, headers: headers, body: payload)
+        guard result.isSuccess else { throw HTTPClient.statusError(result.status, body: result.body, headers: result.headers) }
+        return result
+    }
+
+    /// Percent-encodes a query value or path segment.
+    public static func escape(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                out += "%" + Hex.encode([byte]).uppercased()
+            }
+        }
+        return out
+    }
+
+    public static func query(_ items: [(String, String?)]) -> String {
+        let present = items.compactMap { name, value in value.map { "\(name)=\(escape($0))" } }
+        return present.isEmpty ? "" : "?" + present.joined(separator: "&")
+    }
+}

@@ -1,0 +1,105 @@
+import OTACore
+
+/// The admin API, as otactl (and tests) use it.
+public final class AdminClient {
+    public let api: APIClient
+
+    public init(_ configuration: HTTPClientConfiguration, token: String) throws {
+        api = try APIClient(configuration, token: token)
+    }
+
+    public func missing(_ digests: [SHA256Digest]) throws -> [String] {
+        let answer: AdminAPI.MissingContentResponse = try api.call("POST", "/api/v1/content/missing",
+                                                                   body: AdminAPI.MissingContentRequest(digests: digests.map(\.hex)))
+        return answer.missing
+    }
+
+    /// Streams `length` bytes of `file` from `offset` as the content `digest`.
+    public func upload(_ digest: SHA256Digest, file: String, offset: UInt64, length: UInt64,
+                       progress: ((Int64, Int64) -> Void)? = nil) throws -> AdminAPI.ContentUploadResponse {
+        let result = try api.http.send("PUT", "/api/v1/content/\(digest.hex)",
+                                       headers: api.authorization.merging(["Content-Type": "application/octet-stream"]) { a, _ in a },
+                                       body: .file(path: file, offset: offset, length: length), progress: progress)
+        guard result.isSuccess else { throw HTTPClient.statusError(result.status, body: result.body, headers: result.headers) }
+        return try JSONDecoder().decode(AdminAPI.ContentUploadResponse.self, from: Data(result.body))
+    }
+
+    public func publish(envelope: [UInt8]) throws -> AdminAPI.PublishResponse {
+        let result = try api.http.send("POST", "/api/v1/bundles",
+                                       headers: api.authorization.merging(["Content-Type": "application/json"]) { a, _ in a },
+                                       body: .bytes(envelope))
+        guard result.isSuccess else { throw HTTPClient.statusError(result.status, body: result.body, headers: result.headers) }
+        return try JSONDecoder().decode(AdminAPI.PublishResponse.self, from: Data(result.body))
+    }
+
+    public func bundles(name: String? = nil) throws -> [AdminAPI.Bundle] {
+        let list: AdminAPI.BundleList = try api.call("GET", "/api/v1/bundles" + APIClient.query([("name", name)]))
+        return list.bundles
+    }
+
+    public func bundle(name: String, version: String) throws -> AdminAPI.Bundle {
+        try api.call("GET", "/api/v1/bundles/\(APIClient.escape(name))/\(APIClient.escape(version))")
+    }
+
+    public func createDeployment(_ request: AdminAPI.DeploymentCreateRequest) throws -> AdminAPI.Deployment {
+        try api.call("POST", "/api/v1/deployments", body: request)
+    }
+
+    public func deployments() throws -> [AdminAPI.Deployment] {
+        let list: AdminAPI.DeploymentList = try api.call("GET", "/api/v1/deployments")
+        return list.deployments
+    }
+
+    public func deployment(_ id: String) throws -> AdminAPI.Deployment {
+        try api.call("GET", "/api/v1/deployments/\(APIClient.escape(id))")
+    }
+
+    /// advance, pause, resume or cancel.
+    public func control(_ id: String, _ action: String, reason: String? = nil) throws -> AdminAPI.Deployment {
+        struct Body: Encodable { let reason: String? }
+        return try api.call("POST", "/api/v1/deployments/\(APIClient.escape(id))/\(action)", body: Body(reason: reason))
+    }
+
+    public struct DeviceQuery: Sendable {
+        public var hardware: String?
+        public var tag: String?
+        public var group: String?
+        public var bundle: String?
+        public var version: String?
+        public var state: String?
+        public var seenBefore: String?
+        public var seenAfter: String?
+        public var cursor: String?
+        public var limit: Int?
+        public init() {}
+    }
+
+    public func devices(_ query: DeviceQuery) throws -> AdminAPI.DevicePage {
+        try api.call("GET", "/api/v1/devices" + APIClient.query([
+            ("hardware", query.hardware), ("tag", query.tag), ("group", query.group), ("bundle", query.bundle),
+            ("version", query.version), ("state", query.state), ("seen_before", query.seenBefore), ("seen_after", query.seenAfter),
+            ("cursor", query.cursor), ("limit", query.limit.map(String.init)),
+        ]))
+    }
+
+    public func device(_ id: String) throws -> AdminAPI.DeviceDetail {
+        try api.call("GET", "/api/v1/devices/\(APIClient.escape(id))")
+    }
+
+    public func createEnrollmentToken(_ request: AdminAPI.EnrollmentTokenCreateRequest) throws -> AdminAPI.EnrollmentToken {
+        try api.call("POST", "/api/v1/enrollment-tokens", body: request)
+    }
+
+    public func enrollmentTokens() throws -> [AdminAPI.EnrollmentToken] {
+        let list: AdminAPI.EnrollmentTokenList = try api.call("GET", "/api/v1/enrollment-tokens")
+        return list.tokens
+    }
+
+    public func revokeEnrollmentToken(_ id: String) throws {
+        try api.send("DELETE", "/api/v1/enrollment-tokens/\(APIClient.escape(id))")
+    }
+
+    public func audit(limit: Int = 100) throws -> AdminAPI.AuditPage {
+        try api.call("GET", "/api/v1/audit?limit=\(limit)")
+    }
+}

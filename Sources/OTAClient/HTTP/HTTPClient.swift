@@ -1,0 +1,386 @@
+import CCurl
+import OTACore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How to reach a server.
+public struct HTTPClientConfiguration: Sendable {
+    /// e.g. https://ota.example.com:8443 (no trailing slash needed).
+    public var baseURL: String
+    /// CA bundle to verify the server with; nil uses the system's.
+    public var caFile: String?
+    /// Plain http is refused unless this is set (or the host is loopback, when `allowLoopbackHTTP`).
+    public var allowInsecureHTTP: Bool
+    public var allowLoopbackHTTP: Bool
+    public var connectTimeoutSeconds: Int
+    /// A transfer slower than 1 byte/s for this long is abandoned (stalled network).
+    public var stallTimeoutSeconds: Int
+    /// Bandwidth cap for downloads, bytes per second; nil means none.
+    public var maxDownloadBytesPerSecond: Int64?
+    public var userAgent: String
+
+    public init(baseURL: String, caFile: String? = nil, allowInsecureHTTP: Bool = false, allowLoopbackHTTP: Bool = false,
+                connectTimeoutSeconds: Int = 15, stallTimeoutSeconds: Int = 60, maxDownloadBytesPerSecond: Int64? = nil,
+                userAgent: String = "ota/1") {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.caFile = caFile
+        self.allowInsecureHTTP = allowInsecureHTTP
+        self.allowLoopbackHTTP = allowLoopbackHTTP
+        self.connectTimeoutSeconds = connectTimeoutSeconds
+        self.stallTimeoutSeconds = stallTimeoutSeconds
+        self.maxDownloadBytesPerSecond = maxDownloadBytesPerSecond
+        self.userAgent = userAgent
+    }
+}
+
+public struct HTTPResult: Sendable {
+    public let status: Int
+    /// Header names in lower case.
+    public let headers: [String: String]
+    public let body: [UInt8]
+
+    public var isSuccess: Bool { (200..<300).contains(status) }
+}
+
+public enum HTTPClientError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The server could not be reached or the transfer broke off.
+    case transport(String)
+    case insecureURL(String)
+    /// The server answered with an error status.
+    case status(Int, code: String?, message: String, retryAfterSeconds: Int?)
+    /// The server sent more than allowed (a hostile or broken server).
+    case tooLarge(Int64)
+    case file(String)
+
+    public var description: String {
+        switch self {
+        case .transport(let detail): return "cannot reach the server: \(detail)"
+        case .insecureURL(let url): return "refusing plain http to \(url): use https, or allow insecure http explicitly for local development"
+        case .status(let status, _, let message, _): return "the server answered \(status): \(message)"
+        case .tooLarge(let limit): return "the server sent more than the \(limit) bytes expected; transfer stopped"
+        case .file(let detail): return detail
+        }
+    }
+
+    public var statusCode: Int? { if case .status(let code, _, _, _) = self { return code } else { return nil } }
+}
+
+/// A synchronous HTTP client over one libcurl easy handle (connections are reused). It
+/// blocks the calling thread: use it from a thread of its own, never from Swift
+/// concurrency's cooperative pool. Not thread-safe.
+public final class HTTPClient {
+    public let configuration: HTTPClientConfiguration
+    private let handle: UnsafeMutableRawPointer
+
+    private static let globalInit: Bool = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK }()
+
+    public init(_ configuration: HTTPClientConfiguration) throws {
+        precondition(Self.globalInit, "curl_global_init failed")
+        self.configuration = configuration
+        let lower = configuration.baseURL.lowercased()
+        if lower.hasPrefix("http://") {
+            let loopback = Self.isLoopback(lower)
+            guard configuration.allowInsecureHTTP || (configuration.allowLoopbackHTTP && loopback) else {
+                throw HTTPClientError.insecureURL(configuration.baseURL)
+            }
+        } else if !lower.hasPrefix("https://") {
+            throw HTTPClientError.transport("server URL must start with https:// or http://, got '\(configuration.baseURL)'")
+        }
+        guard let handle = curl_easy_init() else { throw HTTPClientError.transport("curl_easy_init failed") }
+        self.handle = handle
+    }
+
+    deinit { curl_easy_cleanup(handle) }
+
+    static func isLoopback(_ url: String) -> Bool {
+        let rest = url.drop { $0 != "/" }.dropFirst(2)
+        return rest.hasPrefix("127.") || rest.hasPrefix("localhost") || rest.hasPrefix("[::1]")
+    }
+
+    public enum Body {
+        case none
+        case bytes([UInt8])
+        /// `length` bytes of a file from `offset`, streamed (uploads of large content).
+        case file(path: String, offset: UInt64, length: UInt64)
+    }
+
+    /// Sends a request and collects the answer in memory (at most `maxResponseBytes`).
+    public func send(_ method: String, _ path: String, headers: [String: String] = [:], body: Body = .none,
+                     maxResponseBytes: Int64 = 64 << 20, progress: ((Int64, Int64) -> Void)? = nil) throws -> HTTPResult {
+        let sink = MemorySink(limit: maxResponseBytes)
+        let status = try perform(method, path, headers: headers, body: body, sink: sink, progress: progress.map { report in
+            { _, _, uploadTotal, uploaded in report(uploaded, uploadTotal) }
+        })
+        return HTTPResult(status: status, headers: sink.headers, body: sink.bytes)
+    }
+
+    public struct DownloadResult: Sendable {
+        /// Bytes this call received (not counting what the file already held).
+        public let received: UInt64
+        /// Whether the server honoured the resume range.
+        public let resumed: Bool
+    }
+
+    /// Downloads into `file`, resuming after what it already holds with a `Range` request.
+    /// Never writes more than `expectedSize` bytes in total. On a 200 answer to a range
+    /// request the file is restarted from zero.
+    public func download(_ path: String, to file: String, expectedSize: UInt64, headers: [String: String] = [:],
+                         progress: ((UInt64, UInt64) -> Void)? = nil) throws -> DownloadResult {
+        let existing = FileSystem.fileSize(file) ?? 0
+        if existing == expectedSize { return DownloadResult(received: 0, resumed: true) }
+        if existing > expectedSize { try FileSystem.remove(file) }
+        let start = existing > expectedSize ? 0 : existing
+        var requestHeaders = headers
+        if start > 0 { requestHeaders["Range"] = "bytes=\(start)-" }
+        let sink = try FileSink(path: file, startOffset: start, limit: expectedSize)
+        let status = try perform("GET", path, headers: requestHeaders, body: .none, sink: sink, progress: progress.map { report in
+            { _, downloaded, _, _ in report(sink.offset, expectedSize) }
+        }, maxRecvSpeed: configuration.maxDownloadBytesPerSecond)
+        try sink.finish()
+        if status == 416 && start > 0 {
+            // Our partial file does not fit the content on the server: start again.
+            try FileSystem.remove(file)
+            return try download(path, to: file, expectedSize: expectedSize, headers: headers, progress: progress)
+        }
+        guard status == 200 || status == 206 else {
+            throw Self.statusError(status, body: sink.errorBody, headers: sink.headers)
+        }
+        return DownloadResult(received: sink.received, resumed: sink.resumed)
+    }
+
+    private func perform(_ method: String, _ path: String, headers: [String: String], body: Body, sink: ResponseSink,
+                         progress: ((Int64, Int64, Int64, Int64) -> Void)?, maxRecvSpeed: Int64? = nil) throws -> Int {
+        curl_easy_reset(handle)
+        let url = configuration.baseURL + path
+        var list: UnsafeMutablePointer<curl_slist>?
+        defer { curl_slist_free_all(list) }
+        for (name, value) in headers { list = curl_slist_append(list, "\(name): \(value)") }
+        list = curl_slist_append(list, "Expect:")
+        var uploadSource: FileUploadSource?
+        let uploadBytes: [UInt8]
+        switch body {
+        case .none: uploadBytes = []
+        case .bytes(let bytes): uploadBytes = bytes
+        case .file(let filePath, let offset, let length):
+            uploadBytes = []
+            uploadSource = try FileUploadSource(path: filePath, offset: offset, length: length)
+        }
+        let progressBox = progress.map(ProgressBox.init)
+        return try uploadBytes.withUnsafeBytes { payload -> Int in
+            try withExtendedLifetime((sink, uploadSource, progressBox)) {
+                ota_curl_setopt_string(handle, CURLOPT_URL, url)
+                ota_curl_setopt_string(handle, CURLOPT_USERAGENT, configuration.userAgent)
+                ota_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+                ota_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT, configuration.connectTimeoutSeconds)
+                ota_curl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1)
+                ota_curl_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, configuration.stallTimeoutSeconds)
+                ota_curl_setopt_long(handle, CURLOPT_PROTOCOLS, Int(CURLPROTO_HTTP | CURLPROTO_HTTPS))
+                ota_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
+                ota_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1)
+                ota_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2)
+                if let caFile = configuration.caFile { ota_curl_setopt_string(handle, CURLOPT_CAINFO, caFile) }
+                if let speed = maxRecvSpeed { ota_curl_setopt_off(handle, CURLOPT_MAX_RECV_SPEED_LARGE, curl_off_t(speed)) }
+                ota_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, list)
+                let context = Unmanaged.passUnretained(sink).toOpaque()
+                ota_curl_setopt_data_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, user in
+                    Unmanaged<ResponseSink>.fromOpaque(user!).takeUnretainedValue().write(UnsafeRawBufferPointer(start: data, count: size * count))
+                }
+                ota_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
+                ota_curl_setopt_data_callback(handle, CURLOPT_HEADERFUNCTION) { data, size, count, user in
+                    Unmanaged<ResponseSink>.fromOpaque(user!).takeUnretainedValue().header(UnsafeRawBufferPointer(start: data, count: size * count))
+                    return size * count
+                }
+                ota_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, context)
+                if let uploadSource {
+                    ota_curl_setopt_long(handle, CURLOPT_UPLOAD, 1)
+                    ota_curl_setopt_off(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(uploadSource.length))
+                    ota_curl_setopt_data_callback(handle, CURLOPT_READFUNCTION) { data, size, count, user in
+                        Unmanaged<FileUploadSource>.fromOpaque(user!).takeUnretainedValue().read(into: data!, capacity: size * count)
+                    }
+                    ota_curl_setopt_pointer(handle, CURLOPT_READDATA, Unmanaged.passUnretained(uploadSource).toOpaque())
+                } else if method != "GET" && method != "HEAD" {
+                    ota_curl_setopt_long(handle, CURLOPT_POST, 1)
+                    ota_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: payload.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!))
+                    ota_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(payload.count))
+                }
+                if method == "HEAD" { ota_curl_setopt_long(handle, CURLOPT_NOBODY, 1) }
+                // curl's own verbs: GET, HEAD, POST (fields) and PUT (upload); others are named.
+                let native = method == "GET" || method == "HEAD" || (method == "POST" && uploadSource == nil) || (method == "PUT" && uploadSource != nil)
+                if !native { ota_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, method) }
+                if let progressBox {
+                    ota_curl_setopt_long(handle, CURLOPT_NOPROGRESS, 0)
+                    ota_curl_setopt_progress_callback(handle) { user, downloadTotal, downloaded, uploadTotal, uploaded in
+                        Unmanaged<ProgressBox>.fromOpaque(user!).takeUnretainedValue().report(Int64(downloadTotal), Int64(downloaded), Int64(uploadTotal), Int64(uploaded))
+                        return 0
+                    }
+                    ota_curl_setopt_pointer(handle, CURLOPT_XFERINFODATA, Unmanaged.passUnretained(progressBox).toOpaque())
+                }
+                let code = curl_easy_perform(handle)
+                if let failure = sink.failure { throw failure }
+                if let failure = uploadSource?.failure { throw failure }
+                guard code == CURLE_OK else {
+                    throw HTTPClientError.transport("\(String(cString: curl_easy_strerror(code))) (\(url))")
+                }
+                var status = 0
+                ota_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+                return status
+            }
+        }
+    }
+
+    static func statusError(_ status: Int, body: [UInt8], headers: [String: String]) -> HTTPClientError {
+        let retryAfter = headers["retry-after"].flatMap { Int($0.trimmed) }
+        if let parsed = try? JSONDecoder().decode(APIErrorBody.self, from: Data(body)) {
+            return .status(status, code: parsed.error.code, message: parsed.error.message, retryAfterSeconds: retryAfter)
+        }
+        let text = String(decoding: body.prefix(300), as: UTF8.self)
+        return .status(status, code: nil, message: text.isEmpty ? "HTTP \(status)" : text, retryAfterSeconds: retryAfter)
+    }
+}
+
+/// Receives a response: headers, then body bytes.
+class ResponseSink {
+    var headers: [String: String] = [:]
+    var failure: HTTPClientError?
+    var status = 0
+
+    /// Returns the number of bytes taken; anything else makes curl abort the transfer.
+    func write(_ data: UnsafeRawBufferPointer) -> Int { data.count }
+
+    func header(_ line: UnsafeRawBufferPointer) {
+        let text = String(decoding: line, as: UTF8.self).trimmed
+        if text.hasPrefix("HTTP/") {
+            headers = [:]
+            status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
+            return
+        }
+        guard let colon = text.firstIndex(of: ":") else { return }
+        headers[text[..<colon].lowercased()] = text[text.index(after: colon)...].trimmed
+    }
+}
+
+final class MemorySink: ResponseSink {
+    private(set) var bytes: [UInt8] = []
+    let limit: Int64
+
+    init(limit: Int64) { self.limit = limit }
+
+    override func write(_ data: UnsafeRawBufferPointer) -> Int {
+        guard Int64(bytes.count + data.count) <= limit else {
+            failure = .tooLarge(limit)
+            return 0
+        }
+        bytes.append(contentsOf: data)
+        return data.count
+    }
+}
+
+/// Appends the body of a 206 (or rewrites from zero on a 200) to a file, never past `limit`.
+/// Error bodies are kept in memory instead, so they never end up in the file.
+final class FileSink: ResponseSink {
+    let path: String
+    let limit: UInt64
+    private(set) var offset: UInt64
+    private(set) var received: UInt64 = 0
+    private(set) var resumed = false
+    private(set) var errorBody: [UInt8] = []
+    private var descriptor: Int32 = -1
+    private let requestedStart: UInt64
+
+    init(path: String, startOffset: UInt64, limit: UInt64) throws {
+        self.path = path
+        self.limit = limit
+        self.offset = startOffset
+        self.requestedStart = startOffset
+    }
+
+    private func open() -> Bool {
+        if descriptor >= 0 { return true }
+        if status == 206 {
+            guard let range = headers["content-range"], range.hasPrefix("bytes \(requestedStart)-") else {
+                failure = .transport("the server answered the resume request with an unexpected range: \(headers["content-range"] ?? "none")")
+                return false
+            }
+            resumed = true
+            descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        } else {
+            offset = 0
+            descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        }
+        if descriptor < 0 { failure = .file(String(describing: FileError("open", path))) }
+        return descriptor >= 0
+    }
+
+    override func write(_ data: UnsafeRawBufferPointer) -> Int {
+        guard status == 200 || status == 206 else {
+            if errorBody.count < 64 * 1024 { errorBody.append(contentsOf: data.prefix(64 * 1024 - errorBody.count)) }
+            return data.count
+        }
+        guard open() else { return 0 }
+        guard offset + UInt64(data.count) <= limit else {
+            failure = .tooLarge(Int64(limit))
+            return 0
+        }
+        var written = 0
+        while written < data.count {
+            let n = Glibc.write(descriptor, data.baseAddress! + written, data.count - written)
+            if n < 0 {
+                if errno == EINTR { continue }
+                failure = .file(String(describing: FileError("write", path)))
+                return 0
+            }
+            written += n
+        }
+        offset += UInt64(data.count)
+        received += UInt64(data.count)
+        return data.count
+    }
+
+    func finish() throws {
+        if descriptor >= 0 {
+            let result = fsync(descriptor)
+            Glibc.close(descriptor)
+            descriptor = -1
+            guard result == 0 else { throw HTTPClientError.file(String(describing: FileError("fsync", path))) }
+        }
+    }
+
+    deinit { if descriptor >= 0 { Glibc.close(descriptor) } }
+}
+
+/// Feeds curl an upload from a file range.
+final class FileUploadSource {
+    let length: UInt64
+    private let descriptor: Int32
+    private var position: UInt64
+    private let end: UInt64
+    var failure: HTTPClientError?
+
+    init(path: String, offset: UInt64, length: UInt64) throws {
+        descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw HTTPClientError.file(String(describing: FileError("open", path))) }
+        self.length = length
+        position = offset
+        end = offset + length
+    }
+
+    deinit { Glibc.close(descriptor) }
+
+    func read(into buffer: UnsafeMutablePointer<CChar>, capacity: Int) -> Int {
+        let wanted = Int(min(UInt64(capacity), end - position))
+        guard wanted > 0 else { return 0 }
+        let n = pread(descriptor, buffer, wanted, off_t(position))
+        guard n > 0 else {
+            failure = .file("the upload source ended early or could not be read")
+            return Int(CURL_READFUNC_ABORT)
+        }
+        position += UInt64(n)
+        return n
+    }
+}
+
+final class ProgressBox {
+    let report: (Int64, Int64, Int64, Int64) -> Void
+    init(_ report: @escaping (Int64, Int64, Int64, Int64) -> Void) { self.report = report }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import OTAClient
+import OTACore
+
+struct BundlesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bundles",
+        abstract: "List and show the bundles published on the server.",
+        subcommands: [List.self, Show.self]
+    )
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List published bundles, newest first per name.")
+        @Option(help: "Only bundles with this name.") var name: String?
+        @OptionGroup var server: ServerOptions
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() throws {
+            let client = try server.client()
+            let bundles = try Failure.remote { try client.bundles(name: name) }
+            if json { return try Terminal.printJSON(AdminAPI.BundleList(bundles: bundles)) }
+            Terminal.printTable(["NAME", "VERSION", "KIND", "SIZE", "COMPATIBLE", "SIGNERS", "DIGEST", "PUBLISHED"], bundles.map {
+                [$0.name, $0.version, $0.kind, Terminal.formatBytes($0.size), $0.compatible.joined(separator: ","),
+                 String($0.signers.count), String($0.digest.prefix(12)), $0.publishedAt]
+            })
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one bundle: files, signers, metadata.")
+        @Argument(help: "Bundle name.") var name: String
+        @Argument(help: "Version.") var version: String
+        @OptionGroup var server: ServerOptions
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() throws {
+            let client = try server.client()
+            let bundle = try Failure.remote { try client.bundle(name: name, version: version) }
+            if json { return try Terminal.printJSON(bundle) }
+            print("name:       \(bundle.name)")
+            print("version:    \(bundle.version)")
+            print("kind:       \(bundle.kind)")
+            print("compatible: \(bundle.compatible.joined(separator: ", "))")
+            print("digest:     \(bundle.digest)")
+            print("size:       \(Terminal.formatBytes(bundle.size))")
+            print("created:    \(bundle.created)")
+            print("published:  \(bundle.publishedAt)")
+            for signer in bundle.signers { print("signed by:  \(signer)") }
+            print("")
+            Terminal.printTable(["PATH", "SIZE", "SHA256"], (bundle.files ?? []).map { [$0.path, String($0.size), $0.sha256] })
+            if let metadata = bundle.metadata {
+                print("")
+                Terminal.printTable(["METADATA", "VALUE"], metadata.flattened().map { [$0.key, $0.value.displayText] })
+            }
+        }
+    }
+}

@@ -1,0 +1,247 @@
+import ArgumentParser
+import Foundation
+import OTAClient
+import OTACore
+
+struct DeploymentsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deployments",
+        abstract: "Roll bundles out to the fleet, staged in phases if you like, and control them.",
+        discussion: """
+        A deployment sends one bundle version to a target (all compatible devices, a tag, a
+        group or a list of devices). With --phases it is a staged rollout: devices join the
+        current phase only; phases advance by hand (`advance`) or automatically (--auto-advance)
+        after a soak time once the phase's devices succeed (committed after their health check).
+        Failures past the threshold pause it automatically; `resume` and `cancel` are explicit.
+        """,
+        subcommands: [Create.self, List.self, Show.self, Advance.self, Pause.self, Resume.self, Cancel.self]
+    )
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Start a deployment of a published bundle.",
+            discussion: """
+            Examples:
+              otactl deployments create digits 2.0.0 --all
+              otactl deployments create digits 2.0.0 --tag lab --devices-per-minute 100
+              otactl deployments create digits 2.0.0 --all --canary-devices cam-01,cam-02 \\
+                  --phases 1%,10%,50%,100% --auto-advance --soak 30m --failure-threshold 5%
+            """
+        )
+        @Argument(help: "Bundle name.") var name: String
+        @Argument(help: "Bundle version.") var version: String
+        @Flag(help: "Target every compatible device.") var all = false
+        @Option(help: "Target devices with this tag.") var tag: String?
+        @Option(help: "Target devices in this group.") var group: String?
+        @Option(help: ArgumentHelp("Target these devices.", valueName: "id[,id...]")) var devices: String?
+        @Option(help: ArgumentHelp("Stages as shares of the target, ending at 100%.", valueName: "p%[,p%...]")) var phases: String?
+        @Option(help: ArgumentHelp("A first phase with these devices.", valueName: "id[,id...]")) var canaryDevices: String?
+        @Option(help: "A first phase with the devices carrying this tag.") var canaryTag: String?
+        @Option(help: "A first phase with the devices in this group.") var canaryGroup: String?
+        @Flag(help: "Advance phases by themselves once they succeed and soaked.") var autoAdvance = false
+        @Option(help: ArgumentHelp("Soak time after a phase reaches its success ratio, e.g. 30m.", valueName: "duration")) var soak: String?
+        @Option(help: ArgumentHelp("Share of a phase's devices that must succeed before it advances (e.g. 95%).", valueName: "ratio")) var successRatio: String?
+        @Option(help: ArgumentHelp("Pause after this many failures (e.g. 3) or this failure rate (e.g. 5%).", valueName: "n|p%")) var failureThreshold: String?
+        @Option(help: "Apply a percentage threshold only once this many devices finished.") var minFinished: Int?
+        @Option(help: "At most this many devices start the update per minute.") var devicesPerMinute: Int?
+        @OptionGroup var server: ServerOptions
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func validate() throws {
+            let targets = [all, tag != nil, group != nil, devices != nil].filter { $0 }.count
+            guard targets == 1 else { throw ValidationError("give exactly one target: --all, --tag, --group or --devices") }
+            let canaries = [canaryDevices != nil, canaryTag != nil, canaryGroup != nil].filter { $0 }.count
+            guard canaries <= 1 else { throw ValidationError("give at most one of --canary-devices, --canary-tag, --canary-group") }
+        }
+
+        func run() throws {
+            var stages: [AdminAPI.Phase] = []
+            if let canaryDevices { stages.append(.init(devices: list(canaryDevices))) }
+            if let canaryTag { stages.append(.init(tag: canaryTag)) }
+            if let canaryGroup { stages.append(.init(group: canaryGroup)) }
+            for part in list(phases ?? "100%") {
+                guard let value = Double(part.hasSuffix("%") ? String(part.dropLast()) : part) else {
+                    throw ValidationError("--phases takes percentages like 1%,10%,100%, not '\(part)'")
+                }
+                stages.append(.init(percent: value))
+            }
+            var request = AdminAPI.DeploymentCreateRequest(
+                bundleName: name, version: version,
+                target: .init(all: all ? true : nil, tag: tag, group: group, devices: devices.map(list)),
+                phases: stages, autoAdvance: autoAdvance, soakSeconds: try soak.map { try parseDuration($0, option: "--soak") },
+                successRatio: try successRatio.map(ratio), failureMinFinished: minFinished, rateLimitPerMinute: devicesPerMinute)
+            if let threshold = failureThreshold {
+                if threshold.hasSuffix("%") {
+                    guard let percent = Double(threshold.dropLast()) else { throw ValidationError("--failure-threshold: '\(threshold)' is not a percentage") }
+                    request.failureThresholdPercent = percent
+                } else {
+                    guard let count = Int(threshold) else { throw ValidationError("--failure-threshold takes a count (3) or a percentage (5%)") }
+                    request.failureThresholdCount = count
+                }
+            }
+            let client = try server.client()
+            let deployment = try Failure.remote { try client.createDeployment(request) }
+            if json { return try Terminal.printJSON(deployment) }
+            print("created deployment \(deployment.id): \(deployment.bundleName) \(deployment.version) to \(deployment.target.summary), phases \(deployment.phases.map(\.label).joined(separator: ", "))")
+        }
+
+        func list(_ text: String) -> [String] {
+            text.split(separator: ",").map { $0.trimmed }.filter { !$0.isEmpty }
+        }
+
+        func ratio(_ text: String) throws -> Double {
+            if text.hasSuffix("%"), let value = Double(text.dropLast()) { return value / 100 }
+            guard let value = Double(text) else { throw ValidationError("--success-ratio takes 0.95 or 95%") }
+            return value
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List deployments, newest first.")
+        @OptionGroup var server: ServerOptions
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() throws {
+            let client = try server.client()
+            let deployments = try Failure.remote { try client.deployments() }
+            if json { return try Terminal.printJSON(AdminAPI.DeploymentList(deployments: deployments)) }
+            Terminal.printTable(["ID", "BUNDLE", "VERSION", "TARGET", "STATUS", "PHASE", "SUCCEEDED", "FAILED", "IN PROGRESS", "CREATED"],
+                                deployments.map { d in
+                [d.id, d.bundleName, d.version, d.target.summary, d.status, "\(d.currentPhase + 1)/\(d.phases.count)",
+                 String(d.counts.succeeded), String(d.counts.unsuccessful), String(d.counts.pending + d.counts.downloading + d.counts.installing),
+                 d.createdAt]
+            })
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a deployment's progress per phase, failure reasons and running versions.",
+            discussion: "With --watch the view redraws every --interval seconds until the deployment completes or is cancelled."
+        )
+        @Argument(help: "Deployment id (dep_…).") var id: String
+        @Flag(help: "Redraw live progress until the deployment ends.") var watch = false
+        @Option(help: "Seconds between redraws with --watch.") var interval: Double = 1
+        @OptionGroup var server: ServerOptions
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() throws {
+            let client = try server.client()
+            let interactive = isatty(1) == 1
+            var last = ""
+            while true {
+                let deployment = try Failure.remote { try client.deployment(id) }
+                if json {
+                    try Terminal.printJSON(deployment)
+                } else {
+                    let view = DeploymentView.render(deployment)
+                    if !watch || interactive {
+                        if watch { print("\u{1B}[H\u{1B}[2J", terminator: "") }
+                        print(view)
+                    } else if view != last {
+                        print(view)
+                        print("")
+                    }
+                    last = view
+                }
+                fflush(nil)
+                guard watch, deployment.status != "completed", deployment.status != "cancelled" else { return }
+                usleep(useconds_t(max(0.2, interval) * 1_000_000))
+            }
+        }
+    }
+
+    struct Advance: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Move a deployment to its next phase now.")
+        @Argument(help: "Deployment id.") var id: String
+        @Option(help: "Why (kept in the audit log).") var reason: String?
+        @OptionGroup var server: ServerOptions
+        func run() throws { try control(server, id, "advance", reason) }
+    }
+
+    struct Pause: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop handing the bundle to devices that have not started it.")
+        @Argument(help: "Deployment id.") var id: String
+        @Option(help: "Why (kept in the audit log).") var reason: String?
+        @OptionGroup var server: ServerOptions
+        func run() throws { try control(server, id, "pause", reason) }
+    }
+
+    struct Resume: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Resume a paused deployment (failures so far are accepted).")
+        @Argument(help: "Deployment id.") var id: String
+        @Option(help: "Why (kept in the audit log).") var reason: String?
+        @OptionGroup var server: ServerOptions
+        func run() throws { try control(server, id, "resume", reason) }
+    }
+
+    struct Cancel: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "End a deployment: no device starts it any more.")
+        @Argument(help: "Deployment id.") var id: String
+        @Option(help: "Why (kept in the audit log).") var reason: String?
+        @OptionGroup var server: ServerOptions
+        func run() throws { try control(server, id, "cancel", reason) }
+    }
+}
+
+private func control(_ server: ServerOptions, _ id: String, _ action: String, _ reason: String?) throws {
+    let client = try server.client()
+    let deployment = try Failure.remote { try client.control(id, action, reason: reason) }
+    print("\(deployment.id): \(deployment.status), phase \(deployment.currentPhase + 1) of \(deployment.phases.count) (\(deployment.phases[deployment.currentPhase].label))")
+}
+
+/// The text view of a deployment (also what --watch redraws).
+enum DeploymentView {
+    static func render(_ d: AdminAPI.Deployment) -> String {
+        var lines: [String] = []
+        lines.append("deployment \(d.id): \(d.bundleName) \(d.version) to \(d.target.summary)")
+        var status = "status: \(d.status), phase \(d.currentPhase + 1) of \(d.phases.count)"
+        if d.autoAdvance { status += ", advances automatically (soak \(d.soakSeconds)s, success ratio \(Int(d.successRatio * 100))%)" }
+        lines.append(status)
+        if let reason = d.pausedReason { lines.append("paused: \(reason)") }
+        lines.append("")
+        let header = ["PHASE", "PROGRESS", "PENDING", "DOWNLOADING", "INSTALLING", "SUCCEEDED", "FAILED", "ROLLED BACK"]
+        var rows: [[String]] = []
+        for phase in d.phases {
+            let c = phase.counts
+            let marker = phase.index == d.currentPhase ? "▶ " : (phase.index < d.currentPhase ? "✓ " : "  ")
+            rows.append([marker + "\(phase.index + 1) " + phase.label, bar(c), String(c.pending), String(c.downloading), String(c.installing),
+                         String(c.succeeded), String(c.failed), String(c.rolledBack)])
+        }
+        let c = d.counts
+        rows.append(["  all", bar(c), String(c.pending), String(c.downloading), String(c.installing), String(c.succeeded),
+                     String(c.failed), String(c.rolledBack)])
+        lines.append(table(header, rows))
+        if let reasons = d.failureReasons, !reasons.isEmpty {
+            lines.append("")
+            lines.append("failure reasons:")
+            for reason in reasons { lines.append("  \(reason.count)× \(reason.reason)") }
+        }
+        if let versions = d.versions, !versions.isEmpty {
+            lines.append("")
+            lines.append("\(d.bundleName) versions running: " + versions.map { "\($0.version) on \($0.count)" }.joined(separator: ", "))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Succeeded as '#', failed or rolled back as 'x', in progress as '~', pending as '.'.
+    static func bar(_ c: AdminAPI.StateCounts, width: Int = 24) -> String {
+        guard c.total > 0 else { return "[" + String(repeating: " ", count: width) + "]   0%" }
+        func cells(_ n: Int) -> Int { Int((Double(n) / Double(c.total) * Double(width)).rounded()) }
+        let done = cells(c.succeeded), bad = cells(c.unsuccessful), busy = cells(c.downloading + c.installing)
+        let used = min(width, done + bad + busy)
+        let text = String(repeating: "#", count: done) + String(repeating: "x", count: bad) + String(repeating: "~", count: busy)
+        let percent = Int(Double(c.finished) / Double(c.total) * 100)
+        return "[" + String(text.prefix(width)) + String(repeating: ".", count: width - used) + "] " + String(repeating: " ", count: 3 - String(percent).count) + "\(percent)%"
+    }
+
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        var widths = header.map(\.count)
+        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, cell in i == cells.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count) }
+                .joined(separator: "  ")
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n")
+    }
+}

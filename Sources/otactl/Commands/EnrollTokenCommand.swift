@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import OTAClient
+import OTACore
+
+struct EnrollTokenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enroll-token",
+        abstract: "Manage the tokens devices register with.",
+        discussion: "Put the token in each agent's config (enrollment_token). Limit it with --max-uses and --expires-in.",
+        subcommands: [Create.self, List.self, Revoke.self]
+    )
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an enrollment token and print it once.")
+        @Option(help: "A name to recognise it by.") var name: String?
+        @Option(help: "How many devices may register with it.") var maxUses: Int?
+        @Option(help: ArgumentHelp("Lifetime, e.g. 24h or 7d.", valueName: "duration")) var expiresIn: String?
+        @Option(help: "Tag given to devices that register with it (repeatable).") var tag: [String] = []
+        @Option(help: "Group given to devices that register with it.") var group: String?
+        @OptionGroup var server: ServerOptions
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() throws {
+            let client = try server.client()
+            let seconds = try expiresIn.map { try parseDuration($0, option: "--expires-in") }
+            let token = try Failure.remote {
+                try client.createEnrollmentToken(.init(name: name, maxUses: maxUses, expiresInSeconds: seconds,
+                                                       tags: tag.isEmpty ? nil : tag, group: group))
+            }
+            if json { return try Terminal.printJSON(token) }
+            print(token.token ?? "")
+            Terminal.writeStderr("created enrollment token \(token.id)\(token.maxUses.map { ", \($0) uses" } ?? "")\(token.expiresAt.map { ", expires \($0)" } ?? ""); it is shown only this once\n")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List enrollment tokens (never their secrets).")
+        @OptionGroup var server: ServerOptions
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() throws {
+            let client = try server.client()
+            let tokens = try Failure.remote { try client.enrollmentTokens() }
+            if json { return try Terminal.printJSON(AdminAPI.EnrollmentTokenList(tokens: tokens)) }
+            Terminal.printTable(["ID", "NAME", "USES", "EXPIRES", "STATUS", "TAGS"], tokens.map {
+                [$0.id, $0.name, "\($0.uses)/\($0.maxUses.map(String.init) ?? "∞")", $0.expiresAt ?? "never",
+                 $0.revoked ? "revoked" : "active", $0.tags.joined(separator: ",")]
+            })
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke an enrollment token; registered devices are not affected.")
+        @Argument(help: "Token id (enr_…).") var id: String
+        @OptionGroup var server: ServerOptions
+
+        func run() throws {
+            let client = try server.client()
+            try Failure.remote { try client.revokeEnrollmentToken(id) }
+            print("revoked \(id)")
+        }
+    }
+}
