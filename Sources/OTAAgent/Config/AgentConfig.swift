@@ -1,0 +1,91 @@
+import OTACore
+
+/// The agent's configuration file (JSON). See README.md, "Agent configuration".
+public struct AgentConfig: Codable, Equatable, Sendable {
+    /// https://… (http only with `allow_insecure_http`).
+    public var serverURL: String
+    public var deviceID: String
+    /// Hardware class, matched against a bundle's `compatible` list.
+    public var hardware: String
+    /// Used once, to register; the device token the server returns is kept in the state folder.
+    public var enrollmentToken: String?
+    /// The trust root every bundle must satisfy.
+    public var trustRoot: String
+    public var stateDir: String
+    public var caFile: String?
+    public var allowInsecureHTTP: Bool?
+    /// Poll interval until the server says otherwise.
+    public var pollIntervalSeconds: Int?
+    /// Run after a model swap (and after a swap back), e.g. ["systemctl", "reload", "inference"].
+    public var reloadCommand: [String]?
+    /// Decides whether the new version works: exit 0 means healthy.
+    public var healthCommand: [String]?
+    public var healthTimeoutSeconds: Int?
+    /// Whether a bundle's own `health.command` self-test may run on this device.
+    public var allowBundleHealthCheck: Bool?
+    /// Install handlers by bundle kind (e.g. "firmware": "/usr/lib/ota/handlers/firmware").
+    public var handlers: [String: String]?
+    /// Run when a handler asks for a reboot, e.g. ["systemctl", "reboot"].
+    public var rebootCommand: [String]?
+    public var maxDownloadBytesPerSecond: Int64?
+    public var attributes: [String: String]?
+    public var tags: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case serverURL = "server_url", deviceID = "device_id", hardware
+        case enrollmentToken = "enrollment_token", trustRoot = "trust_root", stateDir = "state_dir", caFile = "ca_file"
+        case allowInsecureHTTP = "allow_insecure_http", pollIntervalSeconds = "poll_interval_s"
+        case reloadCommand = "reload_command", healthCommand = "health_command", healthTimeoutSeconds = "health_timeout_s"
+        case allowBundleHealthCheck = "allow_bundle_health_check", handlers, rebootCommand = "reboot_command"
+        case maxDownloadBytesPerSecond = "max_download_bytes_per_s", attributes, tags
+    }
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Loads and checks a config file; relative paths in it are taken from the file's folder.
+    public static func load(from path: String) throws -> AgentConfig {
+        let bytes: [UInt8]
+        do { bytes = try FileSystem.readFile(path, limit: 1 << 20) } catch {
+            throw Invalid(description: "cannot read the config: \(error)")
+        }
+        var config: AgentConfig
+        do { config = try StrictJSON.decodeRejectingUnknownFields(AgentConfig.self, from: bytes, what: "config \(path)") } catch {
+            throw Invalid(description: String(describing: error))
+        }
+        let base = FileSystem.parent(of: FileSystem.absolute(path))
+        func resolve(_ value: String) -> String { value.hasPrefix("/") ? value : base + "/" + value }
+        config.trustRoot = resolve(config.trustRoot)
+        config.stateDir = resolve(config.stateDir)
+        config.caFile = config.caFile.map(resolve)
+        config.handlers = config.handlers?.mapValues(resolve)
+        if let problem = config.problem { throw Invalid(description: "config \(path): \(problem)") }
+        return config
+    }
+
+    var problem: String? {
+        if let problem = SafeName.problem(with: deviceID, what: "device_id") { return problem }
+        if let problem = SafeName.problem(with: hardware, what: "hardware") { return problem }
+        let url = serverURL.lowercased()
+        if !url.hasPrefix("https://") && !url.hasPrefix("http://") { return "server_url must start with https://" }
+        if url.hasPrefix("http://") && allowInsecureHTTP != true {
+            return "server_url is plain http; use https, or set allow_insecure_http for local development"
+        }
+        if let interval = pollIntervalSeconds, !(1...86_400).contains(interval) { return "poll_interval_s must be 1 to 86400" }
+        if let timeout = healthTimeoutSeconds, !(1...86_400).contains(timeout) { return "health_timeout_s must be 1 to 86400" }
+        for command in [reloadCommand, healthCommand, rebootCommand].compactMap({ $0 }) where command.isEmpty {
+            return "a command must name a program: [\"/path/to/program\", \"arg\", ...]"
+        }
+        for (kind, _) in handlers ?? [:] {
+            if let problem = SafeName.problem(with: kind, what: "handler kind") { return problem }
+            if kind == "model" { return "kind 'model' is built in; it cannot have a handler" }
+        }
+        for tag in tags ?? [] { if let problem = SafeName.problem(with: tag, what: "tag") { return problem } }
+        if let speed = maxDownloadBytesPerSecond, speed < 1024 { return "max_download_bytes_per_s must be at least 1024" }
+        return nil
+    }
+
+    var healthTimeout: Int { healthTimeoutSeconds ?? 60 }
+    var defaultPollInterval: Int { pollIntervalSeconds ?? 60 }
+}

@@ -1,0 +1,181 @@
+import OTAClient
+import OTACore
+
+/// One check-in cycle: finish interrupted updates, register if needed, report what runs,
+/// take assignments, update, and deliver events.
+public final class Agent {
+    let context: AgentContext
+    private var client: DeviceClient?
+
+    public struct CycleOutcome: Equatable, Sendable {
+        public var pollIntervalSeconds: Int
+        public var committed: [String] = []
+        public var failed: [String] = []
+        public var rebootPending = false
+        public var error: String?
+        /// Set when the server asked to slow down (429/503 with Retry-After).
+        public var retryAfterSeconds: Int?
+    }
+
+    public init(config: AgentConfig, crashStep: String? = nil, quiet: Bool = false) throws {
+        context = try AgentContext(config: config, crash: CrashHook(step: crashStep), log: AgentLog(quiet: quiet))
+    }
+
+    var config: AgentConfig { context.config }
+    var layout: StateLayout { context.layout }
+
+    public func cycle() -> CycleOutcome {
+        var outcome = CycleOutcome(pollIntervalSeconds: (try? status())?.pollIntervalSeconds ?? config.defaultPollInterval)
+        // Interrupted updates first: the device must end up committed or rolled back.
+        for journal in (try? context.journals()) ?? [] {
+            record(run(journal), name: journal.name, into: &outcome)
+            if outcome.rebootPending { return outcome }
+        }
+        do {
+            let client = try connectedClient()
+            try? context.outbox.flush(client)
+            let answer = try client.checkin(DeviceAPI.CheckinRequest(installed: try running(), attributes: config.attributes))
+            outcome.pollIntervalSeconds = answer.pollIntervalSeconds
+            try saveStatus { $0.lastCheckin = Timestamp.now(); $0.pollIntervalSeconds = answer.pollIntervalSeconds }
+            for assignment in answer.assignments {
+                guard let result = try take(assignment) else { continue }
+                record(result, name: assignment.name, into: &outcome)
+                if outcome.rebootPending { break }
+            }
+            try context.outbox.flush(client)
+            if !outcome.committed.isEmpty || !outcome.failed.isEmpty {
+                // Tell the server at once what runs now, rather than at the next poll.
+                _ = try? client.checkin(DeviceAPI.CheckinRequest(installed: try running(), attributes: config.attributes))
+            }
+        } catch let error as HTTPClientError {
+            if error.statusCode == 401 {
+                // The server no longer knows this device (deleted): register again next time.
+                try? FileSystem.remove(layout.credentials)
+                self.client = nil
+            }
+            if case .status(let code, _, _, let retryAfter) = error, code == 429 || code == 503 {
+                outcome.retryAfterSeconds = retryAfter ?? 60
+            }
+            outcome.error = error.description
+        } catch {
+            outcome.error = String(describing: error)
+        }
+        if let error = outcome.error {
+            context.log.error(error)
+            try? saveStatus { $0.lastError = error; $0.lastErrorAt = Timestamp.now() }
+        }
+        return outcome
+    }
+
+    private func record(_ result: Updater.Result, name: String, into outcome: inout CycleOutcome) {
+        switch result {
+        case .committed: outcome.committed.append(name)
+        case .rolledBack(let reason), .failed(let reason):
+            outcome.failed.append(name)
+            try? saveStatus { $0.lastError = "\(name): \(reason)"; $0.lastErrorAt = Timestamp.now() }
+        case .rebootPending: outcome.rebootPending = true
+        case .retryLater(let reason): outcome.error = "\(name): \(reason)"
+        }
+    }
+
+    private func run(_ journal: Journal) -> Updater.Result {
+        var updater = Updater(agent: context, client: try? connectedClient(), journal: journal)
+        let result = updater.run()
+        if let client = try? connectedClient() { try? context.outbox.flush(client) }
+        return result
+    }
+
+    /// The client with this device's token, registering first if there is none yet.
+    func connectedClient() throws -> DeviceClient {
+        if let client { return client }
+        let http = HTTPClientConfiguration(baseURL: config.serverURL, caFile: config.caFile, allowInsecureHTTP: config.allowInsecureHTTP ?? false,
+                                           maxDownloadBytesPerSecond: config.maxDownloadBytesPerSecond, userAgent: "ota-agent/1")
+        if let credentials = try StateFile.read(Credentials.self, from: layout.credentials), credentials.deviceID == config.deviceID {
+            let client = try DeviceClient(http, deviceToken: credentials.deviceToken)
+            self.client = client
+            return client
+        }
+        guard let enrollment = config.enrollmentToken, !enrollment.isEmpty else {
+            throw AgentConfig.Invalid(description: "this device is not registered and the config has no enrollment_token")
+        }
+        let client = try DeviceClient(http, deviceToken: nil)
+        let answer = try client.register(.init(enrollmentToken: enrollment, deviceID: config.deviceID, hardware: config.hardware,
+                                               attributes: config.attributes, tags: config.tags))
+        try StateFile.write(Credentials(deviceID: answer.deviceID, deviceToken: answer.deviceToken), to: layout.credentials, permissions: 0o600)
+        context.log.info("registered as \(answer.deviceID)")
+        client.api.token = answer.deviceToken
+        self.client = client
+        return client
+    }
+
+    /// What actually runs: the version on trial where an update is live but not committed,
+    /// else the committed one. After a rollback that is the old version again.
+    func running() throws -> [DeviceAPI.InstalledBundle] {
+        var result: [String: DeviceAPI.InstalledBundle] = [:]
+        for record in try context.records() {
+            result[record.name] = .init(name: record.name, version: record.version, digest: record.digest, state: "committed")
+        }
+        for journal in try context.journals() where [.activated, .awaitingReboot, .trial, .committing].contains(journal.step) {
+            result[journal.name] = .init(name: journal.name, version: journal.version, digest: journal.digest, state: "trial")
+        }
+        return result.values.sorted { $0.name < $1.name }
+    }
+
+    /// Checks an assignment and starts its update; nil when there is nothing to do.
+    private func take(_ assignment: DeviceAPI.Assignment) throws -> Updater.Result? {
+        if let journal = try StateFile.read(Journal.self, from: layout.journal(assignment.name)) {
+            // One update per bundle name at a time; an interrupted one is finished first.
+            return journal.digest == assignment.digest ? run(journal) : nil
+        }
+        let verified: VerifiedManifest
+        do { verified = try context.trust.verify(assignment.envelope) } catch {
+            return try refuse(assignment, "the bundle does not verify against this device's trust root: \(error)")
+        }
+        let manifest = verified.manifest
+        let digest = verified.digest.hex
+        guard manifest.name == assignment.name else {
+            return try refuse(assignment, "the assignment names \(assignment.name) but the signed manifest is \(manifest.name)")
+        }
+        let installed = try context.record(manifest.name)
+        if installed?.digest == digest { return nil }
+        guard manifest.compatible.contains(config.hardware) else {
+            return try refuse(assignment, "hardware \(config.hardware) is not in the bundle's compatible list (\(manifest.compatible.joined(separator: ", ")))")
+        }
+        if let installed, let current = try? SemanticVersion(installed.version), !(manifest.version > current) {
+            return try refuse(assignment, "version \(manifest.version) is not newer than the installed \(installed.version) (anti-rollback)")
+        }
+        if context.ledger.hasFailed(manifest.name, manifest.version) {
+            return try refuse(assignment, "version \(manifest.version) already failed on this device; it is not tried again")
+        }
+        if manifest.kind != "model" && config.handlers?[manifest.kind] == nil {
+            return try refuse(assignment, "this device has no install handler for kind '\(manifest.kind)'")
+        }
+        let journal = Journal(
+            name: manifest.name, kind: manifest.kind, version: manifest.version.description, digest: digest,
+            deploymentID: assignment.deploymentID, envelope: assignment.envelope, step: .verified,
+            slot: "\(manifest.version.description)-\(verified.digest.short)", previousSlot: installed?.slot,
+            previousVersion: installed?.version, previousDigest: installed?.digest, failure: nil, startedAt: Timestamp.now())
+        try StateFile.write(journal, to: layout.journal(journal.name))
+        context.log.info("\(journal.name) \(journal.version): verified (signed by \(verified.signers.map { String($0.prefix(12)) }.joined(separator: ", ")))")
+        context.crash.reached("verified")
+        return run(journal)
+    }
+
+    /// Reports a refused assignment once (the server then stops offering it).
+    private func refuse(_ assignment: DeviceAPI.Assignment, _ reason: String) throws -> Updater.Result? {
+        let key = "\(assignment.deploymentID)/\(assignment.digest)"
+        guard try context.noteRefusal(key) else { return nil }
+        context.log.error("\(assignment.name) \(assignment.version): refused: \(reason)")
+        try context.outbox.add(.init(deploymentID: assignment.deploymentID, bundleName: assignment.name, version: assignment.version,
+                                     state: .failed, detail: "refused: \(reason)"))
+        return .failed("refused: \(reason)")
+    }
+
+    private func saveStatus(_ change: (inout AgentStatus) -> Void) throws {
+        var current = try status() ?? AgentStatus()
+        change(&current)
+        try StateFile.write(current, to: layout.status)
+    }
+
+    func status() throws -> AgentStatus? { try StateFile.read(AgentStatus.self, from: layout.status) }
+}

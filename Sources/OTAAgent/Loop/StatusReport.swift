@@ -1,0 +1,78 @@
+import OTACore
+
+/// `ota-agent status`: what is installed, what runs, what is in progress, what went wrong.
+public struct StatusReport: Codable, Equatable, Sendable {
+    public struct Bundle: Codable, Equatable, Sendable {
+        public var name: String
+        public var kind: String?
+        public var version: String?
+        public var digest: String?
+        public var slot: String?
+        /// Where `current/NAME` points (models).
+        public var current: String?
+        public var previousVersion: String?
+        public var previousSlot: String?
+        public var updateInProgress: String?
+        public var updateStep: String?
+        public var failedVersions: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case name, kind, version, digest, slot, current
+            case previousVersion = "previous_version", previousSlot = "previous_slot"
+            case updateInProgress = "update_in_progress", updateStep = "update_step", failedVersions = "failed_versions"
+        }
+    }
+
+    public var deviceID: String
+    public var registered: Bool
+    public var server: String
+    public var lastCheckin: String?
+    public var lastError: String?
+    public var lastErrorAt: String?
+    public var eventsWaiting: Int
+    public var bundles: [Bundle]
+
+    enum CodingKeys: String, CodingKey {
+        case registered, server, bundles
+        case deviceID = "device_id", lastCheckin = "last_checkin", lastError = "last_error", lastErrorAt = "last_error_at"
+        case eventsWaiting = "events_waiting"
+    }
+
+    public var text: String {
+        var lines = ["device:      \(deviceID) (\(registered ? "registered" : "not registered yet"))", "server:      \(server)"]
+        lines.append("last check-in: \(lastCheckin ?? "never")")
+        if let lastError { lines.append("last error:  \(lastError) (\(lastErrorAt ?? "?"))") }
+        lines.append("events waiting for the server: \(eventsWaiting)")
+        for bundle in bundles {
+            lines.append("")
+            lines.append("\(bundle.name) (\(bundle.kind ?? "?"))")
+            lines.append("  committed: \(bundle.version.map { "\($0) in slot \(bundle.slot ?? "?")" } ?? "nothing yet")")
+            if let current = bundle.current { lines.append("  current -> \(current)") }
+            if let previous = bundle.previousVersion { lines.append("  previous:  \(previous) in slot \(bundle.previousSlot ?? "?")") }
+            if let update = bundle.updateInProgress { lines.append("  updating to \(update): \(bundle.updateStep ?? "?")") }
+            if !bundle.failedVersions.isEmpty { lines.append("  failed here: \(bundle.failedVersions.joined(separator: ", "))") }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension Agent {
+    public func statusReport() throws -> StatusReport {
+        let records = try context.records()
+        let journals = try context.journals()
+        let status = try status()
+        let names = Set(records.map(\.name)).union(journals.map(\.name)).union(context.ledger.failedVersions.keys).sorted()
+        let bundles = names.map { name -> StatusReport.Bundle in
+            let record = records.first { $0.name == name }
+            let journal = journals.first { $0.name == name }
+            return StatusReport.Bundle(
+                name: name, kind: record?.kind ?? journal?.kind, version: record?.version, digest: record?.digest, slot: record?.slot,
+                current: FileSystem.readSymlink(layout.current(name)), previousVersion: record?.previous?.version,
+                previousSlot: record?.previous?.slot, updateInProgress: journal?.version, updateStep: journal?.step.rawValue,
+                failedVersions: context.ledger.failedVersions[name] ?? [])
+        }
+        return StatusReport(deviceID: config.deviceID, registered: FileSystem.exists(layout.credentials), server: config.serverURL,
+                            lastCheckin: status?.lastCheckin, lastError: status?.lastError, lastErrorAt: status?.lastErrorAt,
+                            eventsWaiting: context.outbox.pending.count, bundles: bundles)
+    }
+}

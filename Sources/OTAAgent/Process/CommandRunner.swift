@@ -1,0 +1,132 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import OTACore
+
+/// Runs a configured command (reload, health check, install handler) with a timeout. The
+/// command gets its own process group, so a timeout kills everything it started.
+struct CommandRunner: Sendable {
+    struct Outcome: Sendable, Equatable {
+        /// Exit status, or nil when it was killed (timeout) or died from a signal.
+        var exitStatus: Int32?
+        var timedOut: Bool
+        /// The end of what it printed (stdout and stderr), for event details.
+        var output: String
+
+        var succeeded: Bool { exitStatus == 0 && !timedOut }
+
+        /// One line for an event: "exit 1: accuracy 0.025 is below 0.9".
+        var summary: String {
+            let tail = output.split(separator: "\n").last.map(String.init)?.trimmed ?? ""
+            let how = timedOut ? "timed out" : exitStatus.map { "exit \($0)" } ?? "killed by a signal"
+            return tail.isEmpty ? how : "\(how): \(tail.prefix(300))"
+        }
+    }
+
+    struct LaunchError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func run(_ argv: [String], environment extra: [String: String] = [:], timeoutSeconds: Int) throws -> Outcome {
+        guard let program = argv.first else { throw LaunchError(description: "empty command") }
+        var pipeEnds: [Int32] = [0, 0]
+        guard pipe(&pipeEnds) == 0 else { throw LaunchError(description: "pipe failed") }
+        let (readEnd, writeEnd) = (pipeEnds[0], pipeEnds[1])
+        defer { close(readEnd) }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
+        posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
+        posix_spawn_file_actions_addclose(&actions, readEnd)
+        posix_spawn_file_actions_addclose(&actions, writeEnd)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Its own process group, default signal handling and an empty mask, whatever the agent blocks.
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGPIPE, SIGHUP] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        var environment: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") { environment[String(text[..<equals])] = String(text[text.index(after: equals)...]) }
+            pointer += 1
+        }
+        for (key, value) in extra { environment[key] = value }
+        environment[CrashHook.environmentVariable] = nil
+
+        let cArguments = argv.map { strdup($0) } + [nil]
+        let cEnvironment = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in cArguments { free(pointer) }
+            for pointer in cEnvironment { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let spawned = posix_spawnp(&pid, program, &actions, &attributes, cArguments, cEnvironment)
+        close(writeEnd)
+        guard spawned == 0 else {
+            throw LaunchError(description: "cannot run \(program): \(String(cString: strerror(spawned)))")
+        }
+
+        var output: [UInt8] = []
+        let keep = 8 * 1024
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let deadline = monotonicSeconds() + Double(timeoutSeconds)
+        var status: Int32 = 0
+        var timedOut = false
+        var pipeOpen = true
+        while true {
+            if waitpid(pid, &status, WNOHANG) == pid { break }
+            if monotonicSeconds() >= deadline {
+                kill(-pid, SIGKILL)
+                kill(pid, SIGKILL)
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                timedOut = true
+                break
+            }
+            if pipeOpen {
+                var descriptor = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+                if poll(&descriptor, 1, 50) > 0 {
+                    let count = read(readEnd, &buffer, buffer.count)
+                    if count > 0 {
+                        output += buffer[..<count]
+                        if output.count > keep { output.removeFirst(output.count - keep) }
+                    } else if count == 0 {
+                        pipeOpen = false
+                    }
+                }
+            } else {
+                usleep(20_000)
+            }
+        }
+        // Whatever is still in the pipe, without waiting for stray grandchildren.
+        _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
+        while pipeOpen {
+            let count = read(readEnd, &buffer, buffer.count)
+            guard count > 0 else { break }
+            output += buffer[..<count]
+            if output.count > keep { output.removeFirst(output.count - keep) }
+        }
+        let exited = (status & 0x7f) == 0
+        return Outcome(exitStatus: !timedOut && exited ? (status >> 8) & 0xff : nil, timedOut: timedOut,
+                       output: String(decoding: output, as: UTF8.self))
+    }
+
+    static func monotonicSeconds() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+}

@@ -1,0 +1,69 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import OTACore
+
+/// The update in progress for one bundle name. Written atomically before each step begins,
+/// so that after a crash or a power loss the agent resumes exactly where it stopped, or
+/// rolls back.
+struct Journal: Codable, Equatable {
+    enum Step: String, Codable, CaseIterable {
+        /// Envelope verified against the trust root; compatible and newer.
+        case verified
+        /// Files are being fetched (resumable).
+        case downloading
+        /// Every file is present and matches its SHA-256.
+        case downloaded
+        /// The new slot is complete under slots/NAME/SLOT.
+        case staged
+        /// The new version is live (link swapped, or handler activated); reload follows.
+        case activated
+        /// Waiting for the reboot a handler asked for; the trial runs after it.
+        case awaitingReboot = "awaiting-reboot"
+        /// The health check is running on the live new version.
+        case trial
+        /// Healthy: making it the committed version.
+        case committing
+        /// Unhealthy or broken: putting the previous version back.
+        case rollingBack = "rolling-back"
+    }
+
+    var name: String
+    var kind: String
+    var version: String
+    var digest: String
+    var deploymentID: String?
+    var envelope: Envelope
+    var step: Step
+    var slot: String
+    var previousSlot: String?
+    var previousVersion: String?
+    var previousDigest: String?
+    /// Why the update is being rolled back.
+    var failure: String?
+    var startedAt: String
+
+    enum CodingKeys: String, CodingKey {
+        case name, kind, version, digest, envelope, step, slot, failure
+        case deploymentID = "deployment_id", previousSlot = "previous_slot", previousVersion = "previous_version"
+        case previousDigest = "previous_digest", startedAt = "started_at"
+    }
+}
+
+/// The crash hook for tests: `OTA_AGENT_CRASH_AT=STEP` makes the agent exit abruptly (no
+/// cleanup, like a power cut) right after journaling STEP. Besides the journal steps it knows
+/// `download-midway` (half of a file received) and `reloaded` (after the reload command).
+/// Never set it in production.
+struct CrashHook: Sendable {
+    let step: String?
+
+    static let environmentVariable = "OTA_AGENT_CRASH_AT"
+    static let exitStatus: Int32 = 99
+
+    init(step: String?) { self.step = step }
+
+    func reached(_ name: String) {
+        guard step == name else { return }
+        _exit(Self.exitStatus)
+    }
+}

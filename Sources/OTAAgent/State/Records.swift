@@ -1,0 +1,47 @@
+import OTACore
+
+/// The device token the server issued at registration.
+struct Credentials: Codable, Equatable {
+    var deviceID: String
+    var deviceToken: String
+    enum CodingKeys: String, CodingKey { case deviceID = "device_id", deviceToken = "device_token" }
+}
+
+/// What is committed for one bundle name: the version that runs when no update is in progress.
+struct InstalledRecord: Codable, Equatable {
+    var name: String
+    var kind: String
+    var version: String
+    var digest: String
+    var slot: String
+    /// The committed files, to hard-link unchanged ones into the next version's slot.
+    var files: [Manifest.FileEntry]
+    var committedAt: String
+    var previous: Previous?
+
+    struct Previous: Codable, Equatable {
+        var version: String
+        var digest: String
+        var slot: String
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, kind, version, digest, slot, files, previous
+        case committedAt = "committed_at"
+    }
+}
+
+/// A pending report for the server. Kept until the server acknowledged it.
+typealias PendingEvent = DeviceAPI.Event
+
+/// The last things worth telling an operator who runs `ota-agent status`.
+struct AgentStatus: Codable, Equatable {
+    var lastCheckin: String?
+    var lastError: String?
+    var lastErrorAt: String?
+    var pollIntervalSeconds: Int?
+    enum CodingKeys: String, CodingKey {
+        case lastCheckin = "last_checkin", lastError = "last_error", lastErrorAt = "last_error_at"
+        case pollIntervalSeconds = "poll_interval_s"
+    }
+}

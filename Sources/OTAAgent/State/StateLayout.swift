@@ -1,0 +1,58 @@
+import OTACore
+
+/// Where the agent keeps things under its state folder:
+///
+///     credentials.json          device token (0600)
+///     current/NAME -> ../slots/NAME/SLOT   what the application reads (models)
+///     slots/NAME/SLOT/          complete, verified bundle payloads
+///     staging/NAME/SLOT.partial being assembled; never pointed at
+///     downloads/SHA256[.part]   content being downloaded (resumable)
+///     installed/NAME.json       the committed version of each bundle name
+///     journal/NAME.json         the update in progress for a bundle name
+///     outbox.json               events not yet delivered to the server
+///     refusals.json             assignments refused, so each is reported once
+///     status.json               last check-in and last error
+struct StateLayout: Sendable {
+    let root: String
+
+    var credentials: String { root + "/credentials.json" }
+    var currentDirectory: String { root + "/current" }
+    var downloads: String { root + "/downloads" }
+    var outbox: String { root + "/outbox.json" }
+    var refusals: String { root + "/refusals.json" }
+    var status: String { root + "/status.json" }
+    var journals: String { root + "/journal" }
+    var installed: String { root + "/installed" }
+
+    func current(_ name: String) -> String { "\(currentDirectory)/\(name)" }
+    func slots(_ name: String) -> String { "\(root)/slots/\(name)" }
+    func slot(_ name: String, _ slot: String) -> String { "\(root)/slots/\(name)/\(slot)" }
+    func staging(_ name: String, _ slot: String) -> String { "\(root)/staging/\(name)/\(slot).partial" }
+    func journal(_ name: String) -> String { "\(journals)/\(name).json" }
+    func record(_ name: String) -> String { "\(installed)/\(name).json" }
+    func download(_ digest: SHA256Digest) -> String { "\(downloads)/\(digest.hex)" }
+    func partialDownload(_ digest: SHA256Digest) -> String { "\(downloads)/\(digest.hex).part" }
+
+    /// The link text of `current/NAME` for a slot (relative, so the state folder can move).
+    func linkTarget(_ name: String, _ slot: String) -> String { "../slots/\(name)/\(slot)" }
+
+    func create() throws {
+        for folder in [root, currentDirectory, downloads, journals, installed, root + "/slots", root + "/staging"] {
+            try FileSystem.createDirectory(folder, permissions: 0o755)
+        }
+        try FileSystem.setPermissions(root, 0o700)
+    }
+}
+
+/// Small JSON state files, each written atomically (temporary file, fsync, rename, fsync folder).
+enum StateFile {
+    static func read<T: Decodable>(_ type: T.Type, from path: String) throws -> T? {
+        guard FileSystem.exists(path) else { return nil }
+        let bytes = try FileSystem.readFile(path, limit: 16 << 20)
+        return try StrictJSON.decode(T.self, from: bytes, what: path)
+    }
+
+    static func write<T: Encodable>(_ value: T, to path: String, permissions: UInt32 = 0o644) throws {
+        try FileSystem.writeAtomically(Array(try StrictJSON.encode(value, pretty: true)), to: path, permissions: permissions)
+    }
+}
