@@ -26,7 +26,7 @@ test:
 
 demo:
 	scripts/install-deps.sh build demo
-	$(SWIFT) build --product otactl --product ota-server --product ota-agent 2>/dev/null || $(SWIFT) build
+	$(SWIFT) build
 	scripts/demo.sh
 
 fuzz:

@@ -7,6 +7,8 @@ struct Updater {
     let agent: AgentContext
     let client: DeviceClient?
     var journal: Journal
+    /// What the health check said, for the success event.
+    var healthNote = ""
 
     enum Result: Equatable {
         case committed
@@ -63,10 +65,12 @@ struct Updater {
                     try advance(to: .trial)
                 case .trial:
                     try report(.healthCheck, "checking the new version")
-                    if let problem = try healthProblem() {
+                    let health = try healthCheck()
+                    if let problem = health.problem {
                         try fail("health check failed: \(problem)", rollBack: true)
                         continue
                     }
+                    healthNote = health.note
                     try advance(to: .committing)
                 case .committing:
                     try commit()
@@ -170,22 +174,26 @@ struct Updater {
         try FileSystem.syncDirectory(layout.slots(journal.name))
     }
 
-    /// Nil when healthy: the device's health command, then the bundle's own self-test where
-    /// the config allows it.
-    private func healthProblem() throws -> String? {
+    /// The device's health command, then the bundle's own self-test where the config allows
+    /// it. `problem` is nil when healthy; `note` is the checks' last words either way.
+    private func healthCheck() throws -> (problem: String?, note: String) {
         let slotPath = layout.slot(journal.name, journal.slot)
         let environment = ["OTA_BUNDLE_NAME": journal.name, "OTA_BUNDLE_VERSION": journal.version, "OTA_BUNDLE_DIR": slotPath,
                            "OTA_CURRENT_DIR": layout.current(journal.name), "OTA_STATE_DIR": layout.root]
+        var notes: [String] = []
         if let command = agent.config.healthCommand {
             let outcome = try CommandRunner.run(command, environment: environment, timeoutSeconds: agent.config.healthTimeout)
-            if !outcome.succeeded { return outcome.summary }
+            if !outcome.succeeded { return (outcome.summary, outcome.summary) }
+            notes.append(outcome.summary)
         }
         if agent.config.allowBundleHealthCheck == true, let health = try manifest.health {
             let outcome = try CommandRunner.run([slotPath + "/" + health.command.value], environment: environment,
                                                 timeoutSeconds: health.timeoutSeconds)
-            if !outcome.succeeded { return "bundle self-test \(health.command): \(outcome.summary)" }
+            let summary = "bundle self-test \(health.command): \(outcome.summary)"
+            if !outcome.succeeded { return (summary, summary) }
+            notes.append(summary)
         }
-        return nil
+        return (nil, notes.joined(separator: "; "))
     }
 
     private mutating func commit() throws {
@@ -196,7 +204,7 @@ struct Updater {
             files: manifest.files, committedAt: Timestamp.now(),
             previous: journal.previousSlot.map { .init(version: journal.previousVersion ?? "", digest: journal.previousDigest ?? "", slot: $0) })
         try StateFile.write(record, to: layout.record(journal.name))
-        try report(.succeeded, "committed \(journal.version) after its health check")
+        try report(.succeeded, "committed \(journal.version) after its health check" + (healthNote.isEmpty ? "" : " (\(healthNote))"))
         agent.crash.reached("committed")
         try FileSystem.remove(layout.journal(journal.name))
         try FileSystem.syncDirectory(layout.journals)

@@ -1,9 +1,11 @@
 extension StringProtocol {
-    /// The text without leading and trailing ASCII whitespace. (FoundationEssentials, which
-    /// the agent is limited to, has no `trimmingCharacters`.)
+    /// The text without leading and trailing ASCII whitespace (CR and LF included; note that
+    /// "\r\n" is one `Character`, so this works on UTF-8 bytes). FoundationEssentials, which
+    /// the agent is limited to, has no `trimmingCharacters`.
     public var trimmed: String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
-        return String(self[first...last])
+        let bytes = Array(utf8)
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0a || $0 == 0x0d }
+        guard let first = bytes.firstIndex(where: { !isSpace($0) }), let last = bytes.lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(decoding: bytes[first...last], as: UTF8.self)
     }
 }

@@ -105,11 +105,11 @@ struct DeploymentsCommand: ParsableCommand {
             let client = try server.client()
             let deployments = try Failure.remote { try client.deployments() }
             if json { return try Terminal.printJSON(AdminAPI.DeploymentList(deployments: deployments)) }
-            Terminal.printTable(["ID", "BUNDLE", "VERSION", "TARGET", "STATUS", "PHASE", "SUCCEEDED", "FAILED", "IN PROGRESS", "CREATED"],
+            Terminal.printTable(["ID", "BUNDLE", "VERSION", "TARGET", "STATUS", "PHASE", "SUCCEEDED", "FAILED", "ROLLED BACK", "IN PROGRESS", "CREATED"],
                                 deployments.map { d in
                 [d.id, d.bundleName, d.version, d.target.summary, d.status, "\(d.currentPhase + 1)/\(d.phases.count)",
-                 String(d.counts.succeeded), String(d.counts.unsuccessful), String(d.counts.pending + d.counts.downloading + d.counts.installing),
-                 d.createdAt]
+                 String(d.counts.succeeded), String(d.counts.failed), String(d.counts.rolledBack),
+                 String(d.counts.pending + d.counts.downloading + d.counts.installing), d.createdAt]
             })
         }
     }

@@ -1,0 +1,171 @@
+import Foundation
+import OTAClient
+import OTACore
+
+/// A real `ota-server` process on 127.0.0.1 with a real SQLite file in a temporary folder,
+/// with a signing key, a trust root and one admin-API token per role.
+public final class TestServer: @unchecked Sendable {
+    public let dir: TemporaryDirectory
+    public let key: Ed25519PrivateKey
+    public let trustPath: String
+    public var dataPath: String { dir.file("data") }
+    public private(set) var url = ""
+    public private(set) var tokens: [AdminAPI.Role: String] = [:]
+    private var process: Process?
+    private var output: Pipe?
+    private let extraArguments: [String]
+
+    public init(pollInterval: Int = 1, arguments: [String] = []) throws {
+        dir = TemporaryDirectory("ota-server")
+        key = try Ed25519PrivateKey.generate()
+        try KeyFiles.writePrivateKey(key, to: dir.file("release.key"))
+        trustPath = dir.file("trust.json")
+        try FileSystem.writeAtomically(try TrustRoot(keys: [key.publicKey], threshold: 1).encoded(), to: trustPath)
+        extraArguments = ["--poll-interval", String(pollInterval)] + arguments
+        for role in AdminAPI.Role.allCases {
+            let result = try run(Binaries.path("ota-server"), ["token", "create", "--data", dataPath, "--role", role.rawValue, "--name", "test-\(role.rawValue)"])
+            guard result.status == 0 else { throw TestFailure("token create failed: \(result)") }
+            tokens[role] = result.stdout.trimmed
+        }
+        try start()
+    }
+
+    deinit { stop() }
+
+    public var logPath: String { dir.file("server.log") }
+
+    /// Starts the server and waits for its "listening on" line.
+    public func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.path("ota-server"))
+        process.arguments = ["serve", "--data", dataPath, "--listen", "127.0.0.1:0", "--trust", trustPath, "--log-level", "warning"] + extraArguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        process.standardError = log
+        try process.run()
+        self.process = process
+        output = pipe
+        var buffer = Data()
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let chunk = pipe.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            buffer.append(chunk)
+            let text = String(decoding: buffer, as: UTF8.self)
+            if let range = text.range(of: "listening on ") {
+                url = String(text[range.upperBound...].prefix { $0 != "\n" })
+                return
+            }
+        }
+        throw TestFailure("ota-server did not start: \(String(decoding: buffer, as: UTF8.self)) \((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")")
+    }
+
+    /// SIGTERM, then wait: the server drains and flushes.
+    public func stop() {
+        guard let process, process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    /// SIGKILL: a crash, nothing flushed.
+    public func kill() {
+        guard let process, process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    public func restart() throws {
+        stop()
+        try start()
+    }
+
+    public var isRunning: Bool { process?.isRunning ?? false }
+
+    public func httpConfiguration() -> HTTPClientConfiguration {
+        HTTPClientConfiguration(baseURL: url, allowInsecureHTTP: true)
+    }
+
+    public func admin(_ role: AdminAPI.Role = .admin) throws -> AdminClient {
+        try AdminClient(httpConfiguration(), token: tokens[role]!)
+    }
+
+    /// A raw request, for the cases typed clients cannot express (bad input, odd headers).
+    public func request(_ method: String, _ path: String, token: String? = nil, headers: [String: String] = [:],
+                        body: [UInt8]? = nil, contentType: String? = "application/json") throws -> HTTPResult {
+        let client = try HTTPClient(httpConfiguration())
+        var all = headers
+        if let token { all["Authorization"] = "Bearer \(token)" }
+        if body != nil, let contentType { all["Content-Type"] = contentType }
+        return try client.send(method, path, headers: all, body: body.map { .bytes($0) } ?? .none)
+    }
+
+    public func request(_ method: String, _ path: String, role: AdminAPI.Role, json: String? = nil) throws -> HTTPResult {
+        try request(method, path, token: tokens[role], body: json.map { Array($0.utf8) })
+    }
+
+    /// The value of one Prometheus counter from /metrics.
+    public func metric(_ name: String) throws -> Double {
+        let text = String(decoding: try request("GET", "/metrics").body, as: UTF8.self)
+        for line in text.split(separator: "\n") where line.hasPrefix(name + " ") {
+            return Double(line.split(separator: " ").last ?? "") ?? 0
+        }
+        return 0
+    }
+
+    // MARK: Fixtures
+
+    /// Creates, signs and publishes a bundle from `files`; returns the bundle file's path.
+    @discardableResult
+    public func publish(name: String, version: String, files: [String: [UInt8]], compatible: [String] = ["test-hw"],
+                        kind: String = "model", healthCommand: String? = nil, signer: Ed25519PrivateKey? = nil) throws -> String {
+        let source = dir.file("src-\(name)-\(version)-\(Hex.encode(SecureRandom.bytes(3)))")
+        for (path, bytes) in files { try dir.write(String(source.dropFirst(dir.path.count + 1)) + "/" + path, bytes) }
+        let output = dir.file("\(name)-\(version).otab")
+        try BundleWriter.create(from: source, options: .init(name: name, version: try SemanticVersion(version), kind: kind,
+                                                             compatible: compatible, healthCommand: healthCommand),
+                                key: signer ?? key, output: output)
+        let result = try otactl(["publish", output, "--server", url, "--token", tokens[.publisher]!])
+        guard result.status == 0 else { throw TestFailure("publish failed: \(result)") }
+        return output
+    }
+
+    public func enrollmentToken(maxUses: Int? = nil) throws -> String {
+        guard let token = try admin(.operator).createEnrollmentToken(.init(maxUses: maxUses)).token else { throw TestFailure("no token") }
+        return token
+    }
+
+    /// Registers a device through the device API and returns a client holding its token.
+    public func registerDevice(_ id: String, hardware: String = "test-hw", tags: [String]? = nil,
+                               attributes: [String: String]? = nil, enrollment: String? = nil) throws -> DeviceClient {
+        let client = try DeviceClient(httpConfiguration(), deviceToken: nil)
+        let answer = try client.register(.init(enrollmentToken: try enrollment ?? enrollmentToken(), deviceID: id, hardware: hardware,
+                                               attributes: attributes, tags: tags))
+        client.api.token = answer.deviceToken
+        return client
+    }
+
+    public func deploy(_ name: String, _ version: String, target: AdminAPI.Target = .everyCompatibleDevice,
+                       phases: [AdminAPI.Phase]? = nil) throws -> AdminAPI.Deployment {
+        try admin(.operator).createDeployment(.init(bundleName: name, version: version, target: target, phases: phases))
+    }
+}
+
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+public func eventually(timeout: Double = 20, _ what: String = "condition", _ condition: () throws -> Bool) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return }
+        Thread.sleep(forTimeInterval: 0.1)
+    }
+    throw TestFailure("timed out waiting for \(what)")
+}
