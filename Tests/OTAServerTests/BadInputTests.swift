@@ -1,0 +1,208 @@
+import Foundation
+import OTAClient
+import OTACore
+import TestSupport
+import Testing
+
+@Suite("Hostile input gets a 4xx with a JSON error and changes nothing")
+struct BadInputTests {
+    func errorCode(_ result: HTTPResult) -> String? {
+        (try? JSONDecoder().decode(APIErrorBody.self, from: Data(result.body)))?.error.code
+    }
+
+    @Test("Malformed JSON, unknown fields, wrong types and wrong media types are refused", arguments: [
+        ("POST", "/api/v1/deployments", "{", "invalid_json"),
+        ("POST", "/api/v1/deployments", #"{"bundle_name":"m","version":"1.0.0","target":{"all":true},"sudo":true}"#, "invalid_json"),
+        ("POST", "/api/v1/deployments", #"{"bundle_name":"m","version":"1.0.0","target":{"all":true,"tag":"x"}}"#, "bad_request"),
+        ("POST", "/api/v1/deployments", #"{"bundle_name":"m","version":"1.0.0","target":{"all":true},"phases":[{"percent":50}]}"#, "bad_request"),
+        ("POST", "/api/v1/deployments", #"{"bundle_name":"m","version":1,"target":{"all":true}}"#, "invalid_json"),
+        ("POST", "/api/v1/enrollment-tokens", #"{"max_uses":0}"#, "bad_request"),
+        ("POST", "/api/v1/enrollment-tokens", #"{"tags":["a b"]}"#, "bad_request"),
+        ("POST", "/api/v1/content/missing", #"{"digests":["xyz"]}"#, "bad_request"),
+        ("POST", "/api/v1/bundles", #"{"payloadType":"x","payload":"!!","signatures":[]}"#, "invalid_envelope"),
+        ("PATCH", "/api/v1/devices/d1", #"{"tags":["../x"]}"#, "bad_request"),
+        ("GET", "/api/v1/devices?limit=0", nil, "bad_request"),
+        ("GET", "/api/v1/devices?hardware=%3Cscript%3E", nil, "bad_request"),
+        ("GET", "/api/v1/no/such/thing", nil, "not_found"),
+    ] as [(String, String, String?, String)])
+    func refusedRequests(method: String, path: String, body: String?, code: String) throws {
+        let server = try TestServer()
+        try server.publish(name: "m", version: "1.0.0", files: ["a": [1]])
+        _ = try server.registerDevice("d1")
+        let before = try snapshot(server)
+        let result = try server.request(method, path, role: .admin, json: body)
+        #expect((400..<500).contains(result.status), "\(result.status)")
+        #expect(errorCode(result) == code, "\(String(decoding: result.body, as: UTF8.self))")
+        #expect(try snapshot(server) == before)
+    }
+
+    /// What the API shows of the registry's state.
+    func snapshot(_ server: TestServer) throws -> String {
+        let admin = try server.admin()
+        return "\(try admin.deployments().count) \(try admin.enrollmentTokens().count) \(try admin.devices(.init()).devices.map(\.tags)) \(try admin.bundles().count)"
+    }
+
+    @Test("A body over the limit is refused with 413")
+    func oversizeBody() throws {
+        let server = try TestServer()
+        let huge = "{\"digests\":[" + String(repeating: "\"\(String(repeating: "a", count: 64))\",", count: 20_000) + "\"x\"]}"
+        let result = try server.request("POST", "/api/v1/content/missing", role: .publisher, json: huge)
+        #expect(result.status == 413)
+        #expect(errorCode(result) == "too_large")
+        let checkin = try server.registerDevice("d")
+        let big = try server.request("POST", DeviceAPI.checkinPath, token: checkin.api.token,
+                                     body: Array(("{\"installed\":[],\"attributes\":{\"k\":\"" + String(repeating: "x", count: 300_000) + "\"}}").utf8))
+        #expect(big.status == 413)
+    }
+
+    @Test("A non-JSON content type is refused with 415")
+    func wrongMediaType() throws {
+        let server = try TestServer()
+        let result = try server.request("POST", "/api/v1/enrollment-tokens", token: server.tokens[.operator], body: Array("{}".utf8),
+                                        contentType: "text/plain")
+        #expect(result.status == 415)
+        #expect(try server.admin().enrollmentTokens().isEmpty)
+    }
+
+    @Test("Bad check-ins and events are refused and record nothing", arguments: [
+        (DeviceAPI.checkinPath, #"{"installed":[{"name":"m","version":"x","digest":"00","state":"committed"}]}"#),
+        (DeviceAPI.checkinPath, #"{"installed":[{"name":"m","version":"1.0.0","digest":"\#(String(repeating: "a", count: 64))","state":"hacked"}]}"#),
+        (DeviceAPI.checkinPath, #"{"installed":[],"extra":1}"#),
+        (DeviceAPI.eventsPath, #"{"events":[{"bundle_name":"m","version":"1","state":"exploded","detail":"","at":"2026-01-01T00:00:00Z"}]}"#),
+        (DeviceAPI.eventsPath, #"{"events":[{"bundle_name":"../m","version":"1","state":"failed","detail":"","at":"2026-01-01T00:00:00Z"}]}"#),
+        (DeviceAPI.eventsPath, #"{"events":[{"bundle_name":"m","version":"1","state":"failed","detail":"","at":"yesterday"}]}"#),
+    ])
+    func badDeviceMessages(path: String, body: String) throws {
+        let server = try TestServer()
+        let device = try server.registerDevice("d1")
+        let result = try server.request("POST", path, token: device.api.token, body: Array(body.utf8))
+        #expect(result.status == 400, "\(String(decoding: result.body, as: UTF8.self))")
+        #expect(errorCode(result) != nil)
+        let detail = try server.admin().device("d1")
+        #expect(detail.events.isEmpty && detail.device.installed.isEmpty && detail.device.state == "idle")
+    }
+}
+
+@Suite("Durability: restarts, crashes and migrations")
+struct DurabilityTests {
+    @Test("A restart keeps bundles, devices, deployments, tokens and device credentials")
+    func restartKeepsData() throws {
+        let server = try TestServer()
+        try server.publish(name: "m", version: "1.0.0", files: ["a": [1, 2]])
+        let deployment = try server.deploy("m", "1.0.0")
+        let device = try server.registerDevice("d1")
+        _ = try device.checkin(.init(installed: []))
+        try device.report([.init(deploymentID: deployment.id, bundleName: "m", version: "1.0.0", state: .succeeded, detail: "ok")])
+        try server.restart()
+        let admin = try server.admin()
+        #expect(try admin.bundles().map(\.name) == ["m"])
+        #expect(try admin.deployment(deployment.id).counts.succeeded == 1)
+        #expect(try admin.device("d1").events.count == 1)
+        // The device's token still works against the new process.
+        let fresh = try DeviceClient(server.httpConfiguration(), deviceToken: device.api.token)
+        #expect(try fresh.checkin(.init(installed: [])).pollIntervalSeconds == 1)
+    }
+
+    @Test("A SIGTERM flushes batched check-ins before exit")
+    func gracefulShutdownFlushes() throws {
+        let server = try TestServer(arguments: [])
+        let device = try server.registerDevice("d1")
+        _ = try device.checkin(.init(installed: [.init(name: "m", version: "3.0.0", digest: String(repeating: "c", count: 64))]))
+        server.stop()
+        try server.start()
+        #expect(try server.admin().device("d1").device.installed.map(\.version) == ["3.0.0"])
+    }
+
+    @Test("The server refuses a database that has a migration it does not know")
+    func unknownMigration() throws {
+        let server = try TestServer()
+        server.stop()
+        let database = server.dataPath + "/registry.sqlite"
+        let insert = try run("sqlite3", [database, "INSERT INTO grdb_migrations (identifier) VALUES ('9999_from_the_future')"])
+        #expect(insert.status == 0, "\(insert)")
+        let result = try run(Binaries.path("ota-server"), ["serve", "--data", server.dataPath, "--listen", "127.0.0.1:0", "--trust", server.trustPath])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("9999_from_the_future"))
+        #expect(result.stderr.contains("this ota-server does not know"))
+    }
+
+    @Test("kill -9 during a large upload: the database is intact, nothing partial is visible, and the upload can be redone")
+    func crashDuringUpload() throws {
+        let server = try TestServer()
+        let size = 64 << 20
+        let path = server.dir.file("big.bin")
+        let file = try File.open(path, .create(permissions: 0o644))
+        let chunk = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        for index in 0..<(size >> 20) {
+            var block = chunk
+            block[0] = UInt8(index)
+            try file.write(block)
+        }
+        file.close()
+        let digest = try SHA256Digest.ofFile(at: path)
+        // A slow upload (curl at 16 MiB/s), killed with the server after about a second.
+        let upload = Process()
+        upload.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        upload.arguments = ["-s", "-o", "/dev/null", "--limit-rate", "16M", "-X", "PUT", "-H", "Authorization: Bearer \(server.tokens[.publisher]!)",
+                            "-H", "Content-Type: application/octet-stream", "--data-binary", "@\(path)", "\(server.url)/api/v1/content/\(digest.hex)"]
+        try upload.run()
+        try eventually(timeout: 10, "upload in progress") {
+            ((try? FileSystem.list(server.dataPath + "/uploads")) ?? []).contains { (FileSystem.fileSize(server.dataPath + "/uploads/" + $0) ?? 0) > 4 << 20 }
+        }
+        server.kill()
+        upload.waitUntilExit()
+        let integrity = try run("sqlite3", [server.dataPath + "/registry.sqlite", "PRAGMA integrity_check"])
+        #expect(integrity.stdout.trimmed == "ok")
+        try server.start()
+        #expect(try server.admin(.publisher).missing([digest]) == [digest.hex])
+        #expect(try FileSystem.list(server.dataPath + "/uploads").isEmpty)
+        #expect(!FileSystem.exists(server.dataPath + "/content/\(digest.hex.prefix(2))/\(digest.hex)"))
+        let redone = try server.admin(.publisher).upload(digest, file: path, offset: 0, length: UInt64(size))
+        #expect(redone.created && redone.size == UInt64(size))
+        #expect(try server.admin(.publisher).missing([digest]).isEmpty)
+    }
+
+    @Test("kill -9 under check-in load: the database is intact and the server starts again")
+    func crashUnderCheckinLoad() throws {
+        let server = try TestServer()
+        try server.publish(name: "m", version: "1.0.0", files: ["a": [1]])
+        let deployment = try server.deploy("m", "1.0.0")
+        let enrollment = try server.enrollmentToken()
+        let tokens = try (0..<20).map { try server.registerDevice("load-\($0)", enrollment: enrollment).api.token ?? "" }
+        let stop = Atomic(false)
+        let workers = (0..<4).map { worker in
+            Thread {
+                var index = worker
+                while !stop.value {
+                    let device = try? DeviceClient(server.httpConfiguration(), deviceToken: tokens[index % tokens.count])
+                    _ = try? device?.checkin(.init(installed: []))
+                    try? device?.report([.init(deploymentID: deployment.id, bundleName: "m", version: "1.0.0", state: .downloading, detail: "")])
+                    index += 4
+                }
+            }
+        }
+        for worker in workers { worker.start() }
+        Thread.sleep(forTimeInterval: 1.5)
+        server.kill()
+        stop.value = true
+        Thread.sleep(forTimeInterval: 0.3)
+        let integrity = try run("sqlite3", [server.dataPath + "/registry.sqlite", "PRAGMA integrity_check"])
+        #expect(integrity.stdout.trimmed == "ok")
+        try server.start()
+        let status = try server.admin().deployment(deployment.id)
+        let recount = try run("sqlite3", [server.dataPath + "/registry.sqlite",
+                                         "SELECT count(*) FROM deployment_devices WHERE deployment_id = '\(deployment.id)'"])
+        #expect(status.counts.total == Int(recount.stdout.trimmed))
+    }
+}
+
+/// A flag shared with worker threads.
+final class Atomic<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+}
