@@ -26,6 +26,7 @@ public final class Agent {
 
     public func cycle() -> CycleOutcome {
         var outcome = CycleOutcome(pollIntervalSeconds: (try? status())?.pollIntervalSeconds ?? config.defaultPollInterval)
+        defer { if outcome.rebootPending { reboot() } }
         // Interrupted updates first: the device must end up committed or rolled back.
         for journal in (try? context.journals()) ?? [] {
             record(run(journal), name: journal.name, into: &outcome)
@@ -43,7 +44,7 @@ public final class Agent {
                 if outcome.rebootPending { break }
             }
             try context.outbox.flush(client)
-            if !outcome.committed.isEmpty || !outcome.failed.isEmpty {
+            if !outcome.committed.isEmpty || !outcome.failed.isEmpty || outcome.rebootPending {
                 // Tell the server at once what runs now, rather than at the next poll.
                 _ = try? client.checkin(DeviceAPI.CheckinRequest(installed: try running(), attributes: config.attributes))
             }
@@ -65,6 +66,24 @@ public final class Agent {
             try? saveStatus { $0.lastError = error; $0.lastErrorAt = Timestamp.now() }
         }
         return outcome
+    }
+
+    /// Tells the server what runs (the version on trial), then asks for the reboot an
+    /// install handler requested. The trial finishes when the agent starts again.
+    private func reboot() {
+        if let client = try? connectedClient() {
+            try? context.outbox.flush(client)
+            _ = try? client.checkin(DeviceAPI.CheckinRequest(installed: (try? running()) ?? [], attributes: config.attributes))
+        }
+        guard let command = config.rebootCommand else {
+            context.log.info("a reboot is needed to finish the update; no reboot_command is configured")
+            return
+        }
+        context.log.info("rebooting: \(command.joined(separator: " "))")
+        do {
+            let outcome = try CommandRunner.run(command, timeoutSeconds: 300)
+            if !outcome.succeeded { context.log.error("reboot command failed (\(outcome.summary))") }
+        } catch { context.log.error("cannot run the reboot command: \(error)") }
     }
 
     private func record(_ result: Updater.Result, name: String, into outcome: inout CycleOutcome) {

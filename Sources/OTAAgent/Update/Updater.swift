@@ -50,7 +50,6 @@ struct Updater {
                         try advance(to: .awaitingReboot)
                         try report(.installing, "rebooting to finish the installation")
                         agent.log.info("\(label): the install handler asked for a reboot")
-                        if let command = agent.config.rebootCommand { _ = try? CommandRunner.run(command, timeoutSeconds: 300) }
                         return .rebootPending
                     }
                     try advance(to: .activated)

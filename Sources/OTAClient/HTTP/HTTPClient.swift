@@ -134,9 +134,10 @@ public final class HTTPClient {
         var requestHeaders = headers
         if start > 0 { requestHeaders["Range"] = "bytes=\(start)-" }
         let sink = try FileSink(path: file, startOffset: start, limit: expectedSize)
-        let status = try perform("GET", path, headers: requestHeaders, body: .none, sink: sink, progress: progress.map { report in
-            { _, downloaded, _, _ in report(sink.offset, expectedSize) }
-        }, maxRecvSpeed: configuration.maxDownloadBytesPerSecond)
+        // Progress is reported from the sink, after every chunk written (at most 16 KiB).
+        sink.onWrite = progress.map { report in { offset in report(offset, expectedSize) } }
+        let status = try perform("GET", path, headers: requestHeaders, body: .none, sink: sink, progress: nil,
+                                 maxRecvSpeed: configuration.maxDownloadBytesPerSecond)
         try sink.finish()
         if status == 416 && start > 0 {
             // Our partial file does not fit the content on the server: start again.
@@ -285,6 +286,8 @@ final class FileSink: ResponseSink {
     private(set) var received: UInt64 = 0
     private(set) var resumed = false
     private(set) var errorBody: [UInt8] = []
+    /// Called with the file's size after each chunk is written.
+    var onWrite: ((UInt64) -> Void)?
     private var descriptor: Int32 = -1
     private let requestedStart: UInt64
 
@@ -334,6 +337,7 @@ final class FileSink: ResponseSink {
         }
         offset += UInt64(data.count)
         received += UInt64(data.count)
+        onWrite?(offset)
         return data.count
     }
 
