@@ -73,6 +73,13 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // A test tool: many simulated devices driving the real device API (fleet tests, benchmarks).
+        .executableTarget(
+            name: "ota-fleet-sim",
+            dependencies: ["OTACore", "OTAClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+
         // Build-time embedding of migrations/*.sql and the server's static files, so that
         // `ota-server` is one self-contained binary.
         .executableTarget(name: "embed-resources", path: "Sources/EmbedResourcesTool"),
@@ -87,7 +94,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["OTACore", "OTAClient"], path: "Tests/TestSupport"),
         .testTarget(name: "OTACoreTests", dependencies: ["OTACore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OTACtlTests", dependencies: ["OTACore", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "OTAServerTests", dependencies: ["OTACore", "OTAClient", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "OTAServerTests", dependencies: ["OTACore", "OTAClient", "OTAServer", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OTAAgentTests", dependencies: ["OTACore", "OTAClient", "TestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

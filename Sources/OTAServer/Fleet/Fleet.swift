@@ -150,6 +150,14 @@ final class Fleet: Sendable {
                                      state: inout State) -> [[UInt8]] {
         var decided = Set<String>()
         var result: [[UInt8]] = []
+        // An update the device has started is finished before any newer deployment of the
+        // same name: a newer deployment supersedes the older only where it has not started.
+        for live in state.live {
+            guard let member = live.members[device.id], member.state == "downloading" || member.state == "installing",
+                  !decided.contains(live.plan.bundleName) else { continue }
+            decided.insert(live.plan.bundleName)
+            if !installed.contains(where: { $0.name == live.plan.bundleName && $0.digest == live.digest }) { result.append(live.assignmentJSON) }
+        }
         for index in state.live.indices {
             let live = state.live[index]
             let name = live.plan.bundleName
@@ -205,6 +213,8 @@ final class Fleet: Sendable {
 
     /// Applies the rollout policy to one deployment and refreshes it in memory if it changed.
     func evaluate(deploymentID: String) async throws {
+        // The counts must include every device assigned so far, not only those flushed.
+        try await flush()
         if let plan = try await deployments.evaluate(id: deploymentID) {
             logger.info("deployment \(deploymentID) is now \(plan.status), phase \(plan.currentPhase + 1) of \(plan.phases.count)",
                         metadata: plan.pausedReason.map { ["reason": "\($0)"] } ?? [:])

@@ -1,0 +1,144 @@
+import ArgumentParser
+import Foundation
+import OTAClient
+import OTACore
+
+/// Simulated devices for fleet tests and benchmarks. Each one registers, checks in, and when
+/// assigned a bundle reports the update steps a real agent reports: downloading, downloaded,
+/// installing, health-check, then succeeded, or rolled-back for the devices chosen to fail.
+/// It does not download content: it exercises the registry, not the network.
+@main
+struct FleetSimulator: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ota-fleet-sim",
+        abstract: "Drive many simulated devices through the real device API.",
+        discussion: """
+        Example: ota-fleet-sim --server http://127.0.0.1:8080 --enrollment-token ota_enr_... \\
+                   --devices 1000 --failure-rate 0.1 --until-quiet 5
+        Device i fails its health check when (i * 7919) mod 1000 < failure-rate * 1000, so
+        the same devices fail in every run. Prints a JSON summary on stdout.
+        """
+    )
+
+    @Option(help: "Server URL (loopback http is allowed).") var server: String
+    @Option(help: "Enrollment token allowing --devices registrations.") var enrollmentToken: String
+    @Option(help: "How many devices.") var devices = 1000
+    @Option(help: "Device id prefix.") var prefix = "sim"
+    @Option(help: "Hardware class of every device.") var hardware = "sim-hw"
+    @Option(help: "Share of devices whose health check fails (0 to 1).") var failureRate = 0.0
+    @Option(help: "Concurrent connections.") var threads = 8
+    @Option(help: "Stop after this many rounds in a row with no assignment.") var untilQuiet = 5
+    @Option(help: "Seconds between rounds.") var interval = 0.2
+    @Option(help: "Give up after this many seconds.") var timeout = 300.0
+
+    struct Summary: Encodable {
+        var devices = 0
+        var rounds = 0
+        var checkins = 0
+        var succeeded = 0
+        var rolledBack = 0
+        var seconds = 0.0
+        var checkinsPerSecond = 0.0
+        enum CodingKeys: String, CodingKey {
+            case devices, rounds, checkins, succeeded, seconds
+            case rolledBack = "rolled_back", checkinsPerSecond = "checkins_per_second"
+        }
+    }
+
+    final class Device: @unchecked Sendable {
+        let id: String
+        let fails: Bool
+        var token = ""
+        var installed: [DeviceAPI.InstalledBundle] = []
+        init(id: String, fails: Bool) {
+            self.id = id
+            self.fails = fails
+        }
+    }
+
+    func run() throws {
+        let configuration = HTTPClientConfiguration(baseURL: server, allowLoopbackHTTP: true, userAgent: "ota-fleet-sim/1")
+        let fleet = (0..<devices).map { index in
+            Device(id: "\(prefix)-\(String(format: "%05d", index))", fails: Double((index * 7919) % 1000) < failureRate * 1000)
+        }
+        let started = Date()
+        try parallel(fleet, configuration: configuration) { client, device in
+            let answer = try client.register(.init(enrollmentToken: enrollmentToken, deviceID: device.id, hardware: hardware))
+            device.token = answer.deviceToken
+            return 0
+        }
+        var summary = Summary(devices: devices)
+        var quiet = 0
+        let loopStarted = Date()
+        while quiet < untilQuiet {
+            guard Date().timeIntervalSince(started) < timeout else { throw ValidationError("timed out after \(timeout)s") }
+            let assigned = try parallel(fleet, configuration: configuration) { client, device in
+                client.api.token = device.token
+                let answer = try client.checkin(.init(installed: device.installed))
+                for assignment in answer.assignments { try update(device, assignment, client: client) }
+                return answer.assignments.count
+            }
+            summary.rounds += 1
+            summary.checkins += fleet.count
+            quiet = assigned == 0 ? quiet + 1 : 0
+            Thread.sleep(forTimeInterval: interval)
+        }
+        summary.seconds = Date().timeIntervalSince(started)
+        summary.checkinsPerSecond = Double(summary.checkins) / max(Date().timeIntervalSince(loopStarted), 0.001)
+        summary.succeeded = fleet.filter { !$0.installed.isEmpty }.count
+        summary.rolledBack = fleet.filter { $0.fails }.count
+        let output = try JSONEncoder().encode(summary)
+        print(String(decoding: output, as: UTF8.self))
+    }
+
+    /// What a real agent reports for one update.
+    func update(_ device: Device, _ assignment: DeviceAPI.Assignment, client: DeviceClient) throws {
+        func event(_ state: DeviceAPI.UpdateState, _ detail: String) -> DeviceAPI.Event {
+            .init(deploymentID: assignment.deploymentID, bundleName: assignment.name, version: assignment.version, state: state, detail: detail)
+        }
+        var events = [event(.downloading, "starting"), event(.downloaded, "simulated"), event(.installing, "simulated"),
+                      event(.healthCheck, "checking the new version")]
+        if device.fails {
+            events.append(event(.rolledBack, "health check failed: exit 1: simulated accuracy 0.1 is below 0.9"))
+        } else {
+            events.append(event(.succeeded, "committed \(assignment.version) after its health check"))
+            device.installed.removeAll { $0.name == assignment.name }
+            device.installed.append(.init(name: assignment.name, version: assignment.version, digest: assignment.digest))
+        }
+        try client.report(events)
+    }
+
+    /// Runs `body` for every device on `threads` threads, each with its own connection.
+    @discardableResult
+    func parallel(_ fleet: [Device], configuration: HTTPClientConfiguration,
+                  _ body: @escaping @Sendable (DeviceClient, Device) throws -> Int) throws -> Int {
+        let lock = NSLock()
+        nonisolated(unsafe) var total = 0
+        nonisolated(unsafe) var failure: (any Error)?
+        let group = DispatchGroup()
+        let workers = max(1, min(threads, fleet.count))
+        for worker in 0..<workers {
+            group.enter()
+            let thread = Thread {
+                defer { group.leave() }
+                do {
+                    let client = try DeviceClient(configuration, deviceToken: nil)
+                    var index = worker
+                    var count = 0
+                    while index < fleet.count {
+                        count += try body(client, fleet[index])
+                        index += workers
+                    }
+                    lock.withLock { total += count }
+                } catch {
+                    lock.withLock { failure = error }
+                }
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        group.wait()
+        if let failure { throw failure }
+        return total
+    }
+}

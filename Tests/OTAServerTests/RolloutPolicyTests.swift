@@ -1,0 +1,101 @@
+import OTACore
+@testable import OTAServer
+import Testing
+
+/// The rollout rules on their own: phase membership and the advance/pause decisions.
+@Suite("Rollout policy")
+struct RolloutPolicyTests {
+    func plan(phases: [AdminAPI.Phase], current: Int = 0, autoAdvance: Bool = true, soak: Int = 60, ratio: Double = 0.95,
+              thresholdCount: Int? = nil, thresholdPercent: Double? = nil, minFinished: Int = 10, soakStarted: Int64? = nil,
+              baseline: (Int, Int) = (0, 0)) -> DeploymentPlan {
+        DeploymentPlan(id: "dep_test", seq: 1, bundleID: 1, bundleName: "m", target: .everyCompatibleDevice, phases: phases,
+                       currentPhase: current, phaseStartedEpoch: 0, status: "active", pausedReason: nil, autoAdvance: autoAdvance,
+                       soakSeconds: soak, successRatio: ratio, failureThresholdCount: thresholdCount,
+                       failureThresholdPercent: thresholdPercent, failureMinFinished: minFinished, rateLimitPerMinute: nil,
+                       soakStartedEpoch: soakStarted, failureBaseline: baseline.0, finishedBaseline: baseline.1,
+                       createdAt: "", createdBy: "")
+    }
+
+    func counts(succeeded: Int = 0, failed: Int = 0, pending: Int = 0) -> AdminAPI.StateCounts {
+        var counts = AdminAPI.StateCounts()
+        counts.succeeded = succeeded
+        counts.failed = failed
+        counts.pending = pending
+        return counts
+    }
+
+    let staged = [AdminAPI.Phase(percent: 1), .init(percent: 10), .init(percent: 50), .init(percent: 100)]
+
+    @Test("Percentage phases hold about their share, and a device's phase never changes")
+    func stableShares() {
+        let plan = plan(phases: staged)
+        var perPhase = [0, 0, 0, 0]
+        for index in 0..<20_000 {
+            let device = DeviceIdentity(id: "dev-\(index)", hardware: "hw", tags: [], group: nil)
+            let phase = plan.phase(of: device)
+            perPhase[phase] += 1
+            #expect(plan.phase(of: device) == phase)
+        }
+        #expect((150...250).contains(perPhase[0]), "1%: \(perPhase[0])")
+        #expect((1_600...2_000).contains(perPhase[0] + perPhase[1]), "10%: \(perPhase[0] + perPhase[1])")
+        #expect((9_600...10_400).contains(perPhase[0] + perPhase[1] + perPhase[2]))
+    }
+
+    @Test("Canary phases take the devices they name first")
+    func canaries() {
+        let plan = plan(phases: [.init(devices: ["cam-7"]), .init(tag: "lab"), .init(percent: 100)])
+        #expect(plan.phase(of: DeviceIdentity(id: "cam-7", hardware: "hw", tags: ["lab"], group: nil)) == 0)
+        #expect(plan.phase(of: DeviceIdentity(id: "cam-8", hardware: "hw", tags: ["lab"], group: nil)) == 1)
+        #expect(plan.phase(of: DeviceIdentity(id: "cam-9", hardware: "hw", tags: [], group: nil)) == 2)
+    }
+
+    @Test("Phase lists are checked", arguments: [
+        ([AdminAPI.Phase(percent: 10)], "the last phase must be 100%"),
+        ([.init(percent: 50), .init(percent: 10), .init(percent: 100)], "percentages must rise"),
+        ([.init(percent: 10), .init(tag: "lab"), .init(percent: 100)], "canary phases"),
+        ([.init(percent: 10, tag: "x"), .init(percent: 100)], "exactly one of"),
+        ([.init(percent: 0), .init(percent: 100)], "above 0"),
+    ])
+    func validation(phases: [AdminAPI.Phase], message: String) {
+        #expect(DeploymentPlan.validate(phases)?.contains(message) == true)
+    }
+
+    @Test("Failures past a percentage pause the rollout once enough devices finished")
+    func pausesOnFailureRate() {
+        let p = plan(phases: staged, thresholdPercent: 5, minFinished: 10)
+        #expect(RolloutPolicy.decide(p, counts: [0: counts(succeeded: 8, failed: 1)], now: 0) == .none)
+        guard case .pause(let reason) = RolloutPolicy.decide(p, counts: [0: counts(succeeded: 9, failed: 1)], now: 0) else {
+            Issue.record("expected a pause")
+            return
+        }
+        #expect(reason == "1 of 10 finished devices failed (10.0% > 5%)")
+        // After a resume, only new failures count.
+        let resumed = plan(phases: staged, thresholdPercent: 5, minFinished: 10, baseline: (1, 10))
+        #expect(RolloutPolicy.decide(resumed, counts: [0: counts(succeeded: 9, failed: 1)], now: 0) == .none)
+    }
+
+    @Test("A failure count threshold pauses as soon as it is reached")
+    func pausesOnCount() {
+        let p = plan(phases: staged, thresholdCount: 3)
+        #expect(RolloutPolicy.decide(p, counts: [0: counts(failed: 2)], now: 0) == .none)
+        #expect(RolloutPolicy.decide(p, counts: [0: counts(failed: 3)], now: 0) == .pause(reason: "3 devices failed, reaching the threshold of 3"))
+    }
+
+    @Test("A phase advances only after it reached its success ratio and soaked")
+    func advancesAfterSoak() {
+        let reached = [0: counts(succeeded: 19, pending: 1)]
+        #expect(RolloutPolicy.decide(plan(phases: staged), counts: [0: counts(succeeded: 18, pending: 2)], now: 100) == .none)
+        #expect(RolloutPolicy.decide(plan(phases: staged), counts: reached, now: 100) == .startSoak)
+        #expect(RolloutPolicy.decide(plan(phases: staged, soakStarted: 100), counts: reached, now: 159) == .none)
+        guard case .advance(let phase, _) = RolloutPolicy.decide(plan(phases: staged, soakStarted: 100), counts: reached, now: 160) else {
+            Issue.record("expected an advance")
+            return
+        }
+        #expect(phase == 1)
+        // Success that drops below the ratio during the soak restarts it.
+        #expect(RolloutPolicy.decide(plan(phases: staged, soakStarted: 100), counts: [0: counts(succeeded: 10, pending: 10)], now: 150) == .resetSoak)
+        // Downloads and installs do not count as success; neither does a manual rollout.
+        #expect(RolloutPolicy.decide(plan(phases: staged, autoAdvance: false), counts: reached, now: 1000) == .none)
+        #expect(RolloutPolicy.decide(plan(phases: staged, current: 3), counts: [3: counts(succeeded: 5)], now: 1000) == .none)
+    }
+}

@@ -1,0 +1,176 @@
+import Foundation
+import OTAClient
+import OTACore
+import TestSupport
+import Testing
+
+/// Staged rollouts against a real server, with a fleet of simulated devices.
+@Suite("Staged rollouts")
+struct RolloutTests {
+    func simulate(_ server: TestServer, devices: Int, failureRate: Double, prefix: String = "sim") throws -> ProcessResult {
+        let enrollment = try server.admin(.operator).createEnrollmentToken(.init(maxUses: devices)).token!
+        let result = try run(Binaries.path("ota-fleet-sim"), [
+            "--server", server.url, "--enrollment-token", enrollment, "--devices", String(devices), "--prefix", prefix,
+            "--hardware", "test-hw", "--failure-rate", String(failureRate), "--until-quiet", "20", "--interval", "0.25", "--timeout", "240",
+        ])
+        #expect(result.status == 0, "\(result)")
+        return result
+    }
+
+    /// Counts per membership state recomputed from the devices' last events for the deployment.
+    func recountFromEvents(_ server: TestServer, _ deployment: String) throws -> [String: Int] {
+        let sql = """
+            SELECT e.state, count(*) FROM events e
+            JOIN (SELECT device_id, max(id) AS id FROM events WHERE deployment_id = '\(deployment)' GROUP BY device_id) last ON last.id = e.id
+            GROUP BY e.state;
+            SELECT 'pending', count(*) FROM deployment_devices dd WHERE dd.deployment_id = '\(deployment)'
+                AND NOT EXISTS (SELECT 1 FROM events e WHERE e.deployment_id = dd.deployment_id AND e.device_id = dd.device_id);
+            """
+        let result = try run("sqlite3", ["-separator", " ", server.dataPath + "/registry.sqlite", sql])
+        var counts: [String: Int] = [:]
+        for line in result.stdout.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            let state: String
+            switch parts[0] {
+            case "downloading", "downloaded": state = "downloading"
+            case "installing", "health-check": state = "installing"
+            case "rolled-back": state = "rolled_back"
+            default: state = String(parts[0])
+            }
+            counts[state, default: 0] += Int(parts[1]) ?? 0
+        }
+        return counts.filter { $0.value > 0 }
+    }
+
+    func dictionary(_ counts: AdminAPI.StateCounts) -> [String: Int] {
+        ["pending": counts.pending, "downloading": counts.downloading, "installing": counts.installing,
+         "succeeded": counts.succeeded, "failed": counts.failed, "rolled_back": counts.rolledBack].filter { $0.value > 0 }
+    }
+
+    @Test("With 10% of devices failing and a 5% threshold, the rollout pauses in its first phases and never reaches the rest")
+    func failingRolloutPauses() throws {
+        let server = try TestServer()
+        try server.publish(name: "m", version: "2.0.0", files: ["w": [1]])
+        let created = try server.admin(.operator).createDeployment(.init(
+            bundleName: "m", version: "2.0.0", target: .everyCompatibleDevice,
+            phases: [.init(percent: 1), .init(percent: 10), .init(percent: 50), .init(percent: 100)],
+            autoAdvance: true, soakSeconds: 3, successRatio: 0.95, failureThresholdPercent: 5, failureMinFinished: 5))
+        _ = try simulate(server, devices: 1000, failureRate: 0.1)
+        let status = try server.admin().deployment(created.id)
+        #expect(status.status == "paused")
+        #expect(status.pausedReason?.hasPrefix("paused automatically:") == true)
+        #expect(status.pausedReason?.contains("> 5%") == true)
+        #expect(status.currentPhase <= 1)
+        #expect(status.counts.total <= 130, "reached \(status.counts.total) devices")
+        #expect(status.counts.rolledBack > 0)
+        #expect(status.failureReasons?.first?.reason == "health check failed: exit 1: simulated accuracy 0.1 is below 0.9")
+        #expect(dictionary(status.counts) == (try recountFromEvents(server, created.id)))
+        let audit = try server.admin().audit(limit: 1000).entries
+        #expect(audit.contains { $0.action == "deployment.pause" && $0.actor == "ota-server" && $0.target == created.id })
+    }
+
+    @Test("With no failures the rollout advances through every phase by itself and completes")
+    func healthyRolloutCompletes() throws {
+        let server = try TestServer()
+        try server.publish(name: "m", version: "2.0.0", files: ["w": [1]])
+        let created = try server.admin(.operator).createDeployment(.init(
+            bundleName: "m", version: "2.0.0", target: .everyCompatibleDevice,
+            phases: [.init(percent: 1), .init(percent: 10), .init(percent: 50), .init(percent: 100)],
+            autoAdvance: true, soakSeconds: 2, successRatio: 0.95, failureThresholdPercent: 5))
+        _ = try simulate(server, devices: 1000, failureRate: 0)
+        let status = try server.admin().deployment(created.id)
+        #expect(status.status == "completed")
+        #expect(status.currentPhase == 3)
+        #expect(status.counts.succeeded == 1000)
+        #expect(status.phases.map(\.counts.total).reduce(0, +) == 1000)
+        #expect(status.versions == [.init(version: "2.0.0", count: 1000)])
+        #expect(dictionary(status.counts) == (try recountFromEvents(server, created.id)))
+        let advances = try server.admin().audit(limit: 1000).entries.filter { $0.action == "deployment.advance" && $0.target == created.id }
+        #expect(advances.count == 3)
+    }
+
+    @Test("Manual control: advance, pause (no new device), resume, cancel; each in the audit log")
+    func manualControl() throws {
+        let server = try TestServer()
+        try server.publish(name: "m", version: "1.0.0", files: ["w": [1]])
+        let enrollment = try server.enrollmentToken()
+        let devices = try (0..<40).map { try server.registerDevice("d\($0)", enrollment: enrollment) }
+        let flags = ["--server", server.url, "--token", server.tokens[.operator]!]
+        let created = try otactl(["deployments", "create", "m", "1.0.0", "--all", "--phases", "25%,100%", "--json"] + flags)
+        #expect(created.status == 0, "\(created)")
+        let id = try #require((try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])?["id"] as? String)
+        func assignedCount() throws -> Int { try devices.filter { !(try $0.checkin(.init(installed: [])).assignments.isEmpty) }.count }
+        let firstPhase = try assignedCount()
+        #expect(firstPhase > 0 && firstPhase < 40)
+        #expect(try otactl(["deployments", "pause", id, "--reason", "looking at logs"] + flags).status == 0)
+        let late = try server.registerDevice("late", enrollment: enrollment)
+        #expect(try late.checkin(.init(installed: [])).assignments.isEmpty)
+        #expect(try otactl(["deployments", "resume", id] + flags).status == 0)
+        #expect(try otactl(["deployments", "advance", id] + flags).status == 0)
+        #expect(try assignedCount() == 40)
+        #expect(try otactl(["deployments", "cancel", id] + flags).status == 0)
+        #expect(try late.checkin(.init(installed: [])).assignments.isEmpty)
+        let show = try otactl(["deployments", "show", id] + flags)
+        #expect(show.stdout.contains("status: cancelled, phase 2 of 2"))
+        let actions = try server.admin().audit().entries.filter { $0.target == id }.map(\.action)
+        #expect(actions.reversed() == ["deployment.create", "deployment.pause", "deployment.resume", "deployment.advance", "deployment.cancel"])
+        let again = try otactl(["deployments", "resume", id] + flags)
+        #expect(again.status == 4 && again.stderr.contains("is cancelled"))
+    }
+
+    @Test("The rate limit admits at most N new devices a minute")
+    func rateLimit() throws {
+        let server = try TestServer()
+        try server.publish(name: "m", version: "1.0.0", files: ["w": [1]])
+        _ = try server.admin(.operator).createDeployment(.init(bundleName: "m", version: "1.0.0", target: .everyCompatibleDevice, rateLimitPerMinute: 5))
+        let enrollment = try server.enrollmentToken()
+        let devices = try (0..<20).map { try server.registerDevice("d\($0)", enrollment: enrollment) }
+        let assigned = try devices.filter { !(try $0.checkin(.init(installed: [])).assignments.isEmpty) }
+        #expect(assigned.count == 5)
+        // Admitted devices keep their assignment on later check-ins.
+        #expect(try assigned.allSatisfy { !(try $0.checkin(.init(installed: [])).assignments.isEmpty) })
+    }
+
+    @Test("A newer deployment of the same bundle supersedes the older for devices that have not started it")
+    func supersede() throws {
+        let server = try TestServer()
+        try server.publish(name: "m", version: "1.0.0", files: ["w": [1]])
+        try server.publish(name: "m", version: "1.1.0", files: ["w": [2]])
+        let old = try server.deploy("m", "1.0.0")
+        let started = try server.registerDevice("started"), waiting = try server.registerDevice("waiting")
+        _ = try started.checkin(.init(installed: []))
+        _ = try waiting.checkin(.init(installed: []))
+        try started.report([.init(deploymentID: old.id, bundleName: "m", version: "1.0.0", state: .downloading, detail: "")])
+        let new = try server.deploy("m", "1.1.0")
+        #expect(try waiting.checkin(.init(installed: [])).assignments.map(\.deploymentID) == [new.id])
+        #expect(try started.checkin(.init(installed: [])).assignments.map(\.deploymentID) == [old.id])
+        let fresh = try server.registerDevice("fresh")
+        #expect(try fresh.checkin(.init(installed: [])).assignments.map(\.deploymentID) == [new.id])
+    }
+
+    @Test("otactl deployments show --watch redraws until the deployment completes")
+    func watch() throws {
+        let server = try TestServer()
+        try server.publish(name: "m", version: "1.0.0", files: ["w": [1]])
+        let deployment = try server.deploy("m", "1.0.0")
+        let device = try server.registerDevice("d1")
+        _ = try device.checkin(.init(installed: []))
+        let watcher = Process()
+        watcher.executableURL = URL(fileURLWithPath: Binaries.path("otactl"))
+        watcher.arguments = ["deployments", "show", deployment.id, "--watch", "--interval", "0.2", "--server", server.url, "--token", server.tokens[.viewer]!]
+        let output = Pipe()
+        watcher.standardOutput = output
+        try watcher.run()
+        Thread.sleep(forTimeInterval: 0.6)
+        try device.report([.init(deploymentID: deployment.id, bundleName: "m", version: "1.0.0", state: .installing, detail: "")])
+        Thread.sleep(forTimeInterval: 0.6)
+        try device.report([.init(deploymentID: deployment.id, bundleName: "m", version: "1.0.0", state: .succeeded, detail: "")])
+        watcher.waitUntilExit()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(watcher.terminationStatus == 0)
+        #expect(text.contains("status: active"))
+        #expect(text.contains("[~~~~~~~~~~~~~~~~~~~~~~~~]"))
+        #expect(text.contains("status: completed"))
+        #expect(text.contains("[########################] 100%"))
+    }
+}
