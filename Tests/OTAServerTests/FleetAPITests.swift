@@ -115,3 +115,53 @@ struct FleetAPITests {
         #expect(summary.bundles.first?.versions.sorted { $0.version < $1.version } == [.init(version: "1.0.0", count: 2), .init(version: "2.0.0", count: 1)])
     }
 }
+
+@Suite("Operators changing devices while they check in")
+struct DeviceChangeTests {
+    @Test("Changing a device's tags keeps what it joined: downloads stay allowed, a failed bundle is not offered again")
+    func patchKeepsMemberships() throws {
+        let server = try TestServer()
+        let bytes: [UInt8] = [5, 6, 7]
+        try server.publish(name: "m", version: "1.0.0", files: ["w": bytes])
+        let deployment = try server.deploy("m", "1.0.0")
+        let device = try server.registerDevice("d1")
+        _ = try device.checkin(.init(installed: []))
+        try device.report([.init(deploymentID: deployment.id, bundleName: "m", version: "1.0.0", state: .failed, detail: "broken")])
+        let patched = try server.request("PATCH", "/api/v1/devices/d1", role: .operator, json: #"{"tags":["lab"]}"#)
+        #expect(patched.status == 200)
+        #expect(try server.admin().device("d1").device.tags == ["lab"])
+        let download = try server.request("GET", DeviceAPI.contentPathPrefix + SHA256Digest.of(bytes).hex, token: device.api.token)
+        #expect(download.status == 200)
+        #expect(try device.checkin(.init(installed: [])).assignments.isEmpty)
+    }
+
+    @Test("Deleting a device in the middle of its check-ins does not break saving the rest of the fleet")
+    func deleteDuringCheckins() throws {
+        let server = try TestServer()
+        let doomed = try server.registerDevice("doomed"), healthy = try server.registerDevice("healthy")
+        let token = doomed.api.token ?? ""
+        let stop = Atomic(false)
+        let workers = (0..<4).map { worker in
+            Thread {
+                var round = 0
+                while !stop.value {
+                    let client = try? DeviceClient(server.httpConfiguration(), deviceToken: token)
+                    _ = try? client?.checkin(.init(installed: [.init(name: "m", version: "1.0.\(round % 2)", digest: String(repeating: "d", count: 64))]))
+                    round += 1 + worker
+                }
+            }
+        }
+        for worker in workers { worker.start() }
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(try server.request("DELETE", "/api/v1/devices/doomed", role: .operator).status == 204)
+        Thread.sleep(forTimeInterval: 0.5)
+        stop.value = true
+        _ = try healthy.checkin(.init(installed: [.init(name: "m", version: "2.0.0", digest: String(repeating: "e", count: 64))]))
+        try eventually("the healthy device's check-in is saved") { try server.admin().device("healthy").device.installed.map(\.version) == ["2.0.0"] }
+        let other = try server.registerDevice("other")
+        _ = try other.checkin(.init(installed: []))
+        #expect(try server.request("DELETE", "/api/v1/devices/other", role: .operator).status == 204)
+        let log = try FileSystem.readText(server.logPath)
+        #expect(!log.contains("flush failed"))
+    }
+}

@@ -109,12 +109,24 @@ final class Fleet: Sendable {
         return identity
     }
 
-    /// Drops a device from memory after its record changed or was deleted.
+    /// Re-reads a device's tags and group at its next request (after an operator changed them).
+    /// What it runs and the deployments it joined stay.
+    func refreshIdentity(deviceID: String) {
+        state.withLock { state in
+            if let hash = state.tokenHashes.removeValue(forKey: deviceID) { state.identities[hash] = nil }
+        }
+    }
+
+    /// Drops everything about a deleted device, including writes still waiting for the flush.
     func forget(deviceID: String) {
         state.withLock { state in
             if let hash = state.tokenHashes.removeValue(forKey: deviceID) { state.identities[hash] = nil }
             state.installed[deviceID] = nil
             for index in state.live.indices { state.live[index].members[deviceID] = nil }
+            state.pending.lastSeen[deviceID] = nil
+            state.pending.installed[deviceID] = nil
+            state.pending.attributes[deviceID] = nil
+            state.pending.memberships.removeAll { $0.deviceID == deviceID }
         }
     }
 

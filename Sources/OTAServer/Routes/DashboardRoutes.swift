@@ -9,14 +9,20 @@ enum DashboardRoutes {
         router.get("/") { _, _ -> Response in
             Response(status: .seeOther, headers: [.location: "/ui/"])
         }
-        router.get("ui/**") { request, _ -> Response in
-            var path = String(request.uri.path.dropFirst("/ui/".count))
-            if path.isEmpty { path = "index.html" }
-            guard let text = EmbeddedResources.files["dashboard/" + path] else {
-                throw APIError.notFound("no dashboard file \(path.prefix(100))")
-            }
-            return Response(status: .ok, headers: headers(for: path), body: .init(byteBuffer: ByteBuffer(string: text)))
+        router.get("ui") { _, _ -> Response in
+            try file("index.html")
         }
+        router.get("ui/**") { request, _ -> Response in
+            try file(String(request.uri.path.dropFirst("/ui/".count)))
+        }
+    }
+
+    static func file(_ requested: String) throws -> Response {
+        let path = requested.isEmpty ? "index.html" : requested
+        guard let text = EmbeddedResources.files["dashboard/" + path] else {
+            throw APIError.notFound("no dashboard file \(path.prefix(100))")
+        }
+        return Response(status: .ok, headers: headers(for: path), body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     static func headers(for path: String) -> HTTPFields {

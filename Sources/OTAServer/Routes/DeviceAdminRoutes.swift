@@ -23,7 +23,7 @@ enum DeviceAdminRoutes {
             let id = try context.parameter("id")
             let body = try await request.decodeJSON(AdminAPI.DeviceUpdateRequest.self, what: "device update")
             guard try await services.devices.update(id: id, body, by: caller) else { throw APIError.notFound("no device \(id.prefix(128))") }
-            services.fleet.forget(deviceID: id)
+            services.fleet.refreshIdentity(deviceID: id)
             return try JSONResponse.make(try await services.devices.detail(id: id, eventLimit: 0)!.device)
         }
 

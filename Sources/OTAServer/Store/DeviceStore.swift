@@ -222,8 +222,10 @@ public struct DeviceStore: Sendable {
             for (id, epoch) in batch.lastSeen { try seen.execute(arguments: [epoch, id]) }
             let attributes = try db.cachedStatement(sql: "UPDATE devices SET attributes = ? WHERE id = ?")
             for (id, values) in batch.attributes { try attributes.execute(arguments: [JSONColumn.encode(values), id]) }
+            // A device deleted since its check-in is skipped (its rows would break the foreign key).
             let upsert = try db.cachedStatement(sql: """
-                INSERT INTO installed (device_id, bundle_name, version, digest, state, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+                INSERT INTO installed (device_id, bundle_name, version, digest, state, updated_at)
+                SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM devices WHERE id = ?1)
                 ON CONFLICT (device_id, bundle_name) DO UPDATE SET version = excluded.version, digest = excluded.digest,
                     state = excluded.state, updated_at = excluded.updated_at
                 WHERE version IS NOT excluded.version OR digest IS NOT excluded.digest OR state IS NOT excluded.state
