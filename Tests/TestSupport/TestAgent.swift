@@ -11,12 +11,12 @@ public final class TestAgent: @unchecked Sendable {
     public var statePath: String { dir.file("state") }
     public var config: [String: Any]
 
-    public init(_ server: TestServer, id: String, hardware: String = "test-hw", extra: [String: Any] = [:]) throws {
+    public init(_ server: TestServer, id: String, hardware: String = "test-hw", extra: [String: Any] = [:], enrollment: String? = nil) throws {
         self.server = server
         self.id = id
         dir = TemporaryDirectory("ota-agent-\(id)")
         config = [
-            "server_url": server.url, "device_id": id, "hardware": hardware, "enrollment_token": try server.enrollmentToken(),
+            "server_url": server.url, "device_id": id, "hardware": hardware, "enrollment_token": try enrollment ?? server.enrollmentToken(),
             "trust_root": server.trustPath, "state_dir": dir.file("state"), "allow_insecure_http": true,
             "health_command": ["/bin/sh", "-c", "exit 0"],
         ]

@@ -86,12 +86,12 @@ public final class TestServer: @unchecked Sendable {
 
     public var isRunning: Bool { process?.isRunning ?? false }
 
-    public func httpConfiguration() -> HTTPClientConfiguration {
-        HTTPClientConfiguration(baseURL: url, allowInsecureHTTP: true)
+    public func httpConfiguration(caFile: String? = nil) -> HTTPClientConfiguration {
+        HTTPClientConfiguration(baseURL: url, caFile: caFile, allowInsecureHTTP: true)
     }
 
-    public func admin(_ role: AdminAPI.Role = .admin) throws -> AdminClient {
-        try AdminClient(httpConfiguration(), token: tokens[role]!)
+    public func admin(_ role: AdminAPI.Role = .admin, caFile: String? = nil) throws -> AdminClient {
+        try AdminClient(httpConfiguration(caFile: caFile), token: tokens[role]!)
     }
 
     /// A raw request, for the cases typed clients cannot express (bad input, odd headers).
@@ -122,14 +122,15 @@ public final class TestServer: @unchecked Sendable {
     /// Creates, signs and publishes a bundle from `files`; returns the bundle file's path.
     @discardableResult
     public func publish(name: String, version: String, files: [String: [UInt8]], compatible: [String] = ["test-hw"],
-                        kind: String = "model", healthCommand: String? = nil, signer: Ed25519PrivateKey? = nil) throws -> String {
+                        kind: String = "model", healthCommand: String? = nil, signer: Ed25519PrivateKey? = nil,
+                        caFile: String? = nil) throws -> String {
         let source = dir.file("src-\(name)-\(version)-\(Hex.encode(SecureRandom.bytes(3)))")
         for (path, bytes) in files { try dir.write(String(source.dropFirst(dir.path.count + 1)) + "/" + path, bytes) }
         let output = dir.file("\(name)-\(version).otab")
         try BundleWriter.create(from: source, options: .init(name: name, version: try SemanticVersion(version), kind: kind,
                                                              compatible: compatible, healthCommand: healthCommand),
                                 key: signer ?? key, output: output)
-        let result = try otactl(["publish", output, "--server", url, "--token", tokens[.publisher]!])
+        let result = try otactl(["publish", output, "--server", url, "--token", tokens[.publisher]!] + (caFile.map { ["--ca-file", $0] } ?? []))
         guard result.status == 0 else { throw TestFailure("publish failed: \(result)") }
         return output
     }
@@ -150,8 +151,8 @@ public final class TestServer: @unchecked Sendable {
     }
 
     public func deploy(_ name: String, _ version: String, target: AdminAPI.Target = .everyCompatibleDevice,
-                       phases: [AdminAPI.Phase]? = nil) throws -> AdminAPI.Deployment {
-        try admin(.operator).createDeployment(.init(bundleName: name, version: version, target: target, phases: phases))
+                       phases: [AdminAPI.Phase]? = nil, caFile: String? = nil) throws -> AdminAPI.Deployment {
+        try admin(.operator, caFile: caFile).createDeployment(.init(bundleName: name, version: version, target: target, phases: phases))
     }
 }
 
