@@ -23,6 +23,7 @@ test:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	scripts/test-api.sh
+	scripts/test-dashboard.sh
 
 demo:
 	scripts/install-deps.sh build demo

@@ -80,42 +80,9 @@ struct DeploymentStore: Sendable {
         var result: [Int: AdminAPI.StateCounts] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT phase, state, count FROM deployment_counts WHERE deployment_id = ? AND count > 0",
                                     arguments: [deploymentID]) {
-            var counts = result[row.int("phase")] ?? AdminAPI.StateCounts()
-            let count = row.int("count")
-            switch row.string("state") {
-            case "pending": counts.pending += count
-            case "downloading": counts.downloading += count
-            case "installing": counts.installing += count
-            case "succeeded": counts.succeeded += count
-            case "failed": counts.failed += count
-            case "rolled_back": counts.rolledBack += count
-            default: break
-            }
-            result[row.int("phase")] = counts
+            result[row.int("phase"), default: AdminAPI.StateCounts()].add(row.int("count"), state: row.string("state"))
         }
         return result
-    }
-
-    /// The counts recomputed from the membership rows: the check that the counters are right.
-    func recount(deploymentID: String) async throws -> [Int: AdminAPI.StateCounts] {
-        try await db.read { db in
-            var result: [Int: AdminAPI.StateCounts] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT phase, state, count(*) AS n FROM deployment_devices WHERE deployment_id = ? GROUP BY phase, state",
-                                        arguments: [deploymentID]) {
-                var counts = result[row.int("phase")] ?? AdminAPI.StateCounts()
-                let n = row.int("n")
-                switch row.string("state") {
-                case "pending": counts.pending += n
-                case "downloading": counts.downloading += n
-                case "installing": counts.installing += n
-                case "succeeded": counts.succeeded += n
-                case "failed": counts.failed += n
-                default: counts.rolledBack += n
-                }
-                result[row.int("phase")] = counts
-            }
-            return result
-        }
     }
 
     func status(id: String, detailed: Bool = true) async throws -> AdminAPI.Deployment? {
@@ -237,6 +204,21 @@ struct DeploymentStore: Sendable {
                 try AuditLog.recordSystem(db, action: "deployment.advance", target: id, detail: "automatic: \(reason)")
             }
             return Self.plan(try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id])!)
+        }
+    }
+}
+
+extension AdminAPI.StateCounts {
+    /// Adds `count` devices in a membership state (the `deployment_devices.state` values).
+    mutating func add(_ count: Int, state: String) {
+        switch state {
+        case "pending": pending += count
+        case "downloading": downloading += count
+        case "installing": installing += count
+        case "succeeded": succeeded += count
+        case "failed": failed += count
+        case "rolled_back": rolledBack += count
+        default: break
         }
     }
 }
