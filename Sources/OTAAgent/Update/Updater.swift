@@ -124,10 +124,18 @@ struct Updater {
             let crash = agent.crash
             let midway = file.size / 2
             var crashed = false
-            let result = try client.download(file.sha256, to: partial, expectedSize: file.size) { done, _ in
+            var nextReport = UInt64(0)
+            let log = agent.log
+            let name = "\(label): \(file.path)"
+            let result = try client.download(file.sha256, to: partial, expectedSize: file.size) { done, total in
                 if !crashed, done >= midway, done > before, done < file.size {
                     crashed = true
                     crash.reached("download-midway")
+                }
+                // Large files log their progress every tenth.
+                if total >= 8 << 20, done >= nextReport {
+                    log.info("\(name): \(done * 100 / total)% of \(total) bytes")
+                    nextReport = done + total / 10
                 }
             }
             fetched += result.received

@@ -45,6 +45,7 @@ public enum ServerApplication {
                                       metrics: metrics, logger: logger, db: db)
 
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: JSONErrorMiddleware(logger: logger))
         SystemRoutes.add(to: router, services: services)
         DeviceRoutes.add(to: router, services: services)
