@@ -1,3 +1,4 @@
+import Foundation
 import OTACore
 import TestSupport
 import Testing
@@ -170,6 +171,19 @@ struct TarTests {
         tar.file("a", [1])
         tar.end()
         #expect(errorText { _ = try readAll(tar.bytes) } == "invalid pax extended header: unsupported key 'linkpath' (only path and size are allowed)")
+    }
+
+    @Test("A pax size near 2^64 is refused, not an arithmetic overflow (found by the fuzzer)")
+    func hugePaxSize() throws {
+        var tar = RawTar()
+        tar.entry("pax", type: "x", data: paxRecord("size", "18446744073709551615"))
+        tar.file("a", [])
+        tar.end()
+        #expect(errorText { _ = try readAll(tar.bytes) } == "invalid pax extended header: size 18446744073709551615 is too large")
+        var reader = TarReader(MemoryTarInput(tar.bytes))
+        #expect(throws: TarError.self) { while try reader.next() != nil {} }
+        let reproducer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fuzz/corpus/regression-bundle-size-overflow.otab").path
+        #expect(errorText { _ = try BundleArchive.open(reproducer) }?.contains("too large") == true)
     }
 
     @Test("A pax path cannot smuggle a traversal past the header name")

@@ -82,7 +82,9 @@ public struct TarReader<Input: TarInput> {
     private mutating func skipRestOfEntry() throws(TarError) {
         guard remaining > 0 || padding > 0 else { return }
         let what = "the data of '\(current ?? "")'"
-        try skipExactly(remaining + padding, what: what)
+        // Two skips: a hostile size near 2^64 plus its padding would overflow as one sum.
+        try skipExactly(remaining, what: what)
+        try skipExactly(padding, what: what)
         remaining = 0
         padding = 0
     }
@@ -173,6 +175,8 @@ public struct TarReader<Input: TarInput> {
                       let value = UInt64(String(decoding: valueBytes, as: UTF8.self)) else {
                     throw .badPaxRecord("size is not a decimal number")
                 }
+                // No file offset (off_t) can be larger.
+                guard value <= UInt64(Int64.max) else { throw .badPaxRecord("size \(value) is too large") }
                 size = value
             default:
                 throw .badPaxRecord("unsupported key '\(PayloadPath.printable(key))' (only path and size are allowed)")

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Fuzzes the strict tar reader and the bundle opener with libFuzzer.
+#
+# Usage: scripts/fuzz-tar.sh [SECONDS] [extra libFuzzer flags ...]      (make fuzz FUZZ_SECONDS=600)
+#   SECONDS  how long to fuzz (default 60).
+#   Extra flags go to libFuzzer as they are, e.g. a long unattended run that records every
+#   crash instead of stopping at the first:  scripts/fuzz-tar.sh 3600 -fork=1 -ignore_crashes=1
+#   To replay one input:                      scripts/fuzz-tar.sh 0 Tests/Fuzz/crashes/crash-...
+#
+# Builds Tests/Fuzz/TarReaderFuzz.swift together with the OTACore sources (one module, so
+# the target reaches internal helpers such as TarReader.parsePax) with
+# `swiftc -sanitize=fuzzer,address` into .build-fuzz/, apart from the SwiftPM build.
+# Seeds: Tests/Fuzz/corpus (read only); inputs libFuzzer finds go to .build-fuzz/corpus.
+# Crashes, timeouts and out-of-memory inputs are written to Tests/Fuzz/crashes/, and that
+# folder is read as seeds too: a saved reproducer fails the run again until it is fixed.
+# Exits non-zero when libFuzzer finds any. Environment: FUZZ_MAX_LEN (default 16384),
+# FUZZ_NICE (default 10) and SWIFTC.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
+
+seconds="${1:-60}"
+[ $# -gt 0 ] && shift
+case "$seconds" in ''|*[!0-9]*) echo "fuzz-tar: SECONDS must be a whole number, not '$seconds'" >&2; exit 64 ;; esac
+max_len="${FUZZ_MAX_LEN:-16384}"
+nice_level="${FUZZ_NICE:-10}"
+swiftc="${SWIFTC:-swiftc}"
+# Swift's own crash backtracer gets in the way of AddressSanitizer's and libFuzzer's reports.
+export SWIFT_BACKTRACE=enable=no
+
+out=.build-fuzz
+binary="$out/tar-reader-fuzz"
+crashes=Tests/Fuzz/crashes
+mkdir -p "$out/corpus" "$crashes"
+
+# The whole OTACore module (no package dependencies besides libcrypto) plus the target.
+sources=()
+while IFS= read -r -d '' file; do sources+=("$file"); done < <(find Sources/OTACore -name '*.swift' -print0 | sort -z)
+sources+=(Tests/Fuzz/TarReaderFuzz.swift)
+
+newest=$(ls -t "${sources[@]}" "$0" | head -1)
+if [ ! -x "$binary" ] || [ "$newest" -nt "$binary" ]; then
+  echo "fuzz-tar: building $binary"
+  # ld.gold's "Cannot export local symbol" warnings are harmless (libFuzzer with Swift).
+  nice -n "$nice_level" "$swiftc" -sanitize=fuzzer,address -parse-as-library -O -gline-tables-only -wmo \
+    -swift-version 6 -enable-upcoming-feature ExistentialAny \
+    -module-name OTATarFuzz -I Sources/COpenSSL -module-cache-path "$out/module-cache" \
+    "${sources[@]}" -lcrypto -o "$binary.tmp" 2> >(grep -v "Cannot export local symbol" >&2)
+  mv "$binary.tmp" "$binary"
+fi
+
+limits=(-timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=64)
+
+if [ $# -gt 0 ] && [ -f "$1" ]; then
+  # Replaying inputs given on the command line: no corpus, no time limit.
+  set +e
+  nice -n "$nice_level" "$binary" "${limits[@]}" "$@"
+  exit $?
+fi
+
+# Saved reproducers first (without writing new artifacts): while one still fails, new
+# fuzzing would only find it again.
+shopt -s nullglob
+saved=("$crashes"/crash-* "$crashes"/timeout-* "$crashes"/oom-* "$crashes"/leak-* "$crashes"/slow-unit-*)
+shopt -u nullglob
+failing=0
+for input in "${saved[@]}"; do
+  if ! nice -n "$nice_level" "$binary" "${limits[@]}" "$input" > "$out/replay.log" 2>&1; then
+    echo "fuzz-tar: saved reproducer still fails: $input" >&2
+    grep -m 4 -E "Fatal error|runtime failure|Sources/OTACore/.*:[0-9]+:[0-9]+|^SUMMARY" "$out/replay.log" | sed 's/^/    /' >&2 || true
+    failing=$((failing + 1))
+  fi
+done
+if [ "$failing" -gt 0 ]; then
+  echo "fuzz-tar: $failing saved reproducer(s) still fail; fix them first" >&2
+  exit 1
+fi
+
+before=${#saved[@]}
+set +e
+# Fixed reproducers stay on as seeds (read only, like the corpus).
+nice -n "$nice_level" "$binary" \
+  -max_total_time="$seconds" -max_len="$max_len" "${limits[@]}" \
+  -dict=Tests/Fuzz/tar.dict -artifact_prefix="$crashes/" -print_final_stats=1 \
+  "$@" "$out/corpus" Tests/Fuzz/corpus "$crashes"
+status=$?
+set -e
+
+shopt -s nullglob
+found=("$crashes"/crash-* "$crashes"/timeout-* "$crashes"/oom-* "$crashes"/leak-* "$crashes"/slow-unit-*)
+shopt -u nullglob
+if [ "$status" -ne 0 ] || [ "${#found[@]}" -gt "$before" ]; then
+  echo "fuzz-tar: libFuzzer found $(( ${#found[@]} - before )) new failing input(s) (exit $status); see $crashes/" >&2
+  echo "fuzz-tar: replay one with: scripts/fuzz-tar.sh 0 $crashes/<file>" >&2
+  exit 1
+fi
+echo "fuzz-tar: no crash, timeout or out-of-memory in ${seconds}s"
