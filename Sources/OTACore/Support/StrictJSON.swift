@@ -25,15 +25,16 @@ public enum StrictJSON {
     /// without code of its own (free-form values such as attributes round-trip whole).
     public static func decodeRejectingUnknownFields<T: Codable>(_ type: T.Type, from bytes: some Collection<UInt8>, what: String) throws -> T {
         let value = try decode(T.self, from: bytes, what: what)
-        let input = try decode(JSONValue.self, from: bytes, what: what)
-        let echoed = try JSONDecoder().decode(JSONValue.self, from: encode(value))
+        guard let input = try? JSONShape.parse(bytes), let echoed = try? JSONShape.parse(encode(value)) else {
+            throw JSONInputError("\(what): malformed JSON")
+        }
         if let path = firstUnknownKey(in: input, comparedWith: echoed, path: "") {
             throw JSONInputError("\(what): unknown field '\(path)'")
         }
         return value
     }
 
-    private static func firstUnknownKey(in input: JSONValue, comparedWith known: JSONValue, path: String) -> String? {
+    private static func firstUnknownKey(in input: JSONShape, comparedWith known: JSONShape, path: String) -> String? {
         switch (input, known) {
         case (.object(let given), .object(let read)):
             for key in given.keys.sorted() {

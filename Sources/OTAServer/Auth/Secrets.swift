@@ -16,12 +16,18 @@ enum Secret {
 
     static func newID(_ prefix: String) -> String { prefix + Hex.encode(SecureRandom.bytes(5)) }
 
-    /// The secret in an `Authorization: Bearer …` header, if well-formed.
+    /// The secret in an `Authorization: Bearer …` header, if well-formed. On every request,
+    /// so it works on bytes.
     static func bearer(_ header: String?) -> String? {
-        guard let header, header.count < 512 else { return nil }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
+        guard let header, header.utf8.count < 512 else { return nil }
+        var bytes = Substring(header).utf8[...]
+        let scheme = Array("bearer".utf8)
+        guard bytes.count > scheme.count + 1,
+              zip(bytes.prefix(scheme.count), scheme).allSatisfy({ $0 | 0x20 == $1 }),
+              bytes.dropFirst(scheme.count).first == UInt8(ascii: " ") else { return nil }
+        bytes = bytes.dropFirst(scheme.count + 1)
+        while bytes.first == UInt8(ascii: " ") { bytes = bytes.dropFirst() }
+        while bytes.last == UInt8(ascii: " ") { bytes = bytes.dropLast() }
+        return bytes.isEmpty ? nil : String(Substring(bytes))
     }
 }

@@ -56,12 +56,15 @@ final class Fleet: Sendable {
         self.logger = logger
     }
 
-    /// Loads live deployments and their memberships.
+    /// Loads device identities, live deployments and their memberships.
     func load() async throws {
         var live: [Live] = []
         for plan in try await deployments.livePlans() { live.append(try await makeLive(plan)) }
         let memberships = try await deployments.liveMemberships()
+        let identities = try await devices.allIdentities()
         state.withLock { state in
+            state.identities = identities
+            state.tokenHashes = Dictionary(identities.map { ($0.value.id, $0.key) }, uniquingKeysWith: { first, _ in first })
             state.live = live
             for membership in memberships {
                 guard let index = state.live.firstIndex(where: { $0.plan.id == membership.deploymentID }) else { continue }

@@ -9,8 +9,10 @@ enum JSONResponse {
 }
 
 extension Request {
-    /// The body as `T`, strictly: at most `limit` bytes of JSON, no unknown fields.
-    func decodeJSON<T: Codable>(_ type: T.Type, what: String = "request body", limit: Int = 1 << 20) async throws -> T {
+    /// The body as `T`, strictly: at most `limit` bytes of JSON, no unknown fields (unless
+    /// `allowUnknownFields`).
+    func decodeJSON<T: Codable>(_ type: T.Type, what: String = "request body", limit: Int = 1 << 20,
+                                allowUnknownFields: Bool = false) async throws -> T {
         if let contentType = headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "send the \(what) as application/json, not \(contentType)")
         }
@@ -19,6 +21,7 @@ extension Request {
             throw APIError.tooLarge("the \(what) is larger than \(limit) bytes")
         }
         do {
+            if allowUnknownFields { return try StrictJSON.decode(T.self, from: buffer.readableBytesView, what: what) }
             return try StrictJSON.decodeRejectingUnknownFields(T.self, from: buffer.readableBytesView, what: what)
         } catch {
             throw APIError.badRequest(String(describing: error), code: "invalid_json")

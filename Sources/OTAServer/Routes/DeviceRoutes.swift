@@ -16,7 +16,9 @@ enum DeviceRoutes {
 
         group.post("checkin") { request, _ -> Response in
             let device = try await services.device(request)
-            let body = try await request.decodeJSON(DeviceAPI.CheckinRequest.self, what: "check-in", limit: 256 * 1024)
+            // The one lenient body: fields a newer agent adds are ignored, so devices and the
+            // server can be upgraded in any order. Values are still checked below.
+            let body = try await request.decodeJSON(DeviceAPI.CheckinRequest.self, what: "check-in", limit: 256 * 1024, allowUnknownFields: true)
             if let problem = checkinProblem(body) { throw APIError.badRequest(problem) }
             let answer = services.fleet.checkin(device, body)
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: answer)))

@@ -50,11 +50,28 @@ public struct DeviceStore: Sendable {
         }
     }
 
+    /// Every device's identity by token hash, to answer check-ins from memory from the start
+    /// (rather than a database read per device after a restart).
+    func allIdentities() async throws -> [String: DeviceIdentity] {
+        try await db.read { db in
+            var tags: [String: Set<String>] = [:]
+            let tagRows = try Row.fetchCursor(db, sql: "SELECT device_id, tag FROM device_tags")
+            while let row = try tagRows.next() { tags[row.string("device_id"), default: []].insert(row.string("tag")) }
+            var result: [String: DeviceIdentity] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, token_hash, hardware, group_name FROM devices")
+            while let row = try rows.next() {
+                let id = row.string("id")
+                result[row.string("token_hash")] = DeviceIdentity(id: id, hardware: row.string("hardware"), tags: tags[id] ?? [],
+                                                                  group: row.optionalString("group_name"))
+            }
+            return result
+        }
+    }
+
     func identity(tokenHash: String) async throws -> DeviceIdentity? {
         try await db.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT id, hardware, group_name FROM devices WHERE token_hash = ?", arguments: [tokenHash]) else {
-                return nil
-            }
+            let statement = try db.cachedStatement(sql: "SELECT id, hardware, group_name FROM devices WHERE token_hash = ?")
+            guard let row = try Row.fetchOne(statement, arguments: [tokenHash]) else { return nil }
             return try Self.identity(db, row: row)
         }
     }
@@ -68,7 +85,7 @@ public struct DeviceStore: Sendable {
 
     private static func identity(_ db: Database, row: Row) throws -> DeviceIdentity {
         let id = row.string("id")
-        let tags = try String.fetchAll(db, sql: "SELECT tag FROM device_tags WHERE device_id = ?", arguments: [id])
+        let tags = try String.fetchAll(db.cachedStatement(sql: "SELECT tag FROM device_tags WHERE device_id = ?"), arguments: [id])
         return DeviceIdentity(id: id, hardware: row.string("hardware"), tags: Set(tags), group: row.optionalString("group_name"))
     }
 
@@ -230,10 +247,11 @@ public struct DeviceStore: Sendable {
                     state = excluded.state, updated_at = excluded.updated_at
                 WHERE version IS NOT excluded.version OR digest IS NOT excluded.digest OR state IS NOT excluded.state
                 """)
+            let prune = try db.cachedStatement(sql: """
+                DELETE FROM installed WHERE device_id = ? AND bundle_name NOT IN (SELECT value FROM json_each(?))
+                """)
             for (id, bundles) in batch.installed {
-                let names = bundles.map(\.name)
-                try db.execute(sql: "DELETE FROM installed WHERE device_id = ? AND bundle_name NOT IN (\(databaseQuestionMarks(count: max(names.count, 1))))",
-                               arguments: StatementArguments([id] + (names.isEmpty ? [""] : names)))
+                try prune.execute(arguments: [id, JSONColumn.encode(bundles.map(\.name))])
                 for bundle in bundles {
                     try upsert.execute(arguments: [id, bundle.name, bundle.version, bundle.digest, bundle.state, now])
                 }
