@@ -35,13 +35,13 @@ rss() { awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status"; }
 rss_before=$(rss)
 ( max=0; while true; do r=$(rss); [ "$r" -gt "$max" ] && max=$r && echo "$max" > "$work/rss.max"; sleep 0.05; done ) &
 SAMPLER_PID=$!
-best_of 3 fetch_server; server_s=$BEST
+best_of 5 fetch_server; server_s=$BEST
 kill "$SAMPLER_PID"; SAMPLER_PID=
-best_of 3 fetch_nginx; nginx_s=$BEST
+best_of 5 fetch_nginx; nginx_s=$BEST
 server_mibs=$(python3 -c "print(f'{$SIZE_MIB / $server_s:.0f}')")
 nginx_mibs=$(python3 -c "print(f'{$SIZE_MIB / $nginx_s:.0f}')")
 echo
-echo "download benchmark: ${SIZE_MIB} MiB content over loopback, curl to /dev/null, best of 3, release build"
+echo "download benchmark: ${SIZE_MIB} MiB content over loopback, curl to /dev/null, best of 5, release build"
 echo "  ota-server: ${server_s}s (${server_mibs} MiB/s)"
 echo "  nginx sendfile: ${nginx_s}s (${nginx_mibs} MiB/s)"
 echo "  throughput ratio ota-server / nginx: $(ratio "$nginx_s" "$server_s") (target ≥ 0.7)"
