@@ -140,8 +140,7 @@ struct Updater {
             }
             fetched += result.received
             if before > 0 { agent.log.info("\(label): \(file.path) resumed at byte \(before)") }
-            let digest = try SHA256Digest.ofFile(at: partial)
-            guard digest == file.sha256, FileSystem.fileSize(partial) == file.size else {
+            guard result.sha256 == file.sha256, FileSystem.fileSize(partial) == file.size else {
                 try? FileSystem.remove(partial)
                 throw Permanent(description: "'\(file.path)' from the server does not match its signed SHA-256 (tampered or corrupt content on the server)")
             }

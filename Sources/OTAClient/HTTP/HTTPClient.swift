@@ -120,6 +120,8 @@ public final class HTTPClient {
         public let received: UInt64
         /// Whether the server honoured the resume range.
         public let resumed: Bool
+        /// SHA-256 of the whole file, computed on the way in (no second pass over it).
+        public let sha256: SHA256Digest
     }
 
     /// Downloads into `file`, resuming after what it already holds with a `Range` request.
@@ -128,7 +130,7 @@ public final class HTTPClient {
     public func download(_ path: String, to file: String, expectedSize: UInt64, headers: [String: String] = [:],
                          progress: ((UInt64, UInt64) -> Void)? = nil) throws -> DownloadResult {
         let existing = FileSystem.fileSize(file) ?? 0
-        if existing == expectedSize { return DownloadResult(received: 0, resumed: true) }
+        if existing == expectedSize { return DownloadResult(received: 0, resumed: true, sha256: try SHA256Digest.ofFile(at: file)) }
         if existing > expectedSize { try FileSystem.remove(file) }
         let start = existing > expectedSize ? 0 : existing
         var requestHeaders = headers
@@ -147,7 +149,7 @@ public final class HTTPClient {
         guard status == 200 || status == 206 else {
             throw Self.statusError(status, body: sink.errorBody, headers: sink.headers)
         }
-        return DownloadResult(received: sink.received, resumed: sink.resumed)
+        return DownloadResult(received: sink.received, resumed: sink.resumed, sha256: try sink.digest())
     }
 
     private func perform(_ method: String, _ path: String, headers: [String: String], body: Body, sink: ResponseSink,
@@ -290,12 +292,23 @@ final class FileSink: ResponseSink {
     var onWrite: ((UInt64) -> Void)?
     private var descriptor: Int32 = -1
     private let requestedStart: UInt64
+    private var hasher = SHA256Hasher()
+    private var writtenBack: UInt64 = 0
+    /// Disk writeback is started every this many bytes during a download.
+    static let writebackInterval: UInt64 = 8 << 20
 
     init(path: String, startOffset: UInt64, limit: UInt64) throws {
         self.path = path
         self.limit = limit
         self.offset = startOffset
         self.requestedStart = startOffset
+    }
+
+    /// The digest of the whole file: what it held before (read once) and what arrived.
+    func digest() throws -> SHA256Digest {
+        let digest = hasher.finalize()
+        hasher = SHA256Hasher()
+        return digest
     }
 
     private func open() -> Bool {
@@ -306,6 +319,21 @@ final class FileSink: ResponseSink {
                 return false
             }
             resumed = true
+            writtenBack = requestedStart
+            // The part already on disk goes into the digest first.
+            do {
+                let existing = try File.open(path, .readOnly)
+                var read: UInt64 = 0
+                try existing.forEachChunk { chunk in
+                    let wanted = Int(min(UInt64(chunk.count), requestedStart - read))
+                    hasher.update(UnsafeRawBufferPointer(rebasing: chunk[..<wanted]))
+                    read += UInt64(wanted)
+                }
+                guard read == requestedStart else { throw FileError("read (it changed)", path) }
+            } catch {
+                failure = .file(String(describing: error))
+                return false
+            }
             descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         } else {
             offset = 0
@@ -335,8 +363,15 @@ final class FileSink: ResponseSink {
             }
             written += n
         }
+        hasher.update(data)
         offset += UInt64(data.count)
         received += UInt64(data.count)
+        if offset - writtenBack >= Self.writebackInterval {
+            // Starts writing this stretch to disk now (on Linux, DONTNEED on dirty pages
+            // begins their writeback without waiting), so the final fsync has little left.
+            _ = posix_fadvise(descriptor, off_t(writtenBack), off_t(offset - writtenBack), POSIX_FADV_DONTNEED)
+            writtenBack = offset
+        }
         onWrite?(offset)
         return data.count
     }
