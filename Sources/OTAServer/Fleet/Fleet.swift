@@ -174,28 +174,31 @@ final class Fleet: Sendable {
             if !installed.contains(where: { $0.name == live.plan.bundleName && $0.digest == live.digest }) { result.append(live.assignmentJSON) }
         }
         for index in state.live.indices {
-            let live = state.live[index]
-            let name = live.plan.bundleName
-            guard !decided.contains(name), live.compatible.contains(device.hardware), live.plan.targets(device) else { continue }
+            // Read what is needed without copying the whole `Live` value: a copy would share
+            // the members dictionary and make the insert below copy all of it.
+            let plan = state.live[index].plan
+            let name = plan.bundleName
+            guard !decided.contains(name), state.live[index].compatible.contains(device.hardware), plan.targets(device) else { continue }
             decided.insert(name)
-            if installed.contains(where: { $0.name == name && $0.digest == live.digest }) { continue }
-            let active = live.plan.status == "active"
-            if let member = live.members[device.id] {
+            let digest = state.live[index].digest
+            if installed.contains(where: { $0.name == name && $0.digest == digest }) { continue }
+            let active = plan.status == "active"
+            if let member = state.live[index].members[device.id] {
                 if member.state == "failed" || member.state == "rolled_back" { continue }
                 if !active && member.state == "pending" { continue }
             } else {
                 guard active else { continue }
-                let phase = live.plan.phase(of: device)
-                guard phase <= live.plan.currentPhase else { continue }
-                if let limit = live.plan.rateLimitPerMinute {
+                let phase = plan.phase(of: device)
+                guard phase <= plan.currentPhase else { continue }
+                if let limit = plan.rateLimitPerMinute {
                     state.live[index].recentAdmissions.removeAll { $0 <= now - 60 }
                     guard state.live[index].recentAdmissions.count < limit else { continue }
                     state.live[index].recentAdmissions.append(now)
                 }
                 state.live[index].members[device.id] = Member(phase: phase, state: "pending", assignedEpoch: now)
-                state.pending.memberships.append(.init(deploymentID: live.plan.id, deviceID: device.id, phase: phase, epoch: now))
+                state.pending.memberships.append(.init(deploymentID: plan.id, deviceID: device.id, phase: phase, epoch: now))
             }
-            result.append(live.assignmentJSON)
+            result.append(state.live[index].assignmentJSON)
         }
         return result
     }

@@ -78,8 +78,7 @@ struct DeploymentStore: Sendable {
     /// Counts by phase, from the counter table (constant cost whatever the fleet size).
     func counts(_ db: Database, deploymentID: String) throws -> [Int: AdminAPI.StateCounts] {
         var result: [Int: AdminAPI.StateCounts] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT phase, state, count FROM deployment_counts WHERE deployment_id = ? AND count > 0",
-                                    arguments: [deploymentID]) {
+        for row in try db.cachedRows("SELECT phase, state, count FROM deployment_counts WHERE deployment_id = ? AND count > 0", [deploymentID]) {
             result[row.int("phase"), default: AdminAPI.StateCounts()].add(row.int("count"), state: row.string("state"))
         }
         return result
@@ -87,9 +86,9 @@ struct DeploymentStore: Sendable {
 
     func status(id: String, detailed: Bool = true) async throws -> AdminAPI.Deployment? {
         try await db.read { db in
-            guard let row = try Row.fetchOne(db, sql: """
+            guard let row = try db.cachedRows("""
                 SELECT d.*, b.version, b.digest FROM deployments d JOIN bundles b ON b.id = d.bundle_id WHERE d.id = ?
-                """, arguments: [id]) else { return nil }
+                """, [id]).first else { return nil }
             return try self.status(db, row: row, detailed: detailed)
         }
     }
@@ -114,12 +113,12 @@ struct DeploymentStore: Sendable {
         var failureReasons: [AdminAPI.FailureReason]?
         var versions: [AdminAPI.VersionCount]?
         if detailed {
-            failureReasons = try Row.fetchAll(db, sql: """
+            failureReasons = try db.cachedRows("""
                 SELECT reason, count FROM deployment_failures WHERE deployment_id = ? AND count > 0 ORDER BY count DESC, reason LIMIT 20
-                """, arguments: [plan.id]).map { AdminAPI.FailureReason(reason: $0.string("reason"), count: $0.int("count")) }
-            versions = try Row.fetchAll(db, sql: """
+                """, [plan.id]).map { AdminAPI.FailureReason(reason: $0.string("reason"), count: $0.int("count")) }
+            versions = try db.cachedRows("""
                 SELECT version, count FROM installed_counts WHERE bundle_name = ? AND count > 0 ORDER BY count DESC, version LIMIT 50
-                """, arguments: [plan.bundleName]).map { AdminAPI.VersionCount(version: $0.string("version"), count: $0.int("count")) }
+                """, [plan.bundleName]).map { AdminAPI.VersionCount(version: $0.string("version"), count: $0.int("count")) }
         }
         return AdminAPI.Deployment(
             id: plan.id, bundleName: plan.bundleName, version: row.string("version"), digest: row.string("digest"), target: plan.target,

@@ -66,6 +66,14 @@ extension Row {
     }
 }
 
+extension Database {
+    /// Rows from a prepared statement kept for reuse: for queries on hot paths (status pages
+    /// polled by dashboards and scripts), where compiling the SQL each time would dominate.
+    func cachedRows(_ sql: String, _ arguments: StatementArguments = []) throws -> [Row] {
+        try Row.fetchAll(cachedStatement(sql: sql), arguments: arguments)
+    }
+}
+
 enum JSONColumn {
     static func encode<T: Encodable>(_ value: T) -> String {
         String(decoding: (try? StrictJSON.encode(value)) ?? Data("null".utf8), as: UTF8.self)

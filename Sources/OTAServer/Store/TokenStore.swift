@@ -48,8 +48,8 @@ public struct TokenStore: Sendable {
 
     func adminIdentity(secretHash: String) async throws -> AdminIdentity? {
         try await db.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT id, name, role FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL",
-                                             arguments: [secretHash]),
+            let statement = try db.cachedStatement(sql: "SELECT id, name, role FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL")
+            guard let row = try Row.fetchOne(statement, arguments: [secretHash]),
                   let role = AdminAPI.Role(rawValue: row.string("role")) else { return nil }
             return AdminIdentity(tokenID: row.string("id"), name: row.string("name"), role: role)
         }
