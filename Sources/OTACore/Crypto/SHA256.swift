@@ -11,7 +11,9 @@ public struct SHA256Digest: Hashable, Sendable, Codable, CustomStringConvertible
 
     /// Parses 64 lowercase hex characters; anything else is nil.
     public init?(hex: String) {
-        guard let bytes = Hex.decode(hex), bytes.count == 32, hex == Hex.encode(bytes) else { return nil }
+        guard hex.utf8.count == 64,
+              hex.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }),
+              let bytes = Hex.decode(hex) else { return nil }
         self.bytes = bytes
     }
 
@@ -37,11 +39,18 @@ public struct SHA256Digest: Hashable, Sendable, Codable, CustomStringConvertible
         try container.encode(hex)
     }
 
-    /// The digest of bytes in memory.
+    /// The digest of bytes in memory, in one OpenSSL call.
     public static func of(_ bytes: some Collection<UInt8>) -> SHA256Digest {
-        let hasher = SHA256Hasher()
-        Array(bytes).withUnsafeBytes { hasher.update($0) }
-        return hasher.finalize()
+        func digest(_ buffer: UnsafeRawBufferPointer) -> SHA256Digest {
+            var output = [UInt8](repeating: 0, count: 32)
+            var length: UInt32 = 0
+            guard EVP_Digest(buffer.baseAddress, buffer.count, &output, &length, EVP_sha256(), nil) == 1 else {
+                fatalError("OpenSSL cannot compute SHA-256")
+            }
+            return SHA256Digest(bytes: output)
+        }
+        if let result = bytes.withContiguousStorageIfAvailable({ digest(UnsafeRawBufferPointer($0)) }) { return result }
+        return Array(bytes).withUnsafeBytes(digest)
     }
 
     /// The digest of a whole file, read in constant memory.

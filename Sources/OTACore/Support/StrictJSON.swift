@@ -8,11 +8,15 @@ public struct JSONInputError: Error, CustomStringConvertible, Equatable, Sendabl
 }
 
 public enum StrictJSON {
+    /// One decoder for everything: its options never change, so sharing it is safe and saves
+    /// making one per request.
+    private static let decoder = JSONDecoder()
+
     /// Decodes `type` from `bytes`, describing it as `what` ("manifest", "trust root", ...).
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>, what: String) throws -> T {
         let data = Data(bytes)
         do {
-            return try JSONDecoder().decode(T.self, from: data)
+            return try decoder.decode(T.self, from: data)
         } catch let error as DecodingError {
             throw JSONInputError("\(what): \(describe(error))")
         } catch let error as JSONInputError {

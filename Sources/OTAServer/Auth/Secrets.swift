@@ -12,7 +12,10 @@ enum Secret {
         return (secret, hash(secret))
     }
 
-    static func hash(_ secret: String) -> String { SHA256Digest.of(Array(secret.utf8)).hex }
+    static func hash(_ secret: String) -> String {
+        var text = secret
+        return text.withUTF8 { SHA256Digest.of($0).hex }
+    }
 
     static func newID(_ prefix: String) -> String { prefix + Hex.encode(SecureRandom.bytes(5)) }
 

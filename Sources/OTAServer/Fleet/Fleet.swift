@@ -45,8 +45,15 @@ final class Fleet: Sendable {
         var pending = DeviceStore.CheckinBatch()
     }
 
+    /// Check-in answers are assembled from bytes: `{"assignments":[…],"poll_interval_s":N}`.
+    static let answerPrefix = Array("{\"assignments\":[".utf8)
+    let answerSuffix: [UInt8]
+    let noAssignments: [UInt8]
+
     init(devices: DeviceStore, deployments: DeploymentStore, bundles: BundleStore, events: EventStore, metrics: ServerMetrics,
          pollIntervalSeconds: Int, logger: Logger) {
+        answerSuffix = Array("],\"poll_interval_s\":\(pollIntervalSeconds)}".utf8)
+        noAssignments = Self.answerPrefix + answerSuffix
         self.devices = devices
         self.deployments = deployments
         self.bundles = bundles
@@ -149,12 +156,14 @@ final class Fleet: Sendable {
             return Self.assignments(for: device, installed: installed, now: now, state: &state)
         }
         metrics.checkins.increment()
-        var body = Array("{\"assignments\":[".utf8)
+        guard !assignments.isEmpty else { return noAssignments }
+        var body = Self.answerPrefix
+        body.reserveCapacity(assignments.reduce(0) { $0 + $1.count + 1 } + answerSuffix.count + body.count)
         for (index, assignment) in assignments.enumerated() {
             if index > 0 { body.append(UInt8(ascii: ",")) }
             body += assignment
         }
-        body += Array("],\"poll_interval_s\":\(pollIntervalSeconds)}".utf8)
+        body += answerSuffix
         return body
     }
 

@@ -15,19 +15,25 @@ public final class ServerMetrics: Sendable {
     private let events: [DeviceAPI.UpdateState: Counter]
 
     public init() {
-        checkins = registry.makeCounter(name: "ota_checkins_total", help: "Device check-ins answered.")
-        registrations = registry.makeCounter(name: "ota_registrations_total", help: "Devices registered.")
-        downloads = registry.makeCounter(name: "ota_content_downloads_total", help: "Content downloads started (including ranges).")
-        bytesSent = registry.makeCounter(name: "ota_content_bytes_sent_total", help: "Content bytes sent to devices.")
-        uploads = registry.makeCounter(name: "ota_content_uploads_total", help: "Content uploads stored.")
-        bytesReceived = registry.makeCounter(name: "ota_content_bytes_received_total", help: "Content bytes stored from uploads.")
-        publishes = registry.makeCounter(name: "ota_publishes_total", help: "Bundles published.")
+        checkins = Self.counter(registry, "checkins", "Device check-ins answered.")
+        registrations = Self.counter(registry, "registrations", "Devices registered.")
+        downloads = Self.counter(registry, "content_downloads", "Content downloads started (including ranges).")
+        bytesSent = Self.counter(registry, "content_bytes_sent", "Content bytes sent to devices.")
+        uploads = Self.counter(registry, "content_uploads", "Content uploads stored.")
+        bytesReceived = Self.counter(registry, "content_bytes_received", "Content bytes stored from uploads.")
+        publishes = Self.counter(registry, "publishes", "Bundles published.")
         var events: [DeviceAPI.UpdateState: Counter] = [:]
         for state in DeviceAPI.UpdateState.allCases {
-            events[state] = registry.makeCounter(name: "ota_device_events_total", labels: [("state", state.rawValue)],
-                                                 help: "Update events reported by devices, by state.")
+            events[state] = Self.counter(registry, "device_events", "Update events reported by devices, by state.",
+                                         labels: [("state", state.rawValue)])
         }
         self.events = events
+    }
+
+    /// A counter named `ota_NAME_total`.
+    private static func counter(_ registry: PrometheusCollectorRegistry, _ name: String, _ help: String,
+                                labels: [(String, String)] = []) -> Counter {
+        registry.makeCounter(descriptor: .init(namespace: "ota", metricName: name, unitName: "total", helpText: help), labels: labels)
     }
 
     func event(_ state: DeviceAPI.UpdateState) { events[state]?.increment() }
