@@ -19,7 +19,8 @@ for group in "$@"; do
 done
 
 missing=()
-for package in "${apt_packages[@]}"; do
+# Groups overlap; each package is checked (and named) once.
+for package in $(printf '%s\n' "${apt_packages[@]}" | sort -u); do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then
