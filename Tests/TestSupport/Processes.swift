@@ -13,10 +13,13 @@ public enum Binaries {
 }
 
 public struct ProcessResult: Sendable, CustomStringConvertible {
+    /// The exit code, or the signal's number when `killedBySignal`.
     public let status: Int32
+    /// A crash (a trap, a segfault) or a kill, rather than an exit with a code.
+    public let killedBySignal: Bool
     public let stdout: String
     public let stderr: String
-    public var description: String { "exit \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
+    public var description: String { "\(killedBySignal ? "killed by signal" : "exit") \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
 }
 
 /// Runs a program to completion and captures its output.
@@ -50,7 +53,7 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
     let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
     group.wait()
     process.waitUntilExit()
-    return ProcessResult(status: process.terminationStatus,
+    return ProcessResult(status: process.terminationStatus, killedBySignal: process.terminationReason == .uncaughtSignal,
                          stdout: String(decoding: stdoutData, as: UTF8.self),
                          stderr: String(decoding: stderrData, as: UTF8.self))
 }

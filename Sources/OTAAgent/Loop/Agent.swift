@@ -142,6 +142,9 @@ public final class Agent {
 
     /// Checks an assignment and starts its update; nil when there is nothing to do.
     private func take(_ assignment: DeviceAPI.Assignment) throws -> Updater.Result? {
+        if let problem = Self.problem(with: assignment) {
+            throw HTTPClientError.invalidAnswer("the server's answer holds a malformed assignment: \(problem)")
+        }
         if let journal = try StateFile.read(Journal.self, from: layout.journal(assignment.name)) {
             // One update per bundle name at a time; an interrupted one is finished first.
             return journal.digest == assignment.digest ? run(journal) : nil
@@ -178,6 +181,19 @@ public final class Agent {
         context.log.info("\(journal.name) \(journal.version): verified (signed by \(verified.signers.map { String($0.prefix(12)) }.joined(separator: ", ")))")
         context.crash.reached("verified")
         return run(journal)
+    }
+
+    /// Why an assignment cannot even be considered. Its name picks a journal file, and its
+    /// fields go into the ledger and back to the server in events, all before the envelope is
+    /// verified: a name that is a path must not reach outside the state folder, and an event
+    /// the server refuses would block the outbox for good.
+    static func problem(with assignment: DeviceAPI.Assignment) -> String? {
+        if let problem = SafeName.problem(with: assignment.name, what: "bundle name") { return problem }
+        guard SHA256Digest(hex: assignment.digest) != nil else { return "digest '\(assignment.digest.prefix(80))' is not a SHA-256" }
+        guard assignment.version.utf8.count <= 256, assignment.deploymentID.utf8.count <= 256 else {
+            return "version or deployment ID longer than 256 bytes"
+        }
+        return nil
     }
 
     /// Reports a refused assignment once (the server then stops offering it).

@@ -12,6 +12,10 @@ public struct Daemon {
     let agent: Agent
     static let backoffBase = 5.0
     static let backoffCap = 900.0
+    /// The longest wait a server can ask for (poll interval or Retry-After): beyond it, the
+    /// server is not believed, so that it can neither silence a device for good nor
+    /// overflow the timer.
+    static let longestWait = 86_400.0
 
     public init(agent: Agent) { self.agent = agent }
 
@@ -34,10 +38,12 @@ public struct Daemon {
                 delay = max(Double(outcome.retryAfterSeconds ?? 0), backoff * Double.random(in: 0.5...1.0))
             } else {
                 failures = 0
-                delay = Double(outcome.pollIntervalSeconds) * Double.random(in: 0.9...1.1)
+                // At least a second: a poll interval of 0 would hammer the server.
+                delay = Double(max(1, outcome.pollIntervalSeconds)) * Double.random(in: 0.9...1.1)
             }
-            agent.context.log.info("next check-in in \(Int(delay.rounded()))s")
-            if Self.waitForSignal(&signals, seconds: delay) {
+            let wait = min(delay, Self.longestWait)
+            agent.context.log.info("next check-in in \(Int(wait.rounded()))s")
+            if Self.waitForSignal(&signals, seconds: wait) {
                 agent.context.log.info("stopping")
                 return .stopped
             }

@@ -4,6 +4,8 @@ import OTACore
 public final class APIClient {
     public let http: HTTPClient
     public var token: String?
+    /// The largest answer taken into memory; a longer one is cut off there and refused.
+    public var maxAnswerBytes: Int64 = 64 << 20
 
     public init(_ configuration: HTTPClientConfiguration, token: String? = nil) throws {
         http = try HTTPClient(configuration)
@@ -19,7 +21,7 @@ public final class APIClient {
                                    as type: T.Type = T.self) throws -> T {
         let result = try raw(method, path, body: body)
         do { return try JSONDecoder().decode(T.self, from: Data(result.body)) } catch {
-            throw HTTPClientError.transport("the server's answer to \(method) \(path) is not what this client understands: \(error)")
+            throw HTTPClientError.invalidAnswer("the server's answer to \(method) \(path) is not what this client understands: \(error)")
         }
     }
 
@@ -36,7 +38,7 @@ public final class APIClient {
             payload = .bytes(Array(try StrictJSON.encode(body)))
         }
         headers["Accept"] = "application/json"
-        let result = try http.send(method, path, headers: headers, body: payload)
+        let result = try http.send(method, path, headers: headers, body: payload, maxResponseBytes: maxAnswerBytes)
         guard result.isSuccess else { throw HTTPClient.statusError(result.status, body: result.body, headers: result.headers) }
         return result
     }

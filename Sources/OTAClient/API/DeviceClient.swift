@@ -3,9 +3,14 @@ import OTACore
 /// The device API, as the agent uses it.
 public final class DeviceClient {
     public let api: APIClient
+    /// The largest answer a device takes: room for a check-in with many assignments of
+    /// the largest envelope (1 MiB), while a hostile answer cannot make a small device
+    /// hold (and decode) tens of MiB.
+    public static let maxAnswerBytes: Int64 = 16 << 20
 
     public init(_ configuration: HTTPClientConfiguration, deviceToken: String?) throws {
         api = try APIClient(configuration, token: deviceToken)
+        api.maxAnswerBytes = Self.maxAnswerBytes
     }
 
     public func register(_ request: DeviceAPI.RegisterRequest) throws -> DeviceAPI.RegisterResponse {

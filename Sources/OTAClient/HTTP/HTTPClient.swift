@@ -51,6 +51,8 @@ public enum HTTPClientError: Error, CustomStringConvertible, Equatable, Sendable
     case status(Int, code: String?, message: String, retryAfterSeconds: Int?)
     /// The server sent more than allowed (a hostile or broken server).
     case tooLarge(Int64)
+    /// The server (or something posing as it) answered, but not with anything usable.
+    case invalidAnswer(String)
     case file(String)
 
     public var description: String {
@@ -59,6 +61,7 @@ public enum HTTPClientError: Error, CustomStringConvertible, Equatable, Sendable
         case .insecureURL(let url): return "refusing plain http to \(url): use https, or allow insecure http explicitly for local development"
         case .status(let status, _, let message, _): return "the server answered \(status): \(message)"
         case .tooLarge(let limit): return "the server sent more than the \(limit) bytes expected; transfer stopped"
+        case .invalidAnswer(let detail): return detail
         case .file(let detail): return detail
         }
     }
@@ -234,6 +237,11 @@ public final class HTTPClient {
 
     static func statusError(_ status: Int, body: [UInt8], headers: [String: String]) -> HTTPClientError {
         let retryAfter = headers["retry-after"].flatMap { Int($0.trimmed) }
+        if (300..<400).contains(status), let location = headers["location"] {
+            // Never followed: a redirect could lead anywhere, and the URL is the configuration's.
+            return .status(status, code: nil, message: "a redirect to \(location), which is not followed: use the final address",
+                           retryAfterSeconds: retryAfter)
+        }
         if let parsed = try? JSONDecoder().decode(APIErrorBody.self, from: Data(body)) {
             return .status(status, code: parsed.error.code, message: parsed.error.message, retryAfterSeconds: retryAfter)
         }
@@ -315,7 +323,7 @@ final class FileSink: ResponseSink {
         if descriptor >= 0 { return true }
         if status == 206 {
             guard let range = headers["content-range"], range.hasPrefix("bytes \(requestedStart)-") else {
-                failure = .transport("the server answered the resume request with an unexpected range: \(headers["content-range"] ?? "none")")
+                failure = .invalidAnswer("the server answered the resume request with an unexpected range: \(headers["content-range"] ?? "none")")
                 return false
             }
             resumed = true

@@ -36,7 +36,7 @@ extension Failure {
     static func remote<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as HTTPClientError {
             switch error {
-            case .transport, .insecureURL: throw Failure(error.description, exitCode: Failure.unreachable)
+            case .transport, .insecureURL, .invalidAnswer: throw Failure(error.description, exitCode: Failure.unreachable)
             case .status: throw Failure(error.description, exitCode: Failure.refused)
             default: throw Failure(error.description)
             }

@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""A hostile network between an agent and a real ota-server, for end-to-end tests.
+
+    hostile_proxy.py UPSTREAM_URL MODE [--log FILE]
+
+Listens on 127.0.0.1 on a port the system picks and prints it as the first line of stdout.
+Every request is forwarded to UPSTREAM_URL (a plain-http server on 127.0.0.1); MODE says how
+the check-in or content answers are spoiled on the way back (see MODES). Each request is
+logged to FILE as "METHOD PATH range=RANGE" so tests can count what the agent asked for.
+Every answer closes its connection, so no spoiled state leaks into the next request.
+Standard library only.
+"""
+
+import http.client
+import http.server
+import json
+import signal
+import sys
+import threading
+import time
+import urllib.parse
+
+CHECKIN = "/api/v1/device/checkin"
+CONTENT = "/api/v1/device/content/"
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+              "proxy-connection", "host", "content-length"}
+GARBAGE = b"\xde\xad\xbe\xef" * (1 << 18)  # 1 MiB
+# An endless answer still ends here, so a client that never hangs up cannot pin the proxy.
+ENDLESS_LIMIT_SECONDS = 30
+
+
+class Upstream:
+    """The real server's answer to one request, read whole (test content is small)."""
+
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        self.relay()
+
+    do_POST = do_PUT = do_DELETE = do_HEAD = do_GET
+
+    def log_message(self, format, *args):
+        pass
+
+    # Plumbing
+
+    def relay(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        self.request_body = self.rfile.read(length) if length else b""
+        self.server.note(f"{self.command} {self.path} range={self.headers.get('Range', '-')}")
+        self.close_connection = True
+        target = "checkin" if self.path == CHECKIN else "content" if self.path.startswith(CONTENT) else None
+        spoil = MODES[self.server.mode].get(target) if target else None
+        try:
+            if spoil:
+                spoil(self)
+            else:
+                self.send(self.forward())
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the agent hung up on us, as it should on a hostile answer
+
+    def forward(self, headers=None):
+        """The request as the agent sent it, with `headers` changed (None removes one)."""
+        sent = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        for name, value in (headers or {}).items():
+            sent = {k: v for k, v in sent.items() if k.lower() != name.lower()}
+            if value is not None:
+                sent[name] = value
+        upstream = urllib.parse.urlsplit(self.server.upstream)
+        connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=30)
+        try:
+            connection.request(self.command, self.path, body=self.request_body or None, headers=sent)
+            response = connection.getresponse()
+            body = response.read()
+            # send_response() writes its own Server and Date.
+            kept = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP | {"server", "date"}]
+            return Upstream(response.status, kept, body)
+        finally:
+            connection.close()
+
+    def send(self, answer, extra=b"", framed=True):
+        """Sends `answer` followed by `extra` bytes; unframed answers end when the connection closes."""
+        self.send_response(answer.status)
+        for name, value in answer.headers:
+            self.send_header(name, value)
+        if framed:
+            self.send_header("Content-Length", str(len(answer.body) + len(extra)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(answer.body + extra)
+
+    def without(self, answer, *names):
+        return [(k, v) for k, v in answer.headers if k.lower() not in names]
+
+    def asked_start(self):
+        """The first byte of a `Range: bytes=N-` request, or None."""
+        asked = self.headers.get("Range", "")
+        if not asked.startswith("bytes=") or not asked.endswith("-"):
+            return None
+        return int(asked[len("bytes="):-1])
+
+    # Misbehaviours
+
+    def extra_bytes(self):
+        self.send(self.forward(), extra=GARBAGE)
+
+    def extra_bytes_unframed(self):
+        self.send(self.forward(), extra=GARBAGE, framed=False)
+
+    def endless(self):
+        answer = self.forward()
+        self.send_response(answer.status)
+        for name, value in self.without(answer, "content-range"):
+            self.send_header(name, value)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(answer.body)
+        deadline = time.monotonic() + ENDLESS_LIMIT_SECONDS
+        while time.monotonic() < deadline:
+            self.wfile.write(GARBAGE)
+
+    def huge_json(self):
+        """A 64 MiB check-in answer: a JSON array of empty objects, well-formed to the end."""
+        size = 64 << 20
+        head, item, tail = b'{"poll_interval_s": 60, "assignments": [', b"{}, ", b"{}]}"
+        items, padding = divmod(size - len(head) - len(tail), len(item))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(size))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(head)
+        per_write = 1 << 16
+        for _ in range(items // per_write):
+            self.wfile.write(item * per_write)
+        self.wfile.write(item * (items % per_write) + b" " * padding + tail)
+
+    def wrong_types(self):
+        self.send(Upstream(200, [("Content-Type", "application/json")],
+                           b'{"poll_interval_s": "soon", "assignments": {"digits": true}}'))
+
+    def truncated_json(self):
+        answer = self.forward()
+        self.send(Upstream(200, answer.headers, answer.body[: len(answer.body) // 2]))
+
+    def redirect(self):
+        location = self.server.upstream + self.path
+        self.send(Upstream(302, [("Location", location), ("Content-Type", "text/plain")], b"moved to " + location.encode()))
+
+    def html_error(self):
+        page = b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n" \
+               b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+        self.send(Upstream(502, [("Content-Type", "text/html")], page))
+
+    def retry_after_huge(self):
+        self.send(Upstream(503, [("Retry-After", str(2**63 - 1)), ("Content-Type", "text/plain")], b"busy"))
+
+    def poll_interval(self, seconds):
+        answer = self.forward()
+        document = json.loads(answer.body)
+        document["poll_interval_s"] = seconds
+        self.send(Upstream(answer.status, answer.headers, json.dumps(document).encode()))
+
+    def path_names(self):
+        """Renames every assignment to a path out of the agent's state folder."""
+        answer = self.forward()
+        document = json.loads(answer.body)
+        for assignment in document["assignments"]:
+            assignment["name"] = "../../escape"
+        self.send(Upstream(answer.status, answer.headers, json.dumps(document).encode()))
+
+    def range_from_zero(self):
+        """Ignores the asked offset: the whole content, honestly labelled as bytes from 0."""
+        if self.asked_start() is None:
+            return self.send(self.forward())
+        whole = self.forward({"Range": None, "If-Range": None})
+        size = len(whole.body)
+        self.send(Upstream(206, self.without(whole, "content-range") + [("Content-Range", f"bytes 0-{size - 1}/{size}")], whole.body))
+
+    def range_wrong_start(self):
+        """Serves (honestly labelled) bytes from further on than asked."""
+        start = self.asked_start()
+        if start is None:
+            return self.send(self.forward())
+        self.send(self.forward({"Range": f"bytes={start + 4096}-"}))
+
+    def range_mislabelled(self):
+        """Labels bytes from 0 as the asked range: the right length, the wrong bytes."""
+        start = self.asked_start()
+        if start is None:
+            return self.send(self.forward())
+        whole = self.forward({"Range": None, "If-Range": None})
+        size = len(whole.body)
+        label = ("Content-Range", f"bytes {start}-{size - 1}/{size}")
+        self.send(Upstream(206, self.without(whole, "content-range") + [label], whole.body[: size - start]))
+
+
+# Which answers each mode spoils, and how; anything else is forwarded unchanged.
+MODES = {
+    "content-extra-bytes": {"content": Handler.extra_bytes},
+    "content-extra-bytes-unframed": {"content": Handler.extra_bytes_unframed},
+    "content-endless": {"content": Handler.endless},
+    "content-redirect": {"content": Handler.redirect},
+    "content-range-from-zero": {"content": Handler.range_from_zero},
+    "content-range-wrong-start": {"content": Handler.range_wrong_start},
+    "content-range-mislabelled": {"content": Handler.range_mislabelled},
+    "checkin-huge": {"checkin": Handler.huge_json},
+    "checkin-wrong-types": {"checkin": Handler.wrong_types},
+    "checkin-truncated": {"checkin": Handler.truncated_json},
+    "checkin-redirect": {"checkin": Handler.redirect},
+    "checkin-html-error": {"checkin": Handler.html_error},
+    "checkin-retry-after-huge": {"checkin": Handler.retry_after_huge},
+    "checkin-poll-zero": {"checkin": lambda handler: handler.poll_interval(0)},
+    "checkin-poll-huge": {"checkin": lambda handler: handler.poll_interval(2**63 - 1)},
+    "checkin-path-names": {"checkin": Handler.path_names},
+}
+
+
+class Proxy(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, upstream, mode, log_path):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.upstream = upstream.rstrip("/")
+        self.mode = mode
+        self.log_path = log_path
+        self.log_lock = threading.Lock()
+
+    def note(self, line):
+        if not self.log_path:
+            return
+        with self.log_lock, open(self.log_path, "a") as log:
+            log.write(line + "\n")
+
+
+def main(arguments):
+    # A test harness may start us with SIGTERM blocked (Foundation's Process does): unblock
+    # it, so that the harness can stop us.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if len(arguments) not in (2, 4) or arguments[1] not in MODES or (len(arguments) == 4 and arguments[2] != "--log"):
+        sys.exit(f"usage: hostile_proxy.py UPSTREAM_URL MODE [--log FILE]\nmodes: {', '.join(MODES)}")
+    upstream = urllib.parse.urlsplit(arguments[0])
+    if upstream.scheme != "http" or upstream.hostname != "127.0.0.1":
+        sys.exit("hostile_proxy.py only forwards to http://127.0.0.1:PORT")
+    proxy = Proxy(arguments[0], arguments[1], arguments[3] if len(arguments) == 4 else None)
+    print(proxy.server_address[1], flush=True)
+    proxy.serve_forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

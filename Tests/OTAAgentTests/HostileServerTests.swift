@@ -1,0 +1,240 @@
+import Foundation
+import OTAClient
+import OTACore
+import TestSupport
+import Testing
+
+/// The network between a device and its server is hostile: a proxy spoils the real server's
+/// answers, and the agent must refuse them with a clear error, keep running what it ran,
+/// never let a partial slot become current, and never crash.
+@Suite("The agent treats the network as hostile")
+struct HostileServerTests {
+    static let v1 = ["model.onnx": Array("weights-v1".utf8)]
+    /// Large enough to arrive in many chunks and to be resumed from its middle; random, so
+    /// that no stretch of it equals another (a wrong range must give wrong bytes).
+    static let v2Model = SecureRandom.bytes(1 << 20)
+    static let v2 = ["model.onnx": v2Model]
+    static let v2Digest = SHA256Digest.of(v2Model)
+
+    /// A device running v1, with v2 deployed, whose agent talks to the server through a proxy.
+    struct Device {
+        let server: TestServer
+        let agent: TestAgent
+        let proxy: HostileProxy
+        let runningSlot: String
+
+        var partialDownload: String { agent.statePath + "/downloads/\(HostileServerTests.v2Digest.hex).part" }
+
+        /// `ota-agent status --json`'s last error.
+        func lastError() throws -> String { try agent.status()["last_error"] as? String ?? "" }
+    }
+
+    /// With `halfDownloaded`, the agent first crashes half-way through v2's download (talking
+    /// to the server directly), so that its next attempt resumes with a range request.
+    func device(behind mode: HostileProxy.Mode, deployingV2: Bool = true, halfDownloaded: Bool = false) throws -> Device {
+        let server = try TestServer()
+        try server.publish(name: "digits", version: "1.0.0", files: Self.v1)
+        _ = try server.deploy("digits", "1.0.0")
+        let agent = try TestAgent(server, id: "cam-1")
+        try #require(try agent.once().status == 0)
+        let runningSlot = try #require(agent.currentSlot("digits"))
+        if deployingV2 {
+            try server.publish(name: "digits", version: "2.0.0", files: Self.v2)
+            _ = try server.deploy("digits", "2.0.0")
+        }
+        if halfDownloaded { try #require(try agent.once(crashAt: "download-midway").status == 99) }
+        let proxy = try HostileProxy(mode, upstream: server.url)
+        agent.config["server_url"] = proxy.url
+        try agent.writeConfig()
+        return Device(server: server, agent: agent, proxy: proxy, runningSlot: runningSlot)
+    }
+
+    /// The device still runs v1 from the same slot; no other slot exists, none is being
+    /// assembled, and no download holds more than the manifest declares.
+    func checkStillRunsV1(_ device: Device, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let state = device.agent.statePath
+        #expect(device.agent.currentSlot("digits") == device.runningSlot, sourceLocation: sourceLocation)
+        try device.agent.checkCurrentSlot("digits", holds: Self.v1)
+        #expect(try FileSystem.list(state + "/slots/digits") == [device.runningSlot], sourceLocation: sourceLocation)
+        #expect(((try? FileSystem.list(state + "/staging/digits")) ?? []).isEmpty, sourceLocation: sourceLocation)
+        for file in try FileSystem.list(state + "/downloads") {
+            #expect(FileSystem.fileSize(state + "/downloads/" + file)! <= UInt64(Self.v2Model.count), "\(file)", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// An exit with `code`, not a crash.
+    func expectExit(_ result: ProcessResult, _ code: Int32, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(!result.killedBySignal && result.status == code, "\(result)", sourceLocation: sourceLocation)
+    }
+
+    /// Points the agent back at the real server: the update then completes from what is on
+    /// disk, which proves nothing wrong was kept.
+    func checkHonestServerFinishes(_ device: Device) throws {
+        device.agent.config["server_url"] = device.server.url
+        try device.agent.writeConfig()
+        expectExit(try device.agent.once(), 0)
+        try device.agent.checkCurrentSlot("digits", holds: Self.v2)
+    }
+
+    @Test("Content with more bytes than the manifest declares is cut off at the declared size; nothing is installed",
+          arguments: [HostileProxy.Mode.contentExtraBytes, .contentExtraBytesUnframed])
+    func contentLongerThanDeclared(mode: HostileProxy.Mode) throws {
+        let device = try device(behind: mode)
+        let result = try device.agent.once()
+        expectExit(result, 1)
+        let refusal = "the server sent more than the \(Self.v2Model.count) bytes expected; transfer stopped"
+        #expect(result.stderr.contains(refusal), "\(result)")
+        #expect(try device.lastError().contains(refusal))
+        try checkStillRunsV1(device)
+        try checkHonestServerFinishes(device)
+    }
+
+    @Test("Content that never ends is cut off at the declared size at once; nothing is installed")
+    func endlessContent() throws {
+        let device = try device(behind: .contentEndless)
+        let started = Date()
+        let result = try device.agent.once()
+        #expect(Date().timeIntervalSince(started) < 10, "the agent waited for an endless answer to end")
+        expectExit(result, 1)
+        #expect(try device.lastError().contains("the server sent more than the \(Self.v2Model.count) bytes expected; transfer stopped"))
+        try checkStillRunsV1(device)
+        try checkHonestServerFinishes(device)
+    }
+
+    @Test("A huge check-in answer is refused at the client's size limit, in bounded memory; nothing changes")
+    func hugeCheckinAnswer() throws {
+        let device = try device(behind: .checkinHuge)
+        // GNU time reports the agent's peak memory, where it is installed.
+        let timer = "/usr/bin/time"
+        let measured = FileManager.default.isExecutableFile(atPath: timer)
+        let result = measured
+            ? try run(timer, ["-v", Binaries.path("ota-agent"), "once", "--config", device.agent.configPath])
+            : try device.agent.once()
+        expectExit(result, 1)
+        let refusal = "the server sent more than the \(DeviceClient.maxAnswerBytes) bytes expected; transfer stopped"
+        #expect(result.stderr.contains(refusal), "\(result)")
+        #expect(try device.lastError().contains(refusal))
+        if measured {
+            let line = try #require(result.stderr.split(separator: "\n").first { $0.contains("Maximum resident set size (kbytes):") })
+            let peakKiB = try #require(Int(line.split(separator: " ").last ?? ""))
+            #expect(peakKiB < 100_000, "the agent held \(peakKiB) KiB for a check-in answer")
+        }
+        try checkStillRunsV1(device)
+        #expect(!device.agent.journalExists)
+    }
+
+    @Test("A malformed check-in answer is a clear error: exit 1, last error in the status, nothing changes",
+          arguments: [HostileProxy.Mode.checkinWrongTypes, .checkinTruncated])
+    func malformedCheckinAnswer(mode: HostileProxy.Mode) throws {
+        let device = try device(behind: mode)
+        let result = try device.agent.once()
+        expectExit(result, 1)
+        let complaint = "the server's answer to POST /api/v1/device/checkin is not what this client understands"
+        #expect(result.stderr.contains(complaint), "\(result)")
+        let lastError = try device.lastError()
+        #expect(lastError.contains(complaint))
+        #expect(!lastError.contains("cannot reach the server"), "the server was reached: \(lastError)")
+        try checkStillRunsV1(device)
+        #expect(!device.agent.journalExists)
+    }
+
+    @Test("A redirect is not followed, even to the real server; the error names it",
+          arguments: [HostileProxy.Mode.checkinRedirect, .contentRedirect])
+    func redirectNotFollowed(mode: HostileProxy.Mode) throws {
+        let device = try device(behind: mode)
+        let result = try device.agent.once()
+        expectExit(result, 1)
+        let lastError = try device.lastError()
+        #expect(lastError.contains("the server answered 302: a redirect to \(device.server.url)/api/v1/device/"), "\(lastError)")
+        #expect(lastError.contains("which is not followed"))
+        // The redirect leads to the real server: had it been followed, v2 would now run.
+        try checkStillRunsV1(device)
+    }
+
+    @Test("A resumed download answered with another range than asked splices nothing into the file",
+          arguments: [HostileProxy.Mode.contentRangeFromZero, .contentRangeWrongStart])
+    func wrongRangeNotSpliced(mode: HostileProxy.Mode) throws {
+        let device = try device(behind: mode, halfDownloaded: true)
+        let half = try FileSystem.readFile(device.partialDownload, limit: 1 << 21)
+        #expect(half.count >= Self.v2Model.count / 2 && half.count < Self.v2Model.count)
+        let result = try device.agent.once()
+        expectExit(result, 1)
+        #expect(device.proxy.requests.contains { $0.hasSuffix("\(Self.v2Digest.hex) range=bytes=\(half.count)-") })
+        #expect(try device.lastError().contains("the server answered the resume request with an unexpected range: bytes "))
+        #expect(try FileSystem.readFile(device.partialDownload, limit: 1 << 21) == half)
+        try checkStillRunsV1(device)
+        try checkHonestServerFinishes(device)
+    }
+
+    @Test("Wrong bytes labelled as the asked range are caught by the SHA-256 check; the update fails and is reported")
+    func mislabelledRangeCaught() throws {
+        let device = try device(behind: .contentRangeMislabelled, halfDownloaded: true)
+        let result = try device.agent.once()
+        expectExit(result, 2)
+        let mismatch = "'model.onnx' from the server does not match its signed SHA-256"
+        #expect(try device.lastError().contains(mismatch))
+        #expect(!FileSystem.exists(device.partialDownload))
+        try checkStillRunsV1(device)
+        let failed = try #require(try device.server.admin().device("cam-1").events.first)
+        #expect(failed.state == "failed" && failed.detail.contains(mismatch))
+    }
+
+    @Test("An assignment named like a path is refused whole: nothing read or written outside the state folder, nothing reported that blocks the outbox")
+    func pathAsBundleName() throws {
+        let device = try device(behind: .checkinPathNames)
+        let result = try device.agent.once()
+        expectExit(result, 1)
+        let lastError = try device.lastError()
+        #expect(lastError.contains("the server's answer holds a malformed assignment: bundle name '../../escape' must start with a letter or digit"), "\(lastError)")
+        #expect(try device.agent.status()["events_waiting"] as? Int == 0)
+        #expect(try device.agent.dir.listing().filter { !$0.hasPrefix("state/") } == ["agent.json"])
+        try checkStillRunsV1(device)
+        // The honest server then gets every event: none of them is one it refuses.
+        try checkHonestServerFinishes(device)
+        #expect(try device.agent.status()["events_waiting"] as? Int == 0)
+    }
+
+    @Test("An error page from something in between is reported with its status and text")
+    func htmlErrorPage() throws {
+        let device = try device(behind: .checkinHTMLError)
+        let result = try device.agent.once()
+        expectExit(result, 1)
+        let lastError = try device.lastError()
+        #expect(lastError.hasPrefix("the server answered 502: <html>"), "\(lastError)")
+        #expect(lastError.contains("<h1>502 Bad Gateway</h1>"))
+        try checkStillRunsV1(device)
+    }
+
+    @Test("An absurd Retry-After or poll interval neither crashes the daemon nor makes it hammer the server",
+          arguments: [HostileProxy.Mode.checkinRetryAfterHuge, .checkinPollHuge, .checkinPollZero])
+    func absurdWaits(mode: HostileProxy.Mode) throws {
+        let device = try device(behind: mode, deployingV2: false)
+        let log = device.agent.dir.file("daemon.log")
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: Binaries.path("ota-agent"))
+        daemon.arguments = ["run", "--config", device.agent.configPath]
+        daemon.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        try daemon.run()
+        // A daemon left behind by a failed expectation would sleep for a day.
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+        let waits = { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").components(separatedBy: "next check-in in ").dropFirst() }
+        if mode == .checkinPollZero {
+            Thread.sleep(forTimeInterval: 2.5)
+            // About one check-in a second; with no floor on the interval, hundreds.
+            let checkins = device.proxy.requests.filter { $0.contains("/checkin") }.count
+            #expect(checkins <= 5, "\(checkins) check-ins in 2.5 s")
+            #expect(waits().allSatisfy { $0.hasPrefix("1s") }, "\(waits().prefix(3))")
+        } else {
+            try eventually(timeout: 10, "the daemon's first wait") { !waits().isEmpty }
+            // A day: the longest wait the agent believes.
+            #expect(waits().first?.hasPrefix("86400s") == true, "\(waits())")
+        }
+        #expect(daemon.isRunning)
+        daemon.terminate()
+        daemon.waitUntilExit()
+        #expect(daemon.terminationReason == .exit && daemon.terminationStatus == 0,
+                "\(daemon.terminationReason == .exit ? "exit" : "signal") \(daemon.terminationStatus)")
+        try checkStillRunsV1(device)
+    }
+}
