@@ -181,6 +181,29 @@ struct UpdateFlowTests {
         try eventually("bytes counted") { try server.metric("ota_content_bytes_sent_total") - before == Double(UInt64(big.count) - partial) }
     }
 
+    @Test("An event the server refuses is dropped from the outbox; the events after it still arrive")
+    func refusedEventDoesNotBlockTheOutbox() throws {
+        let server = try TestServer()
+        try server.publish(name: "digits", version: "1.0.0", files: Self.v1)
+        let deployment = try server.deploy("digits", "1.0.0")
+        let agent = try TestAgent(server, id: "cam-1")
+        #expect(try agent.once().status == 0)
+        // An event written by an older agent with a time the server cannot read, then a good one.
+        func event(detail: String, at: String) -> [String: Any] {
+            ["deployment_id": deployment.id, "bundle_name": "digits", "version": "1.0.0", "state": "succeeded", "detail": detail, "at": at]
+        }
+        let queued = [event(detail: "unreadable time", at: "yesterday"), event(detail: "queued after the refused one", at: Timestamp.now())]
+        try FileSystem.writeAtomically(Array(try JSONSerialization.data(withJSONObject: queued)), to: agent.statePath + "/outbox.json")
+        let result = try agent.once()
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stderr.contains("the server refuses the event 'succeeded' for digits 1.0.0; dropped"))
+        let details = try events(server, "cam-1").map(\.detail)
+        #expect(details.contains("queued after the refused one"))
+        #expect(!details.contains("unreadable time"))
+        let left = try JSONSerialization.jsonObject(with: Data(try FileSystem.readFile(agent.statePath + "/outbox.json", limit: 1 << 20)))
+        #expect((left as? [Any])?.isEmpty == true)
+    }
+
     @Test("Several independently versioned bundles live side by side")
     func severalBundles() throws {
         let server = try TestServer()

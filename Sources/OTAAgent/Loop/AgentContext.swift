@@ -18,7 +18,7 @@ final class AgentContext {
         trust = try TrustRoot.load(from: config.trustRoot)
         layout = StateLayout(root: config.stateDir)
         try layout.create()
-        outbox = try Outbox(path: layout.outbox)
+        outbox = try Outbox(path: layout.outbox, log: log)
         ledger = try StateFile.read(Ledger.self, from: layout.root + "/ledger.json") ?? Ledger()
     }
 

@@ -5,11 +5,13 @@ import OTACore
 /// before a crash or while offline still reaches the server.
 final class Outbox {
     private let path: String
+    private let log: AgentLog
     private(set) var pending: [PendingEvent]
     static let capacity = 1000
 
-    init(path: String) throws {
+    init(path: String, log: AgentLog) throws {
         self.path = path
+        self.log = log
         pending = try StateFile.read([PendingEvent].self, from: path) ?? []
     }
 
@@ -19,13 +21,33 @@ final class Outbox {
         try StateFile.write(pending, to: path)
     }
 
-    /// Sends what is pending, oldest first, in batches. Stops at the first failure.
+    /// Sends what is pending, oldest first, in batches. Stops at the first failure that
+    /// may pass (no connection, a server error, 429); an event the server refuses as invalid
+    /// is logged and dropped, because sending it again can only fail again and would keep
+    /// every later event, outcomes included, from ever reaching the server.
     func flush(_ client: DeviceClient) throws {
         while !pending.isEmpty {
             let batch = Array(pending.prefix(200))
-            try client.report(batch)
+            do {
+                try client.report(batch)
+            } catch let error as HTTPClientError where Self.isRefusal(error) {
+                // Which of them is refused? One at a time tells.
+                for event in batch {
+                    do { try client.report([event]) } catch let error as HTTPClientError where Self.isRefusal(error) {
+                        log.error("the server refuses the event '\(event.state.rawValue)' for \(event.bundleName) \(event.version); dropped: \(error)")
+                    }
+                    pending.removeFirst()
+                    try StateFile.write(pending, to: path)
+                }
+                continue
+            }
             pending.removeFirst(batch.count)
             try StateFile.write(pending, to: path)
         }
+    }
+
+    /// The server read the events and will not take them, whenever they are sent.
+    static func isRefusal(_ error: HTTPClientError) -> Bool {
+        [400, 413, 422].contains(error.statusCode ?? 0)
     }
 }
