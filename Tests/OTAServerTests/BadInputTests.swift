@@ -66,6 +66,29 @@ struct BadInputTests {
         #expect(big.status == 413)
     }
 
+    @Test("A method a path does not have gets 405 naming the allowed ones; unknown paths and missing records stay 404")
+    func methodNotAllowed() throws {
+        let server = try TestServer()
+        let device = try server.registerDevice("d")
+        let checkin = try server.request("DELETE", DeviceAPI.checkinPath, token: device.api.token)
+        #expect(checkin.status == 405)
+        #expect(errorCode(checkin) == "method_not_allowed")
+        #expect(checkin.headers["allow"] == "POST")
+        let content = try server.request("PUT", "/api/v1/device/content/" + String(repeating: "a", count: 64), token: device.api.token)
+        #expect(content.status == 405)
+        #expect(content.headers["allow"] == "GET, HEAD")
+        // `content/missing` (POST) shadows `content/{digest}` (PUT) for this one name.
+        let shadowed = try server.request("PUT", "/api/v1/content/missing", role: .publisher)
+        #expect(shadowed.status == 405 && shadowed.headers["allow"] == "POST")
+        let health = try server.request("POST", "/healthz")
+        #expect(health.status == 405 && health.headers["allow"] == "GET")
+        let unknown = try server.request("GET", "/api/v1/no-such-thing", role: .admin)
+        #expect(unknown.status == 404 && errorCode(unknown) == "not_found")
+        let missing = try server.request("GET", "/api/v1/devices/nobody", role: .admin)
+        #expect(missing.status == 404 && errorCode(missing) == "not_found")
+        #expect(try server.admin().devices(.init()).devices.map(\.id) == ["d"])
+    }
+
     @Test("A non-JSON content type is refused with 415")
     func wrongMediaType() throws {
         let server = try TestServer()

@@ -69,7 +69,7 @@ public enum ServerApplication {
         }
         let host = configuration.host
         let app = Application(
-            router: router,
+            router: MethodCheckingRouter(router: router),
             server: server,
             configuration: .init(address: .hostname(host, port: configuration.port), serverName: "ota-server"),
             services: [FleetService(fleet: fleet, flushIntervalMilliseconds: configuration.flushIntervalMilliseconds, logger: logger)],

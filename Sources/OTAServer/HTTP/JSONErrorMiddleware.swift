@@ -1,8 +1,8 @@
 import Hummingbird
 import Logging
 
-/// Makes every failure a JSON error body: Hummingbird's own errors (unknown route, bad
-/// method) and anything unexpected, which is logged and answered with a 500 that reveals
+/// Makes every failure a JSON error body: Hummingbird's own errors (unknown route) and
+/// anything unexpected, which is logged and answered with a 500 that reveals
 /// nothing internal.
 struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
@@ -37,7 +37,6 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     static func defaultMessage(_ status: HTTPResponse.Status, request: Request) -> String {
         switch status.code {
         case 404: return "no such endpoint: \(request.method) \(request.uri.path.prefix(200)) (see /openapi.yaml)"
-        case 405: return "\(request.method) is not allowed on \(request.uri.path.prefix(200))"
         default: return status.reasonPhrase
         }
     }
