@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: all build release test test-swift test-api demo fuzz bench screenshots clean deps
+.PHONY: all build release test test-swift test-api demo fuzz bench faults screenshots clean deps
 
 all: build
 
@@ -24,6 +24,7 @@ test:
 	$(SWIFT) test --skip-build
 	scripts/test-api.sh
 	scripts/test-dashboard.sh
+	scripts/test-faults.sh
 
 demo:
 	scripts/install-deps.sh build demo
@@ -37,6 +38,11 @@ fuzz:
 bench:
 	scripts/install-deps.sh build bench
 	bench/bundle.sh
+
+# The whole fault campaign with its figures (about 50 minutes; see bench/faults.sh).
+faults:
+	scripts/install-deps.sh build bench
+	bench/faults.sh
 
 screenshots:
 	scripts/install-deps.sh build test

@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "OTACoreTests", dependencies: ["OTACore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OTACtlTests", dependencies: ["OTACore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OTAServerTests", dependencies: ["OTACore", "OTAClient", "OTAServer", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "OTAAgentTests", dependencies: ["OTACore", "OTAClient", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "OTAAgentTests", dependencies: ["OTACore", "OTAClient", "OTAAgent", "TestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

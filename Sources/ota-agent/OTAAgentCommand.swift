@@ -77,9 +77,11 @@ struct Once: ParsableCommand {
         abstract: "Run one cycle (for cron or a systemd timer) and exit.",
         discussion: """
         Exit codes:
-          0   checked in; nothing to do, or every update committed
-          1   could not complete (server unreachable, ...): try again later
-          2   an update failed or was rolled back; the previous version runs
+          0   checked in; nothing to do, every update committed, or an update the server
+              no longer offers was abandoned
+          1   could not complete (server unreachable, a transfer cut, ...): try again later;
+              downloads resume where they stopped
+          2   an update was given up or rolled back; the previous version runs
           3   a reboot is pending to finish an update; run again after it
           64  the configuration is invalid
         """

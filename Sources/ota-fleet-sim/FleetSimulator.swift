@@ -30,6 +30,7 @@ struct FleetSimulator: ParsableCommand {
     @Option(help: "Stop after this many rounds in a row with no assignment.") var untilQuiet = 5
     @Option(help: "Seconds between rounds.") var interval = 0.2
     @Option(help: "Give up after this many seconds.") var timeout = 300.0
+    @Option(help: "Keep checking in for this many seconds whatever the assignments, then stop (soak tests).") var duration: Double?
 
     struct Summary: Encodable {
         var devices = 0
@@ -70,8 +71,8 @@ struct FleetSimulator: ParsableCommand {
         var summary = Summary(devices: devices)
         var quiet = 0
         let loopStarted = Date()
-        while quiet < untilQuiet {
-            guard Date().timeIntervalSince(started) < timeout else { throw ValidationError("timed out after \(timeout)s") }
+        while duration.map({ Date().timeIntervalSince(loopStarted) < $0 }) ?? (quiet < untilQuiet) {
+            guard duration != nil || Date().timeIntervalSince(started) < timeout else { throw ValidationError("timed out after \(timeout)s") }
             let assigned = try parallel(fleet, configuration: configuration) { client, device in
                 client.api.token = device.token
                 let answer = try client.checkin(.init(installed: device.installed))

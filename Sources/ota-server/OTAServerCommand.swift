@@ -45,12 +45,20 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest content upload, in MiB.")
     var maxContentMib = 65_536
 
+    @Option(help: ArgumentHelp("Close a connection idle this long, or whose request head or body stalls (less than 1 KiB in this long).", valueName: "seconds"))
+    var requestTimeout = 30
+
+    @Option(help: "Connections served at once; further ones wait in the listen backlog.")
+    var maxConnections = 4096
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("give both --tls-cert and --tls-key, or neither") }
         guard (1...86_400).contains(pollInterval) else { throw ValidationError("--poll-interval must be 1 to 86400 seconds") }
+        guard (1...3600).contains(requestTimeout) else { throw ValidationError("--request-timeout must be 1 to 3600 seconds") }
+        guard (1...1_000_000).contains(maxConnections) else { throw ValidationError("--max-connections must be 1 to 1000000") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         _ = try ListenAddress(listen)
     }
@@ -62,7 +70,8 @@ struct Serve: AsyncParsableCommand {
         let logger = configured
         let configuration = ServerConfiguration(
             dataDirectory: data, host: address.host, port: address.port, trustRootPath: trust, tlsCertificatePath: tlsCert,
-            tlsKeyPath: tlsKey, pollIntervalSeconds: pollInterval, maximumContentSize: UInt64(maxContentMib) << 20)
+            tlsKeyPath: tlsKey, pollIntervalSeconds: pollInterval, maximumContentSize: UInt64(maxContentMib) << 20,
+            requestTimeoutSeconds: requestTimeout, maximumConnections: maxConnections)
         do {
             try await ServerApplication.run(configuration, logger: logger) { url in
                 // One line on stdout, flushed, so that scripts and tests know where it listens.

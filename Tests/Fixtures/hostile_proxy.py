@@ -14,7 +14,11 @@ Standard library only.
 import http.client
 import http.server
 import json
+import os
+import random
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
@@ -202,6 +206,89 @@ class Handler(http.server.BaseHTTPRequestHandler):
         label = ("Content-Range", f"bytes {start}-{size - 1}/{size}")
         self.send(Upstream(206, self.without(whole, "content-range") + [label], whole.body[: size - start]))
 
+    # Faults of a flaky link: the first answer for each content path goes wrong, later ones
+    # are honest (so an agent that resumes or retries must get through).
+
+    def first_time(self):
+        """True for the first request of this content path through the proxy."""
+        with self.server.log_lock:
+            seen = self.server.seen.get(self.path, 0)
+            self.server.seen[self.path] = seen + 1
+        return seen == 0
+
+    def spoiled_first(self, how):
+        if not self.first_time():
+            return self.send(self.forward())
+        how(self, self.forward())
+
+    def cut(self, answer):
+        """Announces the whole length, sends half, and closes."""
+        self.head_only(answer)
+        self.wfile.write(answer.body[: len(answer.body) // 2])
+        self.wfile.flush()
+
+    def short(self, answer):
+        """Announces and sends only half: a clean answer that ends early."""
+        half = answer.body[: len(answer.body) // 2]
+        self.send(Upstream(answer.status, self.without(answer, "content-range", "content-length"), half))
+
+    def reset(self, answer):
+        """Sends a quarter, then resets the connection (RST, not FIN)."""
+        self.head_only(answer)
+        self.wfile.write(answer.body[: len(answer.body) // 4])
+        self.wfile.flush()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+
+    def stall(self, answer):
+        """Sends half, then nothing: the agent's stall timeout must cut it."""
+        self.head_only(answer)
+        self.wfile.write(answer.body[: len(answer.body) // 2])
+        self.wfile.flush()
+        time.sleep(ENDLESS_LIMIT_SECONDS)
+
+    def corrupt(self, answer):
+        """Flips one byte in the middle: the right length, the wrong bytes."""
+        body = bytearray(answer.body)
+        if body:
+            body[len(body) // 2] ^= 0xFF
+        self.send(Upstream(answer.status, answer.headers, bytes(body)))
+
+    def head_only(self, answer):
+        self.send_response(answer.status)
+        for name, value in answer.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+
+    def trickle(self):
+        """The real answer, one byte a second: only an overall deadline ends it."""
+        answer = self.forward()
+        self.head_only(answer)
+        deadline = time.monotonic() + ENDLESS_LIMIT_SECONDS
+        for byte in answer.body:
+            if time.monotonic() > deadline:
+                break
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(1)
+
+    def gone(self):
+        self.send(Upstream(410, [("Content-Type", "application/json")],
+                           b'{"error": {"code": "gone", "message": "this content is no longer served"}}'))
+
+    def flaky(self):
+        """A random fault (or none) on every content answer, from a seeded generator."""
+        with self.server.log_lock:
+            roll = self.server.random.random()
+        answer = self.forward()
+        for limit, how in ((0.15, Handler.cut), (0.25, Handler.short), (0.35, Handler.reset), (0.40, Handler.stall),
+                           (0.45, Handler.corrupt)):
+            if roll < limit:
+                return how(self, answer)
+        self.send(answer)
+
 
 # Which answers each mode spoils, and how; anything else is forwarded unchanged.
 MODES = {
@@ -221,6 +308,15 @@ MODES = {
     "checkin-poll-zero": {"checkin": lambda handler: handler.poll_interval(0)},
     "checkin-poll-huge": {"checkin": lambda handler: handler.poll_interval(2**63 - 1)},
     "checkin-path-names": {"checkin": Handler.path_names},
+    "content-cut-first": {"content": lambda handler: handler.spoiled_first(Handler.cut)},
+    "content-short-first": {"content": lambda handler: handler.spoiled_first(Handler.short)},
+    "content-reset-first": {"content": lambda handler: handler.spoiled_first(Handler.reset)},
+    "content-stall-first": {"content": lambda handler: handler.spoiled_first(Handler.stall)},
+    "content-corrupt-first": {"content": lambda handler: handler.spoiled_first(Handler.corrupt)},
+    "content-corrupt-always": {"content": lambda handler: Handler.corrupt(handler, handler.forward())},
+    "content-gone": {"content": Handler.gone},
+    "checkin-trickle": {"checkin": Handler.trickle},
+    "content-flaky": {"content": Handler.flaky},
 }
 
 
@@ -233,6 +329,8 @@ class Proxy(http.server.ThreadingHTTPServer):
         self.mode = mode
         self.log_path = log_path
         self.log_lock = threading.Lock()
+        self.seen = {}
+        self.random = random.Random(int(os.environ.get("HOSTILE_PROXY_SEED", "1")))
 
     def note(self, line):
         if not self.log_path:

@@ -96,7 +96,7 @@ struct HostileServerTests {
         let result = try device.agent.once()
         #expect(Date().timeIntervalSince(started) < 10, "the agent waited for an endless answer to end")
         expectExit(result, 1)
-        #expect(try device.lastError().contains("the server sent more than the \(Self.v2Model.count) bytes expected; transfer stopped"))
+        #expect(result.stderr.contains("the server sent more than the \(Self.v2Model.count) bytes expected; transfer stopped"), "\(result)")
         try checkStillRunsV1(device)
         try checkHonestServerFinishes(device)
     }
@@ -166,17 +166,15 @@ struct HostileServerTests {
         try checkHonestServerFinishes(device)
     }
 
-    @Test("Wrong bytes labelled as the asked range are caught by the SHA-256 check; the update fails and is reported")
+    @Test("Wrong bytes labelled as the asked range are caught by the SHA-256 check and fetched again; the version is not condemned")
     func mislabelledRangeCaught() throws {
         let device = try device(behind: .contentRangeMislabelled, halfDownloaded: true)
         let result = try device.agent.once()
-        expectExit(result, 2)
-        let mismatch = "'model.onnx' from the server does not match its signed SHA-256"
-        #expect(try device.lastError().contains(mismatch))
-        #expect(!FileSystem.exists(device.partialDownload))
-        try checkStillRunsV1(device)
-        let failed = try #require(try device.server.admin().device("cam-1").events.first)
-        #expect(failed.state == "failed" && failed.detail.contains(mismatch))
+        expectExit(result, 0)
+        #expect(result.stderr.contains("'model.onnx' arrived complete but does not match its signed SHA-256 (1 of 2 allowed); fetching it again"), "\(result)")
+        try device.agent.checkCurrentSlot("digits", holds: Self.v2)
+        let states = try device.server.admin().device("cam-1").events.map(\.state)
+        #expect(!states.contains("failed"), "\(states)")
     }
 
     @Test("An assignment named like a path is refused whole: nothing read or written outside the state folder, nothing reported that blocks the outbox")

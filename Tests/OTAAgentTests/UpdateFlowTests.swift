@@ -90,7 +90,7 @@ struct UpdateFlowTests {
         #expect(bundle["version"] as? String == "1.0.0")
     }
 
-    @Test("Tampered content on the server's disk is refused and reported; nothing changes on the device")
+    @Test("Tampered content on the server's disk is given up after 3 tries with the reason; the version is not condemned and a new deployment installs it once fixed")
     func tamperedContent() throws {
         let server = try TestServer()
         try server.publish(name: "digits", version: "1.0.0", files: Self.v1)
@@ -102,13 +102,26 @@ struct UpdateFlowTests {
         let stored = server.dataPath + "/content/\(digest.hex.prefix(2))/\(digest.hex)"
         try FileSystem.setPermissions(stored, 0o644)
         try FileSystem.writeAtomically(Array("weights-v2-EVILER".utf8), to: stored)
-        _ = try server.deploy("digits", "2.0.0")
+        let first = try server.deploy("digits", "2.0.0")
         #expect(try agent.once().status == 2)
         try agent.checkCurrentSlot("digits", holds: Self.v1)
         let failed = try #require(try events(server, "cam-1").last)
         #expect(failed.state == "failed")
-        #expect(failed.detail.contains("'model.onnx' from the server does not match its signed SHA-256"))
+        #expect(failed.detail.contains("gave up after 3 corrupt files: 'model.onnx' arrived complete but does not match its signed SHA-256"), "\(failed.detail)")
         #expect(!FileSystem.exists(agent.statePath + "/downloads/\(digest.hex).part"))
+        #expect(!agent.journalExists)
+        let bundle = try #require((try agent.status()["bundles"] as? [[String: Any]])?.first)
+        #expect(bundle["failed_versions"] as? [String] == [])
+        // This deployment is over for the device: not taken again, not reported again.
+        let count = try events(server, "cam-1").count
+        #expect(try agent.once().status == 0)
+        #expect(try events(server, "cam-1").count == count)
+        // The operator fixes the content and deploys the same version again: it installs.
+        try FileSystem.writeAtomically(Self.v2["model.onnx"]!, to: stored)
+        let second = try server.deploy("digits", "2.0.0")
+        #expect(second.id != first.id)
+        #expect(try agent.once().status == 0)
+        try agent.checkCurrentSlot("digits", holds: Self.v2)
     }
 
     @Test("Wrong-hardware and older-version bundles are refused once, with the reason reported")

@@ -23,6 +23,15 @@ public final class HostileProxy: @unchecked Sendable {
         case checkinPollZero = "checkin-poll-zero"
         case checkinPollHuge = "checkin-poll-huge"
         case checkinPathNames = "checkin-path-names"
+        case contentCutFirst = "content-cut-first"
+        case contentShortFirst = "content-short-first"
+        case contentResetFirst = "content-reset-first"
+        case contentStallFirst = "content-stall-first"
+        case contentCorruptFirst = "content-corrupt-first"
+        case contentCorruptAlways = "content-corrupt-always"
+        case contentGone = "content-gone"
+        case contentFlaky = "content-flaky"
+        case checkinTrickle = "checkin-trickle"
     }
 
     public static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

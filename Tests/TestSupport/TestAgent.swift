@@ -10,6 +10,8 @@ public final class TestAgent: @unchecked Sendable {
     public var configPath: String { dir.file("agent.json") }
     public var statePath: String { dir.file("state") }
     public var config: [String: Any]
+    /// Things that must live as long as the device, such as a proxy in front of its server.
+    public var attachments: [AnyObject] = []
 
     public init(_ server: TestServer, id: String, hardware: String = "test-hw", extra: [String: Any] = [:], enrollment: String? = nil) throws {
         self.server = server

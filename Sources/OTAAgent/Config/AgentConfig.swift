@@ -23,11 +23,19 @@ public struct AgentConfig: Codable, Equatable, Sendable {
     public var healthTimeoutSeconds: Int?
     /// Whether a bundle's own `health.command` self-test may run on this device.
     public var allowBundleHealthCheck: Bool?
+    /// The unprivileged user a bundle self-test runs as when the agent is root (default nobody).
+    public var bundleHealthUser: String?
+    /// An update older than this ends: abandoned before activation, rolled back after.
+    public var maxUpdateAgeSeconds: Int?
     /// Install handlers by bundle kind (e.g. "firmware": "/usr/lib/ota/handlers/firmware").
     public var handlers: [String: String]?
     /// Run when a handler asks for a reboot, e.g. ["systemctl", "reboot"].
     public var rebootCommand: [String]?
     public var maxDownloadBytesPerSecond: Int64?
+    /// A transfer below 1 KiB/s for this long is cut and resumed later (default 60).
+    public var stallTimeoutSeconds: Int?
+    /// The longest a check-in or report may take in all (default 120).
+    public var requestTimeoutSeconds: Int?
     public var attributes: [String: String]?
     public var tags: [String]?
 
@@ -36,8 +44,10 @@ public struct AgentConfig: Codable, Equatable, Sendable {
         case enrollmentToken = "enrollment_token", trustRoot = "trust_root", stateDir = "state_dir", caFile = "ca_file"
         case allowInsecureHTTP = "allow_insecure_http", pollIntervalSeconds = "poll_interval_s"
         case reloadCommand = "reload_command", healthCommand = "health_command", healthTimeoutSeconds = "health_timeout_s"
-        case allowBundleHealthCheck = "allow_bundle_health_check", handlers, rebootCommand = "reboot_command"
+        case allowBundleHealthCheck = "allow_bundle_health_check", bundleHealthUser = "bundle_health_user"
+        case maxUpdateAgeSeconds = "max_update_age_s", handlers, rebootCommand = "reboot_command"
         case maxDownloadBytesPerSecond = "max_download_bytes_per_s", attributes, tags
+        case stallTimeoutSeconds = "stall_timeout_s", requestTimeoutSeconds = "request_timeout_s"
     }
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -74,6 +84,12 @@ public struct AgentConfig: Codable, Equatable, Sendable {
         }
         if let interval = pollIntervalSeconds, !(1...86_400).contains(interval) { return "poll_interval_s must be 1 to 86400" }
         if let timeout = healthTimeoutSeconds, !(1...86_400).contains(timeout) { return "health_timeout_s must be 1 to 86400" }
+        if let stall = stallTimeoutSeconds, !(1...3600).contains(stall) { return "stall_timeout_s must be 1 to 3600" }
+        if let timeout = requestTimeoutSeconds, !(1...3600).contains(timeout) { return "request_timeout_s must be 1 to 3600" }
+        if let age = maxUpdateAgeSeconds, !(60...(90 * 86_400)).contains(age) { return "max_update_age_s must be 60 to 7776000 (90 days)" }
+        if let user = bundleHealthUser, user.isEmpty || user.utf8.count > 64 || user.contains(where: { $0 == "/" || $0 == ":" }) {
+            return "bundle_health_user must be a user name"
+        }
         for command in [reloadCommand, healthCommand, rebootCommand].compactMap({ $0 }) where command.isEmpty {
             return "a command must name a program: [\"/path/to/program\", \"arg\", ...]"
         }
@@ -88,4 +104,6 @@ public struct AgentConfig: Codable, Equatable, Sendable {
 
     var healthTimeout: Int { healthTimeoutSeconds ?? 60 }
     var defaultPollInterval: Int { pollIntervalSeconds ?? 60 }
+    /// Three days: room for a large model over a slow link, short of wedging a device.
+    var maxUpdateAge: Int64 { Int64(maxUpdateAgeSeconds ?? 3 * 86_400) }
 }

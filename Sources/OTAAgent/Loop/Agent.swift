@@ -11,6 +11,8 @@ public final class Agent {
         public var pollIntervalSeconds: Int
         public var committed: [String] = []
         public var failed: [String] = []
+        /// Updates ended before activation because the server no longer offers them.
+        public var abandoned: [String] = []
         public var rebootPending = false
         public var error: String?
         /// Set when the server asked to slow down (429/503 with Retry-After).
@@ -27,8 +29,8 @@ public final class Agent {
     public func cycle() -> CycleOutcome {
         var outcome = CycleOutcome(pollIntervalSeconds: (try? status())?.pollIntervalSeconds ?? config.defaultPollInterval)
         defer { if outcome.rebootPending { reboot() } }
-        // Interrupted updates first: the device must end up committed or rolled back.
-        for journal in (try? context.journals()) ?? [] {
+        // Updates that may be live end first, committed or rolled back, even without a server.
+        for journal in (try? context.journals()) ?? [] where journal.step.isLive {
             record(run(journal), name: journal.name, into: &outcome)
             if outcome.rebootPending { return outcome }
         }
@@ -38,6 +40,17 @@ public final class Agent {
             let answer = try client.checkin(DeviceAPI.CheckinRequest(installed: try running(), attributes: config.attributes))
             outcome.pollIntervalSeconds = answer.pollIntervalSeconds
             try saveStatus { $0.lastCheckin = Timestamp.now(); $0.pollIntervalSeconds = answer.pollIntervalSeconds }
+            // An update not live yet goes on only while the server still offers it: one it
+            // dropped (cancelled, superseded, no longer targeted) is abandoned, which frees
+            // its bundle name for the next assignment.
+            for journal in try context.journals() where !journal.step.isLive {
+                let offered = answer.assignments.first { $0.name == journal.name }
+                guard offered?.digest != journal.digest else { continue }
+                let reason = offered.map { "superseded by \($0.version) (deployment \($0.deploymentID))" }
+                    ?? "the server no longer offers it (the deployment was cancelled, or this device is no longer targeted)"
+                var updater = Updater(agent: context, fetcher: client, journal: journal)
+                record(updater.abandon(reason), name: journal.name, into: &outcome)
+            }
             for assignment in answer.assignments {
                 guard let result = try take(assignment) else { continue }
                 record(result, name: assignment.name, into: &outcome)
@@ -92,13 +105,16 @@ public final class Agent {
         case .rolledBack(let reason), .failed(let reason):
             outcome.failed.append(name)
             try? saveStatus { $0.lastError = "\(name): \(reason)"; $0.lastErrorAt = Timestamp.now() }
+        case .abandoned(let reason):
+            outcome.abandoned.append(name)
+            try? saveStatus { $0.lastError = "\(name): abandoned: \(reason)"; $0.lastErrorAt = Timestamp.now() }
         case .rebootPending: outcome.rebootPending = true
         case .retryLater(let reason): outcome.error = "\(name): \(reason)"
         }
     }
 
     private func run(_ journal: Journal) -> Updater.Result {
-        var updater = Updater(agent: context, client: try? connectedClient(), journal: journal)
+        var updater = Updater(agent: context, fetcher: try? connectedClient(), journal: journal)
         let result = updater.run()
         if let client = try? connectedClient() { try? context.outbox.flush(client) }
         return result
@@ -108,6 +124,8 @@ public final class Agent {
     func connectedClient() throws -> DeviceClient {
         if let client { return client }
         let http = HTTPClientConfiguration(baseURL: config.serverURL, caFile: config.caFile, allowInsecureHTTP: config.allowInsecureHTTP ?? false,
+                                           stallTimeoutSeconds: config.stallTimeoutSeconds ?? 60,
+                                           requestTimeoutSeconds: config.requestTimeoutSeconds ?? 120,
                                            maxDownloadBytesPerSecond: config.maxDownloadBytesPerSecond, userAgent: "ota-agent/1")
         if let credentials = try StateFile.read(Credentials.self, from: layout.credentials), credentials.deviceID == config.deviceID {
             let client = try DeviceClient(http, deviceToken: credentials.deviceToken)
@@ -134,7 +152,9 @@ public final class Agent {
         for record in try context.records() {
             result[record.name] = .init(name: record.name, version: record.version, digest: record.digest, state: "committed")
         }
-        for journal in try context.journals() where [.activated, .awaitingReboot, .trial, .committing].contains(journal.step) {
+        // A crash during activation leaves `staged` with the link already on the new slot.
+        for journal in try context.journals() where [.activated, .awaitingReboot, .trial, .committing].contains(journal.step)
+            || (journal.step == .staged && FileSystem.readSymlink(layout.current(journal.name)) == layout.linkTarget(journal.name, journal.slot)) {
             result[journal.name] = .init(name: journal.name, version: journal.version, digest: journal.digest, state: "trial")
         }
         return result.values.sorted { $0.name < $1.name }
@@ -145,10 +165,25 @@ public final class Agent {
         if let problem = Self.problem(with: assignment) {
             throw HTTPClientError.invalidAnswer("the server's answer holds a malformed assignment: \(problem)")
         }
-        if let journal = try StateFile.read(Journal.self, from: layout.journal(assignment.name)) {
+        let ended = context.ledger.hasEnded(Self.assignmentKey(deploymentID: assignment.deploymentID, digest: assignment.digest))
+        if var journal = try StateFile.read(Journal.self, from: layout.journal(assignment.name)) {
             // One update per bundle name at a time; an interrupted one is finished first.
-            return journal.digest == assignment.digest ? run(journal) : nil
+            guard journal.digest == assignment.digest else { return nil }
+            if ended && !journal.step.isLive {
+                // It ended, but a crash came before its journal was removed: finish ending it.
+                var updater = Updater(agent: context, fetcher: try? connectedClient(), journal: journal)
+                return updater.abandon("it had already ended on this device")
+            }
+            if journal.deploymentID != assignment.deploymentID {
+                // The same bundle under a new deployment (cancelled and deployed again): the
+                // update carries on, and reports to the deployment that now offers it.
+                journal.deploymentID = assignment.deploymentID
+                try StateFile.write(journal, to: layout.journal(journal.name))
+            }
+            return run(journal)
         }
+        // Refused, given up or abandoned before: reported once, not taken again.
+        if ended { return nil }
         let verified: VerifiedManifest
         do { verified = try context.trust.verify(assignment.envelope) } catch {
             return try refuse(assignment, "the bundle does not verify against this device's trust root: \(error)")
@@ -175,7 +210,7 @@ public final class Agent {
         let journal = Journal(
             name: manifest.name, kind: manifest.kind, version: manifest.version.description, digest: digest,
             deploymentID: assignment.deploymentID, envelope: assignment.envelope, step: .verified,
-            slot: "\(manifest.version.description)-\(verified.digest.short)", previousSlot: installed?.slot,
+            slot: Updater.slotName(verified), previousSlot: installed?.slot,
             previousVersion: installed?.version, previousDigest: installed?.digest, failure: nil, startedAt: Timestamp.now())
         try StateFile.write(journal, to: layout.journal(journal.name))
         context.log.info("\(journal.name) \(journal.version): verified (signed by \(verified.signers.map { String($0.prefix(12)) }.joined(separator: ", ")))")
@@ -196,9 +231,12 @@ public final class Agent {
         return nil
     }
 
+    /// How the ledger names one deployment's assignment of one bundle.
+    static func assignmentKey(deploymentID: String?, digest: String) -> String { "\(deploymentID ?? "")/\(digest)" }
+
     /// Reports a refused assignment once (the server then stops offering it).
     private func refuse(_ assignment: DeviceAPI.Assignment, _ reason: String) throws -> Updater.Result? {
-        let key = "\(assignment.deploymentID)/\(assignment.digest)"
+        let key = Self.assignmentKey(deploymentID: assignment.deploymentID, digest: assignment.digest)
         guard try context.noteRefusal(key) else { return nil }
         context.log.error("\(assignment.name) \(assignment.version): refused: \(reason)")
         try context.outbox.add(.init(deploymentID: assignment.deploymentID, bundleName: assignment.name, version: assignment.version,

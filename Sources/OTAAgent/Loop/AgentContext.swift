@@ -44,7 +44,8 @@ final class AgentContext {
         }
     }
 
-    /// Files of the committed slot by digest, to hard-link instead of downloading again.
+    /// Files of the committed slot by digest, to reuse instead of downloading again (their
+    /// bytes are checked against the digest before use).
     func reusableFiles(for name: String) -> [SHA256Digest: String] {
         guard let record = try? record(name) else { return [:] }
         let slot = layout.slot(name, record.slot)
@@ -59,6 +60,9 @@ final class AgentContext {
         ledger.recordFailure(name, version)
         try saveLedger()
     }
+
+    /// Remembers an assignment that ended without an install, so it is not taken again.
+    func noteEnded(_ key: String) throws -> Bool { try noteRefusal(key) }
 
     func noteRefusal(_ key: String) throws -> Bool {
         let first = ledger.noteRefusal(key)

@@ -27,7 +27,10 @@ struct CommandRunner: Sendable {
         let description: String
     }
 
-    static func run(_ argv: [String], environment extra: [String: String] = [:], timeoutSeconds: Int) throws -> Outcome {
+    /// Runs `argv` with the agent's environment plus `extra` (or only `extra` when
+    /// `inheritEnvironment` is false).
+    static func run(_ argv: [String], environment extra: [String: String] = [:], inheritEnvironment: Bool = true,
+                    timeoutSeconds: Int) throws -> Outcome {
         guard let program = argv.first else { throw LaunchError(description: "empty command") }
         var pipeEnds: [Int32] = [0, 0]
         guard pipe(&pipeEnds) == 0 else { throw LaunchError(description: "pipe failed") }
@@ -59,7 +62,7 @@ struct CommandRunner: Sendable {
 
         var environment: [String: String] = [:]
         var pointer = environ
-        while let entry = pointer.pointee {
+        while inheritEnvironment, let entry = pointer.pointee {
             let text = String(cString: entry)
             if let equals = text.firstIndex(of: "=") { environment[String(text[..<equals])] = String(text[text.index(after: equals)...]) }
             pointer += 1
@@ -73,6 +76,7 @@ struct CommandRunner: Sendable {
             for pointer in cArguments { free(pointer) }
             for pointer in cEnvironment { free(pointer) }
         }
+        Self.closeOnExec()
         var pid: pid_t = 0
         let spawned = posix_spawnp(&pid, program, &actions, &attributes, cArguments, cEnvironment)
         close(writeEnd)
@@ -122,6 +126,16 @@ struct CommandRunner: Sendable {
         let exited = (status & 0x7f) == 0
         return Outcome(exitStatus: !timedOut && exited ? (status >> 8) & 0xff : nil, timedOut: timedOut,
                        output: String(decoding: output, as: UTF8.self))
+    }
+
+    /// Marks every descriptor from 3 up close-on-exec, so that no command (a bundle's
+    /// self-test above all) inherits the agent's connections or files.
+    static func closeOnExec() {
+        for name in (try? FileSystem.list("/proc/self/fd")) ?? [] {
+            guard let descriptor = Int32(name), descriptor > 2 else { continue }
+            let flags = fcntl(descriptor, F_GETFD)
+            if flags >= 0 && flags & FD_CLOEXEC == 0 { _ = fcntl(descriptor, F_SETFD, flags | FD_CLOEXEC) }
+        }
     }
 
     static func monotonicSeconds() -> Double {

@@ -26,6 +26,10 @@ struct Journal: Codable, Equatable {
         case committing
         /// Unhealthy or broken: putting the previous version back.
         case rollingBack = "rolling-back"
+
+        /// From activation on, the new version may be what runs (a crash during activation
+        /// leaves the journal at `staged`): such an update ends only by commit or rollback.
+        var isLive: Bool { ![.verified, .downloading, .downloaded].contains(self) }
     }
 
     var name: String
@@ -42,11 +46,17 @@ struct Journal: Codable, Equatable {
     /// Why the update is being rolled back.
     var failure: String?
     var startedAt: String
+    /// Complete downloads (or staged files) whose SHA-256 was wrong: bounded, see `Updater`.
+    var corruptDownloads: Int?
+    /// Cycles in which the server refused the content (403, 404, 410) while still offering
+    /// the update: bounded, see `Updater`.
+    var refusedDownloads: Int?
 
     enum CodingKeys: String, CodingKey {
         case name, kind, version, digest, envelope, step, slot, failure
         case deploymentID = "deployment_id", previousSlot = "previous_slot", previousVersion = "previous_version"
-        case previousDigest = "previous_digest", startedAt = "started_at"
+        case previousDigest = "previous_digest", startedAt = "started_at", corruptDownloads = "corrupt_downloads"
+        case refusedDownloads = "refused_downloads"
     }
 }
 

@@ -3,10 +3,12 @@ import Glibc
 #endif
 import OTACore
 
-/// What the agent must remember beyond installs: versions that failed here (never tried
-/// again) and assignments it refused (reported once, not on every poll).
+/// What the agent must remember beyond installs: versions that failed their health check
+/// here (never tried again) and assignments it refused or ended (reported once and not
+/// taken again; a new deployment of the same version is a new assignment).
 struct Ledger: Codable, Equatable {
     var failedVersions: [String: [String]] = [:]
+    /// "DEPLOYMENT/DIGEST" of assignments refused, given up or abandoned.
     var reportedRefusals: [String] = []
 
     enum CodingKeys: String, CodingKey { case failedVersions = "failed_versions", reportedRefusals = "reported_refusals" }
@@ -18,6 +20,8 @@ struct Ledger: Codable, Equatable {
     mutating func recordFailure(_ name: String, _ version: String) {
         if !(failedVersions[name] ?? []).contains(version) { failedVersions[name, default: []].append(version) }
     }
+
+    func hasEnded(_ key: String) -> Bool { reportedRefusals.contains(key) }
 
     /// True the first time a refusal is seen; remembers at most the last 500.
     mutating func noteRefusal(_ key: String) -> Bool {

@@ -40,7 +40,9 @@ struct StateLayout: Sendable {
         for folder in [root, currentDirectory, downloads, journals, installed, root + "/slots", root + "/staging"] {
             try FileSystem.createDirectory(folder, permissions: 0o755)
         }
-        try FileSystem.setPermissions(root, 0o700)
+        // Traversable but not listable: a bundle self-test running as another user reaches its
+        // slot by its path, while the secrets are 0600 files it cannot open.
+        try FileSystem.setPermissions(root, 0o711)
     }
 }
 

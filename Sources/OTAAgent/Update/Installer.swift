@@ -53,9 +53,12 @@ struct ModelInstaller: Installer {
 
     private func reload(_ journal: Journal, version: String) throws {
         guard let command = reloadCommand else { return }
-        let outcome = try CommandRunner.run(command, environment: [
-            "OTA_BUNDLE_NAME": journal.name, "OTA_BUNDLE_VERSION": version, "OTA_CURRENT_DIR": layout.current(journal.name),
-        ], timeoutSeconds: 120)
+        let outcome: CommandRunner.Outcome
+        do {
+            outcome = try CommandRunner.run(command, environment: [
+                "OTA_BUNDLE_NAME": journal.name, "OTA_BUNDLE_VERSION": version, "OTA_CURRENT_DIR": layout.current(journal.name),
+            ], timeoutSeconds: 120)
+        } catch { throw InstallError(description: "cannot run the reload command: \(error)") }
         guard outcome.succeeded else { throw InstallError(description: "reload command failed (\(outcome.summary))") }
     }
 }

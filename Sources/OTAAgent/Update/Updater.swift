@@ -3,207 +3,170 @@ import OTACore
 
 /// Carries one update through its steps, from whatever step its journal says. Every step
 /// is journaled before the next begins; each step is safe to repeat after a crash.
+///
+/// Every update ends. Before activation it goes on, is given up (`failed`) or is abandoned;
+/// transfer problems only delay it. From activation on, every error leads to a verdict:
+/// commit, or roll back. A journal older than `max_update_age_s` ends either way.
 struct Updater {
     let agent: AgentContext
-    let client: DeviceClient?
+    let fetcher: (any ContentFetcher)?
     var journal: Journal
     /// What the health check said, for the success event.
     var healthNote = ""
+    /// Files whose SHA-256 this run has checked, so staging does not hash them again.
+    var verified = Set<SHA256Digest>()
 
     enum Result: Equatable {
         case committed
         case rolledBack(String)
+        /// Given up before activation; the version may be deployed again.
         case failed(String)
+        case abandoned(String)
         case rebootPending
         case retryLater(String)
     }
 
-    /// A failure that ends the update: the version is recorded as failed here.
-    struct Permanent: Error, CustomStringConvertible { let description: String }
+    var layout: StateLayout { agent.layout }
+    var manifest: Manifest { get throws { try Manifest.decode(journal.envelope.payload) } }
+    var label: String { "\(journal.name) \(journal.version)" }
 
-    private var layout: StateLayout { agent.layout }
-    private var manifest: Manifest { get throws { try Manifest.decode(journal.envelope.payload) } }
-    private var label: String { "\(journal.name) \(journal.version)" }
+    /// The slot a verified bundle is staged in.
+    static func slotName(_ verified: VerifiedManifest) -> String {
+        "\(verified.manifest.version.description)-\(verified.digest.short)"
+    }
 
     mutating func run() -> Result {
+        // A healthy version being committed has passed every check; committing is safe to
+        // repeat, so nothing may turn it into a rollback now.
+        if journal.step != .committing, let problem = recheck() {
+            return journal.step.isLive ? verdict(rollingBackBecause: problem) : end(.gaveUp(problem))
+        }
+        if journal.step != .committing, let age = age, age > agent.config.maxUpdateAge {
+            let problem = "the update did not finish within \(agent.config.maxUpdateAge) s (max_update_age_s)"
+            return journal.step.isLive ? verdict(rollingBackBecause: problem) : end(.abandoned(problem))
+        }
         do {
             while true {
-                switch journal.step {
-                case .verified:
-                    try report(.downloading, "starting")
-                    try advance(to: .downloading)
-                case .downloading:
-                    let fetched = try download()
-                    try advance(to: .downloaded)
-                    try report(.downloaded, fetched)
-                case .downloaded:
-                    try stage()
-                    try advance(to: .staged)
-                case .staged:
-                    try report(.installing, journal.kind == "model" ? "switching \(layout.current(journal.name)) to \(journal.slot)" : "running the \(journal.kind) install handler")
-                    let activation: Activation
-                    do { activation = try agent.installer(for: journal.kind).activate(journal, slot: journal.slot) } catch {
-                        try fail(String(describing: error), rollBack: true)
-                        continue
-                    }
-                    if activation == .rebootRequired {
-                        try advance(to: .awaitingReboot)
-                        try report(.installing, "rebooting to finish the installation")
-                        agent.log.info("\(label): the install handler asked for a reboot")
-                        return .rebootPending
-                    }
-                    try advance(to: .activated)
-                case .activated:
-                    do { try agent.installer(for: journal.kind).afterActivation(journal) } catch {
-                        try fail(String(describing: error), rollBack: true)
-                        continue
-                    }
-                    try advance(to: .trial)
-                case .awaitingReboot:
-                    agent.log.info("\(label): resuming after the reboot")
-                    try advance(to: .trial)
-                case .trial:
-                    try report(.healthCheck, "checking the new version")
-                    let health = try healthCheck()
-                    if let problem = health.problem {
-                        try fail("health check failed: \(problem)", rollBack: true)
-                        continue
-                    }
-                    healthNote = health.note
-                    try advance(to: .committing)
-                case .committing:
-                    try commit()
-                    return .committed
-                case .rollingBack:
-                    let reason = try rollBack()
-                    return .rolledBack(reason)
+                do {
+                    if let result = try step() { return result }
+                } catch let error where journal.step.isLive && ![.rollingBack, .committing].contains(journal.step) && !(error is UpdateStop) {
+                    // After activation there is no "later": whatever went wrong, put the
+                    // previous version back.
+                    try fail(String(describing: error))
                 }
             }
-        } catch let error as Permanent {
-            return finishFailed(error.description)
-        } catch let error as HTTPClientError {
-            // The network: keep the journal, resume later (downloads continue where they stopped).
-            agent.log.error("\(label): \(error); will resume")
-            return .retryLater(error.description)
+        } catch let stop as UpdateStop {
+            return end(stop)
         } catch {
+            // The network or the disk: keep the journal and resume (downloads continue
+            // where they stopped).
             agent.log.error("\(label): \(error); will resume")
             return .retryLater(String(describing: error))
         }
     }
 
-    // MARK: Steps
+    /// Ends an update that is not live yet because the server no longer offers it.
+    mutating func abandon(_ reason: String) -> Result {
+        guard !journal.step.isLive else { return run() }
+        return end(.abandoned(reason))
+    }
 
-    private mutating func advance(to step: Journal.Step) throws {
+    /// One step; a result when the update is over (or waits for a reboot).
+    private mutating func step() throws -> Result? {
+        switch journal.step {
+        case .verified:
+            try report(.downloading, "starting")
+            try advance(to: .downloading)
+        case .downloading:
+            let fetched = try download()
+            try advance(to: .downloaded)
+            try report(.downloaded, fetched)
+        case .downloaded:
+            if try stage() { try advance(to: .staged) } else { try advance(to: .downloading) }
+        case .staged:
+            try report(.installing, journal.kind == "model" ? "switching \(layout.current(journal.name)) to \(journal.slot)" : "running the \(journal.kind) install handler")
+            if try agent.installer(for: journal.kind).activate(journal, slot: journal.slot) == .rebootRequired {
+                try advance(to: .awaitingReboot)
+                try report(.installing, "rebooting to finish the installation")
+                agent.log.info("\(label): the install handler asked for a reboot")
+                return .rebootPending
+            }
+            try advance(to: .activated)
+        case .activated:
+            try agent.installer(for: journal.kind).afterActivation(journal)
+            try advance(to: .trial)
+        case .awaitingReboot:
+            agent.log.info("\(label): resuming after the reboot")
+            try advance(to: .trial)
+        case .trial:
+            try report(.healthCheck, "checking the new version")
+            let health = try HealthCheck(config: agent.config, layout: layout).run(journal, manifest: try manifest)
+            if let problem = health.problem {
+                try fail("health check failed: \(problem)")
+            } else {
+                healthNote = health.note
+                try advance(to: .committing)
+            }
+        case .committing:
+            do { try agent.installer(for: journal.kind).commit(journal) } catch {
+                try fail("the install handler could not commit: \(error)")
+                return nil
+            }
+            try commit()
+            return .committed
+        case .rollingBack:
+            return .rolledBack(try rollBack())
+        }
+        return nil
+    }
+
+    // MARK: Checks on the journal
+
+    /// A journal read back from disk is input like any other: its envelope must still verify
+    /// against the trust root in force now, and what was derived from it must agree with it.
+    private func recheck() -> String? {
+        let verified: VerifiedManifest
+        do { verified = try agent.trust.verify(journal.envelope) } catch {
+            return "the bundle no longer verifies against this device's trust root: \(error)"
+        }
+        let manifest = verified.manifest
+        guard verified.digest.hex == journal.digest, manifest.name == journal.name, manifest.kind == journal.kind,
+              manifest.version.description == journal.version, journal.slot == Self.slotName(verified) else {
+            return "the update's journal does not match its signed manifest"
+        }
+        if let previous = journal.previousSlot, SafeName.problem(with: previous, what: "slot") != nil {
+            return "the update's journal names an invalid previous slot"
+        }
+        return nil
+    }
+
+    private var age: Int64? { Timestamp.parse(journal.startedAt).map { Timestamp.epochSeconds() - $0 } }
+
+    // MARK: Journal and reports
+
+    mutating func advance(to step: Journal.Step) throws {
         journal.step = step
-        try StateFile.write(journal, to: layout.journal(journal.name))
+        try saveJournal()
         agent.log.info("\(label): \(step.rawValue)")
         agent.crash.reached(step.rawValue)
     }
 
-    private func report(_ state: DeviceAPI.UpdateState, _ detail: String) throws {
+    func saveJournal() throws { try StateFile.write(journal, to: layout.journal(journal.name)) }
+
+    func report(_ state: DeviceAPI.UpdateState, _ detail: String) throws {
         try agent.outbox.add(.init(deploymentID: journal.deploymentID, bundleName: journal.name, version: journal.version,
                                    state: state, detail: detail))
     }
 
-    /// Fetches every file the current slot does not hold, resuming partial downloads, each
-    /// checked against its SHA-256 before it is kept.
-    private func download() throws -> String {
-        let manifest = try manifest
-        let reusable = agent.reusableFiles(for: journal.name)
-        var fetched: UInt64 = 0
-        var reused = 0
-        var seen = Set<SHA256Digest>()
-        for file in manifest.files where seen.insert(file.sha256).inserted {
-            if reusable[file.sha256] != nil || FileSystem.exists(layout.download(file.sha256)) {
-                reused += 1
-                continue
-            }
-            guard let client else { throw HTTPClientError.transport("not connected") }
-            let partial = layout.partialDownload(file.sha256)
-            let before = FileSystem.fileSize(partial) ?? 0
-            let crash = agent.crash
-            let midway = file.size / 2
-            var crashed = false
-            var nextReport = UInt64(0)
-            let log = agent.log
-            let name = "\(label): \(file.path)"
-            let result = try client.download(file.sha256, to: partial, expectedSize: file.size) { done, total in
-                if !crashed, done >= midway, done > before, done < file.size {
-                    crashed = true
-                    crash.reached("download-midway")
-                }
-                // Large files log their progress every tenth.
-                if total >= 8 << 20, done >= nextReport {
-                    log.info("\(name): \(done * 100 / total)% of \(total) bytes")
-                    nextReport = done + total / 10
-                }
-            }
-            fetched += result.received
-            if before > 0 { agent.log.info("\(label): \(file.path) resumed at byte \(before)") }
-            guard result.sha256 == file.sha256, FileSystem.fileSize(partial) == file.size else {
-                try? FileSystem.remove(partial)
-                throw Permanent(description: "'\(file.path)' from the server does not match its signed SHA-256 (tampered or corrupt content on the server)")
-            }
-            try FileSystem.rename(partial, to: layout.download(file.sha256))
-            try FileSystem.syncDirectory(layout.downloads)
-        }
-        return "fetched \(fetched) bytes; \(reused) of \(seen.count) files already on the device"
+    private func removeJournal() throws {
+        try FileSystem.remove(layout.journal(journal.name))
+        try FileSystem.syncDirectory(layout.journals)
     }
 
-    /// Assembles the new slot from verified downloads and unchanged files of the current
-    /// slot (hard links), then renames it into place.
-    private func stage() throws {
-        let manifest = try manifest
-        let reusable = agent.reusableFiles(for: journal.name)
-        let staging = layout.staging(journal.name, journal.slot)
-        try FileSystem.remove(staging)
-        try FileSystem.createDirectory(staging)
-        var folders = Set([staging])
-        for file in manifest.files {
-            let destination = staging + "/" + file.path.value
-            let folder = FileSystem.parent(of: destination)
-            try FileSystem.createDirectory(folder)
-            folders.insert(folder)
-            let source = FileSystem.exists(layout.download(file.sha256)) ? layout.download(file.sha256) : reusable[file.sha256]
-            guard let source, FileSystem.fileSize(source) == file.size else {
-                throw Permanent(description: "'\(file.path)' is no longer available to stage")
-            }
-            try FileSystem.hardLink(source, to: destination)
-            let executable = manifest.health?.command == file.path
-            try FileSystem.setPermissions(destination, executable ? 0o555 : 0o444)
-        }
-        for folder in folders.sorted(by: >) { try FileSystem.syncDirectory(folder) }
-        let final = layout.slot(journal.name, journal.slot)
-        try FileSystem.createDirectory(layout.slots(journal.name))
-        try FileSystem.remove(final)
-        try FileSystem.rename(staging, to: final)
-        try FileSystem.syncDirectory(layout.slots(journal.name))
-    }
+    // MARK: Endings
 
-    /// The device's health command, then the bundle's own self-test where the config allows
-    /// it. `problem` is nil when healthy; `note` is the checks' last words either way.
-    private func healthCheck() throws -> (problem: String?, note: String) {
-        let slotPath = layout.slot(journal.name, journal.slot)
-        let environment = ["OTA_BUNDLE_NAME": journal.name, "OTA_BUNDLE_VERSION": journal.version, "OTA_BUNDLE_DIR": slotPath,
-                           "OTA_CURRENT_DIR": layout.current(journal.name), "OTA_STATE_DIR": layout.root]
-        var notes: [String] = []
-        if let command = agent.config.healthCommand {
-            let outcome = try CommandRunner.run(command, environment: environment, timeoutSeconds: agent.config.healthTimeout)
-            if !outcome.succeeded { return (outcome.summary, outcome.summary) }
-            notes.append(outcome.summary)
-        }
-        if agent.config.allowBundleHealthCheck == true, let health = try manifest.health {
-            let outcome = try CommandRunner.run([slotPath + "/" + health.command.value], environment: environment,
-                                                timeoutSeconds: health.timeoutSeconds)
-            let summary = "bundle self-test \(health.command): \(outcome.summary)"
-            if !outcome.succeeded { return (summary, summary) }
-            notes.append(summary)
-        }
-        return (nil, notes.joined(separator: "; "))
-    }
-
+    /// Records the committed version; safe to repeat after a crash at any point.
     private mutating func commit() throws {
-        try agent.installer(for: journal.kind).commit(journal)
         let manifest = try manifest
         let record = InstalledRecord(
             name: journal.name, kind: journal.kind, version: journal.version, digest: journal.digest, slot: journal.slot,
@@ -212,50 +175,62 @@ struct Updater {
         try StateFile.write(record, to: layout.record(journal.name))
         try report(.succeeded, "committed \(journal.version) after its health check" + (healthNote.isEmpty ? "" : " (\(healthNote))"))
         agent.crash.reached("committed")
-        try FileSystem.remove(layout.journal(journal.name))
-        try FileSystem.syncDirectory(layout.journals)
+        try removeJournal()
         agent.log.info("\(label): committed")
         agent.cleanUp(journal.name, keep: [journal.slot, journal.previousSlot].compactMap { $0 })
     }
 
-    /// Records why, then either rolls back (after activation) or ends here (before it).
-    private mutating func fail(_ reason: String, rollBack: Bool) throws {
+    /// Records why, then rolls back: the live version is put back.
+    private mutating func fail(_ reason: String) throws {
         agent.log.error("\(label): \(reason)")
         journal.failure = reason
-        if rollBack {
-            try advance(to: .rollingBack)
-        } else {
-            throw Permanent(description: reason)
+        try advance(to: .rollingBack)
+    }
+
+    /// Rolls a live update back without any further step.
+    private mutating func verdict(rollingBackBecause reason: String) -> Result {
+        do {
+            try fail(reason)
+            return .rolledBack(try rollBack())
+        } catch {
+            return .retryLater(String(describing: error))
         }
     }
 
     private mutating func rollBack() throws -> String {
         let reason = journal.failure ?? "rolled back"
         var detail = reason
-        do { try agent.installer(for: journal.kind).rollback(journal) } catch {
+        // A reload or handler that fails is reported; anything else (the link could not be
+        // swapped back) keeps the journal at rolling-back, to be repeated.
+        do { try agent.installer(for: journal.kind).rollback(journal) } catch let error as InstallError {
             detail += "; rollback: \(error)"
         }
         try agent.recordFailure(journal.name, journal.version)
         try report(.rolledBack, "\(detail); \(journal.previousVersion.map { "back on \($0)" } ?? "no previous version")")
         agent.crash.reached("rolled-back")
-        try FileSystem.remove(layout.journal(journal.name))
-        try FileSystem.syncDirectory(layout.journals)
+        try removeJournal()
         agent.log.info("\(label): rolled back")
         agent.cleanUp(journal.name, keep: [journal.previousSlot].compactMap { $0 })
         return detail
     }
 
-    /// A failure before anything was activated: nothing to undo.
-    private func finishFailed(_ reason: String) -> Result {
-        agent.log.error("\(label): failed: \(reason)")
+    /// Ends an update before activation: nothing to undo, and the version is not condemned.
+    /// This deployment's assignment is not taken again; a new deployment of it is.
+    private func end(_ stop: UpdateStop) -> Result {
+        let (state, result): (DeviceAPI.UpdateState, Result)
+        switch stop {
+        case .gaveUp(let reason): (state, result) = (.failed, .failed(reason))
+        case .abandoned(let reason): (state, result) = (.abandoned, .abandoned(reason))
+        }
+        agent.log.error("\(label): \(state.rawValue): \(stop)")
         do {
-            try agent.recordFailure(journal.name, journal.version)
-            try report(.failed, reason)
-            try FileSystem.remove(layout.journal(journal.name))
+            try report(state, stop.description)
+            _ = try agent.noteEnded(Agent.assignmentKey(deploymentID: journal.deploymentID, digest: journal.digest))
+            try removeJournal()
             agent.cleanUp(journal.name, keep: [journal.previousSlot].compactMap { $0 })
         } catch {
             return .retryLater(String(describing: error))
         }
-        return .failed(reason)
+        return result
     }
 }

@@ -14,21 +14,32 @@ public struct HTTPClientConfiguration: Sendable {
     public var allowInsecureHTTP: Bool
     public var allowLoopbackHTTP: Bool
     public var connectTimeoutSeconds: Int
-    /// A transfer slower than 1 byte/s for this long is abandoned (stalled network).
+    /// A transfer slower than `minimumBytesPerSecond` for this long is abandoned: a stalled
+    /// network, or a server trickling bytes to hold the client.
     public var stallTimeoutSeconds: Int
+    public var minimumBytesPerSecond: Int
+    /// The longest an API request may take in all (uploads of content have no such limit,
+    /// only the minimum speed).
+    public var requestTimeoutSeconds: Int
+    /// The longest one download request may take; a longer download resumes with another.
+    public var downloadRequestTimeoutSeconds: Int
     /// Bandwidth cap for downloads, bytes per second; nil means none.
     public var maxDownloadBytesPerSecond: Int64?
     public var userAgent: String
 
     public init(baseURL: String, caFile: String? = nil, allowInsecureHTTP: Bool = false, allowLoopbackHTTP: Bool = false,
-                connectTimeoutSeconds: Int = 15, stallTimeoutSeconds: Int = 60, maxDownloadBytesPerSecond: Int64? = nil,
-                userAgent: String = "ota/1") {
+                connectTimeoutSeconds: Int = 15, stallTimeoutSeconds: Int = 60, minimumBytesPerSecond: Int = 1024,
+                requestTimeoutSeconds: Int = 120, downloadRequestTimeoutSeconds: Int = 1800,
+                maxDownloadBytesPerSecond: Int64? = nil, userAgent: String = "ota/1") {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.caFile = caFile
         self.allowInsecureHTTP = allowInsecureHTTP
         self.allowLoopbackHTTP = allowLoopbackHTTP
         self.connectTimeoutSeconds = connectTimeoutSeconds
         self.stallTimeoutSeconds = stallTimeoutSeconds
+        self.minimumBytesPerSecond = minimumBytesPerSecond
+        self.requestTimeoutSeconds = requestTimeoutSeconds
+        self.downloadRequestTimeoutSeconds = downloadRequestTimeoutSeconds
         self.maxDownloadBytesPerSecond = maxDownloadBytesPerSecond
         self.userAgent = userAgent
     }
@@ -112,7 +123,9 @@ public final class HTTPClient {
     public func send(_ method: String, _ path: String, headers: [String: String] = [:], body: Body = .none,
                      maxResponseBytes: Int64 = 64 << 20, progress: ((Int64, Int64) -> Void)? = nil) throws -> HTTPResult {
         let sink = MemorySink(limit: maxResponseBytes)
-        let status = try perform(method, path, headers: headers, body: body, sink: sink, progress: progress.map { report in
+        let deadline: Int?
+        if case .file = body { deadline = nil } else { deadline = configuration.requestTimeoutSeconds }
+        let status = try perform(method, path, headers: headers, body: body, sink: sink, deadline: deadline, progress: progress.map { report in
             { _, _, uploadTotal, uploaded in report(uploaded, uploadTotal) }
         })
         return HTTPResult(status: status, headers: sink.headers, body: sink.bytes)
@@ -125,6 +138,12 @@ public final class HTTPClient {
         public let resumed: Bool
         /// SHA-256 of the whole file, computed on the way in (no second pass over it).
         public let sha256: SHA256Digest
+
+        public init(received: UInt64, resumed: Bool, sha256: SHA256Digest) {
+            self.received = received
+            self.resumed = resumed
+            self.sha256 = sha256
+        }
     }
 
     /// Downloads into `file`, resuming after what it already holds with a `Range` request.
@@ -141,7 +160,8 @@ public final class HTTPClient {
         let sink = try FileSink(path: file, startOffset: start, limit: expectedSize)
         // Progress is reported from the sink, after every chunk written (at most 16 KiB).
         sink.onWrite = progress.map { report in { offset in report(offset, expectedSize) } }
-        let status = try perform("GET", path, headers: requestHeaders, body: .none, sink: sink, progress: nil,
+        let status = try perform("GET", path, headers: requestHeaders, body: .none, sink: sink,
+                                 deadline: configuration.downloadRequestTimeoutSeconds, progress: nil,
                                  maxRecvSpeed: configuration.maxDownloadBytesPerSecond)
         try sink.finish()
         if status == 416 && start > 0 {
@@ -155,7 +175,7 @@ public final class HTTPClient {
         return DownloadResult(received: sink.received, resumed: sink.resumed, sha256: try sink.digest())
     }
 
-    private func perform(_ method: String, _ path: String, headers: [String: String], body: Body, sink: ResponseSink,
+    private func perform(_ method: String, _ path: String, headers: [String: String], body: Body, sink: ResponseSink, deadline: Int?,
                          progress: ((Int64, Int64, Int64, Int64) -> Void)?, maxRecvSpeed: Int64? = nil) throws -> Int {
         curl_easy_reset(handle)
         let url = configuration.baseURL + path
@@ -179,8 +199,11 @@ public final class HTTPClient {
                 ota_curl_setopt_string(handle, CURLOPT_USERAGENT, configuration.userAgent)
                 ota_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
                 ota_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT, configuration.connectTimeoutSeconds)
-                ota_curl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1)
+                // Below a bandwidth cap's half, so that a capped transfer never looks stalled.
+                let minimumSpeed = min(configuration.minimumBytesPerSecond, Int((maxRecvSpeed ?? Int64.max) / 2))
+                ota_curl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, max(1, minimumSpeed))
                 ota_curl_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, configuration.stallTimeoutSeconds)
+                if let deadline { ota_curl_setopt_long(handle, CURLOPT_TIMEOUT, deadline) }
                 ota_curl_setopt_long(handle, CURLOPT_PROTOCOLS, Int(CURLPROTO_HTTP | CURLPROTO_HTTPS))
                 ota_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
                 ota_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1)

@@ -102,9 +102,12 @@ public enum DeviceAPI {
         case healthCheck = "health-check"
         case succeeded, failed
         case rolledBack = "rolled-back"
+        /// Ended before activation without condemning the version: the server stopped
+        /// offering it (cancelled or superseded), stopped serving its content, or it aged out.
+        case abandoned
 
         /// The update is over on this device, one way or the other.
-        public var isFinal: Bool { self == .succeeded || self == .failed || self == .rolledBack }
+        public var isFinal: Bool { [.succeeded, .failed, .rolledBack, .abandoned].contains(self) }
     }
 
     public struct Event: Codable, Equatable, Sendable {

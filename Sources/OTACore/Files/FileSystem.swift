@@ -134,6 +134,26 @@ public enum FileSystem {
         return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// The permission bits and the number of hard links of a file (following links).
+    public static func mode(of path: String) -> (permissions: mode_t, links: UInt64)? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return (info.st_mode & 0o7777, UInt64(info.st_nlink))
+    }
+
+    /// Copies a regular file to a new path, durably, with `permissions`.
+    public static func copyFile(_ source: String, to destination: String, permissions: mode_t) throws {
+        let input = try File.open(source, .readOnly)
+        let output = try File.open(destination, .createNew(permissions: permissions))
+        do {
+            try input.forEachChunk { try output.write($0) }
+            try output.sync()
+        } catch {
+            _ = unlink(destination)
+            throw error
+        }
+    }
+
     public static func setPermissions(_ path: String, _ permissions: mode_t) throws {
         guard chmod(path, permissions) == 0 else { throw FileError("chmod", path) }
     }

@@ -54,24 +54,31 @@ public enum ServerApplication {
         DeviceAdminRoutes.add(to: router, services: services)
         DashboardRoutes.add(to: router, services: services)
 
+        // Deadlines for slow or stalled clients (see SlowRequestGuard), so that they cannot
+        // hold connections for good.
+        let timeout = TimeAmount.seconds(Int64(configuration.requestTimeoutSeconds))
+        let http1 = HTTPServerBuilder.http1(configuration: .init(
+            additionalChannelHandlers: [SlowRequestGuard(window: timeout)], idleTimeout: timeout))
         let server: HTTPServerBuilder
         let scheme: String
         if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
             do {
                 let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
-                let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
-                server = try .tls(.http1(), tlsConfiguration: tls)
+                var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+                tls.minimumTLSVersion = .tlsv12
+                server = try .tls(http1, tlsConfiguration: tls)
             } catch { throw StartError.tls(String(describing: error)) }
             scheme = "https"
         } else {
-            server = .http1()
+            server = http1
             scheme = "http"
         }
         let host = configuration.host
         let app = Application(
             router: MethodCheckingRouter(router: router),
             server: server,
-            configuration: .init(address: .hostname(host, port: configuration.port), serverName: "ota-server"),
+            configuration: .init(address: .hostname(host, port: configuration.port), serverName: "ota-server", backlog: 1024,
+                                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maximumConnections, logger: logger)),
             services: [FleetService(fleet: fleet, flushIntervalMilliseconds: configuration.flushIntervalMilliseconds, logger: logger)],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port

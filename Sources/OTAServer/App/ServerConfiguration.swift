@@ -16,10 +16,16 @@ public struct ServerConfiguration: Sendable {
     public var maximumContentSize: UInt64
     /// How often batched check-in writes reach the database.
     public var flushIntervalMilliseconds: Int
+    /// A connection is closed when idle this long, when a request head takes longer to
+    /// arrive, or when a request body brings less than 1 KiB in this long.
+    public var requestTimeoutSeconds: Int
+    /// Connections served at once; more wait in the listen backlog.
+    public var maximumConnections: Int
 
     public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 8080, trustRootPath: String,
                 tlsCertificatePath: String? = nil, tlsKeyPath: String? = nil, pollIntervalSeconds: Int = 60,
-                maximumContentSize: UInt64 = 64 << 30, flushIntervalMilliseconds: Int = 500) {
+                maximumContentSize: UInt64 = 64 << 30, flushIntervalMilliseconds: Int = 500,
+                requestTimeoutSeconds: Int = 30, maximumConnections: Int = 4096) {
         self.dataDirectory = dataDirectory
         self.host = host
         self.port = port
@@ -29,6 +35,8 @@ public struct ServerConfiguration: Sendable {
         self.pollIntervalSeconds = pollIntervalSeconds
         self.maximumContentSize = maximumContentSize
         self.flushIntervalMilliseconds = flushIntervalMilliseconds
+        self.requestTimeoutSeconds = requestTimeoutSeconds
+        self.maximumConnections = maximumConnections
     }
 
     public var databasePath: String { dataDirectory + "/registry.sqlite" }

@@ -12,7 +12,9 @@ struct EventStore: Sendable {
         case .downloading, .downloaded: return "downloading"
         case .installing, .healthCheck: return "installing"
         case .succeeded: return "succeeded"
-        case .failed: return "failed"
+        // An abandoned update ends the device's part in that deployment: it is not offered
+        // again there (a new deployment of the same version is).
+        case .failed, .abandoned: return "failed"
         case .rolledBack: return "rolled_back"
         }
     }

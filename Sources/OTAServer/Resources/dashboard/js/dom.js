@@ -156,13 +156,13 @@ export function compareVersions(a, b) {
 // ---- states ----------------------------------------------------------------------------
 
 /** Device states (what a device last reported) and rollout states (counts per deployment). */
-export const DEVICE_STATES = ['idle', 'downloading', 'downloaded', 'installing', 'health-check', 'succeeded', 'failed', 'rolled-back'];
+export const DEVICE_STATES = ['idle', 'downloading', 'downloaded', 'installing', 'health-check', 'succeeded', 'failed', 'rolled-back', 'abandoned'];
 export const ROLLOUT_STATES = ['pending', 'downloading', 'installing', 'succeeded', 'failed', 'rolled_back'];
 
 const STATE_LABELS = {
   idle: 'idle', pending: 'pending', downloading: 'downloading', downloaded: 'downloaded', installing: 'installing',
   'health-check': 'health check', succeeded: 'succeeded', failed: 'failed', rolled_back: 'rolled back',
-  'rolled-back': 'rolled back', active: 'active', paused: 'paused', completed: 'completed', cancelled: 'cancelled',
+  'rolled-back': 'rolled back', abandoned: 'abandoned', active: 'active', paused: 'paused', completed: 'completed', cancelled: 'cancelled',
   committed: 'committed', trial: 'trial',
 };
 

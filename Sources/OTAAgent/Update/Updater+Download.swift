@@ -1,0 +1,190 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import OTAClient
+import OTACore
+
+/// Steps 3 and 4: fetch what the device does not hold, then assemble the new slot.
+///
+/// A transfer that breaks off is resumed where it stopped: at once while it makes progress
+/// (a flaky link), otherwise at the next cycle with the daemon's backoff. A network alone
+/// never ends an update. Only a file that arrived complete with the wrong SHA-256 is thrown
+/// away, and after `corruptDownloadLimit` of those this deployment's attempt is given up.
+/// Content the server refuses (403, 404, 410) is tried again at the next cycles, whose check-in
+/// says whether the update is still offered (a server that restarted may briefly not know the
+/// device's assignment); refused `refusedDownloadLimit` cycles running, the update is abandoned.
+extension Updater {
+    static let corruptDownloadLimit = 3
+    static let refusedDownloadLimit = 3
+    static let transferAttemptsPerCycle = 5
+
+    mutating func download() throws -> String {
+        let manifest = try manifest
+        let reusable = agent.reusableFiles(for: journal.name)
+        var fetched: UInt64 = 0
+        var reused = 0
+        var seen = Set<SHA256Digest>()
+        for file in manifest.files where seen.insert(file.sha256).inserted {
+            if FileSystem.exists(layout.download(file.sha256)) {
+                // Verified when it was renamed in; staging checks it again after a restart.
+                reused += 1
+            } else if let source = reusable[file.sha256], (try? SHA256Digest.ofFile(at: source)) == file.sha256 {
+                // A file of the live slot is used only if its bytes are still the signed ones.
+                verified.insert(file.sha256)
+                reused += 1
+            } else {
+                fetched += try fetch(file)
+                verified.insert(file.sha256)
+            }
+        }
+        return "fetched \(fetched) bytes; \(reused) of \(seen.count) files already on the device"
+    }
+
+    /// Fetches one file into downloads/, returning the bytes received.
+    private mutating func fetch(_ file: Manifest.FileEntry) throws -> UInt64 {
+        guard let fetcher else { throw HTTPClientError.transport("not connected to the server") }
+        let partial = layout.partialDownload(file.sha256)
+        var received: UInt64 = 0
+        var attempt = 0
+        while true {
+            attempt += 1
+            let before = FileSystem.fileSize(partial) ?? 0
+            let result: HTTPClient.DownloadResult
+            do {
+                result = try fetcher.fetch(file.sha256, to: partial, expectedSize: file.size, progress: progress(for: file, from: before))
+            } catch let error as HTTPClientError {
+                if let code = error.statusCode, [403, 404, 410].contains(code) {
+                    let count = (journal.refusedDownloads ?? 0) + 1
+                    journal.refusedDownloads = count
+                    try saveJournal()
+                    guard count < Self.refusedDownloadLimit else {
+                        throw UpdateStop.abandoned("the server no longer serves '\(file.path)' (\(error), \(count) cycles running): the deployment was cancelled or superseded, or the content was removed")
+                    }
+                    throw error
+                }
+                let now = FileSystem.fileSize(partial) ?? 0
+                received += now > before ? now - before : 0
+                guard error.isTransferProblem, now > before, attempt < Self.transferAttemptsPerCycle else { throw error }
+                agent.log.info("\(label): \(file.path): \(error); resuming at byte \(now)")
+                usleep(UInt32(min(attempt, 4)) * 250_000)
+                continue
+            }
+            received += result.received
+            if before > 0 && result.resumed { agent.log.info("\(label): \(file.path) resumed at byte \(before)") }
+            let size = FileSystem.fileSize(partial) ?? 0
+            if size < file.size {
+                // The answer ended early without an error (a proxy that cuts it short).
+                guard attempt < Self.transferAttemptsPerCycle else {
+                    throw HTTPClientError.transport("'\(file.path)' keeps ending early (at byte \(size) of \(file.size))")
+                }
+                continue
+            }
+            guard result.sha256 == file.sha256 else {
+                try countCorrupt("'\(file.path)' arrived complete but does not match its signed SHA-256", discarding: partial)
+                continue
+            }
+            try FileSystem.rename(partial, to: layout.download(file.sha256))
+            try FileSystem.syncDirectory(layout.downloads)
+            journal.refusedDownloads = nil
+            return received
+        }
+    }
+
+    /// Counts a corrupt file, then discards it (in that order, so that a crash between the
+    /// two cannot make the count forget it); gives up this deployment's attempt at the limit.
+    private mutating func countCorrupt(_ problem: String, discarding file: String?) throws {
+        let count = (journal.corruptDownloads ?? 0) + 1
+        journal.corruptDownloads = count
+        try saveJournal()
+        if let file { try? FileSystem.remove(file) }
+        guard count < Self.corruptDownloadLimit else {
+            throw UpdateStop.gaveUp("gave up after \(count) corrupt files: \(problem) (corrupt content on the server, a damaged disk, or something on the way that alters it); deploy it again to retry")
+        }
+        agent.log.error("\(label): \(problem) (\(count) of \(Self.corruptDownloadLimit - 1) allowed); fetching it again")
+    }
+
+    private func progress(for file: Manifest.FileEntry, from before: UInt64) -> (UInt64, UInt64) -> Void {
+        let crash = agent.crash
+        let log = agent.log
+        let name = "\(label): \(file.path)"
+        let midway = file.size / 2
+        var crashed = false
+        var nextReport = UInt64(0)
+        return { done, total in
+            if !crashed, done >= midway, done > before, done < file.size {
+                crashed = true
+                crash.reached("download-midway")
+            }
+            // Large files log their progress every tenth.
+            if total >= 8 << 20, done >= nextReport {
+                log.info("\(name): \(done * 100 / total)% of \(total) bytes")
+                nextReport = done + total / 10
+            }
+        }
+    }
+
+    /// Assembles the new slot from verified downloads and unchanged files of the current
+    /// slot, then renames it into place. False when a file must be fetched again (it was
+    /// damaged since it was checked).
+    mutating func stage() throws -> Bool {
+        let manifest = try manifest
+        let reusable = agent.reusableFiles(for: journal.name)
+        let staging = layout.staging(journal.name, journal.slot)
+        try FileSystem.remove(staging)
+        try Self.createReadableDirectory(staging)
+        var folders = Set([staging])
+        for file in manifest.files {
+            let destination = staging + "/" + file.path.value
+            let folder = FileSystem.parent(of: destination)
+            try Self.createReadableDirectory(folder)
+            folders.insert(folder)
+            let download = layout.download(file.sha256)
+            let fromDownload = FileSystem.exists(download)
+            let source = fromDownload ? download : reusable[file.sha256]
+            guard let source, verified.contains(file.sha256) || (try? SHA256Digest.ofFile(at: source)) == file.sha256 else {
+                try countCorrupt("'\(file.path)' changed on the device's disk after it was verified", discarding: fromDownload ? download : nil)
+                return false
+            }
+            verified.insert(file.sha256)
+            try place(source, at: destination, permissions: manifest.health?.command == file.path ? 0o555 : 0o444,
+                      mayChangeSource: fromDownload)
+        }
+        for folder in folders.sorted(by: >) { try FileSystem.syncDirectory(folder) }
+        let final = layout.slot(journal.name, journal.slot)
+        try Self.createReadableDirectory(layout.slots(journal.name))
+        try FileSystem.remove(final)
+        try FileSystem.rename(staging, to: final)
+        try FileSystem.syncDirectory(layout.slots(journal.name))
+        return true
+    }
+
+    /// 0755 whatever the umask: a self-test running as another user must reach its slot.
+    private static func createReadableDirectory(_ path: String) throws {
+        try FileSystem.createDirectory(path)
+        try FileSystem.setPermissions(path, 0o755)
+    }
+
+    /// Hard-links when the file already has the wanted permissions, else copies: a mode
+    /// change on a hard link would change the live slot's file too.
+    private func place(_ source: String, at destination: String, permissions: mode_t, mayChangeSource: Bool) throws {
+        if mayChangeSource, let mode = FileSystem.mode(of: source), mode.links == 1, mode.permissions != permissions {
+            try FileSystem.setPermissions(source, permissions)
+        }
+        if FileSystem.mode(of: source)?.permissions == permissions {
+            try FileSystem.hardLink(source, to: destination)
+        } else {
+            try FileSystem.copyFile(source, to: destination, permissions: permissions)
+            try FileSystem.setPermissions(destination, permissions)
+        }
+    }
+}
+
+extension HTTPClientError {
+    /// A transfer that broke off or went wrong on the way, as opposed to an answer.
+    var isTransferProblem: Bool {
+        switch self {
+        case .transport, .tooLarge, .invalidAnswer: return true
+        case .status, .insecureURL, .file: return false
+        }
+    }
+}
