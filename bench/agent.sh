@@ -19,7 +19,7 @@ token=$("$BIN/ota-server" token create --data "$work/data" --role admin 2>/dev/n
 start_server "$work/data" "$work/trust.json"
 export OTA_SERVER=$SERVER_URL OTA_TOKEN=$token
 "$BIN/otactl" publish "$work/big.otab" > /dev/null
-enroll=$("$BIN/otactl" enroll-token create 2>/dev/null)
+enroll=$("$BIN/otactl" enroll-token create --auto-accept 2>/dev/null)
 cat > "$work/agent.json" <<JSON
 {"server_url": "$SERVER_URL", "device_id": "bench-agent", "hardware": "bench-hw", "enrollment_token": "$enroll",
  "trust_root": "$work/trust.json", "state_dir": "$work/state", "allow_insecure_http": true,

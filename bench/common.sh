@@ -37,7 +37,7 @@ mib() { python3 -c "print(f'{$1 / 1024:.1f}')"; }
 
 start_server() { # start_server DATA TRUST [extra args] -> SERVER_PID, SERVER_URL
   local data=$1 trust=$2; shift 2
-  "$BIN/ota-server" serve --data "$data" --listen 127.0.0.1:0 --trust "$trust" --log-level warning "$@" > "$OUT/server.out" 2> "$OUT/server.log" &
+  "$BIN/ota-server" serve --data "$data" --listen 127.0.0.1:0 --trust "$trust" --log-level warning --registrations-per-minute 1000000 "$@" > "$OUT/server.out" 2> "$OUT/server.log" &
   SERVER_PID=$!
   for _ in $(seq 100); do
     SERVER_URL=$(sed -n 's/^ota-server listening on //p' "$OUT/server.out")

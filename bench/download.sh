@@ -21,7 +21,7 @@ start_server "$work/data" "$work/trust.json"
 export OTA_SERVER=$SERVER_URL OTA_TOKEN=$token
 "$BIN/otactl" publish "$work/big.otab" > /dev/null
 "$BIN/otactl" deployments create big 1.0.0 --all > /dev/null
-enroll=$("$BIN/otactl" enroll-token create 2>/dev/null)
+enroll=$("$BIN/otactl" enroll-token create --auto-accept 2>/dev/null)
 device=$(curl -s -X POST -H "Content-Type: application/json" -d "{\"enrollment_token\":\"$enroll\",\"device_id\":\"bench-1\",\"hardware\":\"bench-hw\"}" \
   "$SERVER_URL/api/v1/device/register" | python3 -c 'import json,sys; print(json.load(sys.stdin)["device_token"])')
 curl -s -X POST -H "Authorization: Bearer $device" -H "Content-Type: application/json" -d '{"installed":[]}' "$SERVER_URL/api/v1/device/checkin" > /dev/null

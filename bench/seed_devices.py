@@ -1,24 +1,67 @@
 #!/usr/bin/env python3
-"""Seeds N registered devices straight into a stopped server's SQLite file, with tokens
-ota_dev_bench_<i> (the server stores only their SHA-256), and writes a wrk Lua script that
-checks in as every device in turn. Usage: seed_devices.py DB N LUA_OUT [installed-digest]"""
-import hashlib, sqlite3, sys
+"""Seeds N registered devices straight into a stopped server's SQLite file and writes a wrk
+Lua script that checks in as every device in turn.
 
-db, count, lua_out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-digest = sys.argv[4] if len(sys.argv) > 4 else "a" * 64
+    seed_devices.py DB N LUA_OUT [installed-digest] [--signed]
+
+Without --signed: devices from before device keys, with bearer tokens ota_dev_bench_<i>
+(the server stores only their SHA-256). With --signed: devices with keys, each request
+signed as the agent signs it (RFC 9421, HMAC-SHA256 under a session key). The sessions are
+made here from the server's session secret, as the server would make them (a session costs
+the device one Ed25519 proof an hour, which this benchmark leaves out: it measures what every
+check-in costs); their signatures are made once, so they must be used within 300 s.
+"""
+import base64, hashlib, hmac, os, sqlite3, sys, time
+
+arguments = [a for a in sys.argv[1:] if a != "--signed"]
+signed = "--signed" in sys.argv
+db, count, lua_out = arguments[0], int(arguments[1]), arguments[2]
+digest = arguments[3] if len(arguments) > 3 else "a" * 64
+body = '{"installed":[{"digest":"%s","name":"model","state":"committed","version":"1.0.0"}]}' % digest
+prefix = "bsig" if signed else "bench"
 con = sqlite3.connect(db)
 with con:
-    con.execute("DELETE FROM devices WHERE id LIKE 'bench-%'")
-    con.executemany(
-        "INSERT INTO devices (id, token_hash, hardware, attributes, registered_at, last_seen) VALUES (?, ?, 'bench-hw', '{}', '2026-11-29T00:00:00Z', 0)",
-        ((f"bench-{i:06d}", hashlib.sha256(f"ota_dev_bench_{i}".encode()).hexdigest()) for i in range(count)))
+    con.execute(f"DELETE FROM devices WHERE id LIKE '{prefix}-%'")
+    if signed:
+        keys = [os.urandom(32) for _ in range(count)]
+        con.executemany(
+            "INSERT INTO devices (id, token_hash, hardware, attributes, registered_at, last_seen, public_key, status) "
+            "VALUES (?, ?, 'bench-hw', '{}', '2026-11-29T00:00:00Z', 0, ?, 'accepted')",
+            ((f"{prefix}-{i:06d}", f"key:{prefix}-{i:06d}", base64.b64encode(keys[i]).decode()) for i in range(count)))
+    else:
+        con.executemany(
+            "INSERT INTO devices (id, token_hash, hardware, attributes, registered_at, last_seen) VALUES (?, ?, 'bench-hw', '{}', '2026-11-29T00:00:00Z', 0)",
+            ((f"{prefix}-{i:06d}", hashlib.sha256(f"ota_dev_bench_{i}".encode()).hexdigest()) for i in range(count)))
+    secret = con.execute("SELECT value FROM server_secrets WHERE name = 'device_sessions'").fetchone() if signed else None
 con.close()
 
-body = '{"installed":[{"digest":"%s","name":"model","state":"committed","version":"1.0.0"}]}' % digest
+path = "/api/v1/device/checkin"
+if signed:
+    secret = bytes.fromhex(secret[0])
+    content_digest = "sha-256=:%s:" % base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+    created = int(time.time())
+    entries = []
+    for i in range(count):
+        key_id = hashlib.sha256(keys[i]).hexdigest()[:32]
+        session = f"s1:{prefix}-{i:06d}:{key_id}:{created + 3000}:{os.urandom(8).hex()}"
+        session_key = hmac.new(secret, session.encode(), hashlib.sha256).digest()
+        params = f'("@method" "@path" "content-digest");created={created};keyid="{session}";alg="hmac-sha256"'
+        base = f'"@method": POST\n"@path": {path}\n"content-digest": {content_digest}\n"@signature-params": {params}'
+        mac = base64.b64encode(hmac.new(session_key, base.encode(), hashlib.sha256).digest()).decode()
+        entries.append(f'{{"ota={params}", "ota=:{mac}:"}}')
+    table = "local signatures = {\n" + ",\n".join(entries) + "\n}\n"
+    per_request = f'''  local entry = signatures[(counter % count) + 1]
+  wrk.headers["Content-Digest"] = "{content_digest}"
+  wrk.headers["Signature-Input"] = entry[1]
+  wrk.headers["Signature"] = entry[2]'''
+else:
+    table = ""
+    per_request = '''  wrk.headers["Authorization"] = "Bearer ota_dev_bench_" .. (counter % count)'''
+
 with open(lua_out, "w") as f:
     f.write(f"""
--- Each wrk thread walks the device tokens from its own offset.
-local count = {count}
+-- Each wrk thread walks the devices from its own offset.
+{table}local count = {count}
 local counter = 0
 local offset = 0
 local threads = 0
@@ -30,12 +73,12 @@ function init(args)
   counter = offset
 end
 wrk.method = "POST"
-wrk.path = "/api/v1/device/checkin"
+wrk.path = "{path}"
 wrk.body = '{body}'
 wrk.headers["Content-Type"] = "application/json"
 function request()
   counter = counter + 1
-  wrk.headers["Authorization"] = "Bearer ota_dev_bench_" .. (counter % count)
+{per_request}
   return wrk.format()
 end
 """)

@@ -223,8 +223,8 @@ show "$BIN/otactl" bundle verify "$DEMO/bundles/$BUNDLE-1.0.0.otab" --trust "$DE
 
 # --- 3. Three devices --------------------------------------------------------------------------
 stage "3. Start $DEVICES devices: an inference app and an ota-agent each, with separate state folders"
-step "otactl enroll-token create --max-uses $DEVICES --name demo-fleet --tag demo"
-ENROLL=$(otactl enroll-token create --max-uses "$DEVICES" --name demo-fleet --tag demo 2>/dev/null)
+step "otactl enroll-token create --max-uses $DEVICES --name demo-fleet --tag demo --auto-accept"
+ENROLL=$(otactl enroll-token create --max-uses "$DEVICES" --name demo-fleet --tag demo --auto-accept 2>/dev/null)
 DEVICE_IDS=()
 for n in $(seq 1 "$DEVICES"); do
   id=$(printf 'edge-%02d' "$n")

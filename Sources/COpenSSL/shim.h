@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/hmac.h>
 
 // Function-like macros are invisible to Swift; these wrappers make them callable.
 static inline long ota_BIO_get_mem_data(BIO *bio, char **data) {

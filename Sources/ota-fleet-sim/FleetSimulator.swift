@@ -46,26 +46,30 @@ struct FleetSimulator: ParsableCommand {
         }
     }
 
+    /// One simulated device: its own key and session, like a real agent.
     final class Device: @unchecked Sendable {
         let id: String
         let fails: Bool
-        var token = ""
+        let key: Ed25519PrivateKey
+        var session: DeviceClient.Session?
         var installed: [DeviceAPI.InstalledBundle] = []
-        init(id: String, fails: Bool) {
+        init(id: String, fails: Bool) throws {
             self.id = id
             self.fails = fails
+            key = try Ed25519PrivateKey.generate()
         }
     }
 
     func run() throws {
         let configuration = HTTPClientConfiguration(baseURL: server, allowLoopbackHTTP: true, userAgent: "ota-fleet-sim/1")
-        let fleet = (0..<devices).map { index in
-            Device(id: "\(prefix)-\(String(format: "%05d", index))", fails: Double((index * 7919) % 1000) < failureRate * 1000)
+        let fleet = try (0..<devices).map { index in
+            try Device(id: "\(prefix)-\(String(format: "%05d", index))", fails: Double((index * 7919) % 1000) < failureRate * 1000)
         }
         let started = Date()
         try parallel(fleet, configuration: configuration) { client, device in
-            let answer = try client.register(.init(enrollmentToken: enrollmentToken, deviceID: device.id, hardware: hardware))
-            device.token = answer.deviceToken
+            _ = try client.register(.init(enrollmentToken: enrollmentToken, deviceID: device.id, hardware: hardware,
+                                          publicKey: Base64.encode(device.key.publicKey.raw),
+                                          proof: try DeviceProof.sign(.register, deviceID: device.id, key: device.key)))
             return 0
         }
         var summary = Summary(devices: devices)
@@ -74,7 +78,9 @@ struct FleetSimulator: ParsableCommand {
         while duration.map({ Date().timeIntervalSince(loopStarted) < $0 }) ?? (quiet < untilQuiet) {
             guard duration != nil || Date().timeIntervalSince(started) < timeout else { throw ValidationError("timed out after \(timeout)s") }
             let assigned = try parallel(fleet, configuration: configuration) { client, device in
-                client.api.token = device.token
+                client.credentials = .key(deviceID: device.id, key: device.key)
+                client.session = device.session
+                defer { device.session = client.session }
                 let answer = try client.checkin(.init(installed: device.installed))
                 for assignment in answer.assignments { try update(device, assignment, client: client) }
                 return answer.assignments.count
@@ -123,7 +129,7 @@ struct FleetSimulator: ParsableCommand {
             let thread = Thread {
                 defer { group.leave() }
                 do {
-                    let client = try DeviceClient(configuration, deviceToken: nil)
+                    let client = try DeviceClient(configuration)
                     var index = worker
                     var count = 0
                     while index < fleet.count {

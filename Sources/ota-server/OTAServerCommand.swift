@@ -51,6 +51,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Connections served at once; further ones wait in the listen backlog.")
     var maxConnections = 4096
 
+    @Option(help: ArgumentHelp("Whether devices registered before device keys may still use their bearer tokens: accept (the transition; each binds a key at its next contact) or refuse.", valueName: "accept|refuse"))
+    var legacyDeviceTokens = "accept"
+
+    @Option(help: "Device registrations admitted per minute, across all enrollment tokens.")
+    var registrationsPerMinute = 600
+
+    @Flag(help: "Require a viewer token for GET /metrics.")
+    var metricsNeedToken = false
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -59,6 +68,8 @@ struct Serve: AsyncParsableCommand {
         guard (1...86_400).contains(pollInterval) else { throw ValidationError("--poll-interval must be 1 to 86400 seconds") }
         guard (1...3600).contains(requestTimeout) else { throw ValidationError("--request-timeout must be 1 to 3600 seconds") }
         guard (1...1_000_000).contains(maxConnections) else { throw ValidationError("--max-connections must be 1 to 1000000") }
+        guard ["accept", "refuse"].contains(legacyDeviceTokens) else { throw ValidationError("--legacy-device-tokens must be accept or refuse") }
+        guard (1...1_000_000).contains(registrationsPerMinute) else { throw ValidationError("--registrations-per-minute must be 1 to 1000000") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         _ = try ListenAddress(listen)
     }
@@ -71,7 +82,8 @@ struct Serve: AsyncParsableCommand {
         let configuration = ServerConfiguration(
             dataDirectory: data, host: address.host, port: address.port, trustRootPath: trust, tlsCertificatePath: tlsCert,
             tlsKeyPath: tlsKey, pollIntervalSeconds: pollInterval, maximumContentSize: UInt64(maxContentMib) << 20,
-            requestTimeoutSeconds: requestTimeout, maximumConnections: maxConnections)
+            requestTimeoutSeconds: requestTimeout, maximumConnections: maxConnections, legacyDeviceTokens: legacyDeviceTokens == "accept",
+            registrationsPerMinute: registrationsPerMinute, metricsNeedToken: metricsNeedToken)
         do {
             try await ServerApplication.run(configuration, logger: logger) { url in
                 // One line on stdout, flushed, so that scripts and tests know where it listens.
@@ -125,14 +137,22 @@ struct TokenCommand: ParsableCommand {
         @Option(help: ArgumentHelp("The server's data folder.", valueName: "dir")) var data: String
         @Option(help: "viewer, publisher, operator or admin.") var role: String
         @Option(help: "Who or what the token is for (shown in the audit log).") var name = "token"
+        @Option(help: ArgumentHelp("Lifetime, e.g. 12h or 90d; without it the token lasts until revoked.", valueName: "duration"))
+        var expiresIn: String?
         @Flag(help: "Print the result as JSON.") var json = false
+
+        func validate() throws {
+            if let expiresIn, (DurationText.seconds(expiresIn) ?? 0) < 1 {
+                throw ValidationError("--expires-in must be a duration like 12h or 90d")
+            }
+        }
 
         func run() throws {
             guard let role = AdminAPI.Role(rawValue: role) else {
                 throw ValidationError("--role must be viewer, publisher, operator or admin")
             }
             let store = try TokenAdministration.open(data)
-            let (id, secret) = try store.createAdminToken(role: role, name: name)
+            let (id, secret) = try store.createAdminToken(role: role, name: name, expiresInSeconds: expiresIn.flatMap(DurationText.seconds))
             if json {
                 print(String(decoding: try StrictJSON.encode(["id": id, "role": role.rawValue, "name": name, "token": secret]), as: UTF8.self))
             } else {

@@ -3,6 +3,7 @@
 Everything runs against 127.0.0.1 only: keys, trust root, tokens, the server, published
 bundles, an enrollment token, registered devices, check-ins, update events and deployments.
 """
+import base64
 import json
 import os
 import re
@@ -13,6 +14,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'Fixtures'))
+import device_signing  # noqa: E402  (a device's key and signed requests)
 from datetime import datetime, timedelta, timezone
 
 # Markup that must only ever appear as text in the dashboard.
@@ -39,7 +43,8 @@ class Seeded:
         self.url = None
         self.tokens = {}
         self.bundles = {}          # (name, version) -> bundle JSON
-        self.devices = {}          # id -> device token
+        self.devices = {}          # id -> (session id, session key)
+        self.tag_tokens = {}       # (tags, group) -> an enrollment token giving them
         self.deployments = {}      # label -> deployment id
         self.expect = {}           # numbers the tests check on the pages
 
@@ -127,13 +132,16 @@ class Seeded:
         self.stop()
 
     # -- HTTP ------------------------------------------------------------------------------
-    def http(self, method, path, body=None, token=None):
+    def http(self, method, path, body=None, token=None, device=None):
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.url + path, data=data, method=method)
         if data is not None:
             request.add_header('Content-Type', 'application/json')
         if token:
             request.add_header('Authorization', 'Bearer ' + token)
+        if device:
+            for name, value in device_signing.signed_headers(method, path, data or b'', *self.devices[device]).items():
+                request.add_header(name, value)
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
             with opener.open(request, timeout=20) as response:
@@ -146,8 +154,8 @@ class Seeded:
             except ValueError:
                 return error.code, text
 
-    def ok(self, method, path, body=None, token=None):
-        status, answer = self.http(method, path, body, token)
+    def ok(self, method, path, body=None, token=None, device=None):
+        status, answer = self.http(method, path, body, token, device)
         if status >= 300:
             raise RuntimeError(f'{method} {path} -> {status}: {answer}')
         return answer
@@ -170,20 +178,32 @@ class Seeded:
         self.bundles[(name, version)] = bundle
         return bundle
 
-    def register(self, enrollment, device_id, hardware, attributes=None, tags=None):
-        answer = self.ok('POST', '/api/v1/device/register', {
-            'enrollment_token': enrollment, 'device_id': device_id, 'hardware': hardware,
-            'attributes': attributes or {}, 'tags': tags or []})
-        self.devices[device_id] = answer['device_token']
+    def register(self, enrollment, device_id, hardware, attributes=None, tags=None, group=None):
+        """Registers a device with a key of its own; its tags come from the enrollment token
+        (a device cannot choose them), so a token giving `tags` is made when needed."""
+        if tags or group:
+            key = (tuple(tags or []), group)
+            if key not in self.tag_tokens:
+                args = ['enroll-token', 'create', '--max-uses', '1000', '--auto-accept', '--json']
+                for tag in tags or []:
+                    args += ['--tag', tag]
+                if group:
+                    args += ['--group', group]
+                self.tag_tokens[key] = json.loads(self.otactl(*args, token='operator'))['token']
+            enrollment = self.tag_tokens[key]
+        device_key = device_signing.DeviceKey(self.root)
+        self.ok('POST', '/api/v1/device/register', device_key.registration(device_id, hardware, enrollment, attributes))
+        session = self.ok('POST', '/api/v1/device/session', {'device_id': device_id, 'proof': device_key.proof('ota-session-v1', device_id)})
+        self.devices[device_id] = (session['session_id'], base64.b64decode(session['session_key']))
 
     def checkin(self, device_id, installed):
         body = {'installed': [{'name': n, 'version': v, 'digest': self.bundles[(n, v)]['digest'], 'state': 'committed'}
                               for (n, v) in installed]}
-        return self.ok('POST', '/api/v1/device/checkin', body, token=self.devices[device_id])
+        return self.ok('POST', '/api/v1/device/checkin', body, device=device_id)
 
     def events(self, device_id, events):
         body = {'events': [dict(e, at=e.get('at') or now_rfc3339()) for e in events]}
-        return self.ok('POST', '/api/v1/device/events', body, token=self.devices[device_id])
+        return self.ok('POST', '/api/v1/device/events', body, device=device_id)
 
     @staticmethod
     def phase_counts(phase_of, state_of):
@@ -207,9 +227,9 @@ class Seeded:
         self.publish('edge-firmware', '2.4.0', 'firmware', ['jetson-orin', 'ipc-x86_64'],
                      ['build=2026.11.20', 'secure_boot=true'], {'firmware.bin': 'fw 2.4.0\n' * 520})
 
-        created = json.loads(self.otactl('enroll-token', 'create', '--name', 'dashboard-test', '--json', token='operator'))
+        created = json.loads(self.otactl('enroll-token', 'create', '--name', 'dashboard-test', '--max-uses', '1000', '--auto-accept', '--json', token='operator'))
         enrollment = created['token']
-        lab = json.loads(self.otactl('enroll-token', 'create', '--name', 'lab', '--group', 'lab-berlin', '--json', token='operator'))['token']
+        lab = json.loads(self.otactl('enroll-token', 'create', '--name', 'lab', '--group', 'lab-berlin', '--max-uses', '1000', '--auto-accept', '--json', token='operator'))['token']
 
         # 24 devices (14 rpi4, 6 jetson, 4 ipc) and one with markup in its attributes; three never check in.
         fleet = []
@@ -220,7 +240,8 @@ class Seeded:
         for i in range(1, 5):
             fleet.append((f'ipc-{i:02d}', 'ipc-x86_64', ['plant']))
         for device_id, hardware, tags in fleet:
-            self.register(lab if hardware == 'jetson-orin' else enrollment, device_id, hardware, {'site': 'berlin', 'os': 'debian-12'}, tags)
+            self.register(lab if hardware == 'jetson-orin' else enrollment, device_id, hardware, {'site': 'berlin', 'os': 'debian-12'}, tags,
+                          group='lab-berlin' if hardware == 'jetson-orin' else None)
         self.register(enrollment, XSS_DEVICE, 'rpi4-aarch64', {'note': XSS_IMG, 'location': XSS_SCRIPT}, ['lobby'])
 
         silent = {'cam-012', 'cam-013', 'cam-014'}

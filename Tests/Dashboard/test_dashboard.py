@@ -12,7 +12,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import Session, wait_ready, TOKEN_KEY  # noqa: E402
-from seed import XSS_IMG, XSS_SCRIPT, XSS_DEVICE, now_rfc3339  # noqa: E402
+from seed import XSS_IMG, XSS_SCRIPT, XSS_DEVICE, now_rfc3339, device_signing  # noqa: E402
 
 DASHBOARD = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'Sources', 'OTAServer', 'Resources', 'dashboard')
 CSP = "default-src 'self'; script-src 'self'; style-src 'self'"
@@ -368,6 +368,27 @@ def other_roles(session):
         session.browser.send('Target.closeTarget', {'targetId': page.target})
 
 
+@step('pending devices are accepted by an operator')
+def pending_device(session):
+    seeded = session.seeded
+    token = json.loads(seeded.otactl('enroll-token', 'create', '--name', 'waiting', '--json', token='operator'))['token']
+    key = device_signing.DeviceKey(seeded.root)
+    seeded.ok('POST', '/api/v1/device/register', key.registration('pending-01', 'rpi4-aarch64', token))
+    viewer = session.open('viewer', '#/devices/pending-01')
+    page_ready = "document.querySelector('#device-status')"
+    viewer.wait_for(page_ready, what='the pending device page')
+    check('pending' in (text(viewer, '#device-status') or ''), 'a pending device is marked pending', text(viewer, '#device-status'))
+    equal(count(viewer, '#device-accept'), 0, 'a viewer is offered no accept button')
+    session.browser.send('Target.closeTarget', {'targetId': viewer.target})
+    page = session.open('operator', '#/devices/pending-01')
+    page.wait_for("document.querySelector('#device-accept')", what='the accept button')
+    click(page, '#device-accept')
+    page.wait_for("!document.querySelector('#device-status') && document.querySelector('#device-reject')", what='the device accepted')
+    equal(seeded.ok('GET', '/api/v1/devices/pending-01', token=seeded.tokens['viewer'])['device']['status'], 'accepted',
+          'the operator accepted it on the server')
+    session.browser.send('Target.closeTarget', {'targetId': page.target})
+
+
 EXPECTED_NOISE = re.compile(r'status of (401|403)')
 
 
@@ -386,6 +407,7 @@ def main():
         sign_out(session, page)
         viewer(session)
         other_roles(session)
+        pending_device(session)
         session.browser.pump(0.3)
         # 401 and 403 answers are expected (wrong token, role probes, the viewer's refused action).
         problems = [p for p in session.browser.problems() if not EXPECTED_NOISE.search(p)]

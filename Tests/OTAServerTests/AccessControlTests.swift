@@ -73,13 +73,16 @@ struct AccessControlTests {
 
 @Suite("Device registration")
 struct RegistrationTests {
-    @Test("A device registers once with an enrollment token and gets its own token")
+    @Test("A device registers once with an enrollment token and its key; the token decides its tags")
     func registers() throws {
         let server = try TestServer()
-        let enrollment = try server.enrollmentToken()
-        let device = try server.registerDevice("cam-01", tags: ["lab"], attributes: ["site": "berlin"], enrollment: enrollment)
-        #expect(device.api.token?.hasPrefix("ota_dev_") == true)
+        let enrollment = try server.admin(.operator).createEnrollmentToken(.init(maxUses: 5, tags: ["lab"], autoAccept: true)).token
+        let key = try Ed25519PrivateKey.generate()
+        let device = try server.registerDevice("cam-01", attributes: ["site": "berlin"], enrollment: enrollment, key: key)
+        #expect(try device.checkin(.init(installed: [])).pollIntervalSeconds == 1)
         let detail = try server.admin().device("cam-01")
+        #expect(detail.device.keyID == key.publicKey.keyID)
+        #expect(detail.device.status == .accepted)
         #expect(detail.device.hardware == "test-hw")
         #expect(detail.device.tags == ["lab"])
         #expect(detail.device.attributes == ["site": "berlin"])

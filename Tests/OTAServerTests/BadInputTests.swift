@@ -46,10 +46,10 @@ struct BadInputTests {
     func checkinIsForwardCompatible() throws {
         let server = try TestServer()
         let device = try server.registerDevice("d1")
-        let newer = try server.request("POST", DeviceAPI.checkinPath, token: device.api.token,
+        let newer = try server.request("POST", DeviceAPI.checkinPath, device: device,
                                        body: Array(#"{"installed":[],"uptime_s":42,"battery":{"level":0.5}}"#.utf8))
         #expect(newer.status == 200)
-        let wrongType = try server.request("POST", DeviceAPI.checkinPath, token: device.api.token, body: Array(#"{"installed":{}}"#.utf8))
+        let wrongType = try server.request("POST", DeviceAPI.checkinPath, device: device, body: Array(#"{"installed":{}}"#.utf8))
         #expect(wrongType.status == 400)
     }
 
@@ -61,7 +61,7 @@ struct BadInputTests {
         #expect(result.status == 413)
         #expect(errorCode(result) == "too_large")
         let checkin = try server.registerDevice("d")
-        let big = try server.request("POST", DeviceAPI.checkinPath, token: checkin.api.token,
+        let big = try server.request("POST", DeviceAPI.checkinPath, device: checkin,
                                      body: Array(("{\"installed\":[],\"attributes\":{\"k\":\"" + String(repeating: "x", count: 300_000) + "\"}}").utf8))
         #expect(big.status == 413)
     }
@@ -70,11 +70,11 @@ struct BadInputTests {
     func methodNotAllowed() throws {
         let server = try TestServer()
         let device = try server.registerDevice("d")
-        let checkin = try server.request("DELETE", DeviceAPI.checkinPath, token: device.api.token)
+        let checkin = try server.request("DELETE", DeviceAPI.checkinPath, device: device)
         #expect(checkin.status == 405)
         #expect(errorCode(checkin) == "method_not_allowed")
         #expect(checkin.headers["allow"] == "POST")
-        let content = try server.request("PUT", "/api/v1/device/content/" + String(repeating: "a", count: 64), token: device.api.token)
+        let content = try server.request("PUT", "/api/v1/device/content/" + String(repeating: "a", count: 64), device: device)
         #expect(content.status == 405)
         #expect(content.headers["allow"] == "GET, HEAD")
         // `content/missing` (POST) shadows `content/{digest}` (PUT) for this one name.
@@ -108,7 +108,7 @@ struct BadInputTests {
     func badDeviceMessages(path: String, body: String) throws {
         let server = try TestServer()
         let device = try server.registerDevice("d1")
-        let result = try server.request("POST", path, token: device.api.token, body: Array(body.utf8))
+        let result = try server.request("POST", path, device: device, body: Array(body.utf8))
         #expect(result.status == 400, "\(String(decoding: result.body, as: UTF8.self))")
         #expect(errorCode(result) != nil)
         let detail = try server.admin().device("d1")
@@ -131,8 +131,8 @@ struct DurabilityTests {
         #expect(try admin.bundles().map(\.name) == ["m"])
         #expect(try admin.deployment(deployment.id).counts.succeeded == 1)
         #expect(try admin.device("d1").events.count == 1)
-        // The device's token still works against the new process.
-        let fresh = try DeviceClient(server.httpConfiguration(), deviceToken: device.api.token)
+        // The device's key still works against the new process (a new session).
+        let fresh = try DeviceClient(server.httpConfiguration(), credentials: device.credentials)
         #expect(try fresh.checkin(.init(installed: [])).pollIntervalSeconds == 1)
     }
 
@@ -201,13 +201,13 @@ struct DurabilityTests {
         try server.publish(name: "m", version: "1.0.0", files: ["a": [1]])
         let deployment = try server.deploy("m", "1.0.0")
         let enrollment = try server.enrollmentToken()
-        let tokens = try (0..<20).map { try server.registerDevice("load-\($0)", enrollment: enrollment).api.token ?? "" }
+        let tokens = try (0..<20).map { try server.registerDevice("load-\($0)", enrollment: enrollment).credentials }
         let stop = Atomic(false)
         let workers = (0..<4).map { worker in
             Thread {
                 var index = worker
                 while !stop.value {
-                    let device = try? DeviceClient(server.httpConfiguration(), deviceToken: tokens[index % tokens.count])
+                    let device = try? DeviceClient(server.httpConfiguration(), credentials: tokens[index % tokens.count])
                     _ = try? device?.checkin(.init(installed: []))
                     try? device?.report([.init(deploymentID: deployment.id, bundleName: "m", version: "1.0.0", state: .downloading, detail: "")])
                     index += 4

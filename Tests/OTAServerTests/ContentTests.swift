@@ -23,8 +23,10 @@ struct ContentTests {
             _ = try device.checkin(.init(installed: []))
         }
 
-        func get(_ headers: [String: String] = [:], method: String = "GET", token: String? = nil) throws -> HTTPResult {
-            try server.request(method, DeviceAPI.contentPathPrefix + digest.hex, token: token ?? device.api.token, headers: headers)
+        /// As the device (or `other`), signed; or with a bare bearer `token`.
+        func get(_ headers: [String: String] = [:], method: String = "GET", token: String? = nil, as other: DeviceClient? = nil) throws -> HTTPResult {
+            if let token { return try server.request(method, DeviceAPI.contentPathPrefix + digest.hex, token: token, headers: headers) }
+            return try server.request(method, DeviceAPI.contentPathPrefix + digest.hex, device: other ?? device, headers: headers)
         }
     }
 
@@ -81,12 +83,12 @@ struct ContentTests {
         let s = try Setup()
         let stranger = try s.server.registerDevice("stranger", hardware: "other-hw")
         _ = try stranger.checkin(.init(installed: []))
-        let refused = try s.get(token: stranger.api.token)
+        let refused = try s.get(as: stranger)
         #expect(refused.status == 403)
         #expect(try JSONDecoder().decode(APIErrorBody.self, from: Data(refused.body)).error.code == "forbidden")
         #expect(try s.get(token: s.server.tokens[.admin]).status == 401)
         #expect(try s.get(token: "ota_dev_forged").status == 401)
-        let malformed = try s.server.request("GET", DeviceAPI.contentPathPrefix + "nothex", token: s.device.api.token)
+        let malformed = try s.server.request("GET", DeviceAPI.contentPathPrefix + "nothex", device: s.device)
         #expect(malformed.status == 400)
     }
 

@@ -58,7 +58,7 @@ struct FleetAPITests {
         let enrollment = try server.enrollmentToken()
         for index in 0..<25 {
             let device = try server.registerDevice(String(format: "dev-%02d", index), hardware: index % 2 == 0 ? "pi" : "jetson",
-                                                   tags: index < 5 ? ["canary"] : nil, enrollment: enrollment)
+                                                   tags: index < 5 ? ["canary"] : nil, enrollment: index < 5 ? nil : enrollment)
             if index < 3 {
                 _ = try device.checkin(.init(installed: [.init(name: "m", version: "1.0.\(index)", digest: String(repeating: "a", count: 64))]))
             }
@@ -130,7 +130,7 @@ struct DeviceChangeTests {
         let patched = try server.request("PATCH", "/api/v1/devices/d1", role: .operator, json: #"{"tags":["lab"]}"#)
         #expect(patched.status == 200)
         #expect(try server.admin().device("d1").device.tags == ["lab"])
-        let download = try server.request("GET", DeviceAPI.contentPathPrefix + SHA256Digest.of(bytes).hex, token: device.api.token)
+        let download = try server.request("GET", DeviceAPI.contentPathPrefix + SHA256Digest.of(bytes).hex, device: device)
         #expect(download.status == 200)
         #expect(try device.checkin(.init(installed: [])).assignments.isEmpty)
     }
@@ -139,13 +139,13 @@ struct DeviceChangeTests {
     func deleteDuringCheckins() throws {
         let server = try TestServer()
         let doomed = try server.registerDevice("doomed"), healthy = try server.registerDevice("healthy")
-        let token = doomed.api.token ?? ""
+        let token = doomed.credentials
         let stop = Atomic(false)
         let workers = (0..<4).map { worker in
             Thread {
                 var round = 0
                 while !stop.value {
-                    let client = try? DeviceClient(server.httpConfiguration(), deviceToken: token)
+                    let client = try? DeviceClient(server.httpConfiguration(), credentials: token)
                     _ = try? client?.checkin(.init(installed: [.init(name: "m", version: "1.0.\(round % 2)", digest: String(repeating: "d", count: 64))]))
                     round += 1 + worker
                 }

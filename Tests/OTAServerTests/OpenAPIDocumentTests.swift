@@ -240,12 +240,13 @@ struct OpenAPIDocumentTests {
         }
     }
 
-    @Test("Device API operations other than register declare the device token")
+    @Test("Device API operations other than register and session declare the session signature (or a legacy device token)")
     func deviceOperationsUseDeviceToken() throws {
         let device = try Self.documentOperations().filter { $0.operation.path.hasPrefix("/api/v1/device/") }
         #expect(!device.isEmpty)
         for entry in device {
-            let expected = entry.operation.path.hasSuffix("/register") ? [] : ["deviceToken"]
+            let unsigned = entry.operation.path.hasSuffix("/register") || entry.operation.path.hasSuffix("/session")
+            let expected = unsigned ? [] : ["deviceSignature", "deviceToken"]
             #expect(entry.security == expected, "\(entry.operation) declares \(entry.security)")
         }
     }

@@ -13,7 +13,7 @@ struct RolloutPolicyTests {
                        soakSeconds: soak, successRatio: ratio, failureThresholdCount: thresholdCount,
                        failureThresholdPercent: thresholdPercent, failureMinFinished: minFinished, rateLimitPerMinute: nil,
                        soakStartedEpoch: soakStarted, failureBaseline: baseline.0, finishedBaseline: baseline.1,
-                       createdAt: "", createdBy: "")
+                       phaseSecret: nil, createdAt: "", createdBy: "")
     }
 
     func counts(succeeded: Int = 0, failed: Int = 0, pending: Int = 0) -> AdminAPI.StateCounts {

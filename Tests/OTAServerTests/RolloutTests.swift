@@ -8,7 +8,7 @@ import Testing
 @Suite("Staged rollouts")
 struct RolloutTests {
     func simulate(_ server: TestServer, devices: Int, failureRate: Double, prefix: String = "sim") throws -> ProcessResult {
-        let enrollment = try server.admin(.operator).createEnrollmentToken(.init(maxUses: devices)).token!
+        let enrollment = try server.admin(.operator).createEnrollmentToken(.init(maxUses: devices, autoAccept: true)).token!
         let result = try run(Binaries.path("ota-fleet-sim"), [
             "--server", server.url, "--enrollment-token", enrollment, "--devices", String(devices), "--prefix", prefix,
             "--hardware", "test-hw", "--failure-rate", String(failureRate), "--until-quiet", "20", "--interval", "0.25", "--timeout", "240",

@@ -37,7 +37,7 @@ struct TLSTests {
         try server.publish(name: "m", version: "1.0.0", files: ["w": [1]], caFile: certificates.file("ca.pem"))
         _ = try server.deploy("m", "1.0.0", caFile: certificates.file("ca.pem"))
         let agent = try TestAgent(server, id: "tls-device", extra: ["ca_file": certificates.file("ca.pem"), "allow_insecure_http": false],
-                                  enrollment: try server.admin(.operator, caFile: certificates.file("ca.pem")).createEnrollmentToken(.init()).token)
+                                  enrollment: try server.admin(.operator, caFile: certificates.file("ca.pem")).createEnrollmentToken(.init(autoAccept: true)).token)
         #expect(try agent.once().status == 0)
         try agent.checkCurrentSlot("m", holds: ["w": [1]])
     }
@@ -49,7 +49,7 @@ struct TargetTests {
     func targets() throws {
         let server = try TestServer()
         try server.publish(name: "m", version: "1.0.0", files: ["w": [1]])
-        let grouped = try server.admin(.operator).createEnrollmentToken(.init(group: "line-3")).token
+        let grouped = try server.admin(.operator).createEnrollmentToken(.init(group: "line-3", autoAccept: true)).token
         let lab = try server.registerDevice("lab-1", tags: ["lab"])
         let line = try server.registerDevice("line-1", enrollment: grouped)
         let listed = try server.registerDevice("listed-1")

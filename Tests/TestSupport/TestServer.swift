@@ -21,7 +21,8 @@ public final class TestServer: @unchecked Sendable {
         try KeyFiles.writePrivateKey(key, to: dir.file("release.key"))
         trustPath = dir.file("trust.json")
         try FileSystem.writeAtomically(try TrustRoot(keys: [key.publicKey], threshold: 1).encoded(), to: trustPath)
-        extraArguments = ["--poll-interval", String(pollInterval)] + arguments
+        // Tests register whole simulated fleets at once; the default limit is for the field.
+        extraArguments = ["--poll-interval", String(pollInterval), "--registrations-per-minute", "1000000"] + arguments
         for role in AdminAPI.Role.allCases {
             let result = try run(Binaries.path("ota-server"), ["token", "create", "--data", dataPath, "--role", role.rawValue, "--name", "test-\(role.rawValue)"])
             guard result.status == 0 else { throw TestFailure("token create failed: \(result)") }
@@ -104,6 +105,13 @@ public final class TestServer: @unchecked Sendable {
         return try client.send(method, path, headers: all, body: body.map { .bytes($0) } ?? .none)
     }
 
+    /// A raw device-API request signed with `device`'s session, as the agent signs them.
+    public func request(_ method: String, _ path: String, device: DeviceClient, headers: [String: String] = [:],
+                        body: [UInt8]? = nil, contentType: String? = "application/json") throws -> HTTPResult {
+        let signed = try device.signedHeaders(method, path, body: body ?? [])
+        return try request(method, path, headers: headers.merging(signed) { _, signature in signature }, body: body, contentType: contentType)
+    }
+
     public func request(_ method: String, _ path: String, role: AdminAPI.Role, json: String? = nil) throws -> HTTPResult {
         try request(method, path, token: tokens[role], body: json.map { Array($0.utf8) })
     }
@@ -136,17 +144,26 @@ public final class TestServer: @unchecked Sendable {
     }
 
     public func enrollmentToken(maxUses: Int? = nil) throws -> String {
-        guard let token = try admin(.operator).createEnrollmentToken(.init(maxUses: maxUses)).token else { throw TestFailure("no token") }
+        guard let token = try admin(.operator).createEnrollmentToken(.init(maxUses: maxUses ?? 10_000, autoAccept: true)).token else {
+            throw TestFailure("no token")
+        }
         return token
     }
 
-    /// Registers a device through the device API and returns a client holding its token.
-    public func registerDevice(_ id: String, hardware: String = "test-hw", tags: [String]? = nil,
-                               attributes: [String: String]? = nil, enrollment: String? = nil) throws -> DeviceClient {
-        let client = try DeviceClient(httpConfiguration(), deviceToken: nil)
-        let answer = try client.register(.init(enrollmentToken: try enrollment ?? enrollmentToken(), deviceID: id, hardware: hardware,
-                                               attributes: attributes, tags: tags))
-        client.api.token = answer.deviceToken
+    /// Registers a device through the device API with a fresh key and returns a client that
+    /// signs its requests with it.
+    /// With `tags` (and no `enrollment`), registers with a token that gives those tags.
+    public func registerDevice(_ id: String, hardware: String = "test-hw", tags: [String]? = nil, attributes: [String: String]? = nil,
+                               enrollment: String? = nil, key: Ed25519PrivateKey? = nil) throws -> DeviceClient {
+        let key = try key ?? Ed25519PrivateKey.generate()
+        var enrollment = enrollment
+        if let tags, enrollment == nil {
+            enrollment = try admin(.operator).createEnrollmentToken(.init(tags: tags, autoAccept: true)).token
+        }
+        let client = try DeviceClient(httpConfiguration(), credentials: .key(deviceID: id, key: key))
+        _ = try client.register(.init(enrollmentToken: try enrollment ?? enrollmentToken(), deviceID: id, hardware: hardware,
+                                      attributes: attributes, publicKey: Base64.encode(key.publicKey.raw),
+                                      proof: try DeviceProof.sign(.register, deviceID: id, key: key)))
         return client
     }
 

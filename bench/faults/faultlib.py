@@ -89,7 +89,7 @@ class Server:
         log = open(os.path.join(self.folder, "server.log"), "a")
         listen = f"127.0.0.1:{self.port}"
         self.process = start([binary("ota-server"), "serve", "--data", self.data, "--listen", listen, "--trust", self.trust,
-                              "--poll-interval", "1", "--log-level", "warning"] + self.extra,
+                              "--poll-interval", "1", "--log-level", "warning", "--registrations-per-minute", "100000"] + self.extra,
                              stdout=subprocess.PIPE, stderr=log, text=True)
         line = self.process.stdout.readline()
         if "listening on " not in line:
@@ -121,7 +121,7 @@ class Server:
         return check([binary("otactl"), *arguments, "--server", self.url, "--token", self.token])
 
     def enrollment_token(self, uses=100_000):
-        return json.loads(self.otactl("enroll-token", "create", "--max-uses", str(uses), "--expires-in", "7d", "--json"))["token"]
+        return json.loads(self.otactl("enroll-token", "create", "--max-uses", str(uses), "--expires-in", "7d", "--auto-accept", "--json"))["token"]
 
     def publish(self, name, version, source, extra=()):
         output = os.path.join(self.folder, f"{name}-{version}.otab")

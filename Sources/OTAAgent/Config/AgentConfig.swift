@@ -7,8 +7,12 @@ public struct AgentConfig: Codable, Equatable, Sendable {
     public var deviceID: String
     /// Hardware class, matched against a bundle's `compatible` list.
     public var hardware: String
-    /// Used once, to register; the device token the server returns is kept in the state folder.
+    /// Used once, to register (never sent again afterwards); not needed by a device an
+    /// operator pre-authorised with its key.
     public var enrollmentToken: String?
+    /// This device's Ed25519 private key (PKCS#8 PEM), when provisioned outside the state
+    /// folder; by default the agent makes STATE/device.key on first start.
+    public var deviceKey: String?
     /// The trust root every bundle must satisfy.
     public var trustRoot: String
     public var stateDir: String
@@ -37,11 +41,13 @@ public struct AgentConfig: Codable, Equatable, Sendable {
     /// The longest a check-in or report may take in all (default 120).
     public var requestTimeoutSeconds: Int?
     public var attributes: [String: String]?
+    /// Ignored: a device no longer chooses its tags (its enrollment token or an operator
+    /// does). Kept so that older configs still load.
     public var tags: [String]?
 
     enum CodingKeys: String, CodingKey {
         case serverURL = "server_url", deviceID = "device_id", hardware
-        case enrollmentToken = "enrollment_token", trustRoot = "trust_root", stateDir = "state_dir", caFile = "ca_file"
+        case enrollmentToken = "enrollment_token", deviceKey = "device_key", trustRoot = "trust_root", stateDir = "state_dir", caFile = "ca_file"
         case allowInsecureHTTP = "allow_insecure_http", pollIntervalSeconds = "poll_interval_s"
         case reloadCommand = "reload_command", healthCommand = "health_command", healthTimeoutSeconds = "health_timeout_s"
         case allowBundleHealthCheck = "allow_bundle_health_check", bundleHealthUser = "bundle_health_user"
@@ -69,6 +75,7 @@ public struct AgentConfig: Codable, Equatable, Sendable {
         config.trustRoot = resolve(config.trustRoot)
         config.stateDir = resolve(config.stateDir)
         config.caFile = config.caFile.map(resolve)
+        config.deviceKey = config.deviceKey.map(resolve)
         config.handlers = config.handlers?.mapValues(resolve)
         if let problem = config.problem { throw Invalid(description: "config \(path): \(problem)") }
         return config

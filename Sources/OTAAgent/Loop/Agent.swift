@@ -62,9 +62,10 @@ public final class Agent {
                 _ = try? client.checkin(DeviceAPI.CheckinRequest(installed: try running(), attributes: config.attributes))
             }
         } catch let error as HTTPClientError {
-            if error.statusCode == 401 {
-                // The server no longer knows this device (deleted): register again next time.
-                try? FileSystem.remove(layout.credentials)
+            if case .status(401, "unknown_device", _, _) = error {
+                // The server does not know this device (deleted): it may register again only
+                // if an operator authorises it anew (a new token, or pre-authorisation).
+                DeviceEnrollment(context: context).forgetRegistration()
                 self.client = nil
             }
             if case .status(let code, _, _, let retryAfter) = error, code == 429 || code == 503 {
@@ -120,27 +121,14 @@ public final class Agent {
         return result
     }
 
-    /// The client with this device's token, registering first if there is none yet.
+    /// The client that authenticates with this device's key, registering first if needed.
     func connectedClient() throws -> DeviceClient {
         if let client { return client }
         let http = HTTPClientConfiguration(baseURL: config.serverURL, caFile: config.caFile, allowInsecureHTTP: config.allowInsecureHTTP ?? false,
                                            stallTimeoutSeconds: config.stallTimeoutSeconds ?? 60,
                                            requestTimeoutSeconds: config.requestTimeoutSeconds ?? 120,
                                            maxDownloadBytesPerSecond: config.maxDownloadBytesPerSecond, userAgent: "ota-agent/1")
-        if let credentials = try StateFile.read(Credentials.self, from: layout.credentials), credentials.deviceID == config.deviceID {
-            let client = try DeviceClient(http, deviceToken: credentials.deviceToken)
-            self.client = client
-            return client
-        }
-        guard let enrollment = config.enrollmentToken, !enrollment.isEmpty else {
-            throw AgentConfig.Invalid(description: "this device is not registered and the config has no enrollment_token")
-        }
-        let client = try DeviceClient(http, deviceToken: nil)
-        let answer = try client.register(.init(enrollmentToken: enrollment, deviceID: config.deviceID, hardware: config.hardware,
-                                               attributes: config.attributes, tags: config.tags))
-        try StateFile.write(Credentials(deviceID: answer.deviceID, deviceToken: answer.deviceToken), to: layout.credentials, permissions: 0o600)
-        context.log.info("registered as \(answer.deviceID)")
-        client.api.token = answer.deviceToken
+        let client = try DeviceEnrollment(context: context).connect(http)
         self.client = client
         return client
     }

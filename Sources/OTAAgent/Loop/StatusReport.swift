@@ -71,7 +71,8 @@ extension Agent {
                 previousSlot: record?.previous?.slot, updateInProgress: journal?.version, updateStep: journal?.step.rawValue,
                 failedVersions: context.ledger.failedVersions[name] ?? [])
         }
-        return StatusReport(deviceID: config.deviceID, registered: FileSystem.exists(layout.credentials), server: config.serverURL,
+        let credentials = try? StateFile.read(Credentials.self, from: layout.credentials)
+        return StatusReport(deviceID: config.deviceID, registered: credentials?.registered ?? (credentials != nil), server: config.serverURL,
                             lastCheckin: status?.lastCheckin, lastError: status?.lastError, lastErrorAt: status?.lastErrorAt,
                             eventsWaiting: context.outbox.pending.count, bundles: bundles)
     }

@@ -1,10 +1,24 @@
 import OTACore
 
-/// The device token the server issued at registration.
+/// This device's registration. `device_token` is only in files of agents from before device
+/// keys (it is retired when the key is bound).
 struct Credentials: Codable, Equatable {
     var deviceID: String
-    var deviceToken: String
-    enum CodingKeys: String, CodingKey { case deviceID = "device_id", deviceToken = "device_token" }
+    var deviceToken: String?
+    var registered: Bool?
+    /// SHA-256 of the enrollment token this device registered with: never sent again.
+    var usedEnrollmentToken: String?
+
+    init(deviceID: String, deviceToken: String? = nil, registered: Bool = true, usedEnrollmentToken: String? = nil) {
+        self.deviceID = deviceID
+        self.deviceToken = deviceToken
+        self.registered = registered
+        self.usedEnrollmentToken = usedEnrollmentToken
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case deviceID = "device_id", deviceToken = "device_token", registered, usedEnrollmentToken = "used_enrollment_token"
+    }
 }
 
 /// What is committed for one bundle name: the version that runs when no update is in progress.

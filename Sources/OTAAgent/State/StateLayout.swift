@@ -2,7 +2,8 @@ import OTACore
 
 /// Where the agent keeps things under its state folder:
 ///
-///     credentials.json          device token (0600)
+///     device.key                this device's Ed25519 key (0600), unless `device_key` names another
+///     credentials.json          registration (0600)
 ///     current/NAME -> ../slots/NAME/SLOT   what the application reads (models)
 ///     slots/NAME/SLOT/          complete, verified bundle payloads
 ///     staging/NAME/SLOT.partial being assembled; never pointed at
@@ -16,6 +17,7 @@ struct StateLayout: Sendable {
     let root: String
 
     var credentials: String { root + "/credentials.json" }
+    var deviceKey: String { root + "/device.key" }
     var currentDirectory: String { root + "/current" }
     var downloads: String { root + "/downloads" }
     var outbox: String { root + "/outbox.json" }

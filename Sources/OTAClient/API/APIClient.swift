@@ -6,6 +6,9 @@ public final class APIClient {
     public var token: String?
     /// The largest answer taken into memory; a longer one is cut off there and refused.
     public var maxAnswerBytes: Int64 = 64 << 20
+    /// Headers that authenticate a request, computed over its method, path and body bytes
+    /// (device requests are signed); when set, it replaces the bearer token.
+    public var signer: ((String, String, [UInt8]) throws -> [String: String])?
 
     public init(_ configuration: HTTPClientConfiguration, token: String? = nil) throws {
         http = try HTTPClient(configuration)
@@ -33,10 +36,13 @@ public final class APIClient {
     func raw(_ method: String, _ path: String, body: (some Encodable)?) throws -> HTTPResult {
         var headers = authorization
         var payload: HTTPClient.Body = .none
+        var bytes: [UInt8] = []
         if let body {
             headers["Content-Type"] = "application/json"
-            payload = .bytes(Array(try StrictJSON.encode(body)))
+            bytes = Array(try StrictJSON.encode(body))
+            payload = .bytes(bytes)
         }
+        if let signer { headers.merge(try signer(method, path, bytes)) { _, signed in signed } }
         headers["Accept"] = "application/json"
         let result = try http.send(method, path, headers: headers, body: payload, maxResponseBytes: maxAnswerBytes)
         guard result.isSuccess else { throw HTTPClient.statusError(result.status, body: result.body, headers: result.headers) }

@@ -67,6 +67,7 @@ public final class AdminClient {
         public var bundle: String?
         public var version: String?
         public var state: String?
+        public var status: String?
         public var seenBefore: String?
         public var seenAfter: String?
         public var cursor: String?
@@ -77,13 +78,26 @@ public final class AdminClient {
     public func devices(_ query: DeviceQuery) throws -> AdminAPI.DevicePage {
         try api.call("GET", "/api/v1/devices" + APIClient.query([
             ("hardware", query.hardware), ("tag", query.tag), ("group", query.group), ("bundle", query.bundle),
-            ("version", query.version), ("state", query.state), ("seen_before", query.seenBefore), ("seen_after", query.seenAfter),
+            ("version", query.version), ("state", query.state), ("status", query.status), ("seen_before", query.seenBefore), ("seen_after", query.seenAfter),
             ("cursor", query.cursor), ("limit", query.limit.map(String.init)),
         ]))
     }
 
     public func device(_ id: String) throws -> AdminAPI.DeviceDetail {
         try api.call("GET", "/api/v1/devices/\(APIClient.escape(id))")
+    }
+
+    /// accept or reject.
+    public func setDeviceStatus(_ id: String, _ action: String) throws -> AdminAPI.Device {
+        try api.call("POST", "/api/v1/devices/\(APIClient.escape(id))/\(action)")
+    }
+
+    public func setDeviceKey(_ id: String, publicKey: String) throws -> AdminAPI.Device {
+        try api.call("PUT", "/api/v1/devices/\(APIClient.escape(id))/key", body: AdminAPI.DeviceKeyRequest(publicKey: publicKey))
+    }
+
+    public func importDevices(_ devices: [AdminAPI.PreauthorizedDevice]) throws -> AdminAPI.DeviceImportResponse {
+        try api.call("POST", "/api/v1/devices/import", body: AdminAPI.DeviceImportRequest(devices: devices))
     }
 
     public func createEnrollmentToken(_ request: AdminAPI.EnrollmentTokenCreateRequest) throws -> AdminAPI.EnrollmentToken {

@@ -1,6 +1,9 @@
 import OTACore
 
-/// The device API, as the agent uses it.
+/// The device API, as the agent uses it. A device authenticates with its Ed25519 key: it
+/// opens a session by signing a fresh proof, then signs every request with the session's
+/// HMAC key (`RequestSignature`). A device registered before device keys may still use its
+/// bearer token until it binds a key.
 public final class DeviceClient {
     public let api: APIClient
     /// The largest answer a device takes: room for a check-in with many assignments of
@@ -8,27 +11,104 @@ public final class DeviceClient {
     /// hold (and decode) tens of MiB.
     public static let maxAnswerBytes: Int64 = 16 << 20
 
-    public init(_ configuration: HTTPClientConfiguration, deviceToken: String?) throws {
-        api = try APIClient(configuration, token: deviceToken)
+    public enum Credentials: Sendable {
+        case none
+        case key(deviceID: String, key: Ed25519PrivateKey)
+        /// A device token from before device keys, for the transition only.
+        case bearer(String)
+    }
+
+    /// A session as the server granted it.
+    public struct Session: Sendable {
+        public let id: String
+        public let key: [UInt8]
+        /// When to open the next one (a minute before the server's expiry).
+        public let renewAt: Int64
+    }
+
+    public var credentials: Credentials {
+        didSet { session = nil }
+    }
+    public var session: Session?
+
+    public init(_ configuration: HTTPClientConfiguration, credentials: Credentials = .none) throws {
+        api = try APIClient(configuration, token: nil)
+        self.credentials = credentials
         api.maxAnswerBytes = Self.maxAnswerBytes
+        api.signer = { [unowned self] method, path, body in try self.authentication(method, path, body) }
     }
 
     public func register(_ request: DeviceAPI.RegisterRequest) throws -> DeviceAPI.RegisterResponse {
         try api.call("POST", DeviceAPI.registerPath, body: request)
     }
 
+    /// Opens a session with the device key (the server refuses devices not accepted).
+    @discardableResult
+    public func openSession() throws -> Session {
+        guard case .key(let deviceID, let key) = credentials else { throw HTTPClientError.invalidAnswer("no device key to open a session with") }
+        let answer: DeviceAPI.SessionResponse = try api.call("POST", DeviceAPI.sessionPath,
+                                                            body: DeviceAPI.SessionRequest(deviceID: deviceID, proof: try DeviceProof.sign(.session, deviceID: deviceID, key: key)))
+        guard let sessionKey = Base64.decode(answer.sessionKey), sessionKey.count == 32, answer.sessionID.utf8.count < 256,
+              !answer.sessionID.contains("\"") else {
+            throw HTTPClientError.invalidAnswer("the server's session answer is malformed")
+        }
+        let opened = Session(id: answer.sessionID, key: sessionKey,
+                             renewAt: Timestamp.epochSeconds() + Int64(max(1, min(answer.expiresInSeconds, 86_400) - 60)))
+        session = opened
+        return opened
+    }
+
+    /// Binds `key` to a device known by its bearer token; afterwards the client uses the key.
+    public func bindKey(deviceID: String, key: Ed25519PrivateKey) throws {
+        let proof = try DeviceProof.sign(.bindKey, deviceID: deviceID, key: key)
+        try api.send("POST", DeviceAPI.keyPath, body: DeviceAPI.BindKeyRequest(publicKey: Base64.encode(key.publicKey.raw), proof: proof))
+        credentials = .key(deviceID: deviceID, key: key)
+    }
+
     public func checkin(_ request: DeviceAPI.CheckinRequest) throws -> DeviceAPI.CheckinResponse {
-        try api.call("POST", DeviceAPI.checkinPath, body: request)
+        try retryingOnStaleSession { try api.call("POST", DeviceAPI.checkinPath, body: request) }
     }
 
     public func report(_ events: [DeviceAPI.Event]) throws {
-        let _: DeviceAPI.EventsResponse = try api.call("POST", DeviceAPI.eventsPath, body: DeviceAPI.EventsRequest(events: events))
+        try retryingOnStaleSession {
+            let _: DeviceAPI.EventsResponse = try api.call("POST", DeviceAPI.eventsPath, body: DeviceAPI.EventsRequest(events: events))
+        }
     }
 
     /// Downloads content by digest into `file`, resuming what the file already holds.
     public func download(_ digest: SHA256Digest, to file: String, expectedSize: UInt64,
                          progress: ((UInt64, UInt64) -> Void)? = nil) throws -> HTTPClient.DownloadResult {
-        try api.http.download(DeviceAPI.contentPathPrefix + digest.hex, to: file, expectedSize: expectedSize,
-                              headers: api.authorization.merging(["If-Range": "\"\(digest.hex)\""]) { a, _ in a }, progress: progress)
+        let path = DeviceAPI.contentPathPrefix + digest.hex
+        return try retryingOnStaleSession {
+            let headers = try authentication("GET", path, []).merging(["If-Range": "\"\(digest.hex)\""]) { a, _ in a }
+            return try api.http.download(path, to: file, expectedSize: expectedSize, headers: headers, progress: progress)
+        }
+    }
+
+    /// The headers that authenticate one request (a signature over its method, path and body).
+    public func signedHeaders(_ method: String, _ path: String, body: [UInt8]) throws -> [String: String] {
+        try authentication(method, path, body)
+    }
+
+    /// The headers that authenticate one request.
+    func authentication(_ method: String, _ path: String, _ body: [UInt8]) throws -> [String: String] {
+        switch credentials {
+        case .none: return [:]
+        case .bearer(let token): return ["Authorization": "Bearer \(token)"]
+        case .key:
+            // Registration and session opening carry their own proofs.
+            if path == DeviceAPI.registerPath || path == DeviceAPI.sessionPath { return [:] }
+            let current = try session.flatMap { $0.renewAt > Timestamp.epochSeconds() ? $0 : nil } ?? openSession()
+            return RequestSignature.headers(method: method, path: path, body: body, sessionID: current.id, key: current.key)
+        }
+    }
+
+    /// A session the server no longer honours (it restarted with another secret, or the
+    /// device's key changed) is opened anew, once.
+    private func retryingOnStaleSession<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as HTTPClientError where error.statusCode == 401 && session != nil {
+            session = nil
+            return try body()
+        }
     }
 }

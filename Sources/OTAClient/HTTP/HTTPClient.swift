@@ -107,9 +107,24 @@ public final class HTTPClient {
 
     deinit { curl_easy_cleanup(handle) }
 
+    /// Whether the URL's host, as curl parses it, is this machine: 127.0.0.0/8, ::1 or
+    /// localhost. Never by string prefix: `http://127.0.0.1@evil.example/` names evil.example.
     static func isLoopback(_ url: String) -> Bool {
-        let rest = url.drop { $0 != "/" }.dropFirst(2)
-        return rest.hasPrefix("127.") || rest.hasPrefix("localhost") || rest.hasPrefix("[::1]")
+        guard let host = host(of: url)?.lowercased() else { return false }
+        if host == "localhost" || host == "[::1]" || host == "::1" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// The host part of a URL, parsed by curl's URL API.
+    public static func host(of url: String) -> String? {
+        guard let handle = curl_url() else { return nil }
+        defer { curl_url_cleanup(handle) }
+        guard curl_url_set(handle, CURLUPART_URL, url, 0) == CURLUE_OK else { return nil }
+        var part: UnsafeMutablePointer<CChar>?
+        guard curl_url_get(handle, CURLUPART_HOST, &part, 0) == CURLUE_OK, let part else { return nil }
+        defer { curl_free(part) }
+        return String(cString: part)
     }
 
     public enum Body {

@@ -347,14 +347,21 @@ public enum AdminAPI {
         /// The latest update state the device reported, or `idle`.
         public var state: String
         public var installed: [DeviceAPI.InstalledBundle]
+        /// pending until an operator accepts it (for tokens that are not auto-accept).
+        public var status: DeviceAPI.DeviceStatus
+        /// SHA-256 (hex) of the device's public key; nil for a device still on a bearer token.
+        public var keyID: String?
 
         enum CodingKeys: String, CodingKey {
-            case id, hardware, tags, group, attributes, state, installed
-            case registeredAt = "registered_at", lastSeen = "last_seen"
+            case id, hardware, tags, group, attributes, state, installed, status
+            case registeredAt = "registered_at", lastSeen = "last_seen", keyID = "key_id"
         }
 
         public init(id: String, hardware: String, tags: [String], group: String?, attributes: [String: String],
-                    registeredAt: String, lastSeen: String?, state: String, installed: [DeviceAPI.InstalledBundle]) {
+                    registeredAt: String, lastSeen: String?, state: String, installed: [DeviceAPI.InstalledBundle],
+                    status: DeviceAPI.DeviceStatus = .accepted, keyID: String? = nil) {
+            self.status = status
+            self.keyID = keyID
             self.id = id
             self.hardware = hardware
             self.tags = tags
@@ -426,23 +433,37 @@ public enum AdminAPI {
         }
     }
 
+    /// An enrollment token fixes what a device registering with it is: its hardware class
+    /// (when set), its tags and group, an id prefix (when set), and whether it is accepted at
+    /// once or waits for an operator. One use and 24 hours unless set.
     public struct EnrollmentTokenCreateRequest: Codable, Equatable, Sendable {
+        public static let defaultMaxUses = 1
+        public static let defaultLifetimeSeconds = 86_400
+
         public var name: String?
         public var maxUses: Int?
         public var expiresInSeconds: Int?
         public var tags: [String]?
         public var group: String?
+        public var hardware: String?
+        public var idPrefix: String?
+        public var autoAccept: Bool?
 
         enum CodingKeys: String, CodingKey {
-            case name, tags, group, maxUses = "max_uses", expiresInSeconds = "expires_in_s"
+            case name, tags, group, hardware, maxUses = "max_uses", expiresInSeconds = "expires_in_s"
+            case idPrefix = "id_prefix", autoAccept = "auto_accept"
         }
 
-        public init(name: String? = nil, maxUses: Int? = nil, expiresInSeconds: Int? = nil, tags: [String]? = nil, group: String? = nil) {
+        public init(name: String? = nil, maxUses: Int? = nil, expiresInSeconds: Int? = nil, tags: [String]? = nil, group: String? = nil,
+                    hardware: String? = nil, idPrefix: String? = nil, autoAccept: Bool? = nil) {
             self.name = name
             self.maxUses = maxUses
             self.expiresInSeconds = expiresInSeconds
             self.tags = tags
             self.group = group
+            self.hardware = hardware
+            self.idPrefix = idPrefix
+            self.autoAccept = autoAccept
         }
     }
 
@@ -455,17 +476,21 @@ public enum AdminAPI {
         public var revoked: Bool
         public var tags: [String]
         public var group: String?
+        public var hardware: String?
+        public var idPrefix: String?
+        public var autoAccept: Bool
         public var createdAt: String
         /// The secret itself: present only in the answer to create.
         public var token: String?
 
         enum CodingKeys: String, CodingKey {
-            case id, name, uses, revoked, tags, group, token
-            case maxUses = "max_uses", expiresAt = "expires_at", createdAt = "created_at"
+            case id, name, uses, revoked, tags, group, token, hardware
+            case maxUses = "max_uses", expiresAt = "expires_at", createdAt = "created_at", idPrefix = "id_prefix", autoAccept = "auto_accept"
         }
 
         public init(id: String, name: String, maxUses: Int?, uses: Int, expiresAt: String?, revoked: Bool, tags: [String],
-                    group: String?, createdAt: String, token: String? = nil) {
+                    group: String?, hardware: String? = nil, idPrefix: String? = nil, autoAccept: Bool = true, createdAt: String,
+                    token: String? = nil) {
             self.id = id
             self.name = name
             self.maxUses = maxUses
@@ -474,9 +499,49 @@ public enum AdminAPI {
             self.revoked = revoked
             self.tags = tags
             self.group = group
+            self.hardware = hardware
+            self.idPrefix = idPrefix
+            self.autoAccept = autoAccept
             self.createdAt = createdAt
             self.token = token
         }
+    }
+
+    /// Devices an operator authorises ahead of their first contact, with their keys.
+    public struct PreauthorizedDevice: Codable, Equatable, Sendable {
+        public var deviceID: String
+        /// Base64 of the raw 32-byte Ed25519 public key.
+        public var publicKey: String
+        public var hardware: String
+        public var tags: [String]?
+        public var group: String?
+
+        enum CodingKeys: String, CodingKey { case deviceID = "device_id", publicKey = "public_key", hardware, tags, group }
+
+        public init(deviceID: String, publicKey: String, hardware: String, tags: [String]? = nil, group: String? = nil) {
+            self.deviceID = deviceID
+            self.publicKey = publicKey
+            self.hardware = hardware
+            self.tags = tags
+            self.group = group
+        }
+    }
+
+    public struct DeviceImportRequest: Codable, Equatable, Sendable {
+        public var devices: [PreauthorizedDevice]
+        public init(devices: [PreauthorizedDevice]) { self.devices = devices }
+    }
+
+    public struct DeviceImportResponse: Codable, Equatable, Sendable {
+        public var imported: Int
+        public init(imported: Int) { self.imported = imported }
+    }
+
+    /// Moves a device to a new key (re-provisioning); its history stays.
+    public struct DeviceKeyRequest: Codable, Equatable, Sendable {
+        public var publicKey: String
+        enum CodingKeys: String, CodingKey { case publicKey = "public_key" }
+        public init(publicKey: String) { self.publicKey = publicKey }
     }
 
     public struct EnrollmentTokenList: Codable, Equatable, Sendable {

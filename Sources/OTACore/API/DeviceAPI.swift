@@ -6,35 +6,113 @@ public enum DeviceAPI {
     public static let eventsPath = "/api/v1/device/events"
     public static let contentPathPrefix = "/api/v1/device/content/"
 
+    public static let sessionPath = "/api/v1/device/session"
+    public static let keyPath = "/api/v1/device/key"
+
+    /// A device's signature of a purpose, its id, its key, a time and a nonce (`DeviceProof`).
+    public struct Proof: Codable, Equatable, Sendable {
+        /// Seconds since 1970, from the device's clock.
+        public var created: Int64
+        public var nonce: String
+        /// Base64 of the Ed25519 signature.
+        public var signature: String
+
+        public init(created: Int64, nonce: String, signature: String) {
+            self.created = created
+            self.nonce = nonce
+            self.signature = signature
+        }
+    }
+
+    /// Where a device stands with its server: only accepted devices get sessions.
+    public enum DeviceStatus: String, Codable, CaseIterable, Sendable {
+        /// Registered with a token that is not auto-accept: waits for an operator.
+        case pending
+        case accepted
+        case rejected
+    }
+
+    /// A device introducing its key. With an enrollment token, the token decides what the
+    /// device is (hardware, tags, group, id prefix) and whether it is accepted at once;
+    /// without one, only a device an operator pre-authorised with this very key is taken.
     public struct RegisterRequest: Codable, Equatable, Sendable {
-        public var enrollmentToken: String
+        public var enrollmentToken: String?
         public var deviceID: String
         public var hardware: String
         public var attributes: [String: String]?
-        public var tags: [String]?
+        /// Base64 of the raw 32-byte Ed25519 public key.
+        public var publicKey: String
+        /// `DeviceProof` for `.register`: the device holds the key it names.
+        public var proof: Proof
 
         enum CodingKeys: String, CodingKey {
-            case enrollmentToken = "enrollment_token", deviceID = "device_id", hardware, attributes, tags
+            case enrollmentToken = "enrollment_token", deviceID = "device_id", hardware, attributes
+            case publicKey = "public_key", proof
         }
 
-        public init(enrollmentToken: String, deviceID: String, hardware: String, attributes: [String: String]? = nil, tags: [String]? = nil) {
+        public init(enrollmentToken: String?, deviceID: String, hardware: String, attributes: [String: String]? = nil,
+                    publicKey: String, proof: Proof) {
             self.enrollmentToken = enrollmentToken
             self.deviceID = deviceID
             self.hardware = hardware
             self.attributes = attributes
-            self.tags = tags
+            self.publicKey = publicKey
+            self.proof = proof
         }
     }
 
     public struct RegisterResponse: Codable, Equatable, Sendable {
         public var deviceID: String
-        public var deviceToken: String
+        public var status: DeviceStatus
 
-        enum CodingKeys: String, CodingKey { case deviceID = "device_id", deviceToken = "device_token" }
+        enum CodingKeys: String, CodingKey { case deviceID = "device_id", status }
 
-        public init(deviceID: String, deviceToken: String) {
+        public init(deviceID: String, status: DeviceStatus) {
             self.deviceID = deviceID
-            self.deviceToken = deviceToken
+            self.status = status
+        }
+    }
+
+    /// Opens a session: the device proves it holds its key.
+    public struct SessionRequest: Codable, Equatable, Sendable {
+        public var deviceID: String
+        public var proof: Proof
+
+        enum CodingKeys: String, CodingKey { case deviceID = "device_id", proof }
+
+        public init(deviceID: String, proof: Proof) {
+            self.deviceID = deviceID
+            self.proof = proof
+        }
+    }
+
+    /// A session: its id names it in every request's signature, its key signs them.
+    public struct SessionResponse: Codable, Equatable, Sendable {
+        public var sessionID: String
+        /// Base64 of the 32-byte HMAC key; it leaves the server once, here, over TLS.
+        public var sessionKey: String
+        public var expiresInSeconds: Int
+
+        enum CodingKeys: String, CodingKey { case sessionID = "session_id", sessionKey = "session_key", expiresInSeconds = "expires_in_s" }
+
+        public init(sessionID: String, sessionKey: String, expiresInSeconds: Int) {
+            self.sessionID = sessionID
+            self.sessionKey = sessionKey
+            self.expiresInSeconds = expiresInSeconds
+        }
+    }
+
+    /// A device registered before device keys (bearer token) binds its new key, once; from
+    /// then on its bearer token is refused.
+    public struct BindKeyRequest: Codable, Equatable, Sendable {
+        public var publicKey: String
+        public var proof: Proof
+
+        enum CodingKeys: String, CodingKey { case publicKey = "public_key", proof }
+
+        public init(publicKey: String, proof: Proof) {
+            self.publicKey = publicKey
+            self.proof = proof
         }
     }
 

@@ -42,7 +42,8 @@ public enum ServerApplication {
         try await fleet.load()
         let services = ServerServices(configuration: configuration, trust: trust, tokens: TokenStore(db: db), devices: devices,
                                       bundles: bundles, deployments: deployments, events: events, content: content, fleet: fleet,
-                                      metrics: metrics, logger: logger, db: db)
+                                      metrics: metrics, logger: logger, db: db, sessions: DeviceSessions(secret: try DeviceSessions.loadSecret(db)),
+                                      registrations: RegistrationLimiter(perMinute: configuration.registrationsPerMinute))
 
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.debug))

@@ -21,11 +21,22 @@ public struct ServerConfiguration: Sendable {
     public var requestTimeoutSeconds: Int
     /// Connections served at once; more wait in the listen backlog.
     public var maximumConnections: Int
+    /// Whether devices registered before device keys may still use their bearer tokens (the
+    /// transition; each binds a key at its next contact). The operator ends it.
+    public var legacyDeviceTokens: Bool
+    /// Registrations admitted per minute, across all enrollment tokens.
+    public var registrationsPerMinute: Int
+    /// Whether GET /metrics needs a viewer token.
+    public var metricsNeedToken: Bool
 
     public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 8080, trustRootPath: String,
                 tlsCertificatePath: String? = nil, tlsKeyPath: String? = nil, pollIntervalSeconds: Int = 60,
                 maximumContentSize: UInt64 = 64 << 30, flushIntervalMilliseconds: Int = 500,
-                requestTimeoutSeconds: Int = 30, maximumConnections: Int = 4096) {
+                requestTimeoutSeconds: Int = 30, maximumConnections: Int = 4096, legacyDeviceTokens: Bool = true,
+                registrationsPerMinute: Int = 600, metricsNeedToken: Bool = false) {
+        self.legacyDeviceTokens = legacyDeviceTokens
+        self.registrationsPerMinute = registrationsPerMinute
+        self.metricsNeedToken = metricsNeedToken
         self.dataDirectory = dataDirectory
         self.host = host
         self.port = port

@@ -1,4 +1,5 @@
 import GRDB
+import HTTPTypes
 import Hummingbird
 import Logging
 import OTACore
@@ -17,6 +18,8 @@ struct ServerServices: Sendable {
     let metrics: ServerMetrics
     let logger: Logger
     let db: DatabasePool
+    let sessions: DeviceSessions
+    let registrations: RegistrationLimiter
 
     /// The admin-API caller, who must hold at least `role`.
     func admin(_ request: Request, _ role: AdminAPI.Role) async throws -> AdminIdentity {
@@ -32,14 +35,57 @@ struct ServerServices: Sendable {
         return identity
     }
 
-    /// The device calling the device API.
-    func device(_ request: Request) async throws -> DeviceIdentity {
+    /// With `--metrics-need-token`, /metrics answers only callers with a viewer token.
+    func checkMetricsAccess(_ request: Request) async throws {
+        if configuration.metricsNeedToken { _ = try await admin(request, .viewer) }
+    }
+
+    /// The device calling the device API, from the request's signature (RFC 9421, under a
+    /// session key) over its method, path and `body`; or, while the operator allows it, from
+    /// the bearer token of a device registered before device keys.
+    func device(_ request: Request, body: ByteBuffer = ByteBuffer()) async throws -> DeviceIdentity {
+        if let signature = RequestSignature.Received(signatureInput: request.headers[.signatureInput], signature: request.headers[.signature]) {
+            return try await device(request, signature: signature, body: body)
+        }
+        if request.headers[.signatureInput] != nil || request.headers[.signature] != nil {
+            throw APIError.unauthorized("the request's Signature-Input or Signature header is malformed")
+        }
         guard let secret = Secret.bearer(request.headers[.authorization]) else {
-            throw APIError.unauthorized("send the device token as 'Authorization: Bearer <token>'")
+            throw APIError.unauthorized("sign the request with the device's session (Signature-Input, Signature, Content-Digest)")
+        }
+        guard configuration.legacyDeviceTokens else {
+            throw APIError.unauthorized("device bearer tokens are no longer accepted; the device must use its key (upgrade ota-agent)")
         }
         guard let identity = try await fleet.authenticate(secret: secret) else {
-            throw APIError.unauthorized("the device token is not valid; the device may have been deleted and must register again")
+            throw APIError.unauthorized("the device token is not valid; the device may have been deleted, or it now uses its key")
         }
         return identity
     }
+
+    private func device(_ request: Request, signature: RequestSignature.Received, body: ByteBuffer) async throws -> DeviceIdentity {
+        let now = Timestamp.epochSeconds()
+        guard abs(signature.created - now) <= RequestSignature.window else {
+            throw APIError.unauthorized("the request was signed \(signature.created - now) s away from the server's time: check the device's clock")
+        }
+        guard let claim = sessions.claim(signature.keyID, now: now) else {
+            throw APIError(.unauthorized, "session_expired", "the session is unknown or expired: open a new one")
+        }
+        guard let digest = request.headers[.contentDigest], digest == RequestSignature.contentDigest(body.readableBytesView) else {
+            throw APIError.unauthorized("Content-Digest is missing or does not match the body")
+        }
+        guard signature.verifies(method: request.method.rawValue, path: request.uri.path, contentDigest: digest,
+                                 key: sessions.key(for: signature.keyID)) else {
+            throw APIError.unauthorized("the request's signature does not verify")
+        }
+        guard let identity = try await fleet.authenticate(session: claim) else {
+            throw APIError(.unauthorized, "session_expired", "the session's device is no longer accepted with this key")
+        }
+        return identity
+    }
+}
+
+extension HTTPField.Name {
+    static let signature = Self("Signature")!
+    static let signatureInput = Self("Signature-Input")!
+    static let contentDigest = Self("Content-Digest")!
 }

@@ -37,7 +37,10 @@ final class Fleet: Sendable {
     }
 
     struct State: Sendable {
+        /// Devices on bearer tokens (registered before device keys), by token hash.
         var identities: [String: DeviceIdentity] = [:]
+        /// Accepted devices with keys, by id, with the first 32 hex digits of their key id.
+        var keyed: [String: (identity: DeviceIdentity, keyID: String)] = [:]
         var tokenHashes: [String: String] = [:]
         var installed: [String: [DeviceAPI.InstalledBundle]] = [:]
         /// Newest first: for each bundle name the newest deployment that targets a device wins.
@@ -119,11 +122,21 @@ final class Fleet: Sendable {
         return identity
     }
 
-    /// Re-reads a device's tags and group at its next request (after an operator changed them).
-    /// What it runs and the deployments it joined stay.
+    /// The accepted device a session claims, if the session's key is still the device's.
+    func authenticate(session claim: DeviceSessions.Claim) async throws -> DeviceIdentity? {
+        if let known = state.withLock({ $0.keyed[claim.deviceID] }) { return known.keyID == claim.keyID ? known.identity : nil }
+        guard let device = try await devices.keyedDevice(id: claim.deviceID), device.status == .accepted else { return nil }
+        let keyID = String(device.publicKey.keyID.prefix(32))
+        state.withLock { $0.keyed[claim.deviceID] = (device.identity, keyID) }
+        return keyID == claim.keyID ? device.identity : nil
+    }
+
+    /// Re-reads a device's tags, group, key and status at its next request (after an operator
+    /// changed them). What it runs and the deployments it joined stay.
     func refreshIdentity(deviceID: String) {
         state.withLock { state in
             if let hash = state.tokenHashes.removeValue(forKey: deviceID) { state.identities[hash] = nil }
+            state.keyed[deviceID] = nil
         }
     }
 
@@ -131,6 +144,7 @@ final class Fleet: Sendable {
     func forget(deviceID: String) {
         state.withLock { state in
             if let hash = state.tokenHashes.removeValue(forKey: deviceID) { state.identities[hash] = nil }
+            state.keyed[deviceID] = nil
             state.installed[deviceID] = nil
             for index in state.live.indices { state.live[index].members[deviceID] = nil }
             state.pending.lastSeen[deviceID] = nil

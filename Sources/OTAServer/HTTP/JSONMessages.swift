@@ -13,13 +13,21 @@ extension Request {
     /// `allowUnknownFields`).
     func decodeJSON<T: Codable>(_ type: T.Type, what: String = "request body", limit: Int = 1 << 20,
                                 allowUnknownFields: Bool = false) async throws -> T {
+        try Self.decodeJSON(T.self, from: try await collectJSON(what: what, limit: limit), what: what, allowUnknownFields: allowUnknownFields)
+    }
+
+    /// The raw body of a JSON request, at most `limit` bytes (device requests are signed
+    /// over these very bytes).
+    func collectJSON(what: String, limit: Int) async throws -> ByteBuffer {
         if let contentType = headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "send the \(what) as application/json, not \(contentType)")
         }
-        let buffer: ByteBuffer
-        do { buffer = try await body.collect(upTo: limit) } catch {
+        do { return try await body.collect(upTo: limit) } catch {
             throw APIError.tooLarge("the \(what) is larger than \(limit) bytes")
         }
+    }
+
+    static func decodeJSON<T: Codable>(_ type: T.Type, from buffer: ByteBuffer, what: String, allowUnknownFields: Bool = false) throws -> T {
         do {
             if allowUnknownFields { return try StrictJSON.decode(T.self, from: buffer.readableBytesView, what: what) }
             return try StrictJSON.decodeRejectingUnknownFields(T.self, from: buffer.readableBytesView, what: what)

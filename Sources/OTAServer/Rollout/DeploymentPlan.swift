@@ -24,6 +24,8 @@ struct DeploymentPlan: Sendable {
     var soakStartedEpoch: Int64?
     var failureBaseline: Int
     var finishedBaseline: Int
+    /// Keys the phase hash (nil for deployments made before it existed).
+    let phaseSecret: [UInt8]?
     let createdAt: String
     let createdBy: String
 
@@ -42,7 +44,7 @@ struct DeploymentPlan: Sendable {
     /// The phase a targeted device belongs to: the first canary phase naming it, else the
     /// first percentage whose share holds its stable bucket. Never changes for a device.
     func phase(of device: DeviceIdentity) -> Int {
-        let bucket = Self.bucket(deploymentID: id, deviceID: device.id)
+        let bucket = Self.bucket(deploymentID: id, deviceID: device.id, secret: phaseSecret)
         for (index, phase) in phases.enumerated() {
             if let devices = phase.devices, devices.contains(device.id) { return index }
             if let tag = phase.tag, device.tags.contains(tag) { return index }
@@ -52,10 +54,12 @@ struct DeploymentPlan: Sendable {
         return phases.count - 1
     }
 
-    /// 0..<10000 from a hash of the deployment and device ids: the same device always falls
-    /// in the same share, and different deployments pick different canaries.
-    static func bucket(deploymentID: String, deviceID: String) -> Int {
-        let digest = SHA256Digest.of(Array("\(deploymentID)/\(deviceID)".utf8)).bytes
+    /// 0..<10000 from a keyed hash of the device id: the same device always falls in the same
+    /// share, different deployments pick different canaries, and without the deployment's
+    /// server-side secret nobody can choose ids that land in the first phase.
+    static func bucket(deploymentID: String, deviceID: String, secret: [UInt8]?) -> Int {
+        let message = Array("\(deploymentID)/\(deviceID)".utf8)
+        let digest = secret.map { HMACSHA256.mac(key: $0, message: message) } ?? SHA256Digest.of(message).bytes
         let value = digest.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         return Int(value % 10_000)
     }

@@ -17,6 +17,7 @@ struct DeploymentStore: Sendable {
             failureThresholdPercent: row["failure_threshold_percent"], failureMinFinished: row.int("failure_min_finished"),
             rateLimitPerMinute: row["rate_limit_per_minute"], soakStartedEpoch: row["soak_started_epoch"],
             failureBaseline: row.int("failure_baseline"), finishedBaseline: row.int("finished_baseline"),
+            phaseSecret: row.optionalString("phase_secret").flatMap(Hex.decode),
             createdAt: row.string("created_at"), createdBy: row.string("created_by"))
     }
 
@@ -43,11 +44,11 @@ struct DeploymentStore: Sendable {
             try db.execute(sql: """
                 INSERT INTO deployments (id, seq, bundle_id, bundle_name, target, phases, current_phase, phase_started_epoch, status,
                     auto_advance, soak_s, success_ratio, failure_threshold_count, failure_threshold_percent, failure_min_finished,
-                    rate_limit_per_minute, created_at, created_by)
-                SELECT ?, ?, id, name, ?, ?, 0, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ? FROM bundles WHERE id = ?
+                    rate_limit_per_minute, phase_secret, created_at, created_by)
+                SELECT ?, ?, id, name, ?, ?, 0, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM bundles WHERE id = ?
                 """, arguments: [id, seq, JSONColumn.encode(request.target), JSONColumn.encode(phases), now, (request.autoAdvance ?? false) ? 1 : 0,
                                  soak, ratio, request.failureThresholdCount, thresholdPercent, minFinished, request.rateLimitPerMinute,
-                                 Timestamp.now(), caller.actor, bundleID])
+                                 Hex.encode(SecureRandom.bytes(32)), Timestamp.now(), caller.actor, bundleID])
             try AuditLog.record(db, by: caller, action: "deployment.create", target: id,
                                 detail: "\(request.bundleName) \(request.version) to \(request.target.summary), phases \(phases.map(\.label).joined(separator: ","))")
             return Self.plan(try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id])!)

@@ -36,6 +36,34 @@ enum DeviceAdminRoutes {
             return Response(status: .noContent)
         }
 
+        // Each route spelled out, so that the route table and openapi.yaml read the same.
+        api.post("devices/:id/accept") { request, context -> Response in
+            let caller = try await services.admin(request, .operator)
+            return try await setStatus(.accepted, of: try context.parameter("id"), by: caller, services)
+        }
+        api.post("devices/:id/reject") { request, context -> Response in
+            let caller = try await services.admin(request, .operator)
+            return try await setStatus(.rejected, of: try context.parameter("id"), by: caller, services)
+        }
+
+        api.put("devices/:id/key") { request, context -> Response in
+            let caller = try await services.admin(request, .operator)
+            let id = try context.parameter("id")
+            let body = try await request.decodeJSON(AdminAPI.DeviceKeyRequest.self, what: "device key")
+            guard try await services.devices.setKey(id: id, publicKey: try DeviceRoutes.checkedKey(body.publicKey), by: caller) else {
+                throw APIError.notFound("no device \(id.prefix(128))")
+            }
+            services.fleet.refreshIdentity(deviceID: id)
+            return try JSONResponse.make(try await services.devices.detail(id: id, eventLimit: 0)!.device)
+        }
+
+        api.post("devices/import") { request, _ -> Response in
+            let caller = try await services.admin(request, .operator)
+            let body = try await request.decodeJSON(AdminAPI.DeviceImportRequest.self, what: "device import", limit: 32 << 20)
+            return try JSONResponse.make(AdminAPI.DeviceImportResponse(imported: try await services.devices.preauthorize(body.devices, by: caller)),
+                                         status: .created)
+        }
+
         api.post("enrollment-tokens") { request, _ -> Response in
             let caller = try await services.admin(request, .operator)
             let body = try await request.decodeJSON(AdminAPI.EnrollmentTokenCreateRequest.self, what: "enrollment token")
@@ -46,6 +74,8 @@ enum DeviceAdminRoutes {
             if let name = body.name, name.isEmpty || name.utf8.count > 128 { throw APIError.badRequest("name must be 1 to 128 bytes") }
             for tag in body.tags ?? [] { if let problem = SafeName.problem(with: tag, what: "tag") { throw APIError.badRequest(problem) } }
             if let group = body.group, let problem = SafeName.problem(with: group, what: "group") { throw APIError.badRequest(problem) }
+            if let hardware = body.hardware, let problem = SafeName.problem(with: hardware, what: "hardware") { throw APIError.badRequest(problem) }
+            if let prefix = body.idPrefix, let problem = SafeName.problem(with: prefix, what: "id_prefix") { throw APIError.badRequest(problem) }
             return try JSONResponse.make(try await services.tokens.createEnrollmentToken(body, by: caller), status: .created)
         }
 
@@ -81,6 +111,13 @@ enum DeviceAdminRoutes {
         }
     }
 
+    static func setStatus(_ status: DeviceAPI.DeviceStatus, of id: String, by caller: AdminIdentity,
+                          _ services: ServerServices) async throws -> Response {
+        guard try await services.devices.setStatus(id: id, status, by: caller) else { throw APIError.notFound("no device \(id.prefix(128))") }
+        services.fleet.refreshIdentity(deviceID: id)
+        return try JSONResponse.make(try await services.devices.detail(id: id, eventLimit: 0)!.device)
+    }
+
     static func filter(from request: Request) throws -> DeviceStore.Filter {
         var filter = DeviceStore.Filter()
         func name(_ key: String) throws -> String? {
@@ -100,6 +137,10 @@ enum DeviceAdminRoutes {
         filter.state = try name("state")
         filter.cursor = try name("cursor")
         filter.idPrefix = try name("q")
+        if let status = request.query("status") {
+            guard let value = DeviceAPI.DeviceStatus(rawValue: status) else { throw APIError.badRequest("status must be pending, accepted or rejected") }
+            filter.status = value
+        }
         if let version = request.query("version") {
             guard (try? SemanticVersion(version)) != nil else { throw APIError.badRequest("version '\(version.prefix(64))' is not a semantic version") }
             filter.version = version

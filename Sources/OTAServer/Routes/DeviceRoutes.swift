@@ -11,25 +11,61 @@ enum DeviceRoutes {
 
         group.post("register") { request, _ -> Response in
             let body = try await request.decodeJSON(DeviceAPI.RegisterRequest.self, what: "registration", limit: 64 * 1024)
-            let (identity, secret) = try await services.devices.register(body)
+            let key = try checkedKey(body.publicKey)
+            if let problem = SafeName.problem(with: body.deviceID, what: "device_id") { throw APIError.badRequest(problem) }
+            if let problem = SafeName.problem(with: body.hardware, what: "hardware") { throw APIError.badRequest(problem) }
+            try checkProof(body.proof, .register, deviceID: body.deviceID, key: key, services: services)
+            guard services.registrations.admit() else {
+                var error = APIError(.tooManyRequests, "rate_limited", "too many registrations this minute; try again later")
+                error.headers = [.retryAfter: "60"]
+                throw error
+            }
+            let (identity, status) = try await services.devices.register(body, publicKey: key)
             services.metrics.registrations.increment()
-            services.logger.info("device registered", metadata: ["device": "\(identity.id)", "hardware": "\(identity.hardware)"])
-            return try JSONResponse.make(DeviceAPI.RegisterResponse(deviceID: identity.id, deviceToken: secret), status: .created)
+            services.logger.info("device registered", metadata: ["device": "\(identity.id)", "status": "\(status.rawValue)"])
+            return try JSONResponse.make(DeviceAPI.RegisterResponse(deviceID: identity.id, status: status), status: .created)
+        }
+
+        group.post("session") { request, _ -> Response in
+            let body = try await request.decodeJSON(DeviceAPI.SessionRequest.self, what: "session request", limit: 16 * 1024)
+            if let problem = SafeName.problem(with: body.deviceID, what: "device_id") { throw APIError.badRequest(problem) }
+            guard let device = try await services.devices.keyedDevice(id: body.deviceID) else {
+                throw APIError(.unauthorized, "unknown_device", "device \(body.deviceID) is not registered with a key")
+            }
+            try checkProof(body.proof, .session, deviceID: body.deviceID, key: device.publicKey, services: services)
+            switch device.status {
+            case .accepted: break
+            case .pending: throw APIError(.forbidden, "device_pending", "device \(body.deviceID) waits for an operator to accept it (otactl devices accept \(body.deviceID))")
+            case .rejected: throw APIError(.forbidden, "device_rejected", "device \(body.deviceID) was rejected by an operator")
+            }
+            return try JSONResponse.make(services.sessions.open(deviceID: body.deviceID, key: device.publicKey), status: .created)
+        }
+
+        group.post("key") { request, _ -> Response in
+            let device = try await services.device(request)
+            let body = try await request.decodeJSON(DeviceAPI.BindKeyRequest.self, what: "key", limit: 16 * 1024)
+            let key = try checkedKey(body.publicKey)
+            try checkProof(body.proof, .bindKey, deviceID: device.id, key: key, services: services)
+            try await services.devices.bindKey(deviceID: device.id, publicKey: key)
+            services.fleet.refreshIdentity(deviceID: device.id)
+            return Response(status: .noContent)
         }
 
         group.post("checkin") { request, _ -> Response in
-            let device = try await services.device(request)
+            let raw = try await request.collectJSON(what: "check-in", limit: 256 * 1024)
+            let device = try await services.device(request, body: raw)
             // The one lenient body: fields a newer agent adds are ignored, so devices and the
             // server can be upgraded in any order. Values are still checked below.
-            let body = try await request.decodeJSON(DeviceAPI.CheckinRequest.self, what: "check-in", limit: 256 * 1024, allowUnknownFields: true)
+            let body = try Request.decodeJSON(DeviceAPI.CheckinRequest.self, from: raw, what: "check-in", allowUnknownFields: true)
             if let problem = checkinProblem(body) { throw APIError.badRequest(problem) }
             let answer = services.fleet.checkin(device, body)
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: answer)))
         }
 
         group.post("events") { request, _ -> Response in
-            let device = try await services.device(request)
-            let body = try await request.decodeJSON(DeviceAPI.EventsRequest.self, what: "events", limit: 1 << 20)
+            let raw = try await request.collectJSON(what: "events", limit: 1 << 20)
+            let device = try await services.device(request, body: raw)
+            let body = try Request.decodeJSON(DeviceAPI.EventsRequest.self, from: raw, what: "events")
             guard body.events.count <= 500 else { throw APIError.badRequest("send at most 500 events at once") }
             for event in body.events {
                 if let problem = SafeName.problem(with: event.bundleName, what: "bundle_name") { throw APIError.badRequest(problem) }
@@ -46,6 +82,24 @@ enum DeviceRoutes {
         }
         group.head("content/:digest") { request, context -> Response in
             try await ContentDownload.respond(request, context: context, services: services, headOnly: true)
+        }
+    }
+
+    static func checkedKey(_ text: String) throws -> Ed25519PublicKey {
+        guard let raw = Base64.decode(text), let key = try? Ed25519PublicKey(raw: raw) else {
+            throw APIError.badRequest("public_key must be the base64 of a raw 32-byte Ed25519 public key")
+        }
+        return key
+    }
+
+    /// A proof must verify, be fresh and be new: a captured one is worth nothing.
+    static func checkProof(_ proof: DeviceAPI.Proof, _ purpose: DeviceProof.Purpose, deviceID: String, key: Ed25519PublicKey,
+                           services: ServerServices) throws {
+        do { try DeviceProof.check(proof, purpose, deviceID: deviceID, publicKey: key) } catch {
+            throw APIError.unauthorized(error.description)
+        }
+        guard services.sessions.firstUse(of: proof, deviceID: deviceID) else {
+            throw APIError.unauthorized("this proof was used before; sign a new one")
         }
     }
 

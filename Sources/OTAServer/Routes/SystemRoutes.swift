@@ -10,8 +10,9 @@ enum SystemRoutes {
             return try JSONResponse.make(["status": "ok"])
         }
 
-        router.get("metrics") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+        router.get("metrics") { request, _ -> Response in
+            try await services.checkMetricsAccess(request)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(bytes: services.metrics.text())))
         }
 

@@ -1,54 +1,12 @@
 import GRDB
 import OTACore
 
-/// Devices: registration, lookup by token, the fleet listing with filters, and the batched
-/// writes of check-ins.
+/// Devices: lookup, the fleet listing with filters, and the batched writes of check-ins.
+/// Registration, keys and acceptance are in DeviceEnrollment.swift.
 public struct DeviceStore: Sendable {
     let db: DatabasePool
 
     public init(db: DatabasePool) { self.db = db }
-
-    /// Registers a device with an enrollment token, in one transaction: the token must be
-    /// valid, unexpired, unrevoked and not used up; the device id must be new.
-    func register(_ request: DeviceAPI.RegisterRequest) async throws -> (DeviceIdentity, String) {
-        if let problem = SafeName.problem(with: request.deviceID, what: "device_id") { throw APIError.badRequest(problem) }
-        if let problem = SafeName.problem(with: request.hardware, what: "hardware") { throw APIError.badRequest(problem) }
-        for tag in request.tags ?? [] {
-            if let problem = SafeName.problem(with: tag, what: "tag") { throw APIError.badRequest(problem) }
-        }
-        let attributes = request.attributes ?? [:]
-        guard attributes.count <= 64, attributes.allSatisfy({ $0.key.utf8.count <= 64 && $0.value.utf8.count <= 1024 }) else {
-            throw APIError.badRequest("attributes: at most 64, keys up to 64 bytes, values up to 1024 bytes")
-        }
-        let enrollmentHash = Secret.hash(request.enrollmentToken)
-        let (deviceSecret, deviceHash) = Secret.make(prefix: Secret.devicePrefix)
-        let now = Timestamp.epochSeconds()
-        return try await db.write { db in
-            guard let token = try Row.fetchOne(db, sql: "SELECT * FROM enrollment_tokens WHERE token_hash = ?", arguments: [enrollmentHash]) else {
-                throw APIError.unauthorized("the enrollment token is not valid")
-            }
-            if token.optionalString("revoked_at") != nil { throw APIError.unauthorized("the enrollment token was revoked") }
-            if let expires: Int64 = token["expires_at"], expires <= now { throw APIError.unauthorized("the enrollment token has expired") }
-            if let maxUses: Int = token["max_uses"], token.int("uses") >= maxUses {
-                throw APIError.unauthorized("the enrollment token is used up (\(maxUses) device\(maxUses == 1 ? "" : "s"))")
-            }
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE id = ?", arguments: [request.deviceID]) == true {
-                throw APIError.conflict("device \(request.deviceID) is already registered; an operator must delete it before it can register again")
-            }
-            let tags = Set(request.tags ?? []).union(token.json("tags", as: [String].self))
-            let group = token.optionalString("group_name")
-            try db.execute(sql: """
-                INSERT INTO devices (id, token_hash, hardware, attributes, group_name, enrollment_token_id, registered_at, last_seen)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [request.deviceID, deviceHash, request.hardware, JSONColumn.encode(attributes), group,
-                                 token.string("id"), Timestamp.now(), now])
-            for tag in tags.sorted() {
-                try db.execute(sql: "INSERT INTO device_tags (device_id, tag) VALUES (?, ?)", arguments: [request.deviceID, tag])
-            }
-            try db.execute(sql: "UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = ?", arguments: [token.string("id")])
-            return (DeviceIdentity(id: request.deviceID, hardware: request.hardware, tags: tags, group: group), deviceSecret)
-        }
-    }
 
     /// Every device's identity by token hash, to answer check-ins from memory from the start
     /// (rather than a database read per device after a restart).
@@ -58,7 +16,8 @@ public struct DeviceStore: Sendable {
             let tagRows = try Row.fetchCursor(db, sql: "SELECT device_id, tag FROM device_tags")
             while let row = try tagRows.next() { tags[row.string("device_id"), default: []].insert(row.string("tag")) }
             var result: [String: DeviceIdentity] = [:]
-            let rows = try Row.fetchCursor(db, sql: "SELECT id, token_hash, hardware, group_name FROM devices")
+            // Devices that authenticate with a bearer token: those registered before device keys.
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, token_hash, hardware, group_name FROM devices WHERE public_key IS NULL AND status = 'accepted'")
             while let row = try rows.next() {
                 let id = row.string("id")
                 result[row.string("token_hash")] = DeviceIdentity(id: id, hardware: row.string("hardware"), tags: tags[id] ?? [],
@@ -70,7 +29,7 @@ public struct DeviceStore: Sendable {
 
     func identity(tokenHash: String) async throws -> DeviceIdentity? {
         try await db.read { db in
-            let statement = try db.cachedStatement(sql: "SELECT id, hardware, group_name FROM devices WHERE token_hash = ?")
+            let statement = try db.cachedStatement(sql: "SELECT id, hardware, group_name FROM devices WHERE token_hash = ? AND public_key IS NULL AND status = 'accepted'")
             guard let row = try Row.fetchOne(statement, arguments: [tokenHash]) else { return nil }
             return try Self.identity(db, row: row)
         }
@@ -83,7 +42,7 @@ public struct DeviceStore: Sendable {
         }
     }
 
-    private static func identity(_ db: Database, row: Row) throws -> DeviceIdentity {
+    static func identity(_ db: Database, row: Row) throws -> DeviceIdentity {
         let id = row.string("id")
         let tags = try String.fetchAll(db.cachedStatement(sql: "SELECT tag FROM device_tags WHERE device_id = ?"), arguments: [id])
         return DeviceIdentity(id: id, hardware: row.string("hardware"), tags: Set(tags), group: row.optionalString("group_name"))
@@ -101,6 +60,7 @@ public struct DeviceStore: Sendable {
         var seenBefore: Int64?
         var seenAfter: Int64?
         var idPrefix: String?
+        var status: DeviceAPI.DeviceStatus?
         var cursor: String?
         var limit = 100
     }
@@ -115,6 +75,7 @@ public struct DeviceStore: Sendable {
         if let value = filter.hardware { add("d.hardware = ?", value) }
         if let value = filter.group { add("d.group_name = ?", value) }
         if let value = filter.state { add("d.state = ?", value) }
+        if let value = filter.status { add("d.status = ?", value.rawValue) }
         if let value = filter.tag { add("EXISTS (SELECT 1 FROM device_tags t WHERE t.device_id = d.id AND t.tag = ?)", value) }
         if let bundle = filter.bundle {
             if let version = filter.version {
@@ -164,7 +125,9 @@ public struct DeviceStore: Sendable {
                 id: id, hardware: row.string("hardware"), tags: tags[id] ?? [], group: row.optionalString("group_name"),
                 attributes: row.json("attributes", as: [String: String].self), registeredAt: row.string("registered_at"),
                 lastSeen: (row["last_seen"] as Int64?).map { Timestamp.format(secondsSinceEpoch: $0) },
-                state: row.string("state"), installed: installed[id] ?? [])
+                state: row.string("state"), installed: installed[id] ?? [],
+                status: DeviceAPI.DeviceStatus(rawValue: row.string("status")) ?? .pending,
+                keyID: row.optionalString("public_key").flatMap(Base64.decode).map { SHA256Digest.of($0).hex })
         }
     }
 

@@ -6,7 +6,7 @@ struct EventStore: Sendable {
     let db: DatabasePool
 
     /// A membership state for each reported step: progress only moves forward, and a final
-    /// state is replaced only by another final state.
+    /// state is never replaced.
     static func membershipState(for state: DeviceAPI.UpdateState) -> String {
         switch state {
         case .downloading, .downloaded: return "downloading"
@@ -44,7 +44,9 @@ struct EventStore: Sendable {
                                                      arguments: [id, device.id]) {
                     deploymentID = id
                     let next = Self.membershipState(for: event.state)
-                    let advances = Self.membershipOrder[next]! > Self.membershipOrder[current]! || (Self.membershipOrder[next] == 3 && next != current)
+                    // Progress only moves forward, and a final outcome is written once: a later
+                    // contradicting report stays in the history but changes no count.
+                    let advances = Self.membershipOrder[next]! > Self.membershipOrder[current]!
                     if advances {
                         try db.execute(sql: "UPDATE deployment_devices SET state = ?, detail = ?, updated_epoch = ? WHERE deployment_id = ? AND device_id = ?",
                                        arguments: [next, String(event.detail.prefix(2000)), epoch, id, device.id])

@@ -16,13 +16,15 @@ public struct TokenStore: Sendable {
     }
 
     /// Creates an admin-API token and returns its secret (shown once).
-    public func createAdminToken(role: AdminAPI.Role, name: String) throws -> (id: String, secret: String) {
+    public func createAdminToken(role: AdminAPI.Role, name: String, expiresInSeconds: Int? = nil) throws -> (id: String, secret: String) {
         let (secret, hash) = Secret.make(prefix: Secret.adminPrefix)
         let id = Secret.newID("tok_")
+        let expires = expiresInSeconds.map { Timestamp.epochSeconds() + Int64($0) }
         try db.write { db in
-            try db.execute(sql: "INSERT INTO admin_tokens (id, token_hash, role, name, created_at) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [id, hash, role.rawValue, name, Timestamp.now()])
-            try AuditLog.recordSystem(db, action: "token.create", target: id, detail: "role \(role.rawValue), name \(name)")
+            try db.execute(sql: "INSERT INTO admin_tokens (id, token_hash, role, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [id, hash, role.rawValue, name, Timestamp.now(), expires])
+            try AuditLog.recordSystem(db, action: "token.create", target: id,
+                                      detail: "role \(role.rawValue), name \(name), expires \(expires.map { Timestamp.format(secondsSinceEpoch: $0) } ?? "never")")
         }
         return (id, secret)
     }
@@ -48,8 +50,10 @@ public struct TokenStore: Sendable {
 
     func adminIdentity(secretHash: String) async throws -> AdminIdentity? {
         try await db.read { db in
-            let statement = try db.cachedStatement(sql: "SELECT id, name, role FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL")
-            guard let row = try Row.fetchOne(statement, arguments: [secretHash]),
+            let statement = try db.cachedStatement(sql: """
+                SELECT id, name, role FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
+                """)
+            guard let row = try Row.fetchOne(statement, arguments: [secretHash, Timestamp.epochSeconds()]),
                   let role = AdminAPI.Role(rawValue: row.string("role")) else { return nil }
             return AdminIdentity(tokenID: row.string("id"), name: row.string("name"), role: role)
         }
@@ -61,20 +65,25 @@ public struct TokenStore: Sendable {
         let (secret, hash) = Secret.make(prefix: Secret.enrollmentPrefix)
         let id = Secret.newID("enr_")
         let now = Timestamp.now()
-        let expires = request.expiresInSeconds.map { Timestamp.epochSeconds() + Int64($0) }
+        // Limited unless said otherwise: one device, for a day, waiting for an operator.
+        let maxUses = request.maxUses ?? AdminAPI.EnrollmentTokenCreateRequest.defaultMaxUses
+        let expires = Timestamp.epochSeconds() + Int64(request.expiresInSeconds ?? AdminAPI.EnrollmentTokenCreateRequest.defaultLifetimeSeconds)
+        let autoAccept = request.autoAccept ?? false
         let name = request.name ?? id
         let tags = request.tags ?? []
         try await db.write { db in
             try db.execute(sql: """
-                INSERT INTO enrollment_tokens (id, token_hash, name, max_uses, expires_at, tags, group_name, created_at, created_by)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [id, hash, name, request.maxUses, expires, JSONColumn.encode(tags), request.group, now, caller.actor])
+                INSERT INTO enrollment_tokens (id, token_hash, name, max_uses, expires_at, tags, group_name, created_at, created_by,
+                                               hardware, id_prefix, auto_accept)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [id, hash, name, maxUses, expires, JSONColumn.encode(tags), request.group, now, caller.actor,
+                                 request.hardware, request.idPrefix, autoAccept ? 1 : 0])
             try AuditLog.record(db, by: caller, action: "enrollment_token.create", target: id,
-                                detail: "max_uses \(request.maxUses.map(String.init) ?? "unlimited"), expires \(expires.map { Timestamp.format(secondsSinceEpoch: $0) } ?? "never")")
+                                detail: "max_uses \(maxUses), expires \(Timestamp.format(secondsSinceEpoch: expires)), \(autoAccept ? "auto-accept" : "devices wait for acceptance")")
         }
-        return AdminAPI.EnrollmentToken(id: id, name: name, maxUses: request.maxUses, uses: 0,
-                                        expiresAt: expires.map { Timestamp.format(secondsSinceEpoch: $0) }, revoked: false,
-                                        tags: tags, group: request.group, createdAt: now, token: secret)
+        return AdminAPI.EnrollmentToken(id: id, name: name, maxUses: maxUses, uses: 0, expiresAt: Timestamp.format(secondsSinceEpoch: expires),
+                                        revoked: false, tags: tags, group: request.group, hardware: request.hardware,
+                                        idPrefix: request.idPrefix, autoAccept: autoAccept, createdAt: now, token: secret)
     }
 
     func listEnrollmentTokens() async throws -> [AdminAPI.EnrollmentToken] {
@@ -84,7 +93,8 @@ public struct TokenStore: Sendable {
                     id: row.string("id"), name: row.string("name"), maxUses: row["max_uses"], uses: row.int("uses"),
                     expiresAt: (row["expires_at"] as Int64?).map { Timestamp.format(secondsSinceEpoch: $0) },
                     revoked: row.optionalString("revoked_at") != nil, tags: row.json("tags", as: [String].self),
-                    group: row.optionalString("group_name"), createdAt: row.string("created_at"))
+                    group: row.optionalString("group_name"), hardware: row.optionalString("hardware"),
+                    idPrefix: row.optionalString("id_prefix"), autoAccept: row.int("auto_accept") != 0, createdAt: row.string("created_at"))
             }
         }
     }

@@ -6,8 +6,16 @@ import OTACore
 struct DevicesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devices",
-        abstract: "Query the fleet.",
-        subcommands: [List.self, Show.self]
+        abstract: "Query the fleet; accept, reject, pre-authorise and re-key devices.",
+        discussion: """
+        Devices registering with a token that is not auto-accept wait as pending until accepted:
+          otactl devices list --status pending
+          otactl devices accept cam-0042
+        Devices from a factory list are pre-authorised with their public keys and accepted on
+        first contact, without any enrollment token:
+          otactl devices import factory.csv      (device_id,public_key,hardware[,tags[,group]])
+        """,
+        subcommands: [List.self, Show.self, Accept.self, Reject.self, Import.self, Rekey.self]
     )
 
     struct List: ParsableCommand {
@@ -21,6 +29,7 @@ struct DevicesCommand: ParsableCommand {
         @Option(help: "Devices running a bundle of this name.") var bundle: String?
         @Option(help: "... at this version.") var version: String?
         @Option(help: "Last reported update state (idle, downloading, succeeded, failed, rolled-back, ...).") var state: String?
+        @Option(help: "pending, accepted or rejected.") var status: String?
         @Option(help: ArgumentHelp("Last seen before this RFC 3339 time.", valueName: "time")) var seenBefore: String?
         @Option(help: ArgumentHelp("Last seen at or after this RFC 3339 time.", valueName: "time")) var seenAfter: String?
         @Option(help: "Devices per page (1-1000).") var limit = 100
@@ -38,6 +47,7 @@ struct DevicesCommand: ParsableCommand {
             query.bundle = bundle
             query.version = version
             query.state = state
+            query.status = status
             query.seenBefore = seenBefore
             query.seenAfter = seenAfter
             query.limit = limit
@@ -51,8 +61,8 @@ struct DevicesCommand: ParsableCommand {
                 query.cursor = next
             } while all && next != nil
             if json { return try Terminal.printJSON(AdminAPI.DevicePage(devices: devices, nextCursor: next)) }
-            Terminal.printTable(["DEVICE", "HARDWARE", "STATE", "RUNNING", "LAST SEEN", "TAGS"], devices.map { device in
-                [device.id, device.hardware, device.state,
+            Terminal.printTable(["DEVICE", "STATUS", "HARDWARE", "STATE", "RUNNING", "LAST SEEN", "TAGS"], devices.map { device in
+                [device.id, device.status.rawValue, device.hardware, device.state,
                  device.installed.isEmpty ? "-" : device.installed.map { "\($0.name) \($0.version)\($0.state == "trial" ? " (trial)" : "")" }.joined(separator: ", "),
                  device.lastSeen ?? "never", device.tags.joined(separator: ",")]
             })
@@ -72,6 +82,8 @@ struct DevicesCommand: ParsableCommand {
             if json { return try Terminal.printJSON(detail) }
             let device = detail.device
             print("device:     \(device.id)")
+            print("status:     \(device.status.rawValue)")
+            print("key:        \(device.keyID.map { String($0.prefix(16)) } ?? "none (bearer token from before device keys)")")
             print("hardware:   \(device.hardware)")
             print("state:      \(device.state)")
             print("tags:       \(device.tags.joined(separator: ", "))")
@@ -84,6 +96,101 @@ struct DevicesCommand: ParsableCommand {
             Terminal.printTable(["TIME", "BUNDLE", "VERSION", "STATE", "DETAIL"], detail.events.map {
                 [$0.at, $0.bundleName, $0.version, $0.state, String($0.detail.prefix(100))]
             })
+        }
+    }
+
+    struct Accept: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Accept a pending (or rejected) device: it gets sessions, assignments and content.")
+        @Argument(help: "Device id.") var id: String
+        @OptionGroup var server: ServerOptions
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() throws { try setStatus(id, "accept", server: server, json: json) }
+    }
+
+    struct Reject: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reject a device: it is refused sessions from now on.")
+        @Argument(help: "Device id.") var id: String
+        @OptionGroup var server: ServerOptions
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() throws { try setStatus(id, "reject", server: server, json: json) }
+    }
+
+    static func setStatus(_ id: String, _ action: String, server: ServerOptions, json: Bool) throws {
+        let client = try server.client()
+        let device = try Failure.remote { try client.setDeviceStatus(id, action) }
+        if json { return try Terminal.printJSON(device) }
+        print("\(device.id) is \(device.status.rawValue)")
+    }
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Pre-authorise devices with their public keys (a factory list).",
+            discussion: """
+            FILE is CSV (a header line `device_id,public_key,hardware,tags,group`; tags separated
+            by ';'; public_key the base64 of the raw 32-byte Ed25519 key) or JSON
+            ({"devices": [{"device_id", "public_key", "hardware", "tags", "group"}]}). All are
+            imported or none.
+            """
+        )
+        @Argument(help: ArgumentHelp("The device list (.csv or .json).", valueName: "file")) var file: String
+        @OptionGroup var server: ServerOptions
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() throws {
+            let text = try Failure.wrap("cannot read \(file)") { try FileSystem.readText(file, limit: 64 << 20) }
+            let devices = try DeviceList.parse(text, name: file)
+            let client = try server.client()
+            let answer = try Failure.remote { try client.importDevices(devices) }
+            if json { return try Terminal.printJSON(answer) }
+            print("pre-authorised \(answer.imported) device\(answer.imported == 1 ? "" : "s")")
+        }
+    }
+
+    struct Rekey: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move a device to a new key (re-provisioning); its history stays, its old key stops working.")
+        @Argument(help: "Device id.") var id: String
+        @Option(help: ArgumentHelp("The new public key: a PEM file, or the base64 of the raw 32 bytes.", valueName: "file|base64"))
+        var publicKey: String
+        @OptionGroup var server: ServerOptions
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() throws {
+            let key = FileSystem.exists(publicKey)
+                ? Base64.encode(try Failure.wrap("cannot read \(publicKey)") { try KeyFiles.loadPublicKey(publicKey) }.raw) : publicKey
+            let client = try server.client()
+            let device = try Failure.remote { try client.setDeviceKey(id, publicKey: key) }
+            if json { return try Terminal.printJSON(device) }
+            print("\(device.id) now uses key \(device.keyID.map { String($0.prefix(16)) } ?? "?")")
+        }
+    }
+}
+
+/// A factory list of devices, as CSV or JSON.
+enum DeviceList {
+    static func parse(_ text: String, name: String) throws -> [AdminAPI.PreauthorizedDevice] {
+        let trimmed = text.trimmed
+        if trimmed.hasPrefix("{") {
+            do { return try StrictJSON.decodeRejectingUnknownFields(AdminAPI.DeviceImportRequest.self, from: Array(trimmed.utf8), what: name).devices } catch {
+                throw Failure("\(name): \(error)")
+            }
+        }
+        var lines = trimmed.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard let header = lines.first?.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }),
+              Array(header.prefix(3)) == ["device_id", "public_key", "hardware"] else {
+            throw Failure("\(name): the first line must be the header device_id,public_key,hardware[,tags[,group]]")
+        }
+        lines.removeFirst()
+        return try lines.enumerated().map { index, line in
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard (3...5).contains(fields.count), fields.count <= header.count else {
+                throw Failure("\(name): line \(index + 2) has \(fields.count) fields; expected device_id,public_key,hardware[,tags[,group]]")
+            }
+            let tags = fields.count > 3 && !fields[3].isEmpty ? fields[3].split(separator: ";").map(String.init) : nil
+            return AdminAPI.PreauthorizedDevice(deviceID: fields[0], publicKey: fields[1], hardware: fields[2], tags: tags,
+                                                group: fields.count > 4 && !fields[4].isEmpty ? fields[4] : nil)
         }
     }
 }

@@ -3,13 +3,18 @@ import Foundation
 import OTAClient
 import OTACore
 
-/// Where the server is and who we are: flags, or OTA_SERVER / OTA_TOKEN / OTA_CA_FILE.
+/// Where the server is and who we are: flags, or OTA_SERVER / OTA_TOKEN (or OTA_TOKEN_FILE) /
+/// OTA_CA_FILE. A token on the command line is visible to every user in `ps`; prefer the
+/// environment or a file.
 struct ServerOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Server URL (default: $OTA_SERVER).", valueName: "url"))
     var server: String?
 
-    @Option(help: ArgumentHelp("Admin-API token (default: $OTA_TOKEN).", valueName: "token"))
+    @Option(help: ArgumentHelp("Admin-API token (default: $OTA_TOKEN). Visible in `ps`: prefer --token-file or $OTA_TOKEN.", valueName: "token"))
     var token: String?
+
+    @Option(help: ArgumentHelp("File holding the admin-API token (default: $OTA_TOKEN_FILE).", valueName: "file"))
+    var tokenFile: String?
 
     @Option(help: ArgumentHelp("CA bundle to verify the server's certificate (default: $OTA_CA_FILE or the system's).", valueName: "file"))
     var caFile: String?
@@ -22,8 +27,12 @@ struct ServerOptions: ParsableArguments {
         guard let url = server ?? environment["OTA_SERVER"], !url.isEmpty else {
             throw Failure("no server given: pass --server URL or set OTA_SERVER")
         }
-        guard let secret = token ?? environment["OTA_TOKEN"], !secret.isEmpty else {
-            throw Failure("no token given: pass --token TOKEN or set OTA_TOKEN (create one with `ota-server token create`)")
+        var secret = token ?? environment["OTA_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        if secret == nil, let file = tokenFile ?? environment["OTA_TOKEN_FILE"] {
+            secret = try Failure.wrap("cannot read the token file \(file)") { try FileSystem.readText(file, limit: 4096).trimmed }
+        }
+        guard let secret, !secret.isEmpty else {
+            throw Failure("no token given: set OTA_TOKEN, pass --token-file FILE, or --token TOKEN (create one with `ota-server token create`)")
         }
         let configuration = HTTPClientConfiguration(baseURL: url, caFile: caFile ?? environment["OTA_CA_FILE"],
                                                     allowInsecureHTTP: insecureHttp, allowLoopbackHTTP: true, userAgent: "otactl/1")
@@ -46,13 +55,6 @@ extension Failure {
 
 /// Durations like 30s, 10m, 2h, 1d (plain numbers are seconds).
 func parseDuration(_ text: String, option: String) throws -> Int {
-    let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
-    var number = text
-    var factor = 1
-    if let last = text.last, let unit = units[last] {
-        number = String(text.dropLast())
-        factor = unit
-    }
-    guard let value = Int(number), value >= 0 else { throw ValidationError("\(option) must be a duration like 30s, 10m, 2h or 1d") }
-    return value * factor
+    guard let seconds = DurationText.seconds(text) else { throw ValidationError("\(option) must be a duration like 30s, 10m, 2h or 1d") }
+    return seconds
 }

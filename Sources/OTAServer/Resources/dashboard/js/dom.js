@@ -163,7 +163,7 @@ const STATE_LABELS = {
   idle: 'idle', pending: 'pending', downloading: 'downloading', downloaded: 'downloaded', installing: 'installing',
   'health-check': 'health check', succeeded: 'succeeded', failed: 'failed', rolled_back: 'rolled back',
   'rolled-back': 'rolled back', abandoned: 'abandoned', active: 'active', paused: 'paused', completed: 'completed', cancelled: 'cancelled',
-  committed: 'committed', trial: 'trial',
+  committed: 'committed', trial: 'trial', accepted: 'accepted', rejected: 'rejected',
 };
 
 /** The CSS class suffix for a state: the same colour for 'rolled-back' and 'rolled_back'. */

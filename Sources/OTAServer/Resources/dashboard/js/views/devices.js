@@ -200,7 +200,8 @@ function deviceTable(devices) {
       h('th', null, 'Device'), h('th', null, 'State'), h('th', { class: 'hide-sm' }, 'Hardware'), h('th', null, 'Running'),
       h('th', { class: 'hide-md' }, 'Tags'), h('th', { class: 'hide-md' }, 'Group'), h('th', { class: 'nowrap' }, 'Last seen'))),
     h('tbody', null, devices.map((d) => h('tr', { class: 'row-link', dataset: { id: d.id }, onclick: rowClick(route('devices', d.id)) },
-      h('td', null, h('a', { href: route('devices', d.id), class: 'mono strong device-link' }, d.id)),
+      h('td', null, h('a', { href: route('devices', d.id), class: 'mono strong device-link' }, d.id),
+        d.status && d.status !== 'accepted' ? [' ', badge(d.status)] : null),
       h('td', null, badge(d.state)),
       h('td', { class: 'hide-sm' }, d.hardware),
       h('td', null, d.installed.length ? h('div', { class: 'chips' }, d.installed.map((b) =>
@@ -236,17 +237,37 @@ export async function renderDevice(ctx, id) {
     ctx.ready();
   }
 
+  /** Accept or reject: only operators, and only what changes the device's standing. */
+  function standingActions(d) {
+    if (!ctx.can.controlDeployments) return [];
+    const actions = d.status === 'accepted' ? [['reject', 'Reject', 'btn btn-danger']] :
+      d.status === 'rejected' ? [['accept', 'Accept', 'btn btn-primary']] :
+        [['accept', 'Accept', 'btn btn-primary'], ['reject', 'Reject', 'btn btn-danger']];
+    return actions.map(([action, label, cls]) => h('button', {
+      type: 'button', class: cls, id: 'device-' + action,
+      onclick: async (event) => {
+        event.target.disabled = true;
+        try { draw(await api(`/api/v1/devices/${encodeURIComponent(id)}/${action}`, { method: 'POST' }), lastEvents); } finally { event.target.disabled = false; }
+      },
+    }, label));
+  }
+
+  let lastEvents = [];
   function draw(d, events) {
+    lastEvents = events;
     replace(head,
       h('div', null,
-        h('h1', { id: 'device-title' }, h('span', { class: 'mono device-id' }, d.id), ' ', badge(d.state, 'badge-lg')),
-        h('p', { class: 'subtitle' }, `${d.hardware} · last seen ${fmtAgo(d.last_seen)}`)),
-      h('div', { class: 'page-head-right' }, h('span', { class: 'live' }, h('span', { class: 'live-dot' }), 'Live'), updated));
+        h('h1', { id: 'device-title' }, h('span', { class: 'mono device-id' }, d.id), ' ', badge(d.state, 'badge-lg'),
+          d.status && d.status !== 'accepted' ? [' ', h('span', { id: 'device-status' }, badge(d.status, 'badge-lg'))] : null),
+        h('p', { class: 'subtitle' }, d.status === 'pending' ? 'waits for an operator to accept it · ' + d.hardware : `${d.hardware} · last seen ${fmtAgo(d.last_seen)}`)),
+      h('div', { class: 'page-head-right' }, ...standingActions(d), h('span', { class: 'live' }, h('span', { class: 'live-dot' }), 'Live'), updated));
     updated.textContent = 'updated ' + fmtAgo(new Date().toISOString());
 
     replace(facts, h('dl', { class: 'kv' },
       kv('Hardware', h('a', { href: '#/devices' + query({ hardware: d.hardware }) }, d.hardware)),
       kv('State', badge(d.state)),
+      kv('Standing', badge(d.status || 'accepted')),
+      kv('Key', d.key_id ? h('span', { class: 'mono', title: d.key_id }, shortDigest(d.key_id, 16)) : h('span', { class: 'muted' }, 'bearer token (before device keys)')),
       kv('Group', d.group ? h('a', { href: '#/devices' + query({ group: d.group }) }, d.group) : h('span', { class: 'muted' }, 'none')),
       kv('Tags', d.tags.length ? h('div', { class: 'chips' }, d.tags.map((t) => h('a', { href: '#/devices' + query({ tag: t }), class: 'chip chip-tag' }, t))) : h('span', { class: 'muted' }, 'none')),
       kv('Last seen', d.last_seen ? [fmtTime(d.last_seen), h('span', { class: 'muted' }, ` (${fmtAgo(d.last_seen)})`)] : 'never'),

@@ -1,0 +1,90 @@
+import GRDB
+import OTACore
+import Synchronization
+
+/// Device sessions. A device opens one with a signed `DeviceProof`; the session's id names
+/// the device, its key and the expiry, and its HMAC key is derived from the id with the
+/// server's secret. Nothing is stored per session: any instance holding the secret checks
+/// any session, a session of a key that was replaced no longer matches, and a deleted or
+/// rejected device is refused by the identity lookup that follows.
+struct DeviceSessions: Sendable {
+    static let lifetimeSeconds: Int64 = 3600
+    private let secret: [UInt8]
+    private let nonces = ProofNonces()
+
+    struct Claim: Sendable, Equatable {
+        let deviceID: String
+        /// The first 32 hex digits of the device key's id.
+        let keyID: String
+        let expires: Int64
+    }
+
+    init(secret: [UInt8]) { self.secret = secret }
+
+    /// The server's session secret, made once and kept in the database.
+    static func loadSecret(_ db: DatabasePool) throws -> [UInt8] {
+        try db.write { db in
+            if let stored = try String.fetchOne(db, sql: "SELECT value FROM server_secrets WHERE name = 'device_sessions'"),
+               let bytes = Hex.decode(stored), bytes.count == 32 {
+                return bytes
+            }
+            let fresh = SecureRandom.bytes(32)
+            try db.execute(sql: "INSERT OR REPLACE INTO server_secrets (name, value) VALUES ('device_sessions', ?)", arguments: [Hex.encode(fresh)])
+            return fresh
+        }
+    }
+
+    func open(deviceID: String, key: Ed25519PublicKey, now: Int64 = Timestamp.epochSeconds()) -> DeviceAPI.SessionResponse {
+        let id = "s1:\(deviceID):\(key.keyID.prefix(32)):\(now + Self.lifetimeSeconds):\(Hex.encode(SecureRandom.bytes(8)))"
+        return DeviceAPI.SessionResponse(sessionID: id, sessionKey: Base64.encode(self.key(for: id)), expiresInSeconds: Int(Self.lifetimeSeconds))
+    }
+
+    func key(for sessionID: String) -> [UInt8] { HMACSHA256.mac(key: secret, message: Array(sessionID.utf8)) }
+
+    /// What a session id claims, if well-formed and unexpired; its key is checked by the caller.
+    func claim(_ sessionID: String, now: Int64 = Timestamp.epochSeconds()) -> Claim? {
+        let parts = sessionID.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 5, parts[0] == "s1", parts[2].utf8.count == 32, let expires = Int64(parts[3]), expires > now,
+              expires <= now + Self.lifetimeSeconds else { return nil }
+        return Claim(deviceID: String(parts[1]), keyID: String(parts[2]), expires: expires)
+    }
+
+    /// True the first time a proof's nonce is seen within the proof window.
+    func firstUse(of proof: DeviceAPI.Proof, deviceID: String) -> Bool {
+        nonces.insert("\(deviceID)/\(proof.nonce)", created: proof.created)
+    }
+}
+
+/// Nonces of recent proofs, so that a captured registration or session proof cannot be
+/// replayed even inside its time window.
+final class ProofNonces: Sendable {
+    private let seen = Mutex([String: Int64]())
+
+    func insert(_ key: String, created: Int64) -> Bool {
+        let now = Timestamp.epochSeconds()
+        return seen.withLock { seen in
+            if seen.count > 100_000 { seen = seen.filter { $0.value > now - 2 * DeviceProof.window } }
+            guard seen[key] == nil else { return false }
+            seen[key] = created
+            return true
+        }
+    }
+}
+
+/// At most `perMinute` registrations a minute, across all tokens: an enrollment token in the
+/// wrong hands cannot flood the registry, and guessing tokens is slow.
+final class RegistrationLimiter: Sendable {
+    let perMinute: Int
+    private let recent = Mutex([Int64]())
+
+    init(perMinute: Int) { self.perMinute = perMinute }
+
+    func admit(now: Int64 = Timestamp.epochSeconds()) -> Bool {
+        recent.withLock { recent in
+            recent.removeAll { $0 <= now - 60 }
+            guard recent.count < perMinute else { return false }
+            recent.append(now)
+            return true
+        }
+    }
+}

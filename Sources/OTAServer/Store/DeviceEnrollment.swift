@@ -1,0 +1,172 @@
+import GRDB
+import OTACore
+
+/// Who may join the fleet, and with which key: registration with an enrollment token or
+/// as a pre-authorised device, acceptance by an operator, re-provisioning to a new key, and
+/// the one-time key binding of devices registered before device keys.
+extension DeviceStore {
+    /// A device's key and standing, for opening sessions.
+    struct KeyedDevice: Sendable {
+        let identity: DeviceIdentity
+        let publicKey: Ed25519PublicKey
+        let status: DeviceAPI.DeviceStatus
+    }
+
+    /// Registers a device that proved it holds `publicKey`, in one transaction. The token
+    /// (or the pre-authorisation) decides the device's tags, group, whether it is accepted,
+    /// and whether its id and hardware are allowed at all.
+    func register(_ request: DeviceAPI.RegisterRequest, publicKey: Ed25519PublicKey) async throws -> (DeviceIdentity, DeviceAPI.DeviceStatus) {
+        let attributes = request.attributes ?? [:]
+        guard attributes.count <= 64, attributes.allSatisfy({ $0.key.utf8.count <= 64 && $0.value.utf8.count <= 1024 }) else {
+            throw APIError.badRequest("attributes: at most 64, keys up to 64 bytes, values up to 1024 bytes")
+        }
+        let now = Timestamp.epochSeconds()
+        let key = Base64.encode(publicKey.raw)
+        return try await db.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE id = ?", arguments: [request.deviceID]) == true {
+                throw APIError.conflict("device \(request.deviceID) is already registered; an operator must delete it and authorise it again")
+            }
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE public_key = ?", arguments: [key]) == true {
+                throw APIError.conflict("this public key already belongs to another device")
+            }
+            let tags: [String]
+            let group: String?
+            let status: DeviceAPI.DeviceStatus
+            var tokenID: String?
+            if let secret = request.enrollmentToken {
+                let token = try Self.usableToken(db, secret: secret, now: now)
+                if let hardware = token.optionalString("hardware"), hardware != request.hardware {
+                    throw APIError.forbidden("this enrollment token is for hardware \(hardware), not \(request.hardware)")
+                }
+                if let prefix = token.optionalString("id_prefix"), !request.deviceID.hasPrefix(prefix) {
+                    throw APIError.forbidden("this enrollment token is for device ids starting with '\(prefix)'")
+                }
+                tags = token.json("tags", as: [String].self)
+                group = token.optionalString("group_name")
+                status = token.int("auto_accept") != 0 ? .accepted : .pending
+                tokenID = token.string("id")
+                try db.execute(sql: "UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = ?", arguments: [tokenID])
+            } else {
+                guard let authorised = try Row.fetchOne(db, sql: "SELECT * FROM preauthorized_devices WHERE device_id = ? AND public_key = ?",
+                                                        arguments: [request.deviceID, key]) else {
+                    throw APIError.unauthorized("no enrollment token, and device \(request.deviceID) is not pre-authorised with this key")
+                }
+                guard authorised.string("hardware") == request.hardware else {
+                    throw APIError.forbidden("device \(request.deviceID) was pre-authorised as hardware \(authorised.string("hardware"))")
+                }
+                tags = authorised.json("tags", as: [String].self)
+                group = authorised.optionalString("group_name")
+                status = .accepted
+                try db.execute(sql: "DELETE FROM preauthorized_devices WHERE device_id = ?", arguments: [request.deviceID])
+            }
+            try db.execute(sql: """
+                INSERT INTO devices (id, token_hash, hardware, attributes, group_name, enrollment_token_id, registered_at, last_seen,
+                                     public_key, status)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [request.deviceID, "key:" + request.deviceID, request.hardware, JSONColumn.encode(attributes), group,
+                                 tokenID, Timestamp.now(), now, key, status.rawValue])
+            for tag in Set(tags).sorted() {
+                try db.execute(sql: "INSERT INTO device_tags (device_id, tag) VALUES (?, ?)", arguments: [request.deviceID, tag])
+            }
+            try AuditLog.recordSystem(db, action: "device.register", target: request.deviceID,
+                                      detail: "\(status.rawValue), \(tokenID.map { "enrollment token \($0)" } ?? "pre-authorised"), key \(publicKey.keyID.prefix(16))")
+            return (DeviceIdentity(id: request.deviceID, hardware: request.hardware, tags: Set(tags), group: group), status)
+        }
+    }
+
+    private static func usableToken(_ db: Database, secret: String, now: Int64) throws -> Row {
+        guard let token = try Row.fetchOne(db, sql: "SELECT * FROM enrollment_tokens WHERE token_hash = ?", arguments: [Secret.hash(secret)]) else {
+            throw APIError.unauthorized("the enrollment token is not valid")
+        }
+        if token.optionalString("revoked_at") != nil { throw APIError.unauthorized("the enrollment token was revoked") }
+        if let expires: Int64 = token["expires_at"], expires <= now { throw APIError.unauthorized("the enrollment token has expired") }
+        if let maxUses: Int = token["max_uses"], token.int("uses") >= maxUses {
+            throw APIError.unauthorized("the enrollment token is used up (\(maxUses) device\(maxUses == 1 ? "" : "s"))")
+        }
+        return token
+    }
+
+    func keyedDevice(id: String) async throws -> KeyedDevice? {
+        try await db.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT id, hardware, group_name, public_key, status FROM devices WHERE id = ?",
+                                             arguments: [id]),
+                  let raw = row.optionalString("public_key").flatMap(Base64.decode), let key = try? Ed25519PublicKey(raw: raw),
+                  let status = DeviceAPI.DeviceStatus(rawValue: row.string("status")) else { return nil }
+            return KeyedDevice(identity: try Self.identity(db, row: row), publicKey: key, status: status)
+        }
+    }
+
+    /// A device on a bearer token binds its first key; its bearer token stops working.
+    func bindKey(deviceID: String, publicKey: Ed25519PublicKey) async throws {
+        let key = Base64.encode(publicKey.raw)
+        try await db.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE public_key = ?", arguments: [key]) == true {
+                throw APIError.conflict("this public key already belongs to a device")
+            }
+            try db.execute(sql: "UPDATE devices SET public_key = ?, token_hash = 'key:' || id WHERE id = ? AND public_key IS NULL",
+                           arguments: [key, deviceID])
+            guard db.changesCount > 0 else { throw APIError.conflict("device \(deviceID) already has a key; an operator can change it") }
+            try AuditLog.recordSystem(db, action: "device.bind_key", target: deviceID, detail: "key \(publicKey.keyID.prefix(16))")
+        }
+    }
+
+    /// Accepts or rejects a device; false when there is no such device.
+    func setStatus(id: String, _ status: DeviceAPI.DeviceStatus, by caller: AdminIdentity) async throws -> Bool {
+        try await db.write { db in
+            try db.execute(sql: "UPDATE devices SET status = ? WHERE id = ?", arguments: [status.rawValue, id])
+            guard db.changesCount > 0 else { return false }
+            try AuditLog.record(db, by: caller, action: status == .accepted ? "device.accept" : "device.reject", target: id)
+            return true
+        }
+    }
+
+    /// Moves a device to a new key (re-provisioning). Its history and memberships stay; its
+    /// sessions under the old key end.
+    func setKey(id: String, publicKey: Ed25519PublicKey, by caller: AdminIdentity) async throws -> Bool {
+        let key = Base64.encode(publicKey.raw)
+        return try await db.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE public_key = ? AND id != ?", arguments: [key, id]) == true {
+                throw APIError.conflict("this public key already belongs to another device")
+            }
+            try db.execute(sql: "UPDATE devices SET public_key = ?, token_hash = 'key:' || id WHERE id = ?", arguments: [key, id])
+            guard db.changesCount > 0 else { return false }
+            try AuditLog.record(db, by: caller, action: "device.rekey", target: id, detail: "key \(publicKey.keyID.prefix(16))")
+            return true
+        }
+    }
+
+    /// Pre-authorises devices with their keys, all or none.
+    func preauthorize(_ devices: [AdminAPI.PreauthorizedDevice], by caller: AdminIdentity) async throws -> Int {
+        guard !devices.isEmpty, devices.count <= 100_000 else { throw APIError.badRequest("import 1 to 100000 devices at once") }
+        var seen = Set<String>()
+        for (index, device) in devices.enumerated() {
+            let line = "device \(index + 1)"
+            if let problem = SafeName.problem(with: device.deviceID, what: "\(line): device_id") { throw APIError.badRequest(problem) }
+            if let problem = SafeName.problem(with: device.hardware, what: "\(line): hardware") { throw APIError.badRequest(problem) }
+            for tag in device.tags ?? [] { if let problem = SafeName.problem(with: tag, what: "\(line): tag") { throw APIError.badRequest(problem) } }
+            if let group = device.group, let problem = SafeName.problem(with: group, what: "\(line): group") { throw APIError.badRequest(problem) }
+            guard let raw = Base64.decode(device.publicKey), (try? Ed25519PublicKey(raw: raw)) != nil else {
+                throw APIError.badRequest("\(line): public_key must be the base64 of a raw 32-byte Ed25519 public key")
+            }
+            guard seen.insert(device.deviceID).inserted else { throw APIError.badRequest("\(line): \(device.deviceID) is listed twice") }
+        }
+        let now = Timestamp.now()
+        return try await db.write { db in
+            for device in devices {
+                if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE id = ? OR public_key = ?", arguments: [device.deviceID, device.publicKey]) == true {
+                    throw APIError.conflict("\(device.deviceID) (or its key) is already registered")
+                }
+                try db.execute(sql: """
+                    INSERT INTO preauthorized_devices (device_id, public_key, hardware, tags, group_name, created_at, created_by)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (device_id) DO UPDATE SET public_key = excluded.public_key, hardware = excluded.hardware,
+                        tags = excluded.tags, group_name = excluded.group_name
+                    """, arguments: [device.deviceID, device.publicKey, device.hardware, JSONColumn.encode(device.tags ?? []), device.group,
+                                     now, caller.actor])
+            }
+            try AuditLog.record(db, by: caller, action: "device.import", target: "\(devices.count) devices",
+                                detail: devices.prefix(5).map(\.deviceID).joined(separator: ", ") + (devices.count > 5 ? ", ..." : ""))
+            return devices.count
+        }
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import OTAClient
+import OTACore
+import TestSupport
+import Testing
+
+/// Devices are keys, and an attacker holding one device's config cannot become more devices,
+/// other devices, or a device that chooses its own standing. Real server processes.
+@Suite("Device identity and enrollment")
+struct DeviceIdentityTests {
+    func register(_ server: TestServer, _ id: String, hardware: String = "test-hw", token: String?, key: Ed25519PrivateKey? = nil,
+                  extraJSON: String = "") throws -> HTTPResult {
+        let key = try key ?? Ed25519PrivateKey.generate()
+        let proof = try DeviceProof.sign(.register, deviceID: id, key: key)
+        let tokenField = token.map { #""enrollment_token": "\#($0)", "# } ?? ""
+        let body = #"{\#(tokenField)"device_id": "\#(id)", "hardware": "\#(hardware)", "public_key": "\#(Base64.encode(key.publicKey.raw))", "proof": {"created": \#(proof.created), "nonce": "\#(proof.nonce)", "signature": "\#(proof.signature)"}\#(extraJSON)}"#
+        return try server.request("POST", DeviceAPI.registerPath, body: Array(body.utf8))
+    }
+
+    func code(_ result: HTTPResult) -> String? { (try? JSONDecoder().decode(APIErrorBody.self, from: Data(result.body)))?.error.code }
+
+    @Test("An enrollment token serves only its uses, and it, not the device, decides hardware, id prefix, tags and acceptance")
+    func tokenDecides() throws {
+        let server = try TestServer()
+        let token = try #require(try server.admin(.operator).createEnrollmentToken(.init(
+            maxUses: 2, tags: ["lab"], group: "line-1", hardware: "test-hw", idPrefix: "cam-")).token)
+        #expect(try register(server, "other-1", token: token).status == 403)
+        #expect(try register(server, "cam-9", hardware: "evil-hw", token: token).status == 403)
+        let choosingTags = try register(server, "cam-8", token: token, extraJSON: #", "tags": ["canary"]"#)
+        #expect(choosingTags.status == 400, "a device named its own tags: \(choosingTags)")
+        let first = try register(server, "cam-1", token: token)
+        #expect(first.status == 201 && String(decoding: first.body, as: UTF8.self).contains(#""status":"pending""#), "\(first)")
+        #expect(try register(server, "cam-2", token: token).status == 201)
+        let third = try register(server, "cam-3", token: token)
+        #expect(third.status == 401 && String(decoding: third.body, as: UTF8.self).contains("used up"))
+        let detail = try server.admin().device("cam-1").device
+        #expect(detail.tags == ["lab"] && detail.group == "line-1" && detail.status == .pending)
+        #expect(try server.admin().devices({ var q = AdminClient.DeviceQuery(); q.status = "pending"; return q }()).devices.map(\.id) == ["cam-1", "cam-2"])
+    }
+
+    @Test("A pending device gets no session, assignment or content until an operator accepts it; a rejected one loses its session")
+    func pendingWaitsForAcceptance() throws {
+        let server = try TestServer()
+        try server.publish(name: "m", version: "1.0.0", files: ["w": [1]])
+        _ = try server.deploy("m", "1.0.0")
+        let token = try #require(try server.admin(.operator).createEnrollmentToken(.init()).token)
+        let device = try server.registerDevice("cam-1", enrollment: token)
+        #expect(throws: HTTPClientError.self) { try device.checkin(.init(installed: [])) }
+        do { _ = try device.openSession() } catch let HTTPClientError.status(status, code, _, _) {
+            #expect(status == 403 && code == "device_pending")
+        }
+        #expect(try server.admin(.operator).setDeviceStatus("cam-1", "accept").status == .accepted)
+        #expect(try device.checkin(.init(installed: [])).assignments.count == 1)
+        _ = try server.admin(.operator).setDeviceStatus("cam-1", "reject")
+        #expect(throws: HTTPClientError.self) { try device.checkin(.init(installed: [])) }
+    }
+
+    @Test("Forged, replayed, tampered, misdirected and stale requests are refused")
+    func forgedRequestsRefused() throws {
+        let server = try TestServer()
+        let key = try Ed25519PrivateKey.generate()
+        let device = try server.registerDevice("cam-1", key: key)
+        let session = try device.openSession()
+        let body = Array(#"{"installed":[]}"#.utf8)
+        func send(_ path: String, _ body: [UInt8], _ headers: [String: String]) throws -> HTTPResult {
+            try server.request("POST", path, headers: headers, body: body)
+        }
+        let signed = RequestSignature.headers(method: "POST", path: DeviceAPI.checkinPath, body: body, sessionID: session.id, key: session.key)
+        #expect(try send(DeviceAPI.checkinPath, body, signed).status == 200)
+        // The same signature over another body, another path, or without the digest.
+        #expect(try send(DeviceAPI.checkinPath, Array(#"{"installed":[],"attributes":{"x":"y"}}"#.utf8), signed).status == 401)
+        #expect(try send(DeviceAPI.eventsPath, body, signed).status == 401)
+        #expect(try send(DeviceAPI.checkinPath, body, signed.filter { $0.key != "Content-Digest" }).status == 401)
+        // A session key the device does not have, a session id forged for another device.
+        let wrongKey = RequestSignature.headers(method: "POST", path: DeviceAPI.checkinPath, body: body, sessionID: session.id,
+                                                key: SecureRandom.bytes(32))
+        #expect(try send(DeviceAPI.checkinPath, body, wrongKey).status == 401)
+        let other = try server.registerDevice("cam-2")
+        _ = other
+        let forgedID = session.id.replacingOccurrences(of: "s1:cam-1:", with: "s1:cam-2:")
+        let forged = RequestSignature.headers(method: "POST", path: DeviceAPI.checkinPath, body: body, sessionID: forgedID, key: session.key)
+        #expect(try send(DeviceAPI.checkinPath, body, forged).status == 401)
+        // Signed long ago (a captured request replayed outside the window).
+        let stale = RequestSignature.headers(method: "POST", path: DeviceAPI.checkinPath, body: body, sessionID: session.id, key: session.key,
+                                             created: Timestamp.epochSeconds() - 600)
+        let staleResult = try send(DeviceAPI.checkinPath, body, stale)
+        #expect(staleResult.status == 401 && String(decoding: staleResult.body, as: UTF8.self).contains("check the device's clock"))
+        // A session proof replayed, and one made for another purpose.
+        let proof = try DeviceProof.sign(.session, deviceID: "cam-1", key: key)
+        let request = try JSONEncoder().encode(DeviceAPI.SessionRequest(deviceID: "cam-1", proof: proof))
+        #expect(try server.request("POST", DeviceAPI.sessionPath, body: Array(request)).status == 201)
+        #expect(try server.request("POST", DeviceAPI.sessionPath, body: Array(request)).status == 401)
+        let registerProof = try DeviceProof.sign(.register, deviceID: "cam-1", key: key)
+        let misused = try JSONEncoder().encode(DeviceAPI.SessionRequest(deviceID: "cam-1", proof: registerProof))
+        #expect(try server.request("POST", DeviceAPI.sessionPath, body: Array(misused)).status == 401)
+        // A bearer token is no credential for a device with a key.
+        #expect(try server.request("POST", DeviceAPI.checkinPath, token: "ota_dev_" + Hex.encode(SecureRandom.bytes(16)), body: body).status == 401)
+    }
+
+    @Test("A device's reports count only for itself: another device's session cannot be used or made")
+    func reportsAreAttributable() throws {
+        let server = try TestServer()
+        try server.publish(name: "m", version: "1.0.0", files: ["w": [1]])
+        let deployment = try server.deploy("m", "1.0.0")
+        let victim = try server.registerDevice("victim")
+        let attacker = try server.registerDevice("attacker")
+        _ = try victim.checkin(.init(installed: []))
+        _ = try attacker.checkin(.init(installed: []))
+        try attacker.report([.init(deploymentID: deployment.id, bundleName: "m", version: "1.0.0", state: .failed, detail: "fake")])
+        #expect(try server.admin().device("victim").events.isEmpty)
+        #expect(try server.admin().device("attacker").events.count == 1)
+        // The attacker cannot open the victim's session with its own key.
+        let proof = try DeviceProof.sign(.session, deviceID: "victim", key: try Ed25519PrivateKey.generate())
+        let request = try JSONEncoder().encode(DeviceAPI.SessionRequest(deviceID: "victim", proof: proof))
+        #expect(try server.request("POST", DeviceAPI.sessionPath, body: Array(request)).status == 401)
+    }
+
+    @Test("A final outcome is written once: later contradicting reports stay in the history but change no count")
+    func outcomesWrittenOnce() throws {
+        let server = try TestServer()
+        try server.publish(name: "m", version: "1.0.0", files: ["w": [1]])
+        let deployment = try server.deploy("m", "1.0.0")
+        let device = try server.registerDevice("cam-1")
+        _ = try device.checkin(.init(installed: []))
+        try device.report([.init(deploymentID: deployment.id, bundleName: "m", version: "1.0.0", state: .failed, detail: "really failed")])
+        try device.report([.init(deploymentID: deployment.id, bundleName: "m", version: "1.0.0", state: .succeeded, detail: "fake success")])
+        let counts = try server.admin().deployment(deployment.id).counts
+        #expect(counts.failed == 1 && counts.succeeded == 0)
+        #expect(try server.admin().device("cam-1").events.count == 2)
+    }
+
+    @Test("A pre-authorised device registers without a token and is accepted; another key under its id is refused")
+    func preauthorisedDevices() throws {
+        let server = try TestServer()
+        let key = try Ed25519PrivateKey.generate()
+        let dir = TemporaryDirectory("factory")
+        let csv = try dir.write("factory.csv", "device_id,public_key,hardware,tags,group\nline-7,\(Base64.encode(key.publicKey.raw)),test-hw,lab;line,floor-2\n")
+        let imported = try otactl(["devices", "import", csv, "--server", server.url, "--token", server.tokens[.operator]!])
+        #expect(imported.status == 0 && imported.stdout.contains("pre-authorised 1 device"), "\(imported)")
+        #expect(try register(server, "line-7", token: nil).status == 401, "a stranger's key was taken for a pre-authorised id")
+        #expect(try register(server, "line-7", hardware: "other-hw", token: nil, key: key).status == 403)
+        #expect(try register(server, "line-7", token: nil, key: key).status == 201)
+        let device = try server.admin().device("line-7").device
+        #expect(device.status == .accepted && device.tags == ["lab", "line"] && device.group == "floor-2")
+        let broken = try dir.write("broken.csv", "device_id,public_key,hardware\nx-1,not-a-key,test-hw\n")
+        let refused = try otactl(["devices", "import", broken, "--server", server.url, "--token", server.tokens[.operator]!])
+        #expect(refused.status == 4 && refused.stderr.contains("public_key must be the base64"), "\(refused)")
+    }
+
+    @Test("Re-provisioning moves a device to a new key: its history stays, the old key stops working")
+    func reprovisioningKeepsHistory() throws {
+        let server = try TestServer()
+        try server.publish(name: "m", version: "1.0.0", files: ["w": [1]])
+        let deployment = try server.deploy("m", "1.0.0")
+        let old = try server.registerDevice("cam-1")
+        _ = try old.checkin(.init(installed: []))
+        try old.report([.init(deploymentID: deployment.id, bundleName: "m", version: "1.0.0", state: .succeeded, detail: "ok")])
+        let newKey = try Ed25519PrivateKey.generate()
+        let dir = TemporaryDirectory("rekey")
+        try KeyFiles.writePublicKey(newKey.publicKey, to: dir.file("new.pub"))
+        let rekeyed = try otactl(["devices", "rekey", "cam-1", "--public-key", dir.file("new.pub"), "--server", server.url,
+                                  "--token", server.tokens[.operator]!])
+        #expect(rekeyed.status == 0, "\(rekeyed)")
+        #expect(throws: HTTPClientError.self) { try old.checkin(.init(installed: [])) }
+        let new = try DeviceClient(server.httpConfiguration(), credentials: .key(deviceID: "cam-1", key: newKey))
+        _ = try new.checkin(.init(installed: []))
+        let detail = try server.admin().device("cam-1")
+        #expect(detail.events.count == 1 && detail.device.keyID == newKey.publicKey.keyID)
+        #expect(try server.admin().deployment(deployment.id).counts.succeeded == 1)
+    }
+
+    @Test("Registrations beyond --registrations-per-minute get 429 with Retry-After")
+    func registrationIsRateLimited() throws {
+        let server = try TestServer(arguments: ["--registrations-per-minute", "3"])
+        let token = try server.enrollmentToken()
+        for index in 0..<3 { #expect(try register(server, "dev-\(index)", token: token).status == 201) }
+        let limited = try register(server, "dev-3", token: token)
+        #expect(limited.status == 429 && limited.headers["retry-after"] == "60", "\(limited)")
+    }
+}
