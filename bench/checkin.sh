@@ -45,5 +45,5 @@ echo "  ota-server, bearer tokens:   $(rps "$work/server.wrk") check-ins/s, p99 
 echo "  ratio signed / bearer: $(ratio "$(rps "$work/signed.wrk")" "$(rps "$work/server.wrk")")"
 echo "  nginx static JSON (${#answer} bytes): $(rps "$work/nginx.wrk") requests/s, p99 $(p99 "$work/nginx.wrk")"
 echo "  ratio ota-server / nginx: $(ratio "$(rps "$work/server.wrk")" "$(rps "$work/nginx.wrk")")"
-[ -z "$errors" ] || echo "  wrk reported: $errors"
+[ -z "$errors" ] || { echo "  wrk reported: $errors"; exit 1; }
 echo "  devices seen in the database after the run: $(sqlite3 "$work/data/registry.sqlite" 'SELECT count(*) FROM devices WHERE last_seen > 0') of $((2 * DEVICES))"

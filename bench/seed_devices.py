@@ -24,10 +24,11 @@ with con:
     con.execute(f"DELETE FROM devices WHERE id LIKE '{prefix}-%'")
     if signed:
         keys = [os.urandom(32) for _ in range(count)]
+        epochs = [os.urandom(16).hex() for _ in range(count)]
         con.executemany(
-            "INSERT INTO devices (id, token_hash, hardware, attributes, registered_at, last_seen, public_key, status) "
-            "VALUES (?, ?, 'bench-hw', '{}', '2026-11-29T00:00:00Z', 0, ?, 'accepted')",
-            ((f"{prefix}-{i:06d}", f"key:{prefix}-{i:06d}", base64.b64encode(keys[i]).decode()) for i in range(count)))
+            "INSERT INTO devices (id, token_hash, hardware, attributes, registered_at, last_seen, public_key, status, session_epoch) "
+            "VALUES (?, ?, 'bench-hw', '{}', '2026-11-29T00:00:00Z', 0, ?, 'accepted', ?)",
+            ((f"{prefix}-{i:06d}", f"key:{prefix}-{i:06d}", base64.b64encode(keys[i]).decode(), epochs[i]) for i in range(count)))
     else:
         con.executemany(
             "INSERT INTO devices (id, token_hash, hardware, attributes, registered_at, last_seen) VALUES (?, ?, 'bench-hw', '{}', '2026-11-29T00:00:00Z', 0)",
@@ -42,14 +43,21 @@ if signed:
     created = int(time.time())
     entries = []
     for i in range(count):
-        key_id = hashlib.sha256(keys[i]).hexdigest()[:32]
-        session = f"s1:{prefix}-{i:06d}:{key_id}:{created + 3000}:{os.urandom(8).hex()}"
+        session = f"s1:{prefix}-{i:06d}:{epochs[i]}:{created + 3000}:{os.urandom(8).hex()}"
         session_key = hmac.new(secret, session.encode(), hashlib.sha256).digest()
         params = f'("@method" "@path" "content-digest");created={created};keyid="{session}";alg="hmac-sha256"'
         base = f'"@method": POST\n"@path": {path}\n"content-digest": {content_digest}\n"@signature-params": {params}'
         mac = base64.b64encode(hmac.new(session_key, base.encode(), hashlib.sha256).digest()).decode()
-        entries.append(f'{{"ota={params}", "ota=:{mac}:"}}')
-    table = "local signatures = {\n" + ",\n".join(entries) + "\n}\n"
+        entries.append(f"ota={params}\tota=:{mac}:")
+    with open(lua_out + ".signatures", "w") as data:
+        data.write("\n".join(entries) + "\n")
+    # Read at start by each wrk thread (a Lua chunk cannot hold 100,000 constants).
+    table = f'''local signatures = {{}}
+for line in io.lines("{lua_out}.signatures") do
+  local input, signature = line:match("^(.-)\\t(.*)$")
+  signatures[#signatures + 1] = {{input, signature}}
+end
+'''
     per_request = f'''  local entry = signatures[(counter % count) + 1]
   wrk.headers["Content-Digest"] = "{content_digest}"
   wrk.headers["Signature-Input"] = entry[1]

@@ -6,6 +6,9 @@
 ALTER TABLE devices ADD COLUMN public_key TEXT;
 ALTER TABLE devices ADD COLUMN status TEXT NOT NULL DEFAULT 'accepted'
     CHECK (status IN ('pending', 'accepted', 'rejected'));
+-- Changed (to a new random value) whenever the device's key or standing changes: a session
+-- names it, so sessions from before a reject, a re-key or a re-registration stay dead.
+ALTER TABLE devices ADD COLUMN session_epoch TEXT NOT NULL DEFAULT '';
 CREATE UNIQUE INDEX devices_by_public_key ON devices (public_key) WHERE public_key IS NOT NULL;
 CREATE INDEX devices_by_status ON devices (status, id);
 
@@ -38,3 +41,11 @@ CREATE TABLE server_secrets (
     name   TEXT PRIMARY KEY,
     value  TEXT NOT NULL
 );
+
+-- Nonces of device proofs (registration, sessions, key binding) seen within the proof window,
+-- so that a captured proof is refused even after a restart or on another instance.
+CREATE TABLE proof_nonces (
+    nonce_key  TEXT PRIMARY KEY,
+    created    INTEGER NOT NULL
+);
+CREATE INDEX proof_nonces_by_created ON proof_nonces (created);

@@ -177,4 +177,62 @@ struct DeviceIdentityTests {
         let limited = try register(server, "dev-3", token: token)
         #expect(limited.status == 429 && limited.headers["retry-after"] == "60", "\(limited)")
     }
+
+    @Test("An attacker with one device's enrollment token gets one device, and its fake reports neither pause nor advance a staged rollout")
+    func fakeReportsCannotSteerARollout() throws {
+        let server = try TestServer()
+        try server.publish(name: "m", version: "1.0.0", files: ["w": [1]])
+        let canaries = try (1...3).map { try server.registerDevice("canary-\($0)") }
+        let deployment = try server.admin(.operator).createDeployment(.init(
+            bundleName: "m", version: "1.0.0", target: .everyCompatibleDevice,
+            phases: [.init(devices: ["canary-1", "canary-2", "canary-3"]), .init(percent: 100)],
+            autoAdvance: true, soakSeconds: 0, successRatio: 1.0, failureThresholdCount: 2))
+        for canary in canaries { _ = try canary.checkin(.init(installed: [])) }
+        // The attacker's one token: a second device is refused.
+        let token = try #require(try server.admin(.operator).createEnrollmentToken(.init(autoAccept: true)).token)
+        let attacker = try server.registerDevice("evil-1", enrollment: token)
+        #expect(throws: HTTPClientError.self) { _ = try server.registerDevice("evil-2", enrollment: token) }
+        _ = try attacker.checkin(.init(installed: []))
+        // Failures over and over: one device, one outcome, below the threshold of two.
+        for _ in 0..<20 {
+            try attacker.report([.init(deploymentID: deployment.id, bundleName: "m", version: "1.0.0", state: .failed, detail: "fake")])
+        }
+        var status = try server.admin().deployment(deployment.id)
+        #expect(status.status == "active" && status.counts.failed <= 1, "\(status.status) \(status.counts)")
+        // Successes cannot be claimed for the canaries, so the phase does not advance.
+        try attacker.report([.init(deploymentID: deployment.id, bundleName: "m", version: "1.0.0", state: .succeeded, detail: "fake")])
+        status = try server.admin().deployment(deployment.id)
+        #expect(status.currentPhase == 0 && status.counts.succeeded == 0, "\(status.currentPhase) \(status.counts)")
+    }
+
+    @Test("Extreme signed times are refused, not overflowed: the server stays up")
+    func extremeTimesRefused() throws {
+        let server = try TestServer()
+        let headers = ["Signature-Input": #"ota=("@method" "@path" "content-digest");created=-9223372036854775808;keyid="s1:x";alg="hmac-sha256""#,
+                       "Signature": "ota=:" + Base64.encode(SecureRandom.bytes(32)) + ":", "Content-Digest": RequestSignature.contentDigest([UInt8]())]
+        #expect(try server.request("POST", DeviceAPI.checkinPath, headers: headers, body: Array("{}".utf8)).status == 401)
+        let key = try Ed25519PrivateKey.generate()
+        let proof = try DeviceProof.sign(.register, deviceID: "cam-1", key: key, created: Int64.max)
+        let body = try JSONEncoder().encode(DeviceAPI.RegisterRequest(enrollmentToken: try server.enrollmentToken(), deviceID: "cam-1",
+                                                                       hardware: "test-hw", publicKey: Base64.encode(key.publicKey.raw), proof: proof))
+        #expect(try server.request("POST", DeviceAPI.registerPath, body: Array(body)).status == 401)
+        #expect(try server.request("GET", "/healthz").status == 200)
+    }
+
+    @Test("A pre-authorised id cannot be taken with an enrollment token; a session from before a reject stays dead after re-acceptance")
+    func idsAndSessionsStayBound() throws {
+        let server = try TestServer()
+        let key = try Ed25519PrivateKey.generate()
+        _ = try server.admin(.operator).importDevices([.init(deviceID: "line-1", publicKey: Base64.encode(key.publicKey.raw), hardware: "test-hw")])
+        #expect(try register(server, "line-1", token: try server.enrollmentToken()).status == 409)
+        let device = try server.registerDevice("cam-1")
+        let old = try device.openSession()
+        _ = try server.admin(.operator).setDeviceStatus("cam-1", "reject")
+        _ = try server.admin(.operator).setDeviceStatus("cam-1", "accept")
+        let body = Array(#"{"installed":[]}"#.utf8)
+        let stale = RequestSignature.headers(method: "POST", path: DeviceAPI.checkinPath, body: body, sessionID: old.id, key: old.key)
+        #expect(try server.request("POST", DeviceAPI.checkinPath, headers: stale, body: body).status == 401)
+        device.session = nil
+        #expect(try device.checkin(.init(installed: [])).pollIntervalSeconds == 1)
+    }
 }

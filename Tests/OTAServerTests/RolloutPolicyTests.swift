@@ -98,4 +98,16 @@ struct RolloutPolicyTests {
         #expect(RolloutPolicy.decide(plan(phases: staged, autoAdvance: false), counts: reached, now: 1000) == .none)
         #expect(RolloutPolicy.decide(plan(phases: staged, current: 3), counts: [3: counts(succeeded: 5)], now: 1000) == .none)
     }
+
+    @Test("Phase buckets are keyed by the deployment's secret: without it, nobody can tell which ids land in the first phase")
+    func bucketsAreKeyed() {
+        let ids = (0..<2000).map { "device-\($0)" }
+        let secretA = SecureRandom.bytes(32), secretB = SecureRandom.bytes(32)
+        let canariesA = Set(ids.filter { DeploymentPlan.bucket(deploymentID: "dep_1", deviceID: $0, secret: secretA) < 100 })
+        let canariesB = Set(ids.filter { DeploymentPlan.bucket(deploymentID: "dep_1", deviceID: $0, secret: secretB) < 100 })
+        let unkeyed = Set(ids.filter { DeploymentPlan.bucket(deploymentID: "dep_1", deviceID: $0, secret: nil) < 100 })
+        #expect(!canariesA.isEmpty && canariesA != canariesB && canariesA != unkeyed)
+        #expect(ids.map { DeploymentPlan.bucket(deploymentID: "dep_1", deviceID: $0, secret: secretA) } ==
+                ids.map { DeploymentPlan.bucket(deploymentID: "dep_1", deviceID: $0, secret: secretA) }, "stable for a device")
+    }
 }

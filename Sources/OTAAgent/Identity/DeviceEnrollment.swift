@@ -13,7 +13,12 @@ struct DeviceEnrollment {
     /// STATE/device.key, made on first start (0600).
     func key() throws -> Ed25519PrivateKey {
         let path = config.deviceKey ?? layout.deviceKey
-        if FileSystem.exists(path) { return try KeyFiles.loadPrivateKey(path) }
+        if FileSystem.exists(path) {
+            if let mode = FileSystem.mode(of: path), mode.permissions & 0o077 != 0 {
+                throw AgentConfig.Invalid(description: "the device key \(path) can be read by other users (mode \(String(mode.permissions, radix: 8))): chmod 600 it")
+            }
+            return try KeyFiles.loadPrivateKey(path)
+        }
         guard config.deviceKey == nil else { throw AgentConfig.Invalid(description: "device_key \(path) does not exist") }
         let key = try Ed25519PrivateKey.generate()
         try KeyFiles.writePrivateKey(key, to: path)

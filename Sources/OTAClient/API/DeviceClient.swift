@@ -99,6 +99,8 @@ public final class DeviceClient {
             // Registration and session opening carry their own proofs.
             if path == DeviceAPI.registerPath || path == DeviceAPI.sessionPath { return [:] }
             let current = try session.flatMap { $0.renewAt > Timestamp.epochSeconds() ? $0 : nil } ?? openSession()
+            // The API path, without any prefix of the base URL: ota-server serves /api/v1 at its
+            // root, so a proxy that adds a prefix strips it before the server sees the path.
             return RequestSignature.headers(method: method, path: path, body: body, sessionID: current.id, key: current.key)
         }
     }

@@ -117,12 +117,14 @@ public final class HTTPClient {
     }
 
     /// The host part of a URL, parsed by curl's URL API.
-    public static func host(of url: String) -> String? {
+    public static func host(of url: String) -> String? { part(CURLUPART_HOST, of: url) }
+
+    static func part(_ which: CURLUPart, of url: String) -> String? {
         guard let handle = curl_url() else { return nil }
         defer { curl_url_cleanup(handle) }
         guard curl_url_set(handle, CURLUPART_URL, url, 0) == CURLUE_OK else { return nil }
         var part: UnsafeMutablePointer<CChar>?
-        guard curl_url_get(handle, CURLUPART_HOST, &part, 0) == CURLUE_OK, let part else { return nil }
+        guard curl_url_get(handle, which, &part, 0) == CURLUE_OK, let part else { return nil }
         defer { curl_free(part) }
         return String(cString: part)
     }

@@ -41,6 +41,12 @@ public enum DeviceProof {
         }
     }
 
+    /// Whether a signed time is within `window` of `now`, without arithmetic a hostile value
+    /// could overflow.
+    public static func isWithinWindow(_ created: Int64, of now: Int64, window: Int64 = DeviceProof.window) -> Bool {
+        created >= now - window && created <= now + window
+    }
+
     /// Checks a proof against the key; the caller checks the nonce was not seen before.
     public static func check(_ proof: DeviceAPI.Proof, _ purpose: Purpose, deviceID: String, publicKey: Ed25519PublicKey,
                              now: Int64 = Timestamp.epochSeconds()) throws(Problem) {
@@ -48,7 +54,9 @@ public enum DeviceProof {
               proof.nonce.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) else {
             throw .malformed("nonce must be 16 to 64 lower-case hex digits")
         }
-        guard abs(proof.created - now) <= window else { throw .stale(proof.created - now) }
+        guard Self.isWithinWindow(proof.created, of: now) else {
+            throw .stale(proof.created.subtractingReportingOverflow(now).partialValue)
+        }
         guard let signature = Base64.decode(proof.signature), signature.count == 64 else { throw .malformed("signature must be 64 bytes of base64") }
         guard publicKey.isValidSignature(signature, for: message(purpose, deviceID: deviceID, publicKey: publicKey,
                                                                   created: proof.created, nonce: proof.nonce)) else {

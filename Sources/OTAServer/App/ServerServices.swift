@@ -40,12 +40,35 @@ struct ServerServices: Sendable {
         if configuration.metricsNeedToken { _ = try await admin(request, .viewer) }
     }
 
+    /// An authenticated device request whose body is still to be read: the body's digest is
+    /// checked against the signed `Content-Digest` once it is in (nothing is buffered or
+    /// hashed for a request that is not authentic).
+    struct DeviceCaller: Sendable {
+        let identity: DeviceIdentity
+        /// The signed Content-Digest; nil for a legacy bearer request.
+        let contentDigest: String?
+
+        func check(_ body: ByteBuffer) throws {
+            guard let contentDigest else { return }
+            guard contentDigest == RequestSignature.contentDigest(body.readableBytesView) else {
+                throw APIError.unauthorized("Content-Digest does not match the body")
+            }
+        }
+    }
+
+    /// The device calling the device API, for a request without a body.
+    func device(_ request: Request) async throws -> DeviceIdentity {
+        let caller = try await deviceCaller(request)
+        try caller.check(ByteBuffer())
+        return caller.identity
+    }
+
     /// The device calling the device API, from the request's signature (RFC 9421, under a
-    /// session key) over its method, path and `body`; or, while the operator allows it, from
-    /// the bearer token of a device registered before device keys.
-    func device(_ request: Request, body: ByteBuffer = ByteBuffer()) async throws -> DeviceIdentity {
+    /// session key) over its method, path and Content-Digest; or, while the operator allows
+    /// it, from the bearer token of a device registered before device keys.
+    func deviceCaller(_ request: Request) async throws -> DeviceCaller {
         if let signature = RequestSignature.Received(signatureInput: request.headers[.signatureInput], signature: request.headers[.signature]) {
-            return try await device(request, signature: signature, body: body)
+            return DeviceCaller(identity: try await device(request, signature: signature), contentDigest: request.headers[.contentDigest])
         }
         if request.headers[.signatureInput] != nil || request.headers[.signature] != nil {
             throw APIError.unauthorized("the request's Signature-Input or Signature header is malformed")
@@ -59,19 +82,19 @@ struct ServerServices: Sendable {
         guard let identity = try await fleet.authenticate(secret: secret) else {
             throw APIError.unauthorized("the device token is not valid; the device may have been deleted, or it now uses its key")
         }
-        return identity
+        return DeviceCaller(identity: identity, contentDigest: nil)
     }
 
-    private func device(_ request: Request, signature: RequestSignature.Received, body: ByteBuffer) async throws -> DeviceIdentity {
+    private func device(_ request: Request, signature: RequestSignature.Received) async throws -> DeviceIdentity {
         let now = Timestamp.epochSeconds()
-        guard abs(signature.created - now) <= RequestSignature.window else {
-            throw APIError.unauthorized("the request was signed \(signature.created - now) s away from the server's time: check the device's clock")
+        guard DeviceProof.isWithinWindow(signature.created, of: now, window: RequestSignature.window) else {
+            throw APIError.unauthorized("the request was signed \(signature.created.subtractingReportingOverflow(now).partialValue) s away from the server's time: check the device's clock")
         }
         guard let claim = sessions.claim(signature.keyID, now: now) else {
             throw APIError(.unauthorized, "session_expired", "the session is unknown or expired: open a new one")
         }
-        guard let digest = request.headers[.contentDigest], digest == RequestSignature.contentDigest(body.readableBytesView) else {
-            throw APIError.unauthorized("Content-Digest is missing or does not match the body")
+        guard let digest = request.headers[.contentDigest], digest.utf8.count < 128 else {
+            throw APIError.unauthorized("Content-Digest is missing")
         }
         guard signature.verifies(method: request.method.rawValue, path: request.uri.path, contentDigest: digest,
                                  key: sessions.key(for: signature.keyID)) else {

@@ -3,19 +3,18 @@ import OTACore
 import Synchronization
 
 /// Device sessions. A device opens one with a signed `DeviceProof`; the session's id names
-/// the device, its key and the expiry, and its HMAC key is derived from the id with the
-/// server's secret. Nothing is stored per session: any instance holding the secret checks
-/// any session, a session of a key that was replaced no longer matches, and a deleted or
-/// rejected device is refused by the identity lookup that follows.
+/// the device, its session epoch (renewed whenever its key or standing changes) and the
+/// expiry, and its HMAC key is derived from the id with the server's secret. Nothing is
+/// stored per session: any instance holding the secret checks any session, and a session
+/// from before a re-key, a reject or a re-registration no longer matches the device.
 struct DeviceSessions: Sendable {
     static let lifetimeSeconds: Int64 = 3600
     private let secret: [UInt8]
-    private let nonces = ProofNonces()
 
     struct Claim: Sendable, Equatable {
         let deviceID: String
-        /// The first 32 hex digits of the device key's id.
-        let keyID: String
+        /// The device's session epoch when the session was opened.
+        let epoch: String
         let expires: Int64
     }
 
@@ -34,8 +33,8 @@ struct DeviceSessions: Sendable {
         }
     }
 
-    func open(deviceID: String, key: Ed25519PublicKey, now: Int64 = Timestamp.epochSeconds()) -> DeviceAPI.SessionResponse {
-        let id = "s1:\(deviceID):\(key.keyID.prefix(32)):\(now + Self.lifetimeSeconds):\(Hex.encode(SecureRandom.bytes(8)))"
+    func open(deviceID: String, epoch: String, now: Int64 = Timestamp.epochSeconds()) -> DeviceAPI.SessionResponse {
+        let id = "s1:\(deviceID):\(epoch):\(now + Self.lifetimeSeconds):\(Hex.encode(SecureRandom.bytes(8)))"
         return DeviceAPI.SessionResponse(sessionID: id, sessionKey: Base64.encode(self.key(for: id)), expiresInSeconds: Int(Self.lifetimeSeconds))
     }
 
@@ -46,27 +45,23 @@ struct DeviceSessions: Sendable {
         let parts = sessionID.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 5, parts[0] == "s1", parts[2].utf8.count == 32, let expires = Int64(parts[3]), expires > now,
               expires <= now + Self.lifetimeSeconds else { return nil }
-        return Claim(deviceID: String(parts[1]), keyID: String(parts[2]), expires: expires)
+        return Claim(deviceID: String(parts[1]), epoch: String(parts[2]), expires: expires)
     }
 
-    /// True the first time a proof's nonce is seen within the proof window.
-    func firstUse(of proof: DeviceAPI.Proof, deviceID: String) -> Bool {
-        nonces.insert("\(deviceID)/\(proof.nonce)", created: proof.created)
-    }
-}
+    static func newEpoch() -> String { Hex.encode(SecureRandom.bytes(16)) }
 
-/// Nonces of recent proofs, so that a captured registration or session proof cannot be
-/// replayed even inside its time window.
-final class ProofNonces: Sendable {
-    private let seen = Mutex([String: Int64]())
-
-    func insert(_ key: String, created: Int64) -> Bool {
+    /// True the first time a proof's nonce is seen within the proof window, in the database:
+    /// a captured proof is refused after a restart and on every instance.
+    static func firstUse(of proof: DeviceAPI.Proof, deviceID: String, db: DatabasePool) async throws -> Bool {
         let now = Timestamp.epochSeconds()
-        return seen.withLock { seen in
-            if seen.count > 100_000 { seen = seen.filter { $0.value > now - 2 * DeviceProof.window } }
-            guard seen[key] == nil else { return false }
-            seen[key] = created
-            return true
+        return try await db.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO proof_nonces (nonce_key, created) VALUES (?, ?)",
+                           arguments: ["\(deviceID)/\(proof.nonce)", now])
+            let first = db.changesCount > 0
+            // Older than any proof that could still be valid: forgotten, a few at a time.
+            try db.execute(sql: "DELETE FROM proof_nonces WHERE rowid IN (SELECT rowid FROM proof_nonces WHERE created < ? LIMIT 20)",
+                           arguments: [now - 2 * DeviceProof.window])
+            return first
         }
     }
 }

@@ -39,8 +39,11 @@ final class Fleet: Sendable {
     struct State: Sendable {
         /// Devices on bearer tokens (registered before device keys), by token hash.
         var identities: [String: DeviceIdentity] = [:]
-        /// Accepted devices with keys, by id, with the first 32 hex digits of their key id.
-        var keyed: [String: (identity: DeviceIdentity, keyID: String)] = [:]
+        /// Accepted devices with keys, by id, with their session epoch.
+        var keyed: [String: (identity: DeviceIdentity, epoch: String)] = [:]
+        /// Bumped by every change to a device, so that a database read that started before
+        /// the change is not cached after it.
+        var generations: [String: Int] = [:]
         var tokenHashes: [String: String] = [:]
         var installed: [String: [DeviceAPI.InstalledBundle]] = [:]
         /// Newest first: for each bundle name the newest deployment that targets a device wins.
@@ -71,9 +74,10 @@ final class Fleet: Sendable {
         var live: [Live] = []
         for plan in try await deployments.livePlans() { live.append(try await makeLive(plan)) }
         let memberships = try await deployments.liveMemberships()
-        let identities = try await devices.allIdentities()
+        let (identities, keyed) = try await devices.allIdentities()
         state.withLock { state in
             state.identities = identities
+            state.keyed = keyed
             state.tokenHashes = Dictionary(identities.map { ($0.value.id, $0.key) }, uniquingKeysWith: { first, _ in first })
             state.live = live
             for membership in memberships {
@@ -124,11 +128,13 @@ final class Fleet: Sendable {
 
     /// The accepted device a session claims, if the session's key is still the device's.
     func authenticate(session claim: DeviceSessions.Claim) async throws -> DeviceIdentity? {
-        if let known = state.withLock({ $0.keyed[claim.deviceID] }) { return known.keyID == claim.keyID ? known.identity : nil }
+        let (known, generation) = state.withLock { ($0.keyed[claim.deviceID], $0.generations[claim.deviceID, default: 0]) }
+        if let known { return known.epoch == claim.epoch ? known.identity : nil }
         guard let device = try await devices.keyedDevice(id: claim.deviceID), device.status == .accepted else { return nil }
-        let keyID = String(device.publicKey.keyID.prefix(32))
-        state.withLock { $0.keyed[claim.deviceID] = (device.identity, keyID) }
-        return keyID == claim.keyID ? device.identity : nil
+        state.withLock { state in
+            if state.generations[claim.deviceID, default: 0] == generation { state.keyed[claim.deviceID] = (device.identity, device.sessionEpoch) }
+        }
+        return device.sessionEpoch == claim.epoch ? device.identity : nil
     }
 
     /// Re-reads a device's tags, group, key and status at its next request (after an operator
@@ -137,6 +143,7 @@ final class Fleet: Sendable {
         state.withLock { state in
             if let hash = state.tokenHashes.removeValue(forKey: deviceID) { state.identities[hash] = nil }
             state.keyed[deviceID] = nil
+            state.generations[deviceID, default: 0] += 1
         }
     }
 
@@ -145,6 +152,7 @@ final class Fleet: Sendable {
         state.withLock { state in
             if let hash = state.tokenHashes.removeValue(forKey: deviceID) { state.identities[hash] = nil }
             state.keyed[deviceID] = nil
+            state.generations[deviceID, default: 0] += 1
             state.installed[deviceID] = nil
             for index in state.live.indices { state.live[index].members[deviceID] = nil }
             state.pending.lastSeen[deviceID] = nil

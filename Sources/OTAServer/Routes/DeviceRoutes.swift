@@ -14,12 +14,13 @@ enum DeviceRoutes {
             let key = try checkedKey(body.publicKey)
             if let problem = SafeName.problem(with: body.deviceID, what: "device_id") { throw APIError.badRequest(problem) }
             if let problem = SafeName.problem(with: body.hardware, what: "hardware") { throw APIError.badRequest(problem) }
-            try checkProof(body.proof, .register, deviceID: body.deviceID, key: key, services: services)
+            // The limit comes before any signature check, so that strangers cannot buy CPU.
             guard services.registrations.admit() else {
                 var error = APIError(.tooManyRequests, "rate_limited", "too many registrations this minute; try again later")
                 error.headers = [.retryAfter: "60"]
                 throw error
             }
+            try await checkProof(body.proof, .register, deviceID: body.deviceID, key: key, services: services)
             let (identity, status) = try await services.devices.register(body, publicKey: key)
             services.metrics.registrations.increment()
             services.logger.info("device registered", metadata: ["device": "\(identity.id)", "status": "\(status.rawValue)"])
@@ -32,28 +33,33 @@ enum DeviceRoutes {
             guard let device = try await services.devices.keyedDevice(id: body.deviceID) else {
                 throw APIError(.unauthorized, "unknown_device", "device \(body.deviceID) is not registered with a key")
             }
-            try checkProof(body.proof, .session, deviceID: body.deviceID, key: device.publicKey, services: services)
+            try await checkProof(body.proof, .session, deviceID: body.deviceID, key: device.publicKey, services: services)
             switch device.status {
             case .accepted: break
             case .pending: throw APIError(.forbidden, "device_pending", "device \(body.deviceID) waits for an operator to accept it (otactl devices accept \(body.deviceID))")
             case .rejected: throw APIError(.forbidden, "device_rejected", "device \(body.deviceID) was rejected by an operator")
             }
-            return try JSONResponse.make(services.sessions.open(deviceID: body.deviceID, key: device.publicKey), status: .created)
+            return try JSONResponse.make(services.sessions.open(deviceID: body.deviceID, epoch: device.sessionEpoch), status: .created)
         }
 
         group.post("key") { request, _ -> Response in
-            let device = try await services.device(request)
-            let body = try await request.decodeJSON(DeviceAPI.BindKeyRequest.self, what: "key", limit: 16 * 1024)
+            let caller = try await services.deviceCaller(request)
+            let raw = try await request.collectJSON(what: "key", limit: 16 * 1024)
+            try caller.check(raw)
+            let device = caller.identity
+            let body = try Request.decodeJSON(DeviceAPI.BindKeyRequest.self, from: raw, what: "key")
             let key = try checkedKey(body.publicKey)
-            try checkProof(body.proof, .bindKey, deviceID: device.id, key: key, services: services)
+            try await checkProof(body.proof, .bindKey, deviceID: device.id, key: key, services: services)
             try await services.devices.bindKey(deviceID: device.id, publicKey: key)
             services.fleet.refreshIdentity(deviceID: device.id)
             return Response(status: .noContent)
         }
 
         group.post("checkin") { request, _ -> Response in
+            let caller = try await services.deviceCaller(request)
             let raw = try await request.collectJSON(what: "check-in", limit: 256 * 1024)
-            let device = try await services.device(request, body: raw)
+            try caller.check(raw)
+            let device = caller.identity
             // The one lenient body: fields a newer agent adds are ignored, so devices and the
             // server can be upgraded in any order. Values are still checked below.
             let body = try Request.decodeJSON(DeviceAPI.CheckinRequest.self, from: raw, what: "check-in", allowUnknownFields: true)
@@ -63,8 +69,10 @@ enum DeviceRoutes {
         }
 
         group.post("events") { request, _ -> Response in
+            let caller = try await services.deviceCaller(request)
             let raw = try await request.collectJSON(what: "events", limit: 1 << 20)
-            let device = try await services.device(request, body: raw)
+            try caller.check(raw)
+            let device = caller.identity
             let body = try Request.decodeJSON(DeviceAPI.EventsRequest.self, from: raw, what: "events")
             guard body.events.count <= 500 else { throw APIError.badRequest("send at most 500 events at once") }
             for event in body.events {
@@ -94,11 +102,11 @@ enum DeviceRoutes {
 
     /// A proof must verify, be fresh and be new: a captured one is worth nothing.
     static func checkProof(_ proof: DeviceAPI.Proof, _ purpose: DeviceProof.Purpose, deviceID: String, key: Ed25519PublicKey,
-                           services: ServerServices) throws {
+                           services: ServerServices) async throws {
         do { try DeviceProof.check(proof, purpose, deviceID: deviceID, publicKey: key) } catch {
             throw APIError.unauthorized(error.description)
         }
-        guard services.sessions.firstUse(of: proof, deviceID: deviceID) else {
+        guard try await DeviceSessions.firstUse(of: proof, deviceID: deviceID, db: services.db) else {
             throw APIError.unauthorized("this proof was used before; sign a new one")
         }
     }

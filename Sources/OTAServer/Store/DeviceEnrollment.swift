@@ -10,6 +10,8 @@ extension DeviceStore {
         let identity: DeviceIdentity
         let publicKey: Ed25519PublicKey
         let status: DeviceAPI.DeviceStatus
+        /// Renewed whenever the key or standing changes; sessions name it.
+        let sessionEpoch: String
     }
 
     /// Registers a device that proved it holds `publicKey`, in one transaction. The token
@@ -41,6 +43,9 @@ extension DeviceStore {
                 if let prefix = token.optionalString("id_prefix"), !request.deviceID.hasPrefix(prefix) {
                     throw APIError.forbidden("this enrollment token is for device ids starting with '\(prefix)'")
                 }
+                if try Bool.fetchOne(db, sql: "SELECT 1 FROM preauthorized_devices WHERE device_id = ?", arguments: [request.deviceID]) == true {
+                    throw APIError.conflict("device \(request.deviceID) is pre-authorised with its own key; it registers without a token")
+                }
                 tags = token.json("tags", as: [String].self)
                 group = token.optionalString("group_name")
                 status = token.int("auto_accept") != 0 ? .accepted : .pending
@@ -61,10 +66,10 @@ extension DeviceStore {
             }
             try db.execute(sql: """
                 INSERT INTO devices (id, token_hash, hardware, attributes, group_name, enrollment_token_id, registered_at, last_seen,
-                                     public_key, status)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                     public_key, status, session_epoch)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [request.deviceID, "key:" + request.deviceID, request.hardware, JSONColumn.encode(attributes), group,
-                                 tokenID, Timestamp.now(), now, key, status.rawValue])
+                                 tokenID, Timestamp.now(), now, key, status.rawValue, DeviceSessions.newEpoch()])
             for tag in Set(tags).sorted() {
                 try db.execute(sql: "INSERT INTO device_tags (device_id, tag) VALUES (?, ?)", arguments: [request.deviceID, tag])
             }
@@ -88,11 +93,12 @@ extension DeviceStore {
 
     func keyedDevice(id: String) async throws -> KeyedDevice? {
         try await db.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT id, hardware, group_name, public_key, status FROM devices WHERE id = ?",
+            guard let row = try Row.fetchOne(db, sql: "SELECT id, hardware, group_name, public_key, status, session_epoch FROM devices WHERE id = ?",
                                              arguments: [id]),
                   let raw = row.optionalString("public_key").flatMap(Base64.decode), let key = try? Ed25519PublicKey(raw: raw),
                   let status = DeviceAPI.DeviceStatus(rawValue: row.string("status")) else { return nil }
-            return KeyedDevice(identity: try Self.identity(db, row: row), publicKey: key, status: status)
+            return KeyedDevice(identity: try Self.identity(db, row: row), publicKey: key, status: status,
+                               sessionEpoch: row.string("session_epoch"))
         }
     }
 
@@ -103,8 +109,8 @@ extension DeviceStore {
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE public_key = ?", arguments: [key]) == true {
                 throw APIError.conflict("this public key already belongs to a device")
             }
-            try db.execute(sql: "UPDATE devices SET public_key = ?, token_hash = 'key:' || id WHERE id = ? AND public_key IS NULL",
-                           arguments: [key, deviceID])
+            try db.execute(sql: "UPDATE devices SET public_key = ?, token_hash = 'key:' || id, session_epoch = ? WHERE id = ? AND public_key IS NULL",
+                           arguments: [key, DeviceSessions.newEpoch(), deviceID])
             guard db.changesCount > 0 else { throw APIError.conflict("device \(deviceID) already has a key; an operator can change it") }
             try AuditLog.recordSystem(db, action: "device.bind_key", target: deviceID, detail: "key \(publicKey.keyID.prefix(16))")
         }
@@ -113,7 +119,8 @@ extension DeviceStore {
     /// Accepts or rejects a device; false when there is no such device.
     func setStatus(id: String, _ status: DeviceAPI.DeviceStatus, by caller: AdminIdentity) async throws -> Bool {
         try await db.write { db in
-            try db.execute(sql: "UPDATE devices SET status = ? WHERE id = ?", arguments: [status.rawValue, id])
+            try db.execute(sql: "UPDATE devices SET status = ?, session_epoch = ? WHERE id = ?",
+                           arguments: [status.rawValue, DeviceSessions.newEpoch(), id])
             guard db.changesCount > 0 else { return false }
             try AuditLog.record(db, by: caller, action: status == .accepted ? "device.accept" : "device.reject", target: id)
             return true
@@ -128,7 +135,8 @@ extension DeviceStore {
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE public_key = ? AND id != ?", arguments: [key, id]) == true {
                 throw APIError.conflict("this public key already belongs to another device")
             }
-            try db.execute(sql: "UPDATE devices SET public_key = ?, token_hash = 'key:' || id WHERE id = ?", arguments: [key, id])
+            try db.execute(sql: "UPDATE devices SET public_key = ?, token_hash = 'key:' || id, session_epoch = ? WHERE id = ?",
+                           arguments: [key, DeviceSessions.newEpoch(), id])
             guard db.changesCount > 0 else { return false }
             try AuditLog.record(db, by: caller, action: "device.rekey", target: id, detail: "key \(publicKey.keyID.prefix(16))")
             return true

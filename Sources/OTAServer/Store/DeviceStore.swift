@@ -10,20 +10,26 @@ public struct DeviceStore: Sendable {
 
     /// Every device's identity by token hash, to answer check-ins from memory from the start
     /// (rather than a database read per device after a restart).
-    func allIdentities() async throws -> [String: DeviceIdentity] {
+    /// Accepted devices: those on bearer tokens by token hash, those with keys by id with
+    /// their session epoch.
+    func allIdentities() async throws -> (bearer: [String: DeviceIdentity], keyed: [String: (identity: DeviceIdentity, epoch: String)]) {
         try await db.read { db in
             var tags: [String: Set<String>] = [:]
             let tagRows = try Row.fetchCursor(db, sql: "SELECT device_id, tag FROM device_tags")
             while let row = try tagRows.next() { tags[row.string("device_id"), default: []].insert(row.string("tag")) }
-            var result: [String: DeviceIdentity] = [:]
-            // Devices that authenticate with a bearer token: those registered before device keys.
-            let rows = try Row.fetchCursor(db, sql: "SELECT id, token_hash, hardware, group_name FROM devices WHERE public_key IS NULL AND status = 'accepted'")
+            var bearer: [String: DeviceIdentity] = [:]
+            var keyed: [String: (identity: DeviceIdentity, epoch: String)] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, token_hash, hardware, group_name, public_key, session_epoch FROM devices WHERE status = 'accepted'")
             while let row = try rows.next() {
                 let id = row.string("id")
-                result[row.string("token_hash")] = DeviceIdentity(id: id, hardware: row.string("hardware"), tags: tags[id] ?? [],
-                                                                  group: row.optionalString("group_name"))
+                let identity = DeviceIdentity(id: id, hardware: row.string("hardware"), tags: tags[id] ?? [], group: row.optionalString("group_name"))
+                if row.optionalString("public_key") == nil {
+                    bearer[row.string("token_hash")] = identity
+                } else {
+                    keyed[id] = (identity, row.string("session_epoch"))
+                }
             }
-            return result
+            return (bearer, keyed)
         }
     }
 
