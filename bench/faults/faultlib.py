@@ -6,6 +6,7 @@ and time, and every process started is stopped at exit.
 """
 
 import atexit
+import base64
 import hashlib
 import json
 import os
@@ -20,6 +21,8 @@ import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "Fixtures"))
+import device_signing  # noqa: E402  (a device's key and signed requests, as ota-agent makes them)
 BIN = os.environ.get("OTA_BIN", os.path.join(ROOT, ".build", "debug"))
 HARDWARE = "fault-hw"
 _processes = []
@@ -242,3 +245,28 @@ def percentile(values, fraction):
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+class SignedDevice:
+    """A device speaking the device API directly (load generators): its own key, a session,
+    and requests signed with it."""
+
+    def __init__(self, server, folder, device_id, enrollment, hardware=HARDWARE):
+        self.server = server
+        self.id = device_id
+        key = device_signing.DeviceKey(folder)
+        self.post("/api/v1/device/register", key.registration(device_id, hardware, enrollment), signed=False)
+        session = self.post("/api/v1/device/session", {"device_id": device_id, "proof": key.proof("ota-session-v1", device_id)},
+                            signed=False)[1]
+        self.session = (session["session_id"], base64.b64decode(session["session_key"]))
+
+    def post(self, path, body, signed=True, timeout=5):
+        data = json.dumps(body).encode()
+        request = urllib.request.Request(self.server.url + path, data=data, method="POST")
+        request.add_header("Content-Type", "application/json")
+        if signed:
+            for name, value in device_signing.signed_headers("POST", path, data, *self.session).items():
+                request.add_header(name, value)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            text = response.read()
+            return response.status, (json.loads(text) if text else None)

@@ -40,18 +40,14 @@ def post(path, body, token):
         return response.status, json.loads(response.read() or b"null")
 
 
-devices = []
-for number in range(8):
-    _, answer = post("/api/v1/device/register", {"enrollment_token": enrollment, "device_id": f"load-{number}",
-                                                 "hardware": f.HARDWARE}, None)
-    devices.append(answer["device_token"])
+devices = [f.SignedDevice(server, folder, f"load-{number}", enrollment) for number in range(8)]
 
 
 def checkins(stop):
     while not stop.is_set():
-        for token in devices:
+        for device in devices:
             try:
-                post("/api/v1/device/checkin", {"installed": []}, token)
+                device.post("/api/v1/device/checkin", {"installed": []})
                 with lock:
                     counts["checkins"] += 1
             except Exception:
@@ -66,7 +62,7 @@ def events(stop, lane):
         event = {"bundle_name": "load", "version": "1.0.0", "state": "downloading", "detail": detail,
                  "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         try:
-            status, _ = post("/api/v1/device/events", {"events": [event]}, devices[lane])
+            status, _ = devices[lane].post("/api/v1/device/events", {"events": [event]})
             if status == 202:
                 with lock:
                     acked["events"].add(detail)

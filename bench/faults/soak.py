@@ -35,16 +35,12 @@ def process_figures(pid):
     return rss, len(os.listdir(f"/proc/{pid}/fd"))
 
 
-request = urllib.request.Request(server.url + "/api/v1/device/register", method="POST", data=json.dumps(
-    {"enrollment_token": enrollment, "device_id": "probe", "hardware": "probe-hw"}).encode(), headers={"Content-Type": "application/json"})
-probe_token = json.loads(urllib.request.urlopen(request, timeout=10).read())["device_token"]
+probe = f.SignedDevice(server, folder, "probe", enrollment, hardware="probe-hw")
 
 
 def probe_checkin():
-    checkin = urllib.request.Request(server.url + "/api/v1/device/checkin", method="POST", data=b'{"installed": []}',
-                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {probe_token}"})
     started = time.perf_counter()
-    urllib.request.urlopen(checkin, timeout=10).read()
+    probe.post("/api/v1/device/checkin", {"installed": []}, timeout=10)
     return (time.perf_counter() - started) * 1000
 
 
