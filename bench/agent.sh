@@ -32,11 +32,14 @@ measure "$BIN/ota-agent" once --config "$work/agent.json"
 agent_s=$ELAPSED; agent_rss=$RSS_KB
 [ "$(readlink "$work/state/current/big")" != "" ] || { echo "the agent did not install the bundle" >&2; exit 1; }
 
-# The baseline: the same bytes fetched with curl and hashed with openssl.
-device=$(python3 -c 'import json; print(json.load(open("'"$work"'/state/credentials.json"))["device_token"])')
+# The baseline: the same bytes fetched with curl (as a second signed device) and hashed with openssl.
 digest=$(sha256sum "$work/payload/model.onnx" | cut -d' ' -f1)
+enroll2=$("$BIN/otactl" enroll-token create --auto-accept 2>/dev/null)
+mapfile -t signed < <(python3 bench/signed_device.py "$SERVER_URL" "$enroll2" bench-baseline bench-hw "/api/v1/device/content/$digest")
+auth=()
+for header in "${signed[@]}"; do auth+=(-H "$header"); done
 baseline() {
-  curl -s -o "$work/baseline.bin" -H "Authorization: Bearer $device" "$SERVER_URL/api/v1/device/content/$digest"
+  curl -s -f -o "$work/baseline.bin" "${auth[@]}" "$SERVER_URL/api/v1/device/content/$digest"
   openssl dgst -sha256 "$work/baseline.bin" > /dev/null
 }
 start=$(date +%s.%N); baseline; end=$(date +%s.%N)

@@ -1,4 +1,3 @@
-import Foundation
 
 /// Standard base64 (RFC 4648 §4), as DSSE, RFC 9421 and RFC 9530 spell bytes.
 public enum Base64 {
