@@ -76,6 +76,19 @@ struct HostileServerTests {
         try device.agent.checkCurrentSlot("digits", holds: Self.v2)
     }
 
+    /// After an answer longer than declared, the device runs v1 unchanged (and an honest server
+    /// then finishes the update), or, when the declared bytes all arrived before the extra ones
+    /// and their SHA-256 matched, exactly v2: never anything unverified.
+    func checkRefusedOrExactlyInstalled(_ device: Device, _ result: ProcessResult, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        if result.status == 0 {
+            try device.agent.checkCurrentSlot("digits", holds: Self.v2)
+        } else {
+            expectExit(result, 1, sourceLocation: sourceLocation)
+            try checkStillRunsV1(device, sourceLocation: sourceLocation)
+            try checkHonestServerFinishes(device)
+        }
+    }
+
     @Test("Content with more bytes than the manifest declares is cut off at the declared size; nothing unverified is installed",
           arguments: [HostileProxy.Mode.contentExtraBytes, .contentExtraBytesUnframed])
     func contentLongerThanDeclared(mode: HostileProxy.Mode) throws {
@@ -83,15 +96,7 @@ struct HostileServerTests {
         let result = try device.agent.once()
         let refusal = "the server sent more than the \(Self.v2Model.count) bytes expected; transfer stopped"
         #expect(result.stderr.contains(refusal), "\(result)")
-        if result.status == 0 {
-            // The extra bytes came in a chunk of their own: the declared bytes were all there,
-            // and their SHA-256 matched, so v2 is installed, exactly.
-            try device.agent.checkCurrentSlot("digits", holds: Self.v2)
-        } else {
-            expectExit(result, 1)
-            try checkStillRunsV1(device)
-            try checkHonestServerFinishes(device)
-        }
+        try checkRefusedOrExactlyInstalled(device, result)
     }
 
     @Test("Content that never ends is cut off at the declared size at once; nothing unverified is installed")
@@ -101,14 +106,7 @@ struct HostileServerTests {
         let result = try device.agent.once()
         #expect(Date().timeIntervalSince(started) < 10, "the agent waited for an endless answer to end")
         #expect(result.stderr.contains("the server sent more than the \(Self.v2Model.count) bytes expected; transfer stopped"), "\(result)")
-        if result.status == 0 {
-            // The declared bytes all arrived before the garbage, and their SHA-256 matched.
-            try device.agent.checkCurrentSlot("digits", holds: Self.v2)
-        } else {
-            expectExit(result, 1)
-            try checkStillRunsV1(device)
-            try checkHonestServerFinishes(device)
-        }
+        try checkRefusedOrExactlyInstalled(device, result)
     }
 
     @Test("A huge check-in answer is refused at the client's size limit, in bounded memory; nothing changes")
