@@ -286,10 +286,12 @@ class Seeded:
         candidates = [d for d, h, _ in fleet if h != 'ipc-x86_64' and d not in silent and d != 'cam-001']
         assigned, phase_of = [], {XSS_DEVICE: 0, 'cam-001': 0}
 
+        def firmware(device_id):
+            return [('edge-firmware', '2.3.0')] if device_id.startswith('jetson') else []
+
         def admit(devices, phase):
             for device_id in devices:
-                installed = [('face-detector', '1.0.0')] + ([('edge-firmware', '2.3.0')] if device_id.startswith('jetson') else [])
-                answer = self.checkin(device_id, installed)
+                answer = self.checkin(device_id, [('face-detector', '1.0.0')] + firmware(device_id))
                 if any(a['deployment_id'] == dep['id'] for a in answer['assignments']):
                     assigned.append(device_id)
                     phase_of[device_id] = phase
@@ -304,7 +306,8 @@ class Seeded:
         for device_id in succeeded:
             self.events(device_id, [dict(fd, state='downloading', detail=''), dict(fd, state='installing', detail=''),
                                     dict(fd, state='succeeded', detail='health check passed')])
-            self.checkin(device_id, [('face-detector', '1.1.0')])
+            # A device that took the model still runs its firmware (which devices these are depends on the random rollout id).
+            self.checkin(device_id, [('face-detector', '1.1.0')] + firmware(device_id))
         for device_id in failed:
             self.events(device_id, [dict(fd, state='downloading', detail=''), dict(fd, state='failed', detail='health check failed: top1 0.41 below 0.85')])
         for device_id in rolled_back:
