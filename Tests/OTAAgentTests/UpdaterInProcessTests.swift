@@ -53,6 +53,13 @@ struct UpdaterInProcessTests {
             }
         }
 
+        /// Ranges are served honestly (the chunked path has its own tests with real processes).
+        func fetchRanges(_ digest: SHA256Digest, _ ranges: [DeviceAPI.RangesRequest.Range], to file: String) throws -> UInt64 {
+            let bytes = ranges.flatMap { content[Int($0.offset)..<Int($0.offset + $0.length)] }
+            try FileSystem.writeAtomically(bytes, to: file)
+            return UInt64(bytes.count)
+        }
+
         private func append(_ bytes: [UInt8], to path: String) throws {
             let file = try File.open(path, .append(permissions: 0o600))
             try file.write(bytes)

@@ -15,9 +15,14 @@ public struct StatusReport: Codable, Equatable, Sendable {
         public var updateInProgress: String?
         public var updateStep: String?
         public var failedVersions: [String]
+        /// Bytes the update in progress has fetched so far.
+        public var updateFetchedBytes: UInt64?
+        /// What installing the committed version fetched, against the full size of its files.
+        public var transfer: DeviceAPI.Transfer?
 
         enum CodingKeys: String, CodingKey {
-            case name, kind, version, digest, slot, current
+            case name, kind, version, digest, slot, current, transfer
+            case updateFetchedBytes = "update_fetched_bytes"
             case previousVersion = "previous_version", previousSlot = "previous_slot"
             case updateInProgress = "update_in_progress", updateStep = "update_step", failedVersions = "failed_versions"
         }
@@ -49,7 +54,12 @@ public struct StatusReport: Codable, Equatable, Sendable {
             lines.append("  committed: \(bundle.version.map { "\($0) in slot \(bundle.slot ?? "?")" } ?? "nothing yet")")
             if let current = bundle.current { lines.append("  current -> \(current)") }
             if let previous = bundle.previousVersion { lines.append("  previous:  \(previous) in slot \(bundle.previousSlot ?? "?")") }
-            if let update = bundle.updateInProgress { lines.append("  updating to \(update): \(bundle.updateStep ?? "?")") }
+            if let transfer = bundle.transfer {
+                lines.append("  installed by fetching \(transfer.fetchedBytes) of \(transfer.totalBytes) bytes (the rest was already on the device)")
+            }
+            if let update = bundle.updateInProgress {
+                lines.append("  updating to \(update): \(bundle.updateStep ?? "?")" + (bundle.updateFetchedBytes.map { ", \($0) bytes fetched so far" } ?? ""))
+            }
             if !bundle.failedVersions.isEmpty { lines.append("  failed here: \(bundle.failedVersions.joined(separator: ", "))") }
         }
         return lines.joined(separator: "\n")
@@ -69,7 +79,7 @@ extension Agent {
                 name: name, kind: record?.kind ?? journal?.kind, version: record?.version, digest: record?.digest, slot: record?.slot,
                 current: FileSystem.readSymlink(layout.current(name)), previousVersion: record?.previous?.version,
                 previousSlot: record?.previous?.slot, updateInProgress: journal?.version, updateStep: journal?.step.rawValue,
-                failedVersions: context.ledger.failedVersions[name] ?? [])
+                failedVersions: context.ledger.failedVersions[name] ?? [], updateFetchedBytes: journal?.fetchedBytes, transfer: record?.transfer)
         }
         let credentials = try? StateFile.read(Credentials.self, from: layout.credentials)
         return StatusReport(deviceID: config.deviceID, registered: credentials?.registered ?? (credentials != nil), server: config.serverURL,

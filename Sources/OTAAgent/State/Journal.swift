@@ -51,18 +51,21 @@ struct Journal: Codable, Equatable {
     /// Cycles in which the server refused the content (403, 404, 410) while still offering
     /// the update: bounded, see `Updater`.
     var refusedDownloads: Int?
+    /// Bytes received for this update so far, across restarts (the rest came from the device).
+    var fetchedBytes: UInt64?
 
     enum CodingKeys: String, CodingKey {
         case name, kind, version, digest, envelope, step, slot, failure
         case deploymentID = "deployment_id", previousSlot = "previous_slot", previousVersion = "previous_version"
         case previousDigest = "previous_digest", startedAt = "started_at", corruptDownloads = "corrupt_downloads"
-        case refusedDownloads = "refused_downloads"
+        case refusedDownloads = "refused_downloads", fetchedBytes = "fetched_bytes"
     }
 }
 
 /// The crash hook for tests: `OTA_AGENT_CRASH_AT=STEP` makes the agent exit abruptly (no
 /// cleanup, like a power cut) right after journaling STEP. Besides the journal steps it knows
-/// `download-midway` (half of a file received) and `reloaded` (after the reload command).
+/// `download-midway` (half of a file received), `rebuild-midway` (half of a chunked file's
+/// missing chunks placed) and `reloaded` (after the reload command).
 /// Never set it in production.
 struct CrashHook: Sendable {
     let step: String?

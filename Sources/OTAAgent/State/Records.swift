@@ -32,6 +32,8 @@ struct InstalledRecord: Codable, Equatable {
     var files: [Manifest.FileEntry]
     var committedAt: String
     var previous: Previous?
+    /// What installing this version fetched, against the full size of its files.
+    var transfer: DeviceAPI.Transfer?
 
     struct Previous: Codable, Equatable {
         var version: String
@@ -40,7 +42,7 @@ struct InstalledRecord: Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, kind, version, digest, slot, files, previous
+        case name, kind, version, digest, slot, files, previous, transfer
         case committedAt = "committed_at"
     }
 }

@@ -8,6 +8,7 @@ import OTACore
 ///     slots/NAME/SLOT/          complete, verified bundle payloads
 ///     staging/NAME/SLOT.partial being assembled; never pointed at
 ///     downloads/SHA256[.part]   content being downloaded (resumable)
+///     downloads/SHA256.rebuild  a chunked file being rebuilt from held and fetched chunks
 ///     installed/NAME.json       the committed version of each bundle name
 ///     journal/NAME.json         the update in progress for a bundle name
 ///     outbox.json               events not yet delivered to the server
@@ -34,6 +35,10 @@ struct StateLayout: Sendable {
     func record(_ name: String) -> String { "\(installed)/\(name).json" }
     func download(_ digest: SHA256Digest) -> String { "\(downloads)/\(digest.hex)" }
     func partialDownload(_ digest: SHA256Digest) -> String { "\(downloads)/\(digest.hex).part" }
+    /// A chunked file being rebuilt in place (each chunk at its offset), and the answer to the
+    /// last request for its missing chunks.
+    func rebuild(_ digest: SHA256Digest) -> String { "\(downloads)/\(digest.hex).rebuild" }
+    func fetchedRanges(_ digest: SHA256Digest) -> String { "\(downloads)/\(digest.hex).ranges" }
 
     /// The link text of `current/NAME` for a slot (relative, so the state folder can move).
     func linkTarget(_ name: String, _ slot: String) -> String { "../slots/\(name)/\(slot)" }

@@ -32,12 +32,26 @@ extension Updater {
                 // A file of the live slot is used only if its bytes are still the signed ones.
                 verified.insert(file.sha256)
                 reused += 1
+            } else if let chunks = file.chunks {
+                fetched += try rebuild(file, chunks: chunks, manifest: manifest)
+                verified.insert(file.sha256)
             } else {
                 fetched += try fetch(file)
                 verified.insert(file.sha256)
             }
         }
-        return "fetched \(fetched) bytes; \(reused) of \(seen.count) files already on the device"
+        _ = fetched
+        let cost = try transfer
+        return "fetched \(cost.fetchedBytes) of \(cost.totalBytes) bytes; \(reused) of \(seen.count) files already on the device"
+    }
+
+    /// What this update's transfer cost, across restarts, against the full size of its files.
+    var transfer: DeviceAPI.Transfer {
+        get throws {
+            var seen = Set<SHA256Digest>()
+            let total = try manifest.files.reduce(UInt64(0)) { seen.insert($1.sha256).inserted ? $0 + $1.size : $0 }
+            return DeviceAPI.Transfer(fetchedBytes: min(journal.fetchedBytes ?? 0, total), totalBytes: total)
+        }
     }
 
     /// Fetches one file into downloads/, returning the bytes received.
@@ -53,23 +67,17 @@ extension Updater {
             do {
                 result = try fetcher.fetch(file.sha256, to: partial, expectedSize: file.size, progress: progress(for: file, from: before))
             } catch let error as HTTPClientError {
-                if let code = error.statusCode, [403, 404, 410].contains(code) {
-                    let count = (journal.refusedDownloads ?? 0) + 1
-                    journal.refusedDownloads = count
-                    try saveJournal()
-                    guard count < Self.refusedDownloadLimit else {
-                        throw UpdateStop.abandoned("the server no longer serves '\(file.path)' (\(error), \(count) cycles running): the deployment was cancelled or superseded, or the content was removed")
-                    }
-                    throw error
-                }
+                if let code = error.statusCode, [403, 404, 410].contains(code) { try countRefused(file, error) }
                 let now = FileSystem.fileSize(partial) ?? 0
                 received += now > before ? now - before : 0
+                journal.fetchedBytes = (journal.fetchedBytes ?? 0) + (now > before ? now - before : 0)
                 guard error.isTransferProblem, now > before, attempt < Self.transferAttemptsPerCycle else { throw error }
                 agent.log.info("\(label): \(file.path): \(error); resuming at byte \(now)")
                 usleep(UInt32(min(attempt, 4)) * 250_000)
                 continue
             }
             received += result.received
+            journal.fetchedBytes = (journal.fetchedBytes ?? 0) + result.received
             if before > 0 && result.resumed { agent.log.info("\(label): \(file.path) resumed at byte \(before)") }
             let size = FileSystem.fileSize(partial) ?? 0
             if size < file.size {
@@ -90,9 +98,21 @@ extension Updater {
         }
     }
 
+    /// Counts a cycle in which the server refused `file`'s content, and always throws: the
+    /// error itself (the next cycle tries again), or at the limit the end of the update.
+    mutating func countRefused(_ file: Manifest.FileEntry, _ error: HTTPClientError) throws -> Never {
+        let count = (journal.refusedDownloads ?? 0) + 1
+        journal.refusedDownloads = count
+        try saveJournal()
+        guard count < Self.refusedDownloadLimit else {
+            throw UpdateStop.abandoned("the server no longer serves '\(file.path)' (\(error), \(count) cycles running): the deployment was cancelled or superseded, or the content was removed")
+        }
+        throw error
+    }
+
     /// Counts a corrupt file, then discards it (in that order, so that a crash between the
     /// two cannot make the count forget it); gives up this deployment's attempt at the limit.
-    private mutating func countCorrupt(_ problem: String, discarding file: String?) throws {
+    mutating func countCorrupt(_ problem: String, discarding file: String?) throws {
         let count = (journal.corruptDownloads ?? 0) + 1
         journal.corruptDownloads = count
         try saveJournal()

@@ -80,7 +80,7 @@ struct Updater {
         case .downloading:
             let fetched = try download()
             try advance(to: .downloaded)
-            try report(.downloaded, fetched)
+            try report(.downloaded, fetched, transfer: try transfer)
         case .downloaded:
             if try stage() { try advance(to: .staged) } else { try advance(to: .downloading) }
         case .staged:
@@ -153,9 +153,9 @@ struct Updater {
 
     func saveJournal() throws { try StateFile.write(journal, to: layout.journal(journal.name)) }
 
-    func report(_ state: DeviceAPI.UpdateState, _ detail: String) throws {
+    func report(_ state: DeviceAPI.UpdateState, _ detail: String, transfer: DeviceAPI.Transfer? = nil) throws {
         try agent.outbox.add(.init(deploymentID: journal.deploymentID, bundleName: journal.name, version: journal.version,
-                                   state: state, detail: detail))
+                                   state: state, detail: detail, transfer: transfer))
     }
 
     private func removeJournal() throws {
@@ -171,7 +171,8 @@ struct Updater {
         let record = InstalledRecord(
             name: journal.name, kind: journal.kind, version: journal.version, digest: journal.digest, slot: journal.slot,
             files: manifest.files, committedAt: Timestamp.now(),
-            previous: journal.previousSlot.map { .init(version: journal.previousVersion ?? "", digest: journal.previousDigest ?? "", slot: $0) })
+            previous: journal.previousSlot.map { .init(version: journal.previousVersion ?? "", digest: journal.previousDigest ?? "", slot: $0) },
+            transfer: try transfer)
         try StateFile.write(record, to: layout.record(journal.name))
         try report(.succeeded, "committed \(journal.version) after its health check" + (healthNote.isEmpty ? "" : " (\(healthNote))"))
         agent.crash.reached("committed")

@@ -7,7 +7,7 @@ import OTACore
 public final class DeviceClient {
     public let api: APIClient
     /// The largest answer a device takes: room for a check-in with many assignments of
-    /// the largest envelope (1 MiB), while a hostile answer cannot make a small device
+    /// the largest envelope (4 MiB), while a hostile answer cannot make a small device
     /// hold (and decode) tens of MiB.
     public static let maxAnswerBytes: Int64 = 16 << 20
 
@@ -82,6 +82,17 @@ public final class DeviceClient {
         return try retryingOnStaleSession {
             let headers = try authentication("GET", path, []).merging(["If-Range": "\"\(digest.hex)\""]) { a, _ in a }
             return try api.http.download(path, to: file, expectedSize: expectedSize, headers: headers, progress: progress)
+        }
+    }
+
+    /// Several ranges of the content `digest`, back to back, into `file` (see `HTTPClient.post`).
+    public func downloadRanges(_ digest: SHA256Digest, _ ranges: [DeviceAPI.RangesRequest.Range], to file: String) throws -> UInt64 {
+        let path = DeviceAPI.contentPathPrefix + digest.hex + DeviceAPI.rangesPathSuffix
+        let body = Array(try StrictJSON.encode(DeviceAPI.RangesRequest(ranges: ranges)))
+        let expected = ranges.reduce(0) { $0 + $1.length }
+        return try retryingOnStaleSession {
+            let headers = try authentication("POST", path, body).merging(["Content-Type": "application/json"]) { a, _ in a }
+            return try api.http.post(path, body: body, headers: headers, to: file, expectedSize: expected)
         }
     }
 

@@ -192,6 +192,19 @@ public final class HTTPClient {
         return DownloadResult(received: sink.received, resumed: sink.resumed, sha256: try sink.digest())
     }
 
+    /// Sends `body` with POST and writes the answer into `file` from its start, never more
+    /// than `expectedSize` bytes. A transfer that breaks off leaves what arrived in the file
+    /// (the caller keeps whatever part of it checks out) and throws. Returns the bytes received.
+    public func post(_ path: String, body: [UInt8], headers: [String: String] = [:], to file: String, expectedSize: UInt64) throws -> UInt64 {
+        let sink = try FileSink(path: file, startOffset: 0, limit: expectedSize)
+        let status = try perform("POST", path, headers: headers, body: .bytes(body), sink: sink,
+                                 deadline: configuration.downloadRequestTimeoutSeconds, progress: nil,
+                                 maxRecvSpeed: configuration.maxDownloadBytesPerSecond)
+        try sink.finish()
+        guard status == 200 else { throw Self.statusError(status, body: sink.errorBody, headers: sink.headers) }
+        return sink.received
+    }
+
     private func perform(_ method: String, _ path: String, headers: [String: String], body: Body, sink: ResponseSink, deadline: Int?,
                          progress: ((Int64, Int64, Int64, Int64) -> Void)?, maxRecvSpeed: Int64? = nil) throws -> Int {
         curl_easy_reset(handle)

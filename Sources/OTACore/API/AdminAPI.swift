@@ -268,6 +268,37 @@ public enum AdminAPI {
         }
     }
 
+    /// The bytes a rollout moved: summed over the devices that finished downloading.
+    public struct TransferTotals: Codable, Equatable, Sendable {
+        public var devices: Int
+        public var fetchedBytes: UInt64
+        public var totalBytes: UInt64
+        public var savedBytes: UInt64 { totalBytes - min(fetchedBytes, totalBytes) }
+
+        enum CodingKeys: String, CodingKey { case devices, fetchedBytes = "fetched_bytes", totalBytes = "total_bytes", savedBytes = "saved_bytes" }
+
+        public init(devices: Int, fetchedBytes: UInt64, totalBytes: UInt64) {
+            self.devices = devices
+            self.fetchedBytes = fetchedBytes
+            self.totalBytes = totalBytes
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            devices = try container.decode(Int.self, forKey: .devices)
+            fetchedBytes = try container.decode(UInt64.self, forKey: .fetchedBytes)
+            totalBytes = try container.decode(UInt64.self, forKey: .totalBytes)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(devices, forKey: .devices)
+            try container.encode(fetchedBytes, forKey: .fetchedBytes)
+            try container.encode(totalBytes, forKey: .totalBytes)
+            try container.encode(savedBytes, forKey: .savedBytes)
+        }
+    }
+
     public struct Deployment: Codable, Equatable, Sendable {
         public var id: String
         public var bundleName: String
@@ -291,9 +322,11 @@ public enum AdminAPI {
         public var createdBy: String
         public var failureReasons: [FailureReason]?
         public var versions: [VersionCount]?
+        /// What the devices fetched against the full size (detail only).
+        public var transfer: TransferTotals?
 
         enum CodingKeys: String, CodingKey {
-            case id, target, status, phases, counts, versions
+            case id, target, status, phases, counts, versions, transfer
             case bundleName = "bundle_name", version, digest
             case pausedReason = "paused_reason", currentPhase = "current_phase", autoAdvance = "auto_advance"
             case soakSeconds = "soak_s", successRatio = "success_ratio", failureThresholdCount = "failure_threshold_count"
@@ -306,7 +339,7 @@ public enum AdminAPI {
                     pausedReason: String?, currentPhase: Int, phases: [PhaseStatus], counts: StateCounts, autoAdvance: Bool,
                     soakSeconds: Int, successRatio: Double, failureThresholdCount: Int?, failureThresholdPercent: Double?,
                     failureMinFinished: Int, rateLimitPerMinute: Int?, createdAt: String, createdBy: String,
-                    failureReasons: [FailureReason]? = nil, versions: [VersionCount]? = nil) {
+                    failureReasons: [FailureReason]? = nil, versions: [VersionCount]? = nil, transfer: TransferTotals? = nil) {
             self.id = id
             self.bundleName = bundleName
             self.version = version
@@ -328,6 +361,7 @@ public enum AdminAPI {
             self.createdBy = createdBy
             self.failureReasons = failureReasons
             self.versions = versions
+            self.transfer = transfer
         }
     }
 

@@ -5,6 +5,8 @@ public enum DeviceAPI {
     public static let checkinPath = "/api/v1/device/checkin"
     public static let eventsPath = "/api/v1/device/events"
     public static let contentPathPrefix = "/api/v1/device/content/"
+    /// `contentPathPrefix + digest + rangesPathSuffix`: several ranges of one file in one answer.
+    public static let rangesPathSuffix = "/ranges"
 
     public static let sessionPath = "/api/v1/device/session"
     public static let keyPath = "/api/v1/device/key"
@@ -196,19 +198,69 @@ public enum DeviceAPI {
         public var detail: String
         /// When it happened on the device (RFC 3339).
         public var at: String
+        /// Sent with `downloaded`: what the transfer cost.
+        public var transfer: Transfer?
 
         enum CodingKeys: String, CodingKey {
-            case deploymentID = "deployment_id", bundleName = "bundle_name", version, state, detail, at
+            case deploymentID = "deployment_id", bundleName = "bundle_name", version, state, detail, at, transfer
         }
 
-        public init(deploymentID: String?, bundleName: String, version: String, state: UpdateState, detail: String, at: String = Timestamp.now()) {
+        public init(deploymentID: String?, bundleName: String, version: String, state: UpdateState, detail: String,
+                    at: String = Timestamp.now(), transfer: Transfer? = nil) {
             self.deploymentID = deploymentID
             self.bundleName = bundleName
             self.version = version
             self.state = state
             self.detail = detail
             self.at = at
+            self.transfer = transfer
         }
+    }
+
+    /// Several byte ranges of one payload file, answered back to back in this order (the
+    /// chunks a device does not hold). In order, not overlapping, at most `maximumCount`.
+    public struct RangesRequest: Codable, Equatable, Sendable {
+        public static let maximumCount = 4096
+
+        public struct Range: Codable, Equatable, Sendable {
+            public var offset: UInt64
+            public var length: UInt64
+            public init(offset: UInt64, length: UInt64) { self.offset = offset; self.length = length }
+        }
+
+        public var ranges: [Range]
+        public init(ranges: [Range]) { self.ranges = ranges }
+
+        /// Nil when every range is inside a file of `fileSize` bytes, in order and apart.
+        public func problem(fileSize: UInt64) -> String? {
+            guard !ranges.isEmpty, ranges.count <= Self.maximumCount else { return "ask for 1 to \(Self.maximumCount) ranges" }
+            var next: UInt64 = 0
+            for (index, range) in ranges.enumerated() {
+                guard range.length > 0 else { return "range \(index) is empty" }
+                guard range.offset >= next else { return "range \(index) starts at \(range.offset), before the end of the one before it (\(next)): ranges must be in order and not overlap" }
+                guard range.offset < fileSize, range.length <= fileSize - range.offset else {
+                    return "range \(index) (\(range.offset)+\(range.length)) is outside the file's \(fileSize) bytes"
+                }
+                next = range.offset + range.length
+            }
+            return nil
+        }
+    }
+
+    /// What a device fetched for an update, against the full size of the files it needed:
+    /// the rest came from files and chunks it already held.
+    public struct Transfer: Codable, Equatable, Sendable {
+        public var fetchedBytes: UInt64
+        public var totalBytes: UInt64
+
+        enum CodingKeys: String, CodingKey { case fetchedBytes = "fetched_bytes", totalBytes = "total_bytes" }
+
+        public init(fetchedBytes: UInt64, totalBytes: UInt64) {
+            self.fetchedBytes = fetchedBytes
+            self.totalBytes = totalBytes
+        }
+
+        public var isPlausible: Bool { fetchedBytes <= totalBytes && totalBytes <= 1 << 50 }
     }
 
     public struct EventsRequest: Codable, Equatable, Sendable {

@@ -15,9 +15,12 @@ public enum BundleWriter {
         public var healthCommand: String?
         public var healthTimeoutSeconds: Int
         public var created: String
+        /// Lists the content-defined chunks of files above `ChunkingParameters.chunkedFileThreshold`,
+        /// so that devices fetch only the chunks they do not hold.
+        public var chunked: Bool
 
         public init(name: String, version: SemanticVersion, kind: String, compatible: [String], metadata: JSONValue? = nil,
-                    healthCommand: String? = nil, healthTimeoutSeconds: Int = 60, created: String = Timestamp.now()) {
+                    healthCommand: String? = nil, healthTimeoutSeconds: Int = 60, created: String = Timestamp.now(), chunked: Bool = true) {
             self.name = name
             self.version = version
             self.kind = kind
@@ -26,6 +29,7 @@ public enum BundleWriter {
             self.healthCommand = healthCommand
             self.healthTimeoutSeconds = healthTimeoutSeconds
             self.created = created
+            self.chunked = chunked
         }
     }
 
@@ -41,7 +45,12 @@ public enum BundleWriter {
             let source = folder + "/" + path.value
             let digest: SHA256Digest
             do { digest = try SHA256Digest.ofFile(at: source) } catch { throw BundleError.io(String(describing: error)) }
-            files.append(.init(path: path, size: FileSystem.fileSize(source) ?? 0, sha256: digest))
+            let size = FileSystem.fileSize(source) ?? 0
+            var chunks: [Chunk]?
+            if options.chunked && size > ChunkingParameters.chunkedFileThreshold {
+                do { chunks = try ContentDefinedChunker().chunks(ofFile: source) } catch { throw BundleError.io(String(describing: error)) }
+            }
+            files.append(.init(path: path, size: size, sha256: digest, chunks: chunks))
         }
         var health: Manifest.HealthCheck?
         if let command = options.healthCommand {

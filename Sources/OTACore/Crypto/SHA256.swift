@@ -53,6 +53,13 @@ public struct SHA256Digest: Hashable, Sendable, Codable, CustomStringConvertible
         return Array(bytes).withUnsafeBytes(digest)
     }
 
+    /// The digest of bytes in memory, without copying them.
+    public static func of(_ buffer: UnsafeRawBufferPointer) -> SHA256Digest {
+        let hasher = SHA256Hasher()
+        hasher.update(buffer)
+        return hasher.finalize()
+    }
+
     /// The digest of a whole file, read in constant memory.
     public static func ofFile(at path: String) throws -> SHA256Digest {
         let file = try File.open(path, .readOnly)

@@ -2,8 +2,9 @@
 /// through PAE, so verification never depends on how JSON is serialised.
 public struct Envelope: Equatable, Sendable, Codable {
     public static let manifestPayloadType = "application/vnd.ota.manifest.v1+json"
-    /// Envelopes are small; anything larger is hostile.
-    public static let maximumSize = 1 << 20
+    /// Room for the chunk list of a model of about 1.5 GB (one entry per 64 KiB, ~110 bytes);
+    /// anything larger is hostile.
+    public static let maximumSize = 4 << 20
     public static let maximumSignatures = 32
 
     public var payloadType: String

@@ -100,6 +100,35 @@ public struct File: ~Copyable {
         try bytes.withUnsafeBytes { try write($0) }
     }
 
+    /// Reads exactly `buffer.count` bytes at `offset` (without moving the file position), or
+    /// fewer only at end of file.
+    public func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var total = 0
+        while total < buffer.count {
+            let count = pread(descriptor, buffer.baseAddress! + total, buffer.count - total, off_t(offset) + off_t(total))
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw FileError("read", path)
+            }
+            if count == 0 { break }
+            total += count
+        }
+        return total
+    }
+
+    /// Writes all of `buffer` at `offset` (without moving the file position).
+    public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws {
+        var total = 0
+        while total < buffer.count {
+            let count = pwrite(descriptor, buffer.baseAddress! + total, buffer.count - total, off_t(offset) + off_t(total))
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw FileError("write", path)
+            }
+            total += count
+        }
+    }
+
     public func sync() throws {
         guard fsync(descriptor) == 0 else { throw FileError("fsync", path) }
     }

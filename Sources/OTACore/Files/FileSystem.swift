@@ -23,6 +23,13 @@ public enum FileSystem {
 
     public static func exists(_ path: String) -> Bool { kind(of: path) != .missing }
 
+    /// Bytes an unprivileged process may still write on the file system holding `path`.
+    public static func availableBytes(at path: String) -> UInt64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return UInt64(info.f_bavail) * UInt64(info.f_frsize)
+    }
+
     public static func fileSize(_ path: String) -> UInt64? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }

@@ -18,15 +18,19 @@ public struct Manifest: Codable, Equatable, Sendable {
         public var path: PayloadPath
         public var size: UInt64
         public var sha256: SHA256Digest
+        /// Content-defined chunks of a large file (absent in bundles older than chunking, and
+        /// for small files): a device rebuilds the file from the ones it already holds.
+        public var chunks: [Chunk]?
 
-        public init(path: PayloadPath, size: UInt64, sha256: SHA256Digest) {
+        public init(path: PayloadPath, size: UInt64, sha256: SHA256Digest, chunks: [Chunk]? = nil) {
             self.path = path
             self.size = size
             self.sha256 = sha256
+            self.chunks = chunks
         }
 
         public init(from decoder: any Decoder) throws {
-            try decoder.rejectUnknownKeys(allowed: ["path", "size", "sha256"])
+            try decoder.rejectUnknownKeys(allowed: ["path", "size", "sha256", "chunks"])
             let container = try decoder.container(keyedBy: CodingKeys.self)
             path = try container.decode(PayloadPath.self, forKey: .path)
             // Decoded as Int64 so that a negative size is reported against its field.
@@ -36,6 +40,7 @@ public struct Manifest: Codable, Equatable, Sendable {
             }
             size = UInt64(signedSize)
             sha256 = try container.decode(SHA256Digest.self, forKey: .sha256)
+            chunks = try container.decodeIfPresent([Chunk].self, forKey: .chunks)
         }
     }
 
@@ -114,6 +119,13 @@ public struct Manifest: Codable, Equatable, Sendable {
         if files.isEmpty { return "files is empty: a bundle carries at least one file" }
         var seen = Set<PayloadPath>()
         for file in files where !seen.insert(file.path).inserted { return "files lists '\(file.path)' twice" }
+        var chunkCount = 0
+        for file in files {
+            guard let chunks = file.chunks else { continue }
+            if let problem = ChunkList.problem(with: chunks, fileSize: file.size, path: file.path.value) { return problem }
+            chunkCount += chunks.count
+        }
+        if chunkCount > ChunkList.maximumCount { return "the files list \(chunkCount) chunks in all; at most \(ChunkList.maximumCount)" }
         if let health {
             if !seen.contains(health.command) { return "health.command '\(health.command)' is not one of the bundle's files" }
             if !(1...86_400).contains(health.timeoutSeconds) { return "health.timeout_s must be between 1 and 86400 seconds" }

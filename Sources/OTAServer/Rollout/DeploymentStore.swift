@@ -113,7 +113,13 @@ struct DeploymentStore: Sendable {
         let overall = counts.values.reduce(AdminAPI.StateCounts(), +)
         var failureReasons: [AdminAPI.FailureReason]?
         var versions: [AdminAPI.VersionCount]?
+        var transfer: AdminAPI.TransferTotals?
         if detailed {
+            let sums = try db.cachedRows("""
+                SELECT COUNT(*) AS devices, COALESCE(SUM(bytes_fetched), 0) AS fetched, COALESCE(SUM(bytes_total), 0) AS total
+                FROM deployment_devices WHERE deployment_id = ? AND bytes_total IS NOT NULL
+                """, [plan.id])[0]
+            transfer = AdminAPI.TransferTotals(devices: sums.int("devices"), fetchedBytes: UInt64(sums.int64("fetched")), totalBytes: UInt64(sums.int64("total")))
             failureReasons = try db.cachedRows("""
                 SELECT reason, count FROM deployment_failures WHERE deployment_id = ? AND count > 0 ORDER BY count DESC, reason LIMIT 20
                 """, [plan.id]).map { AdminAPI.FailureReason(reason: $0.string("reason"), count: $0.int("count")) }
@@ -127,7 +133,7 @@ struct DeploymentStore: Sendable {
             phases: phases, counts: overall, autoAdvance: plan.autoAdvance, soakSeconds: plan.soakSeconds, successRatio: plan.successRatio,
             failureThresholdCount: plan.failureThresholdCount, failureThresholdPercent: plan.failureThresholdPercent,
             failureMinFinished: plan.failureMinFinished, rateLimitPerMinute: plan.rateLimitPerMinute, createdAt: plan.createdAt,
-            createdBy: plan.createdBy, failureReasons: failureReasons, versions: versions)
+            createdBy: plan.createdBy, failureReasons: failureReasons, versions: versions, transfer: transfer)
     }
 
     /// `completed` is shown for an active deployment in its last phase with every reached

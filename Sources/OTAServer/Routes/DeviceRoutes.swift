@@ -80,6 +80,9 @@ enum DeviceRoutes {
                 guard event.version.utf8.count <= 256, event.at.utf8.count <= 64, Timestamp.parse(event.at) != nil else {
                     throw APIError.badRequest("event version or time is malformed (at must be RFC 3339)")
                 }
+                if let transfer = event.transfer, !transfer.isPlausible {
+                    throw APIError.badRequest("event transfer: fetched_bytes must not exceed total_bytes (at most 2^50)")
+                }
             }
             try await services.fleet.record(body.events, from: device)
             return try JSONResponse.make(DeviceAPI.EventsResponse(accepted: body.events.count), status: .accepted)
@@ -90,6 +93,9 @@ enum DeviceRoutes {
         }
         group.head("content/:digest") { request, context -> Response in
             try await ContentDownload.respond(request, context: context, services: services, headOnly: true)
+        }
+        group.post("content/:digest/ranges") { request, context -> Response in
+            try await ContentDownload.respondWithRanges(request, context: context, services: services)
         }
     }
 
@@ -128,18 +134,13 @@ enum DeviceRoutes {
     }
 }
 
-/// Content downloads by digest, with every `Range` form a resuming device may send.
+/// Content downloads by digest, with every `Range` form a resuming device may send, and
+/// batches of ranges (the chunks a device misses) in one answer.
 enum ContentDownload {
     static func respond(_ request: Request, context: BasicRequestContext, services: ServerServices, headOnly: Bool = false) async throws -> Response {
         let device = try await services.device(request)
-        let text = try context.parameter("digest")
-        guard let digest = SHA256Digest(hex: text) else { throw APIError.badRequest("'\(text.prefix(80))' is not a SHA-256 digest") }
-        guard services.fleet.mayDownload(device, digest: digest.hex) else {
-            throw APIError.forbidden("content \(digest.short) is not part of a bundle assigned to this device")
-        }
-        guard let path = services.content.path(of: digest), let size = FileSystem.fileSize(path) else {
-            throw APIError.notFound("content \(digest.short) is not stored on this server")
-        }
+        let (digest, stored) = try await allowedFile(context, device: device, services: services)
+        let size = stored.size
         let etag = "\"\(digest.hex)\""
         var headers: HTTPFields = [.eTag: etag, .acceptRanges: "bytes", .contentType: "application/octet-stream",
                                    .cacheControl: "private, max-age=31536000, immutable"]
@@ -165,44 +166,83 @@ enum ContentDownload {
             throw error
         }
         services.metrics.downloads.increment()
-        let counted = FileStreaming.body(path: path, range: range, sent: services.metrics.bytesSent)
+        let counted = FileStreaming.body(stored, ranges: [range], sent: services.metrics.bytesSent)
         return Response(status: status, headers: headers, body: counted)
+    }
+
+    /// The bytes of several ranges of one file, back to back in the order asked (the device
+    /// knows each length from its signed manifest and checks every chunk by its SHA-256).
+    /// Ranges must be in order and not overlap, so an answer is never larger than the file.
+    static func respondWithRanges(_ request: Request, context: BasicRequestContext, services: ServerServices) async throws -> Response {
+        let caller = try await services.deviceCaller(request)
+        let buffer = try await request.collectJSON(what: "ranges request", limit: 256 * 1024)
+        try caller.check(buffer)
+        let body = try Request.decodeJSON(DeviceAPI.RangesRequest.self, from: buffer, what: "ranges request")
+        let (_, stored) = try await allowedFile(context, device: caller.identity, services: services)
+        if let problem = body.problem(fileSize: stored.size) { throw APIError.badRequest(problem) }
+        let ranges = body.ranges.map { $0.offset...($0.offset + $0.length - 1) }
+        services.metrics.downloads.increment()
+        let headers: HTTPFields = [.contentType: "application/octet-stream", .cacheControl: "private, no-store"]
+        return Response(status: .ok, headers: headers, body: FileStreaming.body(stored, ranges: ranges, sent: services.metrics.bytesSent))
+    }
+
+    /// The file named in the path, if the device may download it and it is stored.
+    private static func allowedFile(_ context: BasicRequestContext, device: DeviceIdentity, services: ServerServices) async throws -> (SHA256Digest, StoredFile) {
+        let text = try context.parameter("digest")
+        guard let digest = SHA256Digest(hex: text) else { throw APIError.badRequest("'\(text.prefix(80))' is not a SHA-256 digest") }
+        guard services.fleet.mayDownload(device, digest: digest.hex) else {
+            throw APIError.forbidden("content \(digest.short) is not part of a bundle assigned to this device")
+        }
+        guard let stored = try await StoredFile.locate(digest, content: services.content, bundles: services.bundles) else {
+            throw APIError.notFound("content \(digest.short) is not stored on this server")
+        }
+        return (digest, stored)
     }
 }
 
-/// Streams a byte range of a file: reads of `readSize` on NIO's thread pool (a slow disk never
-/// blocks an event loop), each written as slices of `writeSize` (no copy), so that the socket
-/// copies find the bytes still in the CPU's cache. Counts the bytes really written.
+/// Streams byte ranges of a stored file (one blob or its chunks): reads of up to `readSize` on
+/// NIO's thread pool (a slow disk never blocks an event loop), each written as slices of
+/// `writeSize` (no copy), so that the socket copies find the bytes still in the CPU's cache.
+/// Counts the bytes really written.
 enum FileStreaming {
     static let readSize = 256 * 1024
     static let writeSize = 64 * 1024
 
-    static func body(path: String, range: ClosedRange<UInt64>, sent: Counter) -> ResponseBody {
-        ResponseBody(contentLength: Int(range.count)) { writer in
-            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0 else { throw APIError.notFound("content disappeared") }
-            defer { close(descriptor) }
-            var offset = range.lowerBound
-            let end = range.upperBound + 1
-            while offset < end {
-                let length = Int(min(UInt64(readSize), end - offset))
-                let start = offset
-                let chunk: ByteBuffer = try await NIOThreadPool.singleton.runIfActive {
-                    var buffer = ByteBufferAllocator().buffer(capacity: length)
-                    let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { pointer in
-                        max(0, pread(descriptor, pointer.baseAddress, length, off_t(start)))
-                    }
-                    guard read == length else { throw APIError(.internalServerError, "internal", "content shorter than recorded") }
-                    return buffer
+    static func body(_ file: StoredFile, ranges: [ClosedRange<UInt64>], sent: Counter) -> ResponseBody {
+        let total = ranges.reduce(0) { $0 + $1.count }
+        return ResponseBody(contentLength: total) { writer in
+            for range in ranges {
+                for slice in file.slices(of: range) {
+                    try await stream(slice.path, offset: slice.offset, length: slice.length, to: &writer, sent: sent)
                 }
-                var remaining = chunk
-                while remaining.readableBytes > 0, let slice = remaining.readSlice(length: min(writeSize, remaining.readableBytes)) {
-                    try await writer.write(slice)
-                }
-                sent.increment(by: Int64(length))
-                offset += UInt64(length)
             }
             try await writer.finish(nil)
+        }
+    }
+
+    private static func stream(_ path: String, offset start: UInt64, length: UInt64, to writer: inout some ResponseBodyWriter, sent: Counter) async throws {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw APIError.notFound("content disappeared") }
+        defer { close(descriptor) }
+        var offset = start
+        let end = start + length
+        while offset < end {
+            let count = Int(min(UInt64(readSize), end - offset))
+            let at = offset
+            let chunk: ByteBuffer = try await NIOThreadPool.singleton.runIfActive {
+                var buffer = ByteBufferAllocator().buffer(capacity: count)
+                let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
+                    max(0, pread(descriptor, pointer.baseAddress, count, off_t(at)))
+                }
+                guard read == count else { throw APIError(.internalServerError, "internal", "content shorter than recorded") }
+                return buffer
+            }
+            var remaining = chunk
+            while remaining.readableBytes > 0, let slice = remaining.readSlice(length: min(writeSize, remaining.readableBytes)) {
+                try await writer.write(slice)
+            }
+            sent.increment(by: Int64(count))
+            offset += UInt64(count)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOPosix
 import OTACore
 
 /// Publishing: content upload by digest, the "which are missing" query, bundle envelopes,
@@ -56,6 +57,7 @@ enum PublishingRoutes {
             do { verified = try services.trust.verify(envelope) } catch {
                 throw APIError(.badRequest, "untrusted", "the server's trust root refuses this bundle: \(error)")
             }
+            try await checkChunkedFiles(verified.manifest, services: services)
             let (bundle, created) = try await services.bundles.publish(verified, envelope: bytes, by: caller)
             if created {
                 services.metrics.publishes.increment()
@@ -78,6 +80,24 @@ enum PublishingRoutes {
                 throw APIError.notFound("no bundle \(name.prefix(128)) \(version.prefix(64))")
             }
             return try JSONResponse.make(bundle)
+        }
+    }
+
+    /// A file stored only as chunks must hash to its signed digest when they are read in order;
+    /// otherwise the manifest contradicts itself and every device would refuse the rebuilt file.
+    private static func checkChunkedFiles(_ manifest: Manifest, services: ServerServices) async throws {
+        for file in manifest.files where file.chunks != nil && services.content.path(of: file.sha256) == nil {
+            let chunks = file.chunks!
+            var segments: [StoredFile.Segment] = []
+            for chunk in chunks {
+                guard let path = services.content.path(of: chunk.sha256) else { return } // publish names what is missing
+                segments.append(.init(path: path, fileOffset: chunk.offset, length: chunk.length))
+            }
+            let stored = StoredFile(size: file.size, segments: segments)
+            let digest = try await NIOThreadPool.singleton.runIfActive { try stored.digest() }
+            guard digest == file.sha256 else {
+                throw APIError(.badRequest, "chunks_mismatch", "the chunks listed for \(file.path) make content with SHA-256 \(digest.short), not the file's \(file.sha256.short); nothing was published")
+            }
         }
     }
 }

@@ -47,10 +47,7 @@ struct BundleStore: Sendable {
             }
             var missing: [String] = []
             for file in manifest.files {
-                let size = try Int64.fetchOne(db, sql: "SELECT size FROM content WHERE digest = ?", arguments: [file.sha256.hex])
-                if size == nil { missing.append(file.path.value) } else if UInt64(size!) != file.size {
-                    throw APIError.badRequest("stored content \(file.sha256.short) has \(size!) bytes but the manifest says \(file.size) for \(file.path)")
-                }
+                if let problem = try Self.storageProblem(db, file) { missing.append(problem) }
             }
             guard missing.isEmpty else {
                 throw APIError(.badRequest, "content_missing", "upload the content first; missing: \(missing.prefix(10).joined(separator: ", "))")
@@ -67,10 +64,57 @@ struct BundleStore: Sendable {
             for file in manifest.files {
                 try db.execute(sql: "INSERT INTO bundle_files (bundle_id, path, digest, size) VALUES (?, ?, ?, ?)",
                                arguments: [id, file.path.value, file.sha256.hex, Int64(file.size)])
+                if let chunks = file.chunks { try Self.recordChunks(db, of: file.sha256, chunks) }
             }
             try AuditLog.record(db, by: caller, action: "bundle.publish", target: "\(manifest.name) \(manifest.version)", detail: "digest \(digest)")
             let row = try Row.fetchOne(db, sql: "SELECT * FROM bundles WHERE id = ?", arguments: [id])!
             return (try Self.bundle(db, row: row, withFiles: true), true)
+        }
+    }
+
+    /// Nil when `file` is stored whole with its size, or as all of its chunks with theirs;
+    /// otherwise what is missing. A wrong size is an error (the manifest cannot match).
+    private static func storageProblem(_ db: GRDB.Database, _ file: Manifest.FileEntry) throws -> String? {
+        func storedSize(_ digest: SHA256Digest) throws -> UInt64? {
+            try Int64.fetchOne(db, sql: "SELECT size FROM content WHERE digest = ?", arguments: [digest.hex]).map(UInt64.init)
+        }
+        if let size = try storedSize(file.sha256) {
+            guard size == file.size else {
+                throw APIError.badRequest("stored content \(file.sha256.short) has \(size) bytes but the manifest says \(file.size) for \(file.path)")
+            }
+            return nil
+        }
+        guard let chunks = file.chunks else { return file.path.value }
+        var absent = 0
+        for chunk in chunks {
+            guard let size = try storedSize(chunk.sha256) else { absent += 1; continue }
+            guard size == chunk.length else {
+                throw APIError.badRequest("stored chunk \(chunk.sha256.short) has \(size) bytes but \(file.path) lists it with \(chunk.length)")
+            }
+        }
+        return absent == 0 ? nil : "\(file.path) (\(absent) of \(chunks.count) chunks)"
+    }
+
+    /// A file's chunk list, kept once per file digest (identical in every manifest that lists it
+    /// with chunks, since the chunker is deterministic; the first one recorded is kept).
+    private static func recordChunks(_ db: GRDB.Database, of file: SHA256Digest, _ chunks: [Chunk]) throws {
+        guard try Bool.fetchOne(db, sql: "SELECT 1 FROM file_chunks WHERE file_digest = ? LIMIT 1", arguments: [file.hex]) != true else { return }
+        let statement = try db.makeStatement(sql: "INSERT INTO file_chunks (file_digest, position, offset, length, chunk_digest) VALUES (?, ?, ?, ?, ?)")
+        for (position, chunk) in chunks.enumerated() {
+            try statement.execute(arguments: [file.hex, position, Int64(chunk.offset), Int64(chunk.length), chunk.sha256.hex])
+        }
+    }
+
+    /// The chunks a file was published as, in order; nil when it was never published chunked.
+    func chunks(of file: SHA256Digest) async throws -> [Chunk]? {
+        try await db.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT offset, length, chunk_digest FROM file_chunks WHERE file_digest = ? ORDER BY position",
+                                        arguments: [file.hex])
+            guard !rows.isEmpty else { return nil }
+            return try rows.map { row in
+                guard let digest = SHA256Digest(hex: row["chunk_digest"]) else { throw APIError(.internalServerError, "internal", "a stored chunk digest is malformed") }
+                return Chunk(offset: UInt64(row["offset"] as Int64), length: UInt64(row["length"] as Int64), sha256: digest)
+            }
         }
     }
 

@@ -52,6 +52,10 @@ struct EventStore: Sendable {
                                        arguments: [next, String(event.detail.prefix(2000)), epoch, id, device.id])
                         changed.append((id, next))
                     }
+                    if let transfer = event.transfer {
+                        try db.execute(sql: "UPDATE deployment_devices SET bytes_fetched = ?, bytes_total = ? WHERE deployment_id = ? AND device_id = ?",
+                                       arguments: [Int64(transfer.fetchedBytes), Int64(transfer.totalBytes), id, device.id])
+                    }
                 }
                 try db.execute(sql: """
                     INSERT INTO events (device_id, deployment_id, bundle_name, version, state, detail, at, received_at)

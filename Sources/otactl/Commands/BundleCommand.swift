@@ -17,6 +17,11 @@ struct BundleCommand: ParsableCommand {
             Symbolic links and special files are refused. The manifest lists each file's size
             and SHA-256 and is signed with --key; add more signatures with `otactl bundle sign`.
 
+            Files larger than 1 MiB are also listed with their content-defined chunks (16-256 KiB,
+            64 KiB on average): a device then fetches only the chunks of a new model it does not
+            already hold, and the server stores each chunk once across versions. --no-chunks
+            lists whole files only (for devices older than chunking, which refuse the field).
+
             Metadata: --metadata framework=onnx --metadata metrics.top1=0.912 gives
             {"framework": "onnx", "metrics": {"top1": 0.912}}. Values that read as JSON numbers,
             booleans, arrays or objects are kept as such; anything else is a string.
@@ -53,6 +58,9 @@ struct BundleCommand: ParsableCommand {
         @Option(name: .shortAndLong, help: ArgumentHelp("Bundle file to write.", valueName: "file.otab"))
         var output: String
 
+        @Flag(help: "List whole files only, without content-defined chunks.")
+        var noChunks = false
+
         @Flag(help: "Print the result as JSON.")
         var json = false
 
@@ -63,7 +71,7 @@ struct BundleCommand: ParsableCommand {
             let signingKey = try Failure.wrap("cannot load signing key \(key)") { try KeyFiles.loadPrivateKey(key) }
             let options = BundleWriter.Options(name: name, version: semver, kind: kind, compatible: hardware,
                                                metadata: metadataValue, healthCommand: healthCommand,
-                                               healthTimeoutSeconds: healthTimeout)
+                                               healthTimeoutSeconds: healthTimeout, chunked: !noChunks)
             let progress = ProgressBar("writing \(FileSystem.basename(of: output))")
             let (envelope, manifest) = try Failure.wrap("cannot create the bundle") {
                 try BundleWriter.create(from: directory, options: options, key: signingKey, output: output, progress: progress.update)
@@ -171,7 +179,9 @@ struct BundleCommand: ParsableCommand {
             if let health = manifest.health { print("health:     \(health.command) (timeout \(health.timeoutSeconds)s)") }
             for keyid in keyids { print("signature:  \(keyid) (not verified)") }
             print("")
-            Terminal.printTable(["PATH", "SIZE", "SHA256"], manifest.files.map { [$0.path.value, String($0.size), $0.sha256.hex] })
+            Terminal.printTable(["PATH", "SIZE", "CHUNKS", "SHA256"], manifest.files.map {
+                [$0.path.value, String($0.size), $0.chunks.map { String($0.count) } ?? "-", $0.sha256.hex]
+            })
             if let metadata = manifest.metadata {
                 print("")
                 Terminal.printTable(["METADATA", "VALUE"], metadata.flattened().map { [$0.key, $0.value.displayText] })

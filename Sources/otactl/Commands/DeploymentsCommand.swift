@@ -221,6 +221,11 @@ enum DeploymentView {
             lines.append("")
             lines.append("\(d.bundleName) versions running: " + versions.map { "\($0.version) on \($0.count)" }.joined(separator: ", "))
         }
+        if let transfer = d.transfer, transfer.devices > 0 {
+            let share = transfer.totalBytes == 0 ? 0 : Double(transfer.savedBytes) * 100 / Double(transfer.totalBytes)
+            lines.append("")
+            lines.append("transfer: \(transfer.devices) device\(transfer.devices == 1 ? "" : "s") fetched \(Terminal.formatBytes(transfer.fetchedBytes)) of \(Terminal.formatBytes(transfer.totalBytes)); saved \(Terminal.formatBytes(transfer.savedBytes)) (\(String(format: "%.1f", share))%) by reusing what they held")
+        }
         return lines.joined(separator: "\n")
     }
 

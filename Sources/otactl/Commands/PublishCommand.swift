@@ -8,8 +8,9 @@ struct PublishCommand: ParsableCommand {
         commandName: "publish",
         abstract: "Upload a bundle's content and envelope to the server.",
         discussion: """
-        Only files the server does not already hold are uploaded (content is stored once by
-        SHA-256). The envelope goes last: the bundle becomes visible only when complete.
+        Only content the server does not already hold is uploaded (stored once by SHA-256):
+        whole files, and for the large files of a chunked bundle only the chunks that no other
+        version or bundle on the server has. The envelope goes last: the bundle becomes visible only when complete.
         Safe to run again after an interruption: it carries on where it stopped.
         """
     )
@@ -30,35 +31,60 @@ struct PublishCommand: ParsableCommand {
         for file in manifest.files where entries[file.path]?.size != file.size {
             throw Failure("\(bundle): '\(file.path)' is missing or has the wrong size; run `otactl bundle verify`")
         }
-        let missing = Set(try Failure.remote { try client.missing(Array(Set(manifest.files.map(\.sha256)))) })
-        var uploaded: Set<String> = []
+        // A chunked file goes up as its chunks, each stored once by the server across every
+        // version and bundle; a file the server holds whole already needs nothing.
+        let blobs = Self.blobs(of: manifest, entries: entries)
+        let missing = Set(try Failure.remote { try client.missing(Array(Set(blobs.map(\.digest) + manifest.files.map(\.sha256)))) })
+        var uploaded: Set<SHA256Digest> = []
         var uploadedBytes: UInt64 = 0
-        for file in manifest.files where missing.contains(file.sha256.hex) && !uploaded.contains(file.sha256.hex) {
-            let entry = entries[file.path]!
+        for file in manifest.files where missing.contains(file.sha256.hex) {
+            let wanted = blobs.filter { $0.path == file.path && missing.contains($0.digest.hex) && !uploaded.contains($0.digest) }
+            guard !wanted.isEmpty else { continue }
+            let total = wanted.reduce(0) { $0 + $1.length }
             let bar = ProgressBar("uploading \(file.path)")
-            _ = try Failure.remote {
-                try client.upload(file.sha256, file: bundle, offset: entry.offset, length: entry.size) { done, _ in
-                    bar.update(UInt64(max(done, 0)), entry.size)
+            var done: UInt64 = 0
+            for blob in wanted where uploaded.insert(blob.digest).inserted {
+                _ = try Failure.remote {
+                    try client.upload(blob.digest, file: bundle, offset: blob.offset, length: blob.length) { sent, _ in
+                        bar.update(done + UInt64(max(sent, 0)), total)
+                    }
                 }
+                done += blob.length
+                uploadedBytes += blob.length
             }
             bar.finish()
-            uploaded.insert(file.sha256.hex)
-            uploadedBytes += file.size
         }
         let published = try Failure.remote { try client.publish(envelope: try archive.envelope.encoded()) }
         if json {
             struct Output: Encodable {
                 let bundle: AdminAPI.Bundle
                 let created: Bool
-                let uploadedFiles: Int
+                let uploadedBlobs: Int
                 let uploadedBytes: UInt64
-                enum CodingKeys: String, CodingKey { case bundle, created, uploadedFiles = "uploaded_files", uploadedBytes = "uploaded_bytes" }
+                enum CodingKeys: String, CodingKey { case bundle, created, uploadedBlobs = "uploaded_blobs", uploadedBytes = "uploaded_bytes" }
             }
-            try Terminal.printJSON(Output(bundle: published.bundle, created: published.created, uploadedFiles: uploaded.count, uploadedBytes: uploadedBytes))
+            try Terminal.printJSON(Output(bundle: published.bundle, created: published.created, uploadedBlobs: uploaded.count, uploadedBytes: uploadedBytes))
             return
         }
-        let skipped = Set(manifest.files.map(\.sha256.hex)).count - uploaded.count
-        print("uploaded \(uploaded.count) file\(uploaded.count == 1 ? "" : "s") (\(Terminal.formatBytes(uploadedBytes))); \(skipped) already on the server")
+        let total = manifest.files.reduce(0) { $0 + $1.size }
+        print("uploaded \(uploaded.count) file\(uploaded.count == 1 ? "" : "s") or chunks (\(Terminal.formatBytes(uploadedBytes)) of \(Terminal.formatBytes(total))); the rest was already on the server")
         print("\(published.created ? "published" : "already published"): \(published.bundle.name) \(published.bundle.version) (digest \(published.bundle.digest))")
+    }
+
+    /// What a bundle's payload is stored as on the server: each chunk of a chunked file, each
+    /// other file whole. Offsets are in the bundle file.
+    struct Blob {
+        let path: PayloadPath
+        let digest: SHA256Digest
+        let offset: UInt64
+        let length: UInt64
+    }
+
+    static func blobs(of manifest: Manifest, entries: [PayloadPath: BundleArchive.Entry]) -> [Blob] {
+        manifest.files.flatMap { file -> [Blob] in
+            let start = entries[file.path]!.offset
+            guard let chunks = file.chunks else { return [Blob(path: file.path, digest: file.sha256, offset: start, length: file.size)] }
+            return chunks.map { Blob(path: file.path, digest: $0.sha256, offset: start + $0.offset, length: $0.length) }
+        }
     }
 }

@@ -1,0 +1,84 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import OTAClient
+import OTACore
+
+/// Step 3 for a file the manifest lists with content-defined chunks: rebuild it in place from
+/// chunks the device already holds (in the live slot's files, in files of this update already
+/// downloaded, earlier in the file itself) and fetch only the rest, many ranges per request.
+///
+/// Every chunk is checked against its signed SHA-256 before it is written, and the whole file
+/// against the file's before it is used. The chunk list was validated with the manifest (in
+/// order, no gap or overlap, adding up to the file's size), so nothing is ever written outside
+/// the file's declared size. Resuming needs no extra state: the chunks already in the file are
+/// found by their hashes.
+extension Updater {
+    /// At most this many bytes (and `RangesRequest.maximumCount` ranges) per request.
+    static let bytesPerRangesRequest: UInt64 = 4 << 20
+
+    /// Rebuilds `file` into downloads/, returning the bytes received.
+    mutating func rebuild(_ file: Manifest.FileEntry, chunks: [Chunk], manifest: Manifest) throws -> UInt64 {
+        let target = layout.rebuild(file.sha256)
+        let resuming = FileSystem.exists(target)
+        if !resuming, let free = FileSystem.availableBytes(at: layout.downloads), free < file.size + (64 << 20) {
+            throw UpdateStop.gaveUp("'\(file.path)' needs \(file.size) bytes and the device has \(free) free; free some space and deploy it again")
+        }
+        let rebuild = try ChunkedFile(path: target, size: file.size, chunks: chunks)
+        if resuming { try rebuild.findPlaced() }
+        try rebuild.copyHeld(from: seedFiles(excluding: file.sha256, manifest: manifest))
+        let missingAtStart = rebuild.missingBytes
+        var received: UInt64 = 0
+        var placedSinceCrashCheck: UInt64 = 0
+        var attempt = 0
+        while let batch = rebuild.nextBatch(maximumBytes: Self.bytesPerRangesRequest, maximumRanges: DeviceAPI.RangesRequest.maximumCount) {
+            guard let fetcher else { throw HTTPClientError.transport("not connected to the server") }
+            attempt += 1
+            let answer = layout.fetchedRanges(file.sha256)
+            var failure: (any Error)?
+            do { _ = try fetcher.fetchRanges(file.sha256, batch.ranges, to: answer) } catch { failure = error }
+            let outcome = try rebuild.place(batch, from: answer)
+            try? FileSystem.remove(answer)
+            received += outcome.receivedBytes
+            placedSinceCrashCheck += outcome.placedBytes
+            journal.fetchedBytes = (journal.fetchedBytes ?? 0) + outcome.receivedBytes
+            if outcome.placedBytes > 0 { journal.refusedDownloads = nil }
+            try saveJournal()
+            if placedSinceCrashCheck * 2 >= missingAtStart, rebuild.missingBytes > 0 { agent.crash.reached("rebuild-midway") }
+            if let corrupt = outcome.corruptChunk {
+                try countCorrupt("chunk \(corrupt) of '\(file.path)' arrived complete but does not match its signed SHA-256", discarding: nil)
+                continue
+            }
+            if let failure {
+                if let error = failure as? HTTPClientError, let code = error.statusCode, [403, 404, 410].contains(code) {
+                    try countRefused(file, error)
+                }
+                // A link that breaks off is resumed at once while it still delivers chunks.
+                guard let error = failure as? HTTPClientError, error.isTransferProblem, outcome.placedBytes > 0,
+                      attempt < Self.transferAttemptsPerCycle * 4 else { throw failure }
+                agent.log.info("\(label): \(file.path): \(error); \(rebuild.missingBytes) bytes still missing, resuming")
+                usleep(250_000)
+            } else if outcome.placedBytes == 0 {
+                throw HTTPClientError.invalidAnswer("the server's answer for '\(file.path)' held none of the chunks asked for")
+            }
+        }
+        guard try rebuild.finish() == file.sha256 else {
+            try countCorrupt("'\(file.path)' rebuilt from chunks that each match does not match its signed SHA-256 (the manifest contradicts itself)", discarding: target)
+            return received
+        }
+        try FileSystem.rename(target, to: layout.download(file.sha256))
+        try FileSystem.syncDirectory(layout.downloads)
+        journal.refusedDownloads = nil
+        return received
+    }
+
+    /// Files on the device that may hold chunks of the new file: the live slot's, and files
+    /// of this update that are already complete.
+    private func seedFiles(excluding digest: SHA256Digest, manifest: Manifest) -> [String] {
+        var paths = Array(agent.reusableFiles(for: journal.name).filter { $0.key != digest }.values)
+        for file in manifest.files where file.sha256 != digest && FileSystem.exists(layout.download(file.sha256)) {
+            paths.append(layout.download(file.sha256))
+        }
+        return paths.sorted()
+    }
+}
