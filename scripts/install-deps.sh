@@ -13,7 +13,8 @@ for group in "$@"; do
            python_packages+=(schemathesis) ;;
     demo)  apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config python3-venv curl)
            python_packages+=(onnxruntime numpy) ;;
-    bench) apt_packages+=(nginx-light wrk time curl openssl sqlite3) ;;
+    bench) apt_packages+=(nginx-light wrk time curl openssl sqlite3 python3-venv zstd xdelta3 bsdiff)
+           python_packages+=(numpy onnx) ;;
     *) echo "install-deps: unknown group '$group' (build, test, demo, bench)" >&2; exit 2 ;;
   esac
 done

@@ -265,6 +265,8 @@ class Seeded:
                 assert any(a['deployment_id'] == fw['id'] for a in answer['assignments']), answer
                 self.events(device_id, [
                     {'deployment_id': fw['id'], 'bundle_name': 'edge-firmware', 'version': '2.4.0', 'state': 'downloading', 'detail': ''},
+                    {'deployment_id': fw['id'], 'bundle_name': 'edge-firmware', 'version': '2.4.0', 'state': 'downloaded', 'detail': 'fetched 1200 of 4500 bytes',
+                     'transfer': {'fetched_bytes': 1200, 'total_bytes': 4500}},
                     {'deployment_id': fw['id'], 'bundle_name': 'edge-firmware', 'version': '2.4.0', 'state': 'succeeded', 'detail': 'health check passed'}])
                 self.checkin(device_id, [('edge-firmware', '2.4.0')])
 

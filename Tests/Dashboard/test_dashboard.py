@@ -169,6 +169,10 @@ def rollouts_list(session, page):
     check('face-detector' in row and '1.1.0' in row and phase in row and 'active' in row, 'the model rollout row: bundle, phase, status', row)
     row = text(page, f"#rollouts-table tr[data-id={seeded.deployments['paused']}]") or ''
     check('paused' in row, 'the paused rollout shows as paused', row)
+    session.go(page, '#/rollouts/' + seeded.deployments['firmware'])
+    saved = text(page, '#rollout-transfer') or ''
+    check('4 devices fetched 4.7 KiB of 18 KiB' in saved and '13 KiB saved' in saved,
+          'a rollout shows the bytes its devices fetched and saved', saved)
 
 
 @step('one rollout, live')

@@ -55,7 +55,7 @@ extension Updater {
     }
 
     /// Fetches one file into downloads/, returning the bytes received.
-    private mutating func fetch(_ file: Manifest.FileEntry) throws -> UInt64 {
+    mutating func fetch(_ file: Manifest.FileEntry) throws -> UInt64 {
         guard let fetcher else { throw HTTPClientError.transport("not connected to the server") }
         let partial = layout.partialDownload(file.sha256)
         var received: UInt64 = 0

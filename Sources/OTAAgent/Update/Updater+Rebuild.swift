@@ -27,6 +27,12 @@ extension Updater {
         let rebuild = try ChunkedFile(path: target, size: file.size, chunks: chunks)
         if resuming { try rebuild.findPlaced() }
         try rebuild.copyHeld(from: seedFiles(excluding: file.sha256, manifest: manifest))
+        if rebuild.missingBytes == file.size {
+            // Nothing on the device helps (a first install): one streamed download hashes the
+            // file on the way in, cheaper than ranges and a second pass over it.
+            try FileSystem.remove(target)
+            return try fetch(file)
+        }
         let missingAtStart = rebuild.missingBytes
         var received: UInt64 = 0
         var placedSinceCrashCheck: UInt64 = 0

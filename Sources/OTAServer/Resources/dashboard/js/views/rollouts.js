@@ -1,5 +1,5 @@
 // Rollouts (deployments): the list, and one rollout with live phases, failures and controls.
-import { h, replace, route, fmtNum, fmtPercent, fmtDuration, fmtAgo, timeAgo, fmtTime, shortDigest, compareVersions, stateKey, stateLabel, ROLLOUT_STATES } from '../dom.js';
+import { h, replace, route, fmtNum, fmtPercent, fmtBytes, fmtDuration, fmtAgo, timeAgo, fmtTime, shortDigest, compareVersions, stateKey, stateLabel, ROLLOUT_STATES } from '../dom.js';
 import { api, query } from '../api.js';
 import { barChart, progressBar, legend } from '../charts.js';
 import { toast, confirmDialog, card, empty, kv, rowClick } from '../ui.js';
@@ -103,6 +103,14 @@ function availableActions(d) {
   return actions;
 }
 
+/** What the devices fetched against the full size: the bytes saved by reusing files and chunks. */
+function transferNote(t) {
+  if (!t || !t.devices) return null;
+  return h('div', { class: 'muted', id: 'rollout-transfer' },
+    `${fmtNum(t.devices)} device${t.devices === 1 ? '' : 's'} fetched ${fmtBytes(t.fetched_bytes)} of ${fmtBytes(t.total_bytes)} · `,
+    h('b', null, `${fmtBytes(t.saved_bytes)} saved`), ` (${fmtPercent(t.saved_bytes, t.total_bytes)}) by reusing what they held`);
+}
+
 export async function renderRollout(ctx, id) {
   ctx.title(`Rollout ${id}`);
   const head = h('div', { class: 'page-head' });
@@ -176,7 +184,8 @@ export async function renderRollout(ctx, id) {
     replace(overall,
       h('div', { class: 'progress-summary' },
         h('div', { class: 'big-number' }, h('span', { id: 'overall-succeeded' }, fmtNum(d.counts.succeeded)), h('span', { class: 'muted' }, ` of ${fmtNum(total)} devices succeeded`)),
-        h('div', { class: 'muted' }, total ? `${fmtPercent(d.counts.succeeded, total)} done · ${fmtPercent(d.counts.failed + d.counts.rolled_back, total)} failed or rolled back` : 'No device has received it yet.')),
+        h('div', { class: 'muted' }, total ? `${fmtPercent(d.counts.succeeded, total)} done · ${fmtPercent(d.counts.failed + d.counts.rolled_back, total)} failed or rolled back` : 'No device has received it yet.'),
+        transferNote(d.transfer)),
       overallBar,
       legend(d.counts, ROLLOUT_STATES));
 
