@@ -34,6 +34,7 @@ demo:
 fuzz:
 	scripts/install-deps.sh build
 	scripts/fuzz-tar.sh $(FUZZ_SECONDS)
+	FUZZ_TARGET=chunks scripts/fuzz-tar.sh $(FUZZ_SECONDS)
 
 bench:
 	scripts/install-deps.sh build bench

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the strict tar reader and the bundle opener with libFuzzer.
+# Fuzzes the strict tar reader and the bundle opener with libFuzzer; with FUZZ_TARGET=chunks,
+# chunk lists and the in-place rebuild of chunked files (Tests/Fuzz/ChunkListFuzz.swift).
 #
 # Usage: scripts/fuzz-tar.sh [SECONDS] [extra libFuzzer flags ...]      (make fuzz FUZZ_SECONDS=600)
 #   SECONDS  how long to fuzz (default 60).
@@ -7,10 +8,11 @@
 #   crash instead of stopping at the first:  scripts/fuzz-tar.sh 3600 -fork=1 -ignore_crashes=1
 #   To replay one input:                      scripts/fuzz-tar.sh 0 Tests/Fuzz/crashes/crash-...
 #
-# Builds Tests/Fuzz/TarReaderFuzz.swift together with the OTACore sources (one module, so
+# Builds the target (Tests/Fuzz/TarReaderFuzz.swift by default) together with the OTACore sources (one module, so
 # the target reaches internal helpers such as TarReader.parsePax) with
 # `swiftc -sanitize=fuzzer,address` into .build-fuzz/, apart from the SwiftPM build.
-# Seeds: Tests/Fuzz/corpus (read only); inputs libFuzzer finds go to .build-fuzz/corpus.
+# Seeds: Tests/Fuzz/corpus (corpus-chunks for chunks; read only); inputs libFuzzer finds go to
+# .build-fuzz/corpus-NAME.
 # Crashes, timeouts and out-of-memory inputs are written to Tests/Fuzz/crashes/, and that
 # folder is read as seeds too: a saved reproducer fails the run again until it is fixed.
 # Exits non-zero when libFuzzer finds any. Environment: FUZZ_MAX_LEN (default 16384),
@@ -29,14 +31,21 @@ swiftc="${SWIFTC:-swiftc}"
 export SWIFT_BACKTRACE=enable=no
 
 out=.build-fuzz
-binary="$out/tar-reader-fuzz"
-crashes=Tests/Fuzz/crashes
-mkdir -p "$out/corpus" "$crashes"
+case "${FUZZ_TARGET:-tar}" in
+  tar)    target=Tests/Fuzz/TarReaderFuzz.swift module=OTATarFuzz name=tar-reader-fuzz crashes=Tests/Fuzz/crashes
+          seeds=Tests/Fuzz/corpus dict=(-dict=Tests/Fuzz/tar.dict) ;;
+  chunks) target=Tests/Fuzz/ChunkListFuzz.swift module=OTAChunkFuzz name=chunk-list-fuzz crashes=Tests/Fuzz/crashes-chunks
+          seeds=Tests/Fuzz/corpus-chunks dict=() ;;
+  *) echo "fuzz-tar: FUZZ_TARGET must be tar or chunks, not '$FUZZ_TARGET'" >&2; exit 64 ;;
+esac
+binary="$out/$name"
+corpus="$out/corpus-$name"
+mkdir -p "$corpus" "$crashes" "$seeds"
 
 # The whole OTACore module (no package dependencies besides libcrypto) plus the target.
 sources=()
 while IFS= read -r -d '' file; do sources+=("$file"); done < <(find Sources/OTACore -name '*.swift' -print0 | sort -z)
-sources+=(Tests/Fuzz/TarReaderFuzz.swift)
+sources+=("$target")
 
 newest=$(ls -t "${sources[@]}" "$0" | head -1)
 if [ ! -x "$binary" ] || [ "$newest" -nt "$binary" ]; then
@@ -44,7 +53,7 @@ if [ ! -x "$binary" ] || [ "$newest" -nt "$binary" ]; then
   # ld.gold's "Cannot export local symbol" warnings are harmless (libFuzzer with Swift).
   nice -n "$nice_level" "$swiftc" -sanitize=fuzzer,address -parse-as-library -O -gline-tables-only -wmo \
     -swift-version 6 -enable-upcoming-feature ExistentialAny \
-    -module-name OTATarFuzz -I Sources/COpenSSL -module-cache-path "$out/module-cache" \
+    -module-name "$module" -I Sources/COpenSSL -module-cache-path "$out/module-cache" \
     "${sources[@]}" -lcrypto -o "$binary.tmp" 2> >(grep -v "Cannot export local symbol" >&2)
   mv "$binary.tmp" "$binary"
 fi
@@ -81,8 +90,8 @@ set +e
 # Fixed reproducers stay on as seeds (read only, like the corpus).
 nice -n "$nice_level" "$binary" \
   -max_total_time="$seconds" -max_len="$max_len" "${limits[@]}" \
-  -dict=Tests/Fuzz/tar.dict -artifact_prefix="$crashes/" -print_final_stats=1 \
-  "$@" "$out/corpus" Tests/Fuzz/corpus "$crashes"
+  "${dict[@]}" -artifact_prefix="$crashes/" -print_final_stats=1 \
+  "$@" "$corpus" "$seeds" "$crashes"
 status=$?
 set -e
 

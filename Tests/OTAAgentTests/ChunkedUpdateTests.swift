@@ -135,4 +135,27 @@ struct ChunkedUpdateTests {
         let uploaded = try #require(output["uploaded_bytes"] as? Int)
         #expect(uploaded > 0 && uploaded <= 100_000 + 2 * (256 << 10), "uploaded \(uploaded)")
     }
+
+    @Test("Chunks that always arrive corrupt give the attempt up after three, without condemning the version")
+    func alwaysCorruptChunksGiveUp() throws {
+        let v2 = ["model.onnx": Self.changed(at: 1 << 20, length: 300_000), "labels.txt": Self.labels]
+        let (server, agent, _) = try deviceWithV2Deployed(v2, proxy: .contentCorruptAlways)
+        #expect(try agent.once().status == 2)
+        try agent.checkCurrentSlot("digits", holds: ["model.onnx": Self.model, "labels.txt": Self.labels])
+        let failed = try #require(try server.admin().device("cam-1").events.first)
+        #expect(failed.state == "failed" && failed.detail.contains("gave up after 3 corrupt files: chunk"), "\(failed.detail)")
+        #expect((try agent.status()["bundles"] as? [[String: Any]])?.first?["failed_versions"] as? [String] == [])
+        #expect(try FileSystem.list(agent.statePath + "/downloads").isEmpty)
+    }
+
+    @Test("Chunks the server no longer serves abandon the update after three cycles, and the live version stays")
+    func goneChunksAbandon() throws {
+        let v2 = ["model.onnx": Self.changed(at: 1 << 20, length: 300_000), "labels.txt": Self.labels]
+        let (server, agent, _) = try deviceWithV2Deployed(v2, proxy: .contentGone)
+        for _ in 0..<2 { #expect(try agent.once().status == 1) }
+        #expect(try agent.once().status == 0)
+        try agent.checkCurrentSlot("digits", holds: ["model.onnx": Self.model, "labels.txt": Self.labels])
+        let last = try #require(try server.admin().device("cam-1").events.first)
+        #expect(last.state == "abandoned" && last.detail.contains("no longer serves 'model.onnx'"), "\(last.detail)")
+    }
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Kill at any instant: `kill -9` the agent daemon at random moments (not only at journal
 steps) during N updates of a multi-file model (3-4 MiB) over a link throttled to 1 MiB/s, restarting it each time.
+Two versions in three change 1 MiB inside the previous model, so the agent rebuilds the file
+from the chunks it holds (kills land mid-rebuild); every third is new throughout.
 
     kill_agent.py [UPDATES]        (FAULT_SEED picks the moments; default 200 updates)
 
@@ -28,10 +30,16 @@ labels = b"".join(b"%d\n" % i for i in range(1000))
 sources, kills, kills_mid_update, violations = {}, 0, 0, []
 kills_by_update, started = [], time.monotonic()
 committed = rolled_back = 0
+model = os.urandom(3 << 20)
 for number in range(1, updates + 1):
     version = f"1.{number}.0"
     bad = number % 7 == 0
-    files = {"model.onnx": os.urandom(3 << 20), "labels.txt": labels, "health": b"bad" if bad else b"ok"}
+    if number % 3 == 0:
+        model = os.urandom(3 << 20)
+    else:
+        at = rng.randrange(0, len(model) - (1 << 20))
+        model = model[:at] + os.urandom(1 << 20) + model[at + (1 << 20):]
+    files = {"model.onnx": model, "labels.txt": labels, "health": b"bad" if bad else b"ok"}
     if number % 2:
         files["extra.bin"] = os.urandom(256 << 10)
     sources[version] = f.write_version(folder, version, files)

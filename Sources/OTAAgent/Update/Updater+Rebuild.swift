@@ -34,8 +34,10 @@ extension Updater {
             return try fetch(file)
         }
         let missingAtStart = rebuild.missingBytes
+        agent.log.info("\(label): \(file.path): \(file.size - missingAtStart) of \(file.size) bytes already on the device; fetching the rest")
+        var nextReport = missingAtStart / 10
         var received: UInt64 = 0
-        var placedSinceCrashCheck: UInt64 = 0
+        var placedThisRun: UInt64 = 0
         var attempt = 0
         while let batch = rebuild.nextBatch(maximumBytes: Self.bytesPerRangesRequest, maximumRanges: DeviceAPI.RangesRequest.maximumCount) {
             guard let fetcher else { throw HTTPClientError.transport("not connected to the server") }
@@ -46,11 +48,15 @@ extension Updater {
             let outcome = try rebuild.place(batch, from: answer)
             try? FileSystem.remove(answer)
             received += outcome.receivedBytes
-            placedSinceCrashCheck += outcome.placedBytes
+            placedThisRun += outcome.placedBytes
             journal.fetchedBytes = (journal.fetchedBytes ?? 0) + outcome.receivedBytes
             if outcome.placedBytes > 0 { journal.refusedDownloads = nil }
             try saveJournal()
-            if placedSinceCrashCheck * 2 >= missingAtStart, rebuild.missingBytes > 0 { agent.crash.reached("rebuild-midway") }
+            if placedThisRun * 2 >= missingAtStart, rebuild.missingBytes > 0 { agent.crash.reached("rebuild-midway") }
+            if missingAtStart >= 8 << 20, placedThisRun >= nextReport, rebuild.missingBytes > 0 {
+                agent.log.info("\(label): \(file.path): \(placedThisRun * 100 / missingAtStart)% of the missing \(missingAtStart) bytes")
+                nextReport = placedThisRun + missingAtStart / 10
+            }
             if let corrupt = outcome.corruptChunk {
                 try countCorrupt("chunk \(corrupt) of '\(file.path)' arrived complete but does not match its signed SHA-256", discarding: nil)
                 continue
@@ -69,8 +75,9 @@ extension Updater {
             }
         }
         guard try rebuild.finish() == file.sha256 else {
+            // Every chunk matched, so the manifest contradicts itself; counted, so this ends.
             try countCorrupt("'\(file.path)' rebuilt from chunks that each match does not match its signed SHA-256 (the manifest contradicts itself)", discarding: target)
-            return received
+            return received + (try self.rebuild(file, chunks: chunks, manifest: manifest))
         }
         try FileSystem.rename(target, to: layout.download(file.sha256))
         try FileSystem.syncDirectory(layout.downloads)

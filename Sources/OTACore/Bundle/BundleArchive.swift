@@ -93,11 +93,47 @@ public struct BundleArchive: Sendable {
         var done: UInt64 = 0
         for expected in manifest.files {
             let entry = byPath[expected.path]!
-            let digest = try Self.hashRange(of: file, offset: entry.offset, length: entry.size) { chunk in
-                done += UInt64(chunk)
+            // The chunk list is checked in the same pass: every chunk's bytes must hash to it.
+            var chunks = ChunkCheck(expected.chunks ?? [])
+            let hasher = SHA256Hasher()
+            try Self.readRange(of: file, offset: entry.offset, length: entry.size) { bytes in
+                hasher.update(bytes)
+                chunks.update(bytes)
+                done += UInt64(bytes.count)
                 progress?(done, total)
             }
-            guard digest == expected.sha256 else { throw BundleError.hashMismatch(expected.path.value) }
+            guard hasher.finalize() == expected.sha256 else { throw BundleError.hashMismatch(expected.path.value) }
+            if let wrong = chunks.firstWrong { throw BundleError.chunkMismatch(path: expected.path.value, index: wrong) }
+        }
+    }
+
+    /// Hashes a file's chunks as its bytes stream past, in order.
+    private struct ChunkCheck {
+        let chunks: [Chunk]
+        var index = 0
+        var left: UInt64
+        var hasher = SHA256Hasher()
+        var firstWrong: Int?
+
+        init(_ chunks: [Chunk]) {
+            self.chunks = chunks
+            left = chunks.first?.length ?? 0
+        }
+
+        mutating func update(_ bytes: UnsafeRawBufferPointer) {
+            var rest = bytes[...]
+            while !rest.isEmpty, index < chunks.count {
+                let take = Int(min(UInt64(rest.count), left))
+                hasher.update(UnsafeRawBufferPointer(rebasing: rest.prefix(take)))
+                rest = rest.dropFirst(take)
+                left -= UInt64(take)
+                if left == 0 {
+                    if hasher.finalize() != chunks[index].sha256, firstWrong == nil { firstWrong = index }
+                    hasher = SHA256Hasher()
+                    index += 1
+                    left = index < chunks.count ? chunks[index].length : 0
+                }
+            }
         }
     }
 
@@ -106,15 +142,6 @@ public struct BundleArchive: Sendable {
         let file: File
         do { file = try File.open(path, .readOnly) } catch { throw BundleError.io(String(describing: error)) }
         try Self.readRange(of: file, offset: entry.offset, length: entry.size, body)
-    }
-
-    static func hashRange(of file: borrowing File, offset: UInt64, length: UInt64, chunkRead: (Int) -> Void) throws -> SHA256Digest {
-        let hasher = SHA256Hasher()
-        try readRange(of: file, offset: offset, length: length) { chunk in
-            hasher.update(chunk)
-            chunkRead(chunk.count)
-        }
-        return hasher.finalize()
     }
 
     static func readRange(of file: borrowing File, offset: UInt64, length: UInt64, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {

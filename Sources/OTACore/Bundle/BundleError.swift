@@ -7,6 +7,7 @@ public enum BundleError: Error, CustomStringConvertible, Equatable, Sendable {
     case unexpectedFile(String)
     case sizeMismatch(path: String, archive: UInt64, manifest: UInt64)
     case hashMismatch(String)
+    case chunkMismatch(path: String, index: Int)
     case notRegularFile(path: String, kind: String)
     case emptySource(String)
     case sourceChanged(String)
@@ -24,6 +25,8 @@ public enum BundleError: Error, CustomStringConvertible, Equatable, Sendable {
         case .sizeMismatch(let path, let archive, let manifest):
             return "'\(path)' is \(archive) bytes in the bundle but \(manifest) bytes in the manifest"
         case .hashMismatch(let path): return "'\(path)' does not match its SHA-256 in the signed manifest (tampered or corrupt)"
+        case .chunkMismatch(let path, let index):
+            return "chunk \(index) of '\(path)' does not match its SHA-256 in the signed manifest (the chunk list does not describe the file)"
         case .notRegularFile(let path, let kind): return "'\(path)' is a \(kind); bundles carry regular files only"
         case .emptySource(let folder): return "'\(folder)' holds no files"
         case .sourceChanged(let path): return "'\(path)' changed while the bundle was being written; try again"

@@ -83,11 +83,20 @@ enum PublishingRoutes {
         }
     }
 
-    /// A file stored only as chunks must hash to its signed digest when they are read in order;
-    /// otherwise the manifest contradicts itself and every device would refuse the rebuilt file.
+    /// The chunk list of a file must describe its bytes: a file stored only as chunks must hash
+    /// to its signed digest when they are read in order, and a file stored whole must hold each
+    /// listed chunk at its offset. Otherwise the manifest contradicts itself and every device
+    /// would refuse what it rebuilds.
     private static func checkChunkedFiles(_ manifest: Manifest, services: ServerServices) async throws {
-        for file in manifest.files where file.chunks != nil && services.content.path(of: file.sha256) == nil {
-            let chunks = file.chunks!
+        for file in manifest.files {
+            guard let chunks = file.chunks else { continue }
+            if let whole = services.content.path(of: file.sha256) {
+                let wrong = try await NIOThreadPool.singleton.runIfActive { try firstWrongChunk(chunks, in: whole) }
+                if let wrong {
+                    throw APIError(.badRequest, "chunks_mismatch", "chunk \(wrong) listed for \(file.path) does not match the stored file's bytes at its offset; nothing was published")
+                }
+                continue
+            }
             var segments: [StoredFile.Segment] = []
             for chunk in chunks {
                 guard let path = services.content.path(of: chunk.sha256) else { return } // publish names what is missing
@@ -99,5 +108,17 @@ enum PublishingRoutes {
                 throw APIError(.badRequest, "chunks_mismatch", "the chunks listed for \(file.path) make content with SHA-256 \(digest.short), not the file's \(file.sha256.short); nothing was published")
             }
         }
+    }
+
+    /// The index of the first chunk whose bytes in `path` do not hash to its digest.
+    private static func firstWrongChunk(_ chunks: [Chunk], in path: String) throws -> Int? {
+        let file = try File.open(path, .readOnly)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(ChunkList.maximumLength), alignment: 16)
+        defer { buffer.deallocate() }
+        for (index, chunk) in chunks.enumerated() {
+            let read = try file.read(at: chunk.offset, into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<Int(chunk.length)]))
+            guard read == Int(chunk.length), SHA256Digest.of(UnsafeRawBufferPointer(rebasing: buffer[..<read])) == chunk.sha256 else { return index }
+        }
+        return nil
     }
 }

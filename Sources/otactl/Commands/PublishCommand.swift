@@ -36,10 +36,12 @@ struct PublishCommand: ParsableCommand {
         let blobs = Self.blobs(of: manifest, entries: entries)
         let missing = Set(try Failure.remote { try client.missing(Array(Set(blobs.map(\.digest) + manifest.files.map(\.sha256)))) })
         var uploaded: Set<SHA256Digest> = []
+        var uploadedFiles = 0
         var uploadedBytes: UInt64 = 0
         for file in manifest.files where missing.contains(file.sha256.hex) {
             let wanted = blobs.filter { $0.path == file.path && missing.contains($0.digest.hex) && !uploaded.contains($0.digest) }
             guard !wanted.isEmpty else { continue }
+            uploadedFiles += 1
             let total = wanted.reduce(0) { $0 + $1.length }
             let bar = ProgressBar("uploading \(file.path)")
             var done: UInt64 = 0
@@ -59,15 +61,21 @@ struct PublishCommand: ParsableCommand {
             struct Output: Encodable {
                 let bundle: AdminAPI.Bundle
                 let created: Bool
-                let uploadedBlobs: Int
+                /// Files of which something was uploaded (whole, or some of their chunks).
+                let uploadedFiles: Int
+                let uploadedChunks: Int
                 let uploadedBytes: UInt64
-                enum CodingKeys: String, CodingKey { case bundle, created, uploadedBlobs = "uploaded_blobs", uploadedBytes = "uploaded_bytes" }
+                enum CodingKeys: String, CodingKey {
+                    case bundle, created, uploadedFiles = "uploaded_files", uploadedChunks = "uploaded_chunks", uploadedBytes = "uploaded_bytes"
+                }
             }
-            try Terminal.printJSON(Output(bundle: published.bundle, created: published.created, uploadedBlobs: uploaded.count, uploadedBytes: uploadedBytes))
+            let chunks = uploaded.subtracting(manifest.files.map(\.sha256)).count
+            try Terminal.printJSON(Output(bundle: published.bundle, created: published.created, uploadedFiles: uploadedFiles,
+                                          uploadedChunks: chunks, uploadedBytes: uploadedBytes))
             return
         }
         let total = manifest.files.reduce(0) { $0 + $1.size }
-        print("uploaded \(uploaded.count) file\(uploaded.count == 1 ? "" : "s") or chunks (\(Terminal.formatBytes(uploadedBytes)) of \(Terminal.formatBytes(total))); the rest was already on the server")
+        print("uploaded \(Terminal.formatBytes(uploadedBytes)) of \(Terminal.formatBytes(total)) (\(uploadedFiles) file\(uploadedFiles == 1 ? "" : "s")); the rest was already on the server")
         print("\(published.created ? "published" : "already published"): \(published.bundle.name) \(published.bundle.version) (digest \(published.bundle.digest))")
     }
 
