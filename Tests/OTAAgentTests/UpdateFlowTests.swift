@@ -51,7 +51,7 @@ struct UpdateFlowTests {
         let sent = try server.metric("ota_content_bytes_sent_total") - before
         #expect(Int(sent) == Self.v2["model.onnx"]!.count)
         let downloaded = try #require(try events(server, "cam-1").last { $0.state == "downloaded" })
-        #expect(downloaded.detail == "fetched \(Self.v2["model.onnx"]!.count) bytes; 1 of 2 files already on the device")
+        #expect(downloaded.detail == "fetched \(Self.v2["model.onnx"]!.count) of \(Self.v2["model.onnx"]!.count + Self.v2["labels.txt"]!.count) bytes; 1 of 2 files already on the device")
         let slots = agent.statePath + "/slots/digits/"
         let old = try FileManager.default.attributesOfItem(atPath: slots + "1.0.0-" + (try TestAgentSlots.digest(server, "1.0.0")) + "/labels.txt")
         let new = try FileManager.default.attributesOfItem(atPath: slots + agent.currentSlot("digits")! + "/labels.txt")
