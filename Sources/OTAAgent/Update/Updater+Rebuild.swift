@@ -21,8 +21,10 @@ extension Updater {
     mutating func rebuild(_ file: Manifest.FileEntry, chunks: [Chunk], manifest: Manifest) throws -> UInt64 {
         let target = layout.rebuild(file.sha256)
         let resuming = FileSystem.exists(target)
-        if !resuming, let free = FileSystem.availableBytes(at: layout.downloads), free < file.size + (64 << 20) {
-            throw UpdateStop.gaveUp("'\(file.path)' needs \(file.size) bytes and the device has \(free) free; free some space and deploy it again")
+        if !resuming, let free = FileSystem.availableBytes(at: layout.downloads), free < file.size {
+            // Like a full disk during a download: kept, and tried again at the next cycle. The
+            // rebuild never starts a file it cannot finish, however its chunk list repeats.
+            throw FileError("rebuild '\(file.path)' (\(file.size) bytes, \(free) free)", target, code: ENOSPC)
         }
         let rebuild = try ChunkedFile(path: target, size: file.size, chunks: chunks)
         if resuming { try rebuild.findPlaced() }
