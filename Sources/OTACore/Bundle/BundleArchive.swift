@@ -93,48 +93,37 @@ public struct BundleArchive: Sendable {
         var done: UInt64 = 0
         for expected in manifest.files {
             let entry = byPath[expected.path]!
-            // The chunk list is checked in the same pass: every chunk's bytes must hash to it.
-            var chunks = ChunkCheck(expected.chunks ?? [])
-            let hasher = SHA256Hasher()
-            try Self.readRange(of: file, offset: entry.offset, length: entry.size) { bytes in
-                hasher.update(bytes)
-                chunks.update(bytes)
-                done += UInt64(bytes.count)
-                progress?(done, total)
+            // The chunk list is checked on a second core while this one hashes the whole file.
+            let chunks = ChunkCheck()
+            let checker = expected.chunks.map { list in
+                BackgroundThread { [path] in
+                    chunks.result = Result {
+                        let own = try File.open(path, .readOnly)
+                        return try ChunkList.firstMismatch(list, in: own, at: entry.offset)
+                    }
+                }
             }
+            let hasher = SHA256Hasher()
+            var readError: (any Error)?
+            do {
+                try Self.readRange(of: file, offset: entry.offset, length: entry.size) { bytes in
+                    hasher.update(bytes)
+                    done += UInt64(bytes.count)
+                    progress?(done, total)
+                }
+            } catch { readError = error }
+            checker?.join()
+            if let readError { throw readError }
             guard hasher.finalize() == expected.sha256 else { throw BundleError.hashMismatch(expected.path.value) }
-            if let wrong = chunks.firstWrong { throw BundleError.chunkMismatch(path: expected.path.value, index: wrong) }
+            let wrong: Int?
+            do { wrong = try chunks.result.get() } catch { throw BundleError.io(String(describing: error)) }
+            if let wrong { throw BundleError.chunkMismatch(path: expected.path.value, index: wrong) }
         }
     }
 
-    /// Hashes a file's chunks as its bytes stream past, in order.
-    private struct ChunkCheck {
-        let chunks: [Chunk]
-        var index = 0
-        var left: UInt64
-        var hasher = SHA256Hasher()
-        var firstWrong: Int?
-
-        init(_ chunks: [Chunk]) {
-            self.chunks = chunks
-            left = chunks.first?.length ?? 0
-        }
-
-        mutating func update(_ bytes: UnsafeRawBufferPointer) {
-            var rest = bytes[...]
-            while !rest.isEmpty, index < chunks.count {
-                let take = Int(min(UInt64(rest.count), left))
-                hasher.update(UnsafeRawBufferPointer(rebasing: rest.prefix(take)))
-                rest = rest.dropFirst(take)
-                left -= UInt64(take)
-                if left == 0 {
-                    if hasher.finalize() != chunks[index].sha256, firstWrong == nil { firstWrong = index }
-                    hasher = SHA256Hasher()
-                    index += 1
-                    left = index < chunks.count ? chunks[index].length : 0
-                }
-            }
-        }
+    /// What the chunk thread found.
+    private final class ChunkCheck: @unchecked Sendable {
+        var result: Result<Int?, any Error> = .success(nil)
     }
 
     /// Streams a payload file's bytes (for uploads and extraction) in chunks.

@@ -43,14 +43,16 @@ public enum BundleWriter {
         var files: [Manifest.FileEntry] = []
         for path in paths {
             let source = folder + "/" + path.value
-            let digest: SHA256Digest
-            do { digest = try SHA256Digest.ofFile(at: source) } catch { throw BundleError.io(String(describing: error)) }
             let size = FileSystem.fileSize(source) ?? 0
-            var chunks: [Chunk]?
-            if options.chunked && size > ChunkingParameters.chunkedFileThreshold {
-                do { chunks = try ContentDefinedChunker().chunks(ofFile: source) } catch { throw BundleError.io(String(describing: error)) }
-            }
-            files.append(.init(path: path, size: size, sha256: digest, chunks: chunks))
+            // Chunks are cut on a second core while this one hashes the whole file.
+            let chunking = ChunkingResult()
+            let chunker = options.chunked && size > ChunkingParameters.chunkedFileThreshold
+                ? BackgroundThread { chunking.chunks = Result { try ContentDefinedChunker().chunks(ofFile: source) } } : nil
+            let digest = Result { try SHA256Digest.ofFile(at: source) }
+            chunker?.join()
+            do {
+                files.append(.init(path: path, size: size, sha256: try digest.get(), chunks: chunker == nil ? nil : try chunking.chunks.get()))
+            } catch { throw BundleError.io(String(describing: error)) }
         }
         var health: Manifest.HealthCheck?
         if let command = options.healthCommand {
@@ -81,6 +83,10 @@ public enum BundleWriter {
         let sources = manifest.files.map { (entry: $0, source: PayloadSource.archive(path, offset: byPath[$0.path]!.offset)) }
         try write(envelope: envelope, manifest: manifest, payload: sources, to: path, progress: nil)
         return envelope
+    }
+
+    private final class ChunkingResult: @unchecked Sendable {
+        var chunks: Result<[Chunk], any Error> = .success([])
     }
 
     enum PayloadSource {

@@ -56,4 +56,17 @@ public enum ChunkList {
         guard expected == fileSize else { return "'\(path)' chunks add up to \(expected) bytes, but the file has \(fileSize)" }
         return nil
     }
+
+    /// The index of the first chunk whose bytes in `file` (the file's content starting at
+    /// `base`) do not hash to its digest; nil when all match.
+    public static func firstMismatch(_ chunks: [Chunk], in file: borrowing File, at base: UInt64 = 0) throws -> Int? {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(chunks.map(\.length).max() ?? 0), alignment: 16)
+        defer { buffer.deallocate() }
+        for (index, chunk) in chunks.enumerated() {
+            let wanted = UnsafeMutableRawBufferPointer(rebasing: buffer[..<Int(chunk.length)])
+            let read = try file.read(at: base + chunk.offset, into: wanted)
+            guard read == Int(chunk.length), SHA256Digest.of(UnsafeRawBufferPointer(wanted)) == chunk.sha256 else { return index }
+        }
+        return nil
+    }
 }

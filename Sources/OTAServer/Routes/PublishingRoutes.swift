@@ -91,7 +91,7 @@ enum PublishingRoutes {
         for file in manifest.files {
             guard let chunks = file.chunks else { continue }
             if let whole = services.content.path(of: file.sha256) {
-                let wrong = try await NIOThreadPool.singleton.runIfActive { try firstWrongChunk(chunks, in: whole) }
+                let wrong = try await NIOThreadPool.singleton.runIfActive { try ChunkList.firstMismatch(chunks, in: try File.open(whole, .readOnly)) }
                 if let wrong {
                     throw APIError(.badRequest, "chunks_mismatch", "chunk \(wrong) listed for \(file.path) does not match the stored file's bytes at its offset; nothing was published")
                 }
@@ -108,17 +108,5 @@ enum PublishingRoutes {
                 throw APIError(.badRequest, "chunks_mismatch", "the chunks listed for \(file.path) make content with SHA-256 \(digest.short), not the file's \(file.sha256.short); nothing was published")
             }
         }
-    }
-
-    /// The index of the first chunk whose bytes in `path` do not hash to its digest.
-    private static func firstWrongChunk(_ chunks: [Chunk], in path: String) throws -> Int? {
-        let file = try File.open(path, .readOnly)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(ChunkList.maximumLength), alignment: 16)
-        defer { buffer.deallocate() }
-        for (index, chunk) in chunks.enumerated() {
-            let read = try file.read(at: chunk.offset, into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<Int(chunk.length)]))
-            guard read == Int(chunk.length), SHA256Digest.of(UnsafeRawBufferPointer(rebasing: buffer[..<read])) == chunk.sha256 else { return index }
-        }
-        return nil
     }
 }
