@@ -114,8 +114,8 @@ public final class Agent {
         }
     }
 
-    private func run(_ journal: Journal) -> Updater.Result {
-        var updater = Updater(agent: context, fetcher: try? connectedClient(), journal: journal)
+    private func run(_ journal: Journal, verified: VerifiedManifest? = nil) -> Updater.Result {
+        var updater = Updater(agent: context, fetcher: try? connectedClient(), journal: journal, verified: verified)
         let result = updater.run()
         if let client = try? connectedClient() { try? context.outbox.flush(client) }
         return result
@@ -203,7 +203,7 @@ public final class Agent {
         try StateFile.write(journal, to: layout.journal(journal.name))
         context.log.info("\(journal.name) \(journal.version): verified (signed by \(verified.signers.map { String($0.prefix(12)) }.joined(separator: ", ")))")
         context.crash.reached("verified")
-        return run(journal)
+        return run(journal, verified: verified)
     }
 
     /// Why an assignment cannot even be considered. Its name picks a journal file, and its

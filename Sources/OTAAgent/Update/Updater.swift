@@ -26,8 +26,25 @@ struct Updater {
         case retryLater(String)
     }
 
+    /// The journal's envelope verified against the trust root in force now, once per run (a
+    /// large model's chunk list makes the manifest megabytes).
+    private let verification: Swift.Result<VerifiedManifest, any Error>
+
+    /// `verified`: the journal's envelope as the caller has just verified it.
+    init(agent: AgentContext, fetcher: (any ContentFetcher)?, journal: Journal, verified: VerifiedManifest? = nil) {
+        self.agent = agent
+        self.fetcher = fetcher
+        self.journal = journal
+        verification = verified.map { .success($0) } ?? Swift.Result { try agent.trust.verify(journal.envelope) }
+    }
+
     var layout: StateLayout { agent.layout }
-    var manifest: Manifest { get throws { try Manifest.decode(journal.envelope.payload) } }
+    var manifest: Manifest {
+        get throws {
+            if case .success(let verified) = verification { return verified.manifest }
+            return try Manifest.decode(journal.envelope.payload)
+        }
+    }
     var label: String { "\(journal.name) \(journal.version)" }
 
     /// The slot a verified bundle is staged in.
@@ -126,7 +143,7 @@ struct Updater {
     /// against the trust root in force now, and what was derived from it must agree with it.
     private func recheck() -> String? {
         let verified: VerifiedManifest
-        do { verified = try agent.trust.verify(journal.envelope) } catch {
+        do { verified = try verification.get() } catch {
             return "the bundle no longer verifies against this device's trust root: \(error)"
         }
         let manifest = verified.manifest
@@ -170,7 +187,8 @@ struct Updater {
         let manifest = try manifest
         let record = InstalledRecord(
             name: journal.name, kind: journal.kind, version: journal.version, digest: journal.digest, slot: journal.slot,
-            files: manifest.files, committedAt: Timestamp.now(),
+            // Without chunk lists: the next update cuts these files itself.
+            files: manifest.files.map { .init(path: $0.path, size: $0.size, sha256: $0.sha256) }, committedAt: Timestamp.now(),
             previous: journal.previousSlot.map { .init(version: journal.previousVersion ?? "", digest: journal.previousDigest ?? "", slot: $0) },
             transfer: try transfer)
         try StateFile.write(record, to: layout.record(journal.name))

@@ -8,10 +8,16 @@ public final class AdminClient {
         api = try APIClient(configuration, token: token)
     }
 
+    /// Which of `digests` the server does not hold, asked in batches of the server's limit
+    /// (a large chunked model lists tens of thousands of chunks).
     public func missing(_ digests: [SHA256Digest]) throws -> [String] {
-        let answer: AdminAPI.MissingContentResponse = try api.call("POST", "/api/v1/content/missing",
-                                                                   body: AdminAPI.MissingContentRequest(digests: digests.map(\.hex)))
-        return answer.missing
+        let batch = AdminAPI.MissingContentRequest.maximumCount
+        return try stride(from: 0, to: digests.count, by: batch).flatMap { start -> [String] in
+            let part = digests[start..<min(digests.count, start + batch)]
+            let answer: AdminAPI.MissingContentResponse = try api.call("POST", "/api/v1/content/missing",
+                                                                       body: AdminAPI.MissingContentRequest(digests: part.map(\.hex)))
+            return answer.missing
+        }
     }
 
     /// Streams `length` bytes of `file` from `offset` as the content `digest`.

@@ -21,6 +21,8 @@ public enum AdminAPI {
     }
 
     public struct MissingContentRequest: Codable, Equatable, Sendable {
+        /// The most digests one request may ask about.
+        public static let maximumCount = 10_000
         public var digests: [String]
         public init(digests: [String]) { self.digests = digests }
     }

@@ -11,7 +11,8 @@ enum PublishingRoutes {
         api.post("content/missing") { request, _ -> Response in
             _ = try await services.admin(request, .publisher)
             let body = try await request.decodeJSON(AdminAPI.MissingContentRequest.self, what: "missing-content query")
-            guard body.digests.count <= 10_000 else { throw APIError.badRequest("ask about at most 10000 digests at once") }
+            let limit = AdminAPI.MissingContentRequest.maximumCount
+            guard body.digests.count <= limit else { throw APIError.badRequest("ask about at most \(limit) digests at once") }
             let digests = try body.digests.map { text -> SHA256Digest in
                 guard let digest = SHA256Digest(hex: text) else { throw APIError.badRequest("'\(text.prefix(80))' is not a SHA-256 digest") }
                 return digest
