@@ -15,7 +15,7 @@ head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom > "$work/payload/model.bin"
 ln "$work/payload/model.bin" "$work/static/model.bin"
 "$BIN/otactl" keygen --out "$work/key" > /dev/null
 "$BIN/otactl" trust init --key "$work/key.pub" --out "$work/trust.json" > /dev/null
-"$BIN/otactl" bundle create "$work/payload" --name big --version 1.0.0 --kind model --compatible bench-hw --key "$work/key.key" -o "$work/big.otab" > /dev/null
+"$BIN/otactl" bundle create "$work/payload" --name big --version 1.0.0 --kind model --compatible bench-hw --key "$work/key.key" -o "$work/big.otab" ${BENCH_NO_CHUNKS:+--no-chunks} > /dev/null
 token=$("$BIN/ota-server" token create --data "$work/data" --role admin 2>/dev/null)
 start_server "$work/data" "$work/trust.json"
 export OTA_SERVER=$SERVER_URL OTA_TOKEN=$token

@@ -200,49 +200,71 @@ enum ContentDownload {
     }
 }
 
-/// Streams byte ranges of a stored file (one blob or its chunks): reads of up to `readSize` on
-/// NIO's thread pool (a slow disk never blocks an event loop), each written as slices of
-/// `writeSize` (no copy), so that the socket copies find the bytes still in the CPU's cache.
-/// Counts the bytes really written.
+/// Streams byte ranges of a stored file (one blob or its chunks): reads of up to `readSize`
+/// on NIO's thread pool (a slow disk never blocks an event loop), each gathering as many
+/// blobs (chunks) as fit, written as slices of `writeSize` (no copy), so that the socket copies
+/// find the bytes still in the CPU's cache. Counts the bytes really written.
 enum FileStreaming {
-    static let readSize = 256 * 1024
+    static let readSize = 1 << 20
     static let writeSize = 64 * 1024
+
+    typealias Piece = (path: String, offset: UInt64, length: UInt64)
 
     static func body(_ file: StoredFile, ranges: [ClosedRange<UInt64>], sent: Counter) -> ResponseBody {
         let total = ranges.reduce(0) { $0 + $1.count }
         return ResponseBody(contentLength: total) { writer in
+            var batch: [Piece] = []
+            var batchBytes: UInt64 = 0
             for range in ranges {
                 for slice in file.slices(of: range) {
-                    try await stream(slice.path, offset: slice.offset, length: slice.length, to: &writer, sent: sent)
+                    var offset = slice.offset
+                    var left = slice.length
+                    while left > 0 {
+                        let take = min(left, UInt64(readSize) - batchBytes)
+                        batch.append((slice.path, offset, take))
+                        batchBytes += take
+                        offset += take
+                        left -= take
+                        if batchBytes == UInt64(readSize) {
+                            try await write(batch, bytes: batchBytes, to: &writer, sent: sent)
+                            batch = []
+                            batchBytes = 0
+                        }
+                    }
                 }
             }
+            if batchBytes > 0 { try await write(batch, bytes: batchBytes, to: &writer, sent: sent) }
             try await writer.finish(nil)
         }
     }
 
-    private static func stream(_ path: String, offset start: UInt64, length: UInt64, to writer: inout some ResponseBodyWriter, sent: Counter) async throws {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw APIError.notFound("content disappeared") }
-        defer { close(descriptor) }
-        var offset = start
-        let end = start + length
-        while offset < end {
-            let count = Int(min(UInt64(readSize), end - offset))
-            let at = offset
-            let chunk: ByteBuffer = try await NIOThreadPool.singleton.runIfActive {
-                var buffer = ByteBufferAllocator().buffer(capacity: count)
-                let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
-                    max(0, pread(descriptor, pointer.baseAddress, count, off_t(at)))
+    /// Reads the pieces into one buffer in one trip to the thread pool, then writes it.
+    private static func write(_ pieces: [Piece], bytes: UInt64, to writer: inout some ResponseBodyWriter, sent: Counter) async throws {
+        let count = Int(bytes)
+        let buffer: ByteBuffer = try await NIOThreadPool.singleton.runIfActive {
+            var buffer = ByteBufferAllocator().buffer(capacity: count)
+            var openPath = ""
+            var descriptor: Int32 = -1
+            defer { if descriptor >= 0 { close(descriptor) } }
+            for piece in pieces {
+                if piece.path != openPath {
+                    if descriptor >= 0 { close(descriptor) }
+                    descriptor = open(piece.path, O_RDONLY | O_CLOEXEC)
+                    openPath = piece.path
+                    guard descriptor >= 0 else { throw APIError.notFound("content disappeared") }
                 }
-                guard read == count else { throw APIError(.internalServerError, "internal", "content shorter than recorded") }
-                return buffer
+                let length = Int(piece.length)
+                let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { pointer in
+                    max(0, pread(descriptor, pointer.baseAddress, length, off_t(piece.offset)))
+                }
+                guard read == length else { throw APIError(.internalServerError, "internal", "content shorter than recorded") }
             }
-            var remaining = chunk
-            while remaining.readableBytes > 0, let slice = remaining.readSlice(length: min(writeSize, remaining.readableBytes)) {
-                try await writer.write(slice)
-            }
-            sent.increment(by: Int64(count))
-            offset += UInt64(count)
+            return buffer
         }
+        var remaining = buffer
+        while remaining.readableBytes > 0, let slice = remaining.readSlice(length: min(writeSize, remaining.readableBytes)) {
+            try await writer.write(slice)
+        }
+        sent.increment(by: Int64(count))
     }
 }
