@@ -20,12 +20,7 @@ token=$("$BIN/ota-server" token create --data "$work/data" --role admin 2>/dev/n
 start_server "$work/data" "$work/trust.json"
 export OTA_SERVER=$SERVER_URL OTA_TOKEN=$token
 "$BIN/otactl" publish "$work/big.otab" > /dev/null
-enroll=$("$BIN/otactl" enroll-token create --auto-accept 2>/dev/null)
-cat > "$work/agent.json" <<JSON
-{"server_url": "$SERVER_URL", "device_id": "bench-agent", "hardware": "bench-hw", "enrollment_token": "$enroll",
- "trust_root": "$work/trust.json", "state_dir": "$work/state", "allow_insecure_http": true,
- "health_command": ["/bin/true"]}
-JSON
+write_agent_config "$work" bench-agent
 "$BIN/ota-agent" once --config "$work/agent.json" --quiet       # registers; nothing assigned yet
 "$BIN/otactl" deployments create big 1.0.0 --all > /dev/null
 cat "$work/payload/model.onnx" > /dev/null

@@ -26,12 +26,7 @@ cases=$(ls "$work/models")
 token=$("$BIN/ota-server" token create --data "$work/data" --role admin 2>/dev/null)
 start_server "$work/data" "$work/trust.json"
 export OTA_SERVER=$SERVER_URL OTA_TOKEN=$token
-enroll=$("$BIN/otactl" enroll-token create --auto-accept 2>/dev/null)
-cat > "$work/agent.json" <<JSON
-{"server_url": "$SERVER_URL", "device_id": "bench-delta", "hardware": "bench-hw", "enrollment_token": "$enroll",
- "trust_root": "$work/trust.json", "state_dir": "$work/state", "allow_insecure_http": true,
- "health_command": ["/bin/true"]}
-JSON
+write_agent_config "$work" bench-delta
 
 bundle() { # bundle CASE old|new VERSION -> the bundle path; sets BUILD_S
   local name=$1 which=$2 version=$3 start end
