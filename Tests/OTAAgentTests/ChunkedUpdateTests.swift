@@ -73,6 +73,21 @@ struct ChunkedUpdateTests {
         #expect(cost.fetched <= 100_000 + 4 * (256 << 10), "fetched \(cost.fetched)")
     }
 
+    @Test("A device running a bundle made without chunk lists reuses its bytes for a chunked update")
+    func oldBundleSeedsAChunkedUpdate() throws {
+        let server = try TestServer()
+        try server.publish(name: "digits", version: "1.0.0", files: ["model.onnx": Self.model, "labels.txt": Self.labels], chunked: false)
+        _ = try server.deploy("digits", "1.0.0")
+        let agent = try TestAgent(server, id: "cam-1")
+        try #require(try agent.once().status == 0)
+        let v2 = ["model.onnx": Self.changed(at: 5 << 20, length: 100_000), "labels.txt": Self.labels]
+        try server.publish(name: "digits", version: "2.0.0", files: v2)
+        _ = try server.deploy("digits", "2.0.0")
+        #expect(try agent.once().status == 0)
+        try agent.checkCurrentSlot("digits", holds: v2)
+        #expect(try transfer(agent).fetched <= 100_000 + 4 * (256 << 10))
+    }
+
     @Test("A file whose bytes did not change fetches nothing, even when everything else did")
     func unchangedFileFetchesNothing() throws {
         let v2 = ["model.onnx": Self.model, "labels.txt": Array("0\n1\n2\n".utf8)]
@@ -157,5 +172,25 @@ struct ChunkedUpdateTests {
         try agent.checkCurrentSlot("digits", holds: ["model.onnx": Self.model, "labels.txt": Self.labels])
         let last = try #require(try server.admin().device("cam-1").events.first)
         #expect(last.state == "abandoned" && last.detail.contains("no longer serves 'model.onnx'"), "\(last.detail)")
+    }
+
+    @Test("An answer file left by a crash is never read as the next batch's, even when the next request fails")
+    func leftoverAnswerIsIgnored() throws {
+        let v2 = ["model.onnx": Self.changed(at: 512 << 10, length: 6 << 20), "labels.txt": Self.labels]
+        let (server, agent, _) = try deviceWithV2Deployed(v2)
+        try #require(try agent.once(crashAt: "rebuild-midway").status == 99)
+        let digest = SHA256Digest.of(v2["model.onnx"]!)
+        try FileSystem.writeAtomically(SecureRandom.bytes(4 << 20), to: agent.statePath + "/downloads/\(digest.hex).ranges")
+        let proxy = try HostileProxy(.contentGone, upstream: server.url)
+        agent.attachments.append(proxy)
+        agent.config["server_url"] = proxy.url
+        try agent.writeConfig()
+        let refused = try agent.once()
+        #expect(refused.status == 1, "\(refused)")
+        #expect(!refused.stderr.contains("does not match"), "\(refused.stderr)")
+        agent.config["server_url"] = server.url
+        try agent.writeConfig()
+        #expect(try agent.once().status == 0)
+        try agent.checkCurrentSlot("digits", holds: v2)
     }
 }

@@ -57,7 +57,10 @@ struct ChunkTests {
     // MARK: Hostile chunk lists
 
     static let digest = SHA256Digest.of([1])
-    static func chunk(_ offset: UInt64, _ length: UInt64) -> Chunk { Chunk(offset: offset, length: length, sha256: digest) }
+    /// A chunk with a digest of its own (by offset), or `digest` for a shared one.
+    static func chunk(_ offset: UInt64, _ length: UInt64, shared: Bool = false) -> Chunk {
+        Chunk(offset: offset, length: length, sha256: shared ? digest : SHA256Digest.of(Array(String(offset).utf8)))
+    }
 
     @Test("A chunk list that does not tile the file exactly is refused, naming the problem",
           arguments: [
@@ -69,6 +72,7 @@ struct ChunkTests {
             ([chunk(0, 0), chunk(0, 20)], "has length 0"),                       // empty chunk
             ([], "empty chunk list"),
             ([chunk(0, 20), chunk(20, UInt64.max - 10)], "has length"),         // overflowing
+            ([chunk(0, 12, shared: true), chunk(12, 8, shared: true)], "another length"), // one digest, two lengths
           ] as [([Chunk], String)])
     func badListsAreRefused(list: [Chunk], expected: String) {
         let problem = ChunkList.problem(with: list, fileSize: 20, path: "model.onnx")

@@ -134,7 +134,7 @@ struct ChunkedContentTests {
         try server.dir.write("src/model.onnx", bytes)
         _ = try server.admin(.publisher).upload(SHA256Digest.of(bytes), file: server.dir.file("src/model.onnx"), offset: 0, length: UInt64(bytes.count))
         var chunks = try ContentDefinedChunker().chunks(ofFile: server.dir.file("src/model.onnx"))
-        chunks[2].sha256 = chunks[1].sha256
+        chunks[2].sha256 = SHA256Digest.of([7])
         let manifest = Manifest(name: "m", kind: "model", version: try SemanticVersion("1.0.0"), compatible: ["test-hw"], created: Timestamp.now(),
                                 files: [.init(path: try PayloadPath("model.onnx"), size: UInt64(bytes.count), sha256: SHA256Digest.of(bytes), chunks: chunks)])
         let refused = try server.request("POST", "/api/v1/bundles", token: server.tokens[.publisher], body: try Envelope.signing(manifest, with: server.key).encoded())

@@ -45,6 +45,8 @@ extension Updater {
             guard let fetcher else { throw HTTPClientError.transport("not connected to the server") }
             attempt += 1
             let answer = layout.fetchedRanges(file.sha256)
+            // An answer left by a crash must never be read as this batch's.
+            try FileSystem.remove(answer)
             var failure: (any Error)?
             do { _ = try fetcher.fetchRanges(file.sha256, batch.ranges, to: answer) } catch { failure = error }
             let outcome = try rebuild.place(batch, from: answer)

@@ -60,10 +60,20 @@ public enum BundleWriter {
             do { path = try PayloadPath(command) } catch { throw BundleError.invalidManifest("health command: \(error)") }
             health = .init(command: path, timeoutSeconds: options.healthTimeoutSeconds)
         }
-        let manifest = Manifest(name: options.name, kind: options.kind, version: options.version, compatible: options.compatible,
+        var manifest = Manifest(name: options.name, kind: options.kind, version: options.version, compatible: options.compatible,
                                 created: options.created, files: files, health: health, metadata: options.metadata)
+        let tooManyChunks = try manifest.files.contains { $0.chunks != nil }
+            && (manifest.validationProblem() != nil || Envelope.signing(manifest, with: key).encoded().count > Envelope.maximumSize)
+        if tooManyChunks {
+            // Too many chunks for one envelope (a model of more than about 1.5 GB): the files
+            // are listed whole, as before chunking; the caller sees the chunks are gone.
+            manifest.files = manifest.files.map { .init(path: $0.path, size: $0.size, sha256: $0.sha256) }
+        }
         if let problem = manifest.validationProblem() { throw BundleError.invalidManifest(problem) }
         let envelope = try Envelope.signing(manifest, with: key)
+        guard try envelope.encoded().count <= Envelope.maximumSize else {
+            throw BundleError.invalidManifest("the signed envelope would be larger than \(Envelope.maximumSize) bytes (too many files or too much metadata)")
+        }
         let sources = files.map { (entry: $0, source: PayloadSource.file(folder + "/" + $0.path.value)) }
         try write(envelope: envelope, manifest: manifest, payload: sources, to: output, progress: progress)
         return (envelope, manifest)

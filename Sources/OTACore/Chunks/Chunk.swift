@@ -29,7 +29,7 @@ public struct Chunk: Codable, Equatable, Hashable, Sendable {
 
 /// The rules a file's chunk list must follow before any byte is fetched or written: chunks
 /// in order, each following the last without gap or overlap, none empty or larger than
-/// `maximumLength`, together exactly the file's size. A list that breaks one is refused as a
+/// `maximumLength`, together exactly the file's size, and one length for each digest. A list that breaks one is refused as a
 /// whole, so the rebuild only ever writes inside the file's declared size.
 public enum ChunkList {
     /// The largest chunk a manifest may list (four times the standard maximum, for other chunkers).
@@ -41,6 +41,7 @@ public enum ChunkList {
         guard !chunks.isEmpty else { return "'\(path)' lists an empty chunk list (leave chunks out instead)" }
         guard chunks.count <= maximumCount else { return "'\(path)' lists \(chunks.count) chunks; at most \(maximumCount)" }
         var expected: UInt64 = 0
+        var lengths: [SHA256Digest: UInt64] = [:]
         for (index, chunk) in chunks.enumerated() {
             guard chunk.offset == expected else {
                 return "'\(path)' chunk \(index) starts at byte \(chunk.offset), not \(expected): chunks must follow each other without gap or overlap"
@@ -50,6 +51,10 @@ public enum ChunkList {
             }
             guard chunk.length <= fileSize - expected else {
                 return "'\(path)' chunk \(index) ends at byte \(chunk.offset + chunk.length), past the file's \(fileSize) bytes"
+            }
+            // The same bytes have one length: a rebuild writes a chunk's bytes wherever its digest is listed.
+            if let length = lengths.updateValue(chunk.length, forKey: chunk.sha256), length != chunk.length {
+                return "'\(path)' chunk \(index) has the SHA-256 of an earlier chunk but another length"
             }
             expected += chunk.length
         }

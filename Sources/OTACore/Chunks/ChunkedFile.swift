@@ -1,7 +1,12 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A file being rebuilt in place from its signed chunk list: each chunk is written at its own
 /// offset once its bytes match its SHA-256, wherever they came from.
 public final class ChunkedFile {
     public let chunks: [Chunk]
+    public let size: UInt64
     private let file: File
     private let buffer: UnsafeMutableRawBufferPointer
     /// Which chunks hold their signed bytes.
@@ -31,6 +36,7 @@ public final class ChunkedFile {
         file = try File.open(path, .readWrite)
         if try file.size() != size { try file.truncate(to: size) }
         self.chunks = chunks
+        self.size = size
         placed = Array(repeating: false, count: chunks.count)
         missingBytes = size
         positions = Dictionary(grouping: chunks.indices, by: { chunks[$0].sha256 })
@@ -117,6 +123,7 @@ public final class ChunkedFile {
     public func finish() throws -> SHA256Digest {
         precondition(!placed.contains(false), "finish() before every chunk is placed")
         try file.sync()
+        guard try file.size() == size else { throw FileError("rebuild (it is not \(size) bytes)", file.path, code: EIO) }
         let hasher = SHA256Hasher()
         for chunk in chunks {
             let bytes = try read(file, at: chunk.offset, length: chunk.length)
@@ -131,7 +138,7 @@ public final class ChunkedFile {
     private func copy(_ digest: SHA256Digest, from source: borrowing File, at offset: UInt64, length: UInt64) throws -> Bool {
         let bytes = try read(source, at: offset, length: length)
         guard bytes.count == Int(length), SHA256Digest.of(bytes) == digest else { return false }
-        for index in positions[digest] ?? [] where !placed[index] {
+        for index in positions[digest] ?? [] where !placed[index] && chunks[index].length == length {
             try file.write(bytes, at: chunks[index].offset)
             placed[index] = true
             missingBytes -= chunks[index].length

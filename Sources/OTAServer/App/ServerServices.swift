@@ -14,6 +14,7 @@ struct ServerServices: Sendable {
     let deployments: DeploymentStore
     let events: EventStore
     let content: any ContentStore
+    let storedFiles: StoredFiles
     let fleet: Fleet
     let metrics: ServerMetrics
     let logger: Logger

@@ -15,21 +15,6 @@ struct StoredFile: Sendable {
     let size: UInt64
     let segments: [Segment]
 
-    /// The stored file `digest`, or nil when neither it nor all of its chunks are stored.
-    static func locate(_ digest: SHA256Digest, content: any ContentStore, bundles: BundleStore) async throws -> StoredFile? {
-        if let path = content.path(of: digest), let size = FileSystem.fileSize(path) {
-            return StoredFile(size: size, segments: [Segment(path: path, fileOffset: 0, length: size)])
-        }
-        guard let chunks = try await bundles.chunks(of: digest), !chunks.isEmpty else { return nil }
-        var segments: [Segment] = []
-        segments.reserveCapacity(chunks.count)
-        for chunk in chunks {
-            guard let path = content.path(of: chunk.sha256) else { return nil }
-            segments.append(Segment(path: path, fileOffset: chunk.offset, length: chunk.length))
-        }
-        return StoredFile(size: chunks.last!.end, segments: segments)
-    }
-
     /// The pieces of blobs that hold `range` of the file, in order: (blob path, offset in
     /// the blob, length).
     func slices(of range: ClosedRange<UInt64>) -> [(path: String, offset: UInt64, length: UInt64)] {

@@ -193,7 +193,7 @@ enum ContentDownload {
         guard services.fleet.mayDownload(device, digest: digest.hex) else {
             throw APIError.forbidden("content \(digest.short) is not part of a bundle assigned to this device")
         }
-        guard let stored = try await StoredFile.locate(digest, content: services.content, bundles: services.bundles) else {
+        guard let stored = try await services.storedFiles.locate(digest) else {
             throw APIError.notFound("content \(digest.short) is not stored on this server")
         }
         return (digest, stored)

@@ -99,9 +99,15 @@ enum PublishingRoutes {
                 continue
             }
             var segments: [StoredFile.Segment] = []
+            var missing = 0
             for chunk in chunks {
-                guard let path = services.content.path(of: chunk.sha256) else { return } // publish names what is missing
+                guard let path = services.content.path(of: chunk.sha256) else { missing += 1; continue }
                 segments.append(.init(path: path, fileOffset: chunk.offset, length: chunk.length))
+            }
+            // Checked here, not later: only a list whose chunks were hashed together is recorded
+            // (stored blobs never change, so what was checked stays true).
+            guard missing == 0 else {
+                throw APIError(.badRequest, "content_missing", "upload the content first; missing: \(file.path) (\(missing) of \(chunks.count) chunks)")
             }
             let stored = StoredFile(size: file.size, segments: segments)
             let digest = try await NIOThreadPool.singleton.runIfActive { try stored.digest() }

@@ -77,6 +77,10 @@ struct BundleCommand: ParsableCommand {
                 try BundleWriter.create(from: directory, options: options, key: signingKey, output: output, progress: progress.update)
             }
             progress.finish()
+            if !noChunks, !manifest.files.contains(where: { $0.chunks != nil }),
+               manifest.files.contains(where: { $0.size > ChunkingParameters.chunkedFileThreshold }) {
+                Terminal.writeStderr("otactl: note: the chunk lists would not fit in one envelope (\(Envelope.maximumSize) bytes); the files are listed whole, so devices fetch them whole\n")
+            }
             let digest = SHA256Digest.of(envelope.payload)
             if json {
                 try Terminal.printJSON(BundleSummary(manifest: manifest, digest: digest, signers: envelope.signatures.map(\.keyid), path: output))
