@@ -4,7 +4,8 @@
 // Contract checked on every input:
 //   1. `Manifest.decode` on the bytes never crashes, and a manifest it accepts has only chunk
 //      lists that tile their file exactly (in order, no gap or overlap, 1 to 1 MiB each).
-//   2. A chunk list read from the bytes (a hostile manifest: any offsets, lengths and hashes)
+//   2. A chunk list read from the bytes (a hostile manifest: any offsets, lengths and hashes,
+//      one digest at several lengths)
 //      is accepted by `ChunkList.problem` exactly when an independent statement of the rule
 //      accepts it. An accepted list is then rebuilt in a scratch folder from a seed file and
 //      answers made of the input's bytes (complete, short or with one byte flipped): the target
@@ -37,8 +38,11 @@ func checkManifestDecoding(_ bytes: [UInt8]) {
 func tiles(_ chunks: [Chunk], size: UInt64) -> Bool {
     guard !chunks.isEmpty, chunks.count <= ChunkList.maximumCount else { return false }
     var end: UInt64 = 0
+    var lengths: [SHA256Digest: UInt64] = [:]
     for chunk in chunks {
         guard chunk.offset == end, (1...ChunkList.maximumLength).contains(chunk.length) else { return false }
+        if let length = lengths[chunk.sha256], length != chunk.length { return false }
+        lengths[chunk.sha256] = chunk.length
         let (next, overflow) = end.addingReportingOverflow(chunk.length)
         guard !overflow, next <= size else { return false }
         end = next
