@@ -24,6 +24,7 @@ write_agent_config "$work" bench-agent
 "$BIN/ota-agent" once --config "$work/agent.json" --quiet       # registers; nothing assigned yet
 "$BIN/otactl" deployments create big 1.0.0 --all > /dev/null
 cat "$work/payload/model.onnx" > /dev/null
+sync   # both measurements start with no writeback pending (publishing just wrote 1 GiB)
 measure "$BIN/ota-agent" once --config "$work/agent.json"
 agent_s=$ELAPSED; agent_rss=$RSS_KB
 [ "$(readlink "$work/state/current/big")" != "" ] || { echo "the agent did not install the bundle" >&2; exit 1; }
@@ -38,6 +39,7 @@ baseline() {
   curl -s -f -o "$work/baseline.bin" "${auth[@]}" "$SERVER_URL/api/v1/device/content/$digest"
   openssl dgst -sha256 "$work/baseline.bin" > /dev/null
 }
+sync
 start=$(date +%s.%N); baseline; end=$(date +%s.%N)
 baseline_s=$(python3 -c "print(f'{$end - $start:.3f}')")
 
