@@ -78,7 +78,7 @@ public final class Ed25519PrivateKey: @unchecked Sendable {
         return try Ed25519PrivateKey(pkey: pkey)
     }
 
-    /// Loads a PKCS#8 PEM ("BEGIN PRIVATE KEY"), as written by otactl or `openssl genpkey -algorithm ed25519`.
+    /// Loads a PKCS#8 PEM private key block, as written by otactl or `openssl genpkey -algorithm ed25519`.
     public convenience init(pem: String, source: String = "private key") throws {
         try self.init(pkey: OpenSSLKey.read(pem: pem, source: source, isPrivate: true))
     }

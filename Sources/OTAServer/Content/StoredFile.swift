@@ -1,4 +1,3 @@
-import GRDB
 import OTACore
 
 /// Where the bytes of one payload file are: a blob stored whole, or the blobs of its
