@@ -25,6 +25,13 @@ public struct AgentConfig: Codable, Equatable, Sendable {
     /// Decides whether the new version works: exit 0 means healthy.
     public var healthCommand: [String]?
     public var healthTimeoutSeconds: Int?
+    /// Tells the application to run (OTA_SHADOW_ACTION=start) or stop running a candidate
+    /// model beside the live one; without it this device takes no deployment with a shadow
+    /// phase. See README.md, "Shadow evaluation".
+    public var shadowCommand: [String]?
+    /// Writes the live model's figures to OTA_METRICS_REPORT, every `metrics_interval_s`.
+    public var metricsCommand: [String]?
+    public var metricsIntervalSeconds: Int?
     /// Whether a bundle's own `health.command` self-test may run on this device.
     public var allowBundleHealthCheck: Bool?
     /// The unprivileged user a bundle self-test runs as when the agent is root (default nobody).
@@ -50,6 +57,7 @@ public struct AgentConfig: Codable, Equatable, Sendable {
         case enrollmentToken = "enrollment_token", deviceKey = "device_key", trustRoot = "trust_root", stateDir = "state_dir", caFile = "ca_file"
         case allowInsecureHTTP = "allow_insecure_http", pollIntervalSeconds = "poll_interval_s"
         case reloadCommand = "reload_command", healthCommand = "health_command", healthTimeoutSeconds = "health_timeout_s"
+        case shadowCommand = "shadow_command", metricsCommand = "metrics_command", metricsIntervalSeconds = "metrics_interval_s"
         case allowBundleHealthCheck = "allow_bundle_health_check", bundleHealthUser = "bundle_health_user"
         case maxUpdateAgeSeconds = "max_update_age_s", handlers, rebootCommand = "reboot_command"
         case maxDownloadBytesPerSecond = "max_download_bytes_per_s", attributes, tags
@@ -97,7 +105,8 @@ public struct AgentConfig: Codable, Equatable, Sendable {
         if let user = bundleHealthUser, user.isEmpty || user.utf8.count > 64 || user.contains(where: { $0 == "/" || $0 == ":" }) {
             return "bundle_health_user must be a user name"
         }
-        for command in [reloadCommand, healthCommand, rebootCommand].compactMap({ $0 }) where command.isEmpty {
+        if let interval = metricsIntervalSeconds, !(10...86_400).contains(interval) { return "metrics_interval_s must be 10 to 86400" }
+        for command in [reloadCommand, healthCommand, rebootCommand, shadowCommand, metricsCommand].compactMap({ $0 }) where command.isEmpty {
             return "a command must name a program: [\"/path/to/program\", \"arg\", ...]"
         }
         for (kind, _) in handlers ?? [:] {
@@ -111,6 +120,7 @@ public struct AgentConfig: Codable, Equatable, Sendable {
 
     var healthTimeout: Int { healthTimeoutSeconds ?? 60 }
     var defaultPollInterval: Int { pollIntervalSeconds ?? 60 }
+    var metricsInterval: Int64 { Int64(metricsIntervalSeconds ?? 300) }
     /// Three days: room for a large model over a slow link, short of wedging a device.
     var maxUpdateAge: Int64 { Int64(maxUpdateAgeSeconds ?? 3 * 86_400) }
 }

@@ -14,6 +14,8 @@ public final class Agent {
         /// Updates ended before activation because the server no longer offers them.
         public var abandoned: [String] = []
         public var rebootPending = false
+        /// A candidate is being proven in shadow: look again soon, whatever the poll interval.
+        public var shadowing = false
         public var error: String?
         /// Set when the server asked to slow down (429/503 with Retry-After).
         public var retryAfterSeconds: Int?
@@ -37,7 +39,7 @@ public final class Agent {
         do {
             let client = try connectedClient()
             try? context.outbox.flush(client)
-            let answer = try client.checkin(DeviceAPI.CheckinRequest(installed: try running(), attributes: config.attributes))
+            let answer = try client.checkin(checkinRequest())
             outcome.pollIntervalSeconds = answer.pollIntervalSeconds
             try saveStatus { $0.lastCheckin = Timestamp.now(); $0.pollIntervalSeconds = answer.pollIntervalSeconds }
             // An update not live yet goes on only while the server still offers it: one it
@@ -57,9 +59,10 @@ public final class Agent {
                 if outcome.rebootPending { break }
             }
             try context.outbox.flush(client)
+            sendMetricsIfDue(client)
             if !outcome.committed.isEmpty || !outcome.failed.isEmpty || outcome.rebootPending {
                 // Tell the server at once what runs now, rather than at the next poll.
-                _ = try? client.checkin(DeviceAPI.CheckinRequest(installed: try running(), attributes: config.attributes))
+                _ = try? client.checkin(checkinRequest())
             }
         } catch let error as HTTPClientError {
             if case .status(401, "unknown_device", _, _) = error {
@@ -87,7 +90,7 @@ public final class Agent {
     private func reboot() {
         if let client = try? connectedClient() {
             try? context.outbox.flush(client)
-            _ = try? client.checkin(DeviceAPI.CheckinRequest(installed: (try? running()) ?? [], attributes: config.attributes))
+            _ = try? client.checkin(checkinRequest())
         }
         guard let command = config.rebootCommand else {
             context.log.info("a reboot is needed to finish the update; no reboot_command is configured")
@@ -110,6 +113,7 @@ public final class Agent {
             outcome.abandoned.append(name)
             try? saveStatus { $0.lastError = "\(name): abandoned: \(reason)"; $0.lastErrorAt = Timestamp.now() }
         case .rebootPending: outcome.rebootPending = true
+        case .inShadow: outcome.shadowing = true
         case .retryLater(let reason): outcome.error = "\(name): \(reason)"
         }
     }
@@ -133,6 +137,13 @@ public final class Agent {
         return client
     }
 
+    /// What runs, and what this agent can do (the server offers shadow deployments only to
+    /// agents that can run them).
+    func checkinRequest() throws -> DeviceAPI.CheckinRequest {
+        DeviceAPI.CheckinRequest(installed: try running(), attributes: config.attributes,
+                                 features: config.shadowCommand == nil ? nil : [DeviceAPI.Feature.shadow.rawValue])
+    }
+
     /// What actually runs: the version on trial where an update is live but not committed,
     /// else the committed one. After a rollback that is the old version again.
     func running() throws -> [DeviceAPI.InstalledBundle] {
@@ -152,6 +163,9 @@ public final class Agent {
     private func take(_ assignment: DeviceAPI.Assignment) throws -> Updater.Result? {
         if let problem = Self.problem(with: assignment) {
             throw HTTPClientError.invalidAnswer("the server's answer holds a malformed assignment: \(problem)")
+        }
+        if let problem = assignment.shadow?.problem {
+            throw HTTPClientError.invalidAnswer("the server's answer holds a malformed shadow policy: \(problem)")
         }
         let ended = context.ledger.hasEnded(Self.assignmentKey(deploymentID: assignment.deploymentID, digest: assignment.digest))
         if var journal = try StateFile.read(Journal.self, from: layout.journal(assignment.name)) {
@@ -199,7 +213,8 @@ public final class Agent {
             name: manifest.name, kind: manifest.kind, version: manifest.version.description, digest: digest,
             deploymentID: assignment.deploymentID, envelope: assignment.envelope, step: .verified,
             slot: Updater.slotName(verified), previousSlot: installed?.slot,
-            previousVersion: installed?.version, previousDigest: installed?.digest, failure: nil, startedAt: Timestamp.now())
+            previousVersion: installed?.version, previousDigest: installed?.digest, failure: nil, startedAt: Timestamp.now(),
+            shadow: manifest.kind == "model" ? assignment.shadow : nil)
         try StateFile.write(journal, to: layout.journal(journal.name))
         context.log.info("\(journal.name) \(journal.version): verified (signed by \(verified.signers.map { String($0.prefix(12)) }.joined(separator: ", ")))")
         context.crash.reached("verified")
@@ -230,6 +245,21 @@ public final class Agent {
         try context.outbox.add(.init(deploymentID: assignment.deploymentID, bundleName: assignment.name, version: assignment.version,
                                      state: .failed, detail: "refused: \(reason)"))
         return .failed("refused: \(reason)")
+    }
+
+    /// The live models' figures, every `metrics_interval_s`; a failure is logged, never fatal.
+    private func sendMetricsIfDue(_ client: DeviceClient) {
+        let collector = MetricsCollector(context: context)
+        guard collector.isDue(lastCollectedEpoch: (try? status())?.lastMetricsEpoch) else { return }
+        let (metrics, problems) = collector.collect()
+        try? saveStatus { $0.lastMetricsEpoch = Timestamp.epochSeconds() }
+        for problem in problems { context.log.error(problem) }
+        if let problem = problems.first { try? saveStatus { $0.lastError = problem; $0.lastErrorAt = Timestamp.now() } }
+        guard !metrics.isEmpty else { return }
+        do {
+            try client.sendMetrics(metrics)
+            context.log.info("sent the figures of \(metrics.map { "\($0.bundleName) \($0.version)" }.joined(separator: ", "))")
+        } catch { context.log.error("cannot send model metrics: \(error)") }
     }
 
     private func saveStatus(_ change: (inout AgentStatus) -> Void) throws {

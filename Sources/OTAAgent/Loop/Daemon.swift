@@ -16,6 +16,7 @@ public struct Daemon {
     /// server is not believed, so that it can neither silence a device for good nor
     /// overflow the timer.
     static let longestWait = 86_400.0
+    static let shadowCheckSeconds = 3.0
 
     public init(agent: Agent) { self.agent = agent }
 
@@ -41,7 +42,8 @@ public struct Daemon {
                 // At least a second: a poll interval of 0 would hammer the server.
                 delay = Double(max(1, outcome.pollIntervalSeconds)) * Double.random(in: 0.9...1.1)
             }
-            let wait = min(delay, Self.longestWait)
+            // A shadow phase ends on evidence the application writes: look at it often.
+            let wait = min(delay, Self.longestWait, outcome.shadowing ? Self.shadowCheckSeconds : .infinity)
             agent.context.log.info("next check-in in \(Int(wait.rounded()))s")
             if Self.waitForSignal(&signals, seconds: wait) {
                 agent.context.log.info("stopping")

@@ -19,13 +19,24 @@ public struct StatusReport: Codable, Equatable, Sendable {
         public var updateFetchedBytes: UInt64?
         /// What installing the committed version fetched, against the full size of its files.
         public var transfer: DeviceAPI.Transfer?
+        /// The update in progress is being proven in shadow: since when, and how far.
+        public var shadow: ShadowProgress?
 
         enum CodingKeys: String, CodingKey {
-            case name, kind, version, digest, slot, current, transfer
+            case name, kind, version, digest, slot, current, transfer, shadow
             case updateFetchedBytes = "update_fetched_bytes"
             case previousVersion = "previous_version", previousSlot = "previous_slot"
             case updateInProgress = "update_in_progress", updateStep = "update_step", failedVersions = "failed_versions"
         }
+    }
+
+    public struct ShadowProgress: Codable, Equatable, Sendable {
+        public var startedAt: String
+        public var samples: Int?
+        public var minSamples: Int
+        public var maxSeconds: Int
+        public var gates: [QualityGate]
+        enum CodingKeys: String, CodingKey { case startedAt = "started_at", samples, minSamples = "min_samples", maxSeconds = "max_s", gates }
     }
 
     public var deviceID: String
@@ -60,6 +71,9 @@ public struct StatusReport: Codable, Equatable, Sendable {
             if let update = bundle.updateInProgress {
                 lines.append("  updating to \(update): \(bundle.updateStep ?? "?")" + (bundle.updateFetchedBytes.map { ", \($0) bytes fetched so far" } ?? ""))
             }
+            if let shadow = bundle.shadow {
+                lines.append("  in shadow since \(shadow.startedAt): \(shadow.samples.map(String.init) ?? "no") of \(shadow.minSamples) samples (at most \(DurationText.describe(seconds: shadow.maxSeconds))), gates \(shadow.gates.map(\.description).joined(separator: ", "))")
+            }
             if !bundle.failedVersions.isEmpty { lines.append("  failed here: \(bundle.failedVersions.joined(separator: ", "))") }
         }
         return lines.joined(separator: "\n")
@@ -67,6 +81,13 @@ public struct StatusReport: Codable, Equatable, Sendable {
 }
 
 extension Agent {
+    private func shadowProgress(_ journal: Journal) -> StatusReport.ShadowProgress? {
+        guard journal.step == .shadow, let policy = journal.shadow, let started = journal.shadowStartedEpoch else { return nil }
+        let report = try? ShadowReport.decode(FileSystem.readFile(layout.shadowReport(journal.name), limit: ShadowReport.maximumBytes))
+        return .init(startedAt: Timestamp.format(secondsSinceEpoch: started), samples: report?.shadowID == journal.shadowID ? report?.samples : nil,
+                     minSamples: policy.minSamples, maxSeconds: policy.maxSeconds, gates: policy.gates)
+    }
+
     public func statusReport() throws -> StatusReport {
         let records = try context.records()
         let journals = try context.journals()
@@ -79,7 +100,8 @@ extension Agent {
                 name: name, kind: record?.kind ?? journal?.kind, version: record?.version, digest: record?.digest, slot: record?.slot,
                 current: FileSystem.readSymlink(layout.current(name)), previousVersion: record?.previous?.version,
                 previousSlot: record?.previous?.slot, updateInProgress: journal?.version, updateStep: journal?.step.rawValue,
-                failedVersions: context.ledger.failedVersions[name] ?? [], updateFetchedBytes: journal?.fetchedBytes, transfer: record?.transfer)
+                failedVersions: context.ledger.failedVersions[name] ?? [], updateFetchedBytes: journal?.fetchedBytes, transfer: record?.transfer,
+                shadow: journal.flatMap(shadowProgress))
         }
         let credentials = try? StateFile.read(Credentials.self, from: layout.credentials)
         return StatusReport(deviceID: config.deviceID, registered: credentials?.registered ?? (credentials != nil), server: config.serverURL,

@@ -14,7 +14,11 @@ struct Journal: Codable, Equatable {
         case downloading
         /// Every file is present and matches its SHA-256.
         case downloaded
-        /// The new slot is complete under slots/NAME/SLOT.
+        /// The new slot is complete, and the candidate in it runs beside the live model
+        /// (`STATE/candidate/NAME`), serving nothing; the application measures both. Ends in a
+        /// verdict against the deployment's gates: `staged`, or given up.
+        case shadow
+        /// The new slot is complete under slots/NAME/SLOT (and passed its shadow phase, if any).
         case staged
         /// The new version is live (link swapped, or handler activated); reload follows.
         case activated
@@ -29,7 +33,7 @@ struct Journal: Codable, Equatable {
 
         /// From activation on, the new version may be what runs (a crash during activation
         /// leaves the journal at `staged`): such an update ends only by commit or rollback.
-        var isLive: Bool { ![.verified, .downloading, .downloaded].contains(self) }
+        var isLive: Bool { ![.verified, .downloading, .downloaded, .shadow].contains(self) }
     }
 
     var name: String
@@ -53,12 +57,23 @@ struct Journal: Codable, Equatable {
     var refusedDownloads: Int?
     /// Bytes received for this update so far, across restarts (the rest came from the device).
     var fetchedBytes: UInt64?
+    /// The deployment's shadow phase, if it has one.
+    var shadow: ShadowPolicy?
+    /// Set when the shadow phase begins: the id the report must echo, and the start (epoch s).
+    var shadowID: String?
+    var shadowStartedEpoch: Int64?
+    /// Whether the application was told to start (so a resumed phase does not tell it twice).
+    var shadowCommandRan: Bool?
+    /// The verdict, journaled before it is acted on.
+    var shadowOutcome: DeviceAPI.ShadowOutcome?
 
     enum CodingKeys: String, CodingKey {
         case name, kind, version, digest, envelope, step, slot, failure
         case deploymentID = "deployment_id", previousSlot = "previous_slot", previousVersion = "previous_version"
         case previousDigest = "previous_digest", startedAt = "started_at", corruptDownloads = "corrupt_downloads"
         case refusedDownloads = "refused_downloads", fetchedBytes = "fetched_bytes"
+        case shadow, shadowID = "shadow_id", shadowStartedEpoch = "shadow_started_epoch", shadowCommandRan = "shadow_command_ran"
+        case shadowOutcome = "shadow_outcome"
     }
 }
 

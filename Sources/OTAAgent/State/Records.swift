@@ -56,8 +56,10 @@ struct AgentStatus: Codable, Equatable {
     var lastError: String?
     var lastErrorAt: String?
     var pollIntervalSeconds: Int?
+    /// When the live models' figures were last collected (epoch seconds).
+    var lastMetricsEpoch: Int64?
     enum CodingKeys: String, CodingKey {
         case lastCheckin = "last_checkin", lastError = "last_error", lastErrorAt = "last_error_at"
-        case pollIntervalSeconds = "poll_interval_s"
+        case pollIntervalSeconds = "poll_interval_s", lastMetricsEpoch = "last_metrics_epoch"
     }
 }

@@ -5,6 +5,9 @@ import OTACore
 ///     device.key                this device's Ed25519 key (0600), unless `device_key` names another
 ///     credentials.json          registration (0600)
 ///     current/NAME -> ../slots/NAME/SLOT   what the application reads (models)
+///     candidate/NAME -> ../slots/NAME/SLOT the model being proven in shadow (serves nothing)
+///     reports/NAME.shadow.json  what the application measured in shadow (it writes this)
+///     reports/NAME.metrics.json what the application measured of the live model
 ///     slots/NAME/SLOT/          complete, verified bundle payloads
 ///     staging/NAME/SLOT.partial being assembled; never pointed at
 ///     downloads/SHA256[.part]   content being downloaded (resumable)
@@ -26,8 +29,13 @@ struct StateLayout: Sendable {
     var status: String { root + "/status.json" }
     var journals: String { root + "/journal" }
     var installed: String { root + "/installed" }
+    var candidateDirectory: String { root + "/candidate" }
+    var reports: String { root + "/reports" }
 
     func current(_ name: String) -> String { "\(currentDirectory)/\(name)" }
+    func candidate(_ name: String) -> String { "\(candidateDirectory)/\(name)" }
+    func shadowReport(_ name: String) -> String { "\(reports)/\(name).shadow.json" }
+    func metricsReport(_ name: String) -> String { "\(reports)/\(name).metrics.json" }
     func slots(_ name: String) -> String { "\(root)/slots/\(name)" }
     func slot(_ name: String, _ slot: String) -> String { "\(root)/slots/\(name)/\(slot)" }
     func staging(_ name: String, _ slot: String) -> String { "\(root)/staging/\(name)/\(slot).partial" }
@@ -44,7 +52,7 @@ struct StateLayout: Sendable {
     func linkTarget(_ name: String, _ slot: String) -> String { "../slots/\(name)/\(slot)" }
 
     func create() throws {
-        for folder in [root, currentDirectory, downloads, journals, installed, root + "/slots", root + "/staging"] {
+        for folder in [root, currentDirectory, candidateDirectory, reports, downloads, journals, installed, root + "/slots", root + "/staging"] {
             try FileSystem.createDirectory(folder, permissions: 0o755)
         }
         // Traversable but not listable: a bundle self-test running as another user reaches its

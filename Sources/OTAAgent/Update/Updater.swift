@@ -24,6 +24,8 @@ struct Updater {
         case abandoned(String)
         case rebootPending
         case retryLater(String)
+        /// The candidate is being proven in shadow; the next cycle looks again.
+        case inShadow
     }
 
     /// The journal's envelope verified against the trust root in force now, once per run (a
@@ -99,7 +101,17 @@ struct Updater {
             try advance(to: .downloaded)
             try report(.downloaded, fetched, transfer: try transfer)
         case .downloaded:
-            if try stage() { try advance(to: .staged) } else { try advance(to: .downloading) }
+            guard try stage() else { try advance(to: .downloading); break }
+            if journal.shadow != nil && journal.previousSlot != nil {
+                try beginShadow()
+            } else {
+                if journal.shadow != nil {
+                    try report(.shadow, "no live model to compare with on this device: the shadow phase is skipped; the health check decides")
+                }
+                try advance(to: .staged)
+            }
+        case .shadow:
+            if let result = try shadow() { return result }
         case .staged:
             try report(.installing, journal.kind == "model" ? "switching \(layout.current(journal.name)) to \(journal.slot)" : "running the \(journal.kind) install handler")
             if try agent.installer(for: journal.kind).activate(journal, slot: journal.slot) == .rebootRequired {
@@ -170,9 +182,10 @@ struct Updater {
 
     func saveJournal() throws { try StateFile.write(journal, to: layout.journal(journal.name)) }
 
-    func report(_ state: DeviceAPI.UpdateState, _ detail: String, transfer: DeviceAPI.Transfer? = nil) throws {
+    func report(_ state: DeviceAPI.UpdateState, _ detail: String, transfer: DeviceAPI.Transfer? = nil,
+                shadow: DeviceAPI.ShadowOutcome? = nil) throws {
         try agent.outbox.add(.init(deploymentID: journal.deploymentID, bundleName: journal.name, version: journal.version,
-                                   state: state, detail: detail, transfer: transfer))
+                                   state: state, detail: detail, transfer: transfer, shadow: shadow))
     }
 
     private func removeJournal() throws {
@@ -242,8 +255,9 @@ struct Updater {
         case .abandoned(let reason): (state, result) = (.abandoned, .abandoned(reason))
         }
         agent.log.error("\(label): \(state.rawValue): \(stop)")
+        if journal.step == .shadow { stopShadow() }
         do {
-            try report(state, stop.description)
+            try report(state, stop.description, shadow: journal.shadowOutcome)
             _ = try agent.noteEnded(Agent.assignmentKey(deploymentID: journal.deploymentID, digest: journal.digest))
             try removeJournal()
             agent.cleanUp(journal.name, keep: [journal.previousSlot].compactMap { $0 })

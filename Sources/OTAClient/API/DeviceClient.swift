@@ -75,6 +75,15 @@ public final class DeviceClient {
         }
     }
 
+    public func sendMetrics(_ metrics: [DeviceAPI.ModelMetrics]) throws {
+        for batch in stride(from: 0, to: metrics.count, by: DeviceAPI.MetricsRequest.maximumCount) {
+            let request = DeviceAPI.MetricsRequest(metrics: Array(metrics[batch..<min(metrics.count, batch + DeviceAPI.MetricsRequest.maximumCount)]))
+            try retryingOnStaleSession {
+                let _: DeviceAPI.EventsResponse = try api.call("POST", DeviceAPI.metricsPath, body: request)
+            }
+        }
+    }
+
     /// Downloads content by digest into `file`, resuming what the file already holds.
     public func download(_ digest: SHA256Digest, to file: String, expectedSize: UInt64,
                          progress: ((UInt64, UInt64) -> Void)? = nil) throws -> HTTPClient.DownloadResult {

@@ -179,8 +179,16 @@ public enum AdminAPI {
         public var failureThresholdPercent: Double?
         public var failureMinFinished: Int?
         public var rateLimitPerMinute: Int?
+        /// Prove the candidate on each device's live inputs before it serves (model bundles).
+        public var shadow: ShadowSettings?
+        /// Quality gates: on each device in shadow, and on each phase's median before it
+        /// advances (a failing phase pauses the deployment).
+        public var gates: [QualityGate]?
+        /// Devices whose figures a phase needs before its gates decide (fewer in a smaller phase).
+        public var gateMinDevices: Int?
 
         enum CodingKeys: String, CodingKey {
+            case shadow, gates, gateMinDevices = "gate_min_devices"
             case bundleName = "bundle_name", version, target, phases
             case autoAdvance = "auto_advance", soakSeconds = "soak_s", successRatio = "success_ratio"
             case failureThresholdCount = "failure_threshold_count", failureThresholdPercent = "failure_threshold_percent"
@@ -189,7 +197,11 @@ public enum AdminAPI {
 
         public init(bundleName: String, version: String, target: Target, phases: [Phase]? = nil, autoAdvance: Bool? = nil,
                     soakSeconds: Int? = nil, successRatio: Double? = nil, failureThresholdCount: Int? = nil,
-                    failureThresholdPercent: Double? = nil, failureMinFinished: Int? = nil, rateLimitPerMinute: Int? = nil) {
+                    failureThresholdPercent: Double? = nil, failureMinFinished: Int? = nil, rateLimitPerMinute: Int? = nil,
+                    shadow: ShadowSettings? = nil, gates: [QualityGate]? = nil, gateMinDevices: Int? = nil) {
+            self.shadow = shadow
+            self.gates = gates
+            self.gateMinDevices = gateMinDevices
             self.bundleName = bundleName
             self.version = version
             self.target = target
@@ -326,8 +338,14 @@ public enum AdminAPI {
         public var versions: [VersionCount]?
         /// What the devices fetched against the full size (detail only).
         public var transfer: TransferTotals?
+        public var shadow: ShadowPolicy?
+        public var gates: [QualityGate]?
+        public var gateMinDevices: Int?
+        /// What each reached phase's devices measured, and the gates' verdicts (detail only).
+        public var quality: [PhaseQuality]?
 
         enum CodingKeys: String, CodingKey {
+            case shadow, gates, gateMinDevices = "gate_min_devices", quality
             case id, target, status, phases, counts, versions, transfer
             case bundleName = "bundle_name", version, digest
             case pausedReason = "paused_reason", currentPhase = "current_phase", autoAdvance = "auto_advance"
@@ -341,7 +359,12 @@ public enum AdminAPI {
                     pausedReason: String?, currentPhase: Int, phases: [PhaseStatus], counts: StateCounts, autoAdvance: Bool,
                     soakSeconds: Int, successRatio: Double, failureThresholdCount: Int?, failureThresholdPercent: Double?,
                     failureMinFinished: Int, rateLimitPerMinute: Int?, createdAt: String, createdBy: String,
-                    failureReasons: [FailureReason]? = nil, versions: [VersionCount]? = nil, transfer: TransferTotals? = nil) {
+                    failureReasons: [FailureReason]? = nil, versions: [VersionCount]? = nil, transfer: TransferTotals? = nil,
+                    shadow: ShadowPolicy? = nil, gates: [QualityGate]? = nil, gateMinDevices: Int? = nil, quality: [PhaseQuality]? = nil) {
+            self.shadow = shadow
+            self.gates = gates
+            self.gateMinDevices = gateMinDevices
+            self.quality = quality
             self.id = id
             self.bundleName = bundleName
             self.version = version

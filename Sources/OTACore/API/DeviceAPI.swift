@@ -137,11 +137,20 @@ public enum DeviceAPI {
     public struct CheckinRequest: Codable, Equatable, Sendable {
         public var installed: [InstalledBundle]
         public var attributes: [String: String]?
+        /// What this agent can do beyond the basics (`Feature`): the server offers a
+        /// deployment that needs a feature only to agents that name it.
+        public var features: [String]?
 
-        public init(installed: [InstalledBundle], attributes: [String: String]? = nil) {
+        public init(installed: [InstalledBundle], attributes: [String: String]? = nil, features: [String]? = nil) {
             self.installed = installed
             self.attributes = attributes
+            self.features = features
         }
+    }
+
+    public enum Feature: String, Sendable {
+        /// Runs a candidate model beside the live one before activation (`ShadowPolicy`).
+        case shadow
     }
 
     public struct CheckinResponse: Codable, Equatable, Sendable {
@@ -164,21 +173,27 @@ public enum DeviceAPI {
         public var version: String
         public var digest: String
         public var envelope: Envelope
+        /// Prove the candidate on live inputs before it serves (model bundles).
+        public var shadow: ShadowPolicy?
 
-        enum CodingKeys: String, CodingKey { case deploymentID = "deployment_id", name, version, digest, envelope }
+        enum CodingKeys: String, CodingKey { case deploymentID = "deployment_id", name, version, digest, envelope, shadow }
 
-        public init(deploymentID: String, name: String, version: String, digest: String, envelope: Envelope) {
+        public init(deploymentID: String, name: String, version: String, digest: String, envelope: Envelope, shadow: ShadowPolicy? = nil) {
             self.deploymentID = deploymentID
             self.name = name
             self.version = version
             self.digest = digest
             self.envelope = envelope
+            self.shadow = shadow
         }
     }
 
     /// The steps of an update as devices report them.
     public enum UpdateState: String, Codable, CaseIterable, Sendable {
-        case downloading, downloaded, installing
+        case downloading, downloaded
+        /// The candidate runs beside the live model on live inputs; it serves nothing yet.
+        case shadow
+        case installing
         case healthCheck = "health-check"
         case succeeded, failed
         case rolledBack = "rolled-back"
@@ -200,13 +215,16 @@ public enum DeviceAPI {
         public var at: String
         /// Sent with `downloaded`: what the transfer cost.
         public var transfer: Transfer?
+        /// Sent when a shadow phase ended: the figures and the device's verdict.
+        public var shadow: ShadowOutcome?
 
         enum CodingKeys: String, CodingKey {
-            case deploymentID = "deployment_id", bundleName = "bundle_name", version, state, detail, at, transfer
+            case deploymentID = "deployment_id", bundleName = "bundle_name", version, state, detail, at, transfer, shadow
         }
 
         public init(deploymentID: String?, bundleName: String, version: String, state: UpdateState, detail: String,
-                    at: String = Timestamp.now(), transfer: Transfer? = nil) {
+                    at: String = Timestamp.now(), transfer: Transfer? = nil, shadow: ShadowOutcome? = nil) {
+            self.shadow = shadow
             self.deploymentID = deploymentID
             self.bundleName = bundleName
             self.version = version

@@ -12,3 +12,13 @@ public enum DurationText {
         return value * factor
     }
 }
+
+extension DurationText {
+    /// 45s, 10m, 1h30m: the short form people type.
+    public static func describe(seconds: Int) -> String {
+        if seconds < 60 || seconds % 60 != 0 && seconds < 600 { return "\(seconds)s" }
+        let minutes = seconds / 60
+        if minutes < 60 { return "\(minutes)m" }
+        return minutes % 60 == 0 ? "\(minutes / 60)h" : "\(minutes / 60)h\(minutes % 60)m"
+    }
+}

@@ -41,7 +41,7 @@ public enum ServerApplication {
                           pollIntervalSeconds: configuration.pollIntervalSeconds, logger: logger)
         try await fleet.load()
         let services = ServerServices(configuration: configuration, trust: trust, tokens: TokenStore(db: db), devices: devices,
-                                      bundles: bundles, deployments: deployments, events: events, content: content,
+                                      bundles: bundles, deployments: deployments, events: events, quality: QualityStore(db: db), content: content,
                                       storedFiles: StoredFiles(content: content, bundles: bundles), fleet: fleet,
                                       metrics: metrics, logger: logger, db: db, sessions: DeviceSessions(secret: try DeviceSessions.loadSecret(db)),
                                       registrations: RegistrationLimiter(perMinute: configuration.registrationsPerMinute))

@@ -13,6 +13,7 @@ struct ServerServices: Sendable {
     let bundles: BundleStore
     let deployments: DeploymentStore
     let events: EventStore
+    let quality: QualityStore
     let content: any ContentStore
     let storedFiles: StoredFiles
     let fleet: Fleet

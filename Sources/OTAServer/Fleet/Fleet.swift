@@ -91,7 +91,8 @@ final class Fleet: Sendable {
         guard let (_, bundle) = try await bundles.find(id: plan.bundleID), let envelope = try await bundles.envelope(id: plan.bundleID) else {
             throw APIError(.internalServerError, "internal", "deployment \(plan.id) names a missing bundle")
         }
-        let assignment = DeviceAPI.Assignment(deploymentID: plan.id, name: bundle.name, version: bundle.version, digest: bundle.digest, envelope: envelope)
+        let assignment = DeviceAPI.Assignment(deploymentID: plan.id, name: bundle.name, version: bundle.version, digest: bundle.digest,
+                                              envelope: envelope, shadow: plan.shadow)
         return Live(plan: plan, version: bundle.version, digest: bundle.digest, compatible: Set(bundle.compatible),
                     contentDigests: Set((bundle.files ?? []).map(\.sha256)), assignmentJSON: Array(try StrictJSON.encode(assignment)))
     }
@@ -175,7 +176,8 @@ final class Fleet: Sendable {
                 state.pending.installed[device.id] = installed
             }
             if let attributes = request.attributes { state.pending.attributes[device.id] = attributes }
-            return Self.assignments(for: device, installed: installed, now: now, state: &state)
+            return Self.assignments(for: device, installed: installed, canShadow: request.features?.contains(DeviceAPI.Feature.shadow.rawValue) == true,
+                                    now: now, state: &state)
         }
         metrics.checkins.increment()
         guard !assignments.isEmpty else { return noAssignments }
@@ -191,8 +193,10 @@ final class Fleet: Sendable {
 
     /// For each bundle name, the newest live deployment that targets the device and fits its
     /// hardware decides. A device joins a deployment's current phase when it first checks
-    /// in (subject to the rate limit); failed devices are not offered the bundle again.
-    private static func assignments(for device: DeviceIdentity, installed: [DeviceAPI.InstalledBundle], now: Int64,
+    /// in (subject to the rate limit); failed devices are not offered the bundle again. A
+    /// deployment with a shadow phase is offered only to agents that can run one: an older
+    /// agent would skip it and serve an unproven model.
+    private static func assignments(for device: DeviceIdentity, installed: [DeviceAPI.InstalledBundle], canShadow: Bool, now: Int64,
                                      state: inout State) -> [[UInt8]] {
         var decided = Set<String>()
         var result: [[UInt8]] = []
@@ -209,7 +213,8 @@ final class Fleet: Sendable {
             // the members dictionary and make the insert below copy all of it.
             let plan = state.live[index].plan
             let name = plan.bundleName
-            guard !decided.contains(name), state.live[index].compatible.contains(device.hardware), plan.targets(device) else { continue }
+            guard !decided.contains(name), state.live[index].compatible.contains(device.hardware), plan.targets(device),
+                  canShadow || plan.shadow == nil else { continue }
             decided.insert(name)
             let digest = state.live[index].digest
             if installed.contains(where: { $0.name == name && $0.digest == digest }) { continue }
@@ -241,6 +246,13 @@ final class Fleet: Sendable {
         }
     }
 
+    /// The live deployment that brought `digest` of `bundleName` to `device`, if any.
+    func deployment(bringing digest: String, of bundleName: String, to device: DeviceIdentity) -> String? {
+        state.withLock { state in
+            state.live.first { $0.plan.bundleName == bundleName && $0.digest == digest && $0.members[device.id] != nil }?.plan.id
+        }
+    }
+
     // MARK: Events
 
     func record(_ reported: [DeviceAPI.Event], from device: DeviceIdentity) async throws {
@@ -257,7 +269,9 @@ final class Fleet: Sendable {
                 state.live[index].members[device.id]?.state = newState
             }
         }
-        for deploymentID in Set(changed.map(\.deploymentID)) { try await evaluate(deploymentID: deploymentID) }
+        // A shadow verdict moves no count, but the phase's gates may decide on it.
+        let judged = reported.filter { $0.shadow != nil }.compactMap(\.deploymentID).filter { members[$0] != nil }
+        for deploymentID in Set(changed.map(\.deploymentID) + judged) { try await evaluate(deploymentID: deploymentID) }
     }
 
     /// Applies the rollout policy to one deployment and refreshes it in memory if it changed.
@@ -273,7 +287,7 @@ final class Fleet: Sendable {
 
     /// Periodic work: soak timers and automatic advances of every active deployment.
     func tick() async {
-        let ids = state.withLock { $0.live.filter { $0.plan.status == "active" && $0.plan.autoAdvance }.map(\.plan.id) }
+        let ids = state.withLock { $0.live.filter { $0.plan.status == "active" && ($0.plan.autoAdvance || !$0.plan.gates.isEmpty) }.map(\.plan.id) }
         for id in ids {
             do { try await evaluate(deploymentID: id) } catch { logger.error("rollout evaluation of \(id) failed: \(error)") }
         }

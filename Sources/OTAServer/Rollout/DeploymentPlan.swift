@@ -28,6 +28,13 @@ struct DeploymentPlan: Sendable {
     let phaseSecret: [UInt8]?
     let createdAt: String
     let createdBy: String
+    /// The shadow phase devices run before activation (model bundles), with `gates` in it.
+    var shadow: ShadowPolicy? = nil
+    /// Checked on each device in shadow, and on the current phase's medians before it advances.
+    var gates: [QualityGate] = []
+    var gateMinDevices = DeploymentPlan.defaultGateMinDevices
+
+    static let defaultGateMinDevices = 20
 
     var isLastPhase: Bool { currentPhase >= phases.count - 1 }
 
@@ -103,8 +110,14 @@ enum RolloutDecision: Equatable {
 }
 
 enum RolloutPolicy {
-    static func decide(_ plan: DeploymentPlan, counts: [Int: AdminAPI.StateCounts], now: Int64) -> RolloutDecision {
+    /// `gates`: the current phase's gate checks (empty when the deployment has none).
+    static func decide(_ plan: DeploymentPlan, counts: [Int: AdminAPI.StateCounts], now: Int64,
+                       gates: [AdminAPI.GateCheck] = []) -> RolloutDecision {
         guard plan.status == "active" else { return .none }
+        let failedGates = gates.filter { $0.verdict == .fail }
+        if !failedGates.isEmpty {
+            return .pause(reason: "quality gate failed in phase \(plan.currentPhase + 1) (\(plan.phases[plan.currentPhase].label)): \(failedGates.map(\.summary).joined(separator: "; "))")
+        }
         let overall = counts.values.reduce(AdminAPI.StateCounts(), +)
         let failures = overall.unsuccessful - plan.failureBaseline
         let finished = overall.finished - plan.finishedBaseline
@@ -120,16 +133,18 @@ enum RolloutPolicy {
         guard plan.autoAdvance, !plan.isLastPhase else { return .none }
         let phase = counts[plan.currentPhase] ?? AdminAPI.StateCounts()
         let ratio = phase.total == 0 ? 0 : Double(phase.succeeded) / Double(phase.total)
-        let reached = phase.total > 0 && ratio >= plan.successRatio
+        // A phase whose figures are not in yet has not earned the next one.
+        let reached = phase.total > 0 && ratio >= plan.successRatio && gates.allSatisfy { $0.verdict == .pass }
         guard reached else { return plan.soakStartedEpoch == nil ? .none : .resetSoak }
         guard let soakStarted = plan.soakStartedEpoch else {
-            return plan.soakSeconds == 0 ? advance(plan, ratio: ratio) : .startSoak
+            return plan.soakSeconds == 0 ? advance(plan, ratio: ratio, gates: gates) : .startSoak
         }
-        return now - soakStarted >= Int64(plan.soakSeconds) ? advance(plan, ratio: ratio) : .none
+        return now - soakStarted >= Int64(plan.soakSeconds) ? advance(plan, ratio: ratio, gates: gates) : .none
     }
 
-    private static func advance(_ plan: DeploymentPlan, ratio: Double) -> RolloutDecision {
+    private static func advance(_ plan: DeploymentPlan, ratio: Double, gates: [AdminAPI.GateCheck]) -> RolloutDecision {
         let next = plan.currentPhase + 1
-        return .advance(to: next, reason: "phase \(plan.currentPhase + 1) (\(plan.phases[plan.currentPhase].label)) reached \(String(format: "%.1f", ratio * 100))% success; soaked \(plan.soakSeconds)s")
+        let figures = gates.isEmpty ? "" : "; gates passed: " + gates.map(\.summary).joined(separator: "; ")
+        return .advance(to: next, reason: "phase \(plan.currentPhase + 1) (\(plan.phases[plan.currentPhase].label)) reached \(String(format: "%.1f", ratio * 100))% success; soaked \(plan.soakSeconds)s" + figures)
     }
 }

@@ -8,7 +8,7 @@ struct DeploymentStore: Sendable {
     let db: DatabasePool
 
     static func plan(_ row: Row) -> DeploymentPlan {
-        DeploymentPlan(
+        var plan = DeploymentPlan(
             id: row.string("id"), seq: row.int64("seq"), bundleID: row.int64("bundle_id"), bundleName: row.string("bundle_name"),
             target: row.json("target", as: AdminAPI.Target.self), phases: row.json("phases", as: [AdminAPI.Phase].self),
             currentPhase: row.int("current_phase"), phaseStartedEpoch: row.int64("phase_started_epoch"), status: row.string("status"),
@@ -19,6 +19,33 @@ struct DeploymentStore: Sendable {
             failureBaseline: row.int("failure_baseline"), finishedBaseline: row.int("finished_baseline"),
             phaseSecret: row.optionalString("phase_secret").flatMap(Hex.decode),
             createdAt: row.string("created_at"), createdBy: row.string("created_by"))
+        if row.optionalString("shadow") != nil { plan.shadow = row.json("shadow", as: ShadowPolicy.self) }
+        if row.optionalString("gates") != nil { plan.gates = row.json("gates", as: [QualityGate].self) }
+        plan.gateMinDevices = row["gate_min_devices"] ?? DeploymentPlan.defaultGateMinDevices
+        return plan
+    }
+
+    /// The shadow policy and gates a create request asks for, checked.
+    static func quality(_ request: AdminAPI.DeploymentCreateRequest) throws -> (shadow: ShadowPolicy?, gates: [QualityGate], minDevices: Int) {
+        let gates = request.gates ?? []
+        guard gates.count <= 16 else { throw APIError.badRequest("at most 16 gates") }
+        guard Set(gates).count == gates.count else { throw APIError.badRequest("a gate is listed twice") }
+        let minDevices = request.gateMinDevices ?? DeploymentPlan.defaultGateMinDevices
+        guard (1...100_000).contains(minDevices) else { throw APIError.badRequest("gate_min_devices must be 1 to 100000") }
+        guard let settings = request.shadow else {
+            if let relative = gates.first(where: \.relative) {
+                throw APIError.badRequest("gate \(relative) compares with the live model beside the candidate: it needs a shadow phase (shadow)")
+            }
+            if let shadowOnly = gates.first(where: { [.agreement, .distance].contains($0.metric) }) {
+                throw APIError.badRequest("gate \(shadowOnly) is measured only in a shadow phase: it needs one (shadow)")
+            }
+            return (nil, gates, minDevices)
+        }
+        let policy = ShadowPolicy(minSamples: settings.minSamples ?? ShadowPolicy.defaultMinSamples,
+                                  maxSeconds: settings.maxSeconds ?? ShadowPolicy.defaultMaxSeconds,
+                                  sampleShare: settings.sampleShare ?? 1, gates: gates.isEmpty ? ShadowPolicy.defaultGates : gates)
+        if let problem = policy.problem { throw APIError.badRequest(problem) }
+        return (policy, policy.gates, minDevices)
     }
 
     func create(_ request: AdminAPI.DeploymentCreateRequest, bundleID: Int64, by caller: AdminIdentity) async throws -> DeploymentPlan {
@@ -37,20 +64,28 @@ struct DeploymentStore: Sendable {
         if let percent = thresholdPercent, !(percent >= 0 && percent < 100) { throw APIError.badRequest("failure_threshold_percent must be from 0 to below 100") }
         if minFinished < 0 { throw APIError.badRequest("failure_min_finished must not be negative") }
         if let rate = request.rateLimitPerMinute, rate < 1 { throw APIError.badRequest("rate_limit_per_minute must be at least 1") }
+        let quality = try Self.quality(request)
         let id = Secret.newID("dep_")
         let now = Timestamp.epochSeconds()
         return try await db.write { db in
+            if quality.shadow != nil, let kind = try String.fetchOne(db, sql: "SELECT kind FROM bundles WHERE id = ?", arguments: [bundleID]), kind != "model" {
+                throw APIError.badRequest("a shadow phase runs a candidate model beside the live one: \(request.bundleName) is a \(kind) bundle")
+            }
             let seq = (try Int64.fetchOne(db, sql: "SELECT max(seq) FROM deployments") ?? 0) + 1
             try db.execute(sql: """
                 INSERT INTO deployments (id, seq, bundle_id, bundle_name, target, phases, current_phase, phase_started_epoch, status,
                     auto_advance, soak_s, success_ratio, failure_threshold_count, failure_threshold_percent, failure_min_finished,
-                    rate_limit_per_minute, phase_secret, created_at, created_by)
-                SELECT ?, ?, id, name, ?, ?, 0, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM bundles WHERE id = ?
+                    rate_limit_per_minute, phase_secret, created_at, created_by, shadow, gates, gate_min_devices)
+                SELECT ?, ?, id, name, ?, ?, 0, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM bundles WHERE id = ?
                 """, arguments: [id, seq, JSONColumn.encode(request.target), JSONColumn.encode(phases), now, (request.autoAdvance ?? false) ? 1 : 0,
                                  soak, ratio, request.failureThresholdCount, thresholdPercent, minFinished, request.rateLimitPerMinute,
-                                 Hex.encode(SecureRandom.bytes(32)), Timestamp.now(), caller.actor, bundleID])
+                                 Hex.encode(SecureRandom.bytes(32)), Timestamp.now(), caller.actor,
+                                 quality.shadow.map(JSONColumn.encode), quality.gates.isEmpty ? nil : JSONColumn.encode(quality.gates),
+                                 quality.minDevices, bundleID])
             try AuditLog.record(db, by: caller, action: "deployment.create", target: id,
-                                detail: "\(request.bundleName) \(request.version) to \(request.target.summary), phases \(phases.map(\.label).joined(separator: ","))")
+                                detail: "\(request.bundleName) \(request.version) to \(request.target.summary), phases \(phases.map(\.label).joined(separator: ","))"
+                                    + (quality.shadow.map { "; shadow \($0.minSamples) samples within \($0.maxSeconds)s" } ?? "")
+                                    + (quality.gates.isEmpty ? "" : "; gates \(quality.gates.map(\.description).joined(separator: ", "))"))
             return Self.plan(try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id])!)
         }
     }
@@ -114,7 +149,12 @@ struct DeploymentStore: Sendable {
         var failureReasons: [AdminAPI.FailureReason]?
         var versions: [AdminAPI.VersionCount]?
         var transfer: AdminAPI.TransferTotals?
+        var quality: [AdminAPI.PhaseQuality]?
         if detailed {
+            quality = try (0...plan.currentPhase).compactMap { index in
+                try QualityStore.phaseQuality(db, plan: plan, version: row.string("version"), phase: index, phaseTotal: counts[index]?.total ?? 0)
+            }
+            if quality?.isEmpty == true { quality = nil }
             let sums = try db.cachedRows("""
                 SELECT COUNT(*) AS devices, COALESCE(SUM(bytes_fetched), 0) AS fetched, COALESCE(SUM(bytes_total), 0) AS total
                 FROM deployment_devices WHERE deployment_id = ? AND bytes_total IS NOT NULL
@@ -133,7 +173,9 @@ struct DeploymentStore: Sendable {
             phases: phases, counts: overall, autoAdvance: plan.autoAdvance, soakSeconds: plan.soakSeconds, successRatio: plan.successRatio,
             failureThresholdCount: plan.failureThresholdCount, failureThresholdPercent: plan.failureThresholdPercent,
             failureMinFinished: plan.failureMinFinished, rateLimitPerMinute: plan.rateLimitPerMinute, createdAt: plan.createdAt,
-            createdBy: plan.createdBy, failureReasons: failureReasons, versions: versions, transfer: transfer)
+            createdBy: plan.createdBy, failureReasons: failureReasons, versions: versions, transfer: transfer,
+            shadow: plan.shadow, gates: plan.gates.isEmpty ? nil : plan.gates, gateMinDevices: plan.gates.isEmpty ? nil : plan.gateMinDevices,
+            quality: quality)
     }
 
     /// `completed` is shown for an active deployment in its last phase with every reached
@@ -191,7 +233,13 @@ struct DeploymentStore: Sendable {
         return try await db.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id]) else { return nil }
             let plan = Self.plan(row)
-            switch RolloutPolicy.decide(plan, counts: try counts(db, deploymentID: id), now: now) {
+            let counts = try counts(db, deploymentID: id)
+            var gates: [AdminAPI.GateCheck] = []
+            if !plan.gates.isEmpty, plan.status == "active", let version = try String.fetchOne(db, sql: "SELECT version FROM bundles WHERE id = ?", arguments: [plan.bundleID]) {
+                gates = try QualityStore.phaseQuality(db, plan: plan, version: version, phase: plan.currentPhase,
+                                                      phaseTotal: counts[plan.currentPhase]?.total ?? 0)?.gates ?? []
+            }
+            switch RolloutPolicy.decide(plan, counts: counts, now: now, gates: gates) {
             case .none:
                 return nil
             case .startSoak:

@@ -88,6 +88,28 @@ enum DeviceRoutes {
             return try JSONResponse.make(DeviceAPI.EventsResponse(accepted: body.events.count), status: .accepted)
         }
 
+        group.post("metrics") { request, _ -> Response in
+            let caller = try await services.deviceCaller(request)
+            let raw = try await request.collectJSON(what: "metrics", limit: 256 * 1024)
+            try caller.check(raw)
+            let device = caller.identity
+            let body = try Request.decodeJSON(DeviceAPI.MetricsRequest.self, from: raw, what: "metrics")
+            guard (1...DeviceAPI.MetricsRequest.maximumCount).contains(body.metrics.count) else {
+                throw APIError.badRequest("send 1 to \(DeviceAPI.MetricsRequest.maximumCount) reports at once")
+            }
+            for item in body.metrics {
+                if let problem = SafeName.problem(with: item.bundleName, what: "bundle_name") { throw APIError.badRequest(problem) }
+                guard item.version.utf8.count <= 256, SHA256Digest(hex: item.digest) != nil, item.at.utf8.count <= 64, Timestamp.parse(item.at) != nil else {
+                    throw APIError.badRequest("metrics: version, digest or time is malformed (digest is a SHA-256, at is RFC 3339)")
+                }
+                if let problem = item.report.problem { throw APIError.badRequest("metrics of \(item.bundleName) \(item.version): \(problem)") }
+            }
+            let deployments = body.metrics.map { services.fleet.deployment(bringing: $0.digest, of: $0.bundleName, to: device) }
+            try await services.quality.recordLive(body.metrics, deviceID: device.id, deploymentIDs: deployments)
+            for id in Set(deployments.compactMap { $0 }) { try await services.fleet.evaluate(deploymentID: id) }
+            return try JSONResponse.make(DeviceAPI.EventsResponse(accepted: body.metrics.count), status: .accepted)
+        }
+
         group.get("content/:digest") { request, context -> Response in
             try await ContentDownload.respond(request, context: context, services: services)
         }

@@ -78,4 +78,9 @@ enum JSONColumn {
     static func encode<T: Encodable>(_ value: T) -> String {
         String(decoding: (try? StrictJSON.encode(value)) ?? Data("null".utf8), as: UTF8.self)
     }
+
+    /// For columns whose JSON came from a device: a row that does not decode is skipped, not fatal.
+    static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> T {
+        try StrictJSON.decode(T.self, from: Array(text.utf8), what: "stored report")
+    }
 }

@@ -10,7 +10,7 @@ struct EventStore: Sendable {
     static func membershipState(for state: DeviceAPI.UpdateState) -> String {
         switch state {
         case .downloading, .downloaded: return "downloading"
-        case .installing, .healthCheck: return "installing"
+        case .shadow, .installing, .healthCheck: return "installing"
         case .succeeded: return "succeeded"
         // An abandoned update ends the device's part in that deployment: it is not offered
         // again there (a new deployment of the same version is).
@@ -44,13 +44,18 @@ struct EventStore: Sendable {
                                                      arguments: [id, device.id]) {
                     deploymentID = id
                     let next = Self.membershipState(for: event.state)
+                    // Figures differ on every device; the reason failures are grouped by must not.
+                    let reason = event.shadow?.groupingReason(detail: event.detail) ?? event.detail
                     // Progress only moves forward, and a final outcome is written once: a later
                     // contradicting report stays in the history but changes no count.
                     let advances = Self.membershipOrder[next]! > Self.membershipOrder[current]!
                     if advances {
                         try db.execute(sql: "UPDATE deployment_devices SET state = ?, detail = ?, updated_epoch = ? WHERE deployment_id = ? AND device_id = ?",
-                                       arguments: [next, String(event.detail.prefix(2000)), epoch, id, device.id])
+                                       arguments: [next, String(reason.prefix(2000)), epoch, id, device.id])
                         changed.append((id, next))
+                    }
+                    if let outcome = event.shadow {
+                        try QualityStore.recordShadow(db, deviceID: device.id, event: event, deploymentID: id, outcome: outcome, receivedAt: received)
                     }
                     if let transfer = event.transfer {
                         try db.execute(sql: "UPDATE deployment_devices SET bytes_fetched = ?, bytes_total = ? WHERE deployment_id = ? AND device_id = ?",

@@ -26,6 +26,21 @@ struct DeploymentsCommand: ParsableCommand {
               otactl deployments create digits 2.0.0 --tag lab --devices-per-minute 100
               otactl deployments create digits 2.0.0 --all --canary-devices cam-01,cam-02 \\
                   --phases 1%,10%,50%,100% --auto-advance --soak 30m --failure-threshold 5%
+              otactl deployments create digits 3.0.0 --all --shadow --shadow-samples 500 \\
+                  --gate 'agreement>=0.97' --gate 'latency_p95<=1.2x' --gate 'errors<=0'
+
+            Shadow phase (--shadow, model bundles): each device first runs the candidate beside
+            its live model on live inputs (through its shadow_command) and serves nothing from it.
+            After --shadow-samples inputs (or --shadow-timeout) the device checks the gates: pass
+            goes on to activation and the health check; fail discards the candidate.
+
+            Gates (--gate, repeatable): METRIC>=VALUE or METRIC<=VALUE. Metrics: agreement
+            (share of identical top-1 answers), distance, latency_p50, latency_p95 (ms),
+            confidence, errors, samples, metric.NAME (the application's own). A trailing x
+            compares with the live model (latency_p95<=1.2x: at most 1.2 times its p95) and
+            needs --shadow. A deployment's gates also hold each phase: it advances only when the
+            median over --gate-min-devices devices passes, and pauses with the figures when it
+            fails. Without --shadow the phase's figures come from the devices' metrics_command.
             """
         )
         @Argument(help: "Bundle name.") var name: String
@@ -44,6 +59,12 @@ struct DeploymentsCommand: ParsableCommand {
         @Option(help: ArgumentHelp("Pause after this many failures (e.g. 3) or this failure rate (e.g. 5%).", valueName: "n|p%")) var failureThreshold: String?
         @Option(help: "Apply a percentage threshold only once this many devices finished.") var minFinished: Int?
         @Option(help: "At most this many devices start the update per minute.") var devicesPerMinute: Int?
+        @Flag(help: "Prove the candidate on each device's live inputs before it serves.") var shadow = false
+        @Option(help: "Inputs the candidate must see in shadow (default 200).") var shadowSamples: Int?
+        @Option(help: ArgumentHelp("The longest a shadow phase may take, e.g. 10m (default 10m).", valueName: "duration")) var shadowTimeout: String?
+        @Option(help: ArgumentHelp("Share of live inputs the candidate also gets (default 1).", valueName: "ratio")) var shadowShare: Double?
+        @Option(name: .customLong("gate"), help: ArgumentHelp("A quality gate, e.g. 'agreement>=0.97' (repeatable).", valueName: "gate")) var gateTexts: [String] = []
+        @Option(help: "Devices whose figures a phase's gates need (default 20, fewer in a smaller phase).") var gateMinDevices: Int?
         @OptionGroup var server: ServerOptions
         @Flag(help: "Print the result as JSON.") var json = false
 
@@ -52,7 +73,19 @@ struct DeploymentsCommand: ParsableCommand {
             guard targets == 1 else { throw ValidationError("give exactly one target: --all, --tag, --group or --devices") }
             let canaries = [canaryDevices != nil, canaryTag != nil, canaryGroup != nil].filter { $0 }.count
             guard canaries <= 1 else { throw ValidationError("give at most one of --canary-devices, --canary-tag, --canary-group") }
+            for text in gateTexts {
+                do { _ = try QualityGate(parsing: text) } catch { throw ValidationError("--gate: \(error.description)") }
+            }
+            if !shadow && (shadowSamples != nil || shadowTimeout != nil || shadowShare != nil) {
+                throw ValidationError("--shadow-samples, --shadow-timeout and --shadow-share need --shadow")
+            }
+            if !shadow, let relative = gates.first(where: \.relative) {
+                throw ValidationError("gate \(relative) compares with the live model beside the candidate: it needs --shadow")
+            }
+            if gateMinDevices != nil && gates.isEmpty { throw ValidationError("--gate-min-devices needs at least one --gate") }
         }
+
+        var gates: [QualityGate] { gateTexts.compactMap { try? QualityGate(parsing: $0) } }
 
         func run() throws {
             var stages: [AdminAPI.Phase] = []
@@ -69,7 +102,10 @@ struct DeploymentsCommand: ParsableCommand {
                 bundleName: name, version: version,
                 target: .init(all: all ? true : nil, tag: tag, group: group, devices: devices.map(list)),
                 phases: stages, autoAdvance: autoAdvance, soakSeconds: try soak.map { try parseDuration($0, option: "--soak") },
-                successRatio: try successRatio.map(ratio), failureMinFinished: minFinished, rateLimitPerMinute: devicesPerMinute)
+                successRatio: try successRatio.map(ratio), failureMinFinished: minFinished, rateLimitPerMinute: devicesPerMinute,
+                shadow: shadow ? .init(minSamples: shadowSamples, maxSeconds: try shadowTimeout.map { try parseDuration($0, option: "--shadow-timeout") },
+                                       sampleShare: shadowShare) : nil,
+                gates: gates.isEmpty ? nil : gates, gateMinDevices: gateMinDevices)
             if let threshold = failureThreshold {
                 if threshold.hasSuffix("%") {
                     guard let percent = Double(threshold.dropLast()) else { throw ValidationError("--failure-threshold: '\(threshold)' is not a percentage") }
@@ -83,6 +119,7 @@ struct DeploymentsCommand: ParsableCommand {
             let deployment = try Failure.remote { try client.createDeployment(request) }
             if json { return try Terminal.printJSON(deployment) }
             print("created deployment \(deployment.id): \(deployment.bundleName) \(deployment.version) to \(deployment.target.summary), phases \(deployment.phases.map(\.label).joined(separator: ", "))")
+            if let line = DeploymentView.qualityLine(deployment) { print(line) }
         }
 
         func list(_ text: String) -> [String] {
@@ -188,65 +225,4 @@ private func control(_ server: ServerOptions, _ id: String, _ action: String, _ 
     let client = try server.client()
     let deployment = try Failure.remote { try client.control(id, action, reason: reason) }
     print("\(deployment.id): \(deployment.status), phase \(deployment.currentPhase + 1) of \(deployment.phases.count) (\(deployment.phases[deployment.currentPhase].label))")
-}
-
-/// The text view of a deployment (also what --watch redraws).
-enum DeploymentView {
-    static func render(_ d: AdminAPI.Deployment) -> String {
-        var lines: [String] = []
-        lines.append("deployment \(d.id): \(d.bundleName) \(d.version) to \(d.target.summary)")
-        var status = "status: \(d.status), phase \(d.currentPhase + 1) of \(d.phases.count)"
-        if d.autoAdvance { status += ", advances automatically (soak \(d.soakSeconds)s, success ratio \(Int(d.successRatio * 100))%)" }
-        lines.append(status)
-        if let reason = d.pausedReason { lines.append("paused: \(reason)") }
-        lines.append("")
-        let header = ["PHASE", "PROGRESS", "PENDING", "DOWNLOADING", "INSTALLING", "SUCCEEDED", "FAILED", "ROLLED BACK"]
-        var rows: [[String]] = []
-        for phase in d.phases {
-            let c = phase.counts
-            let marker = phase.index == d.currentPhase ? "▶ " : (phase.index < d.currentPhase ? "✓ " : "  ")
-            rows.append([marker + "\(phase.index + 1) " + phase.label, bar(c), String(c.pending), String(c.downloading), String(c.installing),
-                         String(c.succeeded), String(c.failed), String(c.rolledBack)])
-        }
-        let c = d.counts
-        rows.append(["  all", bar(c), String(c.pending), String(c.downloading), String(c.installing), String(c.succeeded),
-                     String(c.failed), String(c.rolledBack)])
-        lines.append(table(header, rows))
-        if let reasons = d.failureReasons, !reasons.isEmpty {
-            lines.append("")
-            lines.append("failure reasons:")
-            for reason in reasons { lines.append("  \(reason.count)× \(reason.reason)") }
-        }
-        if let versions = d.versions, !versions.isEmpty {
-            lines.append("")
-            lines.append("\(d.bundleName) versions running: " + versions.map { "\($0.version) on \($0.count)" }.joined(separator: ", "))
-        }
-        if let transfer = d.transfer, transfer.devices > 0 {
-            let share = transfer.totalBytes == 0 ? 0 : Double(transfer.savedBytes) * 100 / Double(transfer.totalBytes)
-            lines.append("")
-            lines.append("transfer: \(transfer.devices) device\(transfer.devices == 1 ? "" : "s") fetched \(Terminal.formatBytes(transfer.fetchedBytes)) of \(Terminal.formatBytes(transfer.totalBytes)); saved \(Terminal.formatBytes(transfer.savedBytes)) (\(String(format: "%.1f", share))%) by reusing what they held")
-        }
-        return lines.joined(separator: "\n")
-    }
-
-    /// Succeeded as '#', failed or rolled back as 'x', in progress as '~', pending as '.'.
-    static func bar(_ c: AdminAPI.StateCounts, width: Int = 24) -> String {
-        guard c.total > 0 else { return "[" + String(repeating: " ", count: width) + "]   0%" }
-        func cells(_ n: Int) -> Int { Int((Double(n) / Double(c.total) * Double(width)).rounded()) }
-        let done = cells(c.succeeded), bad = cells(c.unsuccessful), busy = cells(c.downloading + c.installing)
-        let used = min(width, done + bad + busy)
-        let text = String(repeating: "#", count: done) + String(repeating: "x", count: bad) + String(repeating: "~", count: busy)
-        let percent = Int(Double(c.finished) / Double(c.total) * 100)
-        return "[" + String(text.prefix(width)) + String(repeating: ".", count: width - used) + "] " + String(repeating: " ", count: 3 - String(percent).count) + "\(percent)%"
-    }
-
-    static func table(_ header: [String], _ rows: [[String]]) -> String {
-        var widths = header.map(\.count)
-        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-        func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, cell in i == cells.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count) }
-                .joined(separator: "  ")
-        }
-        return ([line(header)] + rows.map(line)).joined(separator: "\n")
-    }
 }

@@ -1,0 +1,145 @@
+import OTACore
+
+/// The shadow phase: the staged candidate runs beside the live model on the same live inputs
+/// and serves nothing, until the application has measured `min_samples` of them or `max_s`
+/// passed. Then the device decides against the deployment's gates: pass goes on to
+/// activation, fail discards the candidate without it ever serving.
+///
+/// It never blocks a cycle: each cycle reads the report and returns `inShadow` until there is
+/// enough evidence, so check-ins (and a cancellation) go on meanwhile. The verdict is
+/// journaled before it is acted on, so a crash at any point repeats the same verdict.
+extension Updater {
+    /// Starts the shadow phase right after staging, with a fresh id for its report.
+    mutating func beginShadow() throws {
+        journal.shadowID = Hex.encode(SecureRandom.bytes(16))
+        journal.shadowStartedEpoch = Timestamp.epochSeconds()
+        journal.shadowCommandRan = nil
+        journal.shadowOutcome = nil
+        try advance(to: .shadow)
+    }
+
+    /// Nil once the candidate passed (the journal is at `staged`); `inShadow` while the
+    /// application gathers evidence. Throws `UpdateStop.gaveUp` when it failed.
+    mutating func shadow() throws -> Result? {
+        guard let policy = journal.shadow, let shadowID = journal.shadowID, let started = journal.shadowStartedEpoch else {
+            throw UpdateStop.gaveUp("the update's journal has a shadow step without its policy")
+        }
+        if journal.shadowOutcome == nil {
+            if let waiting = try gatherEvidence(policy, shadowID: shadowID, started: started) { return waiting }
+        }
+        guard let outcome = journal.shadowOutcome else { return nil }
+        stopShadow()
+        if outcome.passed {
+            agent.log.info("\(label): passed in shadow (\(outcome.gates.map(\.summary).joined(separator: ", ")))")
+            try report(.shadow, "passed in shadow after \(outcome.report?.samples ?? 0) samples: \(outcome.gates.map(\.summary).joined(separator: ", "))",
+                       shadow: outcome)
+            try advance(to: .staged)
+            return nil
+        }
+        throw UpdateStop.gaveUp(Self.failureDetail(outcome, policy: policy))
+    }
+
+    /// Tells the application (once) and reads its report; journals a verdict when there is
+    /// enough evidence or time is up.
+    private mutating func gatherEvidence(_ policy: ShadowPolicy, shadowID: String, started: Int64) throws -> Result? {
+        guard let command = agent.config.shadowCommand else {
+            return try decide(.init(passed: false, report: nil, gates: []), why: "this device has no shadow_command, so its candidate cannot be proven")
+        }
+        if journal.shadowCommandRan != true {
+            try FileSystem.replaceSymlink(layout.candidate(journal.name), target: layout.linkTarget(journal.name, journal.slot))
+            try FileSystem.remove(layout.shadowReport(journal.name))
+            try report(.shadow, "running \(journal.version) in shadow beside \(journal.previousVersion ?? "nothing"): \(policy.minSamples) samples within \(DurationText.describe(seconds: policy.maxSeconds)), gates \(policy.gates.map(\.description).joined(separator: ", "))")
+            let outcome: CommandRunner.Outcome
+            do { outcome = try CommandRunner.run(command, environment: shadowEnvironment("start", policy, shadowID: shadowID), timeoutSeconds: 120) } catch {
+                return try decide(.init(passed: false, report: nil, gates: []), why: "cannot run the shadow command: \(error)")
+            }
+            guard outcome.succeeded else {
+                return try decide(.init(passed: false, report: nil, gates: []), why: "the shadow command failed (\(outcome.summary))")
+            }
+            journal.shadowCommandRan = true
+            try saveJournal()
+            agent.crash.reached("shadow-started")
+        }
+        let read = readReport(shadowID: shadowID)
+        let elapsed = Timestamp.epochSeconds() - started
+        switch read {
+        case .malformed(let problem):
+            return try decide(.init(passed: false, report: nil, gates: []), why: "the application's shadow report is unusable: \(problem)")
+        case .found(let report) where report.samples >= policy.minSamples || elapsed >= Int64(policy.maxSeconds):
+            let verdict = policy.verdict(report)
+            return try decide(.init(passed: verdict.passed, report: report, gates: verdict.results), why: verdict.reason)
+        case .missing(let why) where elapsed >= Int64(policy.maxSeconds):
+            return try decide(.init(passed: false, report: nil, gates: []), why: "no shadow report within \(DurationText.describe(seconds: policy.maxSeconds)) (\(why))")
+        case .found(let report):
+            agent.log.info("\(label): in shadow, \(report.samples) of \(policy.minSamples) samples after \(elapsed)s")
+            return .inShadow
+        case .missing:
+            agent.log.info("\(label): in shadow, no report yet after \(elapsed)s")
+            return .inShadow
+        }
+    }
+
+    /// Journals the verdict (and why, for a failure without figures) before anything acts on it.
+    private mutating func decide(_ outcome: DeviceAPI.ShadowOutcome, why: String) throws -> Result? {
+        journal.shadowOutcome = outcome
+        if !outcome.passed { journal.failure = why }
+        try saveJournal()
+        agent.crash.reached("shadow-decided")
+        return nil
+    }
+
+    static func failureDetail(_ outcome: DeviceAPI.ShadowOutcome, policy: ShadowPolicy) -> String {
+        let failed = outcome.gates.filter { !$0.passed }
+        if let report = outcome.report, !failed.isEmpty, report.samples >= policy.minSamples {
+            return "stopped in shadow after \(report.samples) samples: \(failed.map(\.summary).joined(separator: ", "))"
+        }
+        return "stopped in shadow: " + (outcome.report.map { policy.verdict($0).reason } ?? "no usable report")
+    }
+
+    private enum ReportRead {
+        case found(ShadowReport)
+        case missing(String)
+        case malformed(String)
+    }
+
+    /// The application's report, as hostile as any input: a regular file (not a link or a
+    /// pipe), at most 64 KiB, strictly shaped, for this very shadow phase.
+    private func readReport(shadowID: String) -> ReportRead {
+        let path = layout.shadowReport(journal.name)
+        switch FileSystem.kind(of: path) {
+        case .missing: return .missing("the application wrote nothing to \(path)")
+        case .regular: break
+        default: return .malformed("\(path) is not a regular file")
+        }
+        let report: ShadowReport
+        do { report = try ShadowReport.decode(try FileSystem.readFile(path, limit: ShadowReport.maximumBytes)) } catch {
+            return .malformed(String(describing: error))
+        }
+        // Left from another attempt (or another candidate): never evidence for this one.
+        guard report.shadowID == shadowID else { return .missing("the report at \(path) names another shadow_id") }
+        return .found(report)
+    }
+
+    /// Tells the application to drop the candidate, and removes its link and report. Best
+    /// effort and safe to repeat: the candidate never served, so nothing can go wrong here
+    /// that a later cleanup does not repair.
+    func stopShadow() {
+        if let command = agent.config.shadowCommand, journal.shadowCommandRan == true, let policy = journal.shadow {
+            do {
+                let outcome = try CommandRunner.run(command, environment: shadowEnvironment("stop", policy, shadowID: journal.shadowID ?? ""),
+                                                    timeoutSeconds: 120)
+                if !outcome.succeeded { agent.log.error("\(label): the shadow command could not stop the candidate (\(outcome.summary))") }
+            } catch { agent.log.error("\(label): cannot run the shadow command: \(error)") }
+        }
+        try? FileSystem.remove(layout.candidate(journal.name))
+        try? FileSystem.remove(layout.shadowReport(journal.name))
+    }
+
+    private func shadowEnvironment(_ action: String, _ policy: ShadowPolicy, shadowID: String) -> [String: String] {
+        ["OTA_SHADOW_ACTION": action, "OTA_SHADOW_ID": shadowID, "OTA_SHADOW_REPORT": layout.shadowReport(journal.name),
+         "OTA_SHADOW_MIN_SAMPLES": String(policy.minSamples), "OTA_SHADOW_MAX_S": String(policy.maxSeconds),
+         "OTA_SHADOW_SAMPLE_SHARE": String(policy.sampleShare),
+         "OTA_BUNDLE_NAME": journal.name, "OTA_BUNDLE_VERSION": journal.version, "OTA_LIVE_VERSION": journal.previousVersion ?? "",
+         "OTA_CANDIDATE_DIR": layout.candidate(journal.name), "OTA_CURRENT_DIR": layout.current(journal.name)]
+    }
+}
