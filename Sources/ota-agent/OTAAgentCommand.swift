@@ -77,8 +77,9 @@ struct Once: ParsableCommand {
         abstract: "Run one cycle (for cron or a systemd timer) and exit.",
         discussion: """
         Exit codes:
-          0   checked in; nothing to do, every update committed, or an update the server
-              no longer offers was abandoned
+          0   checked in; nothing to do, every update committed, an update the server no
+              longer offers was abandoned, or a candidate is being proven in shadow (the
+              next run looks at its figures again)
           1   could not complete (server unreachable, a transfer cut, ...): try again later;
               downloads resume where they stopped
           2   an update was given up or rolled back; the previous version runs

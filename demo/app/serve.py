@@ -12,6 +12,10 @@ takes effect only when the agent's reload hook asks for it:
     POST /predict    {"inputs": [[64 floats in 0..1], ...]} -> {"labels": [...], "version": ...}
     GET  /version    which version and slot serve, and the model's SHA-256
     GET  /healthz    200 when a model is loaded, 503 otherwise
+    POST /shadow/start {"id", "report", "sample_share"}: load STATE/candidate/NAME and run it
+                     beside the live model on live inputs (see shadow.py); 500 if it cannot load
+    POST /shadow/stop  drop the candidate (writes its last report)
+    GET  /metrics    the live model's figures since the last call (the agent's metrics_command)
 
 Usage: serve.py --state STATE_DIR [--name digits] [--listen 127.0.0.1] [--port 0]
                 [--port-file FILE]
@@ -30,6 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import onnxruntime as ort
+
+from shadow import Figures, Shadow, top1
 
 MAX_BODY = 8 << 20
 MAX_ROWS = 10_000
@@ -91,6 +97,41 @@ class App:
         self.model = None
         self.lock = threading.Lock()  # serialises reloads; requests read self.model once
         self.reloads = 0
+        self.shadow = None
+        self.live_figures = Figures()
+
+    def start_shadow(self, request):
+        """Loads the candidate the agent linked and evaluates it beside the live model."""
+        with self.lock:
+            if self.model is None:
+                return False, {"error": "no live model to compare with"}
+            if self.shadow is not None and self.shadow.shadow_id == request.get("id"):
+                return True, {"detail": "already evaluating this candidate"}
+            if self.shadow is not None:
+                self.shadow.stop()
+                self.shadow = None
+            link = os.path.join(self.state_dir, "candidate", self.name)
+            try:
+                candidate = LoadedModel(os.path.realpath(link))
+            except Exception as error:  # noqa: BLE001 - the agent fails the shadow phase with this reason
+                return False, {"error": f"cannot load the candidate {link}: {error}".replace("\n", " ")}
+            self.shadow = Shadow(self.model, candidate, str(request.get("id", "")), request.get("report"),
+                                 int(request.get("min_samples", 200)), float(request.get("sample_share", 1.0)), log)
+            log(f"evaluating {self.name} {candidate.version} in shadow beside {self.model.version}")
+            return True, {"candidate": candidate.describe(), "live": self.model.describe()}
+
+    def stop_shadow(self):
+        with self.lock:
+            shadow, self.shadow = self.shadow, None
+        if shadow is not None:
+            shadow.stop()
+            log(f"stopped the shadow evaluation of {shadow.candidate.version} after {shadow.samples} samples")
+        return True, {"stopped": shadow is not None}
+
+    def take_metrics(self):
+        """The live model's figures since the last call, as the agent's metrics report."""
+        figures, self.live_figures = self.live_figures, Figures()
+        return dict(figures.report(), samples=len(figures.latencies_ms))
 
     def reload(self):
         """Loads whatever STATE/current/NAME points at now. Returns (ok, description)."""
@@ -146,6 +187,8 @@ def make_handler(app):
                     self.send_json(503, {"status": "no model loaded", "name": app.name})
                 else:
                     self.send_json(200, {"status": "ok", "name": app.name, "version": model.version})
+            elif self.path == "/metrics":
+                self.send_json(200, app.take_metrics())
             elif self.path == "/version":
                 body = {"name": app.name, "reloads": app.reloads}
                 body.update(model.describe() if model else {"version": None, "slot": None})
@@ -154,7 +197,15 @@ def make_handler(app):
                 self.send_json(404, {"error": f"no route GET {self.path}"})
 
         def do_POST(self):  # noqa: N802
-            if self.path == "/reload":
+            if self.path in ("/shadow/start", "/shadow/stop"):
+                try:
+                    request = self.read_json() if self.path == "/shadow/start" else {}
+                except (ValueError, json.JSONDecodeError) as error:
+                    self.send_json(400, {"error": f"bad request: {error}"})
+                    return
+                ok, body = app.start_shadow(request) if self.path == "/shadow/start" else app.stop_shadow()
+                self.send_json(200 if ok else 500, body)
+            elif self.path == "/reload":
                 # Drain any body so the connection stays usable.
                 length = int(self.headers.get("Content-Length") or 0)
                 if 0 < length <= MAX_BODY:
@@ -174,11 +225,21 @@ def make_handler(app):
                 except (ValueError, KeyError, TypeError) as error:
                     self.send_json(400, {"error": f"bad request: {error}"})
                     return
+                started = time.perf_counter()
                 labels = model.predict(batch)
+                elapsed_ms = (time.perf_counter() - started) * 1000
                 body = {"labels": labels, "version": model.version, "slot": model.slot}
+                live = app.live_figures
+                live.latencies_ms.append(elapsed_ms / len(labels))
+                if len(live.latencies_ms) > 10_000:
+                    del live.latencies_ms[:5_000]  # a window, when nobody collects them
                 if model.labels:
                     body["names"] = [model.labels[i] if 0 <= i < len(model.labels) else str(i) for i in labels]
                 self.send_json(200, body)
+                # Only after the answer is out: the candidate never delays or changes it.
+                shadow = app.shadow
+                if shadow is not None and shadow.live is model:
+                    shadow.offer(batch, labels)
             else:
                 self.send_json(404, {"error": f"no route POST {self.path}"})
 

@@ -28,15 +28,16 @@ extension Updater {
             if let waiting = try gatherEvidence(policy, shadowID: shadowID, started: started) { return waiting }
         }
         guard let outcome = journal.shadowOutcome else { return nil }
+        // A failure ends through `end`, which stops the application's evaluation itself.
+        guard outcome.passed else { throw UpdateStop.gaveUp(journal.failure ?? "stopped in shadow") }
         stopShadow()
-        if outcome.passed {
+        do {
             agent.log.info("\(label): passed in shadow (\(outcome.gates.map(\.summary).joined(separator: ", ")))")
             try report(.shadow, "passed in shadow after \(outcome.report?.samples ?? 0) samples: \(outcome.gates.map(\.summary).joined(separator: ", "))",
                        shadow: outcome)
             try advance(to: .staged)
             return nil
         }
-        throw UpdateStop.gaveUp(Self.failureDetail(outcome, policy: policy))
     }
 
     /// Tells the application (once) and reads its report; journals a verdict when there is
@@ -67,7 +68,8 @@ extension Updater {
             return try decide(.init(passed: false, report: nil, gates: []), why: "the application's shadow report is unusable: \(problem)")
         case .found(let report) where report.samples >= policy.minSamples || elapsed >= Int64(policy.maxSeconds):
             let verdict = policy.verdict(report)
-            return try decide(.init(passed: verdict.passed, report: report, gates: verdict.results), why: verdict.reason)
+            let outcome = DeviceAPI.ShadowOutcome(passed: verdict.passed, report: report, gates: verdict.results)
+            return try decide(outcome, why: Self.failureDetail(outcome, policy: policy))
         case .missing(let why) where elapsed >= Int64(policy.maxSeconds):
             return try decide(.init(passed: false, report: nil, gates: []), why: "no shadow report within \(DurationText.describe(seconds: policy.maxSeconds)) (\(why))")
         case .found(let report):
@@ -79,15 +81,16 @@ extension Updater {
         }
     }
 
-    /// Journals the verdict (and why, for a failure without figures) before anything acts on it.
+    /// Journals the verdict (and, for a failure, why) before anything acts on it.
     private mutating func decide(_ outcome: DeviceAPI.ShadowOutcome, why: String) throws -> Result? {
         journal.shadowOutcome = outcome
-        if !outcome.passed { journal.failure = why }
+        if !outcome.passed { journal.failure = why.hasPrefix("stopped in shadow") ? why : "stopped in shadow: " + why }
         try saveJournal()
         agent.crash.reached("shadow-decided")
         return nil
     }
 
+    /// "stopped in shadow after 512 samples: latency_p95 3.1x > 1.2x" (with every figure that failed).
     static func failureDetail(_ outcome: DeviceAPI.ShadowOutcome, policy: ShadowPolicy) -> String {
         let failed = outcome.gates.filter { !$0.passed }
         if let report = outcome.report, !failed.isEmpty, report.samples >= policy.minSamples {

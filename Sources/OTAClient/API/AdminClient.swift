@@ -56,6 +56,10 @@ public final class AdminClient {
         return list.deployments
     }
 
+    public func fleetSummary() throws -> AdminAPI.FleetSummary {
+        try api.call("GET", "/api/v1/fleet/summary")
+    }
+
     public func deployment(_ id: String) throws -> AdminAPI.Deployment {
         try api.call("GET", "/api/v1/deployments/\(APIClient.escape(id))")
     }

@@ -667,15 +667,18 @@ extension AdminAPI {
         public var silentAfterSeconds: Int
         public var bundles: [BundleVersions]
         public var activeDeployments: Int
+        /// The live figures of each running version (from the devices' metrics_command).
+        public var metrics: [VersionMetrics]?
 
         enum CodingKeys: String, CodingKey {
-            case devices, silent, bundles
+            case devices, silent, bundles, metrics
             case byState = "by_state", byHardware = "by_hardware", silentAfterSeconds = "silent_after_s"
             case activeDeployments = "active_deployments"
         }
 
         public init(devices: Int, byState: [Count], byHardware: [Count], silent: Int, silentAfterSeconds: Int,
-                    bundles: [BundleVersions], activeDeployments: Int) {
+                    bundles: [BundleVersions], activeDeployments: Int, metrics: [VersionMetrics]? = nil) {
+            self.metrics = metrics
             self.devices = devices
             self.byState = byState
             self.byHardware = byHardware

@@ -41,7 +41,10 @@ struct QualityStore: Sendable {
     /// reports of its version. Nil when the deployment has neither a shadow phase nor gates.
     static func phaseQuality(_ db: Database, plan: DeploymentPlan, version: String, phase: Int, phaseTotal: Int) throws -> AdminAPI.PhaseQuality? {
         guard plan.shadow != nil || !plan.gates.isEmpty else { return nil }
-        let needed = min(plan.gateMinDevices, max(phaseTotal, 1))
+        // A phase smaller than gate_min_devices decides on all of its devices: its named
+        // devices when it lists them, else those admitted so far.
+        let size = plan.phases.indices.contains(phase) ? plan.phases[phase].devices?.count ?? phaseTotal : phaseTotal
+        let needed = min(plan.gateMinDevices, max(size, 1))
         let source: ReportSource = plan.shadow != nil ? .shadow : .live
         let rows = try db.cachedRows("""
             SELECT r.device_id, r.report FROM model_reports r

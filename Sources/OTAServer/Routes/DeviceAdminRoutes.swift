@@ -107,7 +107,9 @@ enum DeviceAdminRoutes {
         api.get("fleet/summary") { request, _ -> Response in
             _ = try await services.admin(request, .viewer)
             let silentAfter = try request.queryInt("silent_after_s", default: 3600, range: 1...(365 * 86_400))
-            return try JSONResponse.make(try await FleetSummary.load(services.db, silentAfterSeconds: silentAfter))
+            var summary = try await FleetSummary.load(services.db, silentAfterSeconds: silentAfter)
+            summary.metrics = try await services.quality.versionMetrics()
+            return try JSONResponse.make(summary)
         }
     }
 

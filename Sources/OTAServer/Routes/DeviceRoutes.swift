@@ -80,6 +80,12 @@ enum DeviceRoutes {
                 guard event.version.utf8.count <= 256, event.at.utf8.count <= 64, Timestamp.parse(event.at) != nil else {
                     throw APIError.badRequest("event version or time is malformed (at must be RFC 3339)")
                 }
+                if let outcome = event.shadow {
+                    if let problem = outcome.report?.problem { throw APIError.badRequest("event shadow report: \(problem)") }
+                    guard outcome.gates.count <= 16, outcome.gates.allSatisfy({ $0.value?.isFinite ?? true }) else {
+                        throw APIError.badRequest("event shadow gates: at most 16, each with a finite value")
+                    }
+                }
                 if let transfer = event.transfer, !transfer.isPlausible {
                     throw APIError.badRequest("event transfer: fetched_bytes must not exceed total_bytes (at most 2^50)")
                 }
