@@ -51,7 +51,8 @@ public final class DemoApp: @unchecked Sendable {
 
     deinit {
         stopTraffic()
-        process.terminate()
+        // SIGKILL: a process started from a test may inherit a mask that blocks SIGTERM.
+        kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 
@@ -70,7 +71,7 @@ public final class DemoApp: @unchecked Sendable {
 
     public func stopTraffic() {
         guard let traffic else { return }
-        traffic.terminate()
+        kill(traffic.processIdentifier, SIGKILL)
         traffic.waitUntilExit()
         self.traffic = nil
     }

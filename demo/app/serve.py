@@ -247,6 +247,8 @@ def make_handler(app):
 
 
 def main():
+    # Whoever started us may have blocked these (a daemon waiting for them does): take them back.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--state", required=True, help="the agent's state folder")
     parser.add_argument("--name", default="digits", help="bundle name (STATE/current/NAME)")

@@ -52,6 +52,8 @@ def drive(app, inputs, args, stop, answers, lock):
 
 
 def main():
+    # Whoever started us may have blocked these (a daemon waiting for them does): take them back.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--golden", required=True)
     parser.add_argument("--app", action="append", required=True)
