@@ -224,7 +224,7 @@ parameters = { "path.id" = { dictionary = "spare-deployments", probability = 0.5
 checks = { positive_data_acceptance = { expected-statuses = ["2xx", "400", "401", "403", "404", "409"] } }
 
 [[operations]]
-include-operation-id = ["reportEvents", "createEnrollmentToken"]
+include-operation-id = ["reportEvents", "reportModelMetrics", "createEnrollmentToken"]
 checks = { positive_data_acceptance = { expected-statuses = ["2xx", "400", "401", "403"] } }
 
 [[operations]]

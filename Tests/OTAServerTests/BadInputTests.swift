@@ -24,6 +24,13 @@ struct BadInputTests {
         ("GET", "/api/v1/devices?limit=0", nil, "bad_request"),
         ("GET", "/api/v1/devices?hardware=%3Cscript%3E", nil, "bad_request"),
         ("GET", "/api/v1/no/such/thing", nil, "not_found"),
+        ("POST", "/api/v1/deployments", #"{"bundle_name":"m","version":"1.0.0","target":{"all":true},"gates":["agreemnt>=1"]}"#, "invalid_json"),
+        ("POST", "/api/v1/deployments", #"{"bundle_name":"m","version":"1.0.0","target":{"all":true},"gates":["latency_p95<=1.2x"]}"#, "bad_request"),
+        ("POST", "/api/v1/deployments", #"{"bundle_name":"m","version":"1.0.0","target":{"all":true},"gates":["agreement>=0.9"]}"#, "bad_request"),
+        ("POST", "/api/v1/deployments", #"{"bundle_name":"m","version":"1.0.0","target":{"all":true},"gates":["errors<=0","errors<=0"]}"#, "bad_request"),
+        ("POST", "/api/v1/deployments", #"{"bundle_name":"m","version":"1.0.0","target":{"all":true},"shadow":{"min_samples":0}}"#, "bad_request"),
+        ("POST", "/api/v1/deployments", #"{"bundle_name":"m","version":"1.0.0","target":{"all":true},"shadow":{"max_s":1}}"#, "bad_request"),
+        ("POST", "/api/v1/deployments", #"{"bundle_name":"m","version":"1.0.0","target":{"all":true},"gates":["errors<=0"],"gate_min_devices":0}"#, "bad_request"),
     ] as [(String, String, String?, String)])
     func refusedRequests(method: String, path: String, body: String?, code: String) throws {
         let server = try TestServer()

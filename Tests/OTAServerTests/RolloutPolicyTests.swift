@@ -110,4 +110,39 @@ struct RolloutPolicyTests {
         #expect(ids.map { DeploymentPlan.bucket(deploymentID: "dep_1", deviceID: $0, secret: secretA) } ==
                 ids.map { DeploymentPlan.bucket(deploymentID: "dep_1", deviceID: $0, secret: secretA) }, "stable for a device")
     }
+
+    @Test("A phase gate that fails pauses with the figures; one still waiting for devices holds the advance")
+    func gatesDecide() throws {
+        let gate = try QualityGate(parsing: "agreement>=0.97")
+        let reached = [0: counts(succeeded: 20)]
+        let failing = QualitySummary.check(gate, values: [0.5, 0.6], needed: 2)
+        guard case .pause(let reason) = RolloutPolicy.decide(plan(phases: staged, soak: 0), counts: reached, now: 0, gates: [failing]) else {
+            Issue.record("a failing gate must pause")
+            return
+        }
+        #expect(reason == "quality gate failed in phase 1 (1%): median agreement 0.55 < 0.97 over 2 devices")
+        let waiting = QualitySummary.check(gate, values: [0.99], needed: 2)
+        #expect(waiting.verdict == .waiting)
+        #expect(RolloutPolicy.decide(plan(phases: staged, soak: 0), counts: reached, now: 0, gates: [waiting]) == .none)
+        let passing = QualitySummary.check(gate, values: [0.99, 0.98], needed: 2)
+        guard case .advance(1, let why) = RolloutPolicy.decide(plan(phases: staged, soak: 0), counts: reached, now: 0, gates: [passing]) else {
+            Issue.record("passing gates must let the phase advance")
+            return
+        }
+        #expect(why.hasSuffix("gates passed: median agreement 0.985 >= 0.97 over 2 devices"))
+    }
+
+    @Test("A phase's shadow figures: the candidate against the live model beside it, per metric")
+    func shadowSummary() throws {
+        let live = ModelFigures(latencyP50Ms: 1, latencyP95Ms: 2)
+        let outcomes = [0.9, 0.95].map { agreement in
+            DeviceAPI.ShadowOutcome(passed: agreement > 0.92, report: ShadowReport(shadowID: "s", samples: 10, agreement: agreement, live: live,
+                                                                                   candidate: ModelFigures(latencyP50Ms: 2, latencyP95Ms: 4)), gates: [])
+        } + [DeviceAPI.ShadowOutcome(passed: false, report: nil, gates: [])]
+        let quality = QualitySummary.shadow(phase: 0, outcomes: outcomes, gates: [try QualityGate(parsing: "latency_p95<=1.5x")], needed: 2)
+        #expect(quality.devices == 3 && quality.passedInShadow == 1)
+        let p95 = try #require(quality.metrics.first { $0.metric == "latency_p95" })
+        #expect(p95.candidate?.median == 4 && p95.baseline?.median == 2)
+        #expect(quality.gates.first?.verdict == .fail && quality.gates.first?.median == 2)
+    }
 }
