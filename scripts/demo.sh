@@ -6,6 +6,10 @@
 #   -> deploy 1.0.0 -> a good 2.0.0 (only model.onnx travels; labels.txt is hard-linked)
 #   -> a broken 3.0.0 (loads fine, answers wrong): the health check runs the live model on
 #      golden.json, fails below min_accuracy, and every device rolls back to 2.0.0.
+#   -> with live noisy traffic on every app, 4.0.0 (as accurate, several times slower) and
+#      5.0.0 (passes the golden check, disagrees on noisy inputs) are deployed with a shadow
+#      phase: each device runs the candidate beside 2.0.0 on the inputs it sees, and the
+#      latency gate stops 4.0.0, the agreement gate 5.0.0, before either serves an answer.
 #
 # Run it with `make demo` (installs what it needs and builds first), or after a build:
 #   scripts/demo.sh
@@ -57,13 +61,15 @@ done
 [ -x "$PY" ] && "$PY" -c "import onnxruntime, numpy" 2>/dev/null ||
   { echo "demo: $PY with onnxruntime and numpy is missing: run 'scripts/install-deps.sh demo' (or 'make demo')" >&2; exit 1; }
 command -v curl >/dev/null || { echo "demo: curl is missing: run 'scripts/install-deps.sh demo'" >&2; exit 1; }
-for file in digits-v1/model.onnx digits-v2/model.onnx digits-v3-regressed/model.onnx golden.json; do
+for file in digits-v1/model.onnx digits-v2/model.onnx digits-v3-regressed/model.onnx digits-v4-slow/model.onnx \
+  digits-v5-brittle/model.onnx golden.json; do
   [ -f "$MODELS/$file" ] || { echo "demo: $MODELS/$file is missing" >&2; exit 1; }
 done
 
 # --- Stop everything we start, whatever happens ---------------------------------------------
 AGENT_PIDS=()
 APP_PIDS=()
+TRAFFIC_PID=""
 SERVER_PID=""
 stop_pids() {  # SIGTERM, up to 10 s to finish (an agent completes its current step), then SIGKILL
   local pid deadline=$((SECONDS + 10))
@@ -80,6 +86,7 @@ cleanup() {
   set +e
   if [ ${#AGENT_PIDS[@]} -gt 0 ] || [ ${#APP_PIDS[@]} -gt 0 ] || [ -n "$SERVER_PID" ]; then
     printf '\n%s--- stopping the agents, the apps and the server%s\n' "$DIM" "$RESET"
+    [ -n "$TRAFFIC_PID" ] && stop_pids "$TRAFFIC_PID"
     [ ${#AGENT_PIDS[@]} -gt 0 ] && stop_pids "${AGENT_PIDS[@]}"
     [ ${#APP_PIDS[@]} -gt 0 ] && stop_pids "${APP_PIDS[@]}"
     [ -n "$SERVER_PID" ] && stop_pids "$SERVER_PID"
@@ -255,6 +262,9 @@ config = {
                        e["APP_URL"] + "/reload"],
     "health_command": [e["PYBIN"], e["APPDIR"] + "/health_check.py", "--app", e["APP_URL"], "--golden", e["GOLDEN"]],
     "health_timeout_s": 30, "attributes": {"site": "demo-lab"},
+    # Shadow evaluation: the app runs a candidate beside the live model on live inputs.
+    "shadow_command": [e["PYBIN"], e["APPDIR"] + "/hooks.py", "shadow", "--app", e["APP_URL"]],
+    "metrics_command": [e["PYBIN"], e["APPDIR"] + "/hooks.py", "metrics", "--app", e["APP_URL"]], "metrics_interval_s": 10,
 }
 with open(e["DIR"] + "/agent.json", "w") as handle:
     json.dump(config, handle, indent=2)
@@ -294,7 +304,7 @@ step "what each device downloaded (the 'downloaded' event of otactl devices show
 : >"$DEMO/.details"
 event_details downloaded 2.0.0
 model_size=$(stat -c %s "$MODELS/digits-v2/model.onnx")
-[ "$(grep -c "fetched $model_size bytes; 1 of 2 files already on the device" "$DEMO/.details")" -eq "$DEVICES" ] ||
+[ "$(grep -c "fetched $model_size of [0-9]* bytes; 1 of 2 files already on the device" "$DEMO/.details")" -eq "$DEVICES" ] ||
   fail "expected every device to fetch only model.onnx ($model_size bytes) for 2.0.0"
 ok "each device fetched only model.onnx ($model_size bytes); labels.txt was already there"
 first=${DEVICE_IDS[0]}
@@ -325,9 +335,44 @@ ask_apps
 step "the device's own view"
 show "$BIN/ota-agent" status --config "$DEMO/devices/$first/agent.json"
 
+# --- 7 and 8. Candidates proven in shadow on live traffic --------------------------------------
+stage "7. Live traffic, and a slower candidate: $BUNDLE 4.0.0 (as accurate as 2.0.0, several times slower)"
+app_args=()
+for id in "${DEVICE_IDS[@]}"; do app_args+=(--app "http://127.0.0.1:$(cat "$DEMO/devices/$id/app.port")"); done
+step "demo/app/traffic.py: each app gets noisy digits (sensor noise σ 0.15), 40 requests a second"
+"$PY" "$APP/traffic.py" --golden "$MODELS/golden.json" "${app_args[@]}" --rate 40 >"$DEMO/traffic.log" 2>&1 &
+TRAFFIC_PID=$!
+shadow_deploy() {  # VERSION -> sets DEPLOYMENT
+  step "otactl deployments create $BUNDLE $1 --all --shadow --shadow-samples 150 --shadow-timeout 60s --gate 'agreement>=0.9' --gate 'latency_p95<=2x'"
+  DEPLOYMENT=$(otactl deployments create "$BUNDLE" "$1" --all --shadow --shadow-samples 150 --shadow-timeout 60s \
+    --gate 'agreement>=0.9' --gate 'latency_p95<=2x' --json | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+  echo "    deployment $DEPLOYMENT"
+}
+shadow_stage() {  # VERSION FOLDER DESCRIPTION GATE
+  make_bundle "$1" "$2" "$3"
+  shadow_deploy "$1"
+  t0=$SECONDS
+  wait_for "every device to stop $1 in shadow" check_stage "$DEPLOYMENT" 2.0.0 failed
+  ok "$1 was stopped in shadow on $DEVICES/$DEVICES devices in $((SECONDS - t0))s, before it served a single answer"
+  step "why (the 'failed' event of otactl devices show ID)"
+  : >"$DEMO/.details"
+  event_details failed "$1"
+  [ "$(grep -c "stopped in shadow after .*$4" "$DEMO/.details")" -eq "$DEVICES" ] || fail "expected the $4 gate to stop $1 on every device"
+  for id in "${DEVICE_IDS[@]}"; do
+    ! grep -q "now serving $BUNDLE $1 " "$DEMO/devices/$id/app.log" || fail "the app of $id served $1"
+  done
+  ok "no app ever served $1 (their logs show no 'now serving $BUNDLE $1')"
+  show "$BIN/otactl" deployments show "$DEPLOYMENT"
+}
+shadow_stage 4.0.0 digits-v4-slow mlp-768x3 latency_p95
+stage "8. A brittle candidate: $BUNDLE 5.0.0 (passes the golden health check, but disagrees on noisy live inputs)"
+shadow_stage 5.0.0 digits-v5-brittle mlp-brittle agreement
+step "the apps still answer with 2.0.0"
+ask_apps
+
 # --- Done ------------------------------------------------------------------------------------
 rm -f "$DEMO/.details"
-stage "Done in $(elapsed): 1.0.0 -> 2.0.0 (one file fetched) -> 3.0.0 rejected by the live health check and rolled back"
+stage "Done in $(elapsed): 1.0.0 -> 2.0.0 (one file fetched) -> 3.0.0 rolled back by the health check -> 4.0.0 and 5.0.0 stopped in shadow"
 d=${DEMO#"$ROOT"/}
 cat <<EOF
 Where to look (everything is in $d/; the next run starts afresh):
@@ -337,7 +382,7 @@ Where to look (everything is in $d/; the next run starts afresh):
   keys, trust root    $d/keys/   (release.key is the signing key)
   bundles             $d/bundles/*.otab   (otactl bundle inspect / verify)
   agent logs          $d/devices/edge-0N/agent.log
-  app logs            $d/devices/edge-0N/app.log
+  app logs            $d/devices/edge-0N/app.log   (shadow evaluations: 'evaluating ... in shadow')
   agent configs       $d/devices/edge-0N/agent.json
   device state        $d/devices/edge-0N/state/   (current/$BUNDLE -> slots/$BUNDLE/VERSION-DIGEST)
   device status       ${BIN#"$ROOT"/}/ota-agent status --config $d/devices/edge-01/agent.json
