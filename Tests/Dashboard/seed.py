@@ -196,9 +196,11 @@ class Seeded:
         session = self.ok('POST', '/api/v1/device/session', {'device_id': device_id, 'proof': device_key.proof('ota-session-v1', device_id)})
         self.devices[device_id] = (session['session_id'], base64.b64decode(session['session_key']))
 
-    def checkin(self, device_id, installed):
+    def checkin(self, device_id, installed, features=None):
         body = {'installed': [{'name': n, 'version': v, 'digest': self.bundles[(n, v)]['digest'], 'state': 'committed'}
                               for (n, v) in installed]}
+        if features:
+            body['features'] = features
         return self.ok('POST', '/api/v1/device/checkin', body, device=device_id)
 
     def events(self, device_id, events):
@@ -321,6 +323,32 @@ class Seeded:
         paused = json.loads(self.otactl('deployments', 'create', 'edge-firmware', '2.4.0', '--tag', 'lab', '--json', token='operator'))
         self.deployments['paused'] = paused['id']
         self.ok('POST', f'/api/v1/deployments/{paused["id"]}/pause', {'reason': 'waiting for the lab maintenance window'}, token=self.tokens['operator'])
+
+        # A model rollout with a shadow phase on two plant PCs: both ran the candidate beside the
+        # live model; the median latency fails its gate, so the rollout paused with the figures.
+        self.publish('anomaly-net', '1.0.0', 'model', ['ipc-x86_64'], [], {'model.onnx': 'anomaly v1'})
+        self.publish('anomaly-net', '1.1.0', 'model', ['ipc-x86_64'], [], {'model.onnx': 'anomaly v1.1'})
+        shadow = json.loads(self.otactl('deployments', 'create', 'anomaly-net', '1.1.0', '--devices', 'ipc-01,ipc-02', '--shadow',
+                                        '--gate', 'agreement>=0.97', '--gate', 'latency_p95<=1.5x', '--gate-min-devices', '2', '--json',
+                                        token='operator'))
+        self.deployments['shadow'] = shadow['id']
+        an = {'deployment_id': shadow['id'], 'bundle_name': 'anomaly-net', 'version': '1.1.0'}
+        for device_id, agreement, p95, runs in (('ipc-01', 0.99, 1.1, '1.1.0'), ('ipc-02', 0.98, 3.0, '1.0.0')):
+            running = [(b['name'], b['version']) for b in self.ok('GET', f'/api/v1/devices/{device_id}', token=self.tokens['viewer'])['device']['installed']]
+            answer = self.checkin(device_id, running + [('anomaly-net', '1.0.0')], features=['shadow'])
+            assert any(a['deployment_id'] == shadow['id'] for a in answer['assignments']), answer
+            figures = lambda p95_ms: {'latency_p50_ms': p95_ms / 2, 'latency_p95_ms': p95_ms, 'confidence': 0.9, 'errors': 0}
+            report = {'shadow_id': 'seed', 'samples': 400, 'agreement': agreement, 'live': figures(1.0), 'candidate': figures(p95)}
+            passed = p95 <= 1.5
+            gates = [{'gate': 'agreement>=0.97', 'value': agreement, 'passed': True}, {'gate': 'latency_p95<=1.5x', 'value': p95, 'passed': passed}]
+            self.events(device_id, [dict(an, state='downloading', detail=''), dict(an, state='shadow', detail='running in shadow'),
+                                    dict(an, state='succeeded' if passed else 'failed',
+                                         detail='committed' if passed else f'stopped in shadow after 400 samples: latency_p95 {p95}x > 1.5x',
+                                         shadow={'passed': passed, 'report': report, 'gates': gates})])
+            self.checkin(device_id, running + [('anomaly-net', runs)], features=['shadow'])
+            digest = self.bundles[('anomaly-net', runs)]['digest']
+            self.ok('POST', '/api/v1/device/metrics', {'metrics': [{'bundle_name': 'anomaly-net', 'version': runs, 'digest': digest, 'at': now_rfc3339(),
+                    'report': {'samples': 1000, 'latency_p50_ms': 0.5, 'latency_p95_ms': 1.2 if runs == '1.1.0' else 1.0, 'errors': 0}}]}, device=device_id)
 
         time.sleep(1.2)  # let the server flush batched check-ins
         # Three devices were last seen 3 days ago, two more 2 hours ago.

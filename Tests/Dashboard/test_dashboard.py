@@ -175,6 +175,25 @@ def rollouts_list(session, page):
           'a rollout shows the bytes its devices fetched and saved', saved)
 
 
+@step('model quality of a rollout with a shadow phase, and figures per version')
+def model_quality(session, page):
+    seeded = session.seeded
+    session.go(page, '#/rollouts/' + seeded.deployments['shadow'])
+    page.wait_for("document.querySelector('#rollout-quality .gate') !== null", what='the gates of the shadow rollout')
+    verdicts = page.eval("Object.fromEntries([...document.querySelectorAll('#rollout-quality .gate')].map(g => [g.dataset.gate, g.dataset.verdict]))")
+    equal(verdicts, {'agreement>=0.97': 'pass', 'latency_p95<=1.5x': 'fail'}, 'each gate with its verdict on the phase median')
+    paused = text(page, '#paused-reason') or ''
+    check('median latency_p95 2.05x > 1.5x over 2 devices' in paused, 'the gate paused the rollout with its figures', paused)
+    charts = page.eval("[...document.querySelectorAll('#rollout-quality .range-figure')].map(f => f.dataset.metric + ':' + f.querySelectorAll('.range-row').length)")
+    check('latency p95 (ms):2' in charts and 'agreement:1' in charts, 'a small chart per metric: candidate against the live model', charts)
+    median = page.eval("document.querySelector('.range-figure[data-metric=\"latency p95 (ms)\"] .range-candidate .range-value').textContent")
+    equal(median, '2.05', 'the candidate latency chart shows the median of the devices')
+    session.go(page, '#/overview')
+    page.wait_for("document.querySelector('#version-metrics tbody tr') !== null", what='figures per version')
+    rows = page.eval("[...document.querySelectorAll('#version-metrics tbody tr')].map(r => r.dataset.bundle + ' ' + r.dataset.version)")
+    equal(sorted(rows), ['anomaly-net 1.0.0', 'anomaly-net 1.1.0'], 'the overview shows live figures per running version')
+
+
 @step('one rollout, live')
 def rollout_detail(session, page):
     seeded = session.seeded

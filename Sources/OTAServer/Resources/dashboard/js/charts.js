@@ -129,3 +129,41 @@ export function legend(counts, order, { hrefFor, showZero = true } = {}) {
   }
   return list;
 }
+
+/**
+ * A small range chart of one metric over devices: per row [{label, dist, cls}] a whisker from
+ * min to max, a box from p25 to p75 and a tick at the median, on one scale for every row.
+ */
+export function rangeChart(title, rows, { width = 260, rowHeight = 22 } = {}) {
+  const present = rows.filter((row) => row.dist);
+  const low = Math.min(0, ...present.map((row) => row.dist.min));
+  const high = Math.max(...present.map((row) => row.dist.max), low + 1e-9);
+  const labelWidth = 74;
+  const valueWidth = 58;
+  const area = width - labelWidth - valueWidth;
+  const x = (value) => labelWidth + (area * (value - low)) / (high - low);
+  const svg = s('svg', { class: 'chart range-chart', viewBox: `0 0 ${width} ${rows.length * rowHeight + 4}`, width,
+    height: rows.length * rowHeight + 4, role: 'img', 'aria-label': title });
+  rows.forEach((row, i) => {
+    const y = 2 + i * rowHeight + rowHeight / 2;
+    const group = s('g', { class: ['range-row', row.cls], dataset: { row: row.label } });
+    group.appendChild(s('text', { x: labelWidth - 8, y, class: 'bar-label', 'text-anchor': 'end', 'dominant-baseline': 'central' }, truncate(row.label, 11)));
+    if (row.dist) {
+      const d = row.dist;
+      group.appendChild(s('title', null, `${row.label}: median ${fmtFigure(d.median)} (min ${fmtFigure(d.min)}, p25 ${fmtFigure(d.p25)}, p75 ${fmtFigure(d.p75)}, max ${fmtFigure(d.max)}) over ${fmtNum(d.devices)} device${d.devices === 1 ? '' : 's'}`));
+      group.appendChild(s('line', { x1: x(d.min), x2: x(d.max), y1: y, y2: y, class: 'range-whisker' }));
+      group.appendChild(s('rect', { x: x(d.p25), y: y - 6, width: Math.max(2, x(d.p75) - x(d.p25)), height: 12, rx: 2, class: 'range-box' }));
+      group.appendChild(s('line', { x1: x(d.median), x2: x(d.median), y1: y - 8, y2: y + 8, class: 'range-median' }));
+    }
+    group.appendChild(s('text', { x: width - 2, y, class: 'bar-value range-value', 'text-anchor': 'end', 'dominant-baseline': 'central' },
+      row.dist ? fmtFigure(row.dist.median) : '–'));
+    svg.appendChild(group);
+  });
+  return h('figure', { class: 'range-figure', dataset: { metric: title } }, h('figcaption', null, title), svg);
+}
+
+/** A figure with four significant digits: 0.9533, 0.09123, 12.5. */
+export function fmtFigure(value) {
+  if (value == null || !Number.isFinite(value)) return '–';
+  return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(4)));
+}

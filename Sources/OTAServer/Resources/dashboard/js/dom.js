@@ -156,12 +156,12 @@ export function compareVersions(a, b) {
 // ---- states ----------------------------------------------------------------------------
 
 /** Device states (what a device last reported) and rollout states (counts per deployment). */
-export const DEVICE_STATES = ['idle', 'downloading', 'downloaded', 'installing', 'health-check', 'succeeded', 'failed', 'rolled-back', 'abandoned'];
+export const DEVICE_STATES = ['idle', 'downloading', 'downloaded', 'shadow', 'installing', 'health-check', 'succeeded', 'failed', 'rolled-back', 'abandoned'];
 export const ROLLOUT_STATES = ['pending', 'downloading', 'installing', 'succeeded', 'failed', 'rolled_back'];
 
 const STATE_LABELS = {
   idle: 'idle', pending: 'pending', downloading: 'downloading', downloaded: 'downloaded', installing: 'installing',
-  'health-check': 'health check', succeeded: 'succeeded', failed: 'failed', rolled_back: 'rolled back',
+  shadow: 'in shadow', 'health-check': 'health check', succeeded: 'succeeded', failed: 'failed', rolled_back: 'rolled back',
   'rolled-back': 'rolled back', abandoned: 'abandoned', active: 'active', paused: 'paused', completed: 'completed', cancelled: 'cancelled',
   committed: 'committed', trial: 'trial', accepted: 'accepted', rejected: 'rejected',
 };

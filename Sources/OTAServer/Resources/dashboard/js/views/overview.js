@@ -3,6 +3,7 @@ import { h, replace, route, fmtNum, fmtAgo, timeAgo, isoAgo, compareVersions, st
 import { api, query } from '../api.js';
 import { barChart, donut, progressBar, legend } from '../charts.js';
 import { card, empty } from '../ui.js';
+import { versionFigures } from './quality.js';
 
 export const SILENT_CHOICES = [
   [300, '5 minutes'], [900, '15 minutes'], [3600, '1 hour'], [6 * 3600, '6 hours'], [86400, '1 day'], [3 * 86400, '3 days'],
@@ -31,6 +32,7 @@ export async function renderOverview(ctx) {
   const rolloutsBody = h('div', { class: 'card-body card-body-flush' });
   const silentBody = h('div', { class: 'card-body card-body-flush' });
   const versionsGrid = h('div', { class: 'grid grid-versions', id: 'versions' });
+  const figuresBody = h('div', { class: 'card-body card-body-flush' });
   const silentTitle = h('span', null);
 
   const select = h('select', { id: 'silent-after', 'aria-label': 'Not seen for longer than' },
@@ -56,7 +58,8 @@ export async function renderOverview(ctx) {
     h('section', { class: 'section' },
       h('div', { class: 'section-head' }, h('h2', null, 'Versions running in the fleet'),
         h('a', { href: '#/bundles' }, 'All bundles →')),
-      versionsGrid));
+      versionsGrid),
+    card('Model figures by version', figuresBody, { id: 'card-version-metrics' }));
 
   async function load() {
     const [summary, deployments] = await Promise.all([
@@ -124,6 +127,7 @@ export async function renderOverview(ctx) {
         h('div', { class: 'card-foot' }, h('a', { href: devicesHref({ seen: 'before:' + silentAfter }) },
           `Show all ${fmtNum(summary.silent)} →`))));
 
+    replace(figuresBody, versionFigures(summary.metrics));
     replace(versionsGrid, summary.bundles.length === 0 ? h('div', { class: 'panel' }, empty('No device reports a bundle yet.')) :
       summary.bundles.map((bundle) => {
         const versions = [...bundle.versions].sort((a, b) => compareVersions(b.version, a.version));

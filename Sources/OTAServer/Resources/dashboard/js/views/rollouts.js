@@ -3,6 +3,7 @@ import { h, replace, route, fmtNum, fmtPercent, fmtBytes, fmtDuration, fmtAgo, t
 import { api, query } from '../api.js';
 import { barChart, progressBar, legend } from '../charts.js';
 import { toast, confirmDialog, card, empty, kv, rowClick } from '../ui.js';
+import { qualityBody, qualityPolicy } from './quality.js';
 
 const LIVE_MS = 2500;
 const IDLE_MS = 15000;
@@ -121,6 +122,8 @@ export async function renderRollout(ctx, id) {
   const failuresBody = h('div', { class: 'card-body card-body-flush' });
   const versionsBody = h('div', { class: 'card-body' });
   const policyBody = h('div', { class: 'card-body' });
+  const qualityCardBody = h('div', { class: 'card-body' });
+  const qualityCard = card('Model quality', qualityCardBody, { id: 'card-quality' });
   const updated = h('span', { class: 'updated' });
   const liveBadge = h('span', { class: 'live' }, h('span', { class: 'live-dot' }), 'Live');
 
@@ -131,6 +134,7 @@ export async function renderRollout(ctx, id) {
     h('div', { class: 'grid grid-2-1' },
       card('Phases', phasesBody, { id: 'card-phases' }),
       card('Policy', policyBody, { id: 'card-policy' })),
+    qualityCard,
     h('div', { class: 'grid grid-2' },
       card('Failure reasons', failuresBody, { id: 'card-failures' }),
       card('Running versions', versionsBody, { id: 'card-versions' })));
@@ -204,6 +208,9 @@ export async function renderRollout(ctx, id) {
             h('li', { dataset: { state: s } }, h('span', { class: ['dot', 'st-' + stateKey(s)] }), `${stateLabel(s)} `, h('b', null, fmtNum(p.counts[s]))))) : null));
     })));
 
+    qualityCard.hidden = !d.shadow && !(d.gates && d.gates.length);
+    if (!qualityCard.hidden) replace(qualityCardBody, qualityBody(d));
+
     const reasons = d.failure_reasons || [];
     const failedTotal = reasons.reduce((acc, r) => acc + r.count, 0);
     replace(failuresBody, reasons.length === 0 ? empty('No failures reported.') :
@@ -234,6 +241,7 @@ export async function renderRollout(ctx, id) {
       kv('Advance', d.auto_advance ? `automatically, after ${fmtDuration(d.soak_s)} soak` : 'by hand'),
       kv('Success ratio', `${Math.round(d.success_ratio * 100)}%`),
       kv('Pause on failures', threshold),
+      qualityPolicy(d) ? kv('Quality', qualityPolicy(d)) : null,
       kv('Rate limit', d.rate_limit_per_minute ? `${fmtNum(d.rate_limit_per_minute)} devices / min` : 'none'),
       kv('Created', h('span', { title: d.created_at }, fmtTime(d.created_at))),
       kv('Created by', d.created_by)));
