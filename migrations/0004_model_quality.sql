@@ -3,6 +3,8 @@
 ALTER TABLE deployments ADD COLUMN shadow TEXT;           -- JSON ShadowPolicy for the devices, or NULL
 ALTER TABLE deployments ADD COLUMN gates TEXT;            -- JSON array of gate texts ("agreement>=0.97"), or NULL
 ALTER TABLE deployments ADD COLUMN gate_min_devices INTEGER;
+-- The phase whose failing gates an operator accepted by resuming: they no longer hold it.
+ALTER TABLE deployments ADD COLUMN gates_waived_phase INTEGER;
 
 -- The latest report of each kind per device and version: 'shadow' (the candidate beside the
 -- live model, with the device's verdict) or 'live' (the committed model, from metrics_command).

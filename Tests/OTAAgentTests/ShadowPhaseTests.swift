@@ -124,7 +124,18 @@ struct ShadowPhaseTests {
         agent.config["shadow_command"] = ["/bin/sh", "-c", #"[ "$OTA_SHADOW_ACTION" = start ] && ln -sf /dev/zero "$OTA_SHADOW_REPORT"; exit 0"#]
         try agent.writeConfig()
         #expect(try agent.once().status == 2)
-        try expectStoppedInShadow(agent, server, reason: "is not a regular file")
+        try expectStoppedInShadow(agent, server, reason: "a symbolic link, not a regular file")
+    }
+
+    @Test("A report path that is a pipe is refused at once, without blocking the agent")
+    func reportThatIsAPipeFails() throws {
+        let server = try TestServer()
+        let agent = try device(server, report: nil)
+        try deployInShadow(server)
+        agent.config["shadow_command"] = ["/bin/sh", "-c", #"[ "$OTA_SHADOW_ACTION" = start ] && mkfifo "$OTA_SHADOW_REPORT"; exit 0"#]
+        try agent.writeConfig()
+        #expect(try agent.once().status == 2)
+        try expectStoppedInShadow(agent, server, reason: "not a regular file")
     }
 
     @Test("No report, a report for another shadow phase, or too few samples: the phase fails when its time is up", arguments: [
@@ -222,6 +233,10 @@ struct ShadowPhaseTests {
         let audit = try server.admin().audit(limit: 20).entries
         #expect(audit.contains { $0.action == "deployment.pause" && $0.detail.contains("median agreement 0.55 < 0.97") })
         #expect(shown.currentPhase == 0)
+        // Resuming accepts the phase's figures: its gates no longer pause it.
+        _ = try server.admin(.operator).control(deployment.id, "resume", reason: "accepted: these two cameras see unusual scenes")
+        Thread.sleep(forTimeInterval: 3)
+        #expect(try server.admin().deployment(deployment.id).status == "active")
     }
 
     @Test("A phase whose figures pass advances by itself, and the audit log keeps the figures it advanced on")

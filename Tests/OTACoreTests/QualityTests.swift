@@ -6,7 +6,9 @@ import Testing
 struct QualityTests {
     @Test("Gates parse from the text operators write, and print back the same way", arguments: [
         ("agreement>=0.97", "agreement>=0.97"), ("latency_p95<=1.2x", "latency_p95<=1.2x"), ("errors<=0", "errors<=0"),
-        (" confidence >= 0.8 ", "confidence>=0.8"), ("metric.f1>=0.75", "metric.f1>=0.75"), ("samples>=100", "samples>=100"),
+        ("confidence>=0.8", "confidence>=0.8"), ("metric.f1>=0.75", "metric.f1>=0.75"), ("samples>=100", "samples>=100"),
+        ("agreement>=0.97531", "agreement>=0.97531"), ("latency_p95<=999999999999.9", "latency_p95<=999999999999.9"),
+        ("latency_p95<=4e-13", "latency_p95<=4e-13"),
     ])
     func gatesParse(_ text: String, _ canonical: String) throws {
         let gate = try QualityGate(parsing: text)
@@ -18,7 +20,7 @@ struct QualityTests {
         ("agreemnt>=0.9", "unknown metric 'agreemnt'"), ("agreement=0.9", "has no >= or <="), ("agreement>=", "is not a number"),
         ("agreement>=1.5", "agreement is a share from 0 to 1"), ("errors<=2x", "cannot be relative"), ("agreement>=0.9x", "cannot be relative"),
         ("latency_p95<=-1", "is not a number from 0 up"), ("latency_p95<=nan", "is not a number"), ("metric.F1>=1", "unknown metric"),
-        ("latency_p95<=1e999", "is not a number"),
+        ("latency_p95<=1e999", "is not a number"), ("latency_p95<=0x1p-1", "is not a number"), ("agreement >= 0.9", "must not contain spaces"),
     ])
     func badGates(_ text: String, _ problem: String) {
         #expect {
@@ -55,6 +57,8 @@ struct QualityTests {
         #expect(!policy.verdict(Self.report(errors: 1)).passed)
         #expect(!policy.verdict(Self.report(samples: 199)).passed)
         #expect(policy.verdict(Self.report(samples: 199)).reason == "only 199 of 200 samples within 10m")
+        let silent = policy.verdict(Self.report(errors: 300))
+        #expect(!silent.passed && silent.reason == "the candidate failed on all 300 samples")
         let missing = policy.verdict(Self.report(agreement: nil))
         #expect(!missing.passed && missing.reason.contains("agreement not reported"))
     }

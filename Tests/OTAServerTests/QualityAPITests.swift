@@ -14,13 +14,13 @@ struct QualityAPITests {
         Array(#"{"metrics":[{"bundle_name":"\#(name)","version":"1.0.0","digest":"\#(digest)","at":"2026-12-01T00:00:00Z","report":\#(report)}]}"#.utf8)
     }
 
-    @Test("A device's metrics are stored as its latest figures for the version and shown in the fleet summary")
-    func metricsAreStored() throws {
+    @Test("Figures for a version the device does not run are refused and stored nowhere")
+    func metricsForAnotherVersionAreRefused() throws {
         let server = try TestServer()
         let device = try server.registerDevice("d1")
         let sent = try server.request("POST", DeviceAPI.metricsPath, device: device, body: metricsBody("{\"samples\":5,\(Self.figures)}"))
-        #expect(sent.status == 202, "\(String(decoding: sent.body, as: UTF8.self))")
-        // Only versions that run somewhere are shown; this device reported one it does not run.
+        #expect(sent.status == 409, "\(String(decoding: sent.body, as: UTF8.self))")
+        #expect(String(decoding: sent.body, as: UTF8.self).contains("does not run m 1.0.0"))
         #expect(try server.admin().fleetSummary().metrics == [])
     }
 

@@ -115,21 +115,26 @@ struct RolloutPolicyTests {
     func gatesDecide() throws {
         let gate = try QualityGate(parsing: "agreement>=0.97")
         let reached = [0: counts(succeeded: 20)]
+        var gated = plan(phases: staged, soak: 0)
+        gated.gates = [gate]
         let failing = QualitySummary.check(gate, values: [0.5, 0.6], needed: 2)
-        guard case .pause(let reason) = RolloutPolicy.decide(plan(phases: staged, soak: 0), counts: reached, now: 0, gates: [failing]) else {
+        guard case .pause(let reason) = RolloutPolicy.decide(gated, counts: reached, now: 0, gates: [failing]) else {
             Issue.record("a failing gate must pause")
             return
         }
         #expect(reason == "quality gate failed in phase 1 (1%): median agreement 0.55 < 0.97 over 2 devices")
         let waiting = QualitySummary.check(gate, values: [0.99], needed: 2)
         #expect(waiting.verdict == .waiting)
-        #expect(RolloutPolicy.decide(plan(phases: staged, soak: 0), counts: reached, now: 0, gates: [waiting]) == .none)
+        #expect(RolloutPolicy.decide(gated, counts: reached, now: 0, gates: [waiting]) == .none)
         let passing = QualitySummary.check(gate, values: [0.99, 0.98], needed: 2)
-        guard case .advance(1, let why) = RolloutPolicy.decide(plan(phases: staged, soak: 0), counts: reached, now: 0, gates: [passing]) else {
+        guard case .advance(1, let why) = RolloutPolicy.decide(gated, counts: reached, now: 0, gates: [passing]) else {
             Issue.record("passing gates must let the phase advance")
             return
         }
         #expect(why.hasSuffix("gates passed: median agreement 0.985 >= 0.97 over 2 devices"))
+        gated.gatesWaivedPhase = 0
+        #expect(RolloutPolicy.decide(gated, counts: reached, now: 0, gates: [failing]) != .pause(reason: reason),
+                "gates an operator waived by resuming no longer pause the phase")
     }
 
     @Test("A phase's shadow figures: the candidate against the live model beside it, per metric")

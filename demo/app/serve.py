@@ -105,6 +105,11 @@ class App:
         with self.lock:
             if self.model is None:
                 return False, {"error": "no live model to compare with"}
+            report = request.get("report")
+            reports = os.path.join(self.state_dir, "reports")
+            # The report goes only where the agent reads it: never a file a caller names.
+            if not isinstance(report, str) or os.path.dirname(os.path.abspath(report)) != reports:
+                return False, {"error": f"report must be a file in {reports}"}
             if self.shadow is not None and self.shadow.shadow_id == request.get("id"):
                 return True, {"detail": "already evaluating this candidate"}
             if self.shadow is not None:
@@ -115,7 +120,7 @@ class App:
                 candidate = LoadedModel(os.path.realpath(link))
             except Exception as error:  # noqa: BLE001 - the agent fails the shadow phase with this reason
                 return False, {"error": f"cannot load the candidate {link}: {error}".replace("\n", " ")}
-            self.shadow = Shadow(self.model, candidate, str(request.get("id", "")), request.get("report"),
+            self.shadow = Shadow(self.model, candidate, str(request.get("id", "")), report,
                                  int(request.get("min_samples", 200)), float(request.get("sample_share", 1.0)), log)
             log(f"evaluating {self.name} {candidate.version} in shadow beside {self.model.version}")
             return True, {"candidate": candidate.describe(), "live": self.model.describe()}

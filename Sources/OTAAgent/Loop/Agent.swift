@@ -59,11 +59,12 @@ public final class Agent {
                 if outcome.rebootPending { break }
             }
             try context.outbox.flush(client)
-            sendMetricsIfDue(client)
             if !outcome.committed.isEmpty || !outcome.failed.isEmpty || outcome.rebootPending {
                 // Tell the server at once what runs now, rather than at the next poll.
                 _ = try? client.checkin(checkinRequest())
             }
+            // After that check-in: the server takes figures only for what it knows runs.
+            sendMetricsIfDue(client)
         } catch let error as HTTPClientError {
             if case .status(401, "unknown_device", _, _) = error {
                 // The server does not know this device (deleted): it may register again only

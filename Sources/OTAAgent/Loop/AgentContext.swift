@@ -10,6 +10,8 @@ final class AgentContext {
     let crash: CrashHook
     let log: AgentLog
     private(set) var ledger: Ledger
+    /// Shadow phases this process has told the application to start (see `Updater.shadow`).
+    var startedShadows = Set<String>()
 
     init(config: AgentConfig, crash: CrashHook, log: AgentLog) throws {
         self.config = config

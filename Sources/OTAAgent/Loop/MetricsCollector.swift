@@ -33,15 +33,18 @@ struct MetricsCollector {
 
     private func collect(_ record: InstalledRecord, command: [String]) throws -> DeviceAPI.ModelMetrics {
         let path = context.layout.metricsReport(record.name)
-        try FileSystem.remove(path)
+        try FileSystem.removeFile(path)
         let outcome = try CommandRunner.run(command, environment: [
             "OTA_BUNDLE_NAME": record.name, "OTA_BUNDLE_VERSION": record.version, "OTA_CURRENT_DIR": context.layout.current(record.name),
             "OTA_METRICS_REPORT": path,
         ], timeoutSeconds: 60)
         guard outcome.succeeded else { throw ReportError("the metrics command failed (\(outcome.summary))") }
-        guard FileSystem.kind(of: path) == .regular else { throw ReportError("the metrics command wrote no report to \(path)") }
-        let report = try MetricsReport.decode(try FileSystem.readFile(path, limit: ShadowReport.maximumBytes))
-        try? FileSystem.remove(path)
+        let bytes: [UInt8]
+        do { bytes = try FileSystem.readRegularFile(path, limit: ShadowReport.maximumBytes) } catch let error as FileError where error.isNotFound {
+            throw ReportError("the metrics command wrote no report to \(path)")
+        }
+        let report = try MetricsReport.decode(bytes)
+        try? FileSystem.removeFile(path)
         return DeviceAPI.ModelMetrics(bundleName: record.name, version: record.version, digest: record.digest, report: report)
     }
 }

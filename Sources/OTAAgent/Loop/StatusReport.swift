@@ -83,7 +83,7 @@ public struct StatusReport: Codable, Equatable, Sendable {
 extension Agent {
     private func shadowProgress(_ journal: Journal) -> StatusReport.ShadowProgress? {
         guard journal.step == .shadow, let policy = journal.shadow, let started = journal.shadowStartedEpoch else { return nil }
-        let report = try? ShadowReport.decode(FileSystem.readFile(layout.shadowReport(journal.name), limit: ShadowReport.maximumBytes))
+        let report = try? ShadowReport.decode(FileSystem.readRegularFile(layout.shadowReport(journal.name), limit: ShadowReport.maximumBytes))
         return .init(startedAt: Timestamp.format(secondsSinceEpoch: started), samples: report?.shadowID == journal.shadowID ? report?.samples : nil,
                      minSamples: policy.minSamples, maxSeconds: policy.maxSeconds, gates: policy.gates)
     }

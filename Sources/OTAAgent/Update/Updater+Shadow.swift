@@ -46,10 +46,20 @@ extension Updater {
         guard let command = agent.config.shadowCommand else {
             return try decide(.init(passed: false, report: nil, gates: []), why: "this device has no shadow_command, so its candidate cannot be proven")
         }
-        if journal.shadowCommandRan != true {
-            try FileSystem.replaceSymlink(layout.candidate(journal.name), target: layout.linkTarget(journal.name, journal.slot))
-            try FileSystem.remove(layout.shadowReport(journal.name))
-            try report(.shadow, "running \(journal.version) in shadow beside \(journal.previousVersion ?? "nothing"): \(policy.minSamples) samples within \(DurationText.describe(seconds: policy.maxSeconds)), gates \(policy.gates.map(\.description).joined(separator: ", "))")
+        // Told once per phase, and again by each new agent process (after a crash or a
+        // reboot the application may have lost the candidate): `start` with the same id must
+        // be harmless to repeat.
+        if journal.shadowCommandRan != true || !agent.startedShadows.contains(shadowID) {
+            if journal.shadowCommandRan != true {
+                try FileSystem.replaceSymlink(layout.candidate(journal.name), target: layout.linkTarget(journal.name, journal.slot))
+                // Whatever cannot be removed here is refused when read (not a regular file).
+                try? FileSystem.removeFile(layout.shadowReport(journal.name))
+                try report(.shadow, "running \(journal.version) in shadow beside \(journal.previousVersion ?? "nothing"): \(policy.minSamples) samples within \(DurationText.describe(seconds: policy.maxSeconds)), gates \(policy.gates.map(\.description).joined(separator: ", "))")
+                // Journaled before it runs: a start that times out half-way is still stopped.
+                journal.shadowCommandRan = true
+                try saveJournal()
+            }
+            agent.startedShadows.insert(shadowID)
             let outcome: CommandRunner.Outcome
             do { outcome = try CommandRunner.run(command, environment: shadowEnvironment("start", policy, shadowID: shadowID), timeoutSeconds: 120) } catch {
                 return try decide(.init(passed: false, report: nil, gates: []), why: "cannot run the shadow command: \(error)")
@@ -57,12 +67,16 @@ extension Updater {
             guard outcome.succeeded else {
                 return try decide(.init(passed: false, report: nil, gates: []), why: "the shadow command failed (\(outcome.summary))")
             }
-            journal.shadowCommandRan = true
-            try saveJournal()
             agent.crash.reached("shadow-started")
         }
+        let now = Timestamp.epochSeconds()
+        if now < started {
+            // The clock went back: count the phase's time from now, so it still ends.
+            journal.shadowStartedEpoch = now
+            try saveJournal()
+        }
         let read = readReport(shadowID: shadowID)
-        let elapsed = Timestamp.epochSeconds() - started
+        let elapsed = max(0, now - started)
         switch read {
         case .malformed(let problem):
             return try decide(.init(passed: false, report: nil, gates: []), why: "the application's shadow report is unusable: \(problem)")
@@ -106,16 +120,14 @@ extension Updater {
     }
 
     /// The application's report, as hostile as any input: a regular file (not a link or a
-    /// pipe), at most 64 KiB, strictly shaped, for this very shadow phase.
+    /// pipe, checked on the open descriptor), at most 64 KiB, strictly shaped, for this very
+    /// shadow phase.
     private func readReport(shadowID: String) -> ReportRead {
         let path = layout.shadowReport(journal.name)
-        switch FileSystem.kind(of: path) {
-        case .missing: return .missing("the application wrote nothing to \(path)")
-        case .regular: break
-        default: return .malformed("\(path) is not a regular file")
-        }
         let report: ShadowReport
-        do { report = try ShadowReport.decode(try FileSystem.readFile(path, limit: ShadowReport.maximumBytes)) } catch {
+        do { report = try ShadowReport.decode(try FileSystem.readRegularFile(path, limit: ShadowReport.maximumBytes)) } catch let error as FileError where error.isNotFound {
+            return .missing("the application wrote nothing to \(path)")
+        } catch {
             return .malformed(String(describing: error))
         }
         // Left from another attempt (or another candidate): never evidence for this one.
@@ -134,8 +146,8 @@ extension Updater {
                 if !outcome.succeeded { agent.log.error("\(label): the shadow command could not stop the candidate (\(outcome.summary))") }
             } catch { agent.log.error("\(label): cannot run the shadow command: \(error)") }
         }
-        try? FileSystem.remove(layout.candidate(journal.name))
-        try? FileSystem.remove(layout.shadowReport(journal.name))
+        try? FileSystem.removeFile(layout.candidate(journal.name))
+        try? FileSystem.removeFile(layout.shadowReport(journal.name))
     }
 
     private func shadowEnvironment(_ action: String, _ policy: ShadowPolicy, shadowID: String) -> [String: String] {

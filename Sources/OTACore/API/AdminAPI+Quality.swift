@@ -30,7 +30,8 @@ extension AdminAPI {
             func quantile(_ q: Double) -> Double {
                 let position = q * Double(sorted.count - 1)
                 let low = Int(position.rounded(.down)), high = Int(position.rounded(.up))
-                return sorted[low] + (sorted[high] - sorted[low]) * (position - Double(low))
+                let weight = position - Double(low)
+                return sorted[low] * (1 - weight) + sorted[high] * weight
             }
             devices = sorted.count
             min = sorted[0]
@@ -75,7 +76,7 @@ extension AdminAPI {
             guard let median else { return "\(gate.metric.name): no figures yet" }
             let unit = gate.relative ? "x" : ""
             let sign = verdict == .fail ? (gate.comparison == .atLeast ? "<" : ">") : gate.comparison.rawValue
-            return "median \(gate.metric.name) \(QualityGate.format(median))\(unit) \(sign) \(QualityGate.format(gate.threshold))\(unit) over \(devices) device\(devices == 1 ? "" : "s")"
+            return "median \(gate.metric.name) \(QualityGate.format(median))\(unit) \(sign) \(gate.thresholdText)\(unit) over \(devices) device\(devices == 1 ? "" : "s")"
         }
     }
 

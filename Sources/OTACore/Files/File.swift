@@ -30,6 +30,8 @@ public struct File: ~Copyable {
 
     public enum Mode {
         case readOnly
+        /// Read only, refusing a final symbolic link and never blocking on a pipe.
+        case readOnlyNoFollow
         /// Create or truncate, with the given permission bits.
         case create(permissions: mode_t)
         /// Create; fail if the file exists (keys must never be overwritten silently).
@@ -44,6 +46,7 @@ public struct File: ~Copyable {
         var permissions: mode_t = 0
         switch mode {
         case .readOnly: flags = O_RDONLY
+        case .readOnlyNoFollow: flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK
         case .create(let p): flags = O_WRONLY | O_CREAT | O_TRUNC; permissions = p
         case .createNew(let p): flags = O_WRONLY | O_CREAT | O_EXCL; permissions = p
         case .append(let p): flags = O_WRONLY | O_CREAT | O_APPEND; permissions = p

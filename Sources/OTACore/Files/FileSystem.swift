@@ -104,6 +104,27 @@ public enum FileSystem {
         }
     }
 
+    /// Removes one name (a file or a link, never a folder's contents): for paths another
+    /// program may swap under us.
+    public static func removeFile(_ path: String) throws {
+        guard unlink(path) == 0 || errno == ENOENT else { throw FileError("remove", path) }
+    }
+
+    /// Reads a file another program wrote, as hostile input: it must be a regular file itself
+    /// (a link is not followed; a pipe or device is refused without blocking), checked on the
+    /// open descriptor so that it cannot be swapped between the check and the read.
+    public static func readRegularFile(_ path: String, limit: Int) throws -> [UInt8] {
+        let file: File
+        do { file = try File.open(path, .readOnlyNoFollow) } catch let error as FileError where error.code == ELOOP {
+            throw FileError("read (a symbolic link, not a regular file)", path, code: ELOOP)
+        }
+        var info = stat()
+        guard fstat(file.descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            throw FileError("read (not a regular file)", path, code: EINVAL)
+        }
+        return try file.readAll(limit: limit)
+    }
+
     /// The names in a folder, sorted, without "." and "..".
     public static func list(_ path: String) throws -> [String] {
         guard let dir = opendir(path) else { throw FileError("list", path) }

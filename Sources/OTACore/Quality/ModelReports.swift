@@ -122,16 +122,18 @@ public struct ShadowReport: Codable, Equatable, Sendable {
         default:
             guard let candidateValue = candidate.value(gate.metric) else { return nil }
             guard gate.relative else { return candidateValue }
+            // A ratio needs a positive live figure; capped, so no figure an application writes
+            // can make it infinite.
             guard let liveValue = live.value(gate.metric) else { return nil }
-            if liveValue == 0 { return candidateValue == 0 ? 1 : .infinity }
-            return candidateValue / liveValue
+            if liveValue <= 0 { return liveValue == 0 && candidateValue == 0 ? 1 : nil }
+            return min(candidateValue / liveValue, 1e12)
         }
     }
 
     public func evaluate(_ gates: [QualityGate]) -> [GateResult] {
         gates.map { gate in
-            let value = value(for: gate)
-            return GateResult(gate: gate, value: value?.isFinite == false ? nil : value, passed: value.map(gate.passes) ?? false)
+            let value = value(for: gate).flatMap { $0.isFinite ? $0 : nil }
+            return GateResult(gate: gate, value: value, passed: value.map(gate.passes) ?? false)
         }
     }
 }

@@ -62,11 +62,13 @@ public struct QualityGate: Codable, Equatable, Hashable, Sendable, CustomStringC
         self.relative = relative
     }
 
+    /// Parses the exact text (no spaces: one spelling on the wire; `otactl` strips them).
     public init(parsing text: String) throws(Invalid) {
-        let compact = text.filter { $0 != " " }
+        let compact = text
         let usage = "write a gate as METRIC>=VALUE or METRIC<=VALUE (e.g. agreement>=0.97, latency_p95<=1.2x, errors<=0); metrics: "
             + Metric.standard.map(\.name).joined(separator: ", ") + ", metric.NAME"
         guard compact.utf8.count <= 200 else { throw Invalid(description: "gate is longer than 200 characters") }
+        guard !compact.contains(" ") else { throw Invalid(description: "gate '\(compact)' must not contain spaces: \(usage)") }
         let characters = Array(compact)
         guard let at = characters.indices.dropLast().first(where: { (characters[$0] == ">" || characters[$0] == "<") && characters[$0 + 1] == "=" }) else {
             throw Invalid(description: "gate '\(compact)' has no >= or <=: \(usage)")
@@ -76,7 +78,9 @@ public struct QualityGate: Codable, Equatable, Hashable, Sendable, CustomStringC
         guard let metric = Metric(name: name) else { throw Invalid(description: "gate '\(compact)': unknown metric '\(name)': \(usage)") }
         let relative = value.hasSuffix("x")
         if relative { value.removeLast() }
-        guard let threshold = Double(value), threshold.isFinite, threshold >= 0, threshold < 1e12 else {
+        // Decimal digits only (Double would also take "inf", "nan" and hexadecimal).
+        guard !value.isEmpty, value.allSatisfy({ $0.isASCII && ($0.isNumber || ".eE+-".contains($0)) }),
+              let threshold = Double(value), threshold.isFinite, threshold >= 0, threshold < 1e12 else {
             throw Invalid(description: "gate '\(compact)': '\(value)' is not a number from 0 up")
         }
         if relative && !metric.allowsRelative {
@@ -86,8 +90,14 @@ public struct QualityGate: Codable, Equatable, Hashable, Sendable, CustomStringC
         self.init(metric: metric, comparison: characters[at] == ">" ? .atLeast : .atMost, threshold: threshold, relative: relative)
     }
 
+    /// The exact text: the threshold in its shortest form that reads back the same, so a
+    /// gate survives being stored and sent unchanged.
     public var description: String {
-        metric.name + comparison.rawValue + Self.format(threshold) + (relative ? "x" : "")
+        metric.name + comparison.rawValue + thresholdText + (relative ? "x" : "")
+    }
+
+    public var thresholdText: String {
+        threshold == threshold.rounded() && threshold < 1e15 ? String(Int64(threshold)) : String(threshold)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -138,6 +148,6 @@ public struct GateResult: Codable, Equatable, Sendable {
         guard let value else { return "\(gate.metric.name) not reported" }
         let unit = gate.relative ? "x" : ""
         let sign = passed ? gate.comparison.rawValue : (gate.comparison == .atLeast ? "<" : ">")
-        return "\(gate.metric.name) \(QualityGate.format(value))\(unit) \(sign) \(QualityGate.format(gate.threshold))\(unit)"
+        return "\(gate.metric.name) \(QualityGate.format(value))\(unit) \(sign) \(gate.thresholdText)\(unit)"
     }
 }

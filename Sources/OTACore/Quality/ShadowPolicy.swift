@@ -37,6 +37,10 @@ public struct ShadowPolicy: Codable, Equatable, Sendable {
         guard report.samples >= minSamples else {
             return (false, results, "only \(report.samples) of \(minSamples) samples within \(DurationText.describe(seconds: maxSeconds))")
         }
+        // Latency and confidence of a model that answered nothing mean nothing.
+        if report.samples > 0 && report.candidate.errors >= report.samples {
+            return (false, results, "the candidate failed on all \(report.samples) samples")
+        }
         let failed = results.filter { !$0.passed }
         if failed.isEmpty { return (true, results, results.map(\.summary).joined(separator: ", ")) }
         return (false, results, failed.map(\.summary).joined(separator: ", "))

@@ -49,6 +49,9 @@ final class Fleet: Sendable {
         /// Newest first: for each bundle name the newest deployment that targets a device wins.
         var live: [Live] = []
         var pending = DeviceStore.CheckinBatch()
+        /// Each gated deployment's gate checks, for the phase they were made for; dropped when
+        /// new figures arrive, so evaluations do not re-read every report each time.
+        var gateChecks: [String: (phase: Int, checks: [AdminAPI.GateCheck])] = [:]
     }
 
     /// Check-in answers are assembled from bytes: `{"assignments":[…],"poll_interval_s":N}`.
@@ -246,6 +249,13 @@ final class Fleet: Sendable {
         }
     }
 
+    /// Whether `device` last said it runs this version of this bundle.
+    func runs(_ device: DeviceIdentity, bundleName: String, version: String, digest: String) -> Bool {
+        state.withLock { state in
+            state.installed[device.id]?.contains { $0.name == bundleName && $0.version == version && $0.digest == digest } ?? false
+        }
+    }
+
     /// The live deployment that brought `digest` of `bundleName` to `device`, if any.
     func deployment(bringing digest: String, of bundleName: String, to device: DeviceIdentity) -> String? {
         state.withLock { state in
@@ -271,14 +281,31 @@ final class Fleet: Sendable {
         }
         // A shadow verdict moves no count, but the phase's gates may decide on it.
         let judged = reported.filter { $0.shadow != nil }.compactMap(\.deploymentID).filter { members[$0] != nil }
+        for deploymentID in Set(judged) { qualityChanged(deploymentID: deploymentID) }
         for deploymentID in Set(changed.map(\.deploymentID) + judged) { try await evaluate(deploymentID: deploymentID) }
+    }
+
+    /// New figures for a deployment: its gates are checked again at the next evaluation.
+    func qualityChanged(deploymentID: String) {
+        _ = state.withLock { $0.gateChecks.removeValue(forKey: deploymentID) }
     }
 
     /// Applies the rollout policy to one deployment and refreshes it in memory if it changed.
     func evaluate(deploymentID: String) async throws {
         // The counts must include every device assigned so far, not only those flushed.
         try await flush()
-        if let plan = try await deployments.evaluate(id: deploymentID) {
+        var gates: [AdminAPI.GateCheck] = []
+        var gatesPhase: Int?
+        if let plan = state.withLock({ $0.live.first { $0.plan.id == deploymentID }?.plan }), plan.gatesHold {
+            if let cached = state.withLock({ $0.gateChecks[deploymentID] }), cached.phase == plan.currentPhase {
+                gates = cached.checks
+            } else {
+                gates = try await deployments.gateChecks(plan)
+                state.withLock { $0.gateChecks[deploymentID] = (plan.currentPhase, gates) }
+            }
+            gatesPhase = plan.currentPhase
+        }
+        if let plan = try await deployments.evaluate(id: deploymentID, gates: gates, gatesPhase: gatesPhase) {
             logger.info("deployment \(deploymentID) is now \(plan.status), phase \(plan.currentPhase + 1) of \(plan.phases.count)",
                         metadata: plan.pausedReason.map { ["reason": "\($0)"] } ?? [:])
             try await reload(deploymentID: deploymentID)
@@ -287,7 +314,7 @@ final class Fleet: Sendable {
 
     /// Periodic work: soak timers and automatic advances of every active deployment.
     func tick() async {
-        let ids = state.withLock { $0.live.filter { $0.plan.status == "active" && ($0.plan.autoAdvance || !$0.plan.gates.isEmpty) }.map(\.plan.id) }
+        let ids = state.withLock { $0.live.filter { $0.plan.status == "active" && ($0.plan.autoAdvance || $0.plan.gatesHold) }.map(\.plan.id) }
         for id in ids {
             do { try await evaluate(deploymentID: id) } catch { logger.error("rollout evaluation of \(id) failed: \(error)") }
         }

@@ -39,12 +39,9 @@ struct QualityStore: Sendable {
 
     /// One phase's figures: from shadow phases when the deployment has one, else from the live
     /// reports of its version. Nil when the deployment has neither a shadow phase nor gates.
-    static func phaseQuality(_ db: Database, plan: DeploymentPlan, version: String, phase: Int, phaseTotal: Int) throws -> AdminAPI.PhaseQuality? {
+    static func phaseQuality(_ db: Database, plan: DeploymentPlan, version: String, phase: Int, counts: AdminAPI.StateCounts) throws -> AdminAPI.PhaseQuality? {
         guard plan.shadow != nil || !plan.gates.isEmpty else { return nil }
-        // A phase smaller than gate_min_devices decides on all of its devices: its named
-        // devices when it lists them, else those admitted so far.
-        let size = plan.phases.indices.contains(phase) ? plan.phases[phase].devices?.count ?? phaseTotal : phaseTotal
-        let needed = min(plan.gateMinDevices, max(size, 1))
+        let needed = neededDevices(plan, phase: phase, counts: counts)
         let source: ReportSource = plan.shadow != nil ? .shadow : .live
         let rows = try db.cachedRows("""
             SELECT r.device_id, r.report FROM model_reports r
@@ -65,14 +62,28 @@ struct QualityStore: Sendable {
         return QualitySummary.live(phase: phase, candidate: candidate, baseline: baseline, gates: plan.gates, needed: needed)
     }
 
-    /// Each version's live figures across the fleet, for the overview.
+    /// The newest live reports the overview sums up: a bound on its cost with a large fleet.
+    static let overviewReports = 20_000
+
+    /// How many devices' figures a phase's gates wait for: `gate_min_devices`, or every device
+    /// of a smaller phase (its named devices, or, once none is still updating, those admitted).
+    /// So the first device to report in a large phase cannot decide for it alone.
+    static func neededDevices(_ plan: DeploymentPlan, phase: Int, counts: AdminAPI.StateCounts) -> Int {
+        if plan.phases.indices.contains(phase), let listed = plan.phases[phase].devices?.count { return min(plan.gateMinDevices, listed) }
+        let updating = counts.pending + counts.downloading + counts.installing
+        return updating == 0 ? min(plan.gateMinDevices, max(counts.total, 1)) : plan.gateMinDevices
+    }
+
+    /// Each version's live figures across the fleet, for the overview (from at most the
+    /// `overviewReports` newest reports).
     func versionMetrics(limit: Int = 50) async throws -> [AdminAPI.VersionMetrics] {
         try await db.read { db in
             var grouped: [String: (name: String, version: String, reports: [MetricsReport])] = [:]
             for row in try Row.fetchAll(db, sql: """
                 SELECT bundle_name, version, report FROM model_reports WHERE source = 'live'
                   AND (bundle_name, version) IN (SELECT bundle_name, version FROM installed_counts WHERE count > 0)
-                """) {
+                ORDER BY received_at DESC LIMIT ?
+                """, arguments: [Self.overviewReports]) {
                 guard let report = try? JSONColumn.decode(MetricsReport.self, from: row.string("report")) else { continue }
                 let key = row.string("bundle_name") + "\u{0}" + row.string("version")
                 grouped[key, default: (row.string("bundle_name"), row.string("version"), [])].reports.append(report)

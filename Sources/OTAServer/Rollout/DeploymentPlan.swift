@@ -33,6 +33,11 @@ struct DeploymentPlan: Sendable {
     /// Checked on each device in shadow, and on the current phase's medians before it advances.
     var gates: [QualityGate] = []
     var gateMinDevices = DeploymentPlan.defaultGateMinDevices
+    /// The phase whose gates an operator set aside by resuming after they paused it.
+    var gatesWaivedPhase: Int? = nil
+
+    /// Whether the current phase's gates decide (they do unless an operator waived them).
+    var gatesHold: Bool { !gates.isEmpty && gatesWaivedPhase != currentPhase }
 
     static let defaultGateMinDevices = 20
 
@@ -114,6 +119,7 @@ enum RolloutPolicy {
     static func decide(_ plan: DeploymentPlan, counts: [Int: AdminAPI.StateCounts], now: Int64,
                        gates: [AdminAPI.GateCheck] = []) -> RolloutDecision {
         guard plan.status == "active" else { return .none }
+        let gates = plan.gatesHold ? gates : []
         let failedGates = gates.filter { $0.verdict == .fail }
         if !failedGates.isEmpty {
             return .pause(reason: "quality gate failed in phase \(plan.currentPhase + 1) (\(plan.phases[plan.currentPhase].label)): \(failedGates.map(\.summary).joined(separator: "; "))")

@@ -22,6 +22,7 @@ struct DeploymentStore: Sendable {
         if row.optionalString("shadow") != nil { plan.shadow = row.json("shadow", as: ShadowPolicy.self) }
         if row.optionalString("gates") != nil { plan.gates = row.json("gates", as: [QualityGate].self) }
         plan.gateMinDevices = row["gate_min_devices"] ?? DeploymentPlan.defaultGateMinDevices
+        plan.gatesWaivedPhase = row["gates_waived_phase"]
         return plan
     }
 
@@ -152,7 +153,7 @@ struct DeploymentStore: Sendable {
         var quality: [AdminAPI.PhaseQuality]?
         if detailed {
             quality = try (0...plan.currentPhase).compactMap { index in
-                try QualityStore.phaseQuality(db, plan: plan, version: row.string("version"), phase: index, phaseTotal: counts[index]?.total ?? 0)
+                try QualityStore.phaseQuality(db, plan: plan, version: row.string("version"), phase: index, counts: counts[index] ?? AdminAPI.StateCounts())
             }
             if quality?.isEmpty == true { quality = nil }
             let sums = try db.cachedRows("""
@@ -214,9 +215,11 @@ struct DeploymentStore: Sendable {
             case .resume:
                 guard plan.status == "paused" else { throw APIError.conflict("deployment \(id) is not paused") }
                 // The failures seen so far are accepted by resuming; thresholds count new ones.
+                // So are the current phase's gate figures: they no longer hold it.
                 let overall = try counts(db, deploymentID: id).values.reduce(AdminAPI.StateCounts(), +)
                 try db.execute(sql: """
-                    UPDATE deployments SET status = 'active', paused_reason = NULL, failure_baseline = ?, finished_baseline = ? WHERE id = ?
+                    UPDATE deployments SET status = 'active', paused_reason = NULL, failure_baseline = ?, finished_baseline = ?,
+                        gates_waived_phase = CASE WHEN gates IS NULL THEN NULL ELSE current_phase END WHERE id = ?
                     """, arguments: [overall.unsuccessful, overall.finished, id])
             case .cancel:
                 try db.execute(sql: "UPDATE deployments SET status = 'cancelled', finished_at = ? WHERE id = ?", arguments: [Timestamp.now(), id])
@@ -226,19 +229,28 @@ struct DeploymentStore: Sendable {
         }
     }
 
+    /// The current phase's gate checks, read outside any write (they decode every report of
+    /// the phase): empty when the deployment has no gates that hold.
+    func gateChecks(_ plan: DeploymentPlan) async throws -> [AdminAPI.GateCheck] {
+        guard plan.gatesHold, plan.status == "active" else { return [] }
+        return try await db.read { db in
+            guard let version = try String.fetchOne(db, sql: "SELECT version FROM bundles WHERE id = ?", arguments: [plan.bundleID]) else { return [] }
+            let counts = try self.counts(db, deploymentID: plan.id)[plan.currentPhase] ?? AdminAPI.StateCounts()
+            return try QualityStore.phaseQuality(db, plan: plan, version: version, phase: plan.currentPhase, counts: counts)?.gates ?? []
+        }
+    }
+
     /// Evaluates the rollout policy for one deployment and applies its decision, recording
-    /// automatic pauses and advances in the audit log. Returns the plan when it changed.
-    func evaluate(id: String) async throws -> DeploymentPlan? {
+    /// automatic pauses and advances in the audit log. `gates`: the current phase's gate
+    /// checks (`gateChecks`), for the phase `gatesPhase`. Returns the plan when it changed.
+    func evaluate(id: String, gates: [AdminAPI.GateCheck] = [], gatesPhase: Int? = nil) async throws -> DeploymentPlan? {
         let now = Timestamp.epochSeconds()
         return try await db.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id]) else { return nil }
             let plan = Self.plan(row)
             let counts = try counts(db, deploymentID: id)
-            var gates: [AdminAPI.GateCheck] = []
-            if !plan.gates.isEmpty, plan.status == "active", let version = try String.fetchOne(db, sql: "SELECT version FROM bundles WHERE id = ?", arguments: [plan.bundleID]) {
-                gates = try QualityStore.phaseQuality(db, plan: plan, version: version, phase: plan.currentPhase,
-                                                      phaseTotal: counts[plan.currentPhase]?.total ?? 0)?.gates ?? []
-            }
+            // Checks made for another phase (it advanced meanwhile): the next evaluation decides.
+            if plan.gatesHold && gatesPhase != plan.currentPhase { return nil }
             switch RolloutPolicy.decide(plan, counts: counts, now: now, gates: gates) {
             case .none:
                 return nil

@@ -109,10 +109,15 @@ enum DeviceRoutes {
                     throw APIError.badRequest("metrics: version, digest or time is malformed (digest is a SHA-256, at is RFC 3339)")
                 }
                 if let problem = item.report.problem { throw APIError.badRequest("metrics of \(item.bundleName) \(item.version): \(problem)") }
+                // Figures count only for what the device runs: it cannot fill the registry with
+                // versions it never installed, or vote in rollouts it is not part of.
+                guard services.fleet.runs(device, bundleName: item.bundleName, version: item.version, digest: item.digest) else {
+                    throw APIError.conflict("device \(device.id) does not run \(item.bundleName) \(item.version) with that digest (check in first)")
+                }
             }
             let deployments = body.metrics.map { services.fleet.deployment(bringing: $0.digest, of: $0.bundleName, to: device) }
             try await services.quality.recordLive(body.metrics, deviceID: device.id, deploymentIDs: deployments)
-            for id in Set(deployments.compactMap { $0 }) { try await services.fleet.evaluate(deploymentID: id) }
+            for id in Set(deployments.compactMap { $0 }) { services.fleet.qualityChanged(deploymentID: id) }
             return try JSONResponse.make(DeviceAPI.EventsResponse(accepted: body.metrics.count), status: .accepted)
         }
 
@@ -147,6 +152,9 @@ enum DeviceRoutes {
 
     static func checkinProblem(_ body: DeviceAPI.CheckinRequest) -> String? {
         guard body.installed.count <= 64 else { return "at most 64 installed bundles" }
+        if let features = body.features, features.count > 16 || features.contains(where: { $0.utf8.count > 64 }) {
+            return "features: at most 16, each at most 64 bytes"
+        }
         var names = Set<String>()
         for bundle in body.installed {
             if let problem = SafeName.problem(with: bundle.name, what: "installed name") { return problem }

@@ -54,7 +54,11 @@ struct EventStore: Sendable {
                                        arguments: [next, String(reason.prefix(2000)), epoch, id, device.id])
                         changed.append((id, next))
                     }
-                    if let outcome = event.shadow {
+                    // Figures count only for the deployment's own bundle version: a device cannot
+                    // vote twice in a phase under names it makes up.
+                    if let outcome = event.shadow, try Bool.fetchOne(db, sql: """
+                        SELECT 1 FROM deployments d JOIN bundles b ON b.id = d.bundle_id WHERE d.id = ? AND d.bundle_name = ? AND b.version = ?
+                        """, arguments: [id, event.bundleName, event.version]) == true {
                         try QualityStore.recordShadow(db, deviceID: device.id, event: event, deploymentID: id, outcome: outcome, receivedAt: received)
                     }
                     if let transfer = event.transfer {

@@ -74,7 +74,7 @@ struct DeploymentsCommand: ParsableCommand {
             let canaries = [canaryDevices != nil, canaryTag != nil, canaryGroup != nil].filter { $0 }.count
             guard canaries <= 1 else { throw ValidationError("give at most one of --canary-devices, --canary-tag, --canary-group") }
             for text in gateTexts {
-                do { _ = try QualityGate(parsing: text) } catch { throw ValidationError("--gate: \(error.description)") }
+                do { _ = try QualityGate(parsing: text.filter { $0 != " " }) } catch { throw ValidationError("--gate: \(error.description)") }
             }
             if !shadow && (shadowSamples != nil || shadowTimeout != nil || shadowShare != nil) {
                 throw ValidationError("--shadow-samples, --shadow-timeout and --shadow-share need --shadow")
@@ -85,7 +85,7 @@ struct DeploymentsCommand: ParsableCommand {
             if gateMinDevices != nil && gates.isEmpty { throw ValidationError("--gate-min-devices needs at least one --gate") }
         }
 
-        var gates: [QualityGate] { gateTexts.compactMap { try? QualityGate(parsing: $0) } }
+        var gates: [QualityGate] { gateTexts.compactMap { try? QualityGate(parsing: $0.filter { $0 != " " }) } }
 
         func run() throws {
             var stages: [AdminAPI.Phase] = []
