@@ -74,9 +74,7 @@ extension AdminAPI {
         /// "median agreement 0.012 < 0.97 over 5 devices".
         public var summary: String {
             guard let median else { return "\(gate.metric.name): no figures yet" }
-            let unit = gate.relative ? "x" : ""
-            let sign = verdict == .fail ? (gate.comparison == .atLeast ? "<" : ">") : gate.comparison.rawValue
-            return "median \(gate.metric.name) \(QualityGate.format(median))\(unit) \(sign) \(gate.thresholdText)\(unit) over \(devices) device\(devices == 1 ? "" : "s")"
+            return "median \(gate.metric.name) " + gate.compare(median, passed: verdict != .fail) + " over \(devices) device\(devices == 1 ? "" : "s")"
         }
     }
 

@@ -112,6 +112,13 @@ public struct QualityGate: Codable, Equatable, Hashable, Sendable, CustomStringC
         try container.encode(description)
     }
 
+    /// "3.1x > 1.2x": a figure against the threshold, with the sign of the outcome.
+    public func compare(_ value: Double, passed: Bool) -> String {
+        let unit = relative ? "x" : ""
+        let sign = passed ? comparison.rawValue : (comparison == .atLeast ? "<" : ">")
+        return "\(Self.format(value))\(unit) \(sign) \(thresholdText)\(unit)"
+    }
+
     public func passes(_ value: Double) -> Bool {
         switch comparison {
         case .atLeast: return value >= threshold
@@ -146,8 +153,6 @@ public struct GateResult: Codable, Equatable, Sendable {
     /// "latency_p95 3.1x > 1.2x", "agreement 0.99 >= 0.97", "agreement not reported".
     public var summary: String {
         guard let value else { return "\(gate.metric.name) not reported" }
-        let unit = gate.relative ? "x" : ""
-        let sign = passed ? gate.comparison.rawValue : (gate.comparison == .atLeast ? "<" : ">")
-        return "\(gate.metric.name) \(QualityGate.format(value))\(unit) \(sign) \(gate.thresholdText)\(unit)"
+        return "\(gate.metric.name) " + gate.compare(value, passed: passed)
     }
 }
