@@ -6,7 +6,9 @@ budget) or when the sample share says so. A worker thread runs both models on ea
 input, one at a time under the same conditions, and keeps what the agent's gates read:
 
     agreement     share of inputs where the candidate's top-1 answer equals the one served
-    latency       p50 / p95 per input of each model, in milliseconds
+    latency       p50 / p95 per input of each model, in milliseconds of the worker thread's
+                  CPU time: the time inference itself takes, so that a busy device (other
+                  threads, other processes, the interpreter's lock) does not blur the comparison
     confidence    mean top-1 probability of each model
     errors        inputs the candidate failed on
 
@@ -31,9 +33,13 @@ def percentile(values, share):
     return ordered[min(len(ordered) - 1, int(share * (len(ordered) - 1) + 0.5))]
 
 
-def top1(session, input_name, row):
-    """Runs one input; returns (label, top-1 probability or None)."""
+def top1(session, input_name, row, timing=None):
+    """Runs one input; returns (label, top-1 probability or None). With `timing` (a list),
+    appends the milliseconds of thread CPU time the inference itself took."""
+    start = time.thread_time_ns()
     outputs = session.run(None, {input_name: row})
+    if timing is not None:
+        timing.append((time.thread_time_ns() - start) / 1e6)
     names = [output.name for output in session.get_outputs()]
     label = int(outputs[names.index("label")][0])
     confidence = None
@@ -87,15 +93,11 @@ class Shadow:
                 row, served = self.queue.get(timeout=0.2)
             except queue.Empty:
                 continue
-            start = time.perf_counter()
-            _, live_confidence = top1(self.live.session, self.live.input_name, row)
-            self.live_figures.latencies_ms.append((time.perf_counter() - start) * 1000)
+            _, live_confidence = top1(self.live.session, self.live.input_name, row, self.live_figures.latencies_ms)
             if live_confidence is not None:
                 self.live_figures.confidences.append(live_confidence)
             try:
-                start = time.perf_counter()
-                label, confidence = top1(self.candidate.session, self.candidate.input_name, row)
-                self.candidate_figures.latencies_ms.append((time.perf_counter() - start) * 1000)
+                label, confidence = top1(self.candidate.session, self.candidate.input_name, row, self.candidate_figures.latencies_ms)
                 if confidence is not None:
                     self.candidate_figures.confidences.append(confidence)
                 self.agreed += label == served
