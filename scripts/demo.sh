@@ -343,9 +343,9 @@ step "demo/app/traffic.py: each app gets noisy digits (sensor noise σ 0.15), 40
 "$PY" "$APP/traffic.py" --golden "$MODELS/golden.json" "${app_args[@]}" --rate 40 >"$DEMO/traffic.log" 2>&1 &
 TRAFFIC_PID=$!
 shadow_deploy() {  # VERSION -> sets DEPLOYMENT
-  step "otactl deployments create $BUNDLE $1 --all --shadow --shadow-samples 150 --shadow-timeout 60s --gate 'agreement>=0.9' --gate 'latency_p95<=2x'"
+  step "otactl deployments create $BUNDLE $1 --all --shadow --shadow-samples 150 --shadow-timeout 60s --gate 'agreement>=0.9' --gate 'latency_p95<=1.5x'"
   DEPLOYMENT=$(otactl deployments create "$BUNDLE" "$1" --all --shadow --shadow-samples 150 --shadow-timeout 60s \
-    --gate 'agreement>=0.9' --gate 'latency_p95<=2x' --json | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+    --gate 'agreement>=0.9' --gate 'latency_p95<=1.5x' --json | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["id"])')
   echo "    deployment $DEPLOYMENT"
 }
 shadow_stage() {  # VERSION FOLDER DESCRIPTION GATE
