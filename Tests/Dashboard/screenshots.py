@@ -52,6 +52,10 @@ def main():
                 page.eval("document.querySelector('#confirm-cancel').click()")
         session.go(page, '#/devices?state=failed')
         shoot(page, '11-devices-filtered')
+        session.go(page, '#/rollouts/' + seeded.deployments['shadow'])
+        page.wait_for("document.querySelector('#rollout-quality .range-figure')", what='the model quality card')
+        page.eval("document.querySelector('#card-quality').scrollIntoView()")
+        shoot(page, '20-rollout-quality')
 
         viewer = session.open('viewer', '#/rollouts/' + seeded.deployments['paused'])
         shoot(viewer, '12-rollout-paused-viewer')
