@@ -159,6 +159,29 @@ struct ShadowPhaseTests {
         try expectStoppedInShadow(agent, server, reason: reason)
     }
 
+    @Test("The daemon looks at a running shadow phase every few seconds, whatever the poll interval, and finishes it")
+    func daemonFinishesAShadowPhaseSoon() throws {
+        let server = try TestServer(pollInterval: 120)
+        let agent = try device(server, report: Self.report())
+        // The application needs a few seconds to gather its samples.
+        agent.config["shadow_command"] = ["/bin/sh", "-c", """
+            [ "$OTA_SHADOW_ACTION" = start ] || exit 0
+            (sleep 4; sed "s/SHADOW_ID/$OTA_SHADOW_ID/" "\(agent.dir.file("report.template"))" > "$OTA_SHADOW_REPORT.tmp" && mv "$OTA_SHADOW_REPORT.tmp" "$OTA_SHADOW_REPORT") >/dev/null 2>&1 &
+            """]
+        try agent.writeConfig()
+        try deployInShadow(server)
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: Binaries.path("ota-agent"))
+        daemon.arguments = ["run", "--config", agent.configPath]
+        daemon.standardError = FileHandle.nullDevice
+        try daemon.run()
+        defer { daemon.terminate(); daemon.waitUntilExit() }
+        try eventually(timeout: 20, "the daemon to commit 2.0.0 after its shadow phase") {
+            (try? agent.checkCurrentSlot("digits", holds: Self.v2)) != nil && !agent.journalExists
+        }
+        #expect(try events(server, agent).last?.state == "succeeded")
+    }
+
     @Test("A shadow command that fails ends the phase as failed")
     func shadowCommandFailureFails() throws {
         let server = try TestServer()
