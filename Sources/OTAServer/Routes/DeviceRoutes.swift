@@ -43,11 +43,7 @@ enum DeviceRoutes {
         }
 
         group.post("key") { request, _ -> Response in
-            let caller = try await services.deviceCaller(request)
-            let raw = try await request.collectJSON(what: "key", limit: 16 * 1024)
-            try caller.check(raw)
-            let device = caller.identity
-            let body = try Request.decodeJSON(DeviceAPI.BindKeyRequest.self, from: raw, what: "key")
+            let (device, body) = try await signedBody(request, DeviceAPI.BindKeyRequest.self, what: "key", limit: 16 * 1024, services: services)
             let key = try checkedKey(body.publicKey)
             try await checkProof(body.proof, .bindKey, deviceID: device.id, key: key, services: services)
             try await services.devices.bindKey(deviceID: device.id, publicKey: key)
@@ -56,24 +52,17 @@ enum DeviceRoutes {
         }
 
         group.post("checkin") { request, _ -> Response in
-            let caller = try await services.deviceCaller(request)
-            let raw = try await request.collectJSON(what: "check-in", limit: 256 * 1024)
-            try caller.check(raw)
-            let device = caller.identity
             // The one lenient body: fields a newer agent adds are ignored, so devices and the
             // server can be upgraded in any order. Values are still checked below.
-            let body = try Request.decodeJSON(DeviceAPI.CheckinRequest.self, from: raw, what: "check-in", allowUnknownFields: true)
+            let (device, body) = try await signedBody(request, DeviceAPI.CheckinRequest.self, what: "check-in", limit: 256 * 1024,
+                                                      allowUnknownFields: true, services: services)
             if let problem = checkinProblem(body) { throw APIError.badRequest(problem) }
             let answer = services.fleet.checkin(device, body)
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: answer)))
         }
 
         group.post("events") { request, _ -> Response in
-            let caller = try await services.deviceCaller(request)
-            let raw = try await request.collectJSON(what: "events", limit: 1 << 20)
-            try caller.check(raw)
-            let device = caller.identity
-            let body = try Request.decodeJSON(DeviceAPI.EventsRequest.self, from: raw, what: "events")
+            let (device, body) = try await signedBody(request, DeviceAPI.EventsRequest.self, what: "events", limit: 1 << 20, services: services)
             guard body.events.count <= 500 else { throw APIError.badRequest("send at most 500 events at once") }
             for event in body.events {
                 if let problem = SafeName.problem(with: event.bundleName, what: "bundle_name") { throw APIError.badRequest(problem) }
@@ -95,11 +84,7 @@ enum DeviceRoutes {
         }
 
         group.post("metrics") { request, _ -> Response in
-            let caller = try await services.deviceCaller(request)
-            let raw = try await request.collectJSON(what: "metrics", limit: 256 * 1024)
-            try caller.check(raw)
-            let device = caller.identity
-            let body = try Request.decodeJSON(DeviceAPI.MetricsRequest.self, from: raw, what: "metrics")
+            let (device, body) = try await signedBody(request, DeviceAPI.MetricsRequest.self, what: "metrics", limit: 256 * 1024, services: services)
             guard (1...DeviceAPI.MetricsRequest.maximumCount).contains(body.metrics.count) else {
                 throw APIError.badRequest("send 1 to \(DeviceAPI.MetricsRequest.maximumCount) reports at once")
             }
@@ -148,6 +133,16 @@ enum DeviceRoutes {
         guard try await DeviceSessions.firstUse(of: proof, deviceID: deviceID, db: services.db) else {
             throw APIError.unauthorized("this proof was used before; sign a new one")
         }
+    }
+
+    /// The device behind a request and its JSON body, read only once the device is known and
+    /// decoded only once its bytes match the signed Content-Digest.
+    private static func signedBody<T: Codable>(_ request: Request, _ type: T.Type, what: String, limit: Int, allowUnknownFields: Bool = false,
+                                               services: ServerServices) async throws -> (DeviceIdentity, T) {
+        let caller = try await services.deviceCaller(request)
+        let raw = try await request.collectJSON(what: what, limit: limit)
+        try caller.check(raw)
+        return (caller.identity, try Request.decodeJSON(T.self, from: raw, what: what, allowUnknownFields: allowUnknownFields))
     }
 
     static func checkinProblem(_ body: DeviceAPI.CheckinRequest) -> String? {
