@@ -81,7 +81,9 @@ struct QualityTests {
 
     @Test("A report over 64 KiB is refused before it is parsed")
     func oversizedReport() {
-        #expect(throws: ReportError.self) { try ShadowReport.decode([UInt8](repeating: 0x20, count: ShadowReport.maximumBytes + 1)) }
+        #expect(throws: ReportError("the shadow report is 65537 bytes; at most 65536")) {
+            try ShadowReport.decode([UInt8](repeating: 0x20, count: ShadowReport.maximumBytes + 1))
+        }
     }
 
     @Test("A metrics report is the live model's figures with its sample count; relative gates do not apply to it")

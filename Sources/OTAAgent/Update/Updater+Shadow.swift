@@ -31,13 +31,11 @@ extension Updater {
         // A failure ends through `end`, which stops the application's evaluation itself.
         guard outcome.passed else { throw UpdateStop.gaveUp(journal.failure ?? "stopped in shadow") }
         stopShadow()
-        do {
-            agent.log.info("\(label): passed in shadow (\(outcome.gates.map(\.summary).joined(separator: ", ")))")
-            try report(.shadow, "passed in shadow after \(outcome.report?.samples ?? 0) samples: \(outcome.gates.map(\.summary).joined(separator: ", "))",
-                       shadow: outcome)
-            try advance(to: .staged)
-            return nil
-        }
+        agent.log.info("\(label): passed in shadow (\(outcome.gates.map(\.summary).joined(separator: ", ")))")
+        try report(.shadow, "passed in shadow after \(outcome.report?.samples ?? 0) samples: \(outcome.gates.map(\.summary).joined(separator: ", "))",
+                   shadow: outcome)
+        try advance(to: .staged)
+        return nil
     }
 
     /// Tells the application (once) and reads its report; journals a verdict when there is

@@ -73,7 +73,7 @@ public struct ModelFigures: Codable, Equatable, Sendable {
 /// `agreement` is the share of inputs where both gave the same top-1 answer (classifiers);
 /// `distance` the mean distance between their answers (regression). One of the two, or both.
 /// `shadow_id` echoes `OTA_SHADOW_ID`, so that a report left from another attempt never counts.
-public struct ShadowReport: Codable, Equatable, Sendable {
+public struct ShadowReport: ApplicationReport {
     public var shadowID: String
     public var samples: Int
     public var agreement: Double?
@@ -93,17 +93,7 @@ public struct ShadowReport: Codable, Equatable, Sendable {
     }
 
     public static let maximumBytes = 64 * 1024
-
-    /// Decodes a report an application wrote: any problem is a sentence, never a pass.
-    public static func decode(_ bytes: [UInt8]) throws(ReportError) -> ShadowReport {
-        guard bytes.count <= maximumBytes else { throw ReportError("the shadow report is \(bytes.count) bytes; at most \(maximumBytes)") }
-        let report: ShadowReport
-        do { report = try StrictJSON.decodeRejectingUnknownFields(ShadowReport.self, from: bytes, what: "shadow report") } catch {
-            throw ReportError(String(describing: error))
-        }
-        if let problem = report.problem { throw ReportError("shadow report: \(problem)") }
-        return report
-    }
+    public static let what = "shadow report"
 
     public var problem: String? {
         guard !shadowID.isEmpty, shadowID.utf8.count <= 128 else { return "shadow_id must be 1 to 128 characters" }
@@ -140,7 +130,7 @@ public struct ShadowReport: Codable, Equatable, Sendable {
 
 /// What an application measured of the live model over a period (the file the agent names in
 /// `OTA_METRICS_REPORT` for its `metrics_command`): `samples` and one model's figures.
-public struct MetricsReport: Codable, Equatable, Sendable {
+public struct MetricsReport: ApplicationReport {
     public var samples: Int
     public var figures: ModelFigures
 
@@ -152,7 +142,6 @@ public struct MetricsReport: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey { case samples }
 
     public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(allowed: ["samples", "latency_p50_ms", "latency_p95_ms", "confidence", "errors", "metrics"])
         samples = try decoder.container(keyedBy: CodingKeys.self).decode(Int.self, forKey: .samples)
         figures = try ModelFigures(from: decoder)
     }
@@ -163,15 +152,7 @@ public struct MetricsReport: Codable, Equatable, Sendable {
         try figures.encode(to: encoder)
     }
 
-    public static func decode(_ bytes: [UInt8]) throws(ReportError) -> MetricsReport {
-        guard bytes.count <= ShadowReport.maximumBytes else { throw ReportError("the metrics report is \(bytes.count) bytes; at most \(ShadowReport.maximumBytes)") }
-        let report: MetricsReport
-        do { report = try StrictJSON.decode(MetricsReport.self, from: bytes, what: "metrics report") } catch {
-            throw ReportError(String(describing: error))
-        }
-        if let problem = report.problem { throw ReportError("metrics report: \(problem)") }
-        return report
-    }
+    public static let what = "metrics report"
 
     public var problem: String? {
         guard (0...1_000_000_000).contains(samples) else { return "samples must be from 0 to 1000000000" }
@@ -182,6 +163,27 @@ public struct MetricsReport: Codable, Equatable, Sendable {
     public func value(for gate: QualityGate) -> Double? {
         guard !gate.relative else { return nil }
         return gate.metric == .samples ? Double(samples) : figures.value(gate.metric)
+    }
+}
+
+/// A report an application writes for the agent: small, strictly shaped, every figure in range.
+public protocol ApplicationReport: Codable, Equatable, Sendable {
+    static var what: String { get }
+    var problem: String? { get }
+}
+
+extension ApplicationReport {
+    /// Decodes a report an application wrote: any problem is a sentence, never a pass.
+    public static func decode(_ bytes: [UInt8]) throws(ReportError) -> Self {
+        guard bytes.count <= ShadowReport.maximumBytes else {
+            throw ReportError("the \(what) is \(bytes.count) bytes; at most \(ShadowReport.maximumBytes)")
+        }
+        let report: Self
+        do { report = try StrictJSON.decodeRejectingUnknownFields(Self.self, from: bytes, what: what) } catch {
+            throw ReportError(String(describing: error))
+        }
+        if let problem = report.problem { throw ReportError("\(what): \(problem)") }
+        return report
     }
 }
 

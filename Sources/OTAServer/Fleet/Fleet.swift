@@ -103,6 +103,8 @@ final class Fleet: Sendable {
     /// Re-reads one deployment after a change (create, control, policy decision).
     func reload(deploymentID: String) async throws {
         guard let plan = try await deployments.plan(id: deploymentID) else { return }
+        // A control or a decision may change what the gates decide (a phase, a waiver).
+        _ = state.withLock { $0.gateChecks.removeValue(forKey: deploymentID) }
         let isLive = plan.status == "active" || plan.status == "paused"
         let fresh = isLive ? try await makeLive(plan) : nil
         state.withLock { state in
@@ -296,7 +298,7 @@ final class Fleet: Sendable {
         try await flush()
         var gates: [AdminAPI.GateCheck] = []
         var gatesPhase: Int?
-        if let plan = state.withLock({ $0.live.first { $0.plan.id == deploymentID }?.plan }), plan.gatesHold {
+        if let plan = state.withLock({ $0.live.first { $0.plan.id == deploymentID }?.plan }), plan.gatesHold, plan.status == "active" {
             if let cached = state.withLock({ $0.gateChecks[deploymentID] }), cached.phase == plan.currentPhase {
                 gates = cached.checks
             } else {
