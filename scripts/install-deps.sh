@@ -10,7 +10,7 @@ for group in "$@"; do
   case "$group" in
     build) apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config) ;;
     test)  apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config openssl sqlite3 curl python3-venv chromium)
-           python_packages+=(schemathesis onnxruntime numpy) ;;
+           python_packages+=(schemathesis onnxruntime numpy tuf cryptography) ;;
     demo)  apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config python3-venv curl)
            python_packages+=(onnxruntime numpy) ;;
     bench) apt_packages+=(nginx-light wrk time curl openssl sqlite3 python3-venv zstd xdelta3 bsdiff)

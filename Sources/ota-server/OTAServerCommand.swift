@@ -30,8 +30,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Address to listen on; port 0 picks a free one.", valueName: "host:port"))
     var listen = "127.0.0.1:8080"
 
-    @Option(help: ArgumentHelp("Trust root published bundles must satisfy.", valueName: "trust.json"))
+    @Option(help: ArgumentHelp("Trust root: TUF root metadata (otactl trust create), or a legacy trust root. Published bundles must be signed by its release keys.", valueName: "root.json"))
     var trust: String
+
+    @Option(help: ArgumentHelp("Private key of the online roles the root names (snapshot, timestamp, check-in answers); needed with a TUF root. Repeat while rotating it.", valueName: "file"))
+    var onlineKey: [String] = []
+
+    @Option(help: ArgumentHelp("How long each timestamp the server signs is valid (renewed at half). Devices see a server that stops renewing as stale trust within this time.", valueName: "duration"))
+    var timestampLifetime = "1d"
 
     @Option(help: ArgumentHelp("TLS certificate chain (PEM); with --tls-key serves HTTPS.", valueName: "file"))
     var tlsCert: String?
@@ -79,11 +85,16 @@ struct Serve: AsyncParsableCommand {
         var configured = Logger(label: "ota-server") { StreamLogHandler.standardError(label: $0) }
         configured.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let logger = configured
-        let configuration = ServerConfiguration(
+        var configuration = ServerConfiguration(
             dataDirectory: data, host: address.host, port: address.port, trustRootPath: trust, tlsCertificatePath: tlsCert,
             tlsKeyPath: tlsKey, pollIntervalSeconds: pollInterval, maximumContentSize: UInt64(maxContentMib) << 20,
             requestTimeoutSeconds: requestTimeout, maximumConnections: maxConnections, legacyDeviceTokens: legacyDeviceTokens == "accept",
             registrationsPerMinute: registrationsPerMinute, metricsNeedToken: metricsNeedToken)
+        configuration.onlineKeyPaths = onlineKey
+        guard let lifetime = DurationText.seconds(timestampLifetime), lifetime >= 60 else {
+            throw ValidationError("--timestamp-lifetime must be a duration of at least 60s, like 1d or 6h")
+        }
+        configuration.timestampLifetimeSeconds = lifetime
         do {
             try await ServerApplication.run(configuration, logger: logger) { url in
                 // One line on stdout, flushed, so that scripts and tests know where it listens.

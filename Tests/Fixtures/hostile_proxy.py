@@ -11,6 +11,7 @@ Every answer closes its connection, so no spoiled state leaks into the next requ
 Standard library only.
 """
 
+import base64
 import http.client
 import http.server
 import json
@@ -100,6 +101,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(answer.body + extra)
+
+    def replay_first(self):
+        """The first check-in answer is recorded, then sent again for every later check-in
+        (of any device). The server still sees every request."""
+        answer = self.forward()
+        if getattr(self.server, "recorded", None) is None:
+            self.server.recorded = answer
+        self.send(self.server.recorded)
+
+    def inject_root(self):
+        """Adds the file given with --root as the next root beside the signed answer."""
+        answer = self.forward()
+        body = json.loads(answer.body)
+        with open(self.server.root_file, "rb") as f:
+            root = base64.b64encode(f.read()).decode()
+        body["metadata"] = dict(body.get("metadata") or {}, roots=[root])
+        self.send(Upstream(answer.status, self.without(answer, "content-length"), json.dumps(body).encode()))
 
     def without(self, answer, *names):
         return [(k, v) for k, v in answer.headers if k.lower() not in names]
@@ -316,6 +334,8 @@ MODES = {
     "content-corrupt-always": {"content": lambda handler: Handler.corrupt(handler, handler.forward())},
     "content-gone": {"content": Handler.gone},
     "checkin-trickle": {"checkin": Handler.trickle},
+    "checkin-replay": {"checkin": Handler.replay_first},
+    "checkin-inject-root": {"checkin": Handler.inject_root},
     "content-flaky": {"content": Handler.flaky},
 }
 
@@ -344,12 +364,18 @@ def main(arguments):
     # it, so that the harness can stop us.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    root_file = None
+    if "--root" in arguments:
+        index = arguments.index("--root")
+        root_file = arguments[index + 1]
+        arguments = arguments[:index] + arguments[index + 2:]
     if len(arguments) not in (2, 4) or arguments[1] not in MODES or (len(arguments) == 4 and arguments[2] != "--log"):
-        sys.exit(f"usage: hostile_proxy.py UPSTREAM_URL MODE [--log FILE]\nmodes: {', '.join(MODES)}")
+        sys.exit(f"usage: hostile_proxy.py UPSTREAM_URL MODE [--log FILE] [--root FILE]\nmodes: {', '.join(MODES)}")
     upstream = urllib.parse.urlsplit(arguments[0])
     if upstream.scheme != "http" or upstream.hostname != "127.0.0.1":
         sys.exit("hostile_proxy.py only forwards to http://127.0.0.1:PORT")
     proxy = Proxy(arguments[0], arguments[1], arguments[3] if len(arguments) == 4 else None)
+    proxy.root_file = root_file
     print(proxy.server_address[1], flush=True)
     proxy.serve_forever()
 

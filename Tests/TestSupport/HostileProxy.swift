@@ -32,6 +32,10 @@ public final class HostileProxy: @unchecked Sendable {
         case contentGone = "content-gone"
         case contentFlaky = "content-flaky"
         case checkinTrickle = "checkin-trickle"
+        /// The first check-in answer, again for every later check-in of any device.
+        case checkinReplay = "checkin-replay"
+        /// Adds the root file given with `--root` as the next root beside the signed answer.
+        case checkinInjectRoot = "checkin-inject-root"
     }
 
     public static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -43,11 +47,11 @@ public final class HostileProxy: @unchecked Sendable {
     private let dir = TemporaryDirectory("ota-proxy")
 
     /// Starts the proxy in front of `upstream` and waits for the port it prints.
-    public init(_ mode: Mode, upstream: String) throws {
+    public init(_ mode: Mode, upstream: String, arguments: [String] = []) throws {
         logPath = dir.file("requests.log")
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.script, upstream, mode.rawValue, "--log", logPath]
+        process.arguments = ["python3", Self.script, upstream, mode.rawValue, "--log", logPath] + arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

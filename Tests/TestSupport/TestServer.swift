@@ -15,14 +15,29 @@ public final class TestServer: @unchecked Sendable {
     private var output: Pipe?
     private let extraArguments: [String]
 
-    public init(pollInterval: Int = 1, arguments: [String] = []) throws {
+    /// With `tuf`, the keys of the server's TUF root (its release key is `key`).
+    public let tuf: TUFKeys?
+
+    /// `tuf: true` starts the server with a TUF root (release key `key`, online key
+    /// `tuf.online`) instead of a legacy trust root.
+    public init(pollInterval: Int = 1, arguments: [String] = [], tuf: Bool = false, rootAlsoSignedByReleaseKey: Bool = false) throws {
         dir = TemporaryDirectory("ota-server")
         key = try Ed25519PrivateKey.generate()
         try KeyFiles.writePrivateKey(key, to: dir.file("release.key"))
         trustPath = dir.file("trust.json")
-        try FileSystem.writeAtomically(try TrustRoot(keys: [key.publicKey], threshold: 1).encoded(), to: trustPath)
+        var trustArguments: [String] = []
+        if tuf {
+            let keys = try TUFKeys(release: key)
+            try KeyFiles.writePrivateKey(keys.online, to: dir.file("online.key"))
+            try FileSystem.writeAtomically(try keys.signedRoot(keys.root(version: 1), also: rootAlsoSignedByReleaseKey ? [key] : []), to: trustPath)
+            trustArguments = ["--online-key", dir.file("online.key")]
+            self.tuf = keys
+        } else {
+            try FileSystem.writeAtomically(try TrustRoot(keys: [key.publicKey], threshold: 1).encoded(), to: trustPath)
+            self.tuf = nil
+        }
         // Tests register whole simulated fleets at once; the default limit is for the field.
-        extraArguments = ["--poll-interval", String(pollInterval), "--registrations-per-minute", "1000000"] + arguments
+        extraArguments = ["--poll-interval", String(pollInterval), "--registrations-per-minute", "1000000"] + trustArguments + arguments
         for role in AdminAPI.Role.allCases {
             let result = try run(Binaries.path("ota-server"), ["token", "create", "--data", dataPath, "--role", role.rawValue, "--name", "test-\(role.rawValue)"])
             guard result.status == 0 else { throw TestFailure("token create failed: \(result)") }

@@ -32,6 +32,9 @@ public struct AgentConfig: Codable, Equatable, Sendable {
     /// Writes the live model's figures to OTA_METRICS_REPORT, every `metrics_interval_s`.
     public var metricsCommand: [String]?
     public var metricsIntervalSeconds: Int?
+    /// The release channel this device follows (default stable): it installs only bundles the
+    /// release metadata lists for it. Set on the device, so a server cannot move it.
+    public var channel: String?
     /// Whether a bundle's own `health.command` self-test may run on this device.
     public var allowBundleHealthCheck: Bool?
     /// The unprivileged user a bundle self-test runs as when the agent is root (default nobody).
@@ -57,7 +60,7 @@ public struct AgentConfig: Codable, Equatable, Sendable {
         case enrollmentToken = "enrollment_token", deviceKey = "device_key", trustRoot = "trust_root", stateDir = "state_dir", caFile = "ca_file"
         case allowInsecureHTTP = "allow_insecure_http", pollIntervalSeconds = "poll_interval_s"
         case reloadCommand = "reload_command", healthCommand = "health_command", healthTimeoutSeconds = "health_timeout_s"
-        case shadowCommand = "shadow_command", metricsCommand = "metrics_command", metricsIntervalSeconds = "metrics_interval_s"
+        case shadowCommand = "shadow_command", metricsCommand = "metrics_command", metricsIntervalSeconds = "metrics_interval_s", channel
         case allowBundleHealthCheck = "allow_bundle_health_check", bundleHealthUser = "bundle_health_user"
         case maxUpdateAgeSeconds = "max_update_age_s", handlers, rebootCommand = "reboot_command"
         case maxDownloadBytesPerSecond = "max_download_bytes_per_s", attributes, tags
@@ -106,6 +109,7 @@ public struct AgentConfig: Codable, Equatable, Sendable {
             return "bundle_health_user must be a user name"
         }
         if let interval = metricsIntervalSeconds, !(10...86_400).contains(interval) { return "metrics_interval_s must be 10 to 86400" }
+        if let channel, let problem = Release.channelProblem(channel) { return problem }
         for command in [reloadCommand, healthCommand, rebootCommand, shadowCommand, metricsCommand].compactMap({ $0 }) where command.isEmpty {
             return "a command must name a program: [\"/path/to/program\", \"arg\", ...]"
         }

@@ -39,7 +39,8 @@ public final class Agent {
         do {
             let client = try connectedClient()
             try? context.outbox.flush(client)
-            let answer = try client.checkin(checkinRequest())
+            let trusted = try trustedCheckin(client)
+            let answer = trusted.response
             outcome.pollIntervalSeconds = answer.pollIntervalSeconds
             try saveStatus { $0.lastCheckin = Timestamp.now(); $0.pollIntervalSeconds = answer.pollIntervalSeconds }
             // An update not live yet goes on only while the server still offers it: one it
@@ -54,14 +55,14 @@ public final class Agent {
                 record(updater.abandon(reason), name: journal.name, into: &outcome)
             }
             for assignment in answer.assignments {
-                guard let result = try take(assignment) else { continue }
+                guard let result = try take(assignment, trusted: trusted) else { continue }
                 record(result, name: assignment.name, into: &outcome)
                 if outcome.rebootPending { break }
             }
             try context.outbox.flush(client)
             if !outcome.committed.isEmpty || !outcome.failed.isEmpty || outcome.rebootPending {
                 // Tell the server at once what runs now, rather than at the next poll.
-                _ = try? client.checkin(checkinRequest())
+                _ = try? trustedCheckin(client)
             }
             // After that check-in: the server takes figures only for what it knows runs.
             sendMetricsIfDue(client)
@@ -91,7 +92,7 @@ public final class Agent {
     private func reboot() {
         if let client = try? connectedClient() {
             try? context.outbox.flush(client)
-            _ = try? client.checkin(checkinRequest())
+            _ = try? trustedCheckin(client)
         }
         guard let command = config.rebootCommand else {
             context.log.info("a reboot is needed to finish the update; no reboot_command is configured")
@@ -145,6 +146,11 @@ public final class Agent {
                                  features: config.shadowCommand == nil ? nil : [DeviceAPI.Feature.shadow.rawValue])
     }
 
+    /// A check-in whose answer is verified (`DeviceTrust`).
+    func trustedCheckin(_ client: DeviceClient) throws -> TrustedAnswer {
+        try context.trust.checkin(client, try checkinRequest(), deviceID: client.deviceID ?? config.deviceID)
+    }
+
     /// What actually runs: the version on trial where an update is live but not committed,
     /// else the committed one. After a rollback that is the old version again.
     func running() throws -> [DeviceAPI.InstalledBundle] {
@@ -161,7 +167,7 @@ public final class Agent {
     }
 
     /// Checks an assignment and starts its update; nil when there is nothing to do.
-    private func take(_ assignment: DeviceAPI.Assignment) throws -> Updater.Result? {
+    private func take(_ assignment: DeviceAPI.Assignment, trusted: TrustedAnswer) throws -> Updater.Result? {
         if let problem = Self.problem(with: assignment) {
             throw HTTPClientError.invalidAnswer("the server's answer holds a malformed assignment: \(problem)")
         }
@@ -187,9 +193,17 @@ public final class Agent {
         }
         // Refused, given up or abandoned before: reported once, not taken again.
         if ended { return nil }
+        if let problem = trusted.problem {
+            // Stale or unverifiable release metadata: nothing new starts, nothing is condemned.
+            context.log.error("\(assignment.name) \(assignment.version): not started: this device's trust is not fresh: \(problem)")
+            return nil
+        }
         let verified: VerifiedManifest
-        do { verified = try context.trust.verify(assignment.envelope) } catch {
+        do { verified = try context.trust.bundleTrust.verify(assignment.envelope) } catch {
             return try refuse(assignment, "the bundle does not verify against this device's trust root: \(error)")
+        }
+        if let releases = trusted.releases, let problem = Release.problem(verified, channel: context.trust.channel, in: releases) {
+            return try refuse(assignment, problem)
         }
         let manifest = verified.manifest
         let digest = verified.digest.hex

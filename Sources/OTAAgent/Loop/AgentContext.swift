@@ -4,7 +4,8 @@ import OTACore
 /// What every part of the agent shares: configuration, trust, the state folder, the outbox.
 final class AgentContext {
     let config: AgentConfig
-    let trust: TrustRoot
+    /// The device's root, releases and answer checks (`DeviceTrust`).
+    let trust: DeviceTrust
     let layout: StateLayout
     let outbox: Outbox
     let crash: CrashHook
@@ -17,9 +18,10 @@ final class AgentContext {
         self.config = config
         self.crash = crash
         self.log = log
-        trust = try TrustRoot.load(from: config.trustRoot)
         layout = StateLayout(root: config.stateDir)
         try layout.create()
+        try FileSystem.createDirectory(layout.trustDirectory, permissions: 0o755)
+        trust = DeviceTrust(anchor: try TrustAnchor.load(from: config.trustRoot), layout: layout, channel: config.channel ?? Release.defaultChannel)
         outbox = try Outbox(path: layout.outbox, log: log)
         ledger = try StateFile.read(Ledger.self, from: layout.root + "/ledger.json") ?? Ledger()
     }

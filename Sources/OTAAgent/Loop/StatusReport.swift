@@ -46,10 +46,19 @@ public struct StatusReport: Codable, Equatable, Sendable {
     public var lastError: String?
     public var lastErrorAt: String?
     public var eventsWaiting: Int
+    public var trust: Trust
     public var bundles: [Bundle]
 
+    /// How fresh this device's trust is.
+    public struct Trust: Codable, Equatable, Sendable {
+        public var report: DeviceAPI.TrustReport
+        public var stale: Bool
+        public var problemAt: String?
+        enum CodingKeys: String, CodingKey { case report, stale, problemAt = "problem_at" }
+    }
+
     enum CodingKeys: String, CodingKey {
-        case registered, server, bundles
+        case registered, server, bundles, trust
         case deviceID = "device_id", lastCheckin = "last_checkin", lastError = "last_error", lastErrorAt = "last_error_at"
         case eventsWaiting = "events_waiting"
     }
@@ -59,6 +68,20 @@ public struct StatusReport: Codable, Equatable, Sendable {
         lines.append("last check-in: \(lastCheckin ?? "never")")
         if let lastError { lines.append("last error:  \(lastError) (\(lastErrorAt ?? "?"))") }
         lines.append("events waiting for the server: \(eventsWaiting)")
+        let report = trust.report
+        if report.rootVersion == 0 {
+            lines.append("trust:       legacy trust root (no release metadata); channel \(report.channel)")
+        } else {
+            lines.append("trust:       root version \(report.rootVersion), channel \(report.channel)\(trust.stale ? " (STALE)" : "")")
+            lines.append("  release metadata: " + (report.targetsVersion.map { version in
+                let expires = report.targetsExpires ?? "?"
+                let left = (report.targetsExpires.flatMap(Timestamp.parse) ?? 0) - Timestamp.epochSeconds()
+                let when = left <= 0 ? "EXPIRED at \(expires)" : "expires \(expires) (in \(DurationText.describe(seconds: Int(left))))\(left < 3 * 86_400 ? ", SOON" : "")"
+                return "version \(version), \(when)"
+            } ?? "none verified yet"))
+            lines.append("  last verified answer: \(report.verifiedAt ?? "never")")
+        }
+        if let problem = report.problem { lines.append("  problem: \(problem) (\(trust.problemAt ?? "?"))") }
         for bundle in bundles {
             lines.append("")
             lines.append("\(bundle.name) (\(bundle.kind ?? "?"))")
@@ -104,8 +127,11 @@ extension Agent {
                 shadow: journal.flatMap(shadowProgress))
         }
         let credentials = try? StateFile.read(Credentials.self, from: layout.credentials)
+        let report = context.trust.report()
         return StatusReport(deviceID: config.deviceID, registered: credentials?.registered ?? (credentials != nil), server: config.serverURL,
                             lastCheckin: status?.lastCheckin, lastError: status?.lastError, lastErrorAt: status?.lastErrorAt,
-                            eventsWaiting: context.outbox.pending.count, bundles: bundles)
+                            eventsWaiting: context.outbox.pending.count,
+                            trust: StatusReport.Trust(report: report, stale: report.isStale(at: Timestamp.epochSeconds()), problemAt: context.trust.state().problemAt),
+                            bundles: bundles)
     }
 }

@@ -31,6 +31,9 @@ struct StateLayout: Sendable {
     var installed: String { root + "/installed" }
     var candidateDirectory: String { root + "/candidate" }
     var reports: String { root + "/reports" }
+    /// TUF metadata the device trusts (root.json, timestamp.json, snapshot.json, targets.json).
+    var trustDirectory: String { root + "/trust" }
+    var trustState: String { root + "/trust/state.json" }
 
     func current(_ name: String) -> String { "\(currentDirectory)/\(name)" }
     func candidate(_ name: String) -> String { "\(candidateDirectory)/\(name)" }

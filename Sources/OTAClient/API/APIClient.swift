@@ -33,7 +33,7 @@ public final class APIClient {
         _ = try raw(method, path, body: body)
     }
 
-    func raw(_ method: String, _ path: String, body: (some Encodable)?) throws -> HTTPResult {
+    public func raw(_ method: String, _ path: String, body: (some Encodable)?) throws -> HTTPResult {
         var headers = authorization
         var payload: HTTPClient.Body = .none
         var bytes: [UInt8] = []

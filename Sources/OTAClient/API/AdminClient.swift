@@ -127,3 +127,37 @@ public final class AdminClient {
         try api.call("GET", "/api/v1/audit?limit=\(limit)")
     }
 }
+
+extension AdminClient {
+    public func trustSummary() throws -> AdminAPI.TrustSummary { try api.call("GET", AdminAPI.trustPath) }
+
+    /// Root version `version` as the server stores it, byte for byte.
+    public func root(version: Int) throws -> [UInt8] { try rawGet("\(AdminAPI.trustRootPath)/\(version)") }
+
+    /// The current release (targets) metadata, or nil when none was published.
+    public func releaseMetadata() throws -> [UInt8]? {
+        do { return try rawGet(AdminAPI.trustTargetsPath) } catch let error as HTTPClientError {
+            if case .status(404, _, _, _) = error { return nil }
+            throw error
+        }
+    }
+
+    public func publishRoot(_ envelope: [UInt8]) throws -> AdminAPI.TrustPublishResponse { try rawPost(AdminAPI.trustRootPath, envelope) }
+
+    public func publishRelease(_ envelope: [UInt8]) throws -> AdminAPI.TrustPublishResponse { try rawPost(AdminAPI.trustTargetsPath, envelope) }
+
+    private func rawGet(_ path: String) throws -> [UInt8] {
+        let result = try api.http.send("GET", path, headers: api.authorization)
+        guard result.isSuccess else { throw HTTPClient.statusError(result.status, body: result.body, headers: result.headers) }
+        return result.body
+    }
+
+    private func rawPost<T: Decodable>(_ path: String, _ body: [UInt8]) throws -> T {
+        let result = try api.http.send("POST", path, headers: api.authorization.merging(["Content-Type": "application/json"]) { a, _ in a },
+                                       body: .bytes(body))
+        guard result.isSuccess else { throw HTTPClient.statusError(result.status, body: result.body, headers: result.headers) }
+        do { return try JSONDecoder().decode(T.self, from: Data(result.body)) } catch {
+            throw HTTPClientError.invalidAnswer("the server's answer to POST \(path) is not what this client understands: \(error)")
+        }
+    }
+}

@@ -69,6 +69,17 @@ public final class DeviceClient {
         try retryingOnStaleSession { try api.call("POST", DeviceAPI.checkinPath, body: request) }
     }
 
+    /// The check-in answer's bytes, for the caller to verify (`DeviceTrust`).
+    public func checkinAnswer(_ request: DeviceAPI.CheckinRequest) throws -> [UInt8] {
+        try retryingOnStaleSession { try api.raw("POST", DeviceAPI.checkinPath, body: request).body }
+    }
+
+    /// The id this client acts as, once it has credentials.
+    public var deviceID: String? {
+        if case .key(let id, _) = credentials { return id }
+        return nil
+    }
+
     public func report(_ events: [DeviceAPI.Event]) throws {
         try retryingOnStaleSession {
             let _: DeviceAPI.EventsResponse = try api.call("POST", DeviceAPI.eventsPath, body: DeviceAPI.EventsRequest(events: events))

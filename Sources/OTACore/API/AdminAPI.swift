@@ -67,10 +67,12 @@ public enum AdminAPI {
         public var metadata: JSONValue?
         public var files: [BundleFile]?
         public var health: Manifest.HealthCheck?
+        /// Bytes of the signed manifest (what release metadata lists with the digest); in the detailed view.
+        public var manifestSize: Int?
 
         enum CodingKeys: String, CodingKey {
             case name, version, kind, digest, compatible, size, signers, created, metadata, files, health
-            case publishedAt = "published_at"
+            case publishedAt = "published_at", manifestSize = "manifest_size"
         }
 
         public init(name: String, version: String, kind: String, digest: String, compatible: [String], size: UInt64, signers: [String],
@@ -410,15 +412,22 @@ public enum AdminAPI {
         public var status: DeviceAPI.DeviceStatus
         /// SHA-256 (hex) of the device's public key; nil for a device still on a bearer token.
         public var keyID: String?
+        /// What the device last said it trusts; nil before its first report.
+        public var trust: DeviceAPI.TrustReport?
+        /// The trust report shows a problem or expired release metadata.
+        public var trustStale: Bool
 
         enum CodingKeys: String, CodingKey {
-            case id, hardware, tags, group, attributes, state, installed, status
-            case registeredAt = "registered_at", lastSeen = "last_seen", keyID = "key_id"
+            case id, hardware, tags, group, attributes, state, installed, status, trust
+            case registeredAt = "registered_at", lastSeen = "last_seen", keyID = "key_id", trustStale = "trust_stale"
         }
 
         public init(id: String, hardware: String, tags: [String], group: String?, attributes: [String: String],
                     registeredAt: String, lastSeen: String?, state: String, installed: [DeviceAPI.InstalledBundle],
-                    status: DeviceAPI.DeviceStatus = .accepted, keyID: String? = nil) {
+                    status: DeviceAPI.DeviceStatus = .accepted, keyID: String? = nil, trust: DeviceAPI.TrustReport? = nil,
+                    now: Int64 = Timestamp.epochSeconds()) {
+            self.trust = trust
+            self.trustStale = trust?.isStale(at: now) ?? false
             self.status = status
             self.keyID = keyID
             self.id = id

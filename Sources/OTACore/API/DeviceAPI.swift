@@ -140,11 +140,17 @@ public enum DeviceAPI {
         /// What this agent can do beyond the basics (`Feature`): the server offers a
         /// deployment that needs a feature only to agents that name it.
         public var features: [String]?
+        /// Hex of 16 fresh random bytes: the server binds its signed answer to it.
+        public var nonce: String?
+        public var trust: TrustReport?
 
-        public init(installed: [InstalledBundle], attributes: [String: String]? = nil, features: [String]? = nil) {
+        public init(installed: [InstalledBundle], attributes: [String: String]? = nil, features: [String]? = nil,
+                    nonce: String? = nil, trust: TrustReport? = nil) {
             self.installed = installed
             self.attributes = attributes
             self.features = features
+            self.nonce = nonce
+            self.trust = trust
         }
     }
 

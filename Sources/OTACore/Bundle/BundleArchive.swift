@@ -69,11 +69,15 @@ public struct BundleArchive: Sendable {
     }
 
     /// Full verification: trust threshold, then every file's presence, size and SHA-256.
-    public func verify(trust: TrustRoot, progress: ((UInt64, UInt64) -> Void)? = nil) throws -> VerifiedManifest {
+    public func verify(trust: BundleTrust, progress: ((UInt64, UInt64) -> Void)? = nil) throws -> VerifiedManifest {
         let verified: VerifiedManifest
         do { verified = try trust.verify(envelope) } catch { throw BundleError.trust(error) }
         try checkPayload(against: verified.manifest, progress: progress)
         return verified
+    }
+
+    public func verify(trust: TrustRoot, progress: ((UInt64, UInt64) -> Void)? = nil) throws -> VerifiedManifest {
+        try verify(trust: trust.bundleTrust, progress: progress)
     }
 
     /// Checks that the archive holds exactly the manifest's files with their sizes and hashes.

@@ -84,32 +84,13 @@ public struct TrustRoot: Codable, Equatable, Sendable {
         return result
     }
 
-    /// Checks an envelope: the payload type, then at least `threshold` distinct trusted keys
-    /// with a valid signature over the exact payload, then the manifest itself. Signatures by
-    /// unknown keys are ignored; several signatures by one key count once.
+    /// The keys and threshold a bundle must be signed by.
+    public var bundleTrust: BundleTrust { BundleTrust(keys: Array(((try? publicKeys()) ?? [:]).values), threshold: threshold) }
+
+    /// Checks an envelope against this root's keys (`BundleTrust.verify`).
     public func verify(_ envelope: Envelope) throws(TrustError) -> VerifiedManifest {
-        guard envelope.payloadType == Envelope.manifestPayloadType else {
-            throw .wrongPayloadType(PayloadPath.printable(String(envelope.payloadType.prefix(100))))
-        }
-        let trusted = try publicKeys()
-        let message = envelope.pae
-        var valid: [String] = []
-        var invalid: [String] = []
-        var untrusted: [String] = []
-        for signature in envelope.signatures where !valid.contains(signature.keyid) {
-            guard let key = trusted[signature.keyid] else {
-                untrusted.append(signature.keyid)
-                continue
-            }
-            if key.isValidSignature(signature.sig, for: message) { valid.append(signature.keyid) } else { invalid.append(signature.keyid) }
-        }
-        invalid.removeAll { valid.contains($0) }
-        guard valid.count >= threshold else {
-            throw .thresholdNotMet(valid: valid, required: threshold, invalid: invalid, untrusted: untrusted)
-        }
-        let manifest: Manifest
-        do { manifest = try Manifest.decode(envelope.payload) } catch { throw .invalidManifest(String(describing: error)) }
-        return VerifiedManifest(manifest: manifest, manifestBytes: envelope.payload, signers: valid.sorted())
+        _ = try publicKeys()
+        return try bundleTrust.verify(envelope)
     }
 }
 

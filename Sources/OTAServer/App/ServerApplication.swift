@@ -25,10 +25,21 @@ public enum ServerApplication {
     /// Runs the server. `onListening` gets the bound address (useful with port 0).
     public static func run(_ configuration: ServerConfiguration, logger: Logger,
                            onListening: @escaping @Sendable (String) -> Void = { _ in }) async throws {
-        let trust: TrustRoot
-        do { trust = try TrustRoot.load(from: configuration.trustRootPath) } catch { throw StartError.trust(String(describing: error)) }
+        let anchor: TrustAnchor
+        let onlineKeys: [Ed25519PrivateKey]
+        do {
+            anchor = try TrustAnchor.load(from: configuration.trustRootPath)
+            onlineKeys = try configuration.onlineKeyPaths.map { path in
+                do { return try KeyFiles.loadPrivateKey(path) } catch { throw TrustSetupError("cannot load the online key \(path): \(error)") }
+            }
+        } catch { throw StartError.trust(String(describing: error)) }
         try FileSystem.createDirectory(configuration.dataDirectory, permissions: 0o700)
         let db = try RegistryDatabase.open(path: configuration.databasePath)
+        let trust: TrustRepository
+        do {
+            trust = try await TrustRepository.open(anchor: anchor, onlineKeys: onlineKeys,
+                                                   lifetimes: .init(timestampSeconds: Int64(configuration.timestampLifetimeSeconds)), db: db)
+        } catch { throw StartError.trust(String(describing: error)) }
         let content = try LocalContentStore(root: configuration.dataDirectory)
         try content.removeIncompleteUploads()
 
@@ -55,6 +66,7 @@ public enum ServerApplication {
         DeploymentRoutes.add(to: router, services: services)
         DeviceAdminRoutes.add(to: router, services: services)
         DashboardRoutes.add(to: router, services: services)
+        TrustRoutes.add(to: router, services: services)
 
         // Deadlines for slow or stalled clients (see SlowRequestGuard), so that they cannot
         // hold connections for good.
@@ -81,7 +93,8 @@ public enum ServerApplication {
             server: server,
             configuration: .init(address: .hostname(host, port: configuration.port), serverName: "ota-server", backlog: 1024,
                                  availableConnectionsDelegate: MaximumAvailableConnections(configuration.maximumConnections, logger: logger)),
-            services: [FleetService(fleet: fleet, flushIntervalMilliseconds: configuration.flushIntervalMilliseconds, logger: logger)],
+            services: [FleetService(fleet: fleet, flushIntervalMilliseconds: configuration.flushIntervalMilliseconds, logger: logger),
+                       TrustRenewalService(trust: trust, logger: logger)],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 let shownHost = host.contains(":") ? "[\(host)]" : host

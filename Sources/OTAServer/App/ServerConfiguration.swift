@@ -28,6 +28,10 @@ public struct ServerConfiguration: Sendable {
     public var registrationsPerMinute: Int
     /// Whether GET /metrics needs a viewer token.
     public var metricsNeedToken: Bool
+    /// Private keys of the online roles (snapshot, timestamp, check-in answers); a TUF root needs one.
+    public var onlineKeyPaths: [String] = []
+    /// How long a timestamp the server signs is valid; it renews it at half that.
+    public var timestampLifetimeSeconds: Int = 86_400
 
     public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 8080, trustRootPath: String,
                 tlsCertificatePath: String? = nil, tlsKeyPath: String? = nil, pollIntervalSeconds: Int = 60,

@@ -7,7 +7,7 @@ import OTACore
 /// What the routes work with, built once at start and shared (all members are Sendable).
 struct ServerServices: Sendable {
     let configuration: ServerConfiguration
-    let trust: TrustRoot
+    let trust: TrustRepository
     let tokens: TokenStore
     let devices: DeviceStore
     let bundles: BundleStore

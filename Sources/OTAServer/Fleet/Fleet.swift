@@ -46,6 +46,8 @@ final class Fleet: Sendable {
         var generations: [String: Int] = [:]
         var tokenHashes: [String: String] = [:]
         var installed: [String: [DeviceAPI.InstalledBundle]] = [:]
+        /// What each device last reported it trusts, so that only changes are written.
+        var trust: [String: DeviceAPI.TrustReport] = [:]
         /// Newest first: for each bundle name the newest deployment that targets a device wins.
         var live: [Live] = []
         var pending = DeviceStore.CheckinBatch()
@@ -164,6 +166,8 @@ final class Fleet: Sendable {
             state.pending.lastSeen[deviceID] = nil
             state.pending.installed[deviceID] = nil
             state.pending.attributes[deviceID] = nil
+            state.pending.trust[deviceID] = nil
+            state.trust[deviceID] = nil
             state.pending.memberships.removeAll { $0.deviceID == deviceID }
         }
     }
@@ -181,6 +185,10 @@ final class Fleet: Sendable {
                 state.pending.installed[device.id] = installed
             }
             if let attributes = request.attributes { state.pending.attributes[device.id] = attributes }
+            if let trust = request.trust, state.trust[device.id] != trust {
+                state.trust[device.id] = trust
+                state.pending.trust[device.id] = trust
+            }
             return Self.assignments(for: device, installed: installed, canShadow: request.features?.contains(DeviceAPI.Feature.shadow.rawValue) == true,
                                     now: now, state: &state)
         }
@@ -337,6 +345,7 @@ final class Fleet: Sendable {
                 for (id, epoch) in batch.lastSeen where state.pending.lastSeen[id] == nil { state.pending.lastSeen[id] = epoch }
                 for (id, value) in batch.installed where state.pending.installed[id] == nil { state.pending.installed[id] = value }
                 for (id, value) in batch.attributes where state.pending.attributes[id] == nil { state.pending.attributes[id] = value }
+                for (id, value) in batch.trust where state.pending.trust[id] == nil { state.pending.trust[id] = value }
                 state.pending.memberships = batch.memberships + state.pending.memberships
             }
             throw error

@@ -57,7 +57,10 @@ enum DeviceRoutes {
             let (device, body) = try await signedBody(request, DeviceAPI.CheckinRequest.self, what: "check-in", limit: 256 * 1024,
                                                       allowUnknownFields: true, services: services)
             if let problem = checkinProblem(body) { throw APIError.badRequest(problem) }
-            let answer = services.fleet.checkin(device, body)
+            let plain = services.fleet.checkin(device, body)
+            let answer = try body.nonce.flatMap { nonce in
+                try services.trust.signedAnswer(plain, deviceID: device.id, nonce: nonce, report: body.trust)
+            } ?? plain
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: answer)))
         }
 
@@ -147,6 +150,10 @@ enum DeviceRoutes {
 
     static func checkinProblem(_ body: DeviceAPI.CheckinRequest) -> String? {
         guard body.installed.count <= 64 else { return "at most 64 installed bundles" }
+        if let nonce = body.nonce, nonce.utf8.count != DeviceAPI.nonceLength || Hex.decode(nonce) == nil {
+            return "nonce must be \(DeviceAPI.nonceLength) hex digits (16 fresh random bytes)"
+        }
+        if let problem = body.trust?.malformation() { return problem }
         if let features = body.features, features.count > 16 || features.contains(where: { $0.utf8.count > 64 }) {
             return "features: at most 16, each at most 64 bytes"
         }

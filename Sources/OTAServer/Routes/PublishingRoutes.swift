@@ -55,7 +55,7 @@ enum PublishingRoutes {
             let envelope: Envelope
             do { envelope = try Envelope.decode(bytes) } catch { throw APIError.badRequest(String(describing: error), code: "invalid_envelope") }
             let verified: VerifiedManifest
-            do { verified = try services.trust.verify(envelope) } catch {
+            do { verified = try services.trust.bundleTrust.verify(envelope) } catch {
                 throw APIError(.badRequest, "untrusted", "the server's trust root refuses this bundle: \(error)")
             }
             try await checkChunkedFiles(verified.manifest, services: services)
@@ -77,9 +77,12 @@ enum PublishingRoutes {
         api.get("bundles/:name/:version") { request, context -> Response in
             _ = try await services.admin(request, .viewer)
             let name = try context.parameter("name"), version = try context.parameter("version")
-            guard let (_, bundle) = try await services.bundles.find(name: name, version: version) else {
+            guard let (id, found) = try await services.bundles.find(name: name, version: version) else {
                 throw APIError.notFound("no bundle \(name.prefix(128)) \(version.prefix(64))")
             }
+            var bundle = found
+            // What release metadata lists beside the digest (otactl release add).
+            bundle.manifestSize = try await services.bundles.envelope(id: id)?.payload.count
             return try JSONResponse.make(bundle)
         }
     }

@@ -133,8 +133,20 @@ public struct DeviceStore: Sendable {
                 lastSeen: (row["last_seen"] as Int64?).map { Timestamp.format(secondsSinceEpoch: $0) },
                 state: row.string("state"), installed: installed[id] ?? [],
                 status: DeviceAPI.DeviceStatus(rawValue: row.string("status")) ?? .pending,
-                keyID: row.optionalString("public_key").flatMap(Base64.decode).map { SHA256Digest.of($0).hex })
+                keyID: row.optionalString("public_key").flatMap(Base64.decode).map { SHA256Digest.of($0).hex },
+                trust: row.optionalString("trust").flatMap { try? StrictJSON.decode(DeviceAPI.TrustReport.self, from: Array($0.utf8), what: "trust") },
+                now: Timestamp.epochSeconds())
         }
+    }
+
+    /// Accepted devices whose last trust report is stale (`TrustReport.isStale`).
+    func staleTrustCount(now: Int64) async throws -> Int {
+        let reports = try await db.read { db in
+            try String.fetchAll(db, sql: "SELECT trust FROM devices WHERE status = 'accepted' AND trust IS NOT NULL")
+        }
+        return reports.filter { text in
+            (try? StrictJSON.decode(DeviceAPI.TrustReport.self, from: Array(text.utf8), what: "trust"))?.isStale(at: now) ?? false
+        }.count
     }
 
     func detail(id: String, eventLimit: Int = 200) async throws -> AdminAPI.DeviceDetail? {
@@ -187,9 +199,10 @@ public struct DeviceStore: Sendable {
         var lastSeen: [String: Int64] = [:]
         var installed: [String: [DeviceAPI.InstalledBundle]] = [:]
         var attributes: [String: [String: String]] = [:]
+        var trust: [String: DeviceAPI.TrustReport] = [:]
         var memberships: [Membership] = []
 
-        var isEmpty: Bool { lastSeen.isEmpty && installed.isEmpty && attributes.isEmpty && memberships.isEmpty }
+        var isEmpty: Bool { lastSeen.isEmpty && installed.isEmpty && attributes.isEmpty && trust.isEmpty && memberships.isEmpty }
     }
 
     struct Membership: Sendable {
@@ -208,6 +221,8 @@ public struct DeviceStore: Sendable {
             for (id, epoch) in batch.lastSeen { try seen.execute(arguments: [epoch, id]) }
             let attributes = try db.cachedStatement(sql: "UPDATE devices SET attributes = ? WHERE id = ?")
             for (id, values) in batch.attributes { try attributes.execute(arguments: [JSONColumn.encode(values), id]) }
+            let trust = try db.cachedStatement(sql: "UPDATE devices SET trust = ? WHERE id = ?")
+            for (id, report) in batch.trust { try trust.execute(arguments: [JSONColumn.encode(report), id]) }
             // A device deleted since its check-in is skipped (its rows would break the foreign key).
             let upsert = try db.cachedStatement(sql: """
                 INSERT INTO installed (device_id, bundle_name, version, digest, state, updated_at)

@@ -120,14 +120,14 @@ struct BundleCommand: ParsableCommand {
         @Argument(help: ArgumentHelp("Bundle file.", valueName: "file.otab"))
         var bundle: String
 
-        @Option(help: ArgumentHelp("Trust root listing accepted keys.", valueName: "trust.json"))
+        @Option(help: ArgumentHelp("Trust root: its release keys must sign the bundle (a TUF root or a legacy trust root).", valueName: "trust.json"))
         var trust: String
 
         @Flag(help: "Print the result as JSON.")
         var json = false
 
         func run() throws {
-            let root = try Failure.wrap("") { try TrustRoot.load(from: trust) }
+            let root = try Failure.wrap("") { try TrustAnchor.load(from: trust).bundleTrust }
             let progress = ProgressBar("verifying \(FileSystem.basename(of: bundle))")
             let verified: VerifiedManifest
             do {

@@ -1,0 +1,120 @@
+import OTAClient
+import OTACore
+
+/// The device's trust: its root (the configured one, or a newer one it walked to), the
+/// release metadata it verified, and signed, fresh check-in answers.
+///
+/// A check-in sends a fresh nonce and what the device trusts. The answer must be signed by
+/// the check-in key of the device's newest root and bound to this device and this nonce;
+/// the metadata beside it is refreshed by TUF's rules (`MetadataRefresh`). A device on a
+/// legacy root accepts unsigned answers until a root version 1 signed by its keys arrives.
+struct DeviceTrust {
+    let anchor: TrustAnchor
+    let layout: StateLayout
+    let channel: String
+
+    var folder: MetadataFolder { MetadataFolder(layout.trustDirectory) }
+
+    func state() -> TrustState { (try? StateFile.read(TrustState.self, from: layout.trustState)) ?? TrustState() }
+
+    func save(_ change: (inout TrustState) -> Void) {
+        var current = state()
+        change(&current)
+        try? StateFile.write(current, to: layout.trustState)
+    }
+
+    /// Expiry is judged against the later of the device's clock and the server's last signed time.
+    func referenceTime() -> Int64 { max(Timestamp.epochSeconds(), state().serverTimeEpoch ?? 0) }
+
+    /// The newest root this device trusts: the walked one if it is newer than the configured.
+    func metadata() -> TrustedMetadata {
+        let now = referenceTime()
+        if let bytes = folder.load(.root), let walked = try? TrustedMetadata(trustedRoot: bytes, now: now), walked.root.version > anchor.version {
+            return walked
+        }
+        return anchor.metadata(now: now)
+    }
+
+    /// The release keys of the newest root.
+    var bundleTrust: BundleTrust { metadata().root.bundleTrust }
+
+    /// What the device tells the server it trusts.
+    func report() -> DeviceAPI.TrustReport {
+        let trusted = metadata()
+        func version<T: TUFSigned>(_ type: T.Type, _ role: TUFRoleName) -> T? {
+            folder.load(role).flatMap { try? MetadataEnvelope.open(type, $0, verifiedBy: nil) }
+        }
+        let targets = version(TargetsMetadata.self, .targets)
+        let current = state()
+        return DeviceAPI.TrustReport(rootVersion: trusted.root.version, timestampVersion: version(TimestampMetadata.self, .timestamp)?.version,
+                                     snapshotVersion: version(SnapshotMetadata.self, .snapshot)?.version, targetsVersion: targets?.version,
+                                     targetsExpires: targets?.expires, channel: channel, verifiedAt: current.verifiedAt,
+                                     problem: current.problem.map { String($0.prefix(2000)) })
+    }
+
+    /// One check-in: send, verify the answer, refresh the metadata.
+    func checkin(_ client: DeviceClient, _ request: DeviceAPI.CheckinRequest, deviceID: String) throws -> TrustedAnswer {
+        var request = request
+        let nonce = Hex.encode(SecureRandom.bytes(16))
+        request.nonce = nonce
+        request.trust = report()
+        let body = try client.checkinAnswer(request)
+        var trusted = metadata()
+        guard let signed = try? StrictJSON.decode(DeviceAPI.SignedCheckinResponse.self, from: body, what: "signed answer") else {
+            guard trusted.root.version == 0 else {
+                throw refuse("the answer is not signed, and root version \(trusted.root.version) requires signed answers")
+            }
+            do { return TrustedAnswer(response: try StrictJSON.decode(DeviceAPI.CheckinResponse.self, from: body, what: "check-in answer")) } catch {
+                throw HTTPClientError.invalidAnswer("the server's check-in answer is malformed: \(error)")
+            }
+        }
+        // Roots verify on their own, so they are walked first: the answer may be signed by a
+        // check-in key that only the newest root names.
+        var problem: String?
+        do {
+            try MetadataRefresh.run(&trusted, from: AnswerMetadataSource(rootsAfter: trusted.root.version, metadata: signed.metadata), store: folder)
+        } catch { problem = String(describing: error) }
+        let response = try open(signed.answer, under: trusted.root, deviceID: deviceID, nonce: nonce)
+        if trusted.root.version == 0 {
+            // Still on the legacy root (no root version 1 linked to it): nothing to release.
+            save { $0.problem = problem.map { "cannot move to the server's TUF root: \($0)" } }
+            return TrustedAnswer(response: response, problem: nil)
+        }
+        save { state in
+            state.verifiedAt = Timestamp.now()
+            state.problem = problem
+            state.problemAt = problem == nil ? nil : Timestamp.now()
+        }
+        return TrustedAnswer(response: response, releases: problem == nil ? trusted.targets : nil, problem: problem)
+    }
+
+    /// Checks the answer's signature and binding, and keeps the server's time.
+    private func open(_ envelope: Envelope, under root: RootMetadata, deviceID: String, nonce: String) throws -> DeviceAPI.CheckinResponse {
+        guard envelope.payloadType == DeviceAPI.answerPayloadType else { throw refuse("its payloadType is '\(envelope.payloadType.prefix(60))'") }
+        if root.version > 0 {
+            guard let role = root.checkin else { throw refuse("root version \(root.version) names no check-in key (\(RootMetadata.checkinField))") }
+            do {
+                try MetadataEnvelope.verify(envelope, role: .timestamp, keysOf: role, in: root,
+                                            by: "the check-in keys of root version \(root.version)", version: nil)
+            } catch { throw refuse("it is not signed by the check-in key of root version \(root.version)") }
+        }
+        let binding: DeviceAPI.AnswerBinding
+        let response: DeviceAPI.CheckinResponse
+        do {
+            binding = try StrictJSON.decode(DeviceAPI.AnswerBinding.self, from: envelope.payload, what: "answer")
+            response = try StrictJSON.decode(DeviceAPI.CheckinResponse.self, from: envelope.payload, what: "answer")
+        } catch { throw refuse("its payload is malformed: \(error)") }
+        guard binding.deviceID == deviceID else { throw refuse("it is addressed to device '\(binding.deviceID.prefix(80))', not this one") }
+        guard binding.nonce == nonce else { throw refuse("it answers another request (its nonce is not the one sent): a replay") }
+        if root.version > 0 { save { $0.serverTimeEpoch = max($0.serverTimeEpoch ?? 0, binding.issued) } }
+        return response
+    }
+
+    private func refuse(_ reason: String) -> AnswerError {
+        save { state in
+            state.problem = "refused the server's answer: \(reason)"
+            state.problemAt = Timestamp.now()
+        }
+        return .refused(reason)
+    }
+}

@@ -1,0 +1,52 @@
+import OTACore
+
+/// How fresh this device's trust is, kept beside its metadata in `STATE/trust/state.json`.
+struct TrustState: Codable, Equatable {
+    /// When an answer from the server last verified (signature, device, nonce).
+    var verifiedAt: String?
+    /// The newest server time from a verified answer: the device never judges expiry against
+    /// a clock earlier than this (a clock reset to 1970 cannot revive expired metadata).
+    var serverTimeEpoch: Int64?
+    /// The last trust problem, until a refresh succeeds.
+    var problem: String?
+    var problemAt: String?
+
+    enum CodingKeys: String, CodingKey {
+        case verifiedAt = "verified_at", serverTimeEpoch = "server_time", problem, problemAt = "problem_at"
+    }
+}
+
+/// What a check-in established: the answer to act on, and the releases it may act on.
+struct TrustedAnswer {
+    var response: DeviceAPI.CheckinResponse
+    /// The release metadata of this device's channel, fresh and verified; nil on a legacy
+    /// root (no releases to check).
+    var releases: TargetsMetadata?
+    /// Set when the metadata could not be refreshed: no new update starts until it is fresh.
+    var problem: String?
+}
+
+/// Metadata from one check-in answer, as the refresh workflow reads it.
+struct AnswerMetadataSource: MetadataSource {
+    let rootsAfter: Int
+    let metadata: DeviceAPI.TrustMetadata?
+
+    private func bytes(_ text: String?) -> [UInt8]? { text.flatMap(Base64.decode) }
+
+    func root(version: Int) -> [UInt8]? {
+        let roots = metadata?.roots ?? []
+        let index = version - rootsAfter - 1
+        return roots.indices.contains(index) ? bytes(roots[index]) : nil
+    }
+    func timestamp() -> [UInt8]? { bytes(metadata?.timestamp) }
+    func snapshot(version: Int?) -> [UInt8]? { bytes(metadata?.snapshot) }
+    func targets(version: Int?) -> [UInt8]? { bytes(metadata?.targets) }
+    var alwaysHasTimestamp: Bool { false }
+}
+
+enum AnswerError: Error, CustomStringConvertible {
+    case refused(String)
+    var description: String {
+        switch self { case .refused(let reason): return "refused the server's answer: \(reason)" }
+    }
+}

@@ -1,0 +1,71 @@
+/// TUF metadata in a DSSE envelope, as TUF's POUF-2 describes and python-tuf writes it
+/// (`EnvelopeType.SIMPLE`): the payload is the JSON of the `signed` part, and signatures
+/// are Ed25519 over DSSE's PAE, so no canonical JSON is needed to verify.
+public enum MetadataEnvelope {
+    public static let payloadType = "application/vnd.tuf+json"
+    /// Larger than any metadata this system writes; python-tuf's limits are similar.
+    public static let maximumSize = 2 << 20
+
+    /// Parses an envelope and checks the signatures of `role` as `delegator` defines it.
+    /// Signatures come first: the payload of an unverified envelope is never decoded.
+    public static func open<T: TUFSigned>(_ type: T.Type, _ bytes: [UInt8], verifiedBy delegator: RootMetadata?,
+                                          signers: String? = nil) throws(TUFError) -> T {
+        let envelope = try parse(T.role, bytes)
+        if let delegator {
+            try verify(envelope, role: T.role, keysOf: delegator.role(T.role), in: delegator,
+                       by: signers ?? "\(T.role.rawValue) keys of root version \(delegator.version)", version: nil)
+        }
+        return try decode(type, envelope.payload)
+    }
+
+    static func parse(_ role: TUFRoleName, _ bytes: [UInt8]) throws(TUFError) -> Envelope {
+        guard bytes.count <= maximumSize else { throw .malformed(role, "larger than \(maximumSize) bytes") }
+        let envelope: Envelope
+        do { envelope = try StrictJSON.decode(Envelope.self, from: bytes, what: "envelope") } catch {
+            throw .malformed(role, String(describing: error))
+        }
+        guard envelope.payloadType == payloadType else {
+            throw .malformed(role, "payloadType is '\(envelope.payloadType.prefix(80))', expected '\(payloadType)'")
+        }
+        guard Set(envelope.signatures.map(\.keyid)).count == envelope.signatures.count else {
+            throw .malformed(role, "two signatures name the same key")
+        }
+        return envelope
+    }
+
+    static func decode<T: TUFSigned>(_ type: T.Type, _ payload: [UInt8]) throws(TUFError) -> T {
+        do { return try StrictJSON.decode(T.self, from: payload, what: "payload") } catch {
+            throw .malformed(T.role, String(describing: error))
+        }
+    }
+
+    /// Counts the distinct keys of `role` with a valid signature; a key listed under two ids
+    /// counts once.
+    public static func verify(_ envelope: Envelope, role name: TUFRoleName, keysOf role: TUFRole, in root: RootMetadata,
+                       by: String, version: Int?) throws(TUFError) {
+        let message = envelope.pae
+        var valid = Set<Ed25519PublicKey>()
+        for (keyid, key) in root.keys(of: role) {
+            guard let signature = envelope.signatures.first(where: { $0.keyid == keyid }) else { continue }
+            if key.isValidSignature(signature.sig, for: message) { valid.insert(key) }
+        }
+        guard valid.count >= role.threshold else {
+            throw .unsigned(name, version: version, valid: valid.count, threshold: role.threshold, by: by)
+        }
+    }
+
+    /// An unsigned envelope for `signed`.
+    public static func wrap(_ signed: some TUFSigned) throws -> Envelope {
+        Envelope(payloadType: payloadType, payload: Array(try StrictJSON.encode(signed)))
+    }
+}
+
+extension Envelope {
+    /// Adds (or replaces) the signature of `key` under TUF's key id.
+    public mutating func signTUF(with key: Ed25519PrivateKey) throws {
+        let keyid = key.publicKey.tufKeyID
+        let signature = Signature(keyid: keyid, sig: try key.sign(pae))
+        signatures.removeAll { $0.keyid == keyid }
+        signatures.append(signature)
+    }
+}
