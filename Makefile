@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: all build release test test-swift test-api demo fuzz bench faults screenshots clean deps
+.PHONY: all build release test test-swift test-api test-tuf demo fuzz bench faults screenshots clean deps
 
 all: build
 
@@ -23,6 +23,7 @@ test:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	scripts/test-api.sh
+	scripts/test-tuf.sh
 	scripts/test-dashboard.sh
 	scripts/test-faults.sh
 

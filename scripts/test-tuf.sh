@@ -21,7 +21,7 @@ fail() { echo "test-tuf: FAILED: $*" >&2; exit 1; }
 [ -x "$python" ] || fail "$python is missing; run 'scripts/install-deps.sh test'"
 "$python" -c 'import tuf.ngclient' 2>/dev/null || fail "python-tuf is missing; run 'scripts/install-deps.sh test'"
 # securesystemslib signs and verifies Ed25519 through pyca/cryptography, an optional extra.
-"$python" -c 'import cryptography' 2>/dev/null || fail "pyca/cryptography is missing; run '$python -m pip install cryptography'"
+"$python" -c 'import cryptography' 2>/dev/null || fail "pyca/cryptography is missing; run 'scripts/install-deps.sh test'"
 [ -x "$otactl" ] || fail "$otactl is missing; run 'swift build' first"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ota-tuf-test.XXXXXX")

@@ -60,14 +60,20 @@ struct DeviceTrust {
         request.trust = report()
         let body = try client.checkinAnswer(request)
         var trusted = metadata()
-        guard let signed = try? StrictJSON.decode(DeviceAPI.SignedCheckinResponse.self, from: body, what: "signed answer") else {
+        func malformed(_ error: any Error) -> HTTPClientError {
+            .invalidAnswer("the server's answer to POST \(DeviceAPI.checkinPath) is not what this client understands: \(error)")
+        }
+        struct Probe: Decodable { let answer: JSONValue? }
+        guard (try? StrictJSON.decode(Probe.self, from: body, what: "answer"))?.answer != nil else {
             guard trusted.root.version == 0 else {
                 throw refuse("the answer is not signed, and root version \(trusted.root.version) requires signed answers")
             }
             do { return TrustedAnswer(response: try StrictJSON.decode(DeviceAPI.CheckinResponse.self, from: body, what: "check-in answer")) } catch {
-                throw HTTPClientError.invalidAnswer("the server's check-in answer is malformed: \(error)")
+                throw malformed(error)
             }
         }
+        let signed: DeviceAPI.SignedCheckinResponse
+        do { signed = try StrictJSON.decode(DeviceAPI.SignedCheckinResponse.self, from: body, what: "signed answer") } catch { throw malformed(error) }
         // Roots verify on their own, so they are walked first: the answer may be signed by a
         // check-in key that only the newest root names.
         var problem: String?

@@ -65,7 +65,8 @@ public struct Envelope: Equatable, Sendable, Codable {
 
     fileprivate static func base64<K: CodingKey>(_ container: KeyedDecodingContainer<K>, _ key: K) throws -> [UInt8] {
         let text = try container.decode(String.self, forKey: key)
-        guard let data = Data(base64Encoded: text) else {
+        // DSSE allows the standard and the URL-safe alphabet (both padded).
+        guard let data = Data(base64Encoded: text) ?? Data(base64Encoded: String(text.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })) else {
             throw DecodingError.dataCorrupted(.init(codingPath: container.codingPath + [key], debugDescription: "is not valid base64"))
         }
         return Array(data)

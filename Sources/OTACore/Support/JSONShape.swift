@@ -11,9 +11,11 @@ indirect enum JSONShape: Equatable {
 
     static let maximumDepth = 64
 
-    static func parse(_ bytes: some Collection<UInt8>) throws -> JSONShape {
+    /// `rejectingDuplicateKeys`: an object naming a key twice is malformed. Parsers disagree
+    /// on which value wins, so signed metadata must not leave it to them.
+    static func parse(_ bytes: some Collection<UInt8>, rejectingDuplicateKeys: Bool = false) throws -> JSONShape {
         try Array(bytes).withUnsafeBufferPointer { buffer in
-            var parser = Parser(bytes: buffer)
+            var parser = Parser(bytes: buffer, rejectDuplicates: rejectingDuplicateKeys)
             let shape = try parser.value(depth: 0)
             parser.skipSpace()
             guard parser.index == buffer.count else { throw Malformed() }
@@ -23,6 +25,7 @@ indirect enum JSONShape: Equatable {
 
     private struct Parser {
         let bytes: UnsafeBufferPointer<UInt8>
+        let rejectDuplicates: Bool
         var index = 0
 
         mutating func skipSpace() {
@@ -47,7 +50,8 @@ indirect enum JSONShape: Equatable {
                     skipSpace()
                     guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw Malformed() }
                     index += 1
-                    members[key] = try value(depth: depth + 1)
+                    let member = try value(depth: depth + 1)
+                    guard members.updateValue(member, forKey: key) == nil || !rejectDuplicates else { throw Malformed() }
                     skipSpace()
                     guard index < bytes.count else { throw Malformed() }
                     if bytes[index] == UInt8(ascii: ",") { index += 1; continue }

@@ -13,9 +13,10 @@ enum DeploymentRoutes {
         api.post { request, _ -> Response in
             let caller = try await services.admin(request, .operator)
             let body = try await request.decodeJSON(AdminAPI.DeploymentCreateRequest.self, what: "deployment")
-            guard let (bundleID, _) = try await services.bundles.find(name: body.bundleName, version: body.version) else {
+            guard let (bundleID, bundle) = try await services.bundles.find(name: body.bundleName, version: body.version) else {
                 throw APIError.notFound("no bundle \(body.bundleName.prefix(128)) \(body.version.prefix(64)) is published")
             }
+            if let problem = services.trust.releaseProblem(bundle) { throw APIError(.conflict, "not_released", problem) }
             let plan = try await services.deployments.create(body, bundleID: bundleID, by: caller)
             try await services.fleet.reload(deploymentID: plan.id)
             services.logger.info("deployment created", metadata: ["deployment": "\(plan.id)", "by": "\(caller.actor)"])

@@ -13,3 +13,15 @@ extension TrustRepository {
         return Array(try StrictJSON.encode(DeviceAPI.SignedCheckinResponse(answer: envelope, metadata: metadata(for: report))))
     }
 }
+
+extension TrustRepository {
+    /// Why devices would refuse to install `bundle`: with a TUF root, it must be released on
+    /// some channel first (devices check their own channel). Nil with a legacy root.
+    func releaseProblem(_ bundle: AdminAPI.Bundle) -> String? {
+        guard let state = current else { return nil }
+        let suffix = "/\(bundle.name)/\(bundle.version)"
+        let released = state.targets?.signed.targets.contains { path, file in path.hasSuffix(suffix) && file.hashes["sha256"] == bundle.digest } ?? false
+        guard !released else { return nil }
+        return "\(bundle.name) \(bundle.version) is not released on any channel, so devices would refuse it: release it first (otactl release add \(bundle.name) \(bundle.version) --channel stable --key RELEASE_KEY)"
+    }
+}

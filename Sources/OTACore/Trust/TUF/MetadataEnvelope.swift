@@ -3,8 +3,18 @@
 /// are Ed25519 over DSSE's PAE, so no canonical JSON is needed to verify.
 public enum MetadataEnvelope {
     public static let payloadType = "application/vnd.tuf+json"
-    /// Larger than any metadata this system writes; python-tuf's limits are similar.
-    public static let maximumSize = 2 << 20
+    /// Larger than any metadata this system writes.
+    public static let maximumSize = 5_000_000
+
+    /// python-tuf's limits per role: a timestamp is small, so a huge one is an attack.
+    public static func maximumSize(of role: TUFRoleName) -> Int {
+        switch role {
+        case .root: return 512_000
+        case .timestamp: return 16_384
+        case .snapshot: return 2_000_000
+        case .targets: return 5_000_000
+        }
+    }
 
     /// Parses an envelope and checks the signatures of `role` as `delegator` defines it.
     /// Signatures come first: the payload of an unverified envelope is never decoded.
@@ -19,7 +29,7 @@ public enum MetadataEnvelope {
     }
 
     static func parse(_ role: TUFRoleName, _ bytes: [UInt8]) throws(TUFError) -> Envelope {
-        guard bytes.count <= maximumSize else { throw .malformed(role, "larger than \(maximumSize) bytes") }
+        guard bytes.count <= maximumSize(of: role) else { throw .malformed(role, "larger than \(maximumSize(of: role)) bytes") }
         let envelope: Envelope
         do { envelope = try StrictJSON.decode(Envelope.self, from: bytes, what: "envelope") } catch {
             throw .malformed(role, String(describing: error))
@@ -34,6 +44,9 @@ public enum MetadataEnvelope {
     }
 
     static func decode<T: TUFSigned>(_ type: T.Type, _ payload: [UInt8]) throws(TUFError) -> T {
+        guard (try? JSONShape.parse(payload, rejectingDuplicateKeys: true)) != nil else {
+            throw .malformed(T.role, "the payload is not JSON, or names a key twice")
+        }
         do { return try StrictJSON.decode(T.self, from: payload, what: "payload") } catch {
             throw .malformed(T.role, String(describing: error))
         }

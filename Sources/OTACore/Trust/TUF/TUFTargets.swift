@@ -13,13 +13,13 @@ public struct TUFFileInfo: Codable, Equatable, Sendable {
         if let hashes, hashes.isEmpty { throw JSONInputError("\(what): hashes must not be empty") }
     }
 
-    /// Checks `bytes` against the length and every hash listed. Only SHA-256 is computed
-    /// here: a hash of another algorithm cannot be checked, so it fails.
+    /// Checks `bytes` against the length and every hash listed. A hash of an algorithm not
+    /// supported here (`MetadataHash`) cannot be checked, so it fails.
     public func problem(with bytes: [UInt8]) -> String? {
         if let length, bytes.count != length { return "length \(bytes.count) instead of \(length)" }
         for (algorithm, value) in (hashes ?? [:]).sorted(by: { $0.key < $1.key }) {
-            guard algorithm == "sha256" else { return "hash algorithm '\(algorithm.prefix(20))' is not supported" }
-            guard SHA256Digest.of(bytes).hex == value.lowercased() else { return "sha256 does not match" }
+            guard let actual = MetadataHash.hex(algorithm, of: bytes) else { return "hash algorithm '\(algorithm.prefix(20))' is not supported" }
+            guard actual == value.lowercased() else { return "\(algorithm) does not match" }
         }
         return nil
     }
