@@ -198,14 +198,17 @@ fleet_table() { step "the fleet"; show "$BIN/otactl" devices list; }
 stage "1. Keys, a trust root, and ota-server on embedded SQLite"
 rm -rf "$DEMO"
 mkdir -p "$DEMO/keys" "$DEMO/server" "$DEMO/bundles" "$DEMO/devices"
-show "$BIN/otactl" keygen --out "$DEMO/keys/release"
-show "$BIN/otactl" trust init --key "$DEMO/keys/release.pub" --out "$DEMO/keys/trust.json"
+step "root and release keys stay offline; only the online key goes to the server"
+for role in root release online; do show "$BIN/otactl" keygen --out "$DEMO/keys/$role"; done
+show "$BIN/otactl" trust create --root-key "$DEMO/keys/root.pub" --release-key "$DEMO/keys/release.pub" \
+  --online-key "$DEMO/keys/online.pub" --sign "$DEMO/keys/root.key" --out "$DEMO/keys/trust.json"
+RELEASE_KEY="$DEMO/keys/release.key"
 step "ota-server token create --data ${DEMO#"$ROOT"/}/server/data --role admin --name demo"
 OTA_TOKEN=$("$BIN/ota-server" token create --data "$DEMO/server/data" --role admin --name demo 2>/dev/null)
 (umask 077 && echo "$OTA_TOKEN" >"$DEMO/server/admin.token")
-step "ota-server serve --data ${DEMO#"$ROOT"/}/server/data --listen 127.0.0.1:0 --trust ${DEMO#"$ROOT"/}/keys/trust.json --poll-interval 2"
+step "ota-server serve --data ${DEMO#"$ROOT"/}/server/data --listen 127.0.0.1:0 --trust ${DEMO#"$ROOT"/}/keys/trust.json --online-key ${DEMO#"$ROOT"/}/keys/online.key --poll-interval 2"
 "$BIN/ota-server" serve --data "$DEMO/server/data" --listen 127.0.0.1:0 --trust "$DEMO/keys/trust.json" \
-  --poll-interval 2 >"$DEMO/server/server.log" 2>&1 &
+  --online-key "$DEMO/keys/online.key" --poll-interval 2 >"$DEMO/server/server.log" 2>&1 &
 SERVER_PID=$!
 deadline=$((SECONDS + 30))
 OTA_SERVER=""
@@ -220,10 +223,11 @@ ok "ota-server listens on $OTA_SERVER (pid $SERVER_PID; database ${DEMO#"$ROOT"/
 
 # --- 2. Bundle v1 ------------------------------------------------------------------------------
 stage "2. Build, sign, verify and publish the bundle $BUNDLE 1.0.0 (real ONNX model: logistic regression)"
-make_bundle() {  # VERSION FOLDER DESCRIPTION
+make_bundle() {  # VERSION FOLDER DESCRIPTION: build, sign, publish, then release it on the stable channel
   show "$BIN/otactl" bundle create "$MODELS/$2" --name "$BUNDLE" --version "$1" --kind model --compatible "$COMPATIBLE" \
-    --key "$DEMO/keys/release.key" --metadata framework=onnx --metadata "model=$3" -o "$DEMO/bundles/$BUNDLE-$1.otab"
+    --key "$RELEASE_KEY" --metadata framework=onnx --metadata "model=$3" -o "$DEMO/bundles/$BUNDLE-$1.otab"
   show "$BIN/otactl" publish "$DEMO/bundles/$BUNDLE-$1.otab"
+  show "$BIN/otactl" release add "$BUNDLE" "$1" --channel stable --key "$RELEASE_KEY"
 }
 make_bundle 1.0.0 digits-v1 logistic-regression
 show "$BIN/otactl" bundle verify "$DEMO/bundles/$BUNDLE-1.0.0.otab" --trust "$DEMO/keys/trust.json"
@@ -370,16 +374,54 @@ shadow_stage 5.0.0 digits-v5-brittle mlp-brittle agreement
 step "the apps still answer with 2.0.0"
 ask_apps
 
+# --- 9. Key rotation ---------------------------------------------------------------------------
+stage "9. Rotate the release key: devices follow the root chain; the old key signs nothing any more"
+show "$BIN/otactl" keygen --out "$DEMO/keys/release2"
+show "$BIN/otactl" trust next --from "$DEMO/keys/trust.json" --remove "release=$DEMO/keys/release.pub" \
+  --add "release=$DEMO/keys/release2.pub" --sign "$DEMO/keys/root.key" --out "$DEMO/keys/root-2.json"
+show "$BIN/otactl" trust publish "$DEMO/keys/root-2.json"
+step "the release metadata was signed by the old key: sign it again with the new one"
+show "$BIN/otactl" release renew --key "$DEMO/keys/release2.key"
+root_everywhere() {  # VERSION: every device reported this root version and fresh trust
+  otactl devices list --json | "$PY" -c '
+import json, sys
+devices = json.load(sys.stdin)["devices"]
+sys.exit(0 if devices and all((d.get("trust") or {}).get("root_version") == int(sys.argv[1]) and not d["trust_stale"] for d in devices) else 1)' "$1"
+}
+wait_for "every device to walk to root version 2" root_everywhere 2
+ok "$DEVICES/$DEVICES devices verified root version 2 (signed by root version 1's root key and its own)"
+step "a bundle signed with the old release key is refused now"
+show "$BIN/otactl" bundle create "$MODELS/digits-v2" --name "$BUNDLE" --version 6.0.0 --kind model --compatible "$COMPATIBLE" \
+  --key "$DEMO/keys/release.key" -o "$DEMO/bundles/$BUNDLE-6.0.0-old-key.otab"
+if "$BIN/otactl" bundle verify "$DEMO/bundles/$BUNDLE-6.0.0-old-key.otab" --trust "$DEMO/keys/root-2.json" >/dev/null 2>"$DEMO/.refusal"; then
+  fail "the old release key still verifies under root version 2"
+fi
+echo "    otactl bundle verify: $(cat "$DEMO/.refusal")"
+if "$BIN/otactl" publish "$DEMO/bundles/$BUNDLE-6.0.0-old-key.otab" >/dev/null 2>"$DEMO/.refusal"; then
+  fail "the server published a bundle signed by the revoked key"
+fi
+echo "    otactl publish: $(cat "$DEMO/.refusal")"
+ok "refused by the server and by any device holding root version 2"
+step "the same model signed with the new release key installs everywhere"
+RELEASE_KEY="$DEMO/keys/release2.key"
+make_bundle 6.0.0 digits-v2 mlp
+deploy 6.0.0
+t0=$SECONDS
+wait_for "6.0.0 to be committed on every device" check_stage "$DEPLOYMENT" 6.0.0 succeeded
+ok "6.0.0, signed and released with the new key, runs on $DEVICES/$DEVICES devices in $((SECONDS - t0))s"
+show "$BIN/otactl" trust show
+show "$BIN/ota-agent" status --config "$DEMO/devices/$first/agent.json"
+
 # --- Done ------------------------------------------------------------------------------------
 rm -f "$DEMO/.details"
-stage "Done in $(elapsed): 1.0.0 -> 2.0.0 (one file fetched) -> 3.0.0 rolled back by the health check -> 4.0.0 and 5.0.0 stopped in shadow"
+stage "Done in $(elapsed): 1.0.0 -> 2.0.0 (one file fetched) -> 3.0.0 rolled back by the health check -> 4.0.0 and 5.0.0 stopped in shadow -> release key rotated, 6.0.0"
 d=${DEMO#"$ROOT"/}
 cat <<EOF
 Where to look (everything is in $d/; the next run starts afresh):
   server log          $d/server/server.log
   SQLite registry     $d/server/data/registry.sqlite   (e.g. sqlite3 $d/server/data/registry.sqlite 'SELECT device_id, version, state, detail FROM events')
   content store       $d/server/data/content/
-  keys, trust root    $d/keys/   (release.key is the signing key)
+  keys, trust root    $d/keys/   (root.key signs roots; release2.key now signs bundles and releases; online.key is the server's)
   bundles             $d/bundles/*.otab   (otactl bundle inspect / verify)
   agent logs          $d/devices/edge-0N/agent.log
   app logs            $d/devices/edge-0N/app.log   (shadow evaluations: 'evaluating ... in shadow')
@@ -387,6 +429,6 @@ Where to look (everything is in $d/; the next run starts afresh):
   device state        $d/devices/edge-0N/state/   (current/$BUNDLE -> slots/$BUNDLE/VERSION-DIGEST)
   device status       ${BIN#"$ROOT"/}/ota-agent status --config $d/devices/edge-01/agent.json
 To query the fleet again, restart the server on the same data:
-  ${BIN#"$ROOT"/}/ota-server serve --data $d/server/data --trust $d/keys/trust.json --listen 127.0.0.1:8080 &
+  ${BIN#"$ROOT"/}/ota-server serve --data $d/server/data --trust $d/keys/trust.json --online-key $d/keys/online.key --listen 127.0.0.1:8080 &
   OTA_SERVER=http://127.0.0.1:8080 OTA_TOKEN=\$(cat $d/server/admin.token) ${BIN#"$ROOT"/}/otactl devices show edge-01
 EOF

@@ -41,8 +41,10 @@ struct DeviceTrust {
     /// What the device tells the server it trusts.
     func report() -> DeviceAPI.TrustReport {
         let trusted = metadata()
+        // Only what still verifies under the newest root counts: after a key rotation the
+        // old copies do not, and the server must send new ones.
         func version<T: TUFSigned>(_ type: T.Type, _ role: TUFRoleName) -> T? {
-            folder.load(role).flatMap { try? MetadataEnvelope.open(type, $0, verifiedBy: nil) }
+            folder.load(role).flatMap { try? MetadataEnvelope.open(type, $0, verifiedBy: trusted.root) }
         }
         let targets = version(TargetsMetadata.self, .targets)
         let current = state()

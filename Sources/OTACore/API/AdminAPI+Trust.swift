@@ -67,9 +67,12 @@ extension AdminAPI {
     public struct TrustPublishResponse: Codable, Equatable, Sendable {
         public var role: String
         public var version: Int
-        public init(role: String, version: Int) {
+        /// What the operator must do next, e.g. re-sign the release metadata after a rotation.
+        public var warning: String?
+        public init(role: String, version: Int, warning: String? = nil) {
             self.role = role
             self.version = version
+            self.warning = warning
         }
     }
 }

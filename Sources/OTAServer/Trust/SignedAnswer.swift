@@ -25,3 +25,13 @@ extension TrustRepository {
         return "\(bundle.name) \(bundle.version) is not released on any channel, so devices would refuse it: release it first (otactl release add \(bundle.name) \(bundle.version) --channel stable --key RELEASE_KEY)"
     }
 }
+
+extension TrustRepository {
+    /// Set when the current release metadata no longer verifies under the newest root (its
+    /// release keys were rotated): devices install nothing new until it is signed again.
+    func releaseWarning() -> String? {
+        guard let state = current, let targets = state.targets else { return nil }
+        guard (try? MetadataEnvelope.open(TargetsMetadata.self, targets.bytes, verifiedBy: state.root)) == nil else { return nil }
+        return "the release metadata (version \(targets.signed.version)) is not signed by the release keys of root version \(state.root.version): devices install nothing new until you sign it again (otactl release renew --key NEW_RELEASE_KEY)"
+    }
+}

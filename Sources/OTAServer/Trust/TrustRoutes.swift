@@ -27,7 +27,8 @@ enum TrustRoutes {
             let root = try await mapped { try services.trust.publishRoot(try await envelope(request)) }
             try await services.db.write { db in try AuditLog.record(db, by: caller, action: "trust.root.publish", target: "root", detail: "version \(root.version)") }
             services.logger.info("root published", metadata: ["version": "\(root.version)", "by": "\(caller.actor)"])
-            return try JSONResponse.make(AdminAPI.TrustPublishResponse(role: "root", version: root.version), status: .created)
+            return try JSONResponse.make(AdminAPI.TrustPublishResponse(role: "root", version: root.version, warning: services.trust.releaseWarning()),
+                                         status: .created)
         }
 
         api.get("targets") { request, _ -> Response in
