@@ -2,7 +2,7 @@
 """Seeds N registered devices straight into a stopped server's SQLite file and writes a wrk
 Lua script that checks in as every device in turn.
 
-    seed_devices.py DB N LUA_OUT [installed-digest] [--signed]
+    seed_devices.py DB N LUA_OUT [installed-digest] [--signed] [--trust-report JSON]
 
 Without --signed: devices from before device keys, with bearer tokens ota_dev_bench_<i>
 (the server stores only their SHA-256). With --signed: devices with keys, each request
@@ -10,15 +10,27 @@ signed as the agent signs it (RFC 9421, HMAC-SHA256 under a session key). The se
 made here from the server's session secret, as the server would make them (a session costs
 the device one Ed25519 proof an hour, which this benchmark leaves out: it measures what every
 check-in costs); their signatures are made once, so they must be used within 300 s.
+With --trust-report: each check-in also carries a nonce and that trust report, so a server
+with a TUF root answers with a signed answer (devices "btuf-N").
 """
 import base64, hashlib, hmac, os, sqlite3, sys, time
 
-arguments = [a for a in sys.argv[1:] if a != "--signed"]
-signed = "--signed" in sys.argv
+arguments = sys.argv[1:]
+trust_report = None
+if "--trust-report" in arguments:
+    index = arguments.index("--trust-report")
+    trust_report = arguments[index + 1]
+    arguments = arguments[:index] + arguments[index + 2:]
+signed = "--signed" in arguments or trust_report is not None
+arguments = [a for a in arguments if a != "--signed"]
 db, count, lua_out = arguments[0], int(arguments[1]), arguments[2]
 digest = arguments[3] if len(arguments) > 3 else "a" * 64
-body = '{"installed":[{"digest":"%s","name":"model","state":"committed","version":"1.0.0"}]}' % digest
-prefix = "bsig" if signed else "bench"
+body = '{"installed":[{"digest":"%s","name":"model","state":"committed","version":"1.0.0"}]' % digest
+if trust_report:
+    # One nonce for all: the server signs whatever nonce it gets; only devices check them.
+    body += ',"nonce":"%s","trust":%s' % ("0" * 32, trust_report)
+body += "}"
+prefix = "btuf" if trust_report else "bsig" if signed else "bench"
 con = sqlite3.connect(db)
 with con:
     con.execute(f"DELETE FROM devices WHERE id LIKE '{prefix}-%'")

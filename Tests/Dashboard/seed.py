@@ -23,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 XSS_IMG = '<img src=x onerror="window.__xss=1">'
 XSS_SCRIPT = '<script>window.__xss=2</script>'
 XSS_DEVICE = 'evil-cam-01'
+STALE_PROBLEM = 'targets version 7 expired at <b>yesterday</b>; renew the release metadata'
 
 
 def now_rfc3339(offset_seconds=0):
@@ -196,11 +197,13 @@ class Seeded:
         session = self.ok('POST', '/api/v1/device/session', {'device_id': device_id, 'proof': device_key.proof('ota-session-v1', device_id)})
         self.devices[device_id] = (session['session_id'], base64.b64decode(session['session_key']))
 
-    def checkin(self, device_id, installed, features=None):
+    def checkin(self, device_id, installed, features=None, trust=None):
         body = {'installed': [{'name': n, 'version': v, 'digest': self.bundles[(n, v)]['digest'], 'state': 'committed'}
                               for (n, v) in installed]}
         if features:
             body['features'] = features
+        if trust:
+            body['trust'] = trust
         return self.ok('POST', '/api/v1/device/checkin', body, device=device_id)
 
     def events(self, device_id, events):
@@ -257,6 +260,10 @@ class Seeded:
                 installed.append(('edge-firmware', '2.3.0'))
             self.checkin(device_id, installed)
         self.checkin(XSS_DEVICE, [('face-detector', '1.0.0')])
+        # One device whose release metadata expired: the dashboard shows its trust as stale.
+        self.checkin('ipc-02', [('edge-firmware', '2.3.0')], trust={
+            'root_version': 2, 'targets_version': 7, 'targets_expires': now_rfc3339(-3600), 'channel': 'stable',
+            'verified_at': now_rfc3339(-60), 'problem': STALE_PROBLEM})
 
         # A finished firmware rollout: every device that took it succeeded.
         fw = json.loads(self.otactl('deployments', 'create', 'edge-firmware', '2.4.0', '--all', '--json', token='operator'))

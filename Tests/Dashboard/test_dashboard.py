@@ -12,7 +12,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import Session, wait_ready, TOKEN_KEY  # noqa: E402
-from seed import XSS_IMG, XSS_SCRIPT, XSS_DEVICE, now_rfc3339, device_signing  # noqa: E402
+from seed import XSS_IMG, XSS_SCRIPT, XSS_DEVICE, STALE_PROBLEM, now_rfc3339, device_signing  # noqa: E402
 
 DASHBOARD = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'Sources', 'OTAServer', 'Resources', 'dashboard')
 CSP = "default-src 'self'; script-src 'self'; style-src 'self'"
@@ -142,6 +142,7 @@ def overview(session, page):
     equal(text(page, '[data-kpi=devices] .kpi-value'), str(seeded.expect['devices']), 'the device count')
     equal(text(page, '[data-kpi=silent] .kpi-value'), str(seeded.expect['silent_1h']), 'devices not seen for an hour')
     equal(text(page, '[data-kpi=rollouts] .kpi-value'), str(summary['active_deployments']), 'rollouts in progress')
+    equal(text(page, '[data-kpi=stale-trust] .kpi-value'), '1', 'devices with stale trust')
     legend = page.eval("Object.fromEntries([...document.querySelectorAll('#card-states .legend-value')].map(e => [e.dataset.state, e.textContent]))")
     equal(legend, {c['key']: str(c['count']) for c in summary['by_state']}, 'devices by state match the server')
     hardware = page.eval("[...document.querySelectorAll('#card-hardware .bar-row')].map(g => g.querySelector('.bar-label').textContent + '=' + g.querySelector('.bar-count').textContent)")
@@ -301,6 +302,14 @@ def devices(session, page):
     equal(ids(), [f'jetson-{i:02d}' for i in range(1, 7)], 'the group filter')
     session.go(page, '#/devices?q=has%20space')
     check('may hold only' in (text(page, '#main .inline-error') or ''), 'an invalid filter is explained, not sent')
+
+    session.go(page, '#/devices?trust=stale')
+    equal(ids(), ['ipc-02'], 'the stale-trust filter')
+    check('stale trust' in (text(page, '#devices-table tr[data-id=ipc-02]') or ''), 'a device with stale trust is marked in the table')
+    session.go(page, '#/devices/ipc-02')
+    problem = text(page, '#device-trust-problem') or ''
+    check(problem == STALE_PROBLEM, 'the device page shows its trust problem as text', problem)
+    check(page.eval("document.querySelector('#device-trust-problem b') === null"), 'markup in a trust problem is not rendered')
 
     session.go(page, '#/devices/jetson-01')
     check('edge-firmware' in (text(page, '#installed-table') or '') and '2.3.0' in (text(page, '#installed-table') or ''), 'a device page shows what it runs')

@@ -80,6 +80,8 @@ public final class AdminClient {
         public var status: String?
         public var seenBefore: String?
         public var seenAfter: String?
+        /// "stale": devices whose trust report shows a problem or expired release metadata.
+        public var trust: String?
         public var cursor: String?
         public var limit: Int?
         public init() {}
@@ -89,7 +91,7 @@ public final class AdminClient {
         try api.call("GET", "/api/v1/devices" + APIClient.query([
             ("hardware", query.hardware), ("tag", query.tag), ("group", query.group), ("bundle", query.bundle),
             ("version", query.version), ("state", query.state), ("status", query.status), ("seen_before", query.seenBefore), ("seen_after", query.seenAfter),
-            ("cursor", query.cursor), ("limit", query.limit.map(String.init)),
+            ("trust", query.trust), ("cursor", query.cursor), ("limit", query.limit.map(String.init)),
         ]))
     }
 

@@ -185,9 +185,13 @@ final class Fleet: Sendable {
                 state.pending.installed[device.id] = installed
             }
             if let attributes = request.attributes { state.pending.attributes[device.id] = attributes }
-            if let trust = request.trust, state.trust[device.id] != trust {
-                state.trust[device.id] = trust
-                state.pending.trust[device.id] = trust
+            if var trust = request.trust {
+                // One text form for times, so that the database can compare them.
+                trust.targetsExpires = trust.targetsExpires.flatMap(Timestamp.parse).map(Timestamp.format(secondsSinceEpoch:))
+                if state.trust[device.id] != trust {
+                    state.trust[device.id] = trust
+                    state.pending.trust[device.id] = trust
+                }
             }
             return Self.assignments(for: device, installed: installed, canShadow: request.features?.contains(DeviceAPI.Feature.shadow.rawValue) == true,
                                     now: now, state: &state)

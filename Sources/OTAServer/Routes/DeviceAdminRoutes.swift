@@ -147,6 +147,10 @@ enum DeviceAdminRoutes {
             guard (try? SemanticVersion(version)) != nil else { throw APIError.badRequest("version '\(version.prefix(64))' is not a semantic version") }
             filter.version = version
         }
+        if let trust = request.query("trust") {
+            guard trust == "stale" else { throw APIError.badRequest("trust must be 'stale' (devices whose trust report shows a problem or expired release metadata)") }
+            filter.staleTrust = true
+        }
         filter.seenBefore = try time("seen_before")
         filter.seenAfter = try time("seen_after")
         filter.limit = try request.queryInt("limit", default: 100, range: 1...1000)

@@ -67,6 +67,8 @@ public struct DeviceStore: Sendable {
         var seenAfter: Int64?
         var idPrefix: String?
         var status: DeviceAPI.DeviceStatus?
+        /// Only devices whose last trust report is stale (`TrustReport.isStale`).
+        var staleTrust = false
         var cursor: String?
         var limit = 100
     }
@@ -94,6 +96,7 @@ public struct DeviceStore: Sendable {
         }
         if let value = filter.seenBefore { add("(d.last_seen IS NULL OR d.last_seen < ?)", value) }
         if let value = filter.seenAfter { add("d.last_seen >= ?", value) }
+        if filter.staleTrust { add(Self.staleTrustSQL, Timestamp.now()) }
         if let prefix = filter.idPrefix { add("d.id >= ? AND d.id < ?", prefix, prefix + "\u{10FFFF}") }
         if let cursor = filter.cursor { add("d.id > ?", cursor) }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
@@ -139,14 +142,19 @@ public struct DeviceStore: Sendable {
         }
     }
 
-    /// Accepted devices whose last trust report is stale (`TrustReport.isStale`).
+    /// `TrustReport.isStale` in SQL, for a time `?`. Expiry times are stored in one form
+    /// (`Fleet.checkin` normalises them), so comparing the text compares the times.
+    static let staleTrustSQL = """
+        (d.trust IS NOT NULL AND (json_extract(d.trust, '$.problem') IS NOT NULL OR (json_extract(d.trust, '$.root_version') > 0
+          AND (json_extract(d.trust, '$.targets_expires') IS NULL OR json_extract(d.trust, '$.targets_expires') <= ?))))
+        """
+
+    /// Accepted devices whose last trust report is stale.
     func staleTrustCount(now: Int64) async throws -> Int {
-        let reports = try await db.read { db in
-            try String.fetchAll(db, sql: "SELECT trust FROM devices WHERE status = 'accepted' AND trust IS NOT NULL")
+        try await db.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM devices d WHERE d.status = 'accepted' AND \(Self.staleTrustSQL)",
+                             arguments: [Timestamp.format(secondsSinceEpoch: now)]) ?? 0
         }
-        return reports.filter { text in
-            (try? StrictJSON.decode(DeviceAPI.TrustReport.self, from: Array(text.utf8), what: "trust"))?.isStale(at: now) ?? false
-        }.count
     }
 
     func detail(id: String, eventLimit: Int = 200) async throws -> AdminAPI.DeviceDetail? {

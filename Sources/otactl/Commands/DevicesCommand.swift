@@ -32,6 +32,7 @@ struct DevicesCommand: ParsableCommand {
         @Option(help: "pending, accepted or rejected.") var status: String?
         @Option(help: ArgumentHelp("Last seen before this RFC 3339 time.", valueName: "time")) var seenBefore: String?
         @Option(help: ArgumentHelp("Last seen at or after this RFC 3339 time.", valueName: "time")) var seenAfter: String?
+        @Flag(help: "Only devices whose trust is stale: a trust problem, or expired release metadata.") var staleTrust = false
         @Option(help: "Devices per page (1-1000).") var limit = 100
         @Option(help: "Continue after this cursor (printed after a page).") var cursor: String?
         @Flag(help: "Fetch every page.") var all = false
@@ -50,6 +51,7 @@ struct DevicesCommand: ParsableCommand {
             query.status = status
             query.seenBefore = seenBefore
             query.seenAfter = seenAfter
+            if staleTrust { query.trust = "stale" }
             query.limit = limit
             query.cursor = cursor
             var devices: [AdminAPI.Device] = []
@@ -90,6 +92,11 @@ struct DevicesCommand: ParsableCommand {
             if let group = device.group { print("group:      \(group)") }
             print("registered: \(device.registeredAt)")
             print("last seen:  \(device.lastSeen ?? "never")")
+            if let trust = device.trust {
+                let release = trust.targetsVersion.map { "release metadata \($0), expires \(trust.targetsExpires ?? "?")" } ?? "no release metadata"
+                print("trust:      \(trust.rootVersion == 0 ? "legacy trust root" : "root \(trust.rootVersion), \(release)"), channel \(trust.channel)\(device.trustStale ? " (STALE)" : "")")
+                if let problem = trust.problem { print("problem:    \(problem)") }
+            }
             for (key, value) in device.attributes.sorted(by: { $0.key < $1.key }) { print("attribute:  \(key)=\(value)") }
             for bundle in device.installed { print("running:    \(bundle.name) \(bundle.version) (\(bundle.state), \(bundle.digest.prefix(12)))") }
             print("")

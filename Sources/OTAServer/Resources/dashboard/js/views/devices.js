@@ -11,12 +11,12 @@ const SEEN_CHOICES = [
   ['before:3600', 'not seen for 1 hour'], ['before:86400', 'not seen for 1 day'], ['before:259200', 'not seen for 3 days'],
   ['before:604800', 'not seen for 7 days'], ['before:2592000', 'not seen for 30 days'],
 ];
-const FILTER_KEYS = ['q', 'state', 'hardware', 'bundle', 'version', 'tag', 'group', 'seen', 'seen_before', 'seen_after'];
+const FILTER_KEYS = ['q', 'state', 'hardware', 'bundle', 'version', 'tag', 'group', 'seen', 'seen_before', 'seen_after', 'trust'];
 
 /** API query parameters for the filters in the page's address. */
 function apiFilters(filters) {
   const out = {};
-  for (const key of ['q', 'state', 'hardware', 'bundle', 'version', 'tag', 'group', 'seen_before', 'seen_after']) {
+  for (const key of ['q', 'state', 'hardware', 'bundle', 'version', 'tag', 'group', 'seen_before', 'seen_after', 'trust']) {
     if (filters[key]) out[key] = filters[key];
   }
   const seen = /^(before|after):(\d+)$/.exec(filters.seen || '');
@@ -67,6 +67,7 @@ export async function renderDevices(ctx) {
       text('tag', 'Tag', 'any'),
       text('group', 'Group', 'any'),
       select('seen', 'Last seen', seenOptions),
+      select('trust', 'Trust', withCurrent([['', 'any'], ['stale', 'stale only']], filters.trust)),
       h('label', { class: 'field' }, h('span', null, 'Per page'),
         h('select', { id: 'page-size' }, PAGE_SIZES.map((n) => h('option', { value: String(n), selected: n === limit }, String(n))))),
       h('button', { type: 'button', class: 'btn btn-ghost-dark', id: 'clear-filters' }, 'Clear')));
@@ -201,7 +202,8 @@ function deviceTable(devices) {
       h('th', { class: 'hide-md' }, 'Tags'), h('th', { class: 'hide-md' }, 'Group'), h('th', { class: 'nowrap' }, 'Last seen'))),
     h('tbody', null, devices.map((d) => h('tr', { class: 'row-link', dataset: { id: d.id }, onclick: rowClick(route('devices', d.id)) },
       h('td', null, h('a', { href: route('devices', d.id), class: 'mono strong device-link' }, d.id),
-        d.status && d.status !== 'accepted' ? [' ', badge(d.status)] : null),
+        d.status && d.status !== 'accepted' ? [' ', badge(d.status)] : null,
+        d.trust_stale ? [' ', staleBadge(d)] : null),
       h('td', null, badge(d.state)),
       h('td', { class: 'hide-sm' }, d.hardware),
       h('td', null, d.installed.length ? h('div', { class: 'chips' }, d.installed.map((b) =>
@@ -209,6 +211,24 @@ function deviceTable(devices) {
       h('td', { class: 'hide-md' }, h('div', { class: 'chips' }, d.tags.map((t) => chip(t, { class: 'chip-tag' })))),
       h('td', { class: 'hide-md' }, d.group || h('span', { class: 'muted' }, '—')),
       h('td', { class: 'nowrap' }, timeAgo(d.last_seen))))));
+}
+
+/** The device says its trust is stale: a trust problem, or expired release metadata. */
+function staleBadge(d) {
+  return h('span', { class: 'badge st-failed trust-stale', title: (d.trust && d.trust.problem) || 'release metadata expired' }, 'stale trust');
+}
+
+/** What the device trusts: root and release metadata versions, its channel, any problem. */
+function trustFacts(d) {
+  const t = d.trust;
+  if (!t) return h('span', { class: 'muted' }, 'not reported yet');
+  if (t.root_version === 0) return [h('span', null, 'legacy trust root'), h('span', { class: 'muted' }, ` · channel ${t.channel}`)];
+  return h('div', { id: 'device-trust' },
+    h('div', null, `root ${t.root_version} · `,
+      t.targets_version ? `release metadata ${t.targets_version}, expires ${fmtTime(t.targets_expires)}` : 'no release metadata',
+      ` · channel ${t.channel} `, d.trust_stale ? staleBadge(d) : badge('succeeded')),
+    t.verified_at ? h('div', { class: 'muted small' }, `last verified answer ${fmtAgo(t.verified_at)}`) : null,
+    t.problem ? h('div', { class: 'event-detail', id: 'device-trust-problem' }, t.problem) : null);
 }
 
 // ---- one device ---------------------------------------------------------------------------
@@ -271,6 +291,7 @@ export async function renderDevice(ctx, id) {
       kv('Group', d.group ? h('a', { href: '#/devices' + query({ group: d.group }) }, d.group) : h('span', { class: 'muted' }, 'none')),
       kv('Tags', d.tags.length ? h('div', { class: 'chips' }, d.tags.map((t) => h('a', { href: '#/devices' + query({ tag: t }), class: 'chip chip-tag' }, t))) : h('span', { class: 'muted' }, 'none')),
       kv('Last seen', d.last_seen ? [fmtTime(d.last_seen), h('span', { class: 'muted' }, ` (${fmtAgo(d.last_seen)})`)] : 'never'),
+      kv('Trust', trustFacts(d)),
       kv('Registered', fmtTime(d.registered_at))));
 
     const attrs = Object.entries(d.attributes || {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

@@ -1,5 +1,5 @@
 // Fleet overview: aggregates only (GET /api/v1/fleet/summary), never the whole fleet.
-import { h, replace, route, fmtNum, fmtAgo, timeAgo, isoAgo, compareVersions, stateKey, stateLabel, DEVICE_STATES, ROLLOUT_STATES } from '../dom.js';
+import { h, replace, route, fmtNum, fmtAgo, fmtTime, timeAgo, isoAgo, compareVersions, stateKey, stateLabel, DEVICE_STATES, ROLLOUT_STATES } from '../dom.js';
 import { api, query } from '../api.js';
 import { barChart, donut, progressBar, legend } from '../charts.js';
 import { card, empty } from '../ui.js';
@@ -62,21 +62,22 @@ export async function renderOverview(ctx) {
     card('Model figures by version', figuresBody, { id: 'card-version-metrics' }));
 
   async function load() {
-    const [summary, deployments] = await Promise.all([
+    const [summary, deployments, trust] = await Promise.all([
       api('/api/v1/fleet/summary' + query({ silent_after_s: silentAfter })),
       api('/api/v1/deployments?limit=50'),
+      api('/api/v1/trust'),
     ]);
     // The first few silent devices, only when there are any (one small indexed page).
     const silentPage = summary.silent > 0
       ? await api('/api/v1/devices' + query({ seen_before: isoAgo(silentAfter), limit: 8 }))
       : { devices: [] };
     if (!ctx.alive()) return;
-    draw(summary, deployments.deployments, silentPage);
+    draw(summary, deployments.deployments, silentPage, trust);
     updated.textContent = 'updated ' + fmtAgo(new Date().toISOString());
     ctx.ready();
   }
 
-  function draw(summary, deployments, silentPage) {
+  function draw(summary, deployments, silentPage, trust) {
     const byState = Object.fromEntries(summary.by_state.map((c) => [c.key, c.count]));
     const failing = (byState.failed || 0) + (byState['rolled-back'] || 0);
     const live = deployments.filter((d) => d.status === 'active' || d.status === 'paused');
@@ -89,7 +90,10 @@ export async function renderOverview(ctx) {
         `${summary.devices ? Math.round((100 * summary.silent) / summary.devices) : 0}% of the fleet`,
         devicesHref({ seen: 'before:' + silentAfter }), summary.silent ? 'kpi-warn' : null),
       kpi('Failed or rolled back', fmtNum(failing), 'failing', 'last update did not stick',
-        devicesHref({ state: 'failed' }), failing ? 'kpi-bad' : null));
+        devicesHref({ state: 'failed' }), failing ? 'kpi-bad' : null),
+      kpi('Stale trust', fmtNum(trust.stale_devices), 'stale-trust',
+        trust.root_version ? `root ${trust.root_version} · release ${trust.targets_version ? 'v' + trust.targets_version + ', expires ' + fmtTime(trust.targets_expires) : 'none'}` : 'legacy trust root',
+        devicesHref({ trust: 'stale' }), trust.stale_devices ? 'kpi-bad' : null));
 
     // States: known ones in lifecycle order, then anything new the server reports.
     const states = [...DEVICE_STATES.filter((s) => byState[s]), ...Object.keys(byState).filter((s) => !DEVICE_STATES.includes(s))];
