@@ -218,7 +218,8 @@ while [ -z "$OTA_SERVER" ]; do
   OTA_SERVER=$(sed -n 's/^ota-server listening on \(http[^ ]*\).*/\1/p' "$DEMO/server/server.log" | head -n 1)
   [ -n "$OTA_SERVER" ] || sleep 0.1
 done
-export OTA_SERVER OTA_TOKEN
+OTA_TRUST=$DEMO/keys/trust.json   # otactl checks what the server sends from this root
+export OTA_SERVER OTA_TOKEN OTA_TRUST
 ok "ota-server listens on $OTA_SERVER (pid $SERVER_PID; database ${DEMO#"$ROOT"/}/server/data/registry.sqlite)"
 
 # --- 2. Bundle v1 ------------------------------------------------------------------------------

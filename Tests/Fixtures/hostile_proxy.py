@@ -20,7 +20,9 @@ import random
 import signal
 import socket
 import struct
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -117,6 +119,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with open(self.server.root_file, "rb") as f:
             root = base64.b64encode(f.read()).decode()
         body["metadata"] = dict(body.get("metadata") or {}, roots=[root])
+        self.send(Upstream(answer.status, self.without(answer, "content-length"), json.dumps(body).encode()))
+
+    def compromised(self):
+        """A compromised server: it holds the online key (--key), so it re-signs the answer
+        after changing it: a clock far ahead (--issued EPOCH), an extra assignment (--assignment
+        FILE, one assignment as JSON). Everything it cannot sign (releases) stays as it was."""
+        answer = self.forward()
+        body = json.loads(answer.body)
+        envelope = body["answer"]
+        payload = json.loads(base64.b64decode(envelope["payload"]))
+        options = self.server.options
+        if "--issued" in options:
+            payload["issued"] = int(options["--issued"])
+        if "--assignment" in options:
+            with open(options["--assignment"]) as f:
+                payload["assignments"].append(json.load(f))
+        data = json.dumps(payload).encode()
+        kind = envelope["payloadType"].encode()
+        pae = b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(data), data)
+        with tempfile.NamedTemporaryFile() as message:
+            message.write(pae)
+            message.flush()
+            signature = subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", options["--key"], "-rawin", "-in", message.name],
+                                       check=True, capture_output=True).stdout
+        body["answer"] = {"payload": base64.b64encode(data).decode(), "payloadType": envelope["payloadType"],
+                          "signatures": [{"keyid": envelope["signatures"][0]["keyid"], "sig": base64.b64encode(signature).decode()}]}
         self.send(Upstream(answer.status, self.without(answer, "content-length"), json.dumps(body).encode()))
 
     def without(self, answer, *names):
@@ -336,6 +364,7 @@ MODES = {
     "checkin-trickle": {"checkin": Handler.trickle},
     "checkin-replay": {"checkin": Handler.replay_first},
     "checkin-inject-root": {"checkin": Handler.inject_root},
+    "checkin-compromised": {"checkin": Handler.compromised},
     "content-flaky": {"content": Handler.flaky},
 }
 
@@ -364,18 +393,22 @@ def main(arguments):
     # it, so that the harness can stop us.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    root_file = None
-    if "--root" in arguments:
-        index = arguments.index("--root")
-        root_file = arguments[index + 1]
-        arguments = arguments[:index] + arguments[index + 2:]
+    # Options of the modes that need them: --root FILE, --key FILE, --issued N, --assignment FILE.
+    options = {}
+    for name in ("--root", "--key", "--issued", "--assignment"):
+        if name in arguments:
+            index = arguments.index(name)
+            options[name] = arguments[index + 1]
+            arguments = arguments[:index] + arguments[index + 2:]
+    root_file = options.get("--root")
     if len(arguments) not in (2, 4) or arguments[1] not in MODES or (len(arguments) == 4 and arguments[2] != "--log"):
-        sys.exit(f"usage: hostile_proxy.py UPSTREAM_URL MODE [--log FILE] [--root FILE]\nmodes: {', '.join(MODES)}")
+        sys.exit(f"usage: hostile_proxy.py UPSTREAM_URL MODE [--log FILE] [--root FILE] [--key FILE] [--issued N] [--assignment FILE]\nmodes: {', '.join(MODES)}")
     upstream = urllib.parse.urlsplit(arguments[0])
     if upstream.scheme != "http" or upstream.hostname != "127.0.0.1":
         sys.exit("hostile_proxy.py only forwards to http://127.0.0.1:PORT")
     proxy = Proxy(arguments[0], arguments[1], arguments[3] if len(arguments) == 4 else None)
     proxy.root_file = root_file
+    proxy.options = options
     print(proxy.server_address[1], flush=True)
     proxy.serve_forever()
 

@@ -48,17 +48,104 @@ struct TrustAttackTests {
         #expect(try serverTrust(server, "cam-1").trustStale == false)
     }
 
-    @Test("A bundle signed but not released on the device's channel is refused")
-    func signedButUnreleased() throws {
-        let (server, agent) = try installedFleet()
+    @Test("The server offers a bundle only to devices whose channel releases it")
+    func releasedPerChannel() throws {
+        let (server, stable) = try installedFleet()
+        let beta = try TestAgent(server, id: "cam-beta", extra: ["channel": "beta"])
         try server.publish(name: "digits", version: "2.0.0", files: Self.v2)
         try server.release([("digits", "1.0.0", "stable"), ("digits", "2.0.0", "beta")])
-        try server.deploy("digits", "2.0.0")
+        let deployment = try server.deploy("digits", "2.0.0")
+        #expect(try beta.once().status == 0)
+        _ = try beta.once()
+        try beta.checkCurrentSlot("digits", holds: Self.v2)
+        #expect(try stable.once().status == 0)
+        try stable.checkCurrentSlot("digits", holds: Self.v1)
+        try eventually("the beta device succeeded") { try server.admin().deployment(deployment.id).counts.succeeded == 1 }
+        #expect(try server.admin().device("cam-1").events.allSatisfy { !$0.detail.contains("refused") })
+        // A bundle released nowhere cannot even be deployed.
+        try server.publish(name: "digits", version: "3.0.0", files: ["model.onnx": Array("weights v3".utf8)])
+        #expect(errorText { _ = try server.deploy("digits", "3.0.0") }?.contains("is not released on any channel") == true)
+    }
+
+    /// A bundle's assignment as the server would send it, for a compromised server to inject.
+    func assignment(_ bundle: String, deployment: String, name: String, version: String) throws -> String {
+        let envelope = try BundleArchive.open(bundle).envelope
+        let digest = SHA256Digest.of(envelope.payload).hex
+        let json = #"{"deployment_id":"\#(deployment)","name":"\#(name)","version":"\#(version)","digest":"\#(digest)","envelope":"#
+            + String(decoding: try envelope.encoded(), as: UTF8.self) + "}"
+        return json
+    }
+
+    @Test("A compromised server (holding the online key) that offers an unreleased bundle is refused")
+    func compromisedServerOffersUnreleased() throws {
+        let (server, agent) = try installedFleet()
+        let bundle = try server.publish(name: "digits", version: "2.0.0", files: Self.v2)
+        try KeyFiles.writePrivateKey(server.tuf!.online, to: agent.dir.file("stolen-online.key"))
+        try FileSystem.writeAtomically(Array(try assignment(bundle, deployment: "dep_evil", name: "digits", version: "2.0.0").utf8),
+                                       to: agent.dir.file("assignment.json"))
+        let proxy = try HostileProxy(.checkinCompromised, upstream: server.url,
+                                     arguments: ["--key", agent.dir.file("stolen-online.key"), "--assignment", agent.dir.file("assignment.json")])
+        agent.config["server_url"] = proxy.url
+        try agent.writeConfig()
         _ = try agent.once()
         try agent.checkCurrentSlot("digits", holds: Self.v1)
         try eventually("the refusal reaches the server") {
             try server.admin().device("cam-1").events.contains { $0.detail.contains("signed but not released on channel stable") }
         }
+    }
+
+    @Test("A compromised server cannot push a device's sense of time forward, so it cannot freeze it by expiry")
+    func compromisedServerClock() throws {
+        let (server, agent) = try installedFleet()
+        try KeyFiles.writePrivateKey(server.tuf!.online, to: agent.dir.file("stolen-online.key"))
+        let year3000 = "32503680000"
+        let proxy = try HostileProxy(.checkinCompromised, upstream: server.url, arguments: ["--key", agent.dir.file("stolen-online.key"), "--issued", year3000])
+        agent.config["server_url"] = proxy.url
+        try agent.writeConfig()
+        #expect(try agent.once().status == 0)
+        let state = try JSONSerialization.jsonObject(with: Data(try FileSystem.readFile(agent.statePath + "/trust/state.json", limit: 1 << 16))) as? [String: Any]
+        let floor = state?["clock_floor"] as? Int64 ?? 0
+        #expect(floor > 0 && floor <= Timestamp.epochSeconds(), "clock floor \(floor)")
+        let text = try run(Binaries.path("ota-agent"), ["status", "--config", agent.configPath]).stdout
+        #expect(text.contains("behind the server's"), "\(text)")
+        // The device is not bricked: back on the honest server, a new release installs.
+        agent.config["server_url"] = server.url
+        try agent.writeConfig()
+        try server.publish(name: "digits", version: "2.0.0", files: Self.v2)
+        try server.release([("digits", "2.0.0", "stable")])
+        try server.deploy("digits", "2.0.0")
+        #expect(try agent.once().status == 0)
+        try agent.checkCurrentSlot("digits", holds: Self.v2)
+    }
+
+    @Test("A walked root that can no longer be read fails closed: no fallback to older keys")
+    func unreadableWalkedRoot() throws {
+        let (server, agent) = try installedFleet()
+        var keys = server.tuf!
+        keys.release = [try Ed25519PrivateKey.generate()]
+        _ = try server.admin().publishRoot(try keys.signedRoot(keys.root(version: 2)))
+        _ = try agent.once()
+        #expect(try report(agent)["root_version"] as? Int == 2)
+        try FileSystem.writeAtomically(Array("{ not a root".utf8), to: agent.statePath + "/trust/root.json")
+        let result = try agent.once()
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("cannot be used"), "\(result.stderr)")
+        try FileSystem.remove(agent.statePath + "/trust/root.json")
+        let again = try agent.once()
+        #expect(again.stderr.contains("older than version 2 this device trusted before"), "\(again.stderr)")
+        try agent.checkCurrentSlot("digits", holds: Self.v1)
+    }
+
+    @Test("A root whose online threshold the server cannot meet is refused before it is published")
+    func unsatisfiableOnlineRole() throws {
+        let server = try TestServer(tuf: true)
+        let keys = server.tuf!
+        var root = keys.root(version: 2)
+        let extra = try Ed25519PrivateKey.generate().publicKey
+        root.keys[extra.tufKeyID] = TUFKey(extra)
+        root.roles["timestamp"] = TUFRole(keyids: [keys.online.publicKey.tufKeyID, extra.tufKeyID].sorted(), threshold: 2)
+        #expect(errorText { _ = try server.admin().publishRoot(try keys.signedRoot(root)) }?.contains("needs 2 of its timestamp keys, and the server holds 1") == true)
+        #expect(try server.admin().trustSummary().rootVersion == 1)
     }
 
     @Test("A replayed answer, and an answer meant for another device, are refused")

@@ -87,7 +87,7 @@ struct UpdaterInProcessTests {
                                     created: Timestamp.now(), files: [.init(path: try PayloadPath("model.onnx"), size: UInt64(content.count),
                                                                             sha256: SHA256Digest.of(content))])
             let envelope = try Envelope.signing(manifest, with: key)
-            let verified = try context.trust.bundleTrust.verify(envelope)
+            let verified = try context.trust.bundleTrust().verify(envelope)
             journal = Journal(name: "digits", kind: "model", version: "1.0.0", digest: verified.digest.hex, deploymentID: "dep_1",
                               envelope: envelope, step: .verified, slot: Updater.slotName(verified), previousSlot: nil,
                               previousVersion: nil, previousDigest: nil, failure: nil, startedAt: Timestamp.now())

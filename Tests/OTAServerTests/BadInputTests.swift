@@ -111,6 +111,12 @@ struct BadInputTests {
         (DeviceAPI.eventsPath, #"{"events":[{"bundle_name":"m","version":"1","state":"exploded","detail":"","at":"2026-01-01T00:00:00Z"}]}"#),
         (DeviceAPI.eventsPath, #"{"events":[{"bundle_name":"../m","version":"1","state":"failed","detail":"","at":"2026-01-01T00:00:00Z"}]}"#),
         (DeviceAPI.eventsPath, #"{"events":[{"bundle_name":"m","version":"1","state":"failed","detail":"","at":"yesterday"}]}"#),
+        (DeviceAPI.checkinPath, #"{"installed":[],"nonce":"abc"}"#),
+        (DeviceAPI.checkinPath, #"{"installed":[],"nonce":"\#(String(repeating: "z", count: 32))"}"#),
+        (DeviceAPI.checkinPath, #"{"installed":[],"trust":{"root_version":1,"channel":"Stable!"}}"#),
+        (DeviceAPI.checkinPath, #"{"installed":[],"trust":{"root_version":-1,"channel":"stable"}}"#),
+        (DeviceAPI.checkinPath, #"{"installed":[],"trust":{"root_version":1,"channel":"stable","targets_expires":"0000-01-01T00:00:00Z"}}"#),
+        (DeviceAPI.checkinPath, #"{"installed":[],"trust":{"root_version":1,"channel":"stable","problem":"\#(String(repeating: "x", count: 3000))"}}"#),
     ])
     func badDeviceMessages(path: String, body: String) throws {
         let server = try TestServer()
@@ -119,7 +125,26 @@ struct BadInputTests {
         #expect(result.status == 400, "\(String(decoding: result.body, as: UTF8.self))")
         #expect(errorCode(result) != nil)
         let detail = try server.admin().device("d1")
-        #expect(detail.events.isEmpty && detail.device.installed.isEmpty && detail.device.state == "idle")
+        #expect(detail.events.isEmpty && detail.device.installed.isEmpty && detail.device.state == "idle" && detail.device.trust == nil)
+    }
+
+    @Test("Bad trust metadata is refused with a reason and changes nothing", arguments: [
+        (AdminAPI.trustRootPath, "not json", "untrusted"),
+        (AdminAPI.trustRootPath, #"{"payloadType":"application/vnd.tuf+json","payload":"e30=","signatures":[]}"#, "untrusted"),
+        (AdminAPI.trustTargetsPath, #"{"payloadType":"application/vnd.tuf+json","payload":"e30=","signatures":[]}"#, "untrusted"),
+        (AdminAPI.trustTargetsPath, #"{"payloadType":"text/plain","payload":"e30=","signatures":[]}"#, "untrusted"),
+    ])
+    func badTrustMetadata(path: String, body: String, code: String) throws {
+        let server = try TestServer(tuf: true)
+        let before = try server.admin().trustSummary()
+        let result = try server.request("POST", path, role: .admin, json: body)
+        #expect(result.status == 400, "\(String(decoding: result.body, as: UTF8.self))")
+        #expect(errorCode(result) == code)
+        #expect(try server.admin().trustSummary() == before)
+        // A legacy server has no metadata to change: 409 with what to do.
+        let legacy = try TestServer()
+        let refused = try legacy.request("POST", path, role: .admin, json: body)
+        #expect(refused.status == 409 && errorCode(refused) == "legacy_trust_root")
     }
 }
 

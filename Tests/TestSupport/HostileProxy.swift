@@ -36,6 +36,9 @@ public final class HostileProxy: @unchecked Sendable {
         case checkinReplay = "checkin-replay"
         /// Adds the root file given with `--root` as the next root beside the signed answer.
         case checkinInjectRoot = "checkin-inject-root"
+        /// Holds the online key (`--key`): re-signs the answer with `--issued N` (a clock far
+        /// ahead) or an extra assignment (`--assignment FILE`).
+        case checkinCompromised = "checkin-compromised"
     }
 
     public static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -183,6 +183,19 @@ public final class Agent {
                 var updater = Updater(agent: context, fetcher: try? connectedClient(), journal: journal)
                 return updater.abandon("it had already ended on this device")
             }
+            if !journal.step.isLive {
+                // Before activation an update goes on only under fresh release metadata that
+                // still lists it: a withdrawn release ends it, stale trust pauses it.
+                if let problem = trusted.problem {
+                    context.log.error("\(journal.name) \(journal.version): paused: this device's trust is not fresh: \(problem)")
+                    return nil
+                }
+                if let releases = trusted.releases, let verified = try? context.trust.bundleTrust().verify(journal.envelope),
+                   let problem = Release.problem(verified, channel: context.trust.channel, in: releases) {
+                    var updater = Updater(agent: context, fetcher: try? connectedClient(), journal: journal)
+                    return updater.abandon("withdrawn before activation: \(problem)")
+                }
+            }
             if journal.deploymentID != assignment.deploymentID {
                 // The same bundle under a new deployment (cancelled and deployed again): the
                 // update carries on, and reports to the deployment that now offers it.
@@ -199,7 +212,7 @@ public final class Agent {
             return nil
         }
         let verified: VerifiedManifest
-        do { verified = try context.trust.bundleTrust.verify(assignment.envelope) } catch {
+        do { verified = try context.trust.bundleTrust().verify(assignment.envelope) } catch {
             return try refuse(assignment, "the bundle does not verify against this device's trust root: \(error)")
         }
         if let releases = trusted.releases, let problem = Release.problem(verified, channel: context.trust.channel, in: releases) {

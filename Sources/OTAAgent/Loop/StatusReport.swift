@@ -54,7 +54,9 @@ public struct StatusReport: Codable, Equatable, Sendable {
         public var report: DeviceAPI.TrustReport
         public var stale: Bool
         public var problemAt: String?
-        enum CodingKeys: String, CodingKey { case report, stale, problemAt = "problem_at" }
+        /// How far this device's clock was behind the server's at the last verified answer.
+        public var clockBehindServerSeconds: Int64?
+        enum CodingKeys: String, CodingKey { case report, stale, problemAt = "problem_at", clockBehindServerSeconds = "clock_behind_server_s" }
     }
 
     enum CodingKeys: String, CodingKey {
@@ -80,6 +82,9 @@ public struct StatusReport: Codable, Equatable, Sendable {
                 return "version \(version), \(when)"
             } ?? "none verified yet"))
             lines.append("  last verified answer: \(report.verifiedAt ?? "never")")
+            if let behind = trust.clockBehindServerSeconds, abs(behind) > 300 {
+                lines.append("  clock: \(DurationText.describe(seconds: Int(abs(behind)))) \(behind > 0 ? "behind" : "ahead of") the server's: expiry is judged by this device's clock; fix it (NTP)")
+            }
         }
         if let problem = report.problem { lines.append("  problem: \(problem) (\(trust.problemAt ?? "?"))") }
         for bundle in bundles {
@@ -127,11 +132,15 @@ extension Agent {
                 shadow: journal.flatMap(shadowProgress))
         }
         let credentials = try? StateFile.read(Credentials.self, from: layout.credentials)
-        let report = context.trust.report()
+        let report: DeviceAPI.TrustReport
+        do { report = try context.trust.report() } catch {
+            report = DeviceAPI.TrustReport(rootVersion: context.trust.anchor.version, channel: context.trust.channel, problem: String(describing: error))
+        }
         return StatusReport(deviceID: config.deviceID, registered: credentials?.registered ?? (credentials != nil), server: config.serverURL,
                             lastCheckin: status?.lastCheckin, lastError: status?.lastError, lastErrorAt: status?.lastErrorAt,
                             eventsWaiting: context.outbox.pending.count,
-                            trust: StatusReport.Trust(report: report, stale: report.isStale(at: Timestamp.epochSeconds()), problemAt: context.trust.state().problemAt),
+                            trust: StatusReport.Trust(report: report, stale: report.isStale(at: Timestamp.epochSeconds()), problemAt: context.trust.state().problemAt,
+                                                     clockBehindServerSeconds: context.trust.state().clockBehindServerSeconds),
                             bundles: bundles)
     }
 }

@@ -23,24 +23,42 @@ struct DeviceTrust {
         try? StateFile.write(current, to: layout.trustState)
     }
 
-    /// Expiry is judged against the later of the device's clock and the server's last signed time.
+    /// Expiry is judged against the later of the device's clock and the clock floor
+    /// (`TrustState.serverTimeEpoch`).
     func referenceTime() -> Int64 { max(Timestamp.epochSeconds(), state().serverTimeEpoch ?? 0) }
 
-    /// The newest root this device trusts: the walked one if it is newer than the configured.
-    func metadata() -> TrustedMetadata {
+    /// The newest root this device trusts: the walked one, or the configured one when that
+    /// is newer (an operator installed it by hand). Fails closed: a walked root that cannot
+    /// be read, or any root older than one this device already trusted, is an error, never a
+    /// reason to fall back to older keys.
+    func metadata() throws -> TrustedMetadata {
         let now = referenceTime()
-        if let bytes = folder.load(.root), let walked = try? TrustedMetadata(trustedRoot: bytes, now: now), walked.root.version > anchor.version {
+        let highest = state().rootVersion ?? 0
+        var walked: TrustedMetadata?
+        if FileSystem.exists(layout.trustDirectory + "/root.json") {
+            do {
+                guard let bytes = folder.load(.root) else { throw TUFError.missing(.root, "unreadable") }
+                walked = try TrustedMetadata(trustedRoot: bytes, now: now)
+            } catch {
+                throw TrustStoreError("the root this device walked to (\(layout.trustDirectory)/root.json) cannot be used: \(error); restore it, or remove it only if trust_root is at least version \(highest)")
+            }
+        }
+        if let walked, walked.root.version >= anchor.version {
+            guard walked.root.version >= highest else { throw TrustStoreError("\(layout.trustDirectory)/root.json is root version \(walked.root.version), older than version \(highest) this device trusted before") }
             return walked
+        }
+        guard anchor.version >= highest else {
+            throw TrustStoreError("trust_root is root version \(anchor.version), older than version \(highest) this device trusted before, and \(layout.trustDirectory)/root.json is missing")
         }
         return anchor.metadata(now: now)
     }
 
     /// The release keys of the newest root.
-    var bundleTrust: BundleTrust { metadata().root.bundleTrust }
+    func bundleTrust() throws -> BundleTrust { try metadata().root.bundleTrust }
 
     /// What the device tells the server it trusts.
-    func report() -> DeviceAPI.TrustReport {
-        let trusted = metadata()
+    func report() throws -> DeviceAPI.TrustReport {
+        let trusted = try metadata()
         // Only what still verifies under the newest root counts: after a key rotation the
         // old copies do not, and the server must send new ones.
         func version<T: TUFSigned>(_ type: T.Type, _ role: TUFRoleName) -> T? {
@@ -59,9 +77,9 @@ struct DeviceTrust {
         var request = request
         let nonce = Hex.encode(SecureRandom.bytes(16))
         request.nonce = nonce
-        request.trust = report()
+        request.trust = try report()
         let body = try client.checkinAnswer(request)
-        var trusted = metadata()
+        var trusted = try metadata()
         func malformed(_ error: any Error) -> HTTPClientError {
             .invalidAnswer("the server's answer to POST \(DeviceAPI.checkinPath) is not what this client understands: \(error)")
         }
@@ -82,9 +100,12 @@ struct DeviceTrust {
         do {
             try MetadataRefresh.run(&trusted, from: AnswerMetadataSource(rootsAfter: trusted.root.version, metadata: signed.metadata), store: folder)
         } catch { problem = String(describing: error) }
-        let response = try open(signed.answer, under: trusted.root, deviceID: deviceID, nonce: nonce)
+        let walkedTo = trusted.root.version
+        save { $0.rootVersion = max($0.rootVersion ?? 0, walkedTo) }
+        let response = try open(signed.answer, under: trusted, deviceID: deviceID, nonce: nonce, refreshProblem: problem)
         if trusted.root.version == 0 {
-            // Still on the legacy root (no root version 1 linked to it): nothing to release.
+            // Still on the legacy root (no root version 1 linked to it): legacy rules, as before
+            // the upgrade; the reason is kept for `ota-agent status` and the server.
             save { $0.problem = problem.map { "cannot move to the server's TUF root: \($0)" } }
             return TrustedAnswer(response: response, problem: nil)
         }
@@ -97,24 +118,38 @@ struct DeviceTrust {
     }
 
     /// Checks the answer's signature and binding, and keeps the server's time.
-    private func open(_ envelope: Envelope, under root: RootMetadata, deviceID: String, nonce: String) throws -> DeviceAPI.CheckinResponse {
-        guard envelope.payloadType == DeviceAPI.answerPayloadType else { throw refuse("its payloadType is '\(envelope.payloadType.prefix(60))'") }
+    private func open(_ envelope: Envelope, under trusted: TrustedMetadata, deviceID: String, nonce: String,
+                      refreshProblem: String?) throws -> DeviceAPI.CheckinResponse {
+        let root = trusted.root
+        func refused(_ reason: String) -> AnswerError {
+            refuse(reason + (refreshProblem.map { " (the metadata beside it was refused too: \($0))" } ?? ""))
+        }
+        guard envelope.payloadType == DeviceAPI.answerPayloadType else { throw refused("its payloadType is '\(envelope.payloadType.prefix(60))'") }
         if root.version > 0 {
-            guard let role = root.checkin else { throw refuse("root version \(root.version) names no check-in key (\(RootMetadata.checkinField))") }
-            do {
-                try MetadataEnvelope.verify(envelope, role: .timestamp, keysOf: role, in: root,
-                                            by: "the check-in keys of root version \(root.version)", version: nil)
-            } catch { throw refuse("it is not signed by the check-in key of root version \(root.version)") }
+            guard let role = root.checkin else { throw refused("root version \(root.version) names no check-in key (\(RootMetadata.checkinField))") }
+            guard MetadataEnvelope.validSigners(envelope, keysOf: role, in: root) >= role.threshold else {
+                throw refused("it is not signed by the check-in key of root version \(root.version)")
+            }
         }
         let binding: DeviceAPI.AnswerBinding
         let response: DeviceAPI.CheckinResponse
         do {
             binding = try StrictJSON.decode(DeviceAPI.AnswerBinding.self, from: envelope.payload, what: "answer")
             response = try StrictJSON.decode(DeviceAPI.CheckinResponse.self, from: envelope.payload, what: "answer")
-        } catch { throw refuse("its payload is malformed: \(error)") }
-        guard binding.deviceID == deviceID else { throw refuse("it is addressed to device '\(binding.deviceID.prefix(80))', not this one") }
-        guard binding.nonce == nonce else { throw refuse("it answers another request (its nonce is not the one sent): a replay") }
-        if root.version > 0 { save { $0.serverTimeEpoch = max($0.serverTimeEpoch ?? 0, binding.issued) } }
+        } catch { throw refused("its payload is malformed: \(error)") }
+        guard binding.deviceID == deviceID else { throw refused("it is addressed to device '\(binding.deviceID.prefix(80))', not this one") }
+        guard binding.nonce == nonce else { throw refused("it answers another request (its nonce is not the one sent): a replay") }
+        if root.version > 0 {
+            // The clock floor moves only to a time both clocks have reached: a device clock
+            // reset to 1970 cannot revive expired metadata, and no server (not even one holding
+            // the online key) can push the device's sense of time forward. The difference is
+            // kept so that `ota-agent status` can show a wrong clock.
+            let now = Timestamp.epochSeconds()
+            save { state in
+                state.serverTimeEpoch = max(state.serverTimeEpoch ?? 0, min(binding.issued, now))
+                state.clockBehindServerSeconds = binding.issued - now
+            }
+        }
         return response
     }
 
@@ -125,4 +160,9 @@ struct DeviceTrust {
         }
         return .refused(reason)
     }
+}
+
+struct TrustStoreError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

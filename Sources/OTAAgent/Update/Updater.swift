@@ -37,7 +37,7 @@ struct Updater {
         self.agent = agent
         self.fetcher = fetcher
         self.journal = journal
-        verification = verified.map { .success($0) } ?? Swift.Result { try agent.trust.bundleTrust.verify(journal.envelope) }
+        verification = verified.map { .success($0) } ?? Swift.Result { try agent.trust.bundleTrust().verify(journal.envelope) }
     }
 
     var layout: StateLayout { agent.layout }

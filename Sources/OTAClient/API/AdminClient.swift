@@ -144,6 +144,11 @@ extension AdminClient {
         }
     }
 
+    /// A published bundle's envelope, byte for byte.
+    public func bundleEnvelope(name: String, version: String) throws -> [UInt8] {
+        try rawGet("/api/v1/bundles/\(APIClient.escape(name))/\(APIClient.escape(version))/envelope")
+    }
+
     public func publishRoot(_ envelope: [UInt8]) throws -> AdminAPI.TrustPublishResponse { try rawPost(AdminAPI.trustRootPath, envelope) }
 
     public func publishRelease(_ envelope: [UInt8]) throws -> AdminAPI.TrustPublishResponse { try rawPost(AdminAPI.trustTargetsPath, envelope) }

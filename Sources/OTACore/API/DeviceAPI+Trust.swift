@@ -7,7 +7,8 @@
 /// sits outside the signed answer, byte for byte as the repository holds it).
 extension DeviceAPI {
     public static let answerPayloadType = "application/vnd.ota.checkin-answer.v1+json"
-    public static let nonceLength = 32
+    /// A nonce is 16 random bytes, sent as 32 hex digits.
+    public static let nonceHexDigits = 32
 
     /// What a device trusts and how fresh that is, sent with every check-in.
     public struct TrustReport: Codable, Equatable, Sendable {
@@ -54,8 +55,10 @@ extension DeviceAPI {
                 return "trust: metadata versions must be between 0 and 2^40"
             }
             if let problem = Release.channelProblem(channel) { return "trust: \(problem)" }
-            if let targetsExpires, Timestamp.parse(targetsExpires) == nil || targetsExpires.utf8.count > 64 { return "trust: targets_expires is not RFC 3339" }
-            if let verifiedAt, Timestamp.parse(verifiedAt) == nil || verifiedAt.utf8.count > 64 { return "trust: verified_at is not RFC 3339" }
+            // Years 1970 to 9999: what the server stores it writes back in the same form.
+            func isTime(_ text: String) -> Bool { text.utf8.count <= 64 && (0...253_402_300_799).contains(Timestamp.parse(text) ?? -1) }
+            if let targetsExpires, !isTime(targetsExpires) { return "trust: targets_expires is not an RFC 3339 time from 1970 to 9999" }
+            if let verifiedAt, !isTime(verifiedAt) { return "trust: verified_at is not an RFC 3339 time from 1970 to 9999" }
             if let problem, problem.utf8.count > 2048 { return "trust: problem is longer than 2048 bytes" }
             return nil
         }

@@ -54,9 +54,7 @@ public enum TrustAnchor: Sendable {
         let keyids = keys.map(\.keyID).sorted()
         let signing = TUFRole(keyids: keyids, threshold: legacy.threshold)
         let none = TUFRole(keyids: [], threshold: 1)
-        var root = RootMetadata(version: 1, expires: "9999-12-31T23:59:59Z", keys: Dictionary(keys.map { ($0.keyID, $0) }, uniquingKeysWith: { a, _ in a }),
-                                roles: [.root: signing, .targets: signing, .snapshot: none, .timestamp: none], checkin: nil)
-        root.version = 0
-        return root
+        return RootMetadata(version: 0, expires: "9999-12-31T23:59:59Z", keys: Dictionary(keys.map { ($0.keyID, $0) }, uniquingKeysWith: { a, _ in a }),
+                            roles: [.root: signing, .targets: signing, .snapshot: none, .timestamp: none], checkin: nil)
     }
 }

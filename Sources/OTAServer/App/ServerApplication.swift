@@ -49,7 +49,7 @@ public enum ServerApplication {
         let bundles = BundleStore(db: db)
         let events = EventStore(db: db)
         let fleet = Fleet(devices: devices, deployments: deployments, bundles: bundles, events: events, metrics: metrics,
-                          pollIntervalSeconds: configuration.pollIntervalSeconds, logger: logger)
+                          pollIntervalSeconds: configuration.pollIntervalSeconds, logger: logger, trust: trust)
         try await fleet.load()
         let services = ServerServices(configuration: configuration, trust: trust, tokens: TokenStore(db: db), devices: devices,
                                       bundles: bundles, deployments: deployments, events: events, quality: QualityStore(db: db), content: content,

@@ -15,6 +15,8 @@ final class Fleet: Sendable {
     let metrics: ServerMetrics
     let pollIntervalSeconds: Int
     let logger: Logger
+    /// What is released on which channel (nil with a legacy trust root).
+    let trust: TrustRepository?
     private let state = Mutex(State())
 
     struct Member: Sendable {
@@ -62,7 +64,8 @@ final class Fleet: Sendable {
     let noAssignments: [UInt8]
 
     init(devices: DeviceStore, deployments: DeploymentStore, bundles: BundleStore, events: EventStore, metrics: ServerMetrics,
-         pollIntervalSeconds: Int, logger: Logger) {
+         pollIntervalSeconds: Int, logger: Logger, trust: TrustRepository? = nil) {
+        self.trust = trust
         answerSuffix = Array("],\"poll_interval_s\":\(pollIntervalSeconds)}".utf8)
         noAssignments = Self.answerPrefix + answerSuffix
         self.devices = devices
@@ -178,6 +181,7 @@ final class Fleet: Sendable {
     func checkin(_ device: DeviceIdentity, _ request: DeviceAPI.CheckinRequest) -> [UInt8] {
         let now = Timestamp.epochSeconds()
         let installed = request.installed.sorted { $0.name < $1.name }
+        let released = trust?.releaseIndex
         let assignments: [[UInt8]] = state.withLock { state in
             state.pending.lastSeen[device.id] = now
             if state.installed[device.id] != installed {
@@ -194,7 +198,7 @@ final class Fleet: Sendable {
                 }
             }
             return Self.assignments(for: device, installed: installed, canShadow: request.features?.contains(DeviceAPI.Feature.shadow.rawValue) == true,
-                                    now: now, state: &state)
+                                    released: released, now: now, state: &state)
         }
         metrics.checkins.increment()
         guard !assignments.isEmpty else { return noAssignments }
@@ -213,8 +217,8 @@ final class Fleet: Sendable {
     /// in (subject to the rate limit); failed devices are not offered the bundle again. A
     /// deployment with a shadow phase is offered only to agents that can run one: an older
     /// agent would skip it and serve an unproven model.
-    private static func assignments(for device: DeviceIdentity, installed: [DeviceAPI.InstalledBundle], canShadow: Bool, now: Int64,
-                                     state: inout State) -> [[UInt8]] {
+    private static func assignments(for device: DeviceIdentity, installed: [DeviceAPI.InstalledBundle], canShadow: Bool,
+                                     released: TrustRepository.ReleaseIndex?, now: Int64, state: inout State) -> [[UInt8]] {
         var decided = Set<String>()
         var result: [[UInt8]] = []
         // An update the device has started is finished before any newer deployment of the
@@ -232,6 +236,10 @@ final class Fleet: Sendable {
             let name = plan.bundleName
             guard !decided.contains(name), state.live[index].compatible.contains(device.hardware), plan.targets(device),
                   canShadow || plan.shadow == nil else { continue }
+            // A device that reported its channel gets only what is released on it: it would
+            // refuse anything else (and an older agent, which reports none, checks no release).
+            if let released, let channel = state.trust[device.id]?.channel,
+               !released.contains(channel: channel, name: name, version: state.live[index].version, digest: state.live[index].digest) { continue }
             decided.insert(name)
             let digest = state.live[index].digest
             if installed.contains(where: { $0.name == name && $0.digest == digest }) { continue }

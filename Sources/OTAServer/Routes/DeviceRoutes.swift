@@ -150,8 +150,8 @@ enum DeviceRoutes {
 
     static func checkinProblem(_ body: DeviceAPI.CheckinRequest) -> String? {
         guard body.installed.count <= 64 else { return "at most 64 installed bundles" }
-        if let nonce = body.nonce, nonce.utf8.count != DeviceAPI.nonceLength || Hex.decode(nonce) == nil {
-            return "nonce must be \(DeviceAPI.nonceLength) hex digits (16 fresh random bytes)"
+        if let nonce = body.nonce, nonce.utf8.count != DeviceAPI.nonceHexDigits || Hex.decode(nonce) == nil {
+            return "nonce must be \(DeviceAPI.nonceHexDigits) hex digits (16 fresh random bytes)"
         }
         if let problem = body.trust?.malformation() { return problem }
         if let features = body.features, features.count > 16 || features.contains(where: { $0.utf8.count > 64 }) {

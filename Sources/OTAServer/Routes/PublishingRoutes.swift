@@ -85,6 +85,16 @@ enum PublishingRoutes {
             bundle.manifestSize = try await services.bundles.envelope(id: id)?.payload.count
             return try JSONResponse.make(bundle)
         }
+
+        api.get("bundles/:name/:version/envelope") { request, context -> Response in
+            _ = try await services.admin(request, .viewer)
+            let name = try context.parameter("name"), version = try context.parameter("version")
+            guard let (id, _) = try await services.bundles.find(name: name, version: version),
+                  let bytes = try await services.bundles.envelopeBytes(id: id) else {
+                throw APIError.notFound("no bundle \(name.prefix(128)) \(version.prefix(64))")
+            }
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
     }
 
     /// The chunk list of a file must describe its bytes: a file stored only as chunks must hash

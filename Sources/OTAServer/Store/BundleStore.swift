@@ -147,6 +147,11 @@ struct BundleStore: Sendable {
         }
     }
 
+    /// The envelope's bytes as published.
+    func envelopeBytes(id: Int64) async throws -> [UInt8]? {
+        try await db.read { db in try Data.fetchOne(db, sql: "SELECT envelope FROM bundles WHERE id = ?", arguments: [id]) }.map { Array($0) }
+    }
+
     /// The signed envelope as published, byte for byte.
     func envelope(id: Int64) async throws -> Envelope? {
         let bytes = try await db.read { db in try Data.fetchOne(db, sql: "SELECT envelope FROM bundles WHERE id = ?", arguments: [id]) }

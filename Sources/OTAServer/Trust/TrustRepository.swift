@@ -4,24 +4,54 @@ import Synchronization
 
 /// The server's side of TUF: the root chain and the release metadata operators publish
 /// (signed offline), and the snapshot and timestamp it signs itself with its online key and
-/// renews before they expire. It never holds a root or release private key.
+/// renews before they expire (`TrustRepository+Publishing.swift`). It never holds a root or
+/// release private key.
 ///
-/// Everything devices need is kept in memory (`Published`), so a check-in never reads the
-/// database for metadata; the database holds every version for restarts.
+/// Everything devices need is kept in memory (`Published`), encoded once, so a check-in never
+/// reads the database or encodes metadata; the database holds every version for restarts.
+/// One server process owns this state (several instances are issue 13's storage seam).
 final class TrustRepository: Sendable {
     /// The newest root and what it signs, as devices receive them.
     struct Published: Sendable {
-        var roots: [Int: [UInt8]] = [:]
+        var roots: [Int: Stored<RootMetadata>] = [:]
         var root: RootMetadata
         var targets: Stored<TargetsMetadata>?
         var snapshot: Stored<SnapshotMetadata>?
         var timestamp: Stored<TimestampMetadata>?
+        var releases = ReleaseIndex()
+        /// The online keys that sign check-in answers under `root`, with their key ids.
+        var answerSigners: [(keyid: String, key: Ed25519PrivateKey)] = []
     }
 
+    /// Metadata as stored: its exact bytes, their base64 for answers, and what they say.
     struct Stored<T: TUFSigned>: Sendable {
         let bytes: [UInt8]
+        let base64: String
         let signed: T
-        var base64: String { Base64.encode(bytes) }
+
+        init(bytes: [UInt8], signed: T) {
+            self.bytes = bytes
+            self.base64 = Base64.encode(bytes)
+            self.signed = signed
+        }
+
+        /// Metadata read back from the database, which verified it when it was published.
+        init(stored bytes: [UInt8]) throws {
+            self.init(bytes: bytes, signed: try MetadataEnvelope.open(T.self, bytes, verifiedBy: nil))
+        }
+    }
+
+    /// Which bundles are released on which channel, for the check-in path.
+    struct ReleaseIndex: Sendable {
+        private var entries = Set<String>()
+
+        init(_ targets: TargetsMetadata? = nil) {
+            for (path, file) in targets?.targets ?? [:] { if let digest = file.hashes["sha256"] { entries.insert(path + "#" + digest) } }
+        }
+
+        func contains(channel: String, name: String, version: String, digest: String) -> Bool {
+            entries.contains(Release.targetPath(channel: channel, name: name, version: version) + "#" + digest)
+        }
     }
 
     struct Lifetimes: Sendable {
@@ -30,15 +60,14 @@ final class TrustRepository: Sendable {
     }
 
     /// Nil with a legacy trust root: no metadata, unsigned answers.
-    private let published: Mutex<Published?>
-    private let legacyTrust: BundleTrust
-    private let onlineKeys: [Ed25519PrivateKey]
-    private let lifetimes: Lifetimes
-    private let db: DatabasePool
+    let published: Mutex<Published?>
+    let legacyTrust: BundleTrust
+    let onlineKeys: [Ed25519PrivateKey]
+    let lifetimes: Lifetimes
+    let db: DatabasePool
     /// Publishing and renewal run one at a time: each signs the next version of what the
     /// previous one wrote. They are rare (operators, and a check every 30 s).
-    private let writing = Mutex(())
-
+    let writing = Mutex(())
     let isLegacy: Bool
 
     private init(published: Published?, legacyTrust: BundleTrust, onlineKeys: [Ed25519PrivateKey], lifetimes: Lifetimes, db: DatabasePool) {
@@ -50,7 +79,8 @@ final class TrustRepository: Sendable {
         self.db = db
     }
 
-    /// Loads the stored chain, continuing it with the configured root where that is newer.
+    /// Loads the stored chain (checking every link again), continuing it with the configured
+    /// root where that is the next version.
     static func open(anchor: TrustAnchor, onlineKeys: [Ed25519PrivateKey], lifetimes: Lifetimes = Lifetimes(),
                      db: DatabasePool) async throws -> TrustRepository {
         let rows = try await db.read { db in
@@ -70,32 +100,34 @@ final class TrustRepository: Sendable {
         }
         var state = Published(root: configured)
         if roots.isEmpty {
-            state.roots[configured.version] = configuredBytes
-            try Self.store(db, .root, configured.version, configuredBytes)
+            state.roots[configured.version] = Stored(bytes: configuredBytes, signed: configured)
+            try store(db, [(.root, configured.version, configuredBytes)])
         } else {
-            var chain = TrustedMetadata(root: try TrustedMetadata(trustedRoot: roots[0].1, now: 0).root, rootBytes: roots[0].1, now: 0)
-            state.roots[roots[0].0] = roots[0].1
+            var chain = try TrustedMetadata(trustedRoot: roots[0].1, now: 0)
+            state.roots[roots[0].0] = Stored(bytes: roots[0].1, signed: chain.root)
             for (version, bytes) in roots.dropFirst() {
-                try chain.updateRoot(bytes)
-                state.roots[version] = bytes
+                do { try chain.updateRoot(bytes) } catch { throw TrustSetupError("the registry's root version \(version) does not continue the chain: \(error)") }
+                state.roots[version] = Stored(bytes: bytes, signed: chain.root)
             }
-            if let stored = state.roots[configured.version], stored != configuredBytes {
+            if let stored = state.roots[configured.version], stored.bytes != configuredBytes {
                 throw TrustSetupError("--trust holds a root version \(configured.version) that differs from the one the registry stores")
             }
             if configured.version == chain.root.version + 1 {
                 try chain.updateRoot(configuredBytes)
-                state.roots[configured.version] = configuredBytes
-                try Self.store(db, .root, configured.version, configuredBytes)
+                state.roots[configured.version] = Stored(bytes: configuredBytes, signed: chain.root)
+                try store(db, [(.root, configured.version, configuredBytes)])
             } else if configured.version > chain.root.version + 1 {
                 throw TrustSetupError("--trust holds root version \(configured.version) but the registry's chain ends at \(chain.root.version): publish the versions between")
             }
             state.root = chain.root
         }
-        if let (_, bytes) = stored["targets"]?.last { state.targets = Stored(bytes: bytes, signed: try MetadataEnvelope.open(TargetsMetadata.self, bytes, verifiedBy: nil)) }
-        if let (_, bytes) = stored["snapshot"]?.last { state.snapshot = Stored(bytes: bytes, signed: try MetadataEnvelope.open(SnapshotMetadata.self, bytes, verifiedBy: nil)) }
-        if let (_, bytes) = stored["timestamp"]?.last { state.timestamp = Stored(bytes: bytes, signed: try MetadataEnvelope.open(TimestampMetadata.self, bytes, verifiedBy: nil)) }
+        if let (_, bytes) = stored["targets"]?.last { state.targets = try Stored(stored: bytes) }
+        if let (_, bytes) = stored["snapshot"]?.last { state.snapshot = try Stored(stored: bytes) }
+        if let (_, bytes) = stored["timestamp"]?.last { state.timestamp = try Stored(stored: bytes) }
+        state.releases = ReleaseIndex(state.targets?.signed)
         let repository = TrustRepository(published: state, legacyTrust: anchor.bundleTrust, onlineKeys: onlineKeys, lifetimes: lifetimes, db: db)
-        _ = try repository.onlineKey(for: .timestamp)
+        let signers = try repository.onlineSigners(for: state.root)
+        repository.published.withLock { $0?.answerSigners = signers }
         try repository.renew(force: false)
         return repository
     }
@@ -107,16 +139,25 @@ final class TrustRepository: Sendable {
 
     var current: Published? { published.withLock { $0 } }
 
-    /// The metadata a device lacks, judged from the versions it reported.
+    /// What is released where; nil with a legacy root (nothing is checked).
+    var releaseIndex: ReleaseIndex? { published.withLock { $0?.releases } }
+
+    /// The metadata a device lacks, judged from the versions it reported. Roots go out only
+    /// as an unbroken run from the device's next version: a device walks them by position.
     func metadata(for report: DeviceAPI.TrustReport?) -> DeviceAPI.TrustMetadata? {
-        return published.withLock { state -> DeviceAPI.TrustMetadata? in
+        published.withLock { state -> DeviceAPI.TrustMetadata? in
             guard let state else { return nil }
-            let have = report?.rootVersion ?? 0
             var result = DeviceAPI.TrustMetadata()
+            let have = report?.rootVersion ?? 0
             if have < state.root.version {
-                let newer = (have + 1...state.root.version).compactMap { state.roots[$0] }
-                // A device too far behind walks in steps; python-tuf allows 256 rotations too.
-                result.roots = Array(newer.prefix(MetadataRefresh.maximumRootRotations)).map { Base64.encode($0) }
+                var roots: [String] = []
+                var next = have + 1
+                // python-tuf walks at most 256 rotations per refresh too.
+                while next <= state.root.version, roots.count < MetadataRefresh.maximumRootRotations, let root = state.roots[next] {
+                    roots.append(root.base64)
+                    next += 1
+                }
+                if !roots.isEmpty { result.roots = roots }
             }
             if let timestamp = state.timestamp, report?.timestampVersion != timestamp.signed.version { result.timestamp = timestamp.base64 }
             if let snapshot = state.snapshot, report?.snapshotVersion != snapshot.signed.version { result.snapshot = snapshot.base64 }
@@ -125,142 +166,33 @@ final class TrustRepository: Sendable {
         }
     }
 
-    /// Signs a check-in answer payload with the check-in key; nil with a legacy root.
-    func signAnswer(_ payload: [UInt8]) throws -> Envelope? {
-        guard !isLegacy else { return nil }
-        var envelope = Envelope(payloadType: DeviceAPI.answerPayloadType, payload: payload)
-        try envelope.signTUF(with: try onlineKey(for: nil))
-        return envelope
+    /// Checks that the configured online keys can sign every online role of `root`, and
+    /// returns those that sign check-in answers.
+    func onlineSigners(for root: RootMetadata) throws -> [(keyid: String, key: Ed25519PrivateKey)] {
+        for role in [TUFRoleName.snapshot, .timestamp] { _ = try signingKeys(for: root.role(role), named: role.rawValue, in: root) }
+        return try signingKeys(for: root.checkin, named: RootMetadata.checkinField, in: root).map { ($0.publicKey.tufKeyID, $0) }
     }
 
-    /// The configured online key the newest root lists for `role` (nil: check-in answers).
-    private func onlineKey(for role: TUFRoleName?) throws -> Ed25519PrivateKey {
-        guard let root = current?.root else { throw TrustPublishError.legacy }
-        let roleKeys = role.map { root.role($0) } ?? root.checkin
-        guard let roleKeys, let key = onlineKeys.first(where: { roleKeys.keyids.contains($0.publicKey.tufKeyID) }) else {
-            throw TrustSetupError("none of the server's --online-key keys is listed in root version \(root.version) for \(role?.rawValue ?? RootMetadata.checkinField): start the server with the key the root names")
+    /// The configured online keys `role` lists in `root`, enough for its threshold.
+    func signingKeys(for role: TUFRole?, named name: String, in root: RootMetadata) throws -> [Ed25519PrivateKey] {
+        let keys = onlineKeys.filter { key in role?.keyids.contains(key.publicKey.tufKeyID) == true }
+        guard let role, keys.count >= role.threshold else {
+            throw TrustSetupError("root version \(root.version) needs \(role?.threshold ?? 1) of its \(name) keys, and the server holds \(keys.count) of them (--online-key): start it with the keys the root names")
         }
-        return key
+        return Array(keys.prefix(role.threshold))
     }
 
-    static func store(_ db: DatabasePool, _ role: TUFRoleName, _ version: Int, _ bytes: [UInt8]) throws {
+    static func store(_ db: DatabasePool, _ rows: [(TUFRoleName, Int, [UInt8])]) throws {
         try db.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO trust_metadata (role, version, envelope, stored_at) VALUES (?, ?, ?, ?)",
-                           arguments: [role.rawValue, version, Data(bytes), Timestamp.now()])
-        }
-    }
-
-    // MARK: Publishing and renewal
-
-    /// Takes root version N+1 after checking it as a device will.
-    func publishRoot(_ bytes: [UInt8]) throws -> RootMetadata {
-        try writing.withLock { _ in try publishRootLocked(bytes) }
-    }
-
-    private func publishRootLocked(_ bytes: [UInt8]) throws -> RootMetadata {
-        guard let state = current else { throw TrustPublishError.legacy }
-        var chain = TrustedMetadata(root: state.root, rootBytes: state.roots[state.root.version] ?? [], now: Timestamp.epochSeconds())
-        do { try chain.updateRoot(bytes) } catch { throw TrustPublishError.refused(error.description) }
-        let next = chain.root
-        guard !next.isExpired(at: Timestamp.epochSeconds()) else { throw TrustPublishError.refused("root version \(next.version) has already expired (\(next.expires))") }
-        for role in [TUFRoleName.snapshot, .timestamp] where !onlineKeys.contains(where: { next.role(role).keyids.contains($0.publicKey.tufKeyID) }) {
-            throw TrustPublishError.refused("root version \(next.version) does not list any of this server's online keys for \(role.rawValue): restart the server with the new key as well (--online-key) before publishing")
-        }
-        guard let checkin = next.checkin, onlineKeys.contains(where: { checkin.keyids.contains($0.publicKey.tufKeyID) }) else {
-            throw TrustPublishError.refused("root version \(next.version) does not list any of this server's online keys for \(RootMetadata.checkinField)")
-        }
-        try Self.store(db, .root, next.version, bytes)
-        published.withLock { state in
-            state?.roots[next.version] = bytes
-            state?.root = next
-        }
-        // New online keys, or new thresholds: sign snapshot and timestamp again under this root.
-        try renewLocked(force: true)
-        return next
-    }
-
-    /// Takes new release metadata, signed by a threshold of the release keys.
-    func publishTargets(_ bytes: [UInt8]) throws -> TargetsMetadata {
-        try writing.withLock { _ in try publishTargetsLocked(bytes) }
-    }
-
-    private func publishTargetsLocked(_ bytes: [UInt8]) throws -> TargetsMetadata {
-        guard let state = self.current else { throw TrustPublishError.legacy }
-        let (root, current) = (state.root, state.targets?.signed)
-        let targets: TargetsMetadata
-        do { targets = try MetadataEnvelope.open(TargetsMetadata.self, bytes, verifiedBy: root, signers: "the release keys of root version \(root.version)") } catch {
-            throw TrustPublishError.refused(error.description)
-        }
-        if let current, targets.version <= current.version {
-            throw TrustPublishError.refused("release metadata version \(targets.version) is not newer than the published \(current.version)")
-        }
-        guard !targets.isExpired(at: Timestamp.epochSeconds()) else { throw TrustPublishError.refused("release metadata version \(targets.version) has already expired (\(targets.expires))") }
-        for path in targets.targets.keys {
-            let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-            guard parts.count == 3, Release.channelProblem(String(parts[0])) == nil, SafeName.problem(with: String(parts[1]), what: "name") == nil,
-                  (try? SemanticVersion(String(parts[2]))) != nil else {
-                throw TrustPublishError.refused("release target '\(path.prefix(120))' is not CHANNEL/NAME/VERSION")
+            for (role, version, bytes) in rows {
+                try db.execute(sql: "INSERT OR REPLACE INTO trust_metadata (role, version, envelope, stored_at) VALUES (?, ?, ?, ?)",
+                               arguments: [role.rawValue, version, Data(bytes), Timestamp.now()])
             }
         }
-        try Self.store(db, .targets, targets.version, bytes)
-        published.withLock { $0?.targets = Stored(bytes: bytes, signed: targets) }
-        try renewLocked(force: true)
-        return targets
-    }
-
-    /// Signs a new snapshot when the targets changed or it nears expiry, and a new timestamp
-    /// when anything changed or it is past half its life.
-    func renew(force: Bool) throws {
-        try writing.withLock { _ in try renewLocked(force: force) }
-    }
-
-    private func renewLocked(force: Bool) throws {
-        let now = Timestamp.epochSeconds()
-        guard let state = current else { return }
-        guard let targets = state.targets?.signed else { return }
-        var snapshot = state.snapshot
-        if force || snapshot == nil || snapshot!.signed.meta["targets.json"]?.version != targets.version
-            || snapshot!.signed.expiresEpoch - now < lifetimes.snapshotSeconds / 2 {
-            let next = SnapshotMetadata(version: (snapshot?.signed.version ?? 0) + 1, expires: TUFCommon.expires(in: lifetimes.snapshotSeconds, from: now),
-                                        meta: ["targets.json": TUFMetaFile(version: targets.version)])
-            snapshot = try sign(next, role: .snapshot)
-        }
-        guard let snapshot else { return }
-        var timestamp = state.timestamp
-        if force || timestamp == nil || timestamp!.signed.snapshot.version != snapshot.signed.version
-            || timestamp!.signed.expiresEpoch - now < lifetimes.timestampSeconds / 2 {
-            let next = TimestampMetadata(version: (timestamp?.signed.version ?? 0) + 1, expires: TUFCommon.expires(in: lifetimes.timestampSeconds, from: now),
-                                         snapshot: TUFMetaFile(version: snapshot.signed.version))
-            timestamp = try sign(next, role: .timestamp)
-        }
-        published.withLock { state in
-            state?.snapshot = snapshot
-            state?.timestamp = timestamp
-        }
-    }
-
-    private func sign<T: TUFSigned>(_ signed: T, role: TUFRoleName) throws -> Stored<T> {
-        var envelope = try MetadataEnvelope.wrap(signed)
-        try envelope.signTUF(with: try onlineKey(for: role))
-        let bytes = try envelope.encoded()
-        try Self.store(db, role, signed.version, bytes)
-        return Stored(bytes: bytes, signed: signed)
     }
 }
 
 struct TrustSetupError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-enum TrustPublishError: Error, CustomStringConvertible {
-    case legacy
-    case refused(String)
-
-    var description: String {
-        switch self {
-        case .legacy: return "the server runs with a legacy trust root: restart it with a TUF root (--trust root.json, from otactl trust create) and --online-key"
-        case .refused(let reason): return reason
-        }
-    }
 }

@@ -19,7 +19,7 @@ enum TrustRoutes {
             guard let version = Int(try context.parameter("version")), let bytes = services.trust.current?.roots[version] else {
                 throw APIError.notFound("the server holds no root of that version")
             }
-            return envelopeResponse(bytes)
+            return envelopeResponse(bytes.bytes)
         }
 
         api.post("root") { request, _ -> Response in

@@ -11,6 +11,8 @@ struct ReleaseCommand: ParsableCommand {
         Each change writes the next version of the release metadata, valid for --expires (30d by
         default), signed with --key, and publishes it; with --out it writes a file instead, for
         co-signing offline (otactl trust sign FILE --key ...) and `otactl release publish FILE`.
+        What the server sends (its root chain, release metadata, bundle envelopes) is verified
+        from a root you hold (--trust or $OTA_TRUST) before anything is signed.
           otactl release add digits 1.2.0 --channel stable --key keys/release.key
           otactl release renew --key keys/release.key
         Devices install only bundles released on their channel (agent config `channel`, default
@@ -29,19 +31,19 @@ struct ReleaseCommand: ParsableCommand {
         var keys: [String] = []
         @Option(help: ArgumentHelp("Write the new version here instead of publishing it.", valueName: "file"))
         var out: String?
+        @Option(help: ArgumentHelp("A root you hold (default: $OTA_TRUST, e.g. keys/trust.json): what the server sends is checked from it before anything is signed.", valueName: "file"))
+        var trust: String?
 
         func validate() throws {
             guard out != nil || !keys.isEmpty else { throw ValidationError("give --key to sign and publish, or --out to write a file for co-signing") }
         }
 
-        /// The current targets, or an empty version 0 when nothing was released yet.
+        /// The current targets (verified, when they come from the server), or an empty version
+        /// 0 when nothing was released yet.
         func current(_ server: ServerOptions) throws -> TargetsMetadata {
             if let from { return try MetadataFile<TargetsMetadata>.read(from).signed }
-            let client = try server.client()
-            guard let bytes = try Failure.remote({ try client.releaseMetadata() }) else {
-                return TargetsMetadata(version: 1, expires: expires.expires, targets: [:]).withVersion(0)
-            }
-            return try MetadataFile<TargetsMetadata>(bytes: bytes, source: "the server's release metadata").signed
+            let verified = try VerifiedServerTrust.load(try server.client(), trustedRoot: trust)
+            return verified.targets ?? TargetsMetadata(version: 1, expires: expires.expires, targets: [:]).withVersion(0)
         }
 
         func finish(_ targets: TargetsMetadata, _ server: ServerOptions, summary: String) throws {
@@ -96,9 +98,8 @@ struct ReleaseCommand: ParsableCommand {
                         TUFTargetFile(length: archive.envelope.payload.count, hashes: ["sha256": SHA256Digest.of(archive.envelope.payload).hex]))
             }
             let client = try server.client()
-            let found = try Failure.remote { try client.bundle(name: name!, version: version!) }
-            guard let length = found.manifestSize else { throw Failure("the server does not say the size of \(found.name) \(found.version)'s manifest: upgrade it") }
-            return (found.name, found.version, TUFTargetFile(length: length, hashes: ["sha256": found.digest]))
+            let verified = try VerifiedServerTrust.load(client, trustedRoot: edit.trust)
+            return (name!, version!, try verified.target(client, name: name!, version: version!))
         }
     }
 

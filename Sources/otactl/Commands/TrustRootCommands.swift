@@ -65,7 +65,8 @@ extension TrustCommand {
             """
         )
 
-        @Option(help: ArgumentHelp("The current root file; without it, the server's newest.", valueName: "file")) var from: String?
+        @Option(help: ArgumentHelp("The current root file; without it, the server's newest, checked from --trust.", valueName: "file")) var from: String?
+        @Option(help: ArgumentHelp("A root you hold (default: $OTA_TRUST), to check the server's chain from (without --from).", valueName: "file")) var trust: String?
         @Option(help: ArgumentHelp("Add a key to a role: ROLE=FILE.pub.", valueName: "role=file")) var add: [RoleAssignment] = []
         @Option(help: ArgumentHelp("Remove a key from a role: ROLE=FILE.pub or ROLE=KEYID.", valueName: "role=key")) var remove: [RoleAssignment] = []
         @Option(help: ArgumentHelp("Set a role's threshold: ROLE=N.", valueName: "role=n")) var threshold: [RoleAssignment] = []
@@ -80,17 +81,8 @@ extension TrustCommand {
             var root = current.signed
             root.version += 1
             root.expires = expires.expires
-            for change in remove {
-                let keyid = FileSystem.exists(change.value) ? try loadPublicKeys([change.value])[0].tufKeyID : change.value
-                for name in change.role.roles {
-                    guard var role = root[roleNamed: name], role.keyids.contains(keyid) else {
-                        throw Failure("role \(name) has no key \(keyid.prefix(16))")
-                    }
-                    role.keyids.removeAll { $0 == keyid }
-                    role.threshold = min(role.threshold, max(role.keyids.count, 1))
-                    root[roleNamed: name] = role
-                }
-            }
+            // Additions first, then removals: replacing a key never passes through a role with
+            // too few keys, and no threshold changes unless --threshold says so.
             for change in add {
                 let key = try loadPublicKeys([change.value])[0]
                 root.keys[key.tufKeyID] = TUFKey(key)
@@ -98,6 +90,16 @@ extension TrustCommand {
                     var role = root[roleNamed: name] ?? TUFRole(keyids: [], threshold: 1)
                     if !role.keyids.contains(key.tufKeyID) { role.keyids.append(key.tufKeyID) }
                     role.keyids.sort()
+                    root[roleNamed: name] = role
+                }
+            }
+            for change in remove {
+                let keyid = FileSystem.exists(change.value) ? try loadPublicKeys([change.value])[0].tufKeyID : change.value
+                for name in change.role.roles {
+                    guard var role = root[roleNamed: name], role.keyids.contains(keyid) else {
+                        throw Failure("role \(name) has no key \(keyid.prefix(16))")
+                    }
+                    role.keyids.removeAll { $0 == keyid }
                     root[roleNamed: name] = role
                 }
             }
@@ -113,8 +115,11 @@ extension TrustCommand {
             root.keys = root.keys.filter { used.contains($0.key) }
             for (name, role) in root.namedRoles {
                 guard !role.keyids.isEmpty else { throw Failure("role \(name) would have no keys left: add one before removing the last") }
-                guard role.threshold <= role.keyids.count else { throw Failure("role \(name) needs \(role.threshold) signatures but has \(role.keyids.count) keys") }
+                guard role.threshold <= role.keyids.count else {
+                    throw Failure("role \(name) would need \(role.threshold) signatures but have \(role.keyids.count) keys: add a key, or lower it with --threshold")
+                }
             }
+            printRoleChanges(from: current.signed, to: root)
             var file = try MetadataFile(root)
             try file.sign(with: try loadSigningKeys(signingKeys))
             try file.write(to: out)
@@ -124,10 +129,8 @@ extension TrustCommand {
 
         func currentRoot() throws -> MetadataFile<RootMetadata> {
             if let from { return try MetadataFile.read(from) }
-            let client = try server.client()
-            let summary = try Failure.remote { try client.trustSummary() }
-            guard summary.rootVersion > 0 else { throw Failure("the server runs with a legacy trust root: start with otactl trust create") }
-            return try MetadataFile(bytes: try Failure.remote { try client.root(version: summary.rootVersion) }, source: "the server's root")
+            let verified = try VerifiedServerTrust.load(try server.client(), trustedRoot: trust)
+            return try MetadataFile(bytes: verified.rootBytes, source: "the server's root")
         }
     }
 
@@ -164,6 +167,20 @@ extension TrustCommand {
             print("published root version \(answer.version): devices move to it at their next check-in")
             if let warning = answer.warning { Terminal.writeStderr("otactl: warning: \(warning)\n") }
         }
+    }
+}
+
+/// What a new root version changes, role by role, so that nothing is signed unseen.
+func printRoleChanges(from old: RootMetadata, to new: RootMetadata) {
+    for (name, role) in new.namedRoles {
+        let before = old[roleNamed: name] ?? TUFRole(keyids: [], threshold: 1)
+        let added = role.keyids.filter { !before.keyids.contains($0) }, removed = before.keyids.filter { !role.keyids.contains($0) }
+        guard !added.isEmpty || !removed.isEmpty || role.threshold != before.threshold else { continue }
+        var parts: [String] = []
+        if !added.isEmpty { parts.append("adds \(added.map { String($0.prefix(16)) }.joined(separator: ", "))") }
+        if !removed.isEmpty { parts.append("removes \(removed.map { String($0.prefix(16)) }.joined(separator: ", "))") }
+        if role.threshold != before.threshold { parts.append("threshold \(before.threshold) → \(role.threshold)") }
+        print("\(name): \(parts.joined(separator: "; ")) (now \(role.threshold) of \(role.keyids.count))")
     }
 }
 

@@ -17,7 +17,9 @@ public enum MetadataEnvelope {
     }
 
     /// Parses an envelope and checks the signatures of `role` as `delegator` defines it.
-    /// Signatures come first: the payload of an unverified envelope is never decoded.
+    /// Signatures come first, so a payload is decoded only once they verified; with no
+    /// delegator (metadata read back for display, or a root checked against itself by the
+    /// caller) nothing is verified here.
     public static func open<T: TUFSigned>(_ type: T.Type, _ bytes: [UInt8], verifiedBy delegator: RootMetadata?,
                                           signers: String? = nil) throws(TUFError) -> T {
         let envelope = try parse(T.role, bytes)
@@ -52,18 +54,24 @@ public enum MetadataEnvelope {
         }
     }
 
-    /// Counts the distinct keys of `role` with a valid signature; a key listed under two ids
-    /// counts once.
-    public static func verify(_ envelope: Envelope, role name: TUFRoleName, keysOf role: TUFRole, in root: RootMetadata,
-                       by: String, version: Int?) throws(TUFError) {
+    /// How many distinct keys of `role` signed the envelope validly; a key listed under two
+    /// ids counts once.
+    public static func validSigners(_ envelope: Envelope, keysOf role: TUFRole, in root: RootMetadata) -> Int {
         let message = envelope.pae
         var valid = Set<Ed25519PublicKey>()
         for (keyid, key) in root.keys(of: role) {
             guard let signature = envelope.signatures.first(where: { $0.keyid == keyid }) else { continue }
             if key.isValidSignature(signature.sig, for: message) { valid.insert(key) }
         }
-        guard valid.count >= role.threshold else {
-            throw .unsigned(name, version: version, valid: valid.count, threshold: role.threshold, by: by)
+        return valid.count
+    }
+
+    /// Throws unless a threshold of `role`'s keys signed the envelope.
+    static func verify(_ envelope: Envelope, role name: TUFRoleName, keysOf role: TUFRole, in root: RootMetadata,
+                       by: String, version: Int?) throws(TUFError) {
+        let valid = validSigners(envelope, keysOf: role, in: root)
+        guard valid >= role.threshold else {
+            throw .unsigned(name, version: version, valid: valid, threshold: role.threshold, by: by)
         }
     }
 
