@@ -47,7 +47,7 @@ wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$NGINX_PORT/c
 echo "restarting the server with a TUF root: signed, fresh answers ..." >&2
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
 start_server "$work/data" "$work/root.json" --online-key "$work/online.key" --poll-interval 60
-OTA_SERVER=$SERVER_URL "$BIN/otactl" release renew --key "$work/key.key" > /dev/null
+OTA_SERVER=$SERVER_URL "$BIN/otactl" release renew --key "$work/key.key" --trust "$work/root.json" > /dev/null
 # The warm-up also checks that answers really are signed envelopes.
 { cat "$work/tuf.lua"; echo 'function response(status, headers, body) if not seen and string.find(body, "\"answer\"") then seen = true; io.write("signed answer seen\n") end end'; } > "$work/tuf-check.lua"
 wrk -t1 -c"$CONNECTIONS" -d10s -s "$work/tuf-check.lua" "$SERVER_URL" | grep -q "signed answer seen" || { echo "the TUF server did not sign its answers" >&2; exit 1; }

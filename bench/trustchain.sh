@@ -19,7 +19,7 @@ for role in root-1 release online; do "$BIN/otactl" keygen --out "$WORK/$role" >
 export OTA_TOKEN=$("$BIN/ota-server" token create --data "$WORK/data" --role admin --name bench 2>/dev/null)
 start_server "$WORK/data" "$WORK/trust.json" --online-key "$WORK/online.key" --poll-interval 60
 export OTA_SERVER=$SERVER_URL
-"$BIN/otactl" release renew --key "$WORK/release.key" > /dev/null
+"$BIN/otactl" release renew --key "$WORK/release.key" --trust "$WORK/trust.json" > /dev/null
 write_agent_config "$WORK" bench-1
 "$BIN/ota-agent" once --config "$WORK/agent.json" > /dev/null 2>&1   # registers, verifies root 1
 

@@ -59,6 +59,25 @@ public enum TUFCommon {
     }
 }
 
+/// The fields every payload starts with, decoded and checked once for every type.
+struct TUFHeader {
+    let type: String
+    let specVersion: String
+    let version: Int
+    let expires: String
+
+    enum CodingKeys: String, CodingKey { case type = "_type", specVersion = "spec_version", version, expires }
+
+    init(from decoder: any Decoder, expected role: TUFRoleName) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        type = try container.decode(String.self, forKey: .type)
+        specVersion = try container.decode(String.self, forKey: .specVersion)
+        version = try container.decode(Int.self, forKey: .version)
+        expires = try container.decode(String.self, forKey: .expires)
+        try TUFCommon.check(type: type, expected: role, specVersion: specVersion, version: version, expires: expires)
+    }
+}
+
 /// Root metadata: the keys of every role, signed by a threshold of its own root keys (and,
 /// for version N+1, by a threshold of version N's). `x-ota-checkin` is our one addition: the
 /// keys that sign check-in answers, kept outside `roles` so TUF tools still read the root.
@@ -90,16 +109,13 @@ public struct RootMetadata: TUFSigned, Equatable {
     }
 
     public init(from decoder: any Decoder) throws {
+        let header = try TUFHeader(from: decoder, expected: .root)
+        (type, specVersion, version, expires) = (header.type, header.specVersion, header.version, header.expires)
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        type = try container.decode(String.self, forKey: .type)
-        specVersion = try container.decode(String.self, forKey: .specVersion)
-        version = try container.decode(Int.self, forKey: .version)
-        expires = try container.decode(String.self, forKey: .expires)
         consistentSnapshot = try container.decodeIfPresent(Bool.self, forKey: .consistentSnapshot)
         keys = try container.decode([String: TUFKey].self, forKey: .keys)
         roles = try container.decode([String: TUFRole].self, forKey: .roles)
         checkin = try container.decodeIfPresent(TUFRole.self, forKey: .checkin)
-        try TUFCommon.check(type: type, expected: .root, specVersion: specVersion, version: version, expires: expires)
         guard Set(roles.keys) == Set(TUFRoleName.allCases.map(\.rawValue)) else {
             throw JSONInputError("root roles must be exactly root, targets, snapshot and timestamp")
         }

@@ -77,13 +77,9 @@ public struct TargetsMetadata: TUFSigned, Equatable {
     }
 
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        type = try container.decode(String.self, forKey: .type)
-        specVersion = try container.decode(String.self, forKey: .specVersion)
-        version = try container.decode(Int.self, forKey: .version)
-        expires = try container.decode(String.self, forKey: .expires)
-        targets = try container.decode([String: TUFTargetFile].self, forKey: .targets)
-        try TUFCommon.check(type: type, expected: .targets, specVersion: specVersion, version: version, expires: expires)
+        let header = try TUFHeader(from: decoder, expected: .targets)
+        (type, specVersion, version, expires) = (header.type, header.specVersion, header.version, header.expires)
+        targets = try decoder.container(keyedBy: CodingKeys.self).decode([String: TUFTargetFile].self, forKey: .targets)
         for (path, file) in targets { try TUFFileInfo(length: file.length, hashes: file.hashes).check("target \(path.prefix(80))") }
     }
 }
@@ -106,13 +102,9 @@ public struct SnapshotMetadata: TUFSigned, Equatable {
     }
 
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        type = try container.decode(String.self, forKey: .type)
-        specVersion = try container.decode(String.self, forKey: .specVersion)
-        version = try container.decode(Int.self, forKey: .version)
-        expires = try container.decode(String.self, forKey: .expires)
-        meta = try container.decode([String: TUFMetaFile].self, forKey: .meta)
-        try TUFCommon.check(type: type, expected: .snapshot, specVersion: specVersion, version: version, expires: expires)
+        let header = try TUFHeader(from: decoder, expected: .snapshot)
+        (type, specVersion, version, expires) = (header.type, header.specVersion, header.version, header.expires)
+        meta = try decoder.container(keyedBy: CodingKeys.self).decode([String: TUFMetaFile].self, forKey: .meta)
         for (name, file) in meta { try file.check(name) }
     }
 }
@@ -135,13 +127,9 @@ public struct TimestampMetadata: TUFSigned, Equatable {
     }
 
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        type = try container.decode(String.self, forKey: .type)
-        specVersion = try container.decode(String.self, forKey: .specVersion)
-        version = try container.decode(Int.self, forKey: .version)
-        expires = try container.decode(String.self, forKey: .expires)
-        meta = try container.decode([String: TUFMetaFile].self, forKey: .meta)
-        try TUFCommon.check(type: type, expected: .timestamp, specVersion: specVersion, version: version, expires: expires)
+        let header = try TUFHeader(from: decoder, expected: .timestamp)
+        (type, specVersion, version, expires) = (header.type, header.specVersion, header.version, header.expires)
+        meta = try decoder.container(keyedBy: CodingKeys.self).decode([String: TUFMetaFile].self, forKey: .meta)
         guard let snapshot = meta["snapshot.json"] else { throw JSONInputError("timestamp meta lists no snapshot.json") }
         try snapshot.check("snapshot.json")
     }
