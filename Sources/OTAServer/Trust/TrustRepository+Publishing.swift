@@ -18,11 +18,7 @@ extension TrustRepository {
             upcoming.root = next
             upcoming.answerSigners = signers
             upcoming.roots[next.version] = Stored(bytes: bytes, signed: next)
-            let (snapshot, timestamp, rows) = try renewed(upcoming, force: true)
-            try Self.store(db, [(.root, next.version, bytes)] + rows)
-            upcoming.snapshot = snapshot
-            upcoming.timestamp = timestamp
-            published.withLock { $0 = upcoming }
+            try switchTo(upcoming, storing: (.root, next.version, bytes))
             return next
         }
     }
@@ -49,13 +45,20 @@ extension TrustRepository {
             var upcoming = state
             upcoming.targets = Stored(bytes: bytes, signed: targets)
             upcoming.releases = ReleaseIndex(targets)
-            let (snapshot, timestamp, rows) = try renewed(upcoming, force: true)
-            try Self.store(db, [(.targets, targets.version, bytes)] + rows)
-            upcoming.snapshot = snapshot
-            upcoming.timestamp = timestamp
-            published.withLock { $0 = upcoming }
+            try switchTo(upcoming, storing: (.targets, targets.version, bytes))
             return targets
         }
+    }
+
+    /// Signs snapshot and timestamp anew under `upcoming`, stores them with the published
+    /// metadata in one transaction, then lets devices see all of it at once.
+    private func switchTo(_ upcoming: Published, storing published: (TUFRoleName, Int, [UInt8])) throws {
+        var next = upcoming
+        let (snapshot, timestamp, rows) = try renewed(next, force: true)
+        try Self.store(db, [published] + rows)
+        next.snapshot = snapshot
+        next.timestamp = timestamp
+        self.published.withLock { $0 = next }
     }
 
     /// Signs a new snapshot and timestamp where they near expiry (or always, with `force`).
