@@ -268,6 +268,32 @@ struct TrustAttackTests {
         #expect(throws: (any Error).self) { try server.release([("digits", "2.0.0", "stable")], signer: oldRelease) }
     }
 
+    @Test("A device whose root expired keeps running, reports it, and accepts the next root from the chain")
+    func expiredRoot() throws {
+        let server = try TestServer(tuf: true, rootExpiresIn: 3)
+        try server.publish(name: "digits", version: "1.0.0", files: Self.v1)
+        try server.release([("digits", "1.0.0", "stable")])
+        try server.deploy("digits", "1.0.0")
+        let agent = try TestAgent(server, id: "cam-1")
+        #expect(try agent.once().status == 0)
+        try agent.checkCurrentSlot("digits", holds: Self.v1)
+        Thread.sleep(forTimeInterval: 4)
+        try server.publish(name: "digits", version: "2.0.0", files: Self.v2)
+        try server.release([("digits", "1.0.0", "stable"), ("digits", "2.0.0", "stable")])
+        try server.deploy("digits", "2.0.0")
+        _ = try agent.once()
+        try expectProblem(agent, "root version 1 expired")
+        try agent.checkCurrentSlot("digits", holds: Self.v1)
+        #expect(try trust(agent)["stale"] as? Bool == true)
+        // The operator extends it: the device walks to version 2 and goes on.
+        let keys = server.tuf!
+        _ = try server.admin().publishRoot(try keys.signedRoot(keys.root(version: 2)))
+        #expect(try agent.once().status == 0)
+        #expect(try report(agent)["root_version"] as? Int == 2)
+        #expect(try report(agent)["problem"] == nil)
+        try agent.checkCurrentSlot("digits", holds: Self.v2)
+    }
+
     @Test("A device with a legacy trust.json moves to the TUF root its keys co-signed")
     func legacyDeviceMigrates() throws {
         // Root 1 co-signed by the legacy root's key (the release key): the chain starts at 0.

@@ -20,7 +20,8 @@ public final class TestServer: @unchecked Sendable {
 
     /// `tuf: true` starts the server with a TUF root (release key `key`, online key
     /// `tuf.online`) instead of a legacy trust root.
-    public init(pollInterval: Int = 1, arguments: [String] = [], tuf: Bool = false, rootAlsoSignedByReleaseKey: Bool = false) throws {
+    public init(pollInterval: Int = 1, arguments: [String] = [], tuf: Bool = false, rootAlsoSignedByReleaseKey: Bool = false,
+                rootExpiresIn: Int64 = 365 * 86_400) throws {
         dir = TemporaryDirectory("ota-server")
         key = try Ed25519PrivateKey.generate()
         try KeyFiles.writePrivateKey(key, to: dir.file("release.key"))
@@ -29,7 +30,8 @@ public final class TestServer: @unchecked Sendable {
         if tuf {
             let keys = try TUFKeys(release: key)
             try KeyFiles.writePrivateKey(keys.online, to: dir.file("online.key"))
-            try FileSystem.writeAtomically(try keys.signedRoot(keys.root(version: 1), also: rootAlsoSignedByReleaseKey ? [key] : []), to: trustPath)
+            try FileSystem.writeAtomically(try keys.signedRoot(keys.root(version: 1, expiresIn: rootExpiresIn), also: rootAlsoSignedByReleaseKey ? [key] : []),
+                                           to: trustPath)
             trustArguments = ["--online-key", dir.file("online.key")]
             self.tuf = keys
         } else {
