@@ -18,7 +18,7 @@ struct OTACtl: ParsableCommand {
               --compatible rpi4-aarch64 --key keys/release.key -o digits-1.0.0.otab
           otactl bundle verify digits-1.0.0.otab --trust keys/trust.json
           otactl publish digits-1.0.0.otab --server http://127.0.0.1:8080 --token $OTA_TOKEN
-          otactl release add digits 1.0.0 --channel stable --key keys/release.key
+          otactl release add digits 1.0.0 --channel stable --key keys/release.key --trust keys/trust.json
           otactl deployments create digits 1.0.0 --all
 
         Exit codes:

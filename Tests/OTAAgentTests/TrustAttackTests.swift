@@ -21,8 +21,8 @@ struct TrustAttackTests {
     }
 
     /// A fleet with v1 released on stable and installed on `cam-1`.
-    func installedFleet(proxy: HostileProxy.Mode? = nil) throws -> (TestServer, TestAgent) {
-        let server = try TestServer(tuf: true)
+    func installedFleet(rootExpiresIn: Int64 = 365 * 86_400) throws -> (TestServer, TestAgent) {
+        let server = try TestServer(tuf: true, rootExpiresIn: rootExpiresIn)
         try server.publish(name: "digits", version: "1.0.0", files: Self.v1)
         try server.release([("digits", "1.0.0", "stable")])
         try server.deploy("digits", "1.0.0")
@@ -206,6 +206,31 @@ struct TrustAttackTests {
         #expect(try report(agent)["problem"] == nil)
     }
 
+    @Test("An update under way pauses while trust is stale, and still ends at max_update_age_s")
+    func stalePauseEnds() throws {
+        let (server, agent) = try installedFleet()
+        try server.publish(name: "digits", version: "2.0.0", files: Self.v2)
+        try server.release([("digits", "1.0.0", "stable"), ("digits", "2.0.0", "stable")], expiresIn: 3)
+        try server.deploy("digits", "2.0.0")
+        _ = try agent.once(crashAt: "downloaded")
+        let journal = agent.statePath + "/journal/digits.json"
+        #expect(FileSystem.exists(journal))
+        Thread.sleep(forTimeInterval: 4)
+        _ = try agent.once()
+        #expect(FileSystem.exists(journal), "paused, not ended, while the release metadata is expired")
+        try agent.checkCurrentSlot("digits", holds: Self.v1)
+        // Started three days and a minute ago: it ends now, whatever holds it up.
+        var object = try JSONSerialization.jsonObject(with: Data(try FileSystem.readFile(journal, limit: 1 << 20))) as! [String: Any]
+        object["started_at"] = Timestamp.format(secondsSinceEpoch: Timestamp.epochSeconds() - 3 * 86_400 - 60)
+        try FileSystem.writeAtomically(Array(try JSONSerialization.data(withJSONObject: object)), to: journal)
+        _ = try agent.once()
+        #expect(!FileSystem.exists(journal))
+        try agent.checkCurrentSlot("digits", holds: Self.v1)
+        try eventually("the server learns why it ended") {
+            try server.admin().device("cam-1").events.contains { $0.detail.contains("did not finish within") && $0.detail.contains("trust was not fresh") }
+        }
+    }
+
     @Test("Release metadata rolled back to an older version by a compromised server is refused")
     func rolledBackReleaseMetadata() throws {
         let (server, agent) = try installedFleet()
@@ -270,13 +295,7 @@ struct TrustAttackTests {
 
     @Test("A device whose root expired keeps running, reports it, and accepts the next root from the chain")
     func expiredRoot() throws {
-        let server = try TestServer(tuf: true, rootExpiresIn: 3)
-        try server.publish(name: "digits", version: "1.0.0", files: Self.v1)
-        try server.release([("digits", "1.0.0", "stable")])
-        try server.deploy("digits", "1.0.0")
-        let agent = try TestAgent(server, id: "cam-1")
-        #expect(try agent.once().status == 0)
-        try agent.checkCurrentSlot("digits", holds: Self.v1)
+        let (server, agent) = try installedFleet(rootExpiresIn: 3)
         Thread.sleep(forTimeInterval: 4)
         try server.publish(name: "digits", version: "2.0.0", files: Self.v2)
         try server.release([("digits", "1.0.0", "stable"), ("digits", "2.0.0", "stable")])

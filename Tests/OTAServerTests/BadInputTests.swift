@@ -22,6 +22,7 @@ struct BadInputTests {
         ("POST", "/api/v1/bundles", #"{"payloadType":"x","payload":"!!","signatures":[]}"#, "invalid_envelope"),
         ("PATCH", "/api/v1/devices/d1", #"{"tags":["../x"]}"#, "bad_request"),
         ("GET", "/api/v1/devices?limit=0", nil, "bad_request"),
+        ("GET", "/api/v1/devices?trust=fresh", nil, "bad_request"),
         ("GET", "/api/v1/devices?hardware=%3Cscript%3E", nil, "bad_request"),
         ("GET", "/api/v1/no/such/thing", nil, "not_found"),
         ("POST", "/api/v1/deployments", #"{"bundle_name":"m","version":"1.0.0","target":{"all":true},"gates":["agreemnt>=1"]}"#, "invalid_json"),

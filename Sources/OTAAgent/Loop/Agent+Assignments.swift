@@ -24,6 +24,11 @@ extension Agent {
                 // Before activation an update goes on only under fresh release metadata that
                 // still lists it: a withdrawn release ends it, stale trust pauses it.
                 if let problem = trusted.problem {
+                    var updater = Updater(agent: context, fetcher: try? connectedClient(), journal: journal)
+                    // Paused, but not for ever: past max_update_age_s it ends like any update.
+                    if updater.isOverdue {
+                        return updater.abandon("the update did not finish within \(config.maxUpdateAge) s (max_update_age_s); this device's trust was not fresh: \(problem)")
+                    }
                     context.log.error("\(journal.name) \(journal.version): paused: this device's trust is not fresh: \(problem)")
                     return nil
                 }

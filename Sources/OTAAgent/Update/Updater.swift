@@ -60,7 +60,7 @@ struct Updater {
         if journal.step != .committing, let problem = recheck() {
             return journal.step.isLive ? verdict(rollingBackBecause: problem) : end(.gaveUp(problem))
         }
-        if journal.step != .committing, let age = age, age > agent.config.maxUpdateAge {
+        if journal.step != .committing, isOverdue {
             let problem = "the update did not finish within \(agent.config.maxUpdateAge) s (max_update_age_s)"
             return journal.step.isLive ? verdict(rollingBackBecause: problem) : end(.abandoned(problem))
         }
@@ -170,6 +170,9 @@ struct Updater {
     }
 
     private var age: Int64? { Timestamp.parse(journal.startedAt).map { Timestamp.epochSeconds() - $0 } }
+
+    /// Older than `max_update_age_s`: whatever holds it up, it ends now.
+    var isOverdue: Bool { (age ?? 0) > agent.config.maxUpdateAge }
 
     // MARK: Journal and reports
 

@@ -13,6 +13,7 @@ struct ReleaseCommand: ParsableCommand {
         co-signing offline (otactl trust sign FILE --key ...) and `otactl release publish FILE`.
         What the server sends (its root chain, release metadata, bundle envelopes) is verified
         from a root you hold (--trust or $OTA_TRUST) before anything is signed.
+          export OTA_TRUST=keys/trust.json     # the root you hold, to check the server from
           otactl release add digits 1.2.0 --channel stable --key keys/release.key
           otactl release renew --key keys/release.key
         Devices install only bundles released on their channel (agent config `channel`, default
@@ -65,7 +66,7 @@ struct ReleaseCommand: ParsableCommand {
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Release a published bundle on a channel.",
-            discussion: "otactl release add digits 1.2.0 --channel stable --key keys/release.key\notactl release add --bundle digits-1.2.0.otab --channel beta --out release.json"
+            discussion: "otactl release add digits 1.2.0 --channel stable --key keys/release.key --trust keys/trust.json\notactl release add --bundle digits-1.2.0.otab --channel beta --trust keys/trust.json --out release.json"
         )
         @Argument(help: "Bundle name (looked up on the server).") var name: String?
         @Argument(help: "Version.") var version: String?

@@ -226,7 +226,7 @@ function trustFacts(d) {
   return h('div', { id: 'device-trust' },
     h('div', null, `root ${t.root_version} · `,
       t.targets_version ? `release metadata ${t.targets_version}, expires ${fmtTime(t.targets_expires)}` : 'no release metadata',
-      ` · channel ${t.channel} `, d.trust_stale ? staleBadge(d) : badge('succeeded')),
+      ` · channel ${t.channel} `, d.trust_stale ? staleBadge(d) : h('span', { class: 'badge st-succeeded' }, 'fresh')),
     t.verified_at ? h('div', { class: 'muted small' }, `last verified answer ${fmtAgo(t.verified_at)}`) : null,
     t.problem ? h('div', { class: 'event-detail', id: 'device-trust-problem' }, t.problem) : null);
 }
