@@ -36,11 +36,13 @@ let package = Package(
         // The HTTP client (libcurl) and the typed server API on top of it.
         .target(name: "OTAClient", dependencies: ["OTACore", "CCurl"], swiftSettings: strict),
 
-        // The fleet registry: Hummingbird routes over GRDB/SQLite and a content store.
+        // The fleet registry: Hummingbird routes over GRDB/SQLite and a content store (a local
+        // folder, or an S3-compatible bucket reached with OTAClient's libcurl client).
         .target(
             name: "OTAServer",
             dependencies: [
                 "OTACore",
+                "OTAClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),

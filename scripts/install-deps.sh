@@ -10,7 +10,7 @@ for group in "$@"; do
   case "$group" in
     build) apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config) ;;
     test)  apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config openssl sqlite3 curl python3-venv chromium)
-           python_packages+=(schemathesis onnxruntime numpy tuf cryptography) ;;
+           python_packages+=(schemathesis onnxruntime numpy tuf cryptography 'moto[server]') ;;
     demo)  apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config python3-venv curl)
            python_packages+=(onnxruntime numpy) ;;
     bench) apt_packages+=(nginx-light wrk time curl openssl sqlite3 python3-venv zstd xdelta3 bsdiff)
@@ -39,7 +39,8 @@ if [ ${#python_packages[@]} -gt 0 ]; then
   fi
   need=()
   for package in "${python_packages[@]}"; do
-    .venv/bin/python -c "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('$package') else 1)" 2>/dev/null || need+=("$package")
+    module="${package%%[*}"   # moto[server] is imported as moto
+    .venv/bin/python -c "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('$module') else 1)" 2>/dev/null || need+=("$package")
   done
   if [ ${#need[@]} -gt 0 ]; then
     echo "install-deps: pip install ${need[*]}"

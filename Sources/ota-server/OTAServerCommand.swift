@@ -69,6 +69,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
+    @OptionGroup(title: "Content store")
+    var content: ContentStoreOptions
+
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("give both --tls-cert and --tls-key, or neither") }
         guard (1...86_400).contains(pollInterval) else { throw ValidationError("--poll-interval must be 1 to 86400 seconds") }
@@ -95,6 +98,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--timestamp-lifetime must be a duration of at least 60s, like 1d or 6h")
         }
         configuration.timestampLifetimeSeconds = lifetime
+        configuration.content = try content.setting()
         do {
             try await ServerApplication.run(configuration, logger: logger) { url in
                 // One line on stdout, flushed, so that scripts and tests know where it listens.

@@ -14,6 +14,7 @@ public final class TestServer: @unchecked Sendable {
     private var process: Process?
     private var output: Pipe?
     private let extraArguments: [String]
+    private let environment: [String: String]
 
     /// With `tuf`, the keys of the server's TUF root (its release key is `key`).
     public let tuf: TUFKeys?
@@ -21,8 +22,9 @@ public final class TestServer: @unchecked Sendable {
     /// `tuf: true` starts the server with a TUF root (release key `key`, online key
     /// `tuf.online`) instead of a legacy trust root.
     public init(pollInterval: Int = 1, arguments: [String] = [], tuf: Bool = false, rootAlsoSignedByReleaseKey: Bool = false,
-                rootExpiresIn: Int64 = 365 * 86_400) throws {
+                rootExpiresIn: Int64 = 365 * 86_400, environment: [String: String] = [:]) throws {
         dir = TemporaryDirectory("ota-server")
+        self.environment = environment
         key = try Ed25519PrivateKey.generate()
         try KeyFiles.writePrivateKey(key, to: dir.file("release.key"))
         trustPath = dir.file("trust.json")
@@ -57,9 +59,10 @@ public final class TestServer: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.path("ota-server"))
         process.arguments = ["serve", "--data", dataPath, "--listen", "127.0.0.1:0", "--trust", trustPath, "--log-level", "warning"] + extraArguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let pipe = Pipe()
         process.standardOutput = pipe
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
         process.standardError = log

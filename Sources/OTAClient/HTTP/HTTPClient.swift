@@ -26,6 +26,21 @@ public struct HTTPClientConfiguration: Sendable {
     /// Bandwidth cap for downloads, bytes per second; nil means none.
     public var maxDownloadBytesPerSecond: Int64?
     public var userAgent: String
+    /// Requests are signed with AWS Signature Version 4 by curl (an S3-compatible store).
+    public var awsSigning: AWSSigning?
+
+    public struct AWSSigning: Sendable {
+        /// curl's provider string, for example "aws:amz:us-east-1:s3".
+        public var provider: String
+        public var accessKeyID: String
+        public var secretAccessKey: String
+
+        public init(region: String, service: String, accessKeyID: String, secretAccessKey: String) {
+            provider = "aws:amz:\(region):\(service)"
+            self.accessKeyID = accessKeyID
+            self.secretAccessKey = secretAccessKey
+        }
+    }
 
     public init(baseURL: String, caFile: String? = nil, allowInsecureHTTP: Bool = false, allowLoopbackHTTP: Bool = false,
                 connectTimeoutSeconds: Int = 15, stallTimeoutSeconds: Int = 60, minimumBytesPerSecond: Int = 1024,
@@ -92,20 +107,24 @@ public final class HTTPClient {
     public init(_ configuration: HTTPClientConfiguration) throws {
         precondition(Self.globalInit, "curl_global_init failed")
         self.configuration = configuration
-        let lower = configuration.baseURL.lowercased()
-        if lower.hasPrefix("http://") {
-            let loopback = Self.isLoopback(lower)
-            guard configuration.allowInsecureHTTP || (configuration.allowLoopbackHTTP && loopback) else {
-                throw HTTPClientError.insecureURL(configuration.baseURL)
-            }
-        } else if !lower.hasPrefix("https://") {
-            throw HTTPClientError.transport("server URL must start with https:// or http://, got '\(configuration.baseURL)'")
-        }
+        try Self.checkScheme(of: configuration.baseURL, configuration)
         guard let handle = curl_easy_init() else { throw HTTPClientError.transport("curl_easy_init failed") }
         self.handle = handle
     }
 
     deinit { curl_easy_cleanup(handle) }
+
+    /// https, or plain http where the configuration allows it.
+    static func checkScheme(of url: String, _ configuration: HTTPClientConfiguration) throws {
+        let lower = url.lowercased()
+        if lower.hasPrefix("http://") {
+            guard configuration.allowInsecureHTTP || (configuration.allowLoopbackHTTP && isLoopback(lower)) else {
+                throw HTTPClientError.insecureURL(url)
+            }
+        } else if !lower.hasPrefix("https://") {
+            throw HTTPClientError.transport("server URL must start with https:// or http://, got '\(url.prefix(200))'")
+        }
+    }
 
     /// Whether the URL's host, as curl parses it, is this machine: 127.0.0.0/8, ::1 or
     /// localhost. Never by string prefix: `http://127.0.0.1@evil.example/` names evil.example.
@@ -129,7 +148,7 @@ public final class HTTPClient {
         return String(cString: part)
     }
 
-    public enum Body {
+    public enum Body: Sendable {
         case none
         case bytes([UInt8])
         /// `length` bytes of a file from `offset`, streamed (uploads of large content).
@@ -174,13 +193,16 @@ public final class HTTPClient {
         let start = existing > expectedSize ? 0 : existing
         var requestHeaders = headers
         if start > 0 { requestHeaders["Range"] = "bytes=\(start)-" }
-        let sink = try FileSink(path: file, startOffset: start, limit: expectedSize)
-        // Progress is reported from the sink, after every chunk written (at most 16 KiB).
-        sink.onWrite = progress.map { report in { offset in report(offset, expectedSize) } }
-        let status = try perform("GET", path, headers: requestHeaders, body: .none, sink: sink,
-                                 deadline: configuration.downloadRequestTimeoutSeconds, progress: nil,
-                                 maxRecvSpeed: configuration.maxDownloadBytesPerSecond)
-        try sink.finish()
+        var (status, sink) = try downloadOnce(configuration.baseURL + path, headers: requestHeaders, to: file, start: start,
+                                              expectedSize: expectedSize, progress: progress)
+        if [302, 303, 307, 308].contains(status), let location = sink.headers["location"] {
+            // Content the server keeps in object storage comes from a short-lived URL of its
+            // own. Followed once, with none of our headers but the range: the URL carries its
+            // own authorization, and every byte is still checked against its digest.
+            try Self.checkScheme(of: location, configuration)
+            (status, sink) = try downloadOnce(location, headers: start > 0 ? ["Range": "bytes=\(start)-"] : [:], to: file, start: start,
+                                              expectedSize: expectedSize, progress: progress)
+        }
         if status == 416 && start > 0 {
             // Our partial file does not fit the content on the server: start again.
             try FileSystem.remove(file)
@@ -190,6 +212,18 @@ public final class HTTPClient {
             throw Self.statusError(status, body: sink.errorBody, headers: sink.headers)
         }
         return DownloadResult(received: sink.received, resumed: sink.resumed, sha256: try sink.digest())
+    }
+
+    private func downloadOnce(_ url: String, headers: [String: String], to file: String, start: UInt64, expectedSize: UInt64,
+                              progress: ((UInt64, UInt64) -> Void)?) throws -> (Int, FileSink) {
+        let sink = try FileSink(path: file, startOffset: start, limit: expectedSize)
+        // Progress is reported from the sink, after every chunk written (at most 16 KiB).
+        sink.onWrite = progress.map { report in { offset in report(offset, expectedSize) } }
+        let status = try perform("GET", url: url, headers: headers, body: .none, sink: sink,
+                                 deadline: configuration.downloadRequestTimeoutSeconds, progress: nil,
+                                 maxRecvSpeed: configuration.maxDownloadBytesPerSecond)
+        try sink.finish()
+        return (status, sink)
     }
 
     /// Sends `body` with POST and writes the answer into `file` from its start, never more
@@ -207,8 +241,13 @@ public final class HTTPClient {
 
     private func perform(_ method: String, _ path: String, headers: [String: String], body: Body, sink: ResponseSink, deadline: Int?,
                          progress: ((Int64, Int64, Int64, Int64) -> Void)?, maxRecvSpeed: Int64? = nil) throws -> Int {
+        try perform(method, url: configuration.baseURL + path, headers: headers, body: body, sink: sink, deadline: deadline,
+                    progress: progress, maxRecvSpeed: maxRecvSpeed)
+    }
+
+    private func perform(_ method: String, url: String, headers: [String: String], body: Body, sink: ResponseSink, deadline: Int?,
+                         progress: ((Int64, Int64, Int64, Int64) -> Void)?, maxRecvSpeed: Int64? = nil) throws -> Int {
         curl_easy_reset(handle)
-        let url = configuration.baseURL + path
         var list: UnsafeMutablePointer<curl_slist>?
         defer { curl_slist_free_all(list) }
         for (name, value) in headers { list = curl_slist_append(list, "\(name): \(value)") }
@@ -239,6 +278,11 @@ public final class HTTPClient {
                 ota_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1)
                 ota_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2)
                 if let caFile = configuration.caFile { ota_curl_setopt_string(handle, CURLOPT_CAINFO, caFile) }
+                if let signing = configuration.awsSigning {
+                    ota_curl_setopt_string(handle, CURLOPT_AWS_SIGV4, signing.provider)
+                    ota_curl_setopt_string(handle, CURLOPT_USERNAME, signing.accessKeyID)
+                    ota_curl_setopt_string(handle, CURLOPT_PASSWORD, signing.secretAccessKey)
+                }
                 if let speed = maxRecvSpeed { ota_curl_setopt_off(handle, CURLOPT_MAX_RECV_SPEED_LARGE, curl_off_t(speed)) }
                 ota_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, list)
                 let context = Unmanaged.passUnretained(sink).toOpaque()

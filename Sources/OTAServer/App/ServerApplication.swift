@@ -13,11 +13,13 @@ public enum ServerApplication {
     public enum StartError: Error, CustomStringConvertible {
         case trust(String)
         case tls(String)
+        case content(String)
 
         public var description: String {
             switch self {
             case .trust(let reason): return "cannot use the trust root: \(reason)"
             case .tls(let reason): return "cannot set up TLS: \(reason)"
+            case .content(let reason): return "cannot use the content store: \(reason)"
             }
         }
     }
@@ -40,7 +42,10 @@ public enum ServerApplication {
             trust = try await TrustRepository.open(anchor: anchor, onlineKeys: onlineKeys,
                                                    lifetimes: .init(timestampSeconds: Int64(configuration.timestampLifetimeSeconds)), db: db)
         } catch { throw StartError.trust(String(describing: error)) }
-        let content = try LocalContentStore(root: configuration.dataDirectory)
+        let content: any ContentStore
+        do { content = try await configuration.content.open(dataDirectory: configuration.dataDirectory) } catch {
+            throw StartError.content(String(describing: error))
+        }
         try content.removeIncompleteUploads()
 
         let metrics = ServerMetrics()

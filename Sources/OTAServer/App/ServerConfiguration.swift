@@ -2,7 +2,7 @@ import OTACore
 
 /// Everything `ota-server serve` can be told.
 public struct ServerConfiguration: Sendable {
-    /// Folder holding `registry.sqlite` and the content store.
+    /// Folder holding `registry.sqlite` and the local content store (or the upload spool).
     public var dataDirectory: String
     public var host: String
     public var port: Int
@@ -32,6 +32,8 @@ public struct ServerConfiguration: Sendable {
     public var onlineKeyPaths: [String] = []
     /// How long a timestamp the server signs is valid; it renews it at half that.
     public var timestampLifetimeSeconds: Int = 86_400
+    /// Where content blobs are kept.
+    public var content: ContentStoreSetting = .local
 
     public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 8080, trustRootPath: String,
                 tlsCertificatePath: String? = nil, tlsKeyPath: String? = nil, pollIntervalSeconds: Int = 60,

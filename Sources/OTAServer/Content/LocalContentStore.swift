@@ -10,56 +10,72 @@ import Glibc
 /// and matches its name.
 public struct LocalContentStore: ContentStore {
     public let root: String
-    private var uploads: String { root + "/uploads" }
+    private let spool: UploadSpool
     private var content: String { root + "/content" }
 
     public init(root: String) throws {
         self.root = root
-        try FileSystem.createDirectory(root + "/uploads", permissions: 0o700)
+        spool = try UploadSpool(directory: root + "/uploads")
         try FileSystem.createDirectory(root + "/content", permissions: 0o755)
     }
 
-    public func path(of digest: SHA256Digest) -> String? {
-        let path = finalPath(digest)
-        return FileSystem.kind(of: path) == .regular ? path : nil
-    }
-
-    private func finalPath(_ digest: SHA256Digest) -> String {
+    /// The file holding blob `digest` (present or not).
+    func path(of digest: SHA256Digest) -> String {
         "\(content)/\(digest.hex.prefix(2))/\(digest.hex)"
     }
 
-    public func put(_ digest: SHA256Digest, body: some AsyncSequence<ByteBuffer, any Error>, maximumSize: UInt64) async throws -> UInt64 {
-        let temporary = "\(uploads)/\(digest.hex).\(Hex.encode(SecureRandom.bytes(6))).part"
-        let file = try File.open(temporary, .createNew(permissions: 0o644))
-        let descriptor = file.descriptor
-        var keep = false
-        defer { if !keep { unlink(temporary) } }
-        let hasher = SHA256Hasher()
-        var size: UInt64 = 0
-        for try await buffer in body {
-            size += UInt64(buffer.readableBytes)
-            guard size <= maximumSize else { throw ContentError.tooLarge(maximumSize) }
-            try buffer.withUnsafeReadableBytes { bytes in
-                hasher.update(bytes)
-                try file.write(bytes)
-            }
-        }
-        let actual = hasher.finalize()
-        guard actual == digest else { throw ContentError.digestMismatch(expected: digest.hex, actual: actual.hex) }
-        let destination = finalPath(digest)
-        // fsync and rename can block for a while on a busy disk: keep them off the event loops.
-        try await NIOThreadPool.singleton.runIfActive {
-            guard fsync(descriptor) == 0 else { throw ContentError.storage("fsync of \(temporary) failed") }
-            try FileSystem.createDirectory(FileSystem.parent(of: destination))
-            try FileSystem.rename(temporary, to: destination)
-            try FileSystem.syncDirectory(containing: destination)
-        }
-        keep = true
-        file.close()
-        return size
+    public func size(of digest: SHA256Digest) async throws -> UInt64? {
+        let path = path(of: digest)
+        return FileSystem.kind(of: path) == .regular ? FileSystem.fileSize(path) : nil
     }
 
-    public func removeIncompleteUploads() throws {
-        for name in try FileSystem.list(uploads) { try FileSystem.remove("\(uploads)/\(name)") }
+    public func missing(_ digests: [SHA256Digest]) async throws -> [SHA256Digest] {
+        // One stat per blob, up to 50,000 for a large chunked file: off the event loops.
+        try await NIOThreadPool.singleton.runIfActive {
+            digests.filter { FileSystem.kind(of: path(of: $0)) != .regular }
+        }
     }
+
+    public func directURL(of digest: SHA256Digest) -> String? { nil }
+
+    public func put(_ digest: SHA256Digest, body: some AsyncSequence<ByteBuffer, any Error>, maximumSize: UInt64) async throws -> UInt64 {
+        let spooled = try await spool.receive(digest, body: body, maximumSize: maximumSize)
+        let destination = path(of: digest)
+        // fsync and rename can block for a while on a busy disk: keep them off the event loops.
+        try await NIOThreadPool.singleton.runIfActive {
+            guard fsync(spooled.file.descriptor) == 0 else { throw ContentError.storage("fsync of \(spooled.path) failed") }
+            try FileSystem.createDirectory(FileSystem.parent(of: destination))
+            try FileSystem.rename(spooled.path, to: destination)
+            spooled.kept = true
+            try FileSystem.syncDirectory(containing: destination)
+        }
+        return spooled.size
+    }
+
+    public func read(_ pieces: [BlobPiece]) async throws -> ByteBuffer {
+        let count = Int(pieces.reduce(0) { $0 + $1.length })
+        // One trip to the thread pool for all pieces: a slow disk never blocks an event loop.
+        return try await NIOThreadPool.singleton.runIfActive {
+            var buffer = ByteBufferAllocator().buffer(capacity: count)
+            var openBlob: SHA256Digest?
+            var descriptor: Int32 = -1
+            defer { if descriptor >= 0 { close(descriptor) } }
+            for piece in pieces {
+                if piece.blob != openBlob {
+                    if descriptor >= 0 { close(descriptor) }
+                    descriptor = open(path(of: piece.blob), O_RDONLY | O_CLOEXEC)
+                    openBlob = piece.blob
+                    guard descriptor >= 0 else { throw ContentError.storage("blob \(piece.blob.short) disappeared from \(content)") }
+                }
+                let length = Int(piece.length)
+                let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { pointer in
+                    max(0, pread(descriptor, pointer.baseAddress, length, off_t(piece.offset)))
+                }
+                guard read == length else { throw ContentError.storage("blob \(piece.blob.short) is shorter than recorded") }
+            }
+            return buffer
+        }
+    }
+
+    public func removeIncompleteUploads() throws { try spool.removeAll() }
 }

@@ -1,4 +1,3 @@
-import NIOPosix
 import OTACore
 import Synchronization
 
@@ -26,23 +25,11 @@ final class StoredFiles: Sendable {
 
     /// The stored file `digest`, or nil when neither it nor all of its chunks are stored.
     func locate(_ digest: SHA256Digest) async throws -> StoredFile? {
-        if let path = content.path(of: digest), let size = FileSystem.fileSize(path) {
-            return StoredFile(size: size, segments: [.init(path: path, fileOffset: 0, length: size)])
-        }
+        if let size = try await content.size(of: digest) { return .whole(digest, size: size) }
         if let cached = cache.withLock({ $0.files[digest] }) { return cached }
-        guard let chunks = try await bundles.chunks(of: digest), !chunks.isEmpty else { return nil }
-        // One stat per chunk: off the event loops.
-        let content = self.content
-        let found: StoredFile? = try await NIOThreadPool.singleton.runIfActive {
-            var segments: [StoredFile.Segment] = []
-            segments.reserveCapacity(chunks.count)
-            for chunk in chunks {
-                guard let path = content.path(of: chunk.sha256) else { return nil }
-                segments.append(.init(path: path, fileOffset: chunk.offset, length: chunk.length))
-            }
-            return StoredFile(size: chunks.last!.end, segments: segments)
-        }
-        guard let found else { return nil }
+        guard let chunks = try await bundles.chunks(of: digest), let last = chunks.last else { return nil }
+        guard try await content.missing(chunks.map(\.sha256)).isEmpty else { return nil }
+        let found = StoredFile.chunked(chunks, size: last.end)
         remember(digest, found)
         return found
     }

@@ -12,12 +12,32 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
+        } catch let error as ContentError {
+            throw Self.apiError(error, logger: logger)
         } catch let error as HTTPError {
             let message = error.body ?? Self.defaultMessage(error.status, request: request)
             throw APIError(error.status, Self.code(error.status), message)
         } catch {
             logger.error("request failed", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "error": "\(error)"])
             throw APIError(.internalServerError, "internal", "the server failed to handle the request; see its log")
+        }
+    }
+
+    /// The one place content errors become HTTP: a store that cannot be reached is a 503 that
+    /// devices and otactl retry after a while; a store that fails otherwise is the operator's
+    /// to fix, so the details go to the log.
+    static func apiError(_ error: ContentError, logger: Logger) -> APIError {
+        switch error {
+        case .digestMismatch: return APIError(.badRequest, "digest_mismatch", error.description)
+        case .tooLarge: return APIError.tooLarge(error.description)
+        case .storage:
+            logger.error("content store failed", metadata: ["error": "\(error)"])
+            return APIError(.internalServerError, "storage", "the server could not store or read content; see its log")
+        case .unavailable:
+            logger.warning("content store unavailable", metadata: ["error": "\(error)"])
+            var answer = APIError(.serviceUnavailable, "storage_unavailable", error.description)
+            answer.headers = [.retryAfter: "10"]
+            return answer
         }
     }
 

@@ -8,6 +8,7 @@ public final class ServerMetrics: Sendable {
     let checkins: Counter
     let registrations: Counter
     let downloads: Counter
+    let redirectedDownloads: Counter
     let bytesSent: Counter
     let uploads: Counter
     let bytesReceived: Counter
@@ -18,6 +19,7 @@ public final class ServerMetrics: Sendable {
         checkins = Self.counter(registry, "checkins", "Device check-ins answered.")
         registrations = Self.counter(registry, "registrations", "Devices registered.")
         downloads = Self.counter(registry, "content_downloads", "Content downloads started (including ranges).")
+        redirectedDownloads = Self.counter(registry, "content_redirects", "Downloads sent to the object store with a short-lived URL.")
         bytesSent = Self.counter(registry, "content_bytes_sent", "Content bytes sent to devices.")
         uploads = Self.counter(registry, "content_uploads", "Content uploads stored.")
         bytesReceived = Self.counter(registry, "content_bytes_received", "Content bytes stored from uploads.")

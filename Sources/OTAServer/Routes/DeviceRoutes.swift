@@ -204,7 +204,13 @@ enum ContentDownload {
             throw error
         }
         services.metrics.downloads.increment()
-        let counted = FileStreaming.body(stored, ranges: [range], sent: services.metrics.bytesSent)
+        if let blob = stored.wholeBlob, let url = services.content.directURL(of: blob) {
+            // From the object store itself: the device follows this once and checks every
+            // byte against the signed manifest as always.
+            services.metrics.redirectedDownloads.increment()
+            return Response(status: .temporaryRedirect, headers: [.location: url, .cacheControl: "private, no-store"], body: .init())
+        }
+        let counted = FileStreaming.body(stored, ranges: [range], content: services.content, sent: services.metrics.bytesSent)
         return Response(status: status, headers: headers, body: counted)
     }
 
@@ -221,7 +227,7 @@ enum ContentDownload {
         let ranges = body.ranges.map { $0.offset...($0.offset + $0.length - 1) }
         services.metrics.downloads.increment()
         let headers: HTTPFields = [.contentType: "application/octet-stream", .cacheControl: "private, no-store"]
-        return Response(status: .ok, headers: headers, body: FileStreaming.body(stored, ranges: ranges, sent: services.metrics.bytesSent))
+        return Response(status: .ok, headers: headers, body: FileStreaming.body(stored, ranges: ranges, content: services.content, sent: services.metrics.bytesSent))
     }
 
     /// The file named in the path, if the device may download it and it is stored.
@@ -238,68 +244,46 @@ enum ContentDownload {
     }
 }
 
-/// Streams byte ranges of a stored file (one blob or its chunks): reads of up to `readSize`
-/// on NIO's thread pool (a slow disk never blocks an event loop), each gathering as many
-/// blobs (chunks) as fit, written as slices of `writeSize` (no copy), so that the socket copies
-/// find the bytes still in the CPU's cache. Counts the bytes really written.
+/// Streams byte ranges of a stored file (one blob or its chunks): reads of up to `readSize`,
+/// each gathering as many blobs (chunks) as fit, written as slices of `writeSize` (no copy),
+/// so that the socket copies find the bytes still in the CPU's cache. Counts the bytes
+/// really written.
 enum FileStreaming {
-    static let readSize = 1 << 20
+    static let readSize: UInt64 = 1 << 20
     static let writeSize = 64 * 1024
 
-    typealias Piece = (path: String, offset: UInt64, length: UInt64)
-
-    static func body(_ file: StoredFile, ranges: [ClosedRange<UInt64>], sent: Counter) -> ResponseBody {
+    static func body(_ file: StoredFile, ranges: [ClosedRange<UInt64>], content: any ContentStore, sent: Counter) -> ResponseBody {
         let total = ranges.reduce(0) { $0 + $1.count }
         return ResponseBody(contentLength: total) { writer in
-            var batch: [Piece] = []
+            var batch: [BlobPiece] = []
             var batchBytes: UInt64 = 0
             for range in ranges {
                 for slice in file.slices(of: range) {
                     var offset = slice.offset
                     var left = slice.length
                     while left > 0 {
-                        let take = min(left, UInt64(readSize) - batchBytes)
-                        batch.append((slice.path, offset, take))
+                        let take = min(left, readSize - batchBytes)
+                        batch.append(BlobPiece(blob: slice.blob, offset: offset, length: take))
                         batchBytes += take
                         offset += take
                         left -= take
-                        if batchBytes == UInt64(readSize) {
-                            try await write(batch, bytes: batchBytes, to: &writer, sent: sent)
+                        if batchBytes == readSize {
+                            try await write(batch, from: content, to: &writer, sent: sent)
                             batch = []
                             batchBytes = 0
                         }
                     }
                 }
             }
-            if batchBytes > 0 { try await write(batch, bytes: batchBytes, to: &writer, sent: sent) }
+            if batchBytes > 0 { try await write(batch, from: content, to: &writer, sent: sent) }
             try await writer.finish(nil)
         }
     }
 
-    /// Reads the pieces into one buffer in one trip to the thread pool, then writes it.
-    private static func write(_ pieces: [Piece], bytes: UInt64, to writer: inout some ResponseBodyWriter, sent: Counter) async throws {
-        let count = Int(bytes)
-        let buffer: ByteBuffer = try await NIOThreadPool.singleton.runIfActive {
-            var buffer = ByteBufferAllocator().buffer(capacity: count)
-            var openPath = ""
-            var descriptor: Int32 = -1
-            defer { if descriptor >= 0 { close(descriptor) } }
-            for piece in pieces {
-                if piece.path != openPath {
-                    if descriptor >= 0 { close(descriptor) }
-                    descriptor = open(piece.path, O_RDONLY | O_CLOEXEC)
-                    openPath = piece.path
-                    guard descriptor >= 0 else { throw APIError.notFound("content disappeared") }
-                }
-                let length = Int(piece.length)
-                let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { pointer in
-                    max(0, pread(descriptor, pointer.baseAddress, length, off_t(piece.offset)))
-                }
-                guard read == length else { throw APIError(.internalServerError, "internal", "content shorter than recorded") }
-            }
-            return buffer
-        }
-        var remaining = buffer
+    /// Reads the pieces into one buffer in one call to the store, then writes it.
+    private static func write(_ pieces: [BlobPiece], from content: any ContentStore, to writer: inout some ResponseBodyWriter, sent: Counter) async throws {
+        var remaining = try await content.read(pieces)
+        let count = remaining.readableBytes
         while remaining.readableBytes > 0, let slice = remaining.readSlice(length: min(writeSize, remaining.readableBytes)) {
             try await writer.write(slice)
         }

@@ -1,5 +1,4 @@
 import Hummingbird
-import NIOPosix
 import OTACore
 
 /// Publishing: content upload by digest, the "which are missing" query, bundle envelopes,
@@ -25,19 +24,10 @@ enum PublishingRoutes {
             let caller = try await services.admin(request, .publisher)
             let text = try context.parameter("digest")
             guard let digest = SHA256Digest(hex: text) else { throw APIError.badRequest("'\(text.prefix(80))' is not a SHA-256 digest") }
-            if let size = try await services.bundles.contentSize(digest), services.content.path(of: digest) != nil {
+            if let size = try await services.bundles.contentSize(digest), try await services.content.size(of: digest) != nil {
                 return try JSONResponse.make(AdminAPI.ContentUploadResponse(sha256: digest.hex, size: size, created: false))
             }
-            let size: UInt64
-            do {
-                size = try await services.content.put(digest, body: request.body, maximumSize: services.configuration.maximumContentSize)
-            } catch let error as ContentError {
-                switch error {
-                case .digestMismatch: throw APIError(.badRequest, "digest_mismatch", error.description)
-                case .tooLarge: throw APIError.tooLarge(error.description)
-                case .storage: throw APIError(.internalServerError, "storage", error.description)
-                }
-            }
+            let size = try await services.content.put(digest, body: request.body, maximumSize: services.configuration.maximumContentSize)
             let created = try await services.bundles.recordContent(digest, size: size, by: caller)
             services.metrics.uploads.increment()
             services.metrics.bytesReceived.increment(by: Int64(size))
@@ -104,26 +94,19 @@ enum PublishingRoutes {
     private static func checkChunkedFiles(_ manifest: Manifest, services: ServerServices) async throws {
         for file in manifest.files {
             guard let chunks = file.chunks else { continue }
-            if let whole = services.content.path(of: file.sha256) {
-                let wrong = try await NIOThreadPool.singleton.runIfActive { try ChunkList.firstMismatch(chunks, in: try File.open(whole, .readOnly)) }
-                if let wrong {
+            if let size = try await services.content.size(of: file.sha256) {
+                if let wrong = try await StoredFile.whole(file.sha256, size: size).firstMismatch(chunks, in: services.content) {
                     throw APIError(.badRequest, "chunks_mismatch", "chunk \(wrong) listed for \(file.path) does not match the stored file's bytes at its offset; nothing was published")
                 }
                 continue
             }
-            var segments: [StoredFile.Segment] = []
-            var missing = 0
-            for chunk in chunks {
-                guard let path = services.content.path(of: chunk.sha256) else { missing += 1; continue }
-                segments.append(.init(path: path, fileOffset: chunk.offset, length: chunk.length))
-            }
             // Checked here, not later: only a list whose chunks were hashed together is recorded
             // (stored blobs never change, so what was checked stays true).
-            guard missing == 0 else {
-                throw APIError(.badRequest, "content_missing", "upload the content first; missing: \(file.path) (\(missing) of \(chunks.count) chunks)")
+            let missing = try await services.content.missing(chunks.map(\.sha256))
+            guard missing.isEmpty else {
+                throw APIError(.badRequest, "content_missing", "upload the content first; missing: \(file.path) (\(missing.count) of \(chunks.count) chunks)")
             }
-            let stored = StoredFile(size: file.size, segments: segments)
-            let digest = try await NIOThreadPool.singleton.runIfActive { try stored.digest() }
+            let digest = try await StoredFile.chunked(chunks, size: file.size).digest(in: services.content)
             guard digest == file.sha256 else {
                 throw APIError(.badRequest, "chunks_mismatch", "the chunks listed for \(file.path) make content with SHA-256 \(digest.short), not the file's \(file.sha256.short); nothing was published")
             }
