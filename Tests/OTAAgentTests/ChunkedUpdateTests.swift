@@ -58,7 +58,7 @@ struct ChunkedUpdateTests {
         #expect(shown.devices == 1 && shown.fetchedBytes == UInt64(cost.fetched) && shown.totalBytes == UInt64(cost.total))
         #expect(shown.savedBytes == UInt64(cost.total - cost.fetched))
         let events = try server.admin().device("cam-1").events
-        #expect(events.contains { $0.state == "downloaded" && $0.detail.contains("fetched \(cost.fetched) of \(cost.total) bytes") })
+        #expect(events.contains { $0.state == .downloaded && $0.detail.contains("fetched \(cost.fetched) of \(cost.total) bytes") })
     }
 
     @Test("Bytes inserted in the middle shift the rest of the file, and the rest is still reused")
@@ -105,7 +105,7 @@ struct ChunkedUpdateTests {
         #expect(result.status == 0, "\(result)")
         #expect(result.stderr.contains("does not match its signed SHA-256"), "\(result.stderr)")
         try agent.checkCurrentSlot("digits", holds: v2)
-        #expect(try server.admin().device("cam-1").events.first?.state == "succeeded")
+        #expect(try server.admin().device("cam-1").events.first?.state == .succeeded)
     }
 
     @Test("A transfer cut in the middle of a batch keeps the complete chunks and fetches the rest")
@@ -158,7 +158,7 @@ struct ChunkedUpdateTests {
         #expect(try agent.once().status == 2)
         try agent.checkCurrentSlot("digits", holds: ["model.onnx": Self.model, "labels.txt": Self.labels])
         let failed = try #require(try server.admin().device("cam-1").events.first)
-        #expect(failed.state == "failed" && failed.detail.contains("gave up after 3 corrupt files: chunk"), "\(failed.detail)")
+        #expect(failed.state == .failed && failed.detail.contains("gave up after 3 corrupt files: chunk"), "\(failed.detail)")
         #expect((try agent.status()["bundles"] as? [[String: Any]])?.first?["failed_versions"] as? [String] == [])
         #expect(try FileSystem.list(agent.statePath + "/downloads").isEmpty)
     }
@@ -171,7 +171,7 @@ struct ChunkedUpdateTests {
         #expect(try agent.once().status == 0)
         try agent.checkCurrentSlot("digits", holds: ["model.onnx": Self.model, "labels.txt": Self.labels])
         let last = try #require(try server.admin().device("cam-1").events.first)
-        #expect(last.state == "abandoned" && last.detail.contains("no longer serves 'model.onnx'"), "\(last.detail)")
+        #expect(last.state == .abandoned && last.detail.contains("no longer serves 'model.onnx'"), "\(last.detail)")
     }
 
     @Test("An answer file left by a crash is never read as the next batch's, even when the next request fails")

@@ -54,7 +54,7 @@ struct CrashSafetyTests {
         #expect(!agent.journalExists)
         try eventually("\(step): the server learns the outcome") {
             try server.admin().device("cam-1").device.installed.map(\.version) == ["2.0.0"]
-                && (try server.admin().device("cam-1").events.first?.state == "succeeded")
+                && (try server.admin().device("cam-1").events.first?.state == .succeeded)
         }
         let sentAfterRestart = try server.metric("ota_content_bytes_sent_total") - sentBefore
         #expect(sentAfterRestart <= Double(UInt64(Self.v2["model.onnx"]!.count) - partial), "\(step): sent \(sentAfterRestart) after restart")
@@ -74,7 +74,7 @@ struct CrashSafetyTests {
         #expect(!agent.journalExists)
         try eventually("\(step): the server learns of the rollback") {
             let device = try server.admin().device("cam-1")
-            return device.device.installed.map(\.version) == ["1.0.0"] && device.events.contains { $0.state == "rolled-back" && $0.version == "2.0.0" }
+            return device.device.installed.map(\.version) == ["1.0.0"] && device.events.contains { $0.state == .rolledBack && $0.version == "2.0.0" }
         }
         // And it is not tried again.
         #expect(try agent.once().status == 0)

@@ -60,7 +60,7 @@ struct EveryUpdateEndsTests {
         #expect(result.status == 0, "\(result)")
         try agent.checkCurrentSlot("digits", holds: Self.v1)
         #expect(!agent.journalExists)
-        let abandoned = try #require(try events(server, "cam-1").first { $0.state == "abandoned" })
+        let abandoned = try #require(try events(server, "cam-1").first { $0.state == .abandoned })
         #expect(abandoned.version == "2.0.0")
         #expect(abandoned.detail.contains("the server no longer offers it"), "\(abandoned.detail)")
         #expect(try FileSystem.list(agent.statePath + "/downloads").isEmpty)
@@ -70,7 +70,7 @@ struct EveryUpdateEndsTests {
         _ = try server.deploy("digits", "3.0.0")
         #expect(try agent.once().status == 0)
         try agent.checkCurrentSlot("digits", holds: v3)
-        #expect(try events(server, "cam-1").last?.state == "succeeded")
+        #expect(try events(server, "cam-1").last?.state == .succeeded)
     }
 
     @Test("An update in progress superseded by a newer deployment before it started on the server is abandoned for it")
@@ -85,7 +85,7 @@ struct EveryUpdateEndsTests {
         _ = try server.deploy("digits", "3.0.0")
         #expect(try agent.once().status == 0)
         try agent.checkCurrentSlot("digits", holds: v3)
-        let abandoned = try #require(try events(server, "cam-1").first { $0.state == "abandoned" })
+        let abandoned = try #require(try events(server, "cam-1").first { $0.state == .abandoned })
         #expect(abandoned.detail.hasPrefix("superseded by 3.0.0"), "\(abandoned.detail)")
     }
 
@@ -104,12 +104,12 @@ struct EveryUpdateEndsTests {
         try agent.checkCurrentSlot("digits", holds: Self.v1)
         #expect(!agent.journalExists)
         let last = try #require(try events(server, "cam-1").last)
-        #expect(last.state == "abandoned" && last.deploymentID == deployment.id)
+        #expect(last.state == .abandoned && last.deploymentID == deployment.id)
         #expect(last.detail.contains("the server no longer serves 'model.onnx' (the server answered 410"), "\(last.detail)")
         #expect(try server.admin().deployment(deployment.id).counts.failed == 1)
         // Not taken again from this deployment; the version is not condemned.
         #expect(try agent.once().status == 0)
-        #expect(try events(server, "cam-1").filter { $0.state == "abandoned" }.count == 1)
+        #expect(try events(server, "cam-1").filter { $0.state == .abandoned }.count == 1)
         let bundle = try #require((try agent.status()["bundles"] as? [[String: Any]])?.first)
         #expect(bundle["failed_versions"] as? [String] == [])
     }
@@ -136,7 +136,7 @@ struct EveryUpdateEndsTests {
         journal["started_at"] = Timestamp.format(secondsSinceEpoch: Timestamp.epochSeconds() - 4 * 86_400)
         try FileSystem.writeAtomically(Array(try JSONSerialization.data(withJSONObject: journal)), to: path)
         _ = try agent.once()
-        let abandoned = try #require(try events(server, "cam-1").first { $0.state == "abandoned" })
+        let abandoned = try #require(try events(server, "cam-1").first { $0.state == .abandoned })
         #expect(abandoned.detail.contains("did not finish within 259200 s"), "\(abandoned.detail)")
         try agent.checkCurrentSlot("digits", holds: Self.v1)
     }
@@ -154,7 +154,7 @@ struct EveryUpdateEndsTests {
         let asked = proxy!.requests.filter { $0.contains(digest) }
         #expect(asked.count == 2, "\(asked)")
         #expect(asked.last?.contains("range=bytes=") == true, "the second request must resume: \(asked)")
-        #expect(!(try events(server, "cam-1").contains { $0.state == "failed" }))
+        #expect(!(try events(server, "cam-1").contains { $0.state == .failed }))
     }
 
     @Test("A check-in answer trickled a byte a second is cut at request_timeout_s; the agent does not hang")
@@ -180,7 +180,7 @@ struct EveryUpdateEndsTests {
         try agent.checkCurrentSlot("digits", holds: Self.v1)
         #expect(!agent.journalExists)
         let last = try #require(try events(server, "cam-1").last)
-        #expect(last.state == "rolled-back" && last.detail.contains("cannot run \(command[0])"), "\(last.detail)")
+        #expect(last.state == .rolledBack && last.detail.contains("cannot run \(command[0])"), "\(last.detail)")
         #expect(try server.admin().deployment(deployment.id).counts.rolledBack == 1)
     }
 
@@ -194,7 +194,7 @@ struct EveryUpdateEndsTests {
         #expect(try agent.once().status == 2)
         try agent.checkCurrentSlot("digits", holds: Self.v1)
         let last = try #require(try events(server, "cam-1").last { $0.version == "2.0.0" })
-        #expect(last.state == "failed" && last.detail.contains("no longer verifies against this device's trust root"), "\(last.detail)")
+        #expect(last.state == .failed && last.detail.contains("no longer verifies against this device's trust root"), "\(last.detail)")
     }
 
     @Test("A live update whose bundle no longer verifies is rolled back when the agent resumes")
@@ -205,7 +205,7 @@ struct EveryUpdateEndsTests {
         _ = try agent.once()
         try agent.checkCurrentSlot("digits", holds: Self.v1)
         let last = try #require(try events(server, "cam-1").last { $0.version == "2.0.0" })
-        #expect(last.state == "rolled-back" && last.detail.contains("no longer verifies"), "\(last.detail)")
+        #expect(last.state == .rolledBack && last.detail.contains("no longer verifies"), "\(last.detail)")
     }
 
     @Test("A file of the live slot damaged on disk is fetched again, not carried into the new slot")
@@ -260,7 +260,7 @@ struct EveryUpdateEndsTests {
         let result = try run(Binaries.path("ota-agent"), ["once", "--config", agent.configPath], environment: ["AGENT_SECRET": "hunter2"])
         #expect(result.status == 0, "\(result)")
         let success = try #require(try events(server, "cam-1").last)
-        #expect(success.state == "succeeded" && success.detail.contains("bundle self-test selftest.sh: exit 0: boxed in as uid 65534"), "\(success.detail)")
+        #expect(success.state == .succeeded && success.detail.contains("bundle self-test selftest.sh: exit 0: boxed in as uid 65534"), "\(success.detail)")
 
         // The bundle allows itself 60 s; the device allows 2.
         let slow = Array("#!/bin/sh\nsleep 30\n".utf8)
@@ -272,6 +272,6 @@ struct EveryUpdateEndsTests {
         #expect(try agent.once().status == 2)
         #expect(Date().timeIntervalSince(started) < 20)
         let rolledBack = try #require(try events(server, "cam-1").last)
-        #expect(rolledBack.state == "rolled-back" && rolledBack.detail.contains("bundle self-test selftest.sh: timed out"), "\(rolledBack.detail)")
+        #expect(rolledBack.state == .rolledBack && rolledBack.detail.contains("bundle self-test selftest.sh: timed out"), "\(rolledBack.detail)")
     }
 }

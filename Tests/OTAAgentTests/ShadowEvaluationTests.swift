@@ -31,7 +31,7 @@ struct ShadowEvaluationTests {
         var last: AdminAPI.EventRecord?
         try eventually(timeout: 150, "the shadow phase to end") {
             _ = try agent.once()
-            last = try server.admin().device(agent.id).events.first { ["succeeded", "failed", "rolled-back"].contains($0.state) && $0.version == "2.0.0" }
+            last = try server.admin().device(agent.id).events.first { [DeviceAPI.UpdateState.succeeded, .failed, .rolledBack].contains($0.state) && $0.version == "2.0.0" }
             return last != nil
         }
         return try #require(last)
@@ -44,10 +44,10 @@ struct ShadowEvaluationTests {
         try app.startTraffic()
         let deployment = try deployInShadow(server, "digits-v2", gates: ["agreement>=0.85", "latency_p95<=4x", "errors<=0"])
         let ended = try runUntilEnded(agent, server)
-        #expect(ended.state == "succeeded", "\(ended.detail)")
+        #expect(ended.state == .succeeded, "\(ended.detail)")
         #expect(try app.servedVersions() == ["1.0.0", "2.0.0"])
         let events = try server.admin().device(agent.id).events.reversed().filter { $0.version == "2.0.0" }
-        let passed = try #require(events.first { $0.state == "shadow" && $0.detail.hasPrefix("passed in shadow") })
+        let passed = try #require(events.first { $0.state == .shadow && $0.detail.hasPrefix("passed in shadow") })
         #expect(passed.detail.contains("agreement"), "\(passed.detail)")
         let quality = try #require(try server.admin().deployment(deployment.id).quality?.first)
         #expect(quality.source == "shadow" && quality.devices == 1 && quality.passedInShadow == 1)
@@ -64,7 +64,7 @@ struct ShadowEvaluationTests {
         let deployment = try deployInShadow(server, "digits-v4-slow", gates: ["agreement>=0.9", "latency_p95<=1.5x"])
         let ended = try runUntilEnded(agent, server)
         let details = try server.admin().device(agent.id).events.map(\.detail)
-        #expect(ended.state == "failed", "\(details)")
+        #expect(ended.state == .failed, "\(details)")
         #expect(ended.detail.contains("stopped in shadow") && ended.detail.contains("latency_p95"), "\(ended.detail)")
         #expect(!ended.detail.contains("agreement"), "agreement passed, only latency failed: \(ended.detail)")
         #expect(try app.servedVersions() == ["1.0.0"])
@@ -90,7 +90,7 @@ struct ShadowEvaluationTests {
         #expect(during.map(\.label) == without.map(\.label))
         #expect(Set(during.map(\.version)) == ["1.0.0"])
         let ended = try runUntilEnded(agent, server)
-        #expect(ended.state == "failed")
+        #expect(ended.state == .failed)
         #expect(ended.detail.contains("agreement"), "\(ended.detail)")
         #expect(try app.servedVersions() == ["1.0.0"])
         #expect(try agent.once().status == 0, "the failed candidate is not taken again")

@@ -58,12 +58,12 @@ struct ShadowPhaseTests {
     /// The update ended before activation: 1.0.0 still runs, nothing of the candidate remains.
     func expectStoppedInShadow(_ agent: TestAgent, _ server: TestServer, reason: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let failed = try #require(try events(server, agent).last, sourceLocation: sourceLocation)
-        #expect(failed.state == "failed" && failed.detail.contains(reason), "\(failed.detail)", sourceLocation: sourceLocation)
+        #expect(failed.state == .failed && failed.detail.contains(reason), "\(failed.detail)", sourceLocation: sourceLocation)
         try agent.checkCurrentSlot("digits", holds: Self.v1)
         #expect(!FileSystem.exists(agent.statePath + "/candidate/digits"), sourceLocation: sourceLocation)
         #expect(!agent.journalExists, sourceLocation: sourceLocation)
         #expect((try agent.status()["last_error"] as? String)?.contains(reason) == true, sourceLocation: sourceLocation)
-        #expect(try !events(server, agent).contains { $0.state == "installing" }, "the candidate was never activated", sourceLocation: sourceLocation)
+        #expect(try !events(server, agent).contains { $0.state == .installing }, "the candidate was never activated", sourceLocation: sourceLocation)
     }
 
     @Test("A report that passes every gate leads to activation, health check and commit, and the application is told to stop")
@@ -73,7 +73,7 @@ struct ShadowPhaseTests {
         let deployment = try deployInShadow(server)
         #expect(try agent.once().status == 0)
         try agent.checkCurrentSlot("digits", holds: Self.v2)
-        #expect(try events(server, agent).map(\.state) == ["downloading", "downloaded", "shadow", "shadow", "installing", "health-check", "succeeded"])
+        #expect(try events(server, agent).map(\.state.rawValue) == ["downloading", "downloaded", "shadow", "shadow", "installing", "health-check", "succeeded"])
         let passed = try events(server, agent)[3].detail
         #expect(passed == "passed in shadow after 100 samples: agreement 0.99 >= 0.97, latency_p95 1.1x <= 1.2x", "\(passed)")
         #expect(shadowLog(agent) == ["start", "stop"])
@@ -151,7 +151,7 @@ struct ShadowPhaseTests {
         let agent = try device(server, report: report)
         try deployInShadow(server, maxSeconds: 5)
         #expect(try agent.once().status == 0)
-        #expect(try events(server, agent).last?.state == "shadow", "the first cycle waits for evidence")
+        #expect(try events(server, agent).last?.state == .shadow, "the first cycle waits for evidence")
         let shadow = try #require(((try agent.status()["bundles"] as? [[String: Any]])?.first)?["shadow"] as? [String: Any])
         #expect(shadow["min_samples"] as? Int == 50)
         Thread.sleep(forTimeInterval: 5.5)
@@ -179,7 +179,7 @@ struct ShadowPhaseTests {
         try eventually(timeout: 20, "the daemon to commit 2.0.0 after its shadow phase") {
             (try? agent.checkCurrentSlot("digits", holds: Self.v2)) != nil && !agent.journalExists
         }
-        #expect(try events(server, agent).last?.state == "succeeded")
+        #expect(try events(server, agent).last?.state == .succeeded)
     }
 
     @Test("A shadow command that fails ends the phase as failed")
@@ -203,7 +203,7 @@ struct ShadowPhaseTests {
         #expect(try agent.once().status == (passes ? 0 : 2))
         if passes {
             try agent.checkCurrentSlot("digits", holds: Self.v2)
-            #expect(try events(server, agent).last?.state == "succeeded")
+            #expect(try events(server, agent).last?.state == .succeeded)
         } else {
             try expectStoppedInShadow(agent, server, reason: "latency_p95 5x > 1.2x")
         }
@@ -221,7 +221,7 @@ struct ShadowPhaseTests {
         #expect(FileSystem.exists(agent.statePath + "/candidate/digits"))
         _ = try server.admin(.operator).control(deployment.id, "cancel", reason: nil)
         #expect(try agent.once().status == 0)
-        #expect(try events(server, agent).last?.state == "abandoned")
+        #expect(try events(server, agent).last?.state == .abandoned)
         #expect(!FileSystem.exists(agent.statePath + "/candidate/digits"))
         #expect(shadowLog(agent) == ["start", "stop"])
         try agent.checkCurrentSlot("digits", holds: Self.v1)
@@ -250,7 +250,7 @@ struct ShadowPhaseTests {
         #expect(try first.once().status == 2)
         #expect(try second.once().status == 2)
         var shown = try server.admin().deployment(deployment.id)
-        try eventually("the deployment to pause") { shown = try server.admin().deployment(deployment.id); return shown.status == "paused" }
+        try eventually("the deployment to pause") { shown = try server.admin().deployment(deployment.id); return shown.status == .paused }
         let reason = try #require(shown.pausedReason)
         #expect(reason.contains("quality gate failed in phase 1") && reason.contains("median agreement 0.55 < 0.97 over 2 devices"), "\(reason)")
         let audit = try server.admin().audit(limit: 20).entries
@@ -259,7 +259,7 @@ struct ShadowPhaseTests {
         // Resuming accepts the phase's figures: its gates no longer pause it.
         _ = try server.admin(.operator).control(deployment.id, "resume", reason: "accepted: these two cameras see unusual scenes")
         Thread.sleep(forTimeInterval: 3)
-        #expect(try server.admin().deployment(deployment.id).status == "active")
+        #expect(try server.admin().deployment(deployment.id).status == .active)
     }
 
     @Test("A phase whose figures pass advances by itself, and the audit log keeps the figures it advanced on")
@@ -288,7 +288,7 @@ struct ShadowPhaseTests {
         #expect(try agent.once().status == 0)
         try agent.checkCurrentSlot("digits", holds: Self.v2)
         var shown = try server.admin().deployment(deployment.id)
-        try eventually("the deployment to pause") { shown = try server.admin().deployment(deployment.id); return shown.status == "paused" }
+        try eventually("the deployment to pause") { shown = try server.admin().deployment(deployment.id); return shown.status == .paused }
         #expect(shown.pausedReason?.contains("median latency_p95 9 > 5 over 1 device") == true, "\(shown.pausedReason ?? "")")
         let quality = try #require(shown.quality?.first)
         #expect(quality.source == "live" && quality.metrics.first { $0.metric == "latency_p95" }?.candidate?.median == 9)

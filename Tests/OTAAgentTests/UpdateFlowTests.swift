@@ -29,7 +29,7 @@ struct UpdateFlowTests {
         try agent.checkCurrentSlot("digits", holds: Self.v1)
         #expect(!agent.journalExists)
         try eventually("server sees 1.0.0") { try running(server, "cam-1") == ["digits 1.0.0 committed"] }
-        #expect(try events(server, "cam-1").map(\.state) == ["downloading", "downloaded", "installing", "health-check", "succeeded"])
+        #expect(try events(server, "cam-1").map(\.state.rawValue) == ["downloading", "downloaded", "installing", "health-check", "succeeded"])
         #expect(try server.admin().deployment(deployment.id).counts.succeeded == 1)
         // Nothing more to do on the next cycle.
         #expect(try agent.once().status == 0)
@@ -50,7 +50,7 @@ struct UpdateFlowTests {
         try agent.checkCurrentSlot("digits", holds: Self.v2)
         let sent = try server.metric("ota_content_bytes_sent_total") - before
         #expect(Int(sent) == Self.v2["model.onnx"]!.count)
-        let downloaded = try #require(try events(server, "cam-1").last { $0.state == "downloaded" })
+        let downloaded = try #require(try events(server, "cam-1").last { $0.state == .downloaded })
         #expect(downloaded.detail == "fetched \(Self.v2["model.onnx"]!.count) of \(Self.v2["model.onnx"]!.count + Self.v2["labels.txt"]!.count) bytes; 1 of 2 files already on the device")
         let slots = agent.statePath + "/slots/digits/"
         let old = try FileManager.default.attributesOfItem(atPath: slots + "1.0.0-" + (try TestAgentSlots.digest(server, "1.0.0")) + "/labels.txt")
@@ -76,7 +76,7 @@ struct UpdateFlowTests {
         try agent.checkCurrentSlot("digits", holds: Self.v1)
         try eventually("server shows 1.0.0 running") { try running(server, "cam-1") == ["digits 1.0.0 committed"] }
         let rolledBack = try #require(try events(server, "cam-1").last)
-        #expect(rolledBack.state == "rolled-back")
+        #expect(rolledBack.state == .rolledBack)
         #expect(rolledBack.detail.contains("health check failed: exit 1: accuracy 0.025 is below 0.9"))
         #expect(rolledBack.detail.contains("back on 1.0.0"))
         #expect(try server.admin().deployment(deployment.id).counts.rolledBack == 1)
@@ -106,7 +106,7 @@ struct UpdateFlowTests {
         #expect(try agent.once().status == 2)
         try agent.checkCurrentSlot("digits", holds: Self.v1)
         let failed = try #require(try events(server, "cam-1").last)
-        #expect(failed.state == "failed")
+        #expect(failed.state == .failed)
         #expect(failed.detail.contains("gave up after 3 corrupt files: 'model.onnx' arrived complete but does not match its signed SHA-256"), "\(failed.detail)")
         #expect(!FileSystem.exists(agent.statePath + "/downloads/\(digest.hex).part"))
         #expect(!agent.journalExists)
@@ -137,7 +137,7 @@ struct UpdateFlowTests {
         #expect(try agent.once().status == 2)
         try agent.checkCurrentSlot("digits", holds: Self.v2)
         let refusal = try #require(try events(server, "cam-1").last)
-        #expect(refusal.state == "failed" && refusal.detail.contains("not newer than the installed 2.0.0 (anti-rollback)"))
+        #expect(refusal.state == .failed && refusal.detail.contains("not newer than the installed 2.0.0 (anti-rollback)"))
         // The device now says it is other hardware (a misconfigured server or a lying one):
         // the bundle's signed compatible list decides.
         try server.publish(name: "other", version: "1.0.0", files: ["f": [1]], compatible: ["test-hw"])

@@ -198,7 +198,7 @@ struct DeviceIdentityTests {
             try attacker.report([.init(deploymentID: deployment.id, bundleName: "m", version: "1.0.0", state: .failed, detail: "fake")])
         }
         var status = try server.admin().deployment(deployment.id)
-        #expect(status.status == "active" && status.counts.failed <= 1, "\(status.status) \(status.counts)")
+        #expect(status.status == .active && status.counts.failed <= 1, "\(status.status) \(status.counts)")
         // Successes cannot be claimed for the canaries, so the phase does not advance.
         try attacker.report([.init(deploymentID: deployment.id, bundleName: "m", version: "1.0.0", state: .succeeded, detail: "fake")])
         status = try server.admin().deployment(deployment.id)

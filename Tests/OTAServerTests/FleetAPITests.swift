@@ -42,7 +42,7 @@ struct FleetAPITests {
         #expect(status.counts.succeeded == 1 && status.counts.rolledBack == 1 && status.counts.installing == 1)
         #expect(status.failureReasons == [.init(reason: "health check failed: exit 1", count: 1)])
         let history = try server.admin().device("a").events
-        #expect(history.map(\.state) == ["succeeded", "downloading"])
+        #expect(history.map(\.state.rawValue) == ["succeeded", "downloading"])
         #expect(history[0].deploymentID == deployment.id)
         // A rolled-back device is not offered the bundle again.
         #expect(try b.checkin(.init(installed: [])).assignments.isEmpty)

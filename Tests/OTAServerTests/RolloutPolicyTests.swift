@@ -9,7 +9,7 @@ struct RolloutPolicyTests {
               thresholdCount: Int? = nil, thresholdPercent: Double? = nil, minFinished: Int = 10, soakStarted: Int64? = nil,
               baseline: (Int, Int) = (0, 0)) -> DeploymentPlan {
         DeploymentPlan(id: "dep_test", seq: 1, bundleID: 1, bundleName: "m", target: .everyCompatibleDevice, phases: phases,
-                       currentPhase: current, phaseStartedEpoch: 0, status: "active", pausedReason: nil, autoAdvance: autoAdvance,
+                       currentPhase: current, phaseStartedEpoch: 0, status: .active, pausedReason: nil, autoAdvance: autoAdvance,
                        soakSeconds: soak, successRatio: ratio, failureThresholdCount: thresholdCount,
                        failureThresholdPercent: thresholdPercent, failureMinFinished: minFinished, rateLimitPerMinute: nil,
                        soakStartedEpoch: soakStarted, failureBaseline: baseline.0, finishedBaseline: baseline.1,

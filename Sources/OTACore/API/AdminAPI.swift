@@ -322,7 +322,7 @@ public enum AdminAPI {
         public var digest: String
         public var target: Target
         /// active, paused, completed, cancelled
-        public var status: String
+        public var status: DeploymentStatus
         public var pausedReason: String?
         public var currentPhase: Int
         public var phases: [PhaseStatus]
@@ -357,7 +357,7 @@ public enum AdminAPI {
             case failureReasons = "failure_reasons"
         }
 
-        public init(id: String, bundleName: String, version: String, digest: String, target: Target, status: String,
+        public init(id: String, bundleName: String, version: String, digest: String, target: Target, status: DeploymentStatus,
                     pausedReason: String?, currentPhase: Int, phases: [PhaseStatus], counts: StateCounts, autoAdvance: Bool,
                     soakSeconds: Int, successRatio: Double, failureThresholdCount: Int?, failureThresholdPercent: Double?,
                     failureMinFinished: Int, rateLimitPerMinute: Int?, createdAt: String, createdBy: String,
@@ -459,7 +459,7 @@ public enum AdminAPI {
         public var deploymentID: String?
         public var bundleName: String
         public var version: String
-        public var state: String
+        public var state: DeviceAPI.UpdateState
         public var detail: String
         public var at: String
         public var receivedAt: String
@@ -469,7 +469,7 @@ public enum AdminAPI {
             case deviceID = "device_id", deploymentID = "deployment_id", bundleName = "bundle_name", receivedAt = "received_at"
         }
 
-        public init(id: Int64, deviceID: String, deploymentID: String?, bundleName: String, version: String, state: String,
+        public init(id: Int64, deviceID: String, deploymentID: String?, bundleName: String, version: String, state: DeviceAPI.UpdateState,
                     detail: String, at: String, receivedAt: String) {
             self.id = id
             self.deviceID = deviceID

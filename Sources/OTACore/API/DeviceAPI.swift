@@ -123,10 +123,9 @@ public enum DeviceAPI {
         public var name: String
         public var version: String
         public var digest: String
-        /// `committed`, or `trial` while a new version is on probation.
-        public var state: String
+        public var state: InstalledState
 
-        public init(name: String, version: String, digest: String, state: String = "committed") {
+        public init(name: String, version: String, digest: String, state: InstalledState = .committed) {
             self.name = name
             self.version = version
             self.digest = digest

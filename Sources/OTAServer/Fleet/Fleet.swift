@@ -21,7 +21,7 @@ final class Fleet: Sendable {
 
     struct Member: Sendable {
         var phase: Int
-        var state: String
+        var state: AdminAPI.MembershipState
         var assignedEpoch: Int64
     }
 
@@ -97,7 +97,7 @@ final class Fleet: Sendable {
 
     private func makeLive(_ plan: DeploymentPlan) async throws -> Live {
         guard let (_, bundle) = try await bundles.find(id: plan.bundleID), let envelope = try await bundles.envelope(id: plan.bundleID) else {
-            throw APIError(.internalServerError, "internal", "deployment \(plan.id) names a missing bundle")
+            throw RegistryError.corrupt("deployment \(plan.id) names a missing bundle")
         }
         let assignment = DeviceAPI.Assignment(deploymentID: plan.id, name: bundle.name, version: bundle.version, digest: bundle.digest,
                                               envelope: envelope, shadow: plan.shadow)
@@ -110,7 +110,7 @@ final class Fleet: Sendable {
         guard let plan = try await deployments.plan(id: deploymentID) else { return }
         // A control or a decision may change what the gates decide (a phase, a waiver).
         _ = state.withLock { $0.gateChecks.removeValue(forKey: deploymentID) }
-        let isLive = plan.status == "active" || plan.status == "paused"
+        let isLive = plan.status.isLive
         let fresh = isLive ? try await makeLive(plan) : nil
         state.withLock { state in
             if let index = state.live.firstIndex(where: { $0.plan.id == deploymentID }) {
@@ -224,7 +224,7 @@ final class Fleet: Sendable {
         // An update the device has started is finished before any newer deployment of the
         // same name: a newer deployment supersedes the older only where it has not started.
         for live in state.live {
-            guard let member = live.members[device.id], member.state == "downloading" || member.state == "installing",
+            guard let member = live.members[device.id], member.state == .downloading || member.state == .installing,
                   !decided.contains(live.plan.bundleName) else { continue }
             decided.insert(live.plan.bundleName)
             if !installed.contains(where: { $0.name == live.plan.bundleName && $0.digest == live.digest }) { result.append(live.assignmentJSON) }
@@ -243,10 +243,10 @@ final class Fleet: Sendable {
             decided.insert(name)
             let digest = state.live[index].digest
             if installed.contains(where: { $0.name == name && $0.digest == digest }) { continue }
-            let active = plan.status == "active"
+            let active = plan.status == .active
             if let member = state.live[index].members[device.id] {
-                if member.state == "failed" || member.state == "rolled_back" { continue }
-                if !active && member.state == "pending" { continue }
+                if member.state.isUnsuccessful { continue }
+                if !active && member.state == .pending { continue }
             } else {
                 guard active else { continue }
                 let phase = plan.phase(of: device)
@@ -256,7 +256,7 @@ final class Fleet: Sendable {
                     guard state.live[index].recentAdmissions.count < limit else { continue }
                     state.live[index].recentAdmissions.append(now)
                 }
-                state.live[index].members[device.id] = Member(phase: phase, state: "pending", assignedEpoch: now)
+                state.live[index].members[device.id] = Member(phase: phase, state: .pending, assignedEpoch: now)
                 state.pending.memberships.append(.init(deploymentID: plan.id, deviceID: device.id, phase: phase, epoch: now))
             }
             result.append(state.live[index].assignmentJSON)
@@ -318,7 +318,7 @@ final class Fleet: Sendable {
         try await flush()
         var gates: [AdminAPI.GateCheck] = []
         var gatesPhase: Int?
-        if let plan = state.withLock({ $0.live.first { $0.plan.id == deploymentID }?.plan }), plan.gatesHold, plan.status == "active" {
+        if let plan = state.withLock({ $0.live.first { $0.plan.id == deploymentID }?.plan }), plan.gatesHold, plan.status == .active {
             if let cached = state.withLock({ $0.gateChecks[deploymentID] }), cached.phase == plan.currentPhase {
                 gates = cached.checks
             } else {
@@ -336,7 +336,7 @@ final class Fleet: Sendable {
 
     /// Periodic work: soak timers and automatic advances of every active deployment.
     func tick() async {
-        let ids = state.withLock { $0.live.filter { $0.plan.status == "active" && ($0.plan.autoAdvance || $0.plan.gatesHold) }.map(\.plan.id) }
+        let ids = state.withLock { $0.live.filter { $0.plan.status == .active && ($0.plan.autoAdvance || $0.plan.gatesHold) }.map(\.plan.id) }
         for id in ids {
             do { try await evaluate(deploymentID: id) } catch { logger.error("rollout evaluation of \(id) failed: \(error)") }
         }

@@ -12,6 +12,8 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
+        } catch let error as RegistryError {
+            throw Self.apiError(error, logger: logger)
         } catch let error as ContentError {
             throw Self.apiError(error, logger: logger)
         } catch let error as HTTPError {
@@ -20,6 +22,20 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch {
             logger.error("request failed", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "error": "\(error)"])
             throw APIError(.internalServerError, "internal", "the server failed to handle the request; see its log")
+        }
+    }
+
+    /// The one place the registry's refusals become HTTP.
+    static func apiError(_ error: RegistryError, logger: Logger) -> APIError {
+        switch error {
+        case .invalid(let message, let code): return APIError(.badRequest, code, message)
+        case .conflict(let message, let code): return APIError(.conflict, code, message)
+        case .notFound(let message): return APIError.notFound(message)
+        case .notAuthenticated(let message): return APIError.unauthorized(message)
+        case .notAllowed(let message): return APIError.forbidden(message)
+        case .corrupt(let message):
+            logger.error("the registry contradicts itself", metadata: ["error": "\(message)"])
+            return APIError(.internalServerError, "internal", "the server failed to handle the request; see its log")
         }
     }
 

@@ -12,7 +12,7 @@ struct DeploymentPlan: Sendable {
     let phases: [AdminAPI.Phase]
     var currentPhase: Int
     var phaseStartedEpoch: Int64
-    var status: String
+    var status: AdminAPI.DeploymentStatus
     var pausedReason: String?
     let autoAdvance: Bool
     let soakSeconds: Int
@@ -118,7 +118,7 @@ enum RolloutPolicy {
     /// `gates`: the current phase's gate checks (empty when the deployment has none).
     static func decide(_ plan: DeploymentPlan, counts: [Int: AdminAPI.StateCounts], now: Int64,
                        gates: [AdminAPI.GateCheck] = []) -> RolloutDecision {
-        guard plan.status == "active" else { return .none }
+        guard plan.status == .active else { return .none }
         let gates = plan.gatesHold ? gates : []
         let failedGates = gates.filter { $0.verdict == .fail }
         if !failedGates.isEmpty {

@@ -11,7 +11,7 @@ struct DeploymentStore: Sendable {
         var plan = DeploymentPlan(
             id: row.string("id"), seq: row.int64("seq"), bundleID: row.int64("bundle_id"), bundleName: row.string("bundle_name"),
             target: row.json("target", as: AdminAPI.Target.self), phases: row.json("phases", as: [AdminAPI.Phase].self),
-            currentPhase: row.int("current_phase"), phaseStartedEpoch: row.int64("phase_started_epoch"), status: row.string("status"),
+            currentPhase: row.int("current_phase"), phaseStartedEpoch: row.int64("phase_started_epoch"), status: row["status"],
             pausedReason: row.optionalString("paused_reason"), autoAdvance: row.int("auto_advance") != 0, soakSeconds: row.int("soak_s"),
             successRatio: row["success_ratio"], failureThresholdCount: row["failure_threshold_count"],
             failureThresholdPercent: row["failure_threshold_percent"], failureMinFinished: row.int("failure_min_finished"),
@@ -29,48 +29,48 @@ struct DeploymentStore: Sendable {
     /// The shadow policy and gates a create request asks for, checked.
     static func quality(_ request: AdminAPI.DeploymentCreateRequest) throws -> (shadow: ShadowPolicy?, gates: [QualityGate], minDevices: Int) {
         let gates = request.gates ?? []
-        guard gates.count <= 16 else { throw APIError.badRequest("at most 16 gates") }
-        guard Set(gates).count == gates.count else { throw APIError.badRequest("a gate is listed twice") }
+        guard gates.count <= 16 else { throw RegistryError.invalid("at most 16 gates") }
+        guard Set(gates).count == gates.count else { throw RegistryError.invalid("a gate is listed twice") }
         let minDevices = request.gateMinDevices ?? DeploymentPlan.defaultGateMinDevices
-        guard (1...100_000).contains(minDevices) else { throw APIError.badRequest("gate_min_devices must be 1 to 100000") }
+        guard (1...100_000).contains(minDevices) else { throw RegistryError.invalid("gate_min_devices must be 1 to 100000") }
         guard let settings = request.shadow else {
             if let relative = gates.first(where: \.relative) {
-                throw APIError.badRequest("gate \(relative) compares with the live model beside the candidate: it needs a shadow phase (shadow)")
+                throw RegistryError.invalid("gate \(relative) compares with the live model beside the candidate: it needs a shadow phase (shadow)")
             }
             if let shadowOnly = gates.first(where: { [.agreement, .distance].contains($0.metric) }) {
-                throw APIError.badRequest("gate \(shadowOnly) is measured only in a shadow phase: it needs one (shadow)")
+                throw RegistryError.invalid("gate \(shadowOnly) is measured only in a shadow phase: it needs one (shadow)")
             }
             return (nil, gates, minDevices)
         }
         let policy = ShadowPolicy(minSamples: settings.minSamples ?? ShadowPolicy.defaultMinSamples,
                                   maxSeconds: settings.maxSeconds ?? ShadowPolicy.defaultMaxSeconds,
                                   sampleShare: settings.sampleShare ?? 1, gates: gates.isEmpty ? ShadowPolicy.defaultGates : gates)
-        if let problem = policy.problem { throw APIError.badRequest(problem) }
+        if let problem = policy.problem { throw RegistryError.invalid(problem) }
         return (policy, policy.gates, minDevices)
     }
 
     func create(_ request: AdminAPI.DeploymentCreateRequest, bundleID: Int64, by caller: AdminIdentity) async throws -> DeploymentPlan {
-        if let problem = request.target.problem { throw APIError.badRequest(problem) }
+        if let problem = request.target.problem { throw RegistryError.invalid(problem) }
         let phases = request.phases ?? [AdminAPI.Phase(percent: 100)]
-        if let problem = DeploymentPlan.validate(phases) { throw APIError.badRequest(problem) }
+        if let problem = DeploymentPlan.validate(phases) { throw RegistryError.invalid(problem) }
         let staged = phases.count > 1
         let soak = request.soakSeconds ?? (staged ? 600 : 0)
         let ratio = request.successRatio ?? 0.95
-        guard (0...86_400 * 30).contains(soak) else { throw APIError.badRequest("soak_s must be between 0 and 2592000 seconds") }
-        guard ratio > 0, ratio <= 1 else { throw APIError.badRequest("success_ratio must be above 0 and at most 1") }
+        guard (0...86_400 * 30).contains(soak) else { throw RegistryError.invalid("soak_s must be between 0 and 2592000 seconds") }
+        guard ratio > 0, ratio <= 1 else { throw RegistryError.invalid("success_ratio must be above 0 and at most 1") }
         // Staged rollouts protect the fleet by default: pause beyond 10% failures once 10 finished.
         let thresholdPercent = request.failureThresholdPercent ?? (staged && request.failureThresholdCount == nil ? 10 : nil)
         let minFinished = request.failureMinFinished ?? (staged ? 10 : 1)
-        if let count = request.failureThresholdCount, count < 1 { throw APIError.badRequest("failure_threshold_count must be at least 1") }
-        if let percent = thresholdPercent, !(percent >= 0 && percent < 100) { throw APIError.badRequest("failure_threshold_percent must be from 0 to below 100") }
-        if minFinished < 0 { throw APIError.badRequest("failure_min_finished must not be negative") }
-        if let rate = request.rateLimitPerMinute, rate < 1 { throw APIError.badRequest("rate_limit_per_minute must be at least 1") }
+        if let count = request.failureThresholdCount, count < 1 { throw RegistryError.invalid("failure_threshold_count must be at least 1") }
+        if let percent = thresholdPercent, !(percent >= 0 && percent < 100) { throw RegistryError.invalid("failure_threshold_percent must be from 0 to below 100") }
+        if minFinished < 0 { throw RegistryError.invalid("failure_min_finished must not be negative") }
+        if let rate = request.rateLimitPerMinute, rate < 1 { throw RegistryError.invalid("rate_limit_per_minute must be at least 1") }
         let quality = try Self.quality(request)
         let id = Secret.newID("dep_")
         let now = Timestamp.epochSeconds()
         return try await db.write { db in
             if quality.shadow != nil, let kind = try String.fetchOne(db, sql: "SELECT kind FROM bundles WHERE id = ?", arguments: [bundleID]), kind != "model" {
-                throw APIError.badRequest("a shadow phase runs a candidate model beside the live one: \(request.bundleName) is a \(kind) bundle")
+                throw RegistryError.invalid("a shadow phase runs a candidate model beside the live one: \(request.bundleName) is a \(kind) bundle")
             }
             let seq = (try Int64.fetchOne(db, sql: "SELECT max(seq) FROM deployments") ?? 0) + 1
             try db.execute(sql: """
@@ -103,12 +103,12 @@ struct DeploymentStore: Sendable {
     }
 
     /// Every membership of the live deployments, to warm the check-in cache at start.
-    func liveMemberships() async throws -> [(deploymentID: String, deviceID: String, phase: Int, state: String)] {
+    func liveMemberships() async throws -> [(deploymentID: String, deviceID: String, phase: Int, state: AdminAPI.MembershipState)] {
         try await db.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT dd.deployment_id, dd.device_id, dd.phase, dd.state FROM deployment_devices dd
                 JOIN deployments d ON d.id = dd.deployment_id WHERE d.status IN ('active', 'paused')
-                """).map { ($0.string("deployment_id"), $0.string("device_id"), $0.int("phase"), $0.string("state")) }
+                """).map { ($0.string("deployment_id"), $0.string("device_id"), $0.int("phase"), $0["state"]) }
         }
     }
 
@@ -116,7 +116,7 @@ struct DeploymentStore: Sendable {
     func counts(_ db: Database, deploymentID: String) throws -> [Int: AdminAPI.StateCounts] {
         var result: [Int: AdminAPI.StateCounts] = [:]
         for row in try db.cachedRows("SELECT phase, state, count FROM deployment_counts WHERE deployment_id = ? AND count > 0", [deploymentID]) {
-            result[row.int("phase"), default: AdminAPI.StateCounts()].add(row.int("count"), state: row.string("state"))
+            result[row.int("phase"), default: AdminAPI.StateCounts()].add(row.int("count"), state: row["state"])
         }
         return result
     }
@@ -181,8 +181,8 @@ struct DeploymentStore: Sendable {
 
     /// `completed` is shown for an active deployment in its last phase with every reached
     /// device finished; it stays active underneath, so devices that join later still get it.
-    static func displayStatus(_ plan: DeploymentPlan, overall: AdminAPI.StateCounts) -> String {
-        if plan.status == "active", plan.isLastPhase, overall.total > 0, overall.finished == overall.total { return "completed" }
+    static func displayStatus(_ plan: DeploymentPlan, overall: AdminAPI.StateCounts) -> AdminAPI.DeploymentStatus {
+        if plan.status == .active, plan.isLastPhase, overall.total > 0, overall.finished == overall.total { return .completed }
         return plan.status
     }
 
@@ -197,23 +197,23 @@ struct DeploymentStore: Sendable {
         let now = Timestamp.epochSeconds()
         return try await db.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id]) else {
-                throw APIError.notFound("no deployment \(id)")
+                throw RegistryError.notFound("no deployment \(id)")
             }
             let plan = Self.plan(row)
-            guard plan.status != "cancelled" else { throw APIError.conflict("deployment \(id) is cancelled") }
+            guard plan.status != .cancelled else { throw RegistryError.conflict("deployment \(id) is cancelled") }
             var detail = reason ?? ""
             switch control {
             case .advance:
-                guard !plan.isLastPhase else { throw APIError.conflict("deployment \(id) is already in its last phase") }
+                guard !plan.isLastPhase else { throw RegistryError.conflict("deployment \(id) is already in its last phase") }
                 try db.execute(sql: "UPDATE deployments SET current_phase = current_phase + 1, phase_started_epoch = ?, soak_started_epoch = NULL WHERE id = ?",
                                arguments: [now, id])
                 detail = "to phase \(plan.currentPhase + 2) (\(plan.phases[plan.currentPhase + 1].label))" + (reason.map { ": \($0)" } ?? "")
             case .pause:
-                guard plan.status == "active" else { throw APIError.conflict("deployment \(id) is not active") }
+                guard plan.status == .active else { throw RegistryError.conflict("deployment \(id) is not active") }
                 try db.execute(sql: "UPDATE deployments SET status = 'paused', paused_reason = ? WHERE id = ?",
                                arguments: ["paused by \(caller.name)" + (reason.map { ": \($0)" } ?? ""), id])
             case .resume:
-                guard plan.status == "paused" else { throw APIError.conflict("deployment \(id) is not paused") }
+                guard plan.status == .paused else { throw RegistryError.conflict("deployment \(id) is not paused") }
                 // The failures seen so far are accepted by resuming; thresholds count new ones.
                 // So are the current phase's gate figures: they no longer hold it.
                 let overall = try counts(db, deploymentID: id).values.reduce(AdminAPI.StateCounts(), +)
@@ -232,7 +232,7 @@ struct DeploymentStore: Sendable {
     /// The current phase's gate checks, read outside any write (they decode every report of
     /// the phase): empty when the deployment has no gates that hold.
     func gateChecks(_ plan: DeploymentPlan) async throws -> [AdminAPI.GateCheck] {
-        guard plan.gatesHold, plan.status == "active" else { return [] }
+        guard plan.gatesHold, plan.status == .active else { return [] }
         return try await db.read { db in
             guard let version = try String.fetchOne(db, sql: "SELECT version FROM bundles WHERE id = ?", arguments: [plan.bundleID]) else { return [] }
             let counts = try self.counts(db, deploymentID: plan.id)[plan.currentPhase] ?? AdminAPI.StateCounts()
@@ -276,15 +276,14 @@ struct DeploymentStore: Sendable {
 
 extension AdminAPI.StateCounts {
     /// Adds `count` devices in a membership state (the `deployment_devices.state` values).
-    mutating func add(_ count: Int, state: String) {
+    mutating func add(_ count: Int, state: AdminAPI.MembershipState) {
         switch state {
-        case "pending": pending += count
-        case "downloading": downloading += count
-        case "installing": installing += count
-        case "succeeded": succeeded += count
-        case "failed": failed += count
-        case "rolled_back": rolledBack += count
-        default: break
+        case .pending: pending += count
+        case .downloading: downloading += count
+        case .installing: installing += count
+        case .succeeded: succeeded += count
+        case .failed: failed += count
+        case .rolledBack: rolledBack += count
         }
     }
 }

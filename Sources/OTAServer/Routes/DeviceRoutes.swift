@@ -163,7 +163,6 @@ enum DeviceRoutes {
             guard names.insert(bundle.name).inserted else { return "installed lists \(bundle.name) twice" }
             guard (try? SemanticVersion(bundle.version)) != nil else { return "installed \(bundle.name) has an invalid version" }
             guard SHA256Digest(hex: bundle.digest) != nil else { return "installed \(bundle.name) has an invalid digest" }
-            guard ["committed", "trial"].contains(bundle.state) else { return "installed state must be committed or trial" }
         }
         if let attributes = body.attributes, attributes.count > 64 || attributes.contains(where: { $0.key.utf8.count > 64 || $0.value.utf8.count > 1024 }) {
             return "attributes: at most 64, keys up to 64 bytes, values up to 1024 bytes"

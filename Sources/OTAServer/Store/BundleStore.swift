@@ -41,7 +41,7 @@ struct BundleStore: Sendable {
             if let existing = try Row.fetchOne(db, sql: "SELECT * FROM bundles WHERE name = ? AND version_key = ?",
                                                arguments: [manifest.name, versionKey]) {
                 guard existing.string("digest") == digest else {
-                    throw APIError.conflict("\(manifest.name) \(existing.string("version")) is already published with other content (digest \(existing.string("digest").prefix(12))); publish a new version")
+                    throw RegistryError.conflict("\(manifest.name) \(existing.string("version")) is already published with other content (digest \(existing.string("digest").prefix(12))); publish a new version")
                 }
                 return (try Self.bundle(db, row: existing, withFiles: true), false)
             }
@@ -50,7 +50,7 @@ struct BundleStore: Sendable {
                 if let problem = try Self.storageProblem(db, file) { missing.append(problem) }
             }
             guard missing.isEmpty else {
-                throw APIError(.badRequest, "content_missing", "upload the content first; missing: \(missing.prefix(10).joined(separator: ", "))")
+                throw RegistryError.invalid("upload the content first; missing: \(missing.prefix(10).joined(separator: ", "))", code: "content_missing")
             }
             try db.execute(sql: """
                 INSERT INTO bundles (name, version, version_key, kind, digest, envelope, compatible, size, signers, created, metadata,
@@ -80,7 +80,7 @@ struct BundleStore: Sendable {
         }
         if let size = try storedSize(file.sha256) {
             guard size == file.size else {
-                throw APIError.badRequest("stored content \(file.sha256.short) has \(size) bytes but the manifest says \(file.size) for \(file.path)")
+                throw RegistryError.invalid("stored content \(file.sha256.short) has \(size) bytes but the manifest says \(file.size) for \(file.path)")
             }
             return nil
         }
@@ -89,7 +89,7 @@ struct BundleStore: Sendable {
         for chunk in chunks {
             guard let size = try storedSize(chunk.sha256) else { absent += 1; continue }
             guard size == chunk.length else {
-                throw APIError.badRequest("stored chunk \(chunk.sha256.short) has \(size) bytes but \(file.path) lists it with \(chunk.length)")
+                throw RegistryError.invalid("stored chunk \(chunk.sha256.short) has \(size) bytes but \(file.path) lists it with \(chunk.length)")
             }
         }
         return absent == 0 ? nil : "\(file.path) (\(absent) of \(chunks.count) chunks)"
@@ -112,7 +112,7 @@ struct BundleStore: Sendable {
                                         arguments: [file.hex])
             guard !rows.isEmpty else { return nil }
             return try rows.map { row in
-                guard let digest = SHA256Digest(hex: row["chunk_digest"]) else { throw APIError(.internalServerError, "internal", "a stored chunk digest is malformed") }
+                guard let digest = SHA256Digest(hex: row["chunk_digest"]) else { throw RegistryError.corrupt("a stored chunk digest is malformed") }
                 return Chunk(offset: UInt64(row["offset"] as Int64), length: UInt64(row["length"] as Int64), sha256: digest)
             }
         }

@@ -20,16 +20,16 @@ extension DeviceStore {
     func register(_ request: DeviceAPI.RegisterRequest, publicKey: Ed25519PublicKey) async throws -> (DeviceIdentity, DeviceAPI.DeviceStatus) {
         let attributes = request.attributes ?? [:]
         guard attributes.count <= 64, attributes.allSatisfy({ $0.key.utf8.count <= 64 && $0.value.utf8.count <= 1024 }) else {
-            throw APIError.badRequest("attributes: at most 64, keys up to 64 bytes, values up to 1024 bytes")
+            throw RegistryError.invalid("attributes: at most 64, keys up to 64 bytes, values up to 1024 bytes")
         }
         let now = Timestamp.epochSeconds()
         let key = Base64.encode(publicKey.raw)
         return try await db.write { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE id = ?", arguments: [request.deviceID]) == true {
-                throw APIError.conflict("device \(request.deviceID) is already registered; an operator must delete it and authorise it again")
+                throw RegistryError.conflict("device \(request.deviceID) is already registered; an operator must delete it and authorise it again")
             }
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE public_key = ?", arguments: [key]) == true {
-                throw APIError.conflict("this public key already belongs to another device")
+                throw RegistryError.conflict("this public key already belongs to another device")
             }
             let tags: [String]
             let group: String?
@@ -38,13 +38,13 @@ extension DeviceStore {
             if let secret = request.enrollmentToken {
                 let token = try Self.usableToken(db, secret: secret, now: now)
                 if let hardware = token.optionalString("hardware"), hardware != request.hardware {
-                    throw APIError.forbidden("this enrollment token is for hardware \(hardware), not \(request.hardware)")
+                    throw RegistryError.notAllowed("this enrollment token is for hardware \(hardware), not \(request.hardware)")
                 }
                 if let prefix = token.optionalString("id_prefix"), !request.deviceID.hasPrefix(prefix) {
-                    throw APIError.forbidden("this enrollment token is for device ids starting with '\(prefix)'")
+                    throw RegistryError.notAllowed("this enrollment token is for device ids starting with '\(prefix)'")
                 }
                 if try Bool.fetchOne(db, sql: "SELECT 1 FROM preauthorized_devices WHERE device_id = ?", arguments: [request.deviceID]) == true {
-                    throw APIError.conflict("device \(request.deviceID) is pre-authorised with its own key; it registers without a token")
+                    throw RegistryError.conflict("device \(request.deviceID) is pre-authorised with its own key; it registers without a token")
                 }
                 tags = token.json("tags", as: [String].self)
                 group = token.optionalString("group_name")
@@ -54,10 +54,10 @@ extension DeviceStore {
             } else {
                 guard let authorised = try Row.fetchOne(db, sql: "SELECT * FROM preauthorized_devices WHERE device_id = ? AND public_key = ?",
                                                         arguments: [request.deviceID, key]) else {
-                    throw APIError.unauthorized("no enrollment token, and device \(request.deviceID) is not pre-authorised with this key")
+                    throw RegistryError.notAuthenticated("no enrollment token, and device \(request.deviceID) is not pre-authorised with this key")
                 }
                 guard authorised.string("hardware") == request.hardware else {
-                    throw APIError.forbidden("device \(request.deviceID) was pre-authorised as hardware \(authorised.string("hardware"))")
+                    throw RegistryError.notAllowed("device \(request.deviceID) was pre-authorised as hardware \(authorised.string("hardware"))")
                 }
                 tags = authorised.json("tags", as: [String].self)
                 group = authorised.optionalString("group_name")
@@ -81,12 +81,12 @@ extension DeviceStore {
 
     private static func usableToken(_ db: Database, secret: String, now: Int64) throws -> Row {
         guard let token = try Row.fetchOne(db, sql: "SELECT * FROM enrollment_tokens WHERE token_hash = ?", arguments: [Secret.hash(secret)]) else {
-            throw APIError.unauthorized("the enrollment token is not valid")
+            throw RegistryError.notAuthenticated("the enrollment token is not valid")
         }
-        if token.optionalString("revoked_at") != nil { throw APIError.unauthorized("the enrollment token was revoked") }
-        if let expires: Int64 = token["expires_at"], expires <= now { throw APIError.unauthorized("the enrollment token has expired") }
+        if token.optionalString("revoked_at") != nil { throw RegistryError.notAuthenticated("the enrollment token was revoked") }
+        if let expires: Int64 = token["expires_at"], expires <= now { throw RegistryError.notAuthenticated("the enrollment token has expired") }
         if let maxUses: Int = token["max_uses"], token.int("uses") >= maxUses {
-            throw APIError.unauthorized("the enrollment token is used up (\(maxUses) device\(maxUses == 1 ? "" : "s"))")
+            throw RegistryError.notAuthenticated("the enrollment token is used up (\(maxUses) device\(maxUses == 1 ? "" : "s"))")
         }
         return token
     }
@@ -107,11 +107,11 @@ extension DeviceStore {
         let key = Base64.encode(publicKey.raw)
         try await db.write { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE public_key = ?", arguments: [key]) == true {
-                throw APIError.conflict("this public key already belongs to a device")
+                throw RegistryError.conflict("this public key already belongs to a device")
             }
             try db.execute(sql: "UPDATE devices SET public_key = ?, token_hash = 'key:' || id, session_epoch = ? WHERE id = ? AND public_key IS NULL",
                            arguments: [key, DeviceSessions.newEpoch(), deviceID])
-            guard db.changesCount > 0 else { throw APIError.conflict("device \(deviceID) already has a key; an operator can change it") }
+            guard db.changesCount > 0 else { throw RegistryError.conflict("device \(deviceID) already has a key; an operator can change it") }
             try AuditLog.recordSystem(db, action: "device.bind_key", target: deviceID, detail: "key \(publicKey.keyID.prefix(16))")
         }
     }
@@ -133,7 +133,7 @@ extension DeviceStore {
         let key = Base64.encode(publicKey.raw)
         return try await db.write { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE public_key = ? AND id != ?", arguments: [key, id]) == true {
-                throw APIError.conflict("this public key already belongs to another device")
+                throw RegistryError.conflict("this public key already belongs to another device")
             }
             try db.execute(sql: "UPDATE devices SET public_key = ?, token_hash = 'key:' || id, session_epoch = ? WHERE id = ?",
                            arguments: [key, DeviceSessions.newEpoch(), id])
@@ -145,24 +145,24 @@ extension DeviceStore {
 
     /// Pre-authorises devices with their keys, all or none.
     func preauthorize(_ devices: [AdminAPI.PreauthorizedDevice], by caller: AdminIdentity) async throws -> Int {
-        guard !devices.isEmpty, devices.count <= 100_000 else { throw APIError.badRequest("import 1 to 100000 devices at once") }
+        guard !devices.isEmpty, devices.count <= 100_000 else { throw RegistryError.invalid("import 1 to 100000 devices at once") }
         var seen = Set<String>()
         for (index, device) in devices.enumerated() {
             let line = "device \(index + 1)"
-            if let problem = SafeName.problem(with: device.deviceID, what: "\(line): device_id") { throw APIError.badRequest(problem) }
-            if let problem = SafeName.problem(with: device.hardware, what: "\(line): hardware") { throw APIError.badRequest(problem) }
-            for tag in device.tags ?? [] { if let problem = SafeName.problem(with: tag, what: "\(line): tag") { throw APIError.badRequest(problem) } }
-            if let group = device.group, let problem = SafeName.problem(with: group, what: "\(line): group") { throw APIError.badRequest(problem) }
+            if let problem = SafeName.problem(with: device.deviceID, what: "\(line): device_id") { throw RegistryError.invalid(problem) }
+            if let problem = SafeName.problem(with: device.hardware, what: "\(line): hardware") { throw RegistryError.invalid(problem) }
+            for tag in device.tags ?? [] { if let problem = SafeName.problem(with: tag, what: "\(line): tag") { throw RegistryError.invalid(problem) } }
+            if let group = device.group, let problem = SafeName.problem(with: group, what: "\(line): group") { throw RegistryError.invalid(problem) }
             guard let raw = Base64.decode(device.publicKey), (try? Ed25519PublicKey(raw: raw)) != nil else {
-                throw APIError.badRequest("\(line): public_key must be the base64 of a raw 32-byte Ed25519 public key")
+                throw RegistryError.invalid("\(line): public_key must be the base64 of a raw 32-byte Ed25519 public key")
             }
-            guard seen.insert(device.deviceID).inserted else { throw APIError.badRequest("\(line): \(device.deviceID) is listed twice") }
+            guard seen.insert(device.deviceID).inserted else { throw RegistryError.invalid("\(line): \(device.deviceID) is listed twice") }
         }
         let now = Timestamp.now()
         return try await db.write { db in
             for device in devices {
                 if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE id = ? OR public_key = ?", arguments: [device.deviceID, device.publicKey]) == true {
-                    throw APIError.conflict("\(device.deviceID) (or its key) is already registered")
+                    throw RegistryError.conflict("\(device.deviceID) (or its key) is already registered")
                 }
                 try db.execute(sql: """
                     INSERT INTO preauthorized_devices (device_id, public_key, hardware, tags, group_name, created_at, created_by)

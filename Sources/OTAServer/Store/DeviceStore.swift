@@ -126,7 +126,7 @@ public struct DeviceStore: Sendable {
         for row in try Row.fetchAll(db, sql: "SELECT * FROM installed WHERE device_id IN (\(placeholders)) ORDER BY bundle_name",
                                     arguments: StatementArguments(ids)) {
             installed[row.string("device_id"), default: []].append(
-                .init(name: row.string("bundle_name"), version: row.string("version"), digest: row.string("digest"), state: row.string("state")))
+                .init(name: row.string("bundle_name"), version: row.string("version"), digest: row.string("digest"), state: row["state"]))
         }
         return rows.map { row in
             let id = row.string("id")
@@ -169,10 +169,10 @@ public struct DeviceStore: Sendable {
 
     func update(id: String, _ request: AdminAPI.DeviceUpdateRequest, by caller: AdminIdentity) async throws -> Bool {
         for tag in request.tags ?? [] {
-            if let problem = SafeName.problem(with: tag, what: "tag") { throw APIError.badRequest(problem) }
+            if let problem = SafeName.problem(with: tag, what: "tag") { throw RegistryError.invalid(problem) }
         }
         if let group = request.group, !group.isEmpty, let problem = SafeName.problem(with: group, what: "group") {
-            throw APIError.badRequest(problem)
+            throw RegistryError.invalid(problem)
         }
         return try await db.write { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE id = ?", arguments: [id]) == true else { return false }

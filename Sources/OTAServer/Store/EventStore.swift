@@ -5,31 +5,15 @@ import OTACore
 struct EventStore: Sendable {
     let db: DatabasePool
 
-    /// A membership state for each reported step: progress only moves forward, and a final
-    /// state is never replaced.
-    static func membershipState(for state: DeviceAPI.UpdateState) -> String {
-        switch state {
-        case .downloading, .downloaded: return "downloading"
-        case .shadow, .installing, .healthCheck: return "installing"
-        case .succeeded: return "succeeded"
-        // An abandoned update ends the device's part in that deployment: it is not offered
-        // again there (a new deployment of the same version is).
-        case .failed, .abandoned: return "failed"
-        case .rolledBack: return "rolled_back"
-        }
-    }
-
-    static let membershipOrder = ["pending": 0, "downloading": 1, "installing": 2, "succeeded": 3, "failed": 3, "rolled_back": 3]
-
     /// Stores events and moves the device's deployment memberships, in one transaction.
     /// Events naming a deployment the device is not part of are kept but count nowhere.
     /// Returns the deployments whose counts changed.
     func record(_ events: [DeviceAPI.Event], from device: DeviceIdentity,
-                knownMembers: [String: Fleet.Member]) async throws -> [(deploymentID: String, state: String)] {
+                knownMembers: [String: Fleet.Member]) async throws -> [(deploymentID: String, state: AdminAPI.MembershipState)] {
         let received = Timestamp.now()
         let epoch = Timestamp.epochSeconds()
         return try await db.write { db in
-            var changed: [(String, String)] = []
+            var changed: [(String, AdminAPI.MembershipState)] = []
             for event in events {
                 // A membership may still wait in the check-in batch; make sure its row exists.
                 if let id = event.deploymentID, let member = knownMembers[id] {
@@ -40,15 +24,15 @@ struct EventStore: Sendable {
                 }
                 var deploymentID: String?
                 if let id = event.deploymentID,
-                   let current = try String.fetchOne(db, sql: "SELECT state FROM deployment_devices WHERE deployment_id = ? AND device_id = ?",
+                   let current = try AdminAPI.MembershipState.fetchOne(db, sql: "SELECT state FROM deployment_devices WHERE deployment_id = ? AND device_id = ?",
                                                      arguments: [id, device.id]) {
                     deploymentID = id
-                    let next = Self.membershipState(for: event.state)
+                    let next = AdminAPI.MembershipState(event.state)
                     // Figures differ on every device; the reason failures are grouped by must not.
                     let reason = event.shadow?.groupingReason(detail: event.detail) ?? event.detail
                     // Progress only moves forward, and a final outcome is written once: a later
                     // contradicting report stays in the history but changes no count.
-                    let advances = Self.membershipOrder[next]! > Self.membershipOrder[current]!
+                    let advances = next.order > current.order
                     if advances {
                         try db.execute(sql: "UPDATE deployment_devices SET state = ?, detail = ?, updated_epoch = ? WHERE deployment_id = ? AND device_id = ?",
                                        arguments: [next, String(reason.prefix(2000)), epoch, id, device.id])
@@ -79,7 +63,7 @@ struct EventStore: Sendable {
 
     static func record(_ row: Row) -> AdminAPI.EventRecord {
         AdminAPI.EventRecord(id: row.int64("id"), deviceID: row.string("device_id"), deploymentID: row.optionalString("deployment_id"),
-                             bundleName: row.string("bundle_name"), version: row.string("version"), state: row.string("state"),
+                             bundleName: row.string("bundle_name"), version: row.string("version"), state: row["state"],
                              detail: row.string("detail"), at: row.string("at"), receivedAt: row.string("received_at"))
     }
 }

@@ -144,7 +144,7 @@ struct DeploymentsCommand: ParsableCommand {
             if json { return try Terminal.printJSON(AdminAPI.DeploymentList(deployments: deployments)) }
             Terminal.printTable(["ID", "BUNDLE", "VERSION", "TARGET", "STATUS", "PHASE", "SUCCEEDED", "FAILED", "ROLLED BACK", "IN PROGRESS", "CREATED"],
                                 deployments.map { d in
-                [d.id, d.bundleName, d.version, d.target.summary, d.status, "\(d.currentPhase + 1)/\(d.phases.count)",
+                [d.id, d.bundleName, d.version, d.target.summary, d.status.rawValue, "\(d.currentPhase + 1)/\(d.phases.count)",
                  String(d.counts.succeeded), String(d.counts.failed), String(d.counts.rolledBack),
                  String(d.counts.pending + d.counts.downloading + d.counts.installing), d.createdAt]
             })
@@ -182,7 +182,7 @@ struct DeploymentsCommand: ParsableCommand {
                     last = view
                 }
                 fflush(nil)
-                guard watch, deployment.status != "completed", deployment.status != "cancelled" else { return }
+                guard watch, !deployment.status.isOver else { return }
                 usleep(useconds_t(max(0.2, interval) * 1_000_000))
             }
         }

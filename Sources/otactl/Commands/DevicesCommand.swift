@@ -65,7 +65,7 @@ struct DevicesCommand: ParsableCommand {
             if json { return try Terminal.printJSON(AdminAPI.DevicePage(devices: devices, nextCursor: next)) }
             Terminal.printTable(["DEVICE", "STATUS", "HARDWARE", "STATE", "RUNNING", "LAST SEEN", "TAGS"], devices.map { device in
                 [device.id, device.status.rawValue, device.hardware, device.state,
-                 device.installed.isEmpty ? "-" : device.installed.map { "\($0.name) \($0.version)\($0.state == "trial" ? " (trial)" : "")" }.joined(separator: ", "),
+                 device.installed.isEmpty ? "-" : device.installed.map { "\($0.name) \($0.version)\($0.state == .trial ? " (trial)" : "")" }.joined(separator: ", "),
                  device.lastSeen ?? "never", device.tags.joined(separator: ",")]
             })
             if let next { print("\nmore: --cursor \(next)") }
@@ -101,7 +101,7 @@ struct DevicesCommand: ParsableCommand {
             for bundle in device.installed { print("running:    \(bundle.name) \(bundle.version) (\(bundle.state), \(bundle.digest.prefix(12)))") }
             print("")
             Terminal.printTable(["TIME", "BUNDLE", "VERSION", "STATE", "DETAIL"], detail.events.map {
-                [$0.at, $0.bundleName, $0.version, $0.state, String($0.detail.prefix(100))]
+                [$0.at, $0.bundleName, $0.version, $0.state.rawValue, String($0.detail.prefix(100))]
             })
         }
     }
