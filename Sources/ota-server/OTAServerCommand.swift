@@ -66,6 +66,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Require a viewer token for GET /metrics.")
     var metricsNeedToken = false
 
+    @Option(help: ArgumentHelp("How long a database write waits for another writer's lock; after that its request is answered 503 with Retry-After.", valueName: "seconds"))
+    var databaseTimeout = 10.0
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -79,6 +82,7 @@ struct Serve: AsyncParsableCommand {
         guard (1...1_000_000).contains(maxConnections) else { throw ValidationError("--max-connections must be 1 to 1000000") }
         guard ["accept", "refuse"].contains(legacyDeviceTokens) else { throw ValidationError("--legacy-device-tokens must be accept or refuse") }
         guard (1...1_000_000).contains(registrationsPerMinute) else { throw ValidationError("--registrations-per-minute must be 1 to 1000000") }
+        guard databaseTimeout >= 0.1, databaseTimeout <= 600 else { throw ValidationError("--database-timeout must be 0.1 to 600 seconds") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         _ = try ListenAddress(listen)
     }
@@ -99,6 +103,7 @@ struct Serve: AsyncParsableCommand {
         }
         configuration.timestampLifetimeSeconds = lifetime
         configuration.content = try content.setting()
+        configuration.databaseBusyTimeoutSeconds = databaseTimeout
         do {
             try await ServerApplication.run(configuration, logger: logger) { url in
                 // One line on stdout, flushed, so that scripts and tests know where it listens.

@@ -1,14 +1,9 @@
 import Foundation
+@testable import OTAServer
 import Testing
 
-/// Keeps `Sources/OTAServer/Resources/openapi.yaml` true to the routes the server registers.
-///
-/// The routes are read from the Swift sources under `Sources/OTAServer`: every
-/// `router.METHOD("path")` and `GROUP.METHOD("path")` call, where GROUP was bound with
-/// `let GROUP = router.group("prefix")` (or a group of a group) in the same file. A path
-/// interpolating `\(NAME.rawValue)` is expanded over `for NAME in [...]` in that file. What the
-/// scanner cannot read makes the test fail with a message, so a new route style is noticed
-/// rather than skipped.
+/// Keeps `Sources/OTAServer/Resources/openapi.yaml` true to the routes the server registers:
+/// both read `APIRoute.all`, the one table of method, path and access.
 @Suite("The OpenAPI document describes the routes the server registers")
 struct OpenAPIDocumentTests {
     struct Operation: Hashable, Comparable, CustomStringConvertible {
@@ -18,11 +13,11 @@ struct OpenAPIDocumentTests {
         static func < (lhs: Operation, rhs: Operation) -> Bool { (lhs.path, lhs.method) < (rhs.path, rhs.method) }
     }
 
-    /// A route as found in the sources, with the admin role its handler asks for.
+    /// A route as the table declares it, with the admin role it needs.
     struct Route {
         let operation: Operation
+        let access: Access
         let role: String?
-        let location: String
     }
 
     static let repositoryRoot: URL = {
@@ -107,93 +102,14 @@ struct OpenAPIDocumentTests {
         return operations
     }
 
-    // MARK: The sources
+    // MARK: The routes
 
-    struct Unreadable: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    static func swiftFiles(under folder: String) -> [URL] {
-        let root = repositoryRoot.appendingPathComponent(folder)
-        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil) else { return [] }
-        return walker.compactMap { $0 as? URL }.filter { $0.pathExtension == "swift" }.sorted { $0.path < $1.path }
-    }
-
-    static func matches(_ pattern: String, in text: String) throws -> [[String?]] {
-        let expression = try NSRegularExpression(pattern: pattern)
-        let ns = text as NSString
-        return expression.matches(in: text, range: NSRange(location: 0, length: ns.length)).map { match in
-            (0..<match.numberOfRanges).map { index in
-                let range = match.range(at: index)
-                return range.location == NSNotFound ? nil : ns.substring(with: range)
-            }
-        }
-    }
-
-    static func lineNumber(of offset: Int, in text: String) -> Int {
-        (text as NSString).substring(to: offset).filter { $0 == "\n" }.count + 1
-    }
-
-    /// Every route registered in `Sources/OTAServer`, with the role its handler asks for.
-    static func sourceRoutes() throws -> [Route] {
-        var routes: [Route] = []
-        for file in swiftFiles(under: "Sources/OTAServer") {
-            let text = try String(contentsOf: file, encoding: .utf8)
-            let name = file.lastPathComponent
-            // Groups: let NAME = RECEIVER.group("prefix"), where RECEIVER is router or a group.
-            var groups: [String: String] = ["router": ""]
-            for match in try matches(#"let\s+(\w+)\s*=\s*(\w+)\.group\(\s*"([^"\\]*)"\s*\)"#, in: text) {
-                guard let receiver = match[2], let base = groups[receiver] else {
-                    throw Unreadable(description: "\(name): group '\(match[1] ?? "?")' of an unknown receiver '\(match[2] ?? "?")'")
-                }
-                groups[match[1]!] = base + "/" + match[3]!
-            }
-            // Loops whose variable a path interpolates: for NAME in [A.b, .c, ...]
-            var loops: [String: [String]] = [:]
-            for match in try matches(#"for\s+(\w+)\s+in\s+\[([^\]]*)\]"#, in: text) {
-                loops[match[1]!] = match[2]!.split(separator: ",").compactMap { element in
-                    element.split(separator: ".").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-                }
-            }
-            if !(try matches(#"\.on\(\s*""#, in: text)).isEmpty {
-                throw Unreadable(description: "\(name) registers a route with .on(...); teach OpenAPIDocumentTests to read it")
-            }
-            // Route calls: RECEIVER.METHOD("path") or RECEIVER.METHOD { ... }, RECEIVER a group.
-            let expression = try NSRegularExpression(pattern: #"\b(\w+)\.(get|put|post|patch|delete|head)\s*(?:\(\s*(?:"((?:[^"\\]|\\\([^)]*\))*)")?|\{)"#)
-            let ns = text as NSString
-            let found = expression.matches(in: text, range: NSRange(location: 0, length: ns.length)).filter {
-                groups[ns.substring(with: $0.range(at: 1))] != nil
-            }
-            for (index, match) in found.enumerated() {
-                let receiver = ns.substring(with: match.range(at: 1))
-                let method = ns.substring(with: match.range(at: 2)).uppercased()
-                let literal = match.range(at: 3).location == NSNotFound ? "" : ns.substring(with: match.range(at: 3))
-                let location = "\(name):\(lineNumber(of: match.range.location, in: text))"
-                // The handler runs to the next route call; the role it asks for is in there.
-                let end = index + 1 < found.count ? found[index + 1].range.location : ns.length
-                let handler = ns.substring(with: NSRange(location: match.range.location, length: end - match.range.location))
-                let role = try matches(#"\.admin\(\s*request\s*,\s*\.(\w+)\s*\)"#, in: handler).first?[1]
-                for path in try expand(literal, loops: loops, location: location) {
-                    let full = normalized(groups[receiver]! + "/" + path)
-                    routes.append(Route(operation: Operation(method: method, path: full), role: role, location: location))
-                }
-            }
-        }
-        return routes
-    }
-
-    /// The paths a route literal stands for: `:id/\(control.rawValue)` over the loop's cases.
-    static func expand(_ literal: String, loops: [String: [String]], location: String) throws -> [String] {
-        guard let interpolation = try matches(#"\\\(\s*(\w+)\.rawValue\s*\)"#, in: literal).first else {
-            if literal.contains("\\(") { throw Unreadable(description: "\(location): cannot expand the route path \"\(literal)\"") }
-            return [literal]
-        }
-        let variable = interpolation[1]!
-        guard let cases = loops[variable], !cases.isEmpty else {
-            throw Unreadable(description: "\(location): \"\(literal)\" interpolates \(variable), which is not a `for \(variable) in [...]` loop")
-        }
-        return try cases.flatMap { value in
-            try expand(literal.replacingOccurrences(of: interpolation[0]!, with: value), loops: loops, location: location)
+    /// Every route the server registers, from its one table, with who may call it.
+    static func tableRoutes() -> [Route] {
+        APIRoute.all.map { route in
+            let role: String?
+            if case .admin(let needed) = route.access { role = needed.rawValue } else { role = nil }
+            return Route(operation: Operation(method: route.method.rawValue, path: normalized(route.path)), access: route.access, role: role)
         }
     }
 
@@ -201,16 +117,14 @@ struct OpenAPIDocumentTests {
 
     @Test("Every registered route is documented and every documented operation is registered")
     func documentMatchesRoutes() throws {
-        let routes = try Self.sourceRoutes()
+        let routes = Self.tableRoutes()
         let documented = try Self.documentOperations()
-        #expect(routes.count >= 20, "the scanner found only \(routes.count) routes in Sources/OTAServer")
+        #expect(routes.count >= 20, "the route table holds only \(routes.count) routes")
         #expect(documented.count >= 20, "the parser found only \(documented.count) operations in \(Self.documentPath)")
 
         let registered = Set(routes.map(\.operation))
         let described = Set(documented.map { Operation(method: $0.operation.method, path: Self.normalized($0.operation.path)) })
-        let undocumented = registered.subtracting(described).sorted().map { operation in
-            "\(operation) (\(routes.first { $0.operation == operation }!.location))"
-        }
+        let undocumented = registered.subtracting(described).sorted().map(\.description)
         let unimplemented = described.subtracting(registered).sorted().map(\.description)
         #expect(undocumented.isEmpty, "routes missing from \(Self.documentPath): \(undocumented.joined(separator: ", "))")
         #expect(unimplemented.isEmpty, "documented operations no route serves: \(unimplemented.joined(separator: ", "))")
@@ -228,10 +142,10 @@ struct OpenAPIDocumentTests {
         for entry in documented {
             byOperation[Operation(method: entry.operation.method, path: Self.normalized(entry.operation.path))] = entry
         }
-        for route in try Self.sourceRoutes() {
+        for route in Self.tableRoutes() {
             guard let entry = byOperation[route.operation] else { continue }  // reported by documentMatchesRoutes
             #expect(entry.role == route.role,
-                    "\(route.operation) (\(route.location)) needs role \(route.role ?? "none"); the document says \(entry.role ?? "none")")
+                    "\(route.operation) needs role \(route.role ?? "none"); the document says \(entry.role ?? "none")")
             if route.role != nil {
                 #expect(entry.security == ["adminToken"], "\(route.operation) must declare security adminToken, not \(entry.security)")
             } else {
@@ -240,14 +154,21 @@ struct OpenAPIDocumentTests {
         }
     }
 
-    @Test("Device API operations other than register and session declare the session signature (or a legacy device token)")
+    @Test("Device routes declare the session signature (or a legacy device token); open routes declare no security")
     func deviceOperationsUseDeviceToken() throws {
-        let device = try Self.documentOperations().filter { $0.operation.path.hasPrefix("/api/v1/device/") }
-        #expect(!device.isEmpty)
-        for entry in device {
-            let unsigned = entry.operation.path.hasSuffix("/register") || entry.operation.path.hasSuffix("/session")
-            let expected = unsigned ? [] : ["deviceSignature", "deviceToken"]
-            #expect(entry.security == expected, "\(entry.operation) declares \(entry.security)")
+        var byOperation: [Operation: DocumentOperation] = [:]
+        for entry in try Self.documentOperations() {
+            byOperation[Operation(method: entry.operation.method, path: Self.normalized(entry.operation.path))] = entry
+        }
+        let routes = Self.tableRoutes()
+        #expect(routes.contains { $0.access == .device } && routes.contains { $0.access == .anyone })
+        for route in routes {
+            guard let entry = byOperation[route.operation] else { continue }
+            switch route.access {
+            case .device: #expect(entry.security == ["deviceSignature", "deviceToken"], "\(route.operation) declares \(entry.security)")
+            case .anyone: #expect(entry.security.isEmpty, "\(route.operation) is open to anyone but declares \(entry.security)")
+            case .metrics, .admin: break
+            }
         }
     }
 }

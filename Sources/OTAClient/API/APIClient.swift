@@ -1,4 +1,7 @@
 import OTACore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// JSON over `HTTPClient` with a bearer token: the shared plumbing of the typed clients.
 public final class APIClient {
@@ -9,6 +12,13 @@ public final class APIClient {
     /// Headers that authenticate a request, computed over its method, path and body bytes
     /// (device requests are signed); when set, it replaces the bearer token.
     public var signer: ((String, String, [UInt8]) throws -> [String: String])?
+    /// Answers 503 (a server whose database or content store is away for a moment) are
+    /// retried this many times, after the `Retry-After` the server asks for (at most 30 s
+    /// each). The server changed nothing, so any request may be sent again. 0 for devices:
+    /// the agent's loop backs off on its own.
+    public var unavailableRetries = 0
+    /// Told before each such wait, with what happened and the seconds it waits.
+    public var onRetry: ((String, Int) -> Void)?
 
     public init(_ configuration: HTTPClientConfiguration, token: String? = nil) throws {
         http = try HTTPClient(configuration)
@@ -44,9 +54,23 @@ public final class APIClient {
         }
         if let signer { headers.merge(try signer(method, path, bytes)) { _, signed in signed } }
         headers["Accept"] = "application/json"
-        let result = try http.send(method, path, headers: headers, body: payload, maxResponseBytes: maxAnswerBytes)
-        guard result.isSuccess else { throw HTTPClient.statusError(result.status, body: result.body, headers: result.headers) }
-        return result
+        return try retryingUnavailable { try http.send(method, path, headers: headers, body: payload, maxResponseBytes: maxAnswerBytes) }
+    }
+
+    /// Sends with `send`, waiting and sending again while the server answers 503 (see
+    /// `unavailableRetries`); error statuses throw.
+    public func retryingUnavailable(_ send: () throws -> HTTPResult) throws -> HTTPResult {
+        var attempt = 0
+        while true {
+            let result = try send()
+            if result.isSuccess { return result }
+            let error = HTTPClient.statusError(result.status, body: result.body, headers: result.headers)
+            guard result.status == 503, attempt < unavailableRetries, case .status(_, _, let message, let retryAfter) = error else { throw error }
+            attempt += 1
+            let wait = min(30, max(1, retryAfter ?? 5))
+            onRetry?(message, wait)
+            sleep(UInt32(wait))
+        }
     }
 
     /// Percent-encodes a query value or path segment.

@@ -23,18 +23,18 @@ public final class AdminClient {
     /// Streams `length` bytes of `file` from `offset` as the content `digest`.
     public func upload(_ digest: SHA256Digest, file: String, offset: UInt64, length: UInt64,
                        progress: ((Int64, Int64) -> Void)? = nil) throws -> AdminAPI.ContentUploadResponse {
-        let result = try api.http.send("PUT", "/api/v1/content/\(digest.hex)",
-                                       headers: api.authorization.merging(["Content-Type": "application/octet-stream"]) { a, _ in a },
-                                       body: .file(path: file, offset: offset, length: length), progress: progress)
-        guard result.isSuccess else { throw HTTPClient.statusError(result.status, body: result.body, headers: result.headers) }
+        let result = try api.retryingUnavailable {
+            try api.http.send("PUT", "/api/v1/content/\(digest.hex)", headers: api.authorization.merging(["Content-Type": "application/octet-stream"]) { a, _ in a },
+                              body: .file(path: file, offset: offset, length: length), progress: progress)
+        }
         return try JSONDecoder().decode(AdminAPI.ContentUploadResponse.self, from: Data(result.body))
     }
 
     public func publish(envelope: [UInt8]) throws -> AdminAPI.PublishResponse {
-        let result = try api.http.send("POST", "/api/v1/bundles",
-                                       headers: api.authorization.merging(["Content-Type": "application/json"]) { a, _ in a },
-                                       body: .bytes(envelope))
-        guard result.isSuccess else { throw HTTPClient.statusError(result.status, body: result.body, headers: result.headers) }
+        let result = try api.retryingUnavailable {
+            try api.http.send("POST", "/api/v1/bundles", headers: api.authorization.merging(["Content-Type": "application/json"]) { a, _ in a },
+                              body: .bytes(envelope))
+        }
         return try JSONDecoder().decode(AdminAPI.PublishResponse.self, from: Data(result.body))
     }
 
@@ -154,15 +154,13 @@ extension AdminClient {
     public func publishRelease(_ envelope: [UInt8]) throws -> AdminAPI.TrustPublishResponse { try rawPost(AdminAPI.trustTargetsPath, envelope) }
 
     private func rawGet(_ path: String) throws -> [UInt8] {
-        let result = try api.http.send("GET", path, headers: api.authorization)
-        guard result.isSuccess else { throw HTTPClient.statusError(result.status, body: result.body, headers: result.headers) }
-        return result.body
+        try api.retryingUnavailable { try api.http.send("GET", path, headers: api.authorization) }.body
     }
 
     private func rawPost<T: Decodable>(_ path: String, _ body: [UInt8]) throws -> T {
-        let result = try api.http.send("POST", path, headers: api.authorization.merging(["Content-Type": "application/json"]) { a, _ in a },
-                                       body: .bytes(body))
-        guard result.isSuccess else { throw HTTPClient.statusError(result.status, body: result.body, headers: result.headers) }
+        let result = try api.retryingUnavailable {
+            try api.http.send("POST", path, headers: api.authorization.merging(["Content-Type": "application/json"]) { a, _ in a }, body: .bytes(body))
+        }
         do { return try JSONDecoder().decode(T.self, from: Data(result.body)) } catch {
             throw HTTPClientError.invalidAnswer("the server's answer to POST \(path) is not what this client understands: \(error)")
         }

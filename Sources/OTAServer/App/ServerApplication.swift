@@ -36,7 +36,7 @@ public enum ServerApplication {
             }
         } catch { throw StartError.trust(String(describing: error)) }
         try FileSystem.createDirectory(configuration.dataDirectory, permissions: 0o700)
-        let db = try RegistryDatabase.open(path: configuration.databasePath)
+        let db = try RegistryDatabase.open(path: configuration.databasePath, busyTimeout: configuration.databaseBusyTimeoutSeconds)
         let trust: TrustRepository
         do {
             trust = try await TrustRepository.open(anchor: anchor, onlineKeys: onlineKeys,
@@ -65,13 +65,7 @@ public enum ServerApplication {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: JSONErrorMiddleware(logger: logger))
-        SystemRoutes.add(to: router, services: services)
-        DeviceRoutes.add(to: router, services: services)
-        PublishingRoutes.add(to: router, services: services)
-        DeploymentRoutes.add(to: router, services: services)
-        DeviceAdminRoutes.add(to: router, services: services)
-        DashboardRoutes.add(to: router, services: services)
-        TrustRoutes.add(to: router, services: services)
+        APIRoute.register(APIRoute.all, on: router, services: services)
 
         // Deadlines for slow or stalled clients (see SlowRequestGuard), so that they cannot
         // hold connections for good.

@@ -37,11 +37,6 @@ struct ServerServices: Sendable {
         return identity
     }
 
-    /// With `--metrics-need-token`, /metrics answers only callers with a viewer token.
-    func checkMetricsAccess(_ request: Request) async throws {
-        if configuration.metricsNeedToken { _ = try await admin(request, .viewer) }
-    }
-
     /// An authenticated device request whose body is still to be read: the body's digest is
     /// checked against the signed `Content-Digest` once it is in (nothing is buffered or
     /// hashed for a request that is not authentic).
@@ -56,13 +51,6 @@ struct ServerServices: Sendable {
                 throw APIError.unauthorized("Content-Digest does not match the body")
             }
         }
-    }
-
-    /// The device calling the device API, for a request without a body.
-    func device(_ request: Request) async throws -> DeviceIdentity {
-        let caller = try await deviceCaller(request)
-        try caller.check(ByteBuffer())
-        return caller.identity
     }
 
     /// The device calling the device API, from the request's signature (RFC 9421, under a

@@ -19,6 +19,12 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPError {
             let message = error.body ?? Self.defaultMessage(error.status, request: request)
             throw APIError(error.status, Self.code(error.status), message)
+        } catch let error where RegistryDatabase.unavailability(error) != nil {
+            let reason = RegistryDatabase.unavailability(error)!
+            logger.warning("database unavailable", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            var answer = APIError(.serviceUnavailable, "database_unavailable", "\(reason); nothing was changed, try again shortly")
+            answer.headers = [.retryAfter: "5"]
+            throw answer
         } catch {
             logger.error("request failed", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "error": "\(error)"])
             throw APIError(.internalServerError, "internal", "the server failed to handle the request; see its log")

@@ -188,7 +188,7 @@ struct DeploymentStore: Sendable {
 
     // MARK: Control
 
-    enum Control: String {
+    enum Control: String, CaseIterable {
         case advance, pause, resume, cancel
     }
 

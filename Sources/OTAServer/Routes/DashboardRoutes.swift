@@ -5,17 +5,11 @@ import OTACore
 /// The browser dashboard: static files compiled into the binary, served with a strict
 /// Content-Security-Policy. The page talks to the admin API with the operator's token.
 enum DashboardRoutes {
-    static func add(to router: Router<BasicRequestContext>, services: ServerServices) {
-        router.get("/") { _, _ -> Response in
-            Response(status: .seeOther, headers: [.location: "/ui/"])
-        }
-        router.get("ui") { _, _ -> Response in
-            try file("index.html")
-        }
-        router.get("ui/**") { request, _ -> Response in
-            try file(String(request.uri.path.dropFirst("/ui/".count)))
-        }
-    }
+    static let routes: [APIRoute] = [
+        APIRoute(.get, "/", .anyone) { _, _ in Response(status: .seeOther, headers: [.location: "/ui/"]) },
+        APIRoute(.get, "ui", .anyone) { _, _ in try file("index.html") },
+        APIRoute(.get, "ui/**", .anyone) { request, _ in try file(String(request.uri.path.dropFirst("/ui/".count))) },
+    ]
 
     static func file(_ requested: String) throws -> Response {
         let path = requested.isEmpty ? "index.html" : requested

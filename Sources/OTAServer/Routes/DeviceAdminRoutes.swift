@@ -3,69 +3,65 @@ import OTACore
 
 /// Devices as operators see them, enrollment tokens, the audit log and the fleet summary.
 enum DeviceAdminRoutes {
-    static func add(to router: Router<BasicRequestContext>, services: ServerServices) {
-        let api = router.group("api/v1")
+    static let routes: [APIRoute] = [
+        APIRoute(.get, "api/v1/devices", .admin(.viewer)) { request, context in
+            return try JSONResponse.make(try await context.devices.list(try filter(from: request)))
+        },
 
-        api.get("devices") { request, _ -> Response in
-            _ = try await services.admin(request, .viewer)
-            return try JSONResponse.make(try await services.devices.list(try filter(from: request)))
-        }
-
-        api.get("devices/:id") { request, context -> Response in
-            _ = try await services.admin(request, .viewer)
+        APIRoute(.get, "api/v1/devices/:id", .admin(.viewer)) { request, context in
             let id = try context.parameter("id")
-            guard let detail = try await services.devices.detail(id: id) else { throw APIError.notFound("no device \(id.prefix(128))") }
+            guard let detail = try await context.devices.detail(id: id) else { throw APIError.notFound("no device \(id.prefix(128))") }
             return try JSONResponse.make(detail)
-        }
+        },
 
-        api.patch("devices/:id") { request, context -> Response in
-            let caller = try await services.admin(request, .operator)
+        APIRoute(.patch, "api/v1/devices/:id", .admin(.operator)) { request, context in
+            let caller = context.admin
             let id = try context.parameter("id")
             let body = try await request.decodeJSON(AdminAPI.DeviceUpdateRequest.self, what: "device update")
-            guard try await services.devices.update(id: id, body, by: caller) else { throw APIError.notFound("no device \(id.prefix(128))") }
-            services.fleet.refreshIdentity(deviceID: id)
-            return try JSONResponse.make(try await services.devices.detail(id: id, eventLimit: 0)!.device)
-        }
+            guard try await context.devices.update(id: id, body, by: caller) else { throw APIError.notFound("no device \(id.prefix(128))") }
+            context.fleet.refreshIdentity(deviceID: id)
+            return try JSONResponse.make(try await context.devices.detail(id: id, eventLimit: 0)!.device)
+        },
 
-        api.delete("devices/:id") { request, context -> Response in
-            let caller = try await services.admin(request, .operator)
+        APIRoute(.delete, "api/v1/devices/:id", .admin(.operator)) { request, context in
+            let caller = context.admin
             let id = try context.parameter("id")
-            try await services.fleet.flush()
-            guard try await services.devices.delete(id: id, by: caller) else { throw APIError.notFound("no device \(id.prefix(128))") }
-            services.fleet.forget(deviceID: id)
+            try await context.fleet.flush()
+            guard try await context.devices.delete(id: id, by: caller) else { throw APIError.notFound("no device \(id.prefix(128))") }
+            context.fleet.forget(deviceID: id)
             return Response(status: .noContent)
-        }
+        },
 
         // Each route spelled out, so that the route table and openapi.yaml read the same.
-        api.post("devices/:id/accept") { request, context -> Response in
-            let caller = try await services.admin(request, .operator)
-            return try await setStatus(.accepted, of: try context.parameter("id"), by: caller, services)
-        }
-        api.post("devices/:id/reject") { request, context -> Response in
-            let caller = try await services.admin(request, .operator)
-            return try await setStatus(.rejected, of: try context.parameter("id"), by: caller, services)
-        }
+        APIRoute(.post, "api/v1/devices/:id/accept", .admin(.operator)) { request, context in
+            let caller = context.admin
+            return try await setStatus(.accepted, of: try context.parameter("id"), by: caller, context.services)
+        },
+        APIRoute(.post, "api/v1/devices/:id/reject", .admin(.operator)) { request, context in
+            let caller = context.admin
+            return try await setStatus(.rejected, of: try context.parameter("id"), by: caller, context.services)
+        },
 
-        api.put("devices/:id/key") { request, context -> Response in
-            let caller = try await services.admin(request, .operator)
+        APIRoute(.put, "api/v1/devices/:id/key", .admin(.operator)) { request, context in
+            let caller = context.admin
             let id = try context.parameter("id")
             let body = try await request.decodeJSON(AdminAPI.DeviceKeyRequest.self, what: "device key")
-            guard try await services.devices.setKey(id: id, publicKey: try DeviceRoutes.checkedKey(body.publicKey), by: caller) else {
+            guard try await context.devices.setKey(id: id, publicKey: try DeviceRoutes.checkedKey(body.publicKey), by: caller) else {
                 throw APIError.notFound("no device \(id.prefix(128))")
             }
-            services.fleet.refreshIdentity(deviceID: id)
-            return try JSONResponse.make(try await services.devices.detail(id: id, eventLimit: 0)!.device)
-        }
+            context.fleet.refreshIdentity(deviceID: id)
+            return try JSONResponse.make(try await context.devices.detail(id: id, eventLimit: 0)!.device)
+        },
 
-        api.post("devices/import") { request, _ -> Response in
-            let caller = try await services.admin(request, .operator)
+        APIRoute(.post, "api/v1/devices/import", .admin(.operator)) { request, context in
+            let caller = context.admin
             let body = try await request.decodeJSON(AdminAPI.DeviceImportRequest.self, what: "device import", limit: 32 << 20)
-            return try JSONResponse.make(AdminAPI.DeviceImportResponse(imported: try await services.devices.preauthorize(body.devices, by: caller)),
+            return try JSONResponse.make(AdminAPI.DeviceImportResponse(imported: try await context.devices.preauthorize(body.devices, by: caller)),
                                          status: .created)
-        }
+        },
 
-        api.post("enrollment-tokens") { request, _ -> Response in
-            let caller = try await services.admin(request, .operator)
+        APIRoute(.post, "api/v1/enrollment-tokens", .admin(.operator)) { request, context in
+            let caller = context.admin
             let body = try await request.decodeJSON(AdminAPI.EnrollmentTokenCreateRequest.self, what: "enrollment token")
             if let maxUses = body.maxUses, maxUses < 1 { throw APIError.badRequest("max_uses must be at least 1") }
             if let seconds = body.expiresInSeconds, !(1...(10 * 365 * 86_400)).contains(seconds) {
@@ -76,42 +72,39 @@ enum DeviceAdminRoutes {
             if let group = body.group, let problem = SafeName.problem(with: group, what: "group") { throw APIError.badRequest(problem) }
             if let hardware = body.hardware, let problem = SafeName.problem(with: hardware, what: "hardware") { throw APIError.badRequest(problem) }
             if let prefix = body.idPrefix, let problem = SafeName.problem(with: prefix, what: "id_prefix") { throw APIError.badRequest(problem) }
-            return try JSONResponse.make(try await services.tokens.createEnrollmentToken(body, by: caller), status: .created)
-        }
+            return try JSONResponse.make(try await context.tokens.createEnrollmentToken(body, by: caller), status: .created)
+        },
 
-        api.get("enrollment-tokens") { request, _ -> Response in
-            _ = try await services.admin(request, .operator)
-            return try JSONResponse.make(AdminAPI.EnrollmentTokenList(tokens: try await services.tokens.listEnrollmentTokens()))
-        }
+        APIRoute(.get, "api/v1/enrollment-tokens", .admin(.operator)) { request, context in
+            return try JSONResponse.make(AdminAPI.EnrollmentTokenList(tokens: try await context.tokens.listEnrollmentTokens()))
+        },
 
-        api.delete("enrollment-tokens/:id") { request, context -> Response in
-            let caller = try await services.admin(request, .operator)
+        APIRoute(.delete, "api/v1/enrollment-tokens/:id", .admin(.operator)) { request, context in
+            let caller = context.admin
             let id = try context.parameter("id")
-            guard try await services.tokens.revokeEnrollmentToken(id: id, by: caller) else {
+            guard try await context.tokens.revokeEnrollmentToken(id: id, by: caller) else {
                 throw APIError.notFound("no active enrollment token \(id.prefix(64))")
             }
             return Response(status: .noContent)
-        }
+        },
 
-        api.get("audit") { request, _ -> Response in
-            _ = try await services.admin(request, .admin)
+        APIRoute(.get, "api/v1/audit", .admin(.admin)) { request, context in
             let limit = try request.queryInt("limit", default: 100, range: 1...1000)
             let cursor = try request.query("cursor").map { text -> Int64 in
                 guard let value = Int64(text), value > 0 else { throw APIError.badRequest("cursor must be a positive number from next_cursor") }
                 return value
             }
-            let page = try await services.db.read { db in try AuditLog.page(db, before: cursor, limit: limit) }
+            let page = try await context.db.read { db in try AuditLog.page(db, before: cursor, limit: limit) }
             return try JSONResponse.make(page)
-        }
+        },
 
-        api.get("fleet/summary") { request, _ -> Response in
-            _ = try await services.admin(request, .viewer)
+        APIRoute(.get, "api/v1/fleet/summary", .admin(.viewer)) { request, context in
             let silentAfter = try request.queryInt("silent_after_s", default: 3600, range: 1...(365 * 86_400))
-            var summary = try await FleetSummary.load(services.db, silentAfterSeconds: silentAfter)
-            summary.metrics = try await services.quality.versionMetrics()
+            var summary = try await FleetSummary.load(context.db, silentAfterSeconds: silentAfter)
+            summary.metrics = try await context.quality.versionMetrics()
             return try JSONResponse.make(summary)
-        }
-    }
+        },
+    ]
 
     static func setStatus(_ status: DeviceAPI.DeviceStatus, of id: String, by caller: AdminIdentity,
                           _ services: ServerServices) async throws -> Response {

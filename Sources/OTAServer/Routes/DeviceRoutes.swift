@@ -6,66 +6,64 @@ import Prometheus
 
 /// The device API: register, check in, report events, download content.
 enum DeviceRoutes {
-    static func add(to router: Router<BasicRequestContext>, services: ServerServices) {
-        let group = router.group("api/v1/device")
-
-        group.post("register") { request, _ -> Response in
+    static let routes: [APIRoute] = [
+        APIRoute(.post, "api/v1/device/register", .anyone) { request, context in
             let body = try await request.decodeJSON(DeviceAPI.RegisterRequest.self, what: "registration", limit: 64 * 1024)
             let key = try checkedKey(body.publicKey)
             if let problem = SafeName.problem(with: body.deviceID, what: "device_id") { throw APIError.badRequest(problem) }
             if let problem = SafeName.problem(with: body.hardware, what: "hardware") { throw APIError.badRequest(problem) }
             // The limit comes before any signature check, so that strangers cannot buy CPU.
-            guard services.registrations.admit() else {
+            guard context.registrations.admit() else {
                 var error = APIError(.tooManyRequests, "rate_limited", "too many registrations this minute; try again later")
                 error.headers = [.retryAfter: "60"]
                 throw error
             }
-            try await checkProof(body.proof, .register, deviceID: body.deviceID, key: key, services: services)
-            let (identity, status) = try await services.devices.register(body, publicKey: key)
-            services.metrics.registrations.increment()
-            services.logger.info("device registered", metadata: ["device": "\(identity.id)", "status": "\(status.rawValue)"])
+            try await checkProof(body.proof, .register, deviceID: body.deviceID, key: key, services: context.services)
+            let (identity, status) = try await context.devices.register(body, publicKey: key)
+            context.metrics.registrations.increment()
+            context.logger.info("device registered", metadata: ["device": "\(identity.id)", "status": "\(status.rawValue)"])
             return try JSONResponse.make(DeviceAPI.RegisterResponse(deviceID: identity.id, status: status), status: .created)
-        }
+        },
 
-        group.post("session") { request, _ -> Response in
+        APIRoute(.post, "api/v1/device/session", .anyone) { request, context in
             let body = try await request.decodeJSON(DeviceAPI.SessionRequest.self, what: "session request", limit: 16 * 1024)
             if let problem = SafeName.problem(with: body.deviceID, what: "device_id") { throw APIError.badRequest(problem) }
-            guard let device = try await services.devices.keyedDevice(id: body.deviceID) else {
+            guard let device = try await context.devices.keyedDevice(id: body.deviceID) else {
                 throw APIError(.unauthorized, "unknown_device", "device \(body.deviceID) is not registered with a key")
             }
-            try await checkProof(body.proof, .session, deviceID: body.deviceID, key: device.publicKey, services: services)
+            try await checkProof(body.proof, .session, deviceID: body.deviceID, key: device.publicKey, services: context.services)
             switch device.status {
             case .accepted: break
             case .pending: throw APIError(.forbidden, "device_pending", "device \(body.deviceID) waits for an operator to accept it (otactl devices accept \(body.deviceID))")
             case .rejected: throw APIError(.forbidden, "device_rejected", "device \(body.deviceID) was rejected by an operator")
             }
-            return try JSONResponse.make(services.sessions.open(deviceID: body.deviceID, epoch: device.sessionEpoch), status: .created)
-        }
+            return try JSONResponse.make(context.sessions.open(deviceID: body.deviceID, epoch: device.sessionEpoch), status: .created)
+        },
 
-        group.post("key") { request, _ -> Response in
-            let (device, body) = try await signedBody(request, DeviceAPI.BindKeyRequest.self, what: "key", limit: 16 * 1024, services: services)
+        APIRoute(.post, "api/v1/device/key", .device) { request, context in
+            let (device, body) = try await context.signedBody(request, DeviceAPI.BindKeyRequest.self, what: "key", limit: 16 * 1024)
             let key = try checkedKey(body.publicKey)
-            try await checkProof(body.proof, .bindKey, deviceID: device.id, key: key, services: services)
-            try await services.devices.bindKey(deviceID: device.id, publicKey: key)
-            services.fleet.refreshIdentity(deviceID: device.id)
+            try await checkProof(body.proof, .bindKey, deviceID: device.id, key: key, services: context.services)
+            try await context.devices.bindKey(deviceID: device.id, publicKey: key)
+            context.fleet.refreshIdentity(deviceID: device.id)
             return Response(status: .noContent)
-        }
+        },
 
-        group.post("checkin") { request, _ -> Response in
+        APIRoute(.post, "api/v1/device/checkin", .device) { request, context in
             // The one lenient body: fields a newer agent adds are ignored, so devices and the
             // server can be upgraded in any order. Values are still checked below.
-            let (device, body) = try await signedBody(request, DeviceAPI.CheckinRequest.self, what: "check-in", limit: 256 * 1024,
-                                                      allowUnknownFields: true, services: services)
+            let (device, body) = try await context.signedBody(request, DeviceAPI.CheckinRequest.self, what: "check-in", limit: 256 * 1024,
+                                                      allowUnknownFields: true)
             if let problem = checkinProblem(body) { throw APIError.badRequest(problem) }
-            let plain = services.fleet.checkin(device, body)
+            let plain = context.fleet.checkin(device, body)
             let answer = try body.nonce.flatMap { nonce in
-                try services.trust.signedAnswer(plain, deviceID: device.id, nonce: nonce, report: body.trust)
+                try context.trust.signedAnswer(plain, deviceID: device.id, nonce: nonce, report: body.trust)
             } ?? plain
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: answer)))
-        }
+        },
 
-        group.post("events") { request, _ -> Response in
-            let (device, body) = try await signedBody(request, DeviceAPI.EventsRequest.self, what: "events", limit: 1 << 20, services: services)
+        APIRoute(.post, "api/v1/device/events", .device) { request, context in
+            let (device, body) = try await context.signedBody(request, DeviceAPI.EventsRequest.self, what: "events", limit: 1 << 20)
             guard body.events.count <= 500 else { throw APIError.badRequest("send at most 500 events at once") }
             for event in body.events {
                 if let problem = SafeName.problem(with: event.bundleName, what: "bundle_name") { throw APIError.badRequest(problem) }
@@ -82,12 +80,12 @@ enum DeviceRoutes {
                     throw APIError.badRequest("event transfer: fetched_bytes must not exceed total_bytes (at most 2^50)")
                 }
             }
-            try await services.fleet.record(body.events, from: device)
+            try await context.fleet.record(body.events, from: device)
             return try JSONResponse.make(DeviceAPI.EventsResponse(accepted: body.events.count), status: .accepted)
-        }
+        },
 
-        group.post("metrics") { request, _ -> Response in
-            let (device, body) = try await signedBody(request, DeviceAPI.MetricsRequest.self, what: "metrics", limit: 256 * 1024, services: services)
+        APIRoute(.post, "api/v1/device/metrics", .device) { request, context in
+            let (device, body) = try await context.signedBody(request, DeviceAPI.MetricsRequest.self, what: "metrics", limit: 256 * 1024)
             guard (1...DeviceAPI.MetricsRequest.maximumCount).contains(body.metrics.count) else {
                 throw APIError.badRequest("send 1 to \(DeviceAPI.MetricsRequest.maximumCount) reports at once")
             }
@@ -99,26 +97,26 @@ enum DeviceRoutes {
                 if let problem = item.report.problem { throw APIError.badRequest("metrics of \(item.bundleName) \(item.version): \(problem)") }
                 // Figures count only for what the device runs: it cannot fill the registry with
                 // versions it never installed, or vote in rollouts it is not part of.
-                guard services.fleet.runs(device, bundleName: item.bundleName, version: item.version, digest: item.digest) else {
+                guard context.fleet.runs(device, bundleName: item.bundleName, version: item.version, digest: item.digest) else {
                     throw APIError.conflict("device \(device.id) does not run \(item.bundleName) \(item.version) with that digest (check in first)")
                 }
             }
-            let deployments = body.metrics.map { services.fleet.deployment(bringing: $0.digest, of: $0.bundleName, to: device) }
-            try await services.quality.recordLive(body.metrics, deviceID: device.id, deploymentIDs: deployments)
-            for id in Set(deployments.compactMap { $0 }) { services.fleet.qualityChanged(deploymentID: id) }
+            let deployments = body.metrics.map { context.fleet.deployment(bringing: $0.digest, of: $0.bundleName, to: device) }
+            try await context.quality.recordLive(body.metrics, deviceID: device.id, deploymentIDs: deployments)
+            for id in Set(deployments.compactMap { $0 }) { context.fleet.qualityChanged(deploymentID: id) }
             return try JSONResponse.make(DeviceAPI.EventsResponse(accepted: body.metrics.count), status: .accepted)
-        }
+        },
 
-        group.get("content/:digest") { request, context -> Response in
-            try await ContentDownload.respond(request, context: context, services: services)
-        }
-        group.head("content/:digest") { request, context -> Response in
-            try await ContentDownload.respond(request, context: context, services: services, headOnly: true)
-        }
-        group.post("content/:digest/ranges") { request, context -> Response in
-            try await ContentDownload.respondWithRanges(request, context: context, services: services)
-        }
-    }
+        APIRoute(.get, "api/v1/device/content/:digest", .device) { request, context in
+            try await ContentDownload.respond(request, context)
+        },
+        APIRoute(.head, "api/v1/device/content/:digest", .device) { request, context in
+            try await ContentDownload.respond(request, context, headOnly: true)
+        },
+        APIRoute(.post, "api/v1/device/content/:digest/ranges", .device) { request, context in
+            try await ContentDownload.respondWithRanges(request, context)
+        },
+    ]
 
     static func checkedKey(_ text: String) throws -> Ed25519PublicKey {
         guard let raw = Base64.decode(text), let key = try? Ed25519PublicKey(raw: raw) else {
@@ -138,15 +136,6 @@ enum DeviceRoutes {
         }
     }
 
-    /// The device behind a request and its JSON body, read only once the device is known and
-    /// decoded only once its bytes match the signed Content-Digest.
-    private static func signedBody<T: Codable>(_ request: Request, _ type: T.Type, what: String, limit: Int, allowUnknownFields: Bool = false,
-                                               services: ServerServices) async throws -> (DeviceIdentity, T) {
-        let caller = try await services.deviceCaller(request)
-        let raw = try await request.collectJSON(what: what, limit: limit)
-        try caller.check(raw)
-        return (caller.identity, try Request.decodeJSON(T.self, from: raw, what: what, allowUnknownFields: allowUnknownFields))
-    }
 
     static func checkinProblem(_ body: DeviceAPI.CheckinRequest) -> String? {
         guard body.installed.count <= 64 else { return "at most 64 installed bundles" }
@@ -171,12 +160,22 @@ enum DeviceRoutes {
     }
 }
 
+extension RouteContext {
+    /// The device behind a `.device` request and its JSON body, decoded only once its bytes
+    /// match the signed Content-Digest.
+    func signedBody<T: Codable>(_ request: Request, _ type: T.Type, what: String, limit: Int, allowUnknownFields: Bool = false) async throws -> (DeviceIdentity, T) {
+        let raw = try await request.collectJSON(what: what, limit: limit)
+        try device.check(raw)
+        return (device.identity, try Request.decodeJSON(T.self, from: raw, what: what, allowUnknownFields: allowUnknownFields))
+    }
+}
+
 /// Content downloads by digest, with every `Range` form a resuming device may send, and
 /// batches of ranges (the chunks a device misses) in one answer.
 enum ContentDownload {
-    static func respond(_ request: Request, context: BasicRequestContext, services: ServerServices, headOnly: Bool = false) async throws -> Response {
-        let device = try await services.device(request)
-        let (digest, stored) = try await allowedFile(context, device: device, services: services)
+    static func respond(_ request: Request, _ context: RouteContext, headOnly: Bool = false) async throws -> Response {
+        let services = context.services
+        let (digest, stored) = try await allowedFile(context, device: context.device.identity)
         let size = stored.size
         let etag = "\"\(digest.hex)\""
         var headers: HTTPFields = [.eTag: etag, .acceptRanges: "bytes", .contentType: "application/octet-stream",
@@ -216,12 +215,10 @@ enum ContentDownload {
     /// The bytes of several ranges of one file, back to back in the order asked (the device
     /// knows each length from its signed manifest and checks every chunk by its SHA-256).
     /// Ranges must be in order and not overlap, so an answer is never larger than the file.
-    static func respondWithRanges(_ request: Request, context: BasicRequestContext, services: ServerServices) async throws -> Response {
-        let caller = try await services.deviceCaller(request)
-        let buffer = try await request.collectJSON(what: "ranges request", limit: 256 * 1024)
-        try caller.check(buffer)
-        let body = try Request.decodeJSON(DeviceAPI.RangesRequest.self, from: buffer, what: "ranges request")
-        let (_, stored) = try await allowedFile(context, device: caller.identity, services: services)
+    static func respondWithRanges(_ request: Request, _ context: RouteContext) async throws -> Response {
+        let services = context.services
+        let (device, body) = try await context.signedBody(request, DeviceAPI.RangesRequest.self, what: "ranges request", limit: 256 * 1024)
+        let (_, stored) = try await allowedFile(context, device: device)
         if let problem = body.problem(fileSize: stored.size) { throw APIError.badRequest(problem) }
         let ranges = body.ranges.map { $0.offset...($0.offset + $0.length - 1) }
         services.metrics.downloads.increment()
@@ -230,7 +227,8 @@ enum ContentDownload {
     }
 
     /// The file named in the path, if the device may download it and it is stored.
-    private static func allowedFile(_ context: BasicRequestContext, device: DeviceIdentity, services: ServerServices) async throws -> (SHA256Digest, StoredFile) {
+    private static func allowedFile(_ context: RouteContext, device: DeviceIdentity) async throws -> (SHA256Digest, StoredFile) {
+        let services = context.services
         let text = try context.parameter("digest")
         guard let digest = SHA256Digest(hex: text) else { throw APIError.badRequest("'\(text.prefix(80))' is not a SHA-256 digest") }
         guard services.fleet.mayDownload(device, digest: digest.hex) else {

@@ -4,11 +4,8 @@ import OTACore
 /// Publishing: content upload by digest, the "which are missing" query, bundle envelopes,
 /// and reading bundles back.
 enum PublishingRoutes {
-    static func add(to router: Router<BasicRequestContext>, services: ServerServices) {
-        let api = router.group("api/v1")
-
-        api.post("content/missing") { request, _ -> Response in
-            _ = try await services.admin(request, .publisher)
+    static let routes: [APIRoute] = [
+        APIRoute(.post, "api/v1/content/missing", .admin(.publisher)) { request, context in
             let body = try await request.decodeJSON(AdminAPI.MissingContentRequest.self, what: "missing-content query")
             let limit = AdminAPI.MissingContentRequest.maximumCount
             guard body.digests.count <= limit else { throw APIError.badRequest("ask about at most \(limit) digests at once") }
@@ -16,27 +13,27 @@ enum PublishingRoutes {
                 guard let digest = SHA256Digest(hex: text) else { throw APIError.badRequest("'\(text.prefix(80))' is not a SHA-256 digest") }
                 return digest
             }
-            let missing = try await services.bundles.missing(digests)
+            let missing = try await context.bundles.missing(digests)
             return try JSONResponse.make(AdminAPI.MissingContentResponse(missing: missing.map(\.hex)))
-        }
+        },
 
-        api.put("content/:digest") { request, context -> Response in
-            let caller = try await services.admin(request, .publisher)
+        APIRoute(.put, "api/v1/content/:digest", .admin(.publisher)) { request, context in
+            let caller = context.admin
             let text = try context.parameter("digest")
             guard let digest = SHA256Digest(hex: text) else { throw APIError.badRequest("'\(text.prefix(80))' is not a SHA-256 digest") }
-            if let size = try await services.bundles.contentSize(digest), try await services.content.size(of: digest) != nil {
+            if let size = try await context.bundles.contentSize(digest), try await context.content.size(of: digest) != nil {
                 return try JSONResponse.make(AdminAPI.ContentUploadResponse(sha256: digest.hex, size: size, created: false))
             }
-            let size = try await services.content.put(digest, body: request.body, maximumSize: services.configuration.maximumContentSize)
-            let created = try await services.bundles.recordContent(digest, size: size, by: caller)
-            services.metrics.uploads.increment()
-            services.metrics.bytesReceived.increment(by: Int64(size))
+            let size = try await context.content.put(digest, body: request.body, maximumSize: context.configuration.maximumContentSize)
+            let created = try await context.bundles.recordContent(digest, size: size, by: caller)
+            context.metrics.uploads.increment()
+            context.metrics.bytesReceived.increment(by: Int64(size))
             return try JSONResponse.make(AdminAPI.ContentUploadResponse(sha256: digest.hex, size: size, created: created),
                                          status: created ? .created : .ok)
-        }
+        },
 
-        api.post("bundles") { request, _ -> Response in
-            let caller = try await services.admin(request, .publisher)
+        APIRoute(.post, "api/v1/bundles", .admin(.publisher)) { request, context in
+            let caller = context.admin
             let buffer: ByteBuffer
             do { buffer = try await request.body.collect(upTo: Envelope.maximumSize) } catch {
                 throw APIError.tooLarge("an envelope is at most \(Envelope.maximumSize) bytes")
@@ -45,47 +42,44 @@ enum PublishingRoutes {
             let envelope: Envelope
             do { envelope = try Envelope.decode(bytes) } catch { throw APIError.badRequest(String(describing: error), code: "invalid_envelope") }
             let verified: VerifiedManifest
-            do { verified = try services.trust.bundleTrust.verify(envelope) } catch {
+            do { verified = try context.trust.bundleTrust.verify(envelope) } catch {
                 throw APIError(.badRequest, "untrusted", "the server's trust root refuses this bundle: \(error)")
             }
-            try await checkChunkedFiles(verified.manifest, services: services)
-            let (bundle, created) = try await services.bundles.publish(verified, envelope: bytes, by: caller)
+            try await checkChunkedFiles(verified.manifest, services: context.services)
+            let (bundle, created) = try await context.bundles.publish(verified, envelope: bytes, by: caller)
             if created {
-                services.metrics.publishes.increment()
-                services.logger.info("bundle published", metadata: ["bundle": "\(bundle.name) \(bundle.version)", "by": "\(caller.actor)"])
+                context.metrics.publishes.increment()
+                context.logger.info("bundle published", metadata: ["bundle": "\(bundle.name) \(bundle.version)", "by": "\(caller.actor)"])
             }
             return try JSONResponse.make(AdminAPI.PublishResponse(bundle: bundle, created: created), status: created ? .created : .ok)
-        }
+        },
 
-        api.get("bundles") { request, _ -> Response in
-            _ = try await services.admin(request, .viewer)
+        APIRoute(.get, "api/v1/bundles", .admin(.viewer)) { request, context in
             let name = request.query("name")
             if let name, let problem = SafeName.problem(with: name, what: "name") { throw APIError.badRequest(problem) }
-            return try JSONResponse.make(AdminAPI.BundleList(bundles: try await services.bundles.list(name: name)))
-        }
+            return try JSONResponse.make(AdminAPI.BundleList(bundles: try await context.bundles.list(name: name)))
+        },
 
-        api.get("bundles/:name/:version") { request, context -> Response in
-            _ = try await services.admin(request, .viewer)
+        APIRoute(.get, "api/v1/bundles/:name/:version", .admin(.viewer)) { request, context in
             let name = try context.parameter("name"), version = try context.parameter("version")
-            guard let (id, found) = try await services.bundles.find(name: name, version: version) else {
+            guard let (id, found) = try await context.bundles.find(name: name, version: version) else {
                 throw APIError.notFound("no bundle \(name.prefix(128)) \(version.prefix(64))")
             }
             var bundle = found
             // What release metadata lists beside the digest (otactl release add).
-            bundle.manifestSize = try await services.bundles.envelope(id: id)?.payload.count
+            bundle.manifestSize = try await context.bundles.envelope(id: id)?.payload.count
             return try JSONResponse.make(bundle)
-        }
+        },
 
-        api.get("bundles/:name/:version/envelope") { request, context -> Response in
-            _ = try await services.admin(request, .viewer)
+        APIRoute(.get, "api/v1/bundles/:name/:version/envelope", .admin(.viewer)) { request, context in
             let name = try context.parameter("name"), version = try context.parameter("version")
-            guard let (id, _) = try await services.bundles.find(name: name, version: version),
-                  let bytes = try await services.bundles.envelopeBytes(id: id) else {
+            guard let (id, _) = try await context.bundles.find(name: name, version: version),
+                  let bytes = try await context.bundles.envelopeBytes(id: id) else {
                 throw APIError.notFound("no bundle \(name.prefix(128)) \(version.prefix(64))")
             }
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
-        }
-    }
+        },
+    ]
 
     /// The chunk list of a file must describe its bytes: a file stored only as chunks must hash
     /// to its signed digest when they are read in order, and a file stored whole must hold each

@@ -21,9 +21,11 @@ public enum RegistryDatabase {
     /// The migrations this binary carries, by name, in order.
     public static var knownMigrations: [String] { EmbeddedResources.migrations.map(\.name) }
 
-    public static func open(path: String) throws -> DatabasePool {
+    /// `busyTimeout`: how long a write waits for another writer's lock before the request is
+    /// answered 503 (see `unavailability`).
+    public static func open(path: String, busyTimeout: Double = 10) throws -> DatabasePool {
         var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
+        configuration.busyMode = .timeout(busyTimeout)
         configuration.prepareDatabase { db in
             // Durable on commit, without an fsync of the WAL for every transaction's pages twice.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
@@ -47,6 +49,21 @@ public enum RegistryDatabase {
         }
         guard unknown.isEmpty else { throw OpenError.unknownMigrations(unknown) }
         try migrator.migrate(pool)
+    }
+}
+
+extension RegistryDatabase {
+    /// Why `error` means the database cannot serve just now (a lock held past the busy
+    /// timeout, a full disk, an I/O error), or nil for any other error. The transaction was
+    /// rolled back, so the request may simply be retried.
+    static func unavailability(_ error: any Error) -> String? {
+        guard let error = error as? DatabaseError else { return nil }
+        switch error.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED: return "the registry database is locked by another writer"
+        case .SQLITE_FULL: return "the registry database's disk is full"
+        case .SQLITE_IOERR, .SQLITE_CANTOPEN: return "the registry database cannot be read or written (\(error.resultCode))"
+        default: return nil
+        }
     }
 }
 

@@ -6,46 +6,41 @@ import ServiceLifecycle
 /// The trust metadata over the admin API: operators publish roots (admin) and release
 /// metadata (publisher) signed offline; anyone with a viewer token reads them back.
 enum TrustRoutes {
-    static func add(to router: Router<BasicRequestContext>, services: ServerServices) {
-        let api = router.group("api/v1/trust")
+    static let routes: [APIRoute] = [
+        APIRoute(.get, "api/v1/trust", .admin(.viewer)) { request, context in
+            return try JSONResponse.make(try await summary(context.services))
+        },
 
-        api.get("") { request, _ -> Response in
-            _ = try await services.admin(request, .viewer)
-            return try JSONResponse.make(try await summary(services))
-        }
-
-        api.get("root/:version") { request, context -> Response in
-            _ = try await services.admin(request, .viewer)
-            guard let version = Int(try context.parameter("version")), let bytes = services.trust.current?.roots[version] else {
+        APIRoute(.get, "api/v1/trust/root/:version", .admin(.viewer)) { request, context in
+            guard let version = Int(try context.parameter("version")), let bytes = context.trust.current?.roots[version] else {
                 throw APIError.notFound("the server holds no root of that version")
             }
             return envelopeResponse(bytes.bytes)
-        }
+        },
 
-        api.post("root") { request, _ -> Response in
-            let caller = try await services.admin(request, .admin)
-            let root = try await mapped { try services.trust.publishRoot(try await envelope(request)) }
-            try await services.db.write { db in try AuditLog.record(db, by: caller, action: "trust.root.publish", target: "root", detail: "version \(root.version)") }
-            services.logger.info("root published", metadata: ["version": "\(root.version)", "by": "\(caller.actor)"])
-            return try JSONResponse.make(AdminAPI.TrustPublishResponse(role: "root", version: root.version, warning: services.trust.releaseWarning()),
+        APIRoute(.post, "api/v1/trust/root", .admin(.admin)) { request, context in
+            let caller = context.admin
+            let root = try await mapped { try context.trust.publishRoot(try await envelope(request)) }
+            try await context.db.write { db in try AuditLog.record(db, by: caller, action: "trust.root.publish", target: "root", detail: "version \(root.version)") }
+            context.logger.info("root published", metadata: ["version": "\(root.version)", "by": "\(caller.actor)"])
+            return try JSONResponse.make(AdminAPI.TrustPublishResponse(role: "root", version: root.version, warning: context.trust.releaseWarning()),
                                          status: .created)
-        }
+        },
 
-        api.get("targets") { request, _ -> Response in
-            _ = try await services.admin(request, .viewer)
-            guard let targets = services.trust.current?.targets else { throw APIError.notFound("no release metadata was published yet") }
+        APIRoute(.get, "api/v1/trust/targets", .admin(.viewer)) { request, context in
+            guard let targets = context.trust.current?.targets else { throw APIError.notFound("no release metadata was published yet") }
             return envelopeResponse(targets.bytes)
-        }
+        },
 
-        api.post("targets") { request, _ -> Response in
-            let caller = try await services.admin(request, .publisher)
-            let targets = try await mapped { try services.trust.publishTargets(try await envelope(request)) }
-            try await services.db.write { db in
+        APIRoute(.post, "api/v1/trust/targets", .admin(.publisher)) { request, context in
+            let caller = context.admin
+            let targets = try await mapped { try context.trust.publishTargets(try await envelope(request)) }
+            try await context.db.write { db in
                 try AuditLog.record(db, by: caller, action: "trust.release.publish", target: "targets", detail: "version \(targets.version), \(targets.targets.count) releases")
             }
             return try JSONResponse.make(AdminAPI.TrustPublishResponse(role: "targets", version: targets.version), status: .created)
-        }
-    }
+        },
+    ]
 
     static func summary(_ services: ServerServices) async throws -> AdminAPI.TrustSummary {
         let stale = try await services.devices.staleTrustCount(now: Timestamp.epochSeconds())

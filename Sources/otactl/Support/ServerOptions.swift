@@ -36,7 +36,14 @@ struct ServerOptions: ParsableArguments {
         }
         let configuration = HTTPClientConfiguration(baseURL: url, caFile: caFile ?? environment["OTA_CA_FILE"],
                                                     allowInsecureHTTP: insecureHttp, allowLoopbackHTTP: true, userAgent: "otactl/1")
-        return try Failure.wrap("") { try AdminClient(configuration, token: secret) }
+        let client = try Failure.wrap("") { try AdminClient(configuration, token: secret) }
+        // A server whose database or content store is away for a moment answers 503: wait
+        // as it asks, a few times, before giving up (about two minutes in all).
+        client.api.unavailableRetries = 4
+        client.api.onRetry = { message, seconds in
+            FileHandle.standardError.write(Data("otactl: the server is unavailable (\(message)); retrying in \(seconds) s\n".utf8))
+        }
+        return client
     }
 }
 
