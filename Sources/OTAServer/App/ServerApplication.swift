@@ -1,4 +1,3 @@
-import GRDB
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS

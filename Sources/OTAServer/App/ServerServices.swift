@@ -1,4 +1,3 @@
-import GRDB
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -19,7 +18,7 @@ struct ServerServices: Sendable {
     let fleet: Fleet
     let metrics: ServerMetrics
     let logger: Logger
-    let db: DatabasePool
+    let db: any SQLDatabase
     let sessions: DeviceSessions
     let registrations: RegistrationLimiter
 

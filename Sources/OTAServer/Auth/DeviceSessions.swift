@@ -1,4 +1,3 @@
-import GRDB
 import OTACore
 import Synchronization
 
@@ -21,14 +20,16 @@ struct DeviceSessions: Sendable {
     init(secret: [UInt8]) { self.secret = secret }
 
     /// The server's session secret, made once and kept in the database.
-    static func loadSecret(_ db: DatabasePool) throws -> [UInt8] {
-        try db.write { db in
-            if let stored = try String.fetchOne(db, sql: "SELECT value FROM server_secrets WHERE name = 'device_sessions'"),
+    static func loadSecret(_ db: any SQLDatabase) throws -> [UInt8] {
+        try db.writeBlocking { db in
+            if let stored = try db.value(String.self, "SELECT value FROM server_secrets WHERE name = 'device_sessions'"),
                let bytes = Hex.decode(stored), bytes.count == 32 {
                 return bytes
             }
             let fresh = SecureRandom.bytes(32)
-            try db.execute(sql: "INSERT OR REPLACE INTO server_secrets (name, value) VALUES ('device_sessions', ?)", arguments: [Hex.encode(fresh)])
+            try db.execute("""
+                INSERT INTO server_secrets (name, value) VALUES ('device_sessions', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value
+                """, [Hex.encode(fresh)])
             return fresh
         }
     }
@@ -52,15 +53,14 @@ struct DeviceSessions: Sendable {
 
     /// True the first time a proof's nonce is seen within the proof window, in the database:
     /// a captured proof is refused after a restart and on every instance.
-    static func firstUse(of proof: DeviceAPI.Proof, deviceID: String, db: DatabasePool) async throws -> Bool {
+    static func firstUse(of proof: DeviceAPI.Proof, deviceID: String, db: any SQLDatabase) async throws -> Bool {
         let now = Timestamp.epochSeconds()
         return try await db.write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO proof_nonces (nonce_key, created) VALUES (?, ?)",
-                           arguments: ["\(deviceID)/\(proof.nonce)", now])
-            let first = db.changesCount > 0
+            let first = try db.execute("INSERT INTO proof_nonces (nonce_key, created) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                                       ["\(deviceID)/\(proof.nonce)", now]) > 0
             // Older than any proof that could still be valid: forgotten, a few at a time.
-            try db.execute(sql: "DELETE FROM proof_nonces WHERE rowid IN (SELECT rowid FROM proof_nonces WHERE created < ? LIMIT 20)",
-                           arguments: [now - 2 * DeviceProof.window])
+            try db.execute("DELETE FROM proof_nonces WHERE nonce_key IN (SELECT nonce_key FROM proof_nonces WHERE created < ? LIMIT 20)",
+                           [now - 2 * DeviceProof.window])
             return first
         }
     }

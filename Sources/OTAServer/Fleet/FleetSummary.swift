@@ -1,22 +1,21 @@
-import GRDB
 import OTACore
 
 /// The fleet overview: every figure is an indexed aggregate or a trigger-kept counter.
 enum FleetSummary {
-    static func load(_ db: DatabasePool, silentAfterSeconds: Int) async throws -> AdminAPI.FleetSummary {
+    static func load(_ db: any SQLDatabase, silentAfterSeconds: Int) async throws -> AdminAPI.FleetSummary {
         let cutoff = Timestamp.epochSeconds() - Int64(silentAfterSeconds)
         return try await db.read { db in
             func counts(_ sql: String) throws -> [AdminAPI.FleetSummary.Count] {
-                try Row.fetchAll(db, sql: sql).map { .init(key: $0.string("key"), count: $0.int("n")) }
+                try db.rows(sql).map { .init(key: $0.string("key"), count: $0.int("n")) }
             }
             let byState = try counts("SELECT state AS key, count(*) AS n FROM devices GROUP BY state ORDER BY n DESC")
             let byHardware = try counts("SELECT hardware AS key, count(*) AS n FROM devices GROUP BY hardware ORDER BY n DESC LIMIT 100")
-            let silent = try Int.fetchOne(db, sql: "SELECT count(*) FROM devices WHERE last_seen IS NULL OR last_seen < ?", arguments: [cutoff]) ?? 0
+            let silent = try db.value(Int.self, "SELECT count(*) FROM devices WHERE last_seen IS NULL OR last_seen < ?", [cutoff]) ?? 0
             var bundles: [String: [AdminAPI.VersionCount]] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT bundle_name, version, count FROM installed_counts WHERE count > 0 ORDER BY bundle_name, count DESC") {
+            for row in try db.rows("SELECT bundle_name, version, count FROM installed_counts WHERE count > 0 ORDER BY bundle_name, count DESC") {
                 bundles[row.string("bundle_name"), default: []].append(.init(version: row.string("version"), count: row.int("count")))
             }
-            let active = try Int.fetchOne(db, sql: "SELECT count(*) FROM deployments WHERE status IN ('active', 'paused')") ?? 0
+            let active = try db.value(Int.self, "SELECT count(*) FROM deployments WHERE status IN ('active', 'paused')") ?? 0
             return AdminAPI.FleetSummary(
                 devices: byState.reduce(0) { $0 + $1.count }, byState: byState, byHardware: byHardware, silent: silent,
                 silentAfterSeconds: silentAfterSeconds, bundles: bundles.keys.sorted().map { .init(name: $0, versions: bundles[$0]!) },

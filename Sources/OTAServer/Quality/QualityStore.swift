@@ -1,14 +1,13 @@
 import Foundation
-import GRDB
 import OTACore
 
 /// What devices measured of their models (`model_reports`): the figures of each shadow phase
 /// and the live figures from `metrics_command`, the latest per device and version.
 struct QualityStore: Sendable {
-    let db: DatabasePool
+    let db: any SQLDatabase
 
     /// Keeps a shadow verdict, in the transaction that records its event.
-    static func recordShadow(_ db: Database, deviceID: String, event: DeviceAPI.Event, deploymentID: String,
+    static func recordShadow(_ db: any SQLTransaction, deviceID: String, event: DeviceAPI.Event, deploymentID: String,
                              outcome: DeviceAPI.ShadowOutcome, receivedAt: String) throws {
         try upsert(db, deviceID: deviceID, bundleName: event.bundleName, version: event.version, source: .shadow,
                    deploymentID: deploymentID, passed: outcome.passed, report: JSONColumn.encode(outcome), at: event.at, receivedAt: receivedAt)
@@ -26,24 +25,24 @@ struct QualityStore: Sendable {
         }
     }
 
-    private static func upsert(_ db: Database, deviceID: String, bundleName: String, version: String, source: ReportSource,
+    private static func upsert(_ db: any SQLTransaction, deviceID: String, bundleName: String, version: String, source: ReportSource,
                                deploymentID: String?, passed: Bool?, report: String, at: String, receivedAt: String) throws {
-        try db.execute(sql: """
+        try db.execute("""
             INSERT INTO model_reports (device_id, bundle_name, version, source, deployment_id, passed, report, at, received_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (device_id, bundle_name, version, source) DO UPDATE SET
                 deployment_id = COALESCE(excluded.deployment_id, deployment_id), passed = excluded.passed, report = excluded.report,
                 at = excluded.at, received_at = excluded.received_at
-            """, arguments: [deviceID, bundleName, version, source.rawValue, deploymentID, passed.map { $0 ? 1 : 0 }, report, at, receivedAt])
+            """, [deviceID, bundleName, version, source.rawValue, deploymentID, passed.map { $0 ? 1 : 0 }, report, at, receivedAt])
     }
 
     /// One phase's figures: from shadow phases when the deployment has one, else from the live
     /// reports of its version. Nil when the deployment has neither a shadow phase nor gates.
-    static func phaseQuality(_ db: Database, plan: DeploymentPlan, version: String, phase: Int, counts: AdminAPI.StateCounts) throws -> AdminAPI.PhaseQuality? {
+    static func phaseQuality(_ db: any SQLTransaction, plan: DeploymentPlan, version: String, phase: Int, counts: AdminAPI.StateCounts) throws -> AdminAPI.PhaseQuality? {
         guard plan.shadow != nil || !plan.gates.isEmpty else { return nil }
         let needed = neededDevices(plan, phase: phase, counts: counts)
         let source: ReportSource = plan.shadow != nil ? .shadow : .live
-        let rows = try db.cachedRows("""
+        let rows = try db.rows("""
             SELECT r.device_id, r.report FROM model_reports r
             JOIN deployment_devices dd ON dd.deployment_id = r.deployment_id AND dd.device_id = r.device_id
             WHERE r.deployment_id = ? AND r.source = ? AND r.version = ? AND dd.phase = ?
@@ -54,7 +53,7 @@ struct QualityStore: Sendable {
         }
         let candidate = rows.compactMap { try? JSONColumn.decode(MetricsReport.self, from: $0.string("report")) }
         // What the same devices measured of the version they ran before, where they still have it.
-        let baseline = try db.cachedRows("""
+        let baseline = try db.rows("""
             SELECT r.report FROM model_reports r
             JOIN deployment_devices dd ON dd.device_id = r.device_id AND dd.deployment_id = ?
             WHERE r.bundle_name = ? AND r.source = 'live' AND r.version <> ? AND dd.phase = ?
@@ -79,11 +78,11 @@ struct QualityStore: Sendable {
     func versionMetrics(limit: Int = 50) async throws -> [AdminAPI.VersionMetrics] {
         try await db.read { db in
             var grouped: [String: (name: String, version: String, reports: [MetricsReport])] = [:]
-            for row in try Row.fetchAll(db, sql: """
+            for row in try db.rows("""
                 SELECT bundle_name, version, report FROM model_reports WHERE source = 'live'
                   AND (bundle_name, version) IN (SELECT bundle_name, version FROM installed_counts WHERE count > 0)
                 ORDER BY received_at DESC LIMIT ?
-                """, arguments: [Self.overviewReports]) {
+                """, [Self.overviewReports]) {
                 guard let report = try? JSONColumn.decode(MetricsReport.self, from: row.string("report")) else { continue }
                 let key = row.string("bundle_name") + "\u{0}" + row.string("version")
                 grouped[key, default: (row.string("bundle_name"), row.string("version"), [])].reports.append(report)

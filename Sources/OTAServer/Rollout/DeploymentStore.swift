@@ -1,13 +1,12 @@
 import Foundation
-import GRDB
 import OTACore
 
 /// Deployments in SQLite: creation, status from trigger-kept counters, and the operator's
 /// and the policy's controls (advance, pause, resume, cancel), each in the audit log.
 struct DeploymentStore: Sendable {
-    let db: DatabasePool
+    let db: any SQLDatabase
 
-    static func plan(_ row: Row) -> DeploymentPlan {
+    static func plan(_ row: SQLRow) -> DeploymentPlan {
         var plan = DeploymentPlan(
             id: row.string("id"), seq: row.int64("seq"), bundleID: row.int64("bundle_id"), bundleName: row.string("bundle_name"),
             target: row.json("target", as: AdminAPI.Target.self), phases: row.json("phases", as: [AdminAPI.Phase].self),
@@ -69,16 +68,16 @@ struct DeploymentStore: Sendable {
         let id = Secret.newID("dep_")
         let now = Timestamp.epochSeconds()
         return try await db.write { db in
-            if quality.shadow != nil, let kind = try String.fetchOne(db, sql: "SELECT kind FROM bundles WHERE id = ?", arguments: [bundleID]), kind != "model" {
+            if quality.shadow != nil, let kind = try db.value(String.self, "SELECT kind FROM bundles WHERE id = ?", [bundleID]), kind != "model" {
                 throw RegistryError.invalid("a shadow phase runs a candidate model beside the live one: \(request.bundleName) is a \(kind) bundle")
             }
-            let seq = (try Int64.fetchOne(db, sql: "SELECT max(seq) FROM deployments") ?? 0) + 1
-            try db.execute(sql: """
+            let seq = (try db.value(Int64.self, "SELECT max(seq) FROM deployments") ?? 0) + 1
+            try db.execute("""
                 INSERT INTO deployments (id, seq, bundle_id, bundle_name, target, phases, current_phase, phase_started_epoch, status,
                     auto_advance, soak_s, success_ratio, failure_threshold_count, failure_threshold_percent, failure_min_finished,
                     rate_limit_per_minute, phase_secret, created_at, created_by, shadow, gates, gate_min_devices)
                 SELECT ?, ?, id, name, ?, ?, 0, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM bundles WHERE id = ?
-                """, arguments: [id, seq, JSONColumn.encode(request.target), JSONColumn.encode(phases), now, (request.autoAdvance ?? false) ? 1 : 0,
+                """, [id, seq, JSONColumn.encode(request.target), JSONColumn.encode(phases), now, (request.autoAdvance ?? false) ? 1 : 0,
                                  soak, ratio, request.failureThresholdCount, thresholdPercent, minFinished, request.rateLimitPerMinute,
                                  Hex.encode(SecureRandom.bytes(32)), Timestamp.now(), caller.actor,
                                  quality.shadow.map(JSONColumn.encode), quality.gates.isEmpty ? nil : JSONColumn.encode(quality.gates),
@@ -87,25 +86,25 @@ struct DeploymentStore: Sendable {
                                 detail: "\(request.bundleName) \(request.version) to \(request.target.summary), phases \(phases.map(\.label).joined(separator: ","))"
                                     + (quality.shadow.map { "; shadow \($0.minSamples) samples within \($0.maxSeconds)s" } ?? "")
                                     + (quality.gates.isEmpty ? "" : "; gates \(quality.gates.map(\.description).joined(separator: ", "))"))
-            return Self.plan(try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id])!)
+            return Self.plan(try db.row("SELECT * FROM deployments WHERE id = ?", [id])!)
         }
     }
 
     func plan(id: String) async throws -> DeploymentPlan? {
-        try await db.read { db in try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id]).map(Self.plan) }
+        try await db.read { db in try db.row("SELECT * FROM deployments WHERE id = ?", [id]).map(Self.plan) }
     }
 
     /// Deployments that may still hand out bundles (active or paused).
     func livePlans() async throws -> [DeploymentPlan] {
         try await db.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM deployments WHERE status IN ('active', 'paused') ORDER BY seq DESC").map(Self.plan)
+            try db.rows("SELECT * FROM deployments WHERE status IN ('active', 'paused') ORDER BY seq DESC").map(Self.plan)
         }
     }
 
     /// Every membership of the live deployments, to warm the check-in cache at start.
     func liveMemberships() async throws -> [(deploymentID: String, deviceID: String, phase: Int, state: AdminAPI.MembershipState)] {
         try await db.read { db in
-            try Row.fetchAll(db, sql: """
+            try db.rows("""
                 SELECT dd.deployment_id, dd.device_id, dd.phase, dd.state FROM deployment_devices dd
                 JOIN deployments d ON d.id = dd.deployment_id WHERE d.status IN ('active', 'paused')
                 """).map { ($0.string("deployment_id"), $0.string("device_id"), $0.int("phase"), $0["state"]) }
@@ -113,9 +112,9 @@ struct DeploymentStore: Sendable {
     }
 
     /// Counts by phase, from the counter table (constant cost whatever the fleet size).
-    func counts(_ db: Database, deploymentID: String) throws -> [Int: AdminAPI.StateCounts] {
+    func counts(_ db: any SQLTransaction, deploymentID: String) throws -> [Int: AdminAPI.StateCounts] {
         var result: [Int: AdminAPI.StateCounts] = [:]
-        for row in try db.cachedRows("SELECT phase, state, count FROM deployment_counts WHERE deployment_id = ? AND count > 0", [deploymentID]) {
+        for row in try db.rows("SELECT phase, state, count FROM deployment_counts WHERE deployment_id = ? AND count > 0", [deploymentID]) {
             result[row.int("phase"), default: AdminAPI.StateCounts()].add(row.int("count"), state: row["state"])
         }
         return result
@@ -123,7 +122,7 @@ struct DeploymentStore: Sendable {
 
     func status(id: String, detailed: Bool = true) async throws -> AdminAPI.Deployment? {
         try await db.read { db in
-            guard let row = try db.cachedRows("""
+            guard let row = try db.rows("""
                 SELECT d.*, b.version, b.digest FROM deployments d JOIN bundles b ON b.id = d.bundle_id WHERE d.id = ?
                 """, [id]).first else { return nil }
             return try self.status(db, row: row, detailed: detailed)
@@ -132,13 +131,13 @@ struct DeploymentStore: Sendable {
 
     func list(limit: Int = 200) async throws -> [AdminAPI.Deployment] {
         try await db.read { db in
-            try Row.fetchAll(db, sql: """
+            try db.rows("""
                 SELECT d.*, b.version, b.digest FROM deployments d JOIN bundles b ON b.id = d.bundle_id ORDER BY d.seq DESC LIMIT ?
-                """, arguments: [limit]).map { try self.status(db, row: $0, detailed: false) }
+                """, [limit]).map { try self.status(db, row: $0, detailed: false) }
         }
     }
 
-    private func status(_ db: Database, row: Row, detailed: Bool) throws -> AdminAPI.Deployment {
+    private func status(_ db: any SQLTransaction, row: SQLRow, detailed: Bool) throws -> AdminAPI.Deployment {
         let plan = Self.plan(row)
         let counts = try counts(db, deploymentID: plan.id)
         let phases = plan.phases.enumerated().map { index, phase in
@@ -156,15 +155,15 @@ struct DeploymentStore: Sendable {
                 try QualityStore.phaseQuality(db, plan: plan, version: row.string("version"), phase: index, counts: counts[index] ?? AdminAPI.StateCounts())
             }
             if quality?.isEmpty == true { quality = nil }
-            let sums = try db.cachedRows("""
+            let sums = try db.rows("""
                 SELECT COUNT(*) AS devices, COALESCE(SUM(bytes_fetched), 0) AS fetched, COALESCE(SUM(bytes_total), 0) AS total
                 FROM deployment_devices WHERE deployment_id = ? AND bytes_total IS NOT NULL
                 """, [plan.id])[0]
             transfer = AdminAPI.TransferTotals(devices: sums.int("devices"), fetchedBytes: UInt64(sums.int64("fetched")), totalBytes: UInt64(sums.int64("total")))
-            failureReasons = try db.cachedRows("""
+            failureReasons = try db.rows("""
                 SELECT reason, count FROM deployment_failures WHERE deployment_id = ? AND count > 0 ORDER BY count DESC, reason LIMIT 20
                 """, [plan.id]).map { AdminAPI.FailureReason(reason: $0.string("reason"), count: $0.int("count")) }
-            versions = try db.cachedRows("""
+            versions = try db.rows("""
                 SELECT version, count FROM installed_counts WHERE bundle_name = ? AND count > 0 ORDER BY count DESC, version LIMIT 50
                 """, [plan.bundleName]).map { AdminAPI.VersionCount(version: $0.string("version"), count: $0.int("count")) }
         }
@@ -196,7 +195,7 @@ struct DeploymentStore: Sendable {
     func apply(_ control: Control, to id: String, reason: String?, by caller: AdminIdentity) async throws -> DeploymentPlan {
         let now = Timestamp.epochSeconds()
         return try await db.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id]) else {
+            guard let row = try db.row("SELECT * FROM deployments WHERE id = ?", [id]) else {
                 throw RegistryError.notFound("no deployment \(id)")
             }
             let plan = Self.plan(row)
@@ -205,27 +204,27 @@ struct DeploymentStore: Sendable {
             switch control {
             case .advance:
                 guard !plan.isLastPhase else { throw RegistryError.conflict("deployment \(id) is already in its last phase") }
-                try db.execute(sql: "UPDATE deployments SET current_phase = current_phase + 1, phase_started_epoch = ?, soak_started_epoch = NULL WHERE id = ?",
-                               arguments: [now, id])
+                try db.execute("UPDATE deployments SET current_phase = current_phase + 1, phase_started_epoch = ?, soak_started_epoch = NULL WHERE id = ?",
+                               [now, id])
                 detail = "to phase \(plan.currentPhase + 2) (\(plan.phases[plan.currentPhase + 1].label))" + (reason.map { ": \($0)" } ?? "")
             case .pause:
                 guard plan.status == .active else { throw RegistryError.conflict("deployment \(id) is not active") }
-                try db.execute(sql: "UPDATE deployments SET status = 'paused', paused_reason = ? WHERE id = ?",
-                               arguments: ["paused by \(caller.name)" + (reason.map { ": \($0)" } ?? ""), id])
+                try db.execute("UPDATE deployments SET status = 'paused', paused_reason = ? WHERE id = ?",
+                               ["paused by \(caller.name)" + (reason.map { ": \($0)" } ?? ""), id])
             case .resume:
                 guard plan.status == .paused else { throw RegistryError.conflict("deployment \(id) is not paused") }
                 // The failures seen so far are accepted by resuming; thresholds count new ones.
                 // So are the current phase's gate figures: they no longer hold it.
                 let overall = try counts(db, deploymentID: id).values.reduce(AdminAPI.StateCounts(), +)
-                try db.execute(sql: """
+                try db.execute("""
                     UPDATE deployments SET status = 'active', paused_reason = NULL, failure_baseline = ?, finished_baseline = ?,
                         gates_waived_phase = CASE WHEN gates IS NULL THEN NULL ELSE current_phase END WHERE id = ?
-                    """, arguments: [overall.unsuccessful, overall.finished, id])
+                    """, [overall.unsuccessful, overall.finished, id])
             case .cancel:
-                try db.execute(sql: "UPDATE deployments SET status = 'cancelled', finished_at = ? WHERE id = ?", arguments: [Timestamp.now(), id])
+                try db.execute("UPDATE deployments SET status = 'cancelled', finished_at = ? WHERE id = ?", [Timestamp.now(), id])
             }
             try AuditLog.record(db, by: caller, action: "deployment.\(control.rawValue)", target: id, detail: detail)
-            return Self.plan(try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id])!)
+            return Self.plan(try db.row("SELECT * FROM deployments WHERE id = ?", [id])!)
         }
     }
 
@@ -234,7 +233,7 @@ struct DeploymentStore: Sendable {
     func gateChecks(_ plan: DeploymentPlan) async throws -> [AdminAPI.GateCheck] {
         guard plan.gatesHold, plan.status == .active else { return [] }
         return try await db.read { db in
-            guard let version = try String.fetchOne(db, sql: "SELECT version FROM bundles WHERE id = ?", arguments: [plan.bundleID]) else { return [] }
+            guard let version = try db.value(String.self, "SELECT version FROM bundles WHERE id = ?", [plan.bundleID]) else { return [] }
             let counts = try self.counts(db, deploymentID: plan.id)[plan.currentPhase] ?? AdminAPI.StateCounts()
             return try QualityStore.phaseQuality(db, plan: plan, version: version, phase: plan.currentPhase, counts: counts)?.gates ?? []
         }
@@ -246,7 +245,7 @@ struct DeploymentStore: Sendable {
     func evaluate(id: String, gates: [AdminAPI.GateCheck] = [], gatesPhase: Int? = nil) async throws -> DeploymentPlan? {
         let now = Timestamp.epochSeconds()
         return try await db.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id]) else { return nil }
+            guard let row = try db.row("SELECT * FROM deployments WHERE id = ?", [id]) else { return nil }
             let plan = Self.plan(row)
             let counts = try counts(db, deploymentID: id)
             // Checks made for another phase (it advanced meanwhile): the next evaluation decides.
@@ -255,21 +254,21 @@ struct DeploymentStore: Sendable {
             case .none:
                 return nil
             case .startSoak:
-                try db.execute(sql: "UPDATE deployments SET soak_started_epoch = ? WHERE id = ?", arguments: [now, id])
+                try db.execute("UPDATE deployments SET soak_started_epoch = ? WHERE id = ?", [now, id])
                 return nil
             case .resetSoak:
-                try db.execute(sql: "UPDATE deployments SET soak_started_epoch = NULL WHERE id = ?", arguments: [id])
+                try db.execute("UPDATE deployments SET soak_started_epoch = NULL WHERE id = ?", [id])
                 return nil
             case .pause(let reason):
-                try db.execute(sql: "UPDATE deployments SET status = 'paused', paused_reason = ? WHERE id = ?",
-                               arguments: ["paused automatically: \(reason)", id])
+                try db.execute("UPDATE deployments SET status = 'paused', paused_reason = ? WHERE id = ?",
+                               ["paused automatically: \(reason)", id])
                 try AuditLog.recordSystem(db, action: "deployment.pause", target: id, detail: "automatic: \(reason)")
             case .advance(let phase, let reason):
-                try db.execute(sql: "UPDATE deployments SET current_phase = ?, phase_started_epoch = ?, soak_started_epoch = NULL WHERE id = ?",
-                               arguments: [phase, now, id])
+                try db.execute("UPDATE deployments SET current_phase = ?, phase_started_epoch = ?, soak_started_epoch = NULL WHERE id = ?",
+                               [phase, now, id])
                 try AuditLog.recordSystem(db, action: "deployment.advance", target: id, detail: "automatic: \(reason)")
             }
-            return Self.plan(try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id])!)
+            return Self.plan(try db.row("SELECT * FROM deployments WHERE id = ?", [id])!)
         }
     }
 }

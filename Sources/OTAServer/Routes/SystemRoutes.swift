@@ -1,4 +1,3 @@
-import GRDB
 import Hummingbird
 import OTACore
 
@@ -6,7 +5,7 @@ import OTACore
 enum SystemRoutes {
     static let routes: [APIRoute] = [
         APIRoute(.get, "healthz", .anyone) { _, context in
-            _ = try await context.db.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+            _ = try await context.db.read { db in try db.value(Int.self, "SELECT 1") }
             return try JSONResponse.make(["status": "ok"])
         },
 

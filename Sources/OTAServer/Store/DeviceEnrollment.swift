@@ -1,4 +1,3 @@
-import GRDB
 import OTACore
 
 /// Who may join the fleet, and with which key: registration with an enrollment token or
@@ -25,10 +24,10 @@ extension DeviceStore {
         let now = Timestamp.epochSeconds()
         let key = Base64.encode(publicKey.raw)
         return try await db.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE id = ?", arguments: [request.deviceID]) == true {
+            if try db.value(Bool.self, "SELECT 1 FROM devices WHERE id = ?", [request.deviceID]) == true {
                 throw RegistryError.conflict("device \(request.deviceID) is already registered; an operator must delete it and authorise it again")
             }
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE public_key = ?", arguments: [key]) == true {
+            if try db.value(Bool.self, "SELECT 1 FROM devices WHERE public_key = ?", [key]) == true {
                 throw RegistryError.conflict("this public key already belongs to another device")
             }
             let tags: [String]
@@ -43,17 +42,17 @@ extension DeviceStore {
                 if let prefix = token.optionalString("id_prefix"), !request.deviceID.hasPrefix(prefix) {
                     throw RegistryError.notAllowed("this enrollment token is for device ids starting with '\(prefix)'")
                 }
-                if try Bool.fetchOne(db, sql: "SELECT 1 FROM preauthorized_devices WHERE device_id = ?", arguments: [request.deviceID]) == true {
+                if try db.value(Bool.self, "SELECT 1 FROM preauthorized_devices WHERE device_id = ?", [request.deviceID]) == true {
                     throw RegistryError.conflict("device \(request.deviceID) is pre-authorised with its own key; it registers without a token")
                 }
                 tags = token.json("tags", as: [String].self)
                 group = token.optionalString("group_name")
                 status = token.int("auto_accept") != 0 ? .accepted : .pending
                 tokenID = token.string("id")
-                try db.execute(sql: "UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = ?", arguments: [tokenID])
+                try db.execute("UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = ?", [tokenID])
             } else {
-                guard let authorised = try Row.fetchOne(db, sql: "SELECT * FROM preauthorized_devices WHERE device_id = ? AND public_key = ?",
-                                                        arguments: [request.deviceID, key]) else {
+                guard let authorised = try db.row("SELECT * FROM preauthorized_devices WHERE device_id = ? AND public_key = ?",
+                                                        [request.deviceID, key]) else {
                     throw RegistryError.notAuthenticated("no enrollment token, and device \(request.deviceID) is not pre-authorised with this key")
                 }
                 guard authorised.string("hardware") == request.hardware else {
@@ -62,16 +61,16 @@ extension DeviceStore {
                 tags = authorised.json("tags", as: [String].self)
                 group = authorised.optionalString("group_name")
                 status = .accepted
-                try db.execute(sql: "DELETE FROM preauthorized_devices WHERE device_id = ?", arguments: [request.deviceID])
+                try db.execute("DELETE FROM preauthorized_devices WHERE device_id = ?", [request.deviceID])
             }
-            try db.execute(sql: """
+            try db.execute("""
                 INSERT INTO devices (id, token_hash, hardware, attributes, group_name, enrollment_token_id, registered_at, last_seen,
                                      public_key, status, session_epoch)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [request.deviceID, "key:" + request.deviceID, request.hardware, JSONColumn.encode(attributes), group,
+                """, [request.deviceID, "key:" + request.deviceID, request.hardware, JSONColumn.encode(attributes), group,
                                  tokenID, Timestamp.now(), now, key, status.rawValue, DeviceSessions.newEpoch()])
             for tag in Set(tags).sorted() {
-                try db.execute(sql: "INSERT INTO device_tags (device_id, tag) VALUES (?, ?)", arguments: [request.deviceID, tag])
+                try db.execute("INSERT INTO device_tags (device_id, tag) VALUES (?, ?)", [request.deviceID, tag])
             }
             try AuditLog.recordSystem(db, action: "device.register", target: request.deviceID,
                                       detail: "\(status.rawValue), \(tokenID.map { "enrollment token \($0)" } ?? "pre-authorised"), key \(publicKey.keyID.prefix(16))")
@@ -79,8 +78,8 @@ extension DeviceStore {
         }
     }
 
-    private static func usableToken(_ db: Database, secret: String, now: Int64) throws -> Row {
-        guard let token = try Row.fetchOne(db, sql: "SELECT * FROM enrollment_tokens WHERE token_hash = ?", arguments: [Secret.hash(secret)]) else {
+    private static func usableToken(_ db: any SQLTransaction, secret: String, now: Int64) throws -> SQLRow {
+        guard let token = try db.row("SELECT * FROM enrollment_tokens WHERE token_hash = ?", [Secret.hash(secret)]) else {
             throw RegistryError.notAuthenticated("the enrollment token is not valid")
         }
         if token.optionalString("revoked_at") != nil { throw RegistryError.notAuthenticated("the enrollment token was revoked") }
@@ -93,8 +92,8 @@ extension DeviceStore {
 
     func keyedDevice(id: String) async throws -> KeyedDevice? {
         try await db.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT id, hardware, group_name, public_key, status, session_epoch FROM devices WHERE id = ?",
-                                             arguments: [id]),
+            guard let row = try db.row("SELECT id, hardware, group_name, public_key, status, session_epoch FROM devices WHERE id = ?",
+                                             [id]),
                   let raw = row.optionalString("public_key").flatMap(Base64.decode), let key = try? Ed25519PublicKey(raw: raw),
                   let status = DeviceAPI.DeviceStatus(rawValue: row.string("status")) else { return nil }
             return KeyedDevice(identity: try Self.identity(db, row: row), publicKey: key, status: status,
@@ -106,12 +105,11 @@ extension DeviceStore {
     func bindKey(deviceID: String, publicKey: Ed25519PublicKey) async throws {
         let key = Base64.encode(publicKey.raw)
         try await db.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE public_key = ?", arguments: [key]) == true {
+            if try db.value(Bool.self, "SELECT 1 FROM devices WHERE public_key = ?", [key]) == true {
                 throw RegistryError.conflict("this public key already belongs to a device")
             }
-            try db.execute(sql: "UPDATE devices SET public_key = ?, token_hash = 'key:' || id, session_epoch = ? WHERE id = ? AND public_key IS NULL",
-                           arguments: [key, DeviceSessions.newEpoch(), deviceID])
-            guard db.changesCount > 0 else { throw RegistryError.conflict("device \(deviceID) already has a key; an operator can change it") }
+            guard try db.execute("UPDATE devices SET public_key = ?, token_hash = 'key:' || id, session_epoch = ? WHERE id = ? AND public_key IS NULL",
+                           [key, DeviceSessions.newEpoch(), deviceID]) > 0 else { throw RegistryError.conflict("device \(deviceID) already has a key; an operator can change it") }
             try AuditLog.recordSystem(db, action: "device.bind_key", target: deviceID, detail: "key \(publicKey.keyID.prefix(16))")
         }
     }
@@ -119,9 +117,8 @@ extension DeviceStore {
     /// Accepts or rejects a device; false when there is no such device.
     func setStatus(id: String, _ status: DeviceAPI.DeviceStatus, by caller: AdminIdentity) async throws -> Bool {
         try await db.write { db in
-            try db.execute(sql: "UPDATE devices SET status = ?, session_epoch = ? WHERE id = ?",
-                           arguments: [status.rawValue, DeviceSessions.newEpoch(), id])
-            guard db.changesCount > 0 else { return false }
+            guard try db.execute("UPDATE devices SET status = ?, session_epoch = ? WHERE id = ?",
+                           [status.rawValue, DeviceSessions.newEpoch(), id]) > 0 else { return false }
             try AuditLog.record(db, by: caller, action: status == .accepted ? "device.accept" : "device.reject", target: id)
             return true
         }
@@ -132,12 +129,11 @@ extension DeviceStore {
     func setKey(id: String, publicKey: Ed25519PublicKey, by caller: AdminIdentity) async throws -> Bool {
         let key = Base64.encode(publicKey.raw)
         return try await db.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE public_key = ? AND id != ?", arguments: [key, id]) == true {
+            if try db.value(Bool.self, "SELECT 1 FROM devices WHERE public_key = ? AND id != ?", [key, id]) == true {
                 throw RegistryError.conflict("this public key already belongs to another device")
             }
-            try db.execute(sql: "UPDATE devices SET public_key = ?, token_hash = 'key:' || id, session_epoch = ? WHERE id = ?",
-                           arguments: [key, DeviceSessions.newEpoch(), id])
-            guard db.changesCount > 0 else { return false }
+            guard try db.execute("UPDATE devices SET public_key = ?, token_hash = 'key:' || id, session_epoch = ? WHERE id = ?",
+                           [key, DeviceSessions.newEpoch(), id]) > 0 else { return false }
             try AuditLog.record(db, by: caller, action: "device.rekey", target: id, detail: "key \(publicKey.keyID.prefix(16))")
             return true
         }
@@ -161,15 +157,15 @@ extension DeviceStore {
         let now = Timestamp.now()
         return try await db.write { db in
             for device in devices {
-                if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE id = ? OR public_key = ?", arguments: [device.deviceID, device.publicKey]) == true {
+                if try db.value(Bool.self, "SELECT 1 FROM devices WHERE id = ? OR public_key = ?", [device.deviceID, device.publicKey]) == true {
                     throw RegistryError.conflict("\(device.deviceID) (or its key) is already registered")
                 }
-                try db.execute(sql: """
+                try db.execute("""
                     INSERT INTO preauthorized_devices (device_id, public_key, hardware, tags, group_name, created_at, created_by)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (device_id) DO UPDATE SET public_key = excluded.public_key, hardware = excluded.hardware,
                         tags = excluded.tags, group_name = excluded.group_name
-                    """, arguments: [device.deviceID, device.publicKey, device.hardware, JSONColumn.encode(device.tags ?? []), device.group,
+                    """, [device.deviceID, device.publicKey, device.hardware, JSONColumn.encode(device.tags ?? []), device.group,
                                      now, caller.actor])
             }
             try AuditLog.record(db, by: caller, action: "device.import", target: "\(devices.count) devices",

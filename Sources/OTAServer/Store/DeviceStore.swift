@@ -1,12 +1,11 @@
-import GRDB
 import OTACore
 
 /// Devices: lookup, the fleet listing with filters, and the batched writes of check-ins.
 /// Registration, keys and acceptance are in DeviceEnrollment.swift.
 public struct DeviceStore: Sendable {
-    let db: DatabasePool
+    let db: any SQLDatabase
 
-    public init(db: DatabasePool) { self.db = db }
+    init(db: any SQLDatabase) { self.db = db }
 
     /// Every device's identity by token hash, to answer check-ins from memory from the start
     /// (rather than a database read per device after a restart).
@@ -15,12 +14,12 @@ public struct DeviceStore: Sendable {
     func allIdentities() async throws -> (bearer: [String: DeviceIdentity], keyed: [String: (identity: DeviceIdentity, epoch: String)]) {
         try await db.read { db in
             var tags: [String: Set<String>] = [:]
-            let tagRows = try Row.fetchCursor(db, sql: "SELECT device_id, tag FROM device_tags")
-            while let row = try tagRows.next() { tags[row.string("device_id"), default: []].insert(row.string("tag")) }
+            try db.forEachRow("SELECT device_id, tag FROM device_tags", []) { row in
+                tags[row.string("device_id"), default: []].insert(row.string("tag"))
+            }
             var bearer: [String: DeviceIdentity] = [:]
             var keyed: [String: (identity: DeviceIdentity, epoch: String)] = [:]
-            let rows = try Row.fetchCursor(db, sql: "SELECT id, token_hash, hardware, group_name, public_key, session_epoch FROM devices WHERE status = 'accepted'")
-            while let row = try rows.next() {
+            try db.forEachRow("SELECT id, token_hash, hardware, group_name, public_key, session_epoch FROM devices WHERE status = 'accepted'", []) { row in
                 let id = row.string("id")
                 let identity = DeviceIdentity(id: id, hardware: row.string("hardware"), tags: tags[id] ?? [], group: row.optionalString("group_name"))
                 if row.optionalString("public_key") == nil {
@@ -35,22 +34,22 @@ public struct DeviceStore: Sendable {
 
     func identity(tokenHash: String) async throws -> DeviceIdentity? {
         try await db.read { db in
-            let statement = try db.cachedStatement(sql: "SELECT id, hardware, group_name FROM devices WHERE token_hash = ? AND public_key IS NULL AND status = 'accepted'")
-            guard let row = try Row.fetchOne(statement, arguments: [tokenHash]) else { return nil }
+            guard let row = try db.row("SELECT id, hardware, group_name FROM devices WHERE token_hash = ? AND public_key IS NULL AND status = 'accepted'",
+                                       [tokenHash]) else { return nil }
             return try Self.identity(db, row: row)
         }
     }
 
     func identity(id: String) async throws -> DeviceIdentity? {
         try await db.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT id, hardware, group_name FROM devices WHERE id = ?", arguments: [id]) else { return nil }
+            guard let row = try db.row("SELECT id, hardware, group_name FROM devices WHERE id = ?", [id]) else { return nil }
             return try Self.identity(db, row: row)
         }
     }
 
-    static func identity(_ db: Database, row: Row) throws -> DeviceIdentity {
+    static func identity(_ db: any SQLTransaction, row: SQLRow) throws -> DeviceIdentity {
         let id = row.string("id")
-        let tags = try String.fetchAll(db.cachedStatement(sql: "SELECT tag FROM device_tags WHERE device_id = ?"), arguments: [id])
+        let tags = try db.values(String.self, "SELECT tag FROM device_tags WHERE device_id = ?", [id])
         return DeviceIdentity(id: id, hardware: row.string("hardware"), tags: Set(tags), group: row.optionalString("group_name"))
     }
 
@@ -75,10 +74,10 @@ public struct DeviceStore: Sendable {
 
     func list(_ filter: Filter) async throws -> AdminAPI.DevicePage {
         var conditions: [String] = []
-        var arguments: StatementArguments = []
-        func add(_ sql: String, _ values: any DatabaseValueConvertible...) {
+        var arguments: [any SQLBindable] = []
+        func add(_ sql: String, _ values: any SQLBindable...) {
             conditions.append(sql)
-            for value in values { arguments += [value] }
+            arguments += values
         }
         if let value = filter.hardware { add("d.hardware = ?", value) }
         if let value = filter.group { add("d.group_name = ?", value) }
@@ -96,16 +95,16 @@ public struct DeviceStore: Sendable {
         }
         if let value = filter.seenBefore { add("(d.last_seen IS NULL OR d.last_seen < ?)", value) }
         if let value = filter.seenAfter { add("d.last_seen >= ?", value) }
-        if filter.staleTrust { add(Self.staleTrustSQL, Timestamp.now()) }
+        if filter.staleTrust { add(Self.staleTrustSQL(db.dialect), Timestamp.now()) }
         if let prefix = filter.idPrefix { add("d.id >= ? AND d.id < ?", prefix, prefix + "\u{10FFFF}") }
         if let cursor = filter.cursor { add("d.id > ?", cursor) }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         arguments += [filter.limit + 1]
         let sql = "SELECT d.* FROM devices d \(whereClause) ORDER BY d.id LIMIT ?"
-        let frozenArguments = arguments
+        let frozenArguments = arguments.map(\.sqlValue)
         let limit = filter.limit
         return try await db.read { db in
-            let rows = try Row.fetchAll(db, sql: sql, arguments: frozenArguments)
+            let rows = try db.rows(sql, frozenArguments)
             let page = Array(rows.prefix(limit))
             let devices = try Self.devices(db, rows: page)
             return AdminAPI.DevicePage(devices: devices, nextCursor: rows.count > limit ? page.last.map { $0.string("id") } : nil)
@@ -113,18 +112,16 @@ public struct DeviceStore: Sendable {
     }
 
     /// Full device records for `rows`, with their tags and installed bundles in two queries.
-    static func devices(_ db: Database, rows: [Row]) throws -> [AdminAPI.Device] {
+    static func devices(_ db: any SQLTransaction, rows: [SQLRow]) throws -> [AdminAPI.Device] {
         let ids = rows.map { $0.string("id") }
         guard !ids.isEmpty else { return [] }
-        let placeholders = databaseQuestionMarks(count: ids.count)
+        let list = placeholders(ids.count)
         var tags: [String: [String]] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT device_id, tag FROM device_tags WHERE device_id IN (\(placeholders)) ORDER BY tag",
-                                    arguments: StatementArguments(ids)) {
+        for row in try db.rows("SELECT device_id, tag FROM device_tags WHERE device_id IN (\(list)) ORDER BY tag", ids) {
             tags[row.string("device_id"), default: []].append(row.string("tag"))
         }
         var installed: [String: [DeviceAPI.InstalledBundle]] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM installed WHERE device_id IN (\(placeholders)) ORDER BY bundle_name",
-                                    arguments: StatementArguments(ids)) {
+        for row in try db.rows("SELECT * FROM installed WHERE device_id IN (\(list)) ORDER BY bundle_name", ids) {
             installed[row.string("device_id"), default: []].append(
                 .init(name: row.string("bundle_name"), version: row.string("version"), digest: row.string("digest"), state: row["state"]))
         }
@@ -144,25 +141,26 @@ public struct DeviceStore: Sendable {
 
     /// `TrustReport.isStale` in SQL, for a time `?`. Expiry times are stored in one form
     /// (`Fleet.checkin` normalises them), so comparing the text compares the times.
-    static let staleTrustSQL = """
-        (d.trust IS NOT NULL AND (json_extract(d.trust, '$.problem') IS NOT NULL OR (json_extract(d.trust, '$.root_version') > 0
-          AND (json_extract(d.trust, '$.targets_expires') IS NULL OR json_extract(d.trust, '$.targets_expires') <= ?))))
-        """
+    static func staleTrustSQL(_ dialect: SQLDialect) -> String {
+        let problem = dialect.jsonText("d.trust", "problem"), root = dialect.jsonNumber("d.trust", "root_version")
+        let expires = dialect.jsonText("d.trust", "targets_expires")
+        return "(d.trust IS NOT NULL AND (\(problem) IS NOT NULL OR (\(root) > 0 AND (\(expires) IS NULL OR \(expires) <= ?))))"
+    }
 
     /// Accepted devices whose last trust report is stale.
     func staleTrustCount(now: Int64) async throws -> Int {
         try await db.read { db in
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM devices d WHERE d.status = 'accepted' AND \(Self.staleTrustSQL)",
-                             arguments: [Timestamp.format(secondsSinceEpoch: now)]) ?? 0
+            try db.value(Int.self, "SELECT count(*) FROM devices d WHERE d.status = 'accepted' AND \(Self.staleTrustSQL(db.dialect))",
+                             [Timestamp.format(secondsSinceEpoch: now)]) ?? 0
         }
     }
 
     func detail(id: String, eventLimit: Int = 200) async throws -> AdminAPI.DeviceDetail? {
         try await db.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM devices WHERE id = ?", arguments: [id]) else { return nil }
+            guard let row = try db.row("SELECT * FROM devices WHERE id = ?", [id]) else { return nil }
             let device = try Self.devices(db, rows: [row])[0]
-            let events = try Row.fetchAll(db, sql: "SELECT * FROM events WHERE device_id = ? ORDER BY id DESC LIMIT ?",
-                                          arguments: [id, eventLimit]).map(EventStore.record)
+            let events = try db.rows("SELECT * FROM events WHERE device_id = ? ORDER BY id DESC LIMIT ?",
+                                          [id, eventLimit]).map(EventStore.record)
             return AdminAPI.DeviceDetail(device: device, events: events)
         }
     }
@@ -175,15 +173,15 @@ public struct DeviceStore: Sendable {
             throw RegistryError.invalid(problem)
         }
         return try await db.write { db in
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE id = ?", arguments: [id]) == true else { return false }
+            guard try db.value(Bool.self, "SELECT 1 FROM devices WHERE id = ?", [id]) == true else { return false }
             if let tags = request.tags {
-                try db.execute(sql: "DELETE FROM device_tags WHERE device_id = ?", arguments: [id])
+                try db.execute("DELETE FROM device_tags WHERE device_id = ?", [id])
                 for tag in Set(tags).sorted() {
-                    try db.execute(sql: "INSERT INTO device_tags (device_id, tag) VALUES (?, ?)", arguments: [id, tag])
+                    try db.execute("INSERT INTO device_tags (device_id, tag) VALUES (?, ?)", [id, tag])
                 }
             }
             if let group = request.group {
-                try db.execute(sql: "UPDATE devices SET group_name = ? WHERE id = ?", arguments: [group.isEmpty ? nil : group, id])
+                try db.execute("UPDATE devices SET group_name = ? WHERE id = ?", [group.isEmpty ? nil : group, id])
             }
             try AuditLog.record(db, by: caller, action: "device.update", target: id,
                                 detail: "tags \(request.tags.map { $0.joined(separator: ",") } ?? "unchanged"), group \(request.group ?? "unchanged")")
@@ -193,8 +191,7 @@ public struct DeviceStore: Sendable {
 
     func delete(id: String, by caller: AdminIdentity) async throws -> Bool {
         try await db.write { db in
-            try db.execute(sql: "DELETE FROM devices WHERE id = ?", arguments: [id])
-            guard db.changesCount > 0 else { return false }
+            guard try db.execute("DELETE FROM devices WHERE id = ?", [id]) > 0 else { return false }
             try AuditLog.record(db, by: caller, action: "device.delete", target: id)
             return true
         }
@@ -225,36 +222,32 @@ public struct DeviceStore: Sendable {
         guard !batch.isEmpty else { return }
         let now = Timestamp.now()
         try await db.write { db in
-            let seen = try db.cachedStatement(sql: "UPDATE devices SET last_seen = ? WHERE id = ?")
-            for (id, epoch) in batch.lastSeen { try seen.execute(arguments: [epoch, id]) }
-            let attributes = try db.cachedStatement(sql: "UPDATE devices SET attributes = ? WHERE id = ?")
-            for (id, values) in batch.attributes { try attributes.execute(arguments: [JSONColumn.encode(values), id]) }
-            let trust = try db.cachedStatement(sql: "UPDATE devices SET trust = ? WHERE id = ?")
-            for (id, report) in batch.trust { try trust.execute(arguments: [JSONColumn.encode(report), id]) }
+            for (id, epoch) in batch.lastSeen { try db.execute("UPDATE devices SET last_seen = ? WHERE id = ?", [epoch, id]) }
+            for (id, values) in batch.attributes { try db.execute("UPDATE devices SET attributes = ? WHERE id = ?", [JSONColumn.encode(values), id]) }
+            for (id, report) in batch.trust { try db.execute("UPDATE devices SET trust = ? WHERE id = ?", [JSONColumn.encode(report), id]) }
             // A device deleted since its check-in is skipped (its rows would break the foreign key).
-            let upsert = try db.cachedStatement(sql: """
+            let upsert = """
                 INSERT INTO installed (device_id, bundle_name, version, digest, state, updated_at)
-                SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM devices WHERE id = ?1)
+                SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM devices WHERE id = ?)
                 ON CONFLICT (device_id, bundle_name) DO UPDATE SET version = excluded.version, digest = excluded.digest,
                     state = excluded.state, updated_at = excluded.updated_at
-                WHERE version IS NOT excluded.version OR digest IS NOT excluded.digest OR state IS NOT excluded.state
-                """)
-            let prune = try db.cachedStatement(sql: """
-                DELETE FROM installed WHERE device_id = ? AND bundle_name NOT IN (SELECT value FROM json_each(?))
-                """)
+                WHERE installed.version IS DISTINCT FROM excluded.version OR installed.digest IS DISTINCT FROM excluded.digest
+                    OR installed.state IS DISTINCT FROM excluded.state
+                """
+            let prune = "DELETE FROM installed WHERE device_id = ? AND bundle_name NOT IN (\(db.dialect.jsonStrings("?")))"
             for (id, bundles) in batch.installed {
-                try prune.execute(arguments: [id, JSONColumn.encode(bundles.map(\.name))])
+                try db.execute(prune, [id, JSONColumn.encode(bundles.map(\.name))])
                 for bundle in bundles {
-                    try upsert.execute(arguments: [id, bundle.name, bundle.version, bundle.digest, bundle.state, now])
+                    try db.execute(upsert, [id, bundle.name, bundle.version, bundle.digest, bundle.state, now, id])
                 }
             }
-            let member = try db.cachedStatement(sql: """
-                INSERT OR IGNORE INTO deployment_devices (deployment_id, device_id, phase, state, assigned_epoch, updated_epoch)
-                SELECT ?, ?, ?, 'pending', ?, ? WHERE EXISTS (SELECT 1 FROM devices WHERE id = ?)
-                """)
+            let member = """
+                INSERT INTO deployment_devices (deployment_id, device_id, phase, state, assigned_epoch, updated_epoch)
+                SELECT ?, ?, ?, 'pending', ?, ? WHERE EXISTS (SELECT 1 FROM devices WHERE id = ?) ON CONFLICT DO NOTHING
+                """
             for membership in batch.memberships {
-                try member.execute(arguments: [membership.deploymentID, membership.deviceID, membership.phase,
-                                               membership.epoch, membership.epoch, membership.deviceID])
+                try db.execute(member, [membership.deploymentID, membership.deviceID, membership.phase,
+                                        membership.epoch, membership.epoch, membership.deviceID])
             }
         }
     }

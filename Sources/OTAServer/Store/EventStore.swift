@@ -1,9 +1,8 @@
-import GRDB
 import OTACore
 
 /// The update steps devices report, and their effect on deployment progress.
 struct EventStore: Sendable {
-    let db: DatabasePool
+    let db: any SQLDatabase
 
     /// Stores events and moves the device's deployment memberships, in one transaction.
     /// Events naming a deployment the device is not part of are kept but count nowhere.
@@ -17,15 +16,15 @@ struct EventStore: Sendable {
             for event in events {
                 // A membership may still wait in the check-in batch; make sure its row exists.
                 if let id = event.deploymentID, let member = knownMembers[id] {
-                    try db.execute(sql: """
-                        INSERT OR IGNORE INTO deployment_devices (deployment_id, device_id, phase, state, assigned_epoch, updated_epoch)
-                        VALUES (?, ?, ?, 'pending', ?, ?)
-                        """, arguments: [id, device.id, member.phase, member.assignedEpoch, epoch])
+                    try db.execute("""
+                        INSERT INTO deployment_devices (deployment_id, device_id, phase, state, assigned_epoch, updated_epoch)
+                        VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING
+                        """, [id, device.id, member.phase, member.assignedEpoch, epoch])
                 }
                 var deploymentID: String?
                 if let id = event.deploymentID,
-                   let current = try AdminAPI.MembershipState.fetchOne(db, sql: "SELECT state FROM deployment_devices WHERE deployment_id = ? AND device_id = ?",
-                                                     arguments: [id, device.id]) {
+                   let current = try db.value(AdminAPI.MembershipState.self, "SELECT state FROM deployment_devices WHERE deployment_id = ? AND device_id = ?",
+                                                     [id, device.id]) {
                     deploymentID = id
                     let next = AdminAPI.MembershipState(event.state)
                     // Figures differ on every device; the reason failures are grouped by must not.
@@ -34,34 +33,34 @@ struct EventStore: Sendable {
                     // contradicting report stays in the history but changes no count.
                     let advances = next.order > current.order
                     if advances {
-                        try db.execute(sql: "UPDATE deployment_devices SET state = ?, detail = ?, updated_epoch = ? WHERE deployment_id = ? AND device_id = ?",
-                                       arguments: [next, String(reason.prefix(2000)), epoch, id, device.id])
+                        try db.execute("UPDATE deployment_devices SET state = ?, detail = ?, updated_epoch = ? WHERE deployment_id = ? AND device_id = ?",
+                                       [next, String(reason.prefix(2000)), epoch, id, device.id])
                         changed.append((id, next))
                     }
                     // Figures count only for the deployment's own bundle version: a device cannot
                     // vote twice in a phase under names it makes up.
-                    if let outcome = event.shadow, try Bool.fetchOne(db, sql: """
+                    if let outcome = event.shadow, try db.value(Bool.self, """
                         SELECT 1 FROM deployments d JOIN bundles b ON b.id = d.bundle_id WHERE d.id = ? AND d.bundle_name = ? AND b.version = ?
-                        """, arguments: [id, event.bundleName, event.version]) == true {
+                        """, [id, event.bundleName, event.version]) == true {
                         try QualityStore.recordShadow(db, deviceID: device.id, event: event, deploymentID: id, outcome: outcome, receivedAt: received)
                     }
                     if let transfer = event.transfer {
-                        try db.execute(sql: "UPDATE deployment_devices SET bytes_fetched = ?, bytes_total = ? WHERE deployment_id = ? AND device_id = ?",
-                                       arguments: [Int64(transfer.fetchedBytes), Int64(transfer.totalBytes), id, device.id])
+                        try db.execute("UPDATE deployment_devices SET bytes_fetched = ?, bytes_total = ? WHERE deployment_id = ? AND device_id = ?",
+                                       [Int64(transfer.fetchedBytes), Int64(transfer.totalBytes), id, device.id])
                     }
                 }
-                try db.execute(sql: """
+                try db.execute("""
                     INSERT INTO events (device_id, deployment_id, bundle_name, version, state, detail, at, received_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [device.id, deploymentID, event.bundleName, event.version, event.state.rawValue,
+                    """, [device.id, deploymentID, event.bundleName, event.version, event.state.rawValue,
                                      String(event.detail.prefix(4000)), event.at, received])
-                try db.execute(sql: "UPDATE devices SET state = ? WHERE id = ?", arguments: [event.state.rawValue, device.id])
+                try db.execute("UPDATE devices SET state = ? WHERE id = ?", [event.state.rawValue, device.id])
             }
             return changed
         }
     }
 
-    static func record(_ row: Row) -> AdminAPI.EventRecord {
+    static func record(_ row: SQLRow) -> AdminAPI.EventRecord {
         AdminAPI.EventRecord(id: row.int64("id"), deviceID: row.string("device_id"), deploymentID: row.optionalString("deployment_id"),
                              bundleName: row.string("bundle_name"), version: row.string("version"), state: row["state"],
                              detail: row.string("detail"), at: row.string("at"), receivedAt: row.string("received_at"))

@@ -1,9 +1,10 @@
-import GRDB
 import OTACore
 
 // The states the registry stores, read and written as their raw values (the columns' CHECK
 // constraints list the same spellings).
-extension AdminAPI.DeploymentStatus: DatabaseValueConvertible {}
-extension AdminAPI.MembershipState: DatabaseValueConvertible {}
-extension DeviceAPI.InstalledState: DatabaseValueConvertible {}
-extension DeviceAPI.UpdateState: DatabaseValueConvertible {}
+extension AdminAPI.DeploymentStatus: SQLBindable, SQLColumn {}
+extension AdminAPI.MembershipState: SQLBindable, SQLColumn {}
+extension AdminAPI.Role: SQLBindable, SQLColumn {}
+extension DeviceAPI.InstalledState: SQLBindable, SQLColumn {}
+extension DeviceAPI.UpdateState: SQLBindable, SQLColumn {}
+extension DeviceAPI.DeviceStatus: SQLBindable, SQLColumn {}

@@ -1,11 +1,10 @@
-import GRDB
 import OTACore
 
 /// Admin-API tokens and enrollment tokens. Secrets leave the server once, at creation.
 public struct TokenStore: Sendable {
-    let db: DatabasePool
+    let db: any SQLDatabase
 
-    public init(db: DatabasePool) { self.db = db }
+    init(db: any SQLDatabase) { self.db = db }
 
     public struct AdminToken: Sendable, Equatable {
         public let id: String
@@ -20,9 +19,9 @@ public struct TokenStore: Sendable {
         let (secret, hash) = Secret.make(prefix: Secret.adminPrefix)
         let id = Secret.newID("tok_")
         let expires = expiresInSeconds.map { Timestamp.epochSeconds() + Int64($0) }
-        try db.write { db in
-            try db.execute(sql: "INSERT INTO admin_tokens (id, token_hash, role, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [id, hash, role.rawValue, name, Timestamp.now(), expires])
+        try db.writeBlocking { db in
+            try db.execute("INSERT INTO admin_tokens (id, token_hash, role, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                           [id, hash, role.rawValue, name, Timestamp.now(), expires])
             try AuditLog.recordSystem(db, action: "token.create", target: id,
                                       detail: "role \(role.rawValue), name \(name), expires \(expires.map { Timestamp.format(secondsSinceEpoch: $0) } ?? "never")")
         }
@@ -30,8 +29,8 @@ public struct TokenStore: Sendable {
     }
 
     public func listAdminTokens() throws -> [AdminToken] {
-        try db.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM admin_tokens ORDER BY created_at, id").map {
+        try db.readBlocking { db in
+            try db.rows("SELECT * FROM admin_tokens ORDER BY created_at, id").map {
                 AdminToken(id: $0.string("id"), name: $0.string("name"), role: AdminAPI.Role(rawValue: $0.string("role")) ?? .viewer,
                            createdAt: $0.string("created_at"), revoked: $0.optionalString("revoked_at") != nil)
             }
@@ -40,9 +39,8 @@ public struct TokenStore: Sendable {
 
     /// Revokes an admin token; false when no such token exists.
     public func revokeAdminToken(id: String) throws -> Bool {
-        try db.write { db in
-            try db.execute(sql: "UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [Timestamp.now(), id])
-            let changed = db.changesCount > 0
+        try db.writeBlocking { db in
+            let changed = try db.execute("UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [Timestamp.now(), id]) > 0
             if changed { try AuditLog.recordSystem(db, action: "token.revoke", target: id, detail: "") }
             return changed
         }
@@ -50,10 +48,9 @@ public struct TokenStore: Sendable {
 
     func adminIdentity(secretHash: String) async throws -> AdminIdentity? {
         try await db.read { db in
-            let statement = try db.cachedStatement(sql: """
+            guard let row = try db.row("""
                 SELECT id, name, role FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
-                """)
-            guard let row = try Row.fetchOne(statement, arguments: [secretHash, Timestamp.epochSeconds()]),
+                """, [secretHash, Timestamp.epochSeconds()]),
                   let role = AdminAPI.Role(rawValue: row.string("role")) else { return nil }
             return AdminIdentity(tokenID: row.string("id"), name: row.string("name"), role: role)
         }
@@ -72,11 +69,11 @@ public struct TokenStore: Sendable {
         let name = request.name ?? id
         let tags = request.tags ?? []
         try await db.write { db in
-            try db.execute(sql: """
+            try db.execute("""
                 INSERT INTO enrollment_tokens (id, token_hash, name, max_uses, expires_at, tags, group_name, created_at, created_by,
                                                hardware, id_prefix, auto_accept)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [id, hash, name, maxUses, expires, JSONColumn.encode(tags), request.group, now, caller.actor,
+                """, [id, hash, name, maxUses, expires, JSONColumn.encode(tags), request.group, now, caller.actor,
                                  request.hardware, request.idPrefix, autoAccept ? 1 : 0])
             try AuditLog.record(db, by: caller, action: "enrollment_token.create", target: id,
                                 detail: "max_uses \(maxUses), expires \(Timestamp.format(secondsSinceEpoch: expires)), \(autoAccept ? "auto-accept" : "devices wait for acceptance")")
@@ -88,7 +85,7 @@ public struct TokenStore: Sendable {
 
     func listEnrollmentTokens() async throws -> [AdminAPI.EnrollmentToken] {
         try await db.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM enrollment_tokens ORDER BY created_at DESC, id").map { row in
+            try db.rows("SELECT * FROM enrollment_tokens ORDER BY created_at DESC, id").map { row in
                 AdminAPI.EnrollmentToken(
                     id: row.string("id"), name: row.string("name"), maxUses: row["max_uses"], uses: row.int("uses"),
                     expiresAt: (row["expires_at"] as Int64?).map { Timestamp.format(secondsSinceEpoch: $0) },
@@ -101,9 +98,8 @@ public struct TokenStore: Sendable {
 
     func revokeEnrollmentToken(id: String, by caller: AdminIdentity) async throws -> Bool {
         try await db.write { db in
-            try db.execute(sql: "UPDATE enrollment_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                           arguments: [Timestamp.now(), id])
-            guard db.changesCount > 0 else { return false }
+            guard try db.execute("UPDATE enrollment_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                           [Timestamp.now(), id]) > 0 else { return false }
             try AuditLog.record(db, by: caller, action: "enrollment_token.revoke", target: id)
             return true
         }

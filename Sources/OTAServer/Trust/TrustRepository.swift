@@ -1,4 +1,3 @@
-import GRDB
 import OTACore
 import Synchronization
 
@@ -64,13 +63,13 @@ final class TrustRepository: Sendable {
     let legacyTrust: BundleTrust
     let onlineKeys: [Ed25519PrivateKey]
     let lifetimes: Lifetimes
-    let db: DatabasePool
+    let db: any SQLDatabase
     /// Publishing and renewal run one at a time: each signs the next version of what the
     /// previous one wrote. They are rare (operators, and a check every 30 s).
     let writing = Mutex(())
     let isLegacy: Bool
 
-    private init(published: Published?, legacyTrust: BundleTrust, onlineKeys: [Ed25519PrivateKey], lifetimes: Lifetimes, db: DatabasePool) {
+    private init(published: Published?, legacyTrust: BundleTrust, onlineKeys: [Ed25519PrivateKey], lifetimes: Lifetimes, db: any SQLDatabase) {
         self.isLegacy = published == nil
         self.published = Mutex(published)
         self.legacyTrust = legacyTrust
@@ -82,9 +81,9 @@ final class TrustRepository: Sendable {
     /// Loads the stored chain (checking every link again), continuing it with the configured
     /// root where that is the next version.
     static func open(anchor: TrustAnchor, onlineKeys: [Ed25519PrivateKey], lifetimes: Lifetimes = Lifetimes(),
-                     db: DatabasePool) async throws -> TrustRepository {
+                     db: any SQLDatabase) async throws -> TrustRepository {
         let rows = try await db.read { db in
-            try Row.fetchAll(db, sql: "SELECT role, version, envelope FROM trust_metadata ORDER BY role, version")
+            try db.rows("SELECT role, version, envelope FROM trust_metadata ORDER BY role, version")
         }
         var stored: [String: [(Int, [UInt8])]] = [:]
         for row in rows { stored[row["role"], default: []].append((row["version"], Array(row["envelope"] as Data))) }
@@ -182,11 +181,13 @@ final class TrustRepository: Sendable {
         return Array(keys.prefix(role.threshold))
     }
 
-    static func store(_ db: DatabasePool, _ rows: [(TUFRoleName, Int, [UInt8])]) throws {
-        try db.write { db in
+    static func store(_ db: any SQLDatabase, _ rows: [(TUFRoleName, Int, [UInt8])]) throws {
+        try db.writeBlocking { db in
             for (role, version, bytes) in rows {
-                try db.execute(sql: "INSERT OR REPLACE INTO trust_metadata (role, version, envelope, stored_at) VALUES (?, ?, ?, ?)",
-                               arguments: [role.rawValue, version, Data(bytes), Timestamp.now()])
+                try db.execute("""
+                    INSERT INTO trust_metadata (role, version, envelope, stored_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (role, version) DO UPDATE SET envelope = excluded.envelope, stored_at = excluded.stored_at
+                    """, [role.rawValue, version, bytes, Timestamp.now()])
             }
         }
     }

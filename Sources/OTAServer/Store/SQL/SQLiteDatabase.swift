@@ -23,7 +23,7 @@ public enum RegistryDatabase {
 
     /// `busyTimeout`: how long a write waits for another writer's lock before the request is
     /// answered 503 (see `unavailability`).
-    public static func open(path: String, busyTimeout: Double = 10) throws -> DatabasePool {
+    static func open(path: String, busyTimeout: Double = 10) throws -> SQLiteDatabase {
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
         configuration.prepareDatabase { db in
@@ -35,7 +35,7 @@ public enum RegistryDatabase {
             throw OpenError.cannotOpen(path: path, reason: String(describing: error))
         }
         try migrate(pool)
-        return pool
+        return SQLiteDatabase(pool: pool)
     }
 
     static func migrate(_ pool: DatabasePool) throws {
@@ -67,27 +67,71 @@ extension RegistryDatabase {
     }
 }
 
-/// Row access with the column types the schema uses, failing loudly on a broken invariant.
-extension Row {
-    func string(_ column: String) -> String { self[column] }
-    func optionalString(_ column: String) -> String? { self[column] }
-    func int(_ column: String) -> Int { self[column] }
-    func int64(_ column: String) -> Int64 { self[column] }
+/// The registry in SQLite through GRDB: a pool of readers beside one writer (WAL).
+struct SQLiteDatabase: SQLDatabase {
+    let pool: DatabasePool
+    var dialect: SQLDialect { .sqlite }
 
-    /// A JSON column decoded into `T`.
-    func json<T: Decodable>(_ column: String, as type: T.Type) -> T {
-        let text: String = self[column]
-        do { return try JSONDecoder().decode(T.self, from: Data(text.utf8)) } catch {
-            fatalError("database column \(column) holds invalid JSON: \(error)")
-        }
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws -> T {
+        try await pool.read { db in try body(SQLiteTransaction(db: db)) }
+    }
+
+    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws -> T {
+        try await pool.write { db in try body(SQLiteTransaction(db: db)) }
+    }
+
+    func readBlocking<T>(_ body: (any SQLTransaction) throws -> T) throws -> T {
+        try pool.read { db in try body(SQLiteTransaction(db: db)) }
+    }
+
+    func writeBlocking<T>(_ body: (any SQLTransaction) throws -> T) throws -> T {
+        try pool.write { db in try body(SQLiteTransaction(db: db)) }
     }
 }
 
-extension Database {
-    /// Rows from a prepared statement kept for reuse: for queries on hot paths (status pages
-    /// polled by dashboards and scripts), where compiling the SQL each time would dominate.
-    func cachedRows(_ sql: String, _ arguments: StatementArguments = []) throws -> [Row] {
-        try Row.fetchAll(cachedStatement(sql: sql), arguments: arguments)
+/// A GRDB transaction. Every statement is prepared once per connection and kept: the stores'
+/// SQL is a fixed set of strings, and preparing dominates the cost of the small queries on
+/// hot paths.
+struct SQLiteTransaction: SQLTransaction {
+    let db: Database
+    var dialect: SQLDialect { .sqlite }
+
+    func execute(_ sql: String, _ arguments: [any SQLBindable]) throws -> Int {
+        try db.cachedStatement(sql: sql).execute(arguments: Self.arguments(arguments))
+        return db.changesCount
+    }
+
+    func rows(_ sql: String, _ arguments: [any SQLBindable]) throws -> [SQLRow] {
+        try Row.fetchAll(db.cachedStatement(sql: sql), arguments: Self.arguments(arguments)).map(Self.row)
+    }
+
+    func forEachRow(_ sql: String, _ arguments: [any SQLBindable], _ body: (SQLRow) throws -> Void) throws {
+        let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: Self.arguments(arguments))
+        while let row = try cursor.next() { try body(Self.row(row)) }
+    }
+
+    static func arguments(_ values: [any SQLBindable]) -> StatementArguments {
+        StatementArguments(values.map { value -> DatabaseValue in
+            switch value.sqlValue {
+            case .null: return .null
+            case .integer(let number): return number.databaseValue
+            case .real(let number): return number.databaseValue
+            case .text(let text): return text.databaseValue
+            case .blob(let bytes): return Data(bytes).databaseValue
+            }
+        })
+    }
+
+    static func row(_ row: Row) -> SQLRow {
+        SQLRow(names: Array(row.columnNames), values: row.databaseValues.map { value in
+            switch value.storage {
+            case .null: return .null
+            case .int64(let number): return .integer(number)
+            case .double(let number): return .real(number)
+            case .string(let text): return .text(text)
+            case .blob(let data): return .blob(Array(data))
+            }
+        })
     }
 }
 
