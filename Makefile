@@ -17,11 +17,12 @@ release: deps
 	$(SWIFT) build -c release
 
 # Builds everything, runs the Swift test suites (unit and end-to-end against real processes),
-# then schemathesis against a running server.
+# again with every server on PostgreSQL, then schemathesis against a running server.
 test:
 	scripts/install-deps.sh build test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	scripts/test-postgres.sh
 	scripts/test-api.sh
 	scripts/test-tuf.sh
 	scripts/test-dashboard.sh

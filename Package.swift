@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // C libraries from the system (Debian: libssl-dev, libcurl4-openssl-dev).
@@ -36,7 +37,8 @@ let package = Package(
         // The HTTP client (libcurl) and the typed server API on top of it.
         .target(name: "OTAClient", dependencies: ["OTACore", "CCurl"], swiftSettings: strict),
 
-        // The fleet registry: Hummingbird routes over GRDB/SQLite and a content store (a local
+        // The fleet registry: Hummingbird routes over SQLite (GRDB) or PostgreSQL (postgres-nio)
+        // and a content store (a local
         // folder, or an S3-compatible bucket reached with OTAClient's libcurl client).
         .target(
             name: "OTAServer",
@@ -46,6 +48,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -55,6 +55,13 @@ for name in migrationNames {
     source += "        (name: \"\(name.dropLast(4))\", sql: \(literal(read(migrationsDir.appendingPathComponent(name))))),\n"
 }
 source += "    ]\n\n"
+source += "    /// The same migrations for PostgreSQL, from migrations/postgres/*.sql (same names).\n"
+source += "    static let postgresMigrations: [(name: String, sql: String)] = [\n"
+let postgresDir = migrationsDir.appendingPathComponent("postgres")
+for name in regularFiles(under: postgresDir).filter({ $0.hasSuffix(".sql") && !$0.contains("/") }) {
+    source += "        (name: \"\(name.dropLast(4))\", sql: \(literal(read(postgresDir.appendingPathComponent(name))))),\n"
+}
+source += "    ]\n\n"
 source += "    /// Files under Sources/OTAServer/Resources, by relative path.\n"
 source += "    static let files: [String: String] = [\n"
 for path in regularFiles(under: resourcesDir) {

@@ -17,7 +17,7 @@ struct OTAServerCommand: AsyncParsableCommand {
         The API is described at /openapi.yaml; /healthz answers liveness; /metrics serves
         Prometheus metrics. SIGTERM or SIGINT drains requests in flight and exits.
         """,
-        subcommands: [Serve.self, TokenCommand.self]
+        subcommands: [Serve.self, TokenCommand.self, MigrateTo.self]
     )
 }
 
@@ -29,6 +29,13 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Address to listen on; port 0 picks a free one.", valueName: "host:port"))
     var listen = "127.0.0.1:8080"
+
+    @Option(help: ArgumentHelp("""
+        The registry's database: DATA/registry.sqlite by default, another SQLite file, or \
+        postgres://USER@HOST:PORT/DATABASE[?sslmode=require&pool=8&connect_timeout=5] for \
+        PostgreSQL, which several instances can share (the password from PGPASSWORD).
+        """, valueName: "path|url"))
+    var database: String?
 
     @Option(help: ArgumentHelp("Trust root: TUF root metadata (otactl trust create), or a legacy trust root. Published bundles must be signed by its release keys.", valueName: "root.json"))
     var trust: String
@@ -104,6 +111,9 @@ struct Serve: AsyncParsableCommand {
         configuration.timestampLifetimeSeconds = lifetime
         configuration.content = try content.setting()
         configuration.databaseBusyTimeoutSeconds = databaseTimeout
+        do { configuration.database = try DatabaseSetting.parse(database, dataDirectory: data, environment: ProcessInfo.processInfo.environment) } catch {
+            throw ValidationError("--database: \(error)")
+        }
         do {
             try await ServerApplication.run(configuration, logger: logger) { url in
                 // One line on stdout, flushed, so that scripts and tests know where it listens.
@@ -155,6 +165,7 @@ struct TokenCommand: ParsableCommand {
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a token and print it once.")
         @Option(help: ArgumentHelp("The server's data folder.", valueName: "dir")) var data: String
+        @Option(help: ArgumentHelp("The server's --database, if it has one (a postgres:// URL or a SQLite file).", valueName: "path|url")) var database: String?
         @Option(help: "viewer, publisher, operator or admin.") var role: String
         @Option(help: "Who or what the token is for (shown in the audit log).") var name = "token"
         @Option(help: ArgumentHelp("Lifetime, e.g. 12h or 90d; without it the token lasts until revoked.", valueName: "duration"))
@@ -171,7 +182,7 @@ struct TokenCommand: ParsableCommand {
             guard let role = AdminAPI.Role(rawValue: role) else {
                 throw ValidationError("--role must be viewer, publisher, operator or admin")
             }
-            let store = try TokenAdministration.open(data)
+            let store = try TokenAdministration.open(data, database: database, environment: ProcessInfo.processInfo.environment)
             let (id, secret) = try store.createAdminToken(role: role, name: name, expiresInSeconds: expiresIn.flatMap(DurationText.seconds))
             if json {
                 print(String(decoding: try StrictJSON.encode(["id": id, "role": role.rawValue, "name": name, "token": secret]), as: UTF8.self))
@@ -185,9 +196,10 @@ struct TokenCommand: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List tokens (never their secrets).")
         @Option(help: ArgumentHelp("The server's data folder.", valueName: "dir")) var data: String
+        @Option(help: ArgumentHelp("The server's --database, if it has one.", valueName: "path|url")) var database: String?
 
         func run() throws {
-            let store = try TokenAdministration.open(data)
+            let store = try TokenAdministration.open(data, database: database, environment: ProcessInfo.processInfo.environment)
             print("ID               ROLE       REVOKED  CREATED               NAME")
             for token in try store.listAdminTokens() {
                 print("\(token.id.padding(toLength: 16, withPad: " ", startingAt: 0)) \(token.role.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \((token.revoked ? "yes" : "no").padding(toLength: 8, withPad: " ", startingAt: 0)) \(token.createdAt)  \(token.name)")
@@ -198,10 +210,11 @@ struct TokenCommand: ParsableCommand {
     struct Revoke: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a token by id.")
         @Option(help: ArgumentHelp("The server's data folder.", valueName: "dir")) var data: String
+        @Option(help: ArgumentHelp("The server's --database, if it has one.", valueName: "path|url")) var database: String?
         @Argument(help: "Token id (tok_…).") var id: String
 
         func run() throws {
-            guard try TokenAdministration.open(data).revokeAdminToken(id: id) else {
+            guard try TokenAdministration.open(data, database: database, environment: ProcessInfo.processInfo.environment).revokeAdminToken(id: id) else {
                 FileHandle.standardError.write(Data("ota-server: error: no active token \(id)\n".utf8))
                 throw ExitCode(1)
             }

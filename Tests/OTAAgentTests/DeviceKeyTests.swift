@@ -64,7 +64,7 @@ struct DeviceKeyTests {
             INSERT INTO devices (id, token_hash, hardware, attributes, registered_at, last_seen)
             VALUES ('\(agent.id)', '\(hash)', 'test-hw', '{}', '2026-11-01T00:00:00Z', 0);
             """
-        #expect(try run("sqlite3", [server.dataPath + "/registry.sqlite", sql]).status == 0)
+        #expect(try server.sql(sql).status == 0)
         try FileSystem.createDirectory(agent.statePath)
         try FileSystem.writeAtomically(Array(#"{"device_id": "\#(agent.id)", "device_token": "\#(token)"}"#.utf8),
                                        to: agent.statePath + "/credentials.json", permissions: 0o600)

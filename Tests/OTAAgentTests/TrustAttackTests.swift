@@ -239,7 +239,7 @@ struct TrustAttackTests {
         #expect(try report(agent)["targets_version"] as? Int == 2)
         // The attacker holds the server and its online key: it serves targets version 1 again.
         server.stop()
-        let deleted = try run("/usr/bin/sqlite3", [server.dataPath + "/registry.sqlite", "DELETE FROM trust_metadata WHERE role = 'targets' AND version = 2"])
+        let deleted = try server.sql("DELETE FROM trust_metadata WHERE role = 'targets' AND version = 2")
         #expect(deleted.status == 0, "\(deleted)")
         try server.start()
         agent.config["server_url"] = server.url  // a new port

@@ -44,9 +44,9 @@ struct AccessControlTests {
         // An admin token is not a device token either.
         #expect(try server.request("POST", DeviceAPI.checkinPath, role: .admin, json: #"{"installed":[]}"#).status == 401)
         // Revoking through the command line takes effect at once.
-        let list = try run(Binaries.path("ota-server"), ["token", "list", "--data", server.dataPath])
+        let list = try run(Binaries.path("ota-server"), ["token", "list", "--data", server.dataPath] + server.databaseArguments)
         let viewerID = try #require(list.stdout.split(separator: "\n").first { $0.contains("test-viewer") }?.split(separator: " ").first)
-        #expect(try run(Binaries.path("ota-server"), ["token", "revoke", "--data", server.dataPath, String(viewerID)]).status == 0)
+        #expect(try run(Binaries.path("ota-server"), ["token", "revoke", "--data", server.dataPath, String(viewerID)] + server.databaseArguments).status == 0)
         #expect(try server.request("GET", "/api/v1/bundles", role: .viewer).status == 401)
     }
 

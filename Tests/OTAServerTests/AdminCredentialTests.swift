@@ -31,13 +31,13 @@ struct AdminCredentialTests {
     func adminTokenExpires() throws {
         let server = try TestServer()
         let created = try run(Binaries.path("ota-server"), ["token", "create", "--data", server.dataPath, "--role", "viewer",
-                                                            "--name", "short", "--expires-in", "2s"])
+                                                            "--name", "short", "--expires-in", "2s"] + server.databaseArguments)
         #expect(created.status == 0, "\(created)")
         let token = created.stdout.trimmed
         #expect(try server.request("GET", "/api/v1/bundles", token: token).status == 200)
         Thread.sleep(forTimeInterval: 3)
         #expect(try server.request("GET", "/api/v1/bundles", token: token).status == 401)
-        let refused = try run(Binaries.path("ota-server"), ["token", "create", "--data", server.dataPath, "--role", "viewer", "--expires-in", "soon"])
+        let refused = try run(Binaries.path("ota-server"), ["token", "create", "--data", server.dataPath, "--role", "viewer", "--expires-in", "soon"] + server.databaseArguments)
         #expect(refused.status == 64)
     }
 

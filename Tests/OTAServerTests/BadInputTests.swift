@@ -183,10 +183,9 @@ struct DurabilityTests {
     func unknownMigration() throws {
         let server = try TestServer()
         server.stop()
-        let database = server.dataPath + "/registry.sqlite"
-        let insert = try run("sqlite3", [database, "INSERT INTO grdb_migrations (identifier) VALUES ('9999_from_the_future')"])
-        #expect(insert.status == 0, "\(insert)")
-        let result = try run(Binaries.path("ota-server"), ["serve", "--data", server.dataPath, "--listen", "127.0.0.1:0", "--trust", server.trustPath])
+        try server.addUnknownMigration("9999_from_the_future")
+        let result = try run(Binaries.path("ota-server"), ["serve", "--data", server.dataPath, "--listen", "127.0.0.1:0", "--trust", server.trustPath]
+                             + server.databaseArguments)
         #expect(result.status == 1)
         #expect(result.stderr.contains("9999_from_the_future"))
         #expect(result.stderr.contains("this ota-server does not know"))
@@ -217,8 +216,7 @@ struct DurabilityTests {
         }
         server.kill()
         upload.waitUntilExit()
-        let integrity = try run("sqlite3", [server.dataPath + "/registry.sqlite", "PRAGMA integrity_check"])
-        #expect(integrity.stdout.trimmed == "ok")
+        #expect(try server.integrityCheck() == "ok")
         try server.start()
         #expect(try server.admin(.publisher).missing([digest]) == [digest.hex])
         #expect(try FileSystem.list(server.dataPath + "/uploads").isEmpty)
@@ -252,12 +250,10 @@ struct DurabilityTests {
         server.kill()
         stop.value = true
         Thread.sleep(forTimeInterval: 0.3)
-        let integrity = try run("sqlite3", [server.dataPath + "/registry.sqlite", "PRAGMA integrity_check"])
-        #expect(integrity.stdout.trimmed == "ok")
+        #expect(try server.integrityCheck() == "ok")
         try server.start()
         let status = try server.admin().deployment(deployment.id)
-        let recount = try run("sqlite3", [server.dataPath + "/registry.sqlite",
-                                         "SELECT count(*) FROM deployment_devices WHERE deployment_id = '\(deployment.id)'"])
+        let recount = try server.sql("SELECT count(*) FROM deployment_devices WHERE deployment_id = '\(deployment.id)'")
         #expect(status.counts.total == Int(recount.stdout.trimmed))
     }
 }

@@ -9,17 +9,32 @@ import Testing
 /// recovers by itself; otactl waits as asked.
 @Suite("Database outages")
 struct DatabaseOutageTests {
-    /// `sqlite3` holding the database's write lock until `release()`.
+    /// The database's own client holding its write lock until `release()`: `sqlite3` in an
+    /// exclusive transaction, or `psql` holding the advisory lock that PostgreSQL writers take.
     final class WriteLock: @unchecked Sendable {
         private let process = Process()
         private let input = Pipe()
 
-        init(_ database: String) throws {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["sqlite3", database]
+        init(_ server: TestServer) throws {
             let output = Pipe()
             process.standardInput = input
             process.standardOutput = output
+            if let url = server.databaseArguments.last {
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+                process.arguments = ["-X", "-q", "-At", url]
+                process.standardOutput = FileHandle.nullDevice
+                try process.run()
+                input.fileHandleForWriting.write(Data("BEGIN;\nSELECT pg_advisory_xact_lock(7304289);\n".utf8))
+                // psql buffers what it prints into a pipe: ask the server whether the lock is held.
+                let deadline = Date().addingTimeInterval(10)
+                while try server.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7304289 AND granted").stdout.trimmed != "1" {
+                    guard Date() < deadline else { throw TestFailure("psql did not take the lock") }
+                    usleep(50_000)
+                }
+                return
+            }
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+            process.arguments = [server.dataPath + "/registry.sqlite"]
             try process.run()
             input.fileHandleForWriting.write(Data("PRAGMA busy_timeout = 5000;\nBEGIN EXCLUSIVE;\nSELECT 'locked';\n".utf8))
             var seen = Data()
@@ -31,7 +46,7 @@ struct DatabaseOutageTests {
         }
 
         func release() {
-            input.fileHandleForWriting.write(Data("ROLLBACK;\n.quit\n".utf8))
+            input.fileHandleForWriting.write(Data("ROLLBACK;\n".utf8))
             try? input.fileHandleForWriting.close()
             process.waitUntilExit()
         }
@@ -43,7 +58,7 @@ struct DatabaseOutageTests {
         let device = try server.registerDevice("d1")
         // Opening a session writes (its proof is remembered against replay); checking in does not.
         _ = try device.checkin(.init(installed: []))
-        let lock = try WriteLock(server.dataPath + "/registry.sqlite")
+        let lock = try WriteLock(server)
 
         let refused = try server.request("POST", "/api/v1/enrollment-tokens", role: .operator, json: #"{"name": "during-outage"}"#)
         #expect(refused.status == 503, "\(refused)")

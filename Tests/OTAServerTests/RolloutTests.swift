@@ -26,7 +26,7 @@ struct RolloutTests {
             SELECT 'pending', count(*) FROM deployment_devices dd WHERE dd.deployment_id = '\(deployment)'
                 AND NOT EXISTS (SELECT 1 FROM events e WHERE e.deployment_id = dd.deployment_id AND e.device_id = dd.device_id);
             """
-        let result = try run("sqlite3", ["-separator", " ", server.dataPath + "/registry.sqlite", sql])
+        let result = try server.sql(sql)
         var counts: [String: Int] = [:]
         for line in result.stdout.split(separator: "\n") {
             let parts = line.split(separator: " ")

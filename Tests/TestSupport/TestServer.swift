@@ -14,6 +14,9 @@ public final class TestServer: @unchecked Sendable {
     private var process: Process?
     private var output: Pipe?
     private let extraArguments: [String]
+    /// `--database URL` when the server runs on PostgreSQL (OTA_TEST_POSTGRES), else empty.
+    /// Set it (then `restart()`) to move the server to another database.
+    public var databaseArguments: [String]
     private let environment: [String: String]
 
     /// With `tuf`, the keys of the server's TUF root (its release key is `key`).
@@ -22,7 +25,7 @@ public final class TestServer: @unchecked Sendable {
     /// `tuf: true` starts the server with a TUF root (release key `key`, online key
     /// `tuf.online`) instead of a legacy trust root.
     public init(pollInterval: Int = 1, arguments: [String] = [], tuf: Bool = false, rootAlsoSignedByReleaseKey: Bool = false,
-                rootExpiresIn: Int64 = 365 * 86_400, environment: [String: String] = [:]) throws {
+                rootExpiresIn: Int64 = 365 * 86_400, environment: [String: String] = [:], database: TestDatabase = .automatic) throws {
         dir = TemporaryDirectory("ota-server")
         self.environment = environment
         key = try Ed25519PrivateKey.generate()
@@ -40,10 +43,18 @@ public final class TestServer: @unchecked Sendable {
             try FileSystem.writeAtomically(try TrustRoot(keys: [key.publicKey], threshold: 1).encoded(), to: trustPath)
             self.tuf = nil
         }
+        // With OTA_TEST_POSTGRES (scripts/postgres.sh), every server gets a new PostgreSQL database.
+        let chosen: [String]
+        switch database {
+        case .automatic: chosen = try Self.newPostgresDatabase().map { ["--database", $0] } ?? []
+        case .sqlite: chosen = []
+        case .url(let url): chosen = ["--database", url]
+        }
+        databaseArguments = chosen
         // Tests register whole simulated fleets at once; the default limit is for the field.
         extraArguments = ["--poll-interval", String(pollInterval), "--registrations-per-minute", "1000000"] + trustArguments + arguments
         for role in AdminAPI.Role.allCases {
-            let result = try run(Binaries.path("ota-server"), ["token", "create", "--data", dataPath, "--role", role.rawValue, "--name", "test-\(role.rawValue)"])
+            let result = try run(Binaries.path("ota-server"), ["token", "create", "--data", dataPath, "--role", role.rawValue, "--name", "test-\(role.rawValue)"] + chosen)
             guard result.status == 0 else { throw TestFailure("token create failed: \(result)") }
             tokens[role] = result.stdout.trimmed
         }
@@ -52,13 +63,55 @@ public final class TestServer: @unchecked Sendable {
 
     deinit { stop() }
 
+    /// Runs SQL on the server's database with that database's own client (sqlite3, or psql on
+    /// PostgreSQL): one line per row, columns separated by a space.
+    @discardableResult
+    public func sql(_ statement: String) throws -> ProcessResult {
+        if let url = databaseArguments.last {
+            return try run("/usr/bin/psql", ["-X", "-q", "-At", "-F", " ", "-v", "ON_ERROR_STOP=1", url, "-c", statement])
+        }
+        return try run("/usr/bin/sqlite3", ["-separator", " ", dataPath + "/registry.sqlite", statement])
+    }
+
+    /// Records a migration this server does not know, as a newer server would have.
+    public func addUnknownMigration(_ name: String) throws {
+        let table = databaseArguments.isEmpty ? "grdb_migrations (identifier) VALUES ('\(name)')"
+            : "schema_migrations (identifier, applied_at) VALUES ('\(name)', 'now')"
+        let result = try sql("INSERT INTO \(table)")
+        guard result.status == 0 else { throw TestFailure("cannot add a migration: \(result)") }
+    }
+
+    /// The database's own consistency check: "ok" when sound (PostgreSQL keeps itself
+    /// consistent through crashes; its check is that it answers).
+    public func integrityCheck() throws -> String {
+        if databaseArguments.isEmpty { return try sql("PRAGMA integrity_check").stdout.trimmed }
+        return try sql("SELECT 'ok'").stdout.trimmed
+    }
+
+    /// The PostgreSQL server the tests run against (`postgres://USER@HOST:PORT`), if any.
+    public static var postgres: String? {
+        ProcessInfo.processInfo.environment["OTA_TEST_POSTGRES"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// A new, empty database on `postgres`, as a URL; nil when the tests run on SQLite.
+    public static func newPostgresDatabase() throws -> String? {
+        guard let base = postgres, let hostPart = base.split(separator: "@").last else { return nil }
+        let name = "ota_\(Hex.encode(SecureRandom.bytes(6)))"
+        let host = hostPart.split(separator: ":").first.map(String.init) ?? "127.0.0.1"
+        let port = hostPart.split(separator: ":").dropFirst().first.map(String.init) ?? "5432"
+        let user = base.dropFirst("postgres://".count).split(separator: "@").first.map(String.init) ?? "postgres"
+        let result = try run("/usr/bin/createdb", ["-h", host, "-p", port, "-U", user, name])
+        guard result.status == 0 else { throw TestFailure("createdb \(name) failed: \(result)") }
+        return "\(base)/\(name)"
+    }
+
     public var logPath: String { dir.file("server.log") }
 
     /// Starts the server and waits for its "listening on" line.
     public func start() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.path("ota-server"))
-        process.arguments = ["serve", "--data", dataPath, "--listen", "127.0.0.1:0", "--trust", trustPath, "--log-level", "warning"] + extraArguments
+        process.arguments = ["serve", "--data", dataPath, "--listen", "127.0.0.1:0", "--trust", trustPath, "--log-level", "warning"] + extraArguments + databaseArguments
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -196,6 +249,16 @@ public final class TestServer: @unchecked Sendable {
 public struct TestFailure: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// Which database a `TestServer` keeps its registry in.
+public enum TestDatabase: Sendable {
+    /// A new PostgreSQL database with OTA_TEST_POSTGRES, else SQLite in the data folder.
+    case automatic
+    /// SQLite whatever the run (a test of moving to PostgreSQL).
+    case sqlite
+    /// This database.
+    case url(String)
 }
 
 /// Polls `condition` until it holds or `timeout` passes.

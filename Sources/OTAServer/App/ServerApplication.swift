@@ -13,12 +13,14 @@ public enum ServerApplication {
         case trust(String)
         case tls(String)
         case content(String)
+        case database(String, String)
 
         public var description: String {
             switch self {
             case .trust(let reason): return "cannot use the trust root: \(reason)"
             case .tls(let reason): return "cannot set up TLS: \(reason)"
             case .content(let reason): return "cannot use the content store: \(reason)"
+            case .database(let which, let reason): return "cannot use the database (\(which)): \(reason)"
             }
         }
     }
@@ -35,7 +37,13 @@ public enum ServerApplication {
             }
         } catch { throw StartError.trust(String(describing: error)) }
         try FileSystem.createDirectory(configuration.dataDirectory, permissions: 0o700)
-        let db = try RegistryDatabase.open(path: configuration.databasePath, busyTimeout: configuration.databaseBusyTimeoutSeconds)
+        let db: any SQLDatabase
+        do {
+            db = try configuration.databaseSetting.open(busyTimeout: configuration.databaseBusyTimeoutSeconds, logger: logger)
+            try (db as? PostgresDatabase)?.claimSoleInstance()
+        } catch {
+            throw StartError.database(configuration.databaseSetting.description, String(describing: error))
+        }
         let trust: TrustRepository
         do {
             trust = try await TrustRepository.open(anchor: anchor, onlineKeys: onlineKeys,

@@ -32,6 +32,8 @@ public struct ServerConfiguration: Sendable {
     public var onlineKeyPaths: [String] = []
     /// How long a timestamp the server signs is valid; it renews it at half that.
     public var timestampLifetimeSeconds: Int = 86_400
+    /// The registry's database; SQLite at `databasePath` unless set.
+    public var database: DatabaseSetting?
     /// How long a database write waits for another writer before its request is answered 503.
     public var databaseBusyTimeoutSeconds: Double = 10
     /// Where content blobs are kept.
@@ -59,4 +61,5 @@ public struct ServerConfiguration: Sendable {
     }
 
     public var databasePath: String { dataDirectory + "/registry.sqlite" }
+    var databaseSetting: DatabaseSetting { database ?? .sqlite(path: databasePath) }
 }

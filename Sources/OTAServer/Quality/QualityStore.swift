@@ -31,7 +31,7 @@ struct QualityStore: Sendable {
             INSERT INTO model_reports (device_id, bundle_name, version, source, deployment_id, passed, report, at, received_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (device_id, bundle_name, version, source) DO UPDATE SET
-                deployment_id = COALESCE(excluded.deployment_id, deployment_id), passed = excluded.passed, report = excluded.report,
+                deployment_id = COALESCE(excluded.deployment_id, model_reports.deployment_id), passed = excluded.passed, report = excluded.report,
                 at = excluded.at, received_at = excluded.received_at
             """, [deviceID, bundleName, version, source.rawValue, deploymentID, passed.map { $0 ? 1 : 0 }, report, at, receivedAt])
     }

@@ -57,6 +57,7 @@ extension RegistryDatabase {
     /// timeout, a full disk, an I/O error), or nil for any other error. The transaction was
     /// rolled back, so the request may simply be retried.
     static func unavailability(_ error: any Error) -> String? {
+        if let error = error as? SQLUnavailable { return error.reason }
         guard let error = error as? DatabaseError else { return nil }
         switch error.resultCode {
         case .SQLITE_BUSY, .SQLITE_LOCKED: return "the registry database is locked by another writer"

@@ -1,0 +1,114 @@
+import Foundation
+import Logging
+import OTACore
+
+/// `ota-server migrate-to`: copies a registry, table by table in one transaction, into an
+/// empty database of the other backend (SQLite to PostgreSQL, the way a growing fleet moves).
+/// The counters that triggers keep (installed versions, deployment progress and failure
+/// reasons) are not copied but rebuilt by the target's triggers from the rows, and then
+/// compared with the source's: a copy whose counts differ is rolled back.
+public struct RegistryCopy {
+    /// Every table, parents before children (foreign keys). A table the source has that is not
+    /// listed here stops the copy: a newer schema needs a newer copier.
+    static let tables = ["admin_tokens", "enrollment_tokens", "devices", "device_tags", "installed", "content", "bundles",
+                         "bundle_files", "deployments", "deployment_devices", "events", "audit_log", "preauthorized_devices",
+                         "server_secrets", "proof_nonces", "file_chunks", "model_reports", "trust_metadata"]
+    /// Kept by triggers on the target; compared, not copied.
+    static let counters = ["installed_counts": "bundle_name, version", "deployment_counts": "deployment_id, phase, state",
+                           "deployment_failures": "deployment_id, reason"]
+    /// Tables with an integer id the target numbers itself, to be continued after the copy.
+    static let numbered = ["bundles", "events", "audit_log"]
+
+    public struct Report: Codable, Sendable {
+        public var tables: [String: Int] = [:]
+        public var seconds: Double = 0
+    }
+
+    public enum CopyError: Error, CustomStringConvertible {
+        case notEmpty(String)
+        case unknownTables([String])
+        case countersDiffer(String)
+
+        public var description: String {
+            switch self {
+            case .notEmpty(let table): return "the target database already holds a registry (table \(table) has rows); migrate into an empty database"
+            case .unknownTables(let names): return "the source has tables this ota-server does not know (\(names.joined(separator: ", "))); use the ota-server that wrote it"
+            case .countersDiffer(let table): return "after the copy, \(table) differs from the source's; nothing was committed"
+            }
+        }
+    }
+
+    let source: any SQLDatabase
+    let target: any SQLDatabase
+
+    /// Opens both (migrating the target's schema) and copies.
+    public static func migrate(from: DatabaseSetting, to: DatabaseSetting, progress: (String, Int) -> Void = { _, _ in }) throws -> Report {
+        let logger = Logger(label: "ota-server.migrate-to")
+        let source = try from.open(busyTimeout: 10, logger: logger)
+        let target = try to.open(busyTimeout: 10, logger: logger)
+        return try RegistryCopy(source: source, target: target).run(progress: progress)
+    }
+
+    /// Copies everything, or nothing. `progress` hears each table as it is done.
+    public func run(progress: (String, Int) -> Void = { _, _ in }) throws -> Report {
+        let started = Date()
+        var report = Report()
+        try source.readBlocking { from in
+            let present = Set(try from.values(String.self, Self.tableNamesSQL(from.dialect)))
+            let unknown = present.subtracting(Self.tables).subtracting(Self.counters.keys).subtracting(["grdb_migrations", "schema_migrations"])
+            guard unknown.isEmpty else { throw CopyError.unknownTables(unknown.sorted()) }
+            try target.writeBlocking { to in
+                for table in Self.tables + Self.counters.keys.sorted() where try to.value(Bool.self, "SELECT 1 FROM \(table) LIMIT 1") == true {
+                    throw CopyError.notEmpty(table)
+                }
+                for table in Self.tables where present.contains(table) {
+                    let copied = try Self.copy(table, from: from, to: to)
+                    report.tables[table] = copied
+                    progress(table, copied)
+                }
+                for table in Self.numbered where to.dialect == .postgres {
+                    try to.execute("SELECT setval(pg_get_serial_sequence('\(table)', 'id'), COALESCE((SELECT max(id) FROM \(table)), 0) + 1, false)")
+                }
+                for (table, key) in Self.counters.sorted(by: { $0.key < $1.key }) {
+                    let query = "SELECT \(key), count FROM \(table) WHERE count > 0 ORDER BY \(key)"
+                    guard try Self.text(from.rows(query)) == Self.text(to.rows(query)) else { throw CopyError.countersDiffer(table) }
+                }
+            }
+        }
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    static func tableNamesSQL(_ dialect: SQLDialect) -> String {
+        switch dialect {
+        case .sqlite: return "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        case .postgres: return "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        }
+    }
+
+    /// Rows of `table` in batches of multi-row INSERTs (a round trip per row would take hours
+    /// for a large fleet's events).
+    static func copy(_ table: String, from: any SQLTransaction, to: any SQLTransaction) throws -> Int {
+        var batch: [SQLRow] = []
+        var copied = 0
+        func flush() throws {
+            guard let first = batch.first else { return }
+            let columns = first.names.map { "\"\($0)\"" }.joined(separator: ", ")
+            let row = "(" + placeholders(first.names.count) + ")"
+            let sql = "INSERT INTO \(table) (\(columns)) VALUES " + Array(repeating: row, count: batch.count).joined(separator: ", ")
+            try to.execute(sql, batch.flatMap(\.values))
+            copied += batch.count
+            batch.removeAll(keepingCapacity: true)
+        }
+        try from.forEachRow("SELECT * FROM \(table)", []) { row in
+            batch.append(row)
+            if batch.count * row.names.count >= 20_000 { try flush() }
+        }
+        try flush()
+        return copied
+    }
+
+    static func text(_ rows: [SQLRow]) -> [String] {
+        rows.map { row in row.values.map { "\($0)" }.joined(separator: "|") }
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import Logging
+import OTACore
+@testable import OTAServer
+import TestSupport
+import Testing
+
+/// One suite for both storage backends: SQLite always, PostgreSQL when the tests run with
+/// OTA_TEST_POSTGRES (scripts/test-postgres.sh). The stores' SQL is written once; these
+/// check that it means the same on each.
+@Suite("Storage backends")
+struct StoreBackendTests {
+    static var backends: [String] { ["sqlite"] + (TestServer.postgres == nil ? [] : ["postgres"]) }
+
+    /// A new, empty registry on `backend`, migrated.
+    static func open(_ backend: String, in dir: TemporaryDirectory) throws -> (any SQLDatabase, DatabaseSetting) {
+        let setting: DatabaseSetting = backend == "sqlite" ? .sqlite(path: dir.file("registry.sqlite"))
+            : .postgres(try PostgresLocation(url: try #require(try TestServer.newPostgresDatabase())))
+        return (try setting.open(busyTimeout: 2, logger: Logger(label: "test")), setting)
+    }
+
+    @Test("Migrations apply once; a database that a newer server migrated is refused", arguments: backends)
+    func migrations(backend: String) throws {
+        let dir = TemporaryDirectory("ota-store")
+        let (db, setting) = try Self.open(backend, in: dir)
+        _ = try setting.open(busyTimeout: 2, logger: Logger(label: "test"))
+        let table = backend == "sqlite" ? "grdb_migrations (identifier)" : "schema_migrations (identifier, applied_at)"
+        let values = backend == "sqlite" ? "('9999_future')" : "('9999_future', 'now')"
+        try db.writeBlocking { sql in try sql.execute("INSERT INTO \(table) VALUES \(values)") }
+        #expect {
+            _ = try setting.open(busyTimeout: 2, logger: Logger(label: "test"))
+        } throws: { error in
+            String(describing: error).contains("9999_future") && String(describing: error).contains("does not know")
+        }
+    }
+
+    @Test("A transaction that throws leaves nothing behind", arguments: backends)
+    func rollback(backend: String) async throws {
+        let dir = TemporaryDirectory("ota-store")
+        let (db, _) = try Self.open(backend, in: dir)
+        struct Stop: Error {}
+        await #expect(throws: Stop.self) {
+            try await db.write { sql in
+                try sql.execute("INSERT INTO server_secrets (name, value) VALUES ('a', 'b')")
+                throw Stop()
+            }
+        }
+        #expect(try await db.read { sql in try sql.value(Int.self, "SELECT count(*) FROM server_secrets") } == 0)
+    }
+
+    @Test("Conflicts, RETURNING, counts of changed rows and NULL handling read the same", arguments: backends)
+    func portableSQL(backend: String) throws {
+        let dir = TemporaryDirectory("ota-store")
+        let (db, _) = try Self.open(backend, in: dir)
+        try db.writeBlocking { sql in
+            #expect(try sql.execute("INSERT INTO content (digest, size, created_at) VALUES ('d1', 5, 'now') ON CONFLICT DO NOTHING") == 1)
+            #expect(try sql.execute("INSERT INTO content (digest, size, created_at) VALUES ('d1', 5, 'now') ON CONFLICT DO NOTHING") == 0)
+            let first = try sql.value(Int64.self, """
+                INSERT INTO audit_log (at, actor, role, action, target, detail) VALUES ('t', 'a', 'admin', 'x', 'y', '') RETURNING id
+                """)
+            let second = try sql.value(Int64.self, """
+                INSERT INTO audit_log (at, actor, role, action, target, detail) VALUES ('t', 'a', 'admin', 'x', 'y', '') RETURNING id
+                """)
+            #expect(first != nil && second == first.map { $0 + 1 })
+            #expect(try sql.value(String.self, "SELECT NULL") == nil)
+            #expect(try sql.value(Bool.self, "SELECT 1 FROM content WHERE digest = ?", ["d1"]) == true)
+            #expect(try sql.value(Int64.self, "SELECT COALESCE(SUM(size), 0) FROM content") == 5)
+            let bytes: [UInt8] = [0, 1, 2, 255]
+            try sql.execute("INSERT INTO trust_metadata (role, version, envelope, stored_at) VALUES ('root', 1, ?, 'now')", [bytes])
+            #expect(try sql.value([UInt8].self, "SELECT envelope FROM trust_metadata WHERE role = 'root'") == bytes)
+        }
+    }
+
+    @Test("A check-in batch keeps installed versions and their counters, and prunes what a device no longer runs", arguments: backends)
+    func checkinBatch(backend: String) async throws {
+        let dir = TemporaryDirectory("ota-store")
+        let (db, _) = try Self.open(backend, in: dir)
+        try await db.write { sql in
+            for id in ["d1", "d2"] {
+                try sql.execute("INSERT INTO devices (id, token_hash, hardware, registered_at) VALUES (?, ?, 'hw', 'now')", [id, "hash-\(id)"])
+            }
+        }
+        let store = DeviceStore(db: db)
+        func bundle(_ name: String, _ version: String) -> DeviceAPI.InstalledBundle { .init(name: name, version: version, digest: String(repeating: "a", count: 64)) }
+        var batch = DeviceStore.CheckinBatch()
+        batch.installed = ["d1": [bundle("m", "1.0.0"), bundle("n", "1.0.0")], "d2": [bundle("m", "1.0.0")], "gone": [bundle("m", "1.0.0")]]
+        batch.lastSeen = ["d1": 100]
+        try await store.write(batch)
+        func counts() async throws -> [String] {
+            try await db.read { sql in
+                try sql.rows("SELECT bundle_name, version, count FROM installed_counts WHERE count > 0 ORDER BY bundle_name, version").map {
+                    "\($0.string("bundle_name")) \($0.string("version")) \($0.int("count"))"
+                }
+            }
+        }
+        #expect(try await counts() == ["m 1.0.0 2", "n 1.0.0 1"], "a device deleted meanwhile ('gone') is skipped")
+        batch = DeviceStore.CheckinBatch()
+        batch.installed = ["d1": [bundle("m", "2.0.0")]]
+        try await store.write(batch)
+        #expect(try await counts() == ["m 1.0.0 1", "m 2.0.0 1"])
+        #expect(try await db.read { sql in try sql.value(Int64.self, "SELECT last_seen FROM devices WHERE id = 'd1'") } == 100)
+    }
+
+    @Test("Deployment counters and failure reasons follow every membership change", arguments: backends)
+    func deploymentCounters(backend: String) async throws {
+        let dir = TemporaryDirectory("ota-store")
+        let (db, _) = try Self.open(backend, in: dir)
+        let summary: @Sendable (any SQLTransaction) throws -> String = { sql in
+            let counts = try sql.rows("SELECT state, count FROM deployment_counts WHERE count > 0 ORDER BY state").map { "\($0.string("state"))=\($0.int("count"))" }
+            let failures = try sql.rows("SELECT reason, count FROM deployment_failures WHERE count > 0 ORDER BY reason").map { "\($0.string("reason"))=\($0.int("count"))" }
+            return (counts + failures).joined(separator: " ")
+        }
+        let result = try await db.write { sql in
+            try sql.execute("INSERT INTO devices (id, token_hash, hardware, registered_at) VALUES ('d1', 'h1', 'hw', 'now'), ('d2', 'h2', 'hw', 'now')")
+            let bundle = try sql.value(Int64.self, """
+                INSERT INTO bundles (name, version, version_key, kind, digest, envelope, compatible, size, signers, created, published_at, published_by)
+                VALUES ('m', '1.0.0', '1.0.0', 'model', 'digest', ?, '[]', 1, '[]', 'now', 'now', 'me') RETURNING id
+                """, [[UInt8]([1])])!
+            try sql.execute("""
+                INSERT INTO deployments (id, seq, bundle_id, bundle_name, target, phases, phase_started_epoch, status, created_at, created_by)
+                VALUES ('dep', 1, ?, 'm', '{}', '[]', 0, 'active', 'now', 'me')
+                """, [bundle])
+            for device in ["d1", "d2"] {
+                try sql.execute("INSERT INTO deployment_devices (deployment_id, device_id, phase, state, assigned_epoch, updated_epoch) VALUES ('dep', ?, 0, 'pending', 0, 0)", [device])
+            }
+            var seen = [try summary(sql)]
+            try sql.execute("UPDATE deployment_devices SET state = 'failed', detail = 'disk full' WHERE device_id = 'd1'")
+            try sql.execute("UPDATE deployment_devices SET state = 'succeeded' WHERE device_id = 'd2'")
+            seen.append(try summary(sql))
+            try sql.execute("DELETE FROM deployment_devices WHERE device_id = 'd1'")
+            seen.append(try summary(sql))
+            return seen
+        }
+        #expect(result == ["pending=2", "failed=1 succeeded=1 disk full=1", "succeeded=1"])
+    }
+
+    @Test("The stale-trust filter reads the trust JSON the same way", arguments: backends)
+    func staleTrust(backend: String) async throws {
+        let dir = TemporaryDirectory("ota-store")
+        let (db, _) = try Self.open(backend, in: dir)
+        let reports = [
+            ("fresh", #"{"root_version": 2, "targets_expires": "2030-01-01T00:00:00Z"}"#),
+            ("expired", #"{"root_version": 2, "targets_expires": "2020-01-01T00:00:00Z"}"#),
+            ("problem", #"{"root_version": 2, "targets_expires": "2030-01-01T00:00:00Z", "problem": "bad"}"#),
+            ("legacy", #"{"root_version": 0}"#),
+        ]
+        try await db.write { sql in
+            for (id, trust) in reports {
+                try sql.execute("INSERT INTO devices (id, token_hash, hardware, registered_at, trust) VALUES (?, ?, 'hw', 'now', ?)", [id, "h-\(id)", trust])
+            }
+        }
+        #expect(try await DeviceStore(db: db).staleTrustCount(now: Timestamp.parse("2026-12-01T00:00:00Z")!) == 2)
+    }
+}
