@@ -108,6 +108,10 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         var configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
                                                              password: location.password, database: location.database, tls: tls)
         configuration.options.connectTimeout = .seconds(Int64(location.connectTimeoutSeconds))
+        // Nothing waits on the database without a deadline: a statement the server takes
+        // longer than this over is cancelled (and answered 503), and so is a session that sits
+        // idle inside a transaction.
+        configuration.options.additionalStartupParameters = [("statement_timeout", "60s"), ("idle_in_transaction_session_timeout", "120s")]
         do {
             return try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
                                                   id: id, logger: logger).wait()
