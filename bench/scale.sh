@@ -2,17 +2,18 @@
 # The registry past one SQLite file, in one run on this machine:
 #   - check-ins/s and p99 of 100,000 devices on SQLite, then on PostgreSQL (the same registry,
 #     moved there by `ota-server migrate-to`, which is timed too);
+#   - the same with two instances on that database, driven at once;
 #   - deployment status p99 on PostgreSQL with all 100,000 devices in the rollout (target ≤ 10 ms);
-#   - publishing a 64 MiB model into the content folder against into object storage (moto).
-# Several instances are not measured: they are refused until their caches are kept coherent.
+#   - publishing a 64 MiB model and an agent downloading it: content folder against object
+#     storage (moto on loopback; the agent is sent to it with a presigned URL).
 source "$(dirname "$0")/common.sh"
-release_build ota-server otactl
+release_build ota-server otactl ota-agent
 DEVICES=${BENCH_DEVICES:-100000}
 DURATION=${BENCH_DURATION:-20s}
 work=$OUT/scale
 rm -rf "$work" && mkdir -p "$work/payload" "$work/big"
 cleanup() {
-  kill "${SERVER_PID:-}" 2>/dev/null || true
+  kill "${SERVER_PID:-}" "${SECOND_PID:-}" 2>/dev/null || true
   [ -n "${MOTO_PID:-}" ] && kill -9 "$MOTO_PID" 2>/dev/null || true
   wait 2>/dev/null || true
   scripts/postgres.sh stop "$work/pg"
@@ -57,30 +58,56 @@ cat > "$work/status.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $token"
 LUA
 wrk -t1 -c4 -d10s --latency -s "$work/status.lua" "$SERVER_URL/api/v1/deployments/$deployment" > "$work/status.wrk"
-stop_server
+first_url=$SERVER_URL first_pid=$SERVER_PID
 
-# Publishing into the content folder and into object storage.
+# A second instance on the same database; both driven at once, half the connections each.
+"$BIN/ota-server" serve --data "$work/second" --listen 127.0.0.1:0 --trust "$work/trust.json" --log-level warning \
+  --poll-interval 60 --database "$pg/ota" > "$work/second.out" 2> "$work/second.log" & SECOND_PID=$!
+for _ in $(seq 100); do second_url=$(sed -n 's/^ota-server listening on //p' "$work/second.out"); [ -n "$second_url" ] && break; sleep 0.1; done
+wrk -t1 -c32 -d10s -s "$work/checkin.lua" "$second_url" > /dev/null
+wrk -t1 -c32 -d"$DURATION" --latency -s "$work/checkin.lua" "$first_url" > "$work/two-a.wrk" & wrk_a=$!
+wrk -t1 -c32 -d"$DURATION" --latency -s "$work/checkin.lua" "$second_url" > "$work/two-b.wrk"
+wait "$wrk_a"
+kill "$SECOND_PID"; wait "$SECOND_PID" 2>/dev/null || true; SECOND_PID=
+stop_server
+two_rps=$(python3 -c "print(f'{$(rps "$work/two-a.wrk") + $(rps "$work/two-b.wrk"):.0f}')")
+
+# Publishing a 64 MiB model and one agent downloading it: content folder, then object storage.
 head -c $((64 << 20)) /dev/urandom > "$work/big/model.onnx"
 "$BIN/otactl" bundle create "$work/big" --name big --version 1.0.0 --kind model --compatible bench-hw --no-chunks --key "$work/key.key" -o "$work/big.otab" > /dev/null
-rm -rf "$work/local" && token_local=$("$BIN/ota-server" token create --data "$work/local" --role admin 2>/dev/null)
-start_server "$work/local" "$work/trust.json"
-start=$(date +%s.%N); OTA_SERVER=$SERVER_URL OTA_TOKEN=$token_local "$BIN/otactl" publish "$work/big.otab" > /dev/null
-local_seconds=$(python3 -c "print(f'{$(date +%s.%N) - $start:.2f}')"); stop_server
+publish_and_download() { # publish_and_download NAME [server args]: sets PUBLISH_S, DOWNLOAD_S
+  local name=$1; shift
+  rm -rf "$work/$name" "$work/$name-agent" && mkdir -p "$work/$name-agent"
+  OTA_TOKEN=$("$BIN/ota-server" token create --data "$work/$name" --role admin 2>/dev/null)
+  start_server "$work/$name" "$work/trust.json" "$@"
+  export OTA_TOKEN OTA_SERVER=$SERVER_URL
+  local start; start=$(date +%s.%N)
+  "$BIN/otactl" publish "$work/big.otab" > /dev/null
+  PUBLISH_S=$(python3 -c "print(f'{$(date +%s.%N) - $start:.2f}')")
+  write_agent_config "$work/$name-agent" "bench-$name"
+  "$BIN/ota-agent" once --config "$work/$name-agent/agent.json" --quiet
+  "$BIN/otactl" deployments create big 1.0.0 --all > /dev/null
+  start=$(date +%s.%N)
+  "$BIN/ota-agent" once --config "$work/$name-agent/agent.json" --quiet
+  DOWNLOAD_S=$(python3 -c "print(f'{$(date +%s.%N) - $start:.2f}')")
+  stop_server
+}
+publish_and_download local
+local_publish=$PUBLISH_S local_download=$DOWNLOAD_S
 moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 .venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" > "$work/moto.log" 2>&1 & MOTO_PID=$!
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$moto_port/" && break; sleep 0.2; done
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret
 curl -s -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -X PUT "http://127.0.0.1:$moto_port/bench"
-rm -rf "$work/s3" && token_s3=$("$BIN/ota-server" token create --data "$work/s3" --role admin 2>/dev/null)
-start_server "$work/s3" "$work/trust.json" --content-store s3://bench/ota --s3-endpoint "http://127.0.0.1:$moto_port"
-start=$(date +%s.%N); OTA_SERVER=$SERVER_URL OTA_TOKEN=$token_s3 "$BIN/otactl" publish "$work/big.otab" > /dev/null
-s3_seconds=$(python3 -c "print(f'{$(date +%s.%N) - $start:.2f}')"); stop_server
+publish_and_download s3 --content-store s3://bench/ota --s3-endpoint "http://127.0.0.1:$moto_port"
 
 echo
 echo "scale benchmark: $DEVICES devices, release build, one run"
 echo "  check-ins on SQLite:     $(rps "$work/sqlite.wrk")/s, p99 $(p99 "$work/sqlite.wrk")"
 echo "  check-ins on PostgreSQL: $(rps "$work/postgres.wrk")/s, p99 $(p99 "$work/postgres.wrk") (ratio $(ratio "$(rps "$work/postgres.wrk")" "$(rps "$work/sqlite.wrk")"))"
 echo "  check-ins on PostgreSQL while every device joins a rollout: $(rps "$work/joining.wrk")/s, p99 $(p99 "$work/joining.wrk")"
+echo "  check-ins on PostgreSQL with two instances: ${two_rps}/s together, p99 $(p99 "$work/two-a.wrk") and $(p99 "$work/two-b.wrk") (ratio to one instance $(ratio "$two_rps" "$(rps "$work/postgres.wrk")"))"
 echo "  deployment status on PostgreSQL with $members devices in it: p50 $(awk '$1 == "50%" {print $2}' "$work/status.wrk"), p99 $(p99 "$work/status.wrk") (target p99 ≤ 10ms)"
 echo "  migrate-to of the $DEVICES-device registry from SQLite to PostgreSQL: ${migrate_seconds} s"
-echo "  publishing a 64 MiB model: content folder ${local_seconds} s, object storage (moto on loopback) ${s3_seconds} s (ratio $(ratio "$s3_seconds" "$local_seconds"))"
+echo "  publishing a 64 MiB model: content folder ${local_publish} s, object storage (moto on loopback) ${PUBLISH_S} s (ratio $(ratio "$PUBLISH_S" "$local_publish"))"
+echo "  an agent downloading and installing it: content folder ${local_download} s, object storage ${DOWNLOAD_S} s (ratio $(ratio "$DOWNLOAD_S" "$local_download"))"

@@ -16,7 +16,10 @@ struct FleetSimulator: ParsableCommand {
         Example: ota-fleet-sim --server http://127.0.0.1:8080 --enrollment-token ota_enr_... \\
                    --devices 1000 --failure-rate 0.1 --until-quiet 5
         Device i fails its health check when (i * 7919) mod 1000 < failure-rate * 1000, so
-        the same devices fail in every run. Prints a JSON summary on stdout.
+        the same devices fail in every run. Like the agent, a device that cannot reach the
+        server or gets a 5xx keeps its unsent events and tries again next round (counted in
+        "retried"); "events_acknowledged" counts the events the server accepted. Prints a
+        JSON summary on stdout.
         """
     )
 
@@ -40,9 +43,11 @@ struct FleetSimulator: ParsableCommand {
         var rolledBack = 0
         var seconds = 0.0
         var checkinsPerSecond = 0.0
+        var retried = 0
+        var eventsAcknowledged = 0
         enum CodingKeys: String, CodingKey {
-            case devices, rounds, checkins, succeeded, seconds
-            case rolledBack = "rolled_back", checkinsPerSecond = "checkins_per_second"
+            case devices, rounds, checkins, succeeded, seconds, retried
+            case rolledBack = "rolled_back", checkinsPerSecond = "checkins_per_second", eventsAcknowledged = "events_acknowledged"
         }
     }
 
@@ -53,6 +58,10 @@ struct FleetSimulator: ParsableCommand {
         let key: Ed25519PrivateKey
         var session: DeviceClient.Session?
         var installed: [DeviceAPI.InstalledBundle] = []
+        /// Events not yet accepted by the server (sent again next round, as the agent does).
+        var unsent: [DeviceAPI.Event] = []
+        var acknowledged = 0
+        var retried = 0
         init(id: String, fails: Bool) throws {
             self.id = id
             self.fails = fails
@@ -67,9 +76,9 @@ struct FleetSimulator: ParsableCommand {
         }
         let started = Date()
         try parallel(fleet, configuration: configuration) { client, device in
-            _ = try client.register(.init(enrollmentToken: enrollmentToken, deviceID: device.id, hardware: hardware,
+            try Self.retryingTransient(device) { _ = try client.register(.init(enrollmentToken: enrollmentToken, deviceID: device.id, hardware: hardware,
                                           publicKey: Base64.encode(device.key.publicKey.raw),
-                                          proof: try DeviceProof.sign(.register, deviceID: device.id, key: device.key)))
+                                          proof: try DeviceProof.sign(.register, deviceID: device.id, key: device.key))) }
             return 0
         }
         var summary = Summary(devices: devices)
@@ -81,9 +90,16 @@ struct FleetSimulator: ParsableCommand {
                 client.credentials = .key(deviceID: device.id, key: device.key)
                 client.session = device.session
                 defer { device.session = client.session }
-                let answer = try client.checkin(.init(installed: device.installed))
-                for assignment in answer.assignments { try update(device, assignment, client: client) }
-                return answer.assignments.count
+                do {
+                    try send(device, client: client)
+                    let answer = try client.checkin(.init(installed: device.installed))
+                    for assignment in answer.assignments { try update(device, assignment, client: client) }
+                    return answer.assignments.count
+                } catch let error as HTTPClientError where Self.isTransient(error) {
+                    // Not quiet: this device has more to do next round.
+                    device.retried += 1
+                    return 1
+                }
             }
             summary.rounds += 1
             summary.checkins += fleet.count
@@ -94,8 +110,34 @@ struct FleetSimulator: ParsableCommand {
         summary.checkinsPerSecond = Double(summary.checkins) / max(Date().timeIntervalSince(loopStarted), 0.001)
         summary.succeeded = fleet.filter { !$0.installed.isEmpty }.count
         summary.rolledBack = fleet.filter { $0.fails }.count
+        summary.retried = fleet.reduce(0) { $0 + $1.retried }
+        summary.eventsAcknowledged = fleet.reduce(0) { $0 + $1.acknowledged }
         let output = try JSONEncoder().encode(summary)
         print(String(decoding: output, as: UTF8.self))
+    }
+
+    /// The server could not be reached or could not serve for now: a real agent tries again.
+    static func isTransient(_ error: HTTPClientError) -> Bool {
+        if case .transport = error { return true }
+        return (error.statusCode ?? 0) >= 500
+    }
+
+    /// Registration, once, through transient failures (a few seconds of them at most).
+    static func retryingTransient(_ device: Device, _ body: () throws -> Void) throws {
+        for attempt in 1...20 {
+            do { return try body() } catch let error as HTTPClientError where isTransient(error) && attempt < 20 {
+                device.retried += 1
+                Thread.sleep(forTimeInterval: 0.25)
+            }
+        }
+    }
+
+    /// Sends the device's unsent events; they are dropped only once the server accepted them.
+    func send(_ device: Device, client: DeviceClient) throws {
+        guard !device.unsent.isEmpty else { return }
+        try client.report(device.unsent)
+        device.acknowledged += device.unsent.count
+        device.unsent = []
     }
 
     /// What a real agent reports for one update.
@@ -112,7 +154,8 @@ struct FleetSimulator: ParsableCommand {
             device.installed.removeAll { $0.name == assignment.name }
             device.installed.append(.init(name: assignment.name, version: assignment.version, digest: assignment.digest))
         }
-        try client.report(events)
+        device.unsent += events
+        try send(device, client: client)
     }
 
     /// Runs `body` for every device on `threads` threads, each with its own connection.

@@ -4,8 +4,7 @@ import OTACore
 import TestSupport
 import Testing
 
-/// ota-server on PostgreSQL: the database going away and coming back under load, and one
-/// instance per database. Run in the PostgreSQL pass of `make test` (scripts/test-postgres.sh).
+/// ota-server on PostgreSQL: the database going away and coming back under load. Run in the PostgreSQL pass of `make test` (scripts/test-postgres.sh).
 @Suite("ota-server on PostgreSQL", .enabled(if: TestServer.postgres != nil, "needs OTA_TEST_POSTGRES (scripts/test-postgres.sh)"))
 struct PostgresServerTests {
     @Test("While PostgreSQL is down, writes answer 503 with Retry-After and check-ins still answer; the server recovers by itself when it returns")
@@ -41,15 +40,5 @@ struct PostgresServerTests {
             seen = try server.sql("SELECT last_seen FROM devices WHERE id = 'd1'").stdout.trimmed
             return Int64(seen).map { $0 >= outage } ?? false
         }
-    }
-
-    @Test("A second ota-server on the same database is refused with the reason; the first keeps serving")
-    func oneInstancePerDatabase() throws {
-        let server = try TestServer()
-        let second = try run(Binaries.path("ota-server"), ["serve", "--data", server.dir.file("second"), "--listen", "127.0.0.1:0", "--trust", server.trustPath]
-                             + server.databaseArguments)
-        #expect(second.status == 1)
-        #expect(second.stderr.contains("another ota-server is already serving the database"), "\(second)")
-        #expect(try server.request("GET", "/healthz").status == 200)
     }
 }

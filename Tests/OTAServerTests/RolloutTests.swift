@@ -17,37 +17,10 @@ struct RolloutTests {
         return result
     }
 
-    /// Counts per membership state recomputed from the devices' last events for the deployment.
-    func recountFromEvents(_ server: TestServer, _ deployment: String) throws -> [String: Int] {
-        let sql = """
-            SELECT e.state, count(*) FROM events e
-            JOIN (SELECT device_id, max(id) AS id FROM events WHERE deployment_id = '\(deployment)' GROUP BY device_id) last ON last.id = e.id
-            GROUP BY e.state;
-            SELECT 'pending', count(*) FROM deployment_devices dd WHERE dd.deployment_id = '\(deployment)'
-                AND NOT EXISTS (SELECT 1 FROM events e WHERE e.deployment_id = dd.deployment_id AND e.device_id = dd.device_id);
-            """
-        let result = try server.sql(sql)
-        var counts: [String: Int] = [:]
-        for line in result.stdout.split(separator: "\n") {
-            let parts = line.split(separator: " ")
-            let state: String
-            switch parts[0] {
-            case "downloading", "downloaded": state = "downloading"
-            case "installing", "health-check": state = "installing"
-            case "rolled-back": state = "rolled_back"
-            default: state = String(parts[0])
-            }
-            counts[state, default: 0] += Int(parts[1]) ?? 0
-        }
-        return counts.filter { $0.value > 0 }
-    }
-
-    func dictionary(_ counts: AdminAPI.StateCounts) -> [String: Int] {
-        ["pending": counts.pending, "downloading": counts.downloading, "installing": counts.installing,
-         "succeeded": counts.succeeded, "failed": counts.failed, "rolled_back": counts.rolledBack].filter { $0.value > 0 }
-    }
-
-    @Test("With 10% of devices failing and a 5% threshold, the rollout pauses in its first phases and never reaches the rest")
+    // 20% rather than 10%: phases are drawn by a keyed hash, and a 100-device phase drawn from a
+    // 10%-failing fleet holds 5% or fewer failures about one run in twenty, which is a healthy
+    // phase by this policy. At 20% that is about one in 50,000.
+    @Test("With 20% of devices failing and a 5% threshold, the rollout pauses in its first phases and never reaches the rest")
     func failingRolloutPauses() throws {
         let server = try TestServer()
         try server.publish(name: "m", version: "2.0.0", files: ["w": [1]])
@@ -55,7 +28,7 @@ struct RolloutTests {
             bundleName: "m", version: "2.0.0", target: .everyCompatibleDevice,
             phases: [.init(percent: 1), .init(percent: 10), .init(percent: 50), .init(percent: 100)],
             autoAdvance: true, soakSeconds: 3, successRatio: 0.95, failureThresholdPercent: 5, failureMinFinished: 5))
-        _ = try simulate(server, devices: 1000, failureRate: 0.1)
+        _ = try simulate(server, devices: 1000, failureRate: 0.2)
         let status = try server.admin().deployment(created.id)
         #expect(status.status == .paused)
         #expect(status.pausedReason?.hasPrefix("paused automatically:") == true)
@@ -64,7 +37,7 @@ struct RolloutTests {
         #expect(status.counts.total <= 130, "reached \(status.counts.total) devices")
         #expect(status.counts.rolledBack > 0)
         #expect(status.failureReasons?.first?.reason == "health check failed: exit 1: simulated accuracy 0.1 is below 0.9")
-        #expect(dictionary(status.counts) == (try recountFromEvents(server, created.id)))
+        #expect(status.counts.byState == (try server.recountFromEvents(created.id)))
         let audit = try server.admin().audit(limit: 1000).entries
         #expect(audit.contains { $0.action == "deployment.pause" && $0.actor == "ota-server" && $0.target == created.id })
     }
@@ -84,7 +57,7 @@ struct RolloutTests {
         #expect(status.counts.succeeded == 1000)
         #expect(status.phases.map(\.counts.total).reduce(0, +) == 1000)
         #expect(status.versions == [.init(version: "2.0.0", count: 1000)])
-        #expect(dictionary(status.counts) == (try recountFromEvents(server, created.id)))
+        #expect(status.counts.byState == (try server.recountFromEvents(created.id)))
         let advances = try server.admin().audit(limit: 1000).entries.filter { $0.action == "deployment.advance" && $0.target == created.id }
         #expect(advances.count == 3)
     }

@@ -18,6 +18,9 @@ public final class TestServer: @unchecked Sendable {
     /// Set it (then `restart()`) to move the server to another database.
     public var databaseArguments: [String]
     private let environment: [String: String]
+    /// The port to listen on; 0 lets the kernel choose (a fixed one survives restarts, for a
+    /// load balancer in front).
+    public let port: Int
 
     /// With `tuf`, the keys of the server's TUF root (its release key is `key`).
     public let tuf: TUFKeys?
@@ -25,8 +28,10 @@ public final class TestServer: @unchecked Sendable {
     /// `tuf: true` starts the server with a TUF root (release key `key`, online key
     /// `tuf.online`) instead of a legacy trust root.
     public init(pollInterval: Int = 1, arguments: [String] = [], tuf: Bool = false, rootAlsoSignedByReleaseKey: Bool = false,
-                rootExpiresIn: Int64 = 365 * 86_400, environment: [String: String] = [:], database: TestDatabase = .automatic) throws {
+                rootExpiresIn: Int64 = 365 * 86_400, environment: [String: String] = [:], database: TestDatabase = .automatic,
+                port: Int = 0) throws {
         dir = TemporaryDirectory("ota-server")
+        self.port = port
         self.environment = environment
         key = try Ed25519PrivateKey.generate()
         try KeyFiles.writePrivateKey(key, to: dir.file("release.key"))
@@ -58,6 +63,21 @@ public final class TestServer: @unchecked Sendable {
             guard result.status == 0 else { throw TestFailure("token create failed: \(result)") }
             tokens[role] = result.stdout.trimmed
         }
+        try start()
+    }
+
+    /// Another instance of `other`'s server: the same database, trust root, keys and tokens,
+    /// a data folder of its own (several instances behind a load balancer).
+    public init(peerOf other: TestServer, arguments: [String] = [], port: Int = 0) throws {
+        dir = TemporaryDirectory("ota-server-peer")
+        self.port = port
+        environment = other.environment
+        key = other.key
+        trustPath = other.trustPath
+        tuf = other.tuf
+        tokens = other.tokens
+        databaseArguments = other.databaseArguments
+        extraArguments = other.extraArguments + arguments
         try start()
     }
 
@@ -111,7 +131,7 @@ public final class TestServer: @unchecked Sendable {
     public func start() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.path("ota-server"))
-        process.arguments = ["serve", "--data", dataPath, "--listen", "127.0.0.1:0", "--trust", trustPath, "--log-level", "warning"] + extraArguments + databaseArguments
+        process.arguments = ["serve", "--data", dataPath, "--listen", "127.0.0.1:\(port)", "--trust", trustPath, "--log-level", "warning"] + extraArguments + databaseArguments
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -269,4 +289,13 @@ public func eventually(timeout: Double = 20, _ what: String = "condition", _ con
         Thread.sleep(forTimeInterval: 0.1)
     }
     throw TestFailure("timed out waiting for \(what)")
+}
+
+extension DeviceClient {
+    /// The same device (key and session) talking to another instance of its server.
+    public func withServer(_ server: TestServer) throws -> DeviceClient {
+        let client = try DeviceClient(server.httpConfiguration(), credentials: credentials)
+        client.session = session
+        return client
+    }
 }

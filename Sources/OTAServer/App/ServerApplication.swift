@@ -40,10 +40,13 @@ public enum ServerApplication {
         let db: any SQLDatabase
         do {
             db = try configuration.databaseSetting.open(busyTimeout: configuration.databaseBusyTimeoutSeconds, logger: logger)
-            try (db as? PostgresDatabase)?.claimSoleInstance()
         } catch {
             throw StartError.database(configuration.databaseSetting.description, String(describing: error))
         }
+        // Where the change feed ends before anything is loaded: what other instances change
+        // from here on is applied on top (twice at worst, which is harmless).
+        let feed = ChangeFeed(db: db)
+        let feedStart = try await feed.end()
         let trust: TrustRepository
         do {
             trust = try await TrustRepository.open(anchor: anchor, onlineKeys: onlineKeys,
@@ -99,8 +102,9 @@ public enum ServerApplication {
             server: server,
             configuration: .init(address: .hostname(host, port: configuration.port), serverName: "ota-server", backlog: 1024,
                                  availableConnectionsDelegate: MaximumAvailableConnections(configuration.maximumConnections, logger: logger)),
-            services: [FleetService(fleet: fleet, flushIntervalMilliseconds: configuration.flushIntervalMilliseconds, logger: logger),
-                       TrustRenewalService(trust: trust, logger: logger)],
+            services: [FleetService(fleet: fleet, flushIntervalMilliseconds: configuration.flushIntervalMilliseconds, db: db, logger: logger),
+                       ChangeFeedService(fleet: fleet, feed: feed, cursor: feedStart, logger: logger),
+                       TrustRenewalService(trust: trust, db: db, logger: logger)],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 let shownHost = host.contains(":") ? "[\(host)]" : host

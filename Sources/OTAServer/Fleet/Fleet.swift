@@ -4,9 +4,13 @@ import OTACore
 import Synchronization
 
 /// The fleet as the hot paths see it. Check-ins are answered from memory: device identities,
-/// live deployments, who was assigned what. What check-ins change (last seen, what runs,
-/// new assignments) is written to SQLite in batches by `flush`, so a poll costs no fsync.
-/// One server process owns this state; the database stays the source of truth at start.
+/// live deployments, who was assigned what. What check-ins report (last seen, what runs) is
+/// written in batches by `flush`, so a poll costs no fsync; a device joining a deployment is
+/// decided in the database before it hears of it (`admissions`, group-committed).
+///
+/// The database is the source of truth. Several instances may share it: this state is then a
+/// cache that the change feed keeps coherent (`Fleet+Changes.swift`), and a lookup that misses
+/// it asks the database.
 final class Fleet: Sendable {
     let devices: DeviceStore
     let deployments: DeploymentStore
@@ -17,9 +21,10 @@ final class Fleet: Sendable {
     let logger: Logger
     /// What is released on which channel (nil with a legacy trust root).
     let trust: TrustRepository?
-    private let state = Mutex(State())
+    let state = Mutex(State())
+    let admissions: GroupCommit<Admission, Member?>
 
-    struct Member: Sendable {
+    struct Member: Sendable, Equatable {
         var phase: Int
         var state: AdminAPI.MembershipState
         var assignedEpoch: Int64
@@ -35,7 +40,6 @@ final class Fleet: Sendable {
         /// This deployment's assignment as JSON, spliced into check-in answers.
         let assignmentJSON: [UInt8]
         var members: [String: Member] = [:]
-        var recentAdmissions: [Int64] = []
     }
 
     struct State: Sendable {
@@ -44,8 +48,10 @@ final class Fleet: Sendable {
         /// Accepted devices with keys, by id, with their session epoch.
         var keyed: [String: (identity: DeviceIdentity, epoch: String)] = [:]
         /// Bumped by every change to a device, so that a database read that started before
-        /// the change is not cached after it.
+        /// the change is not cached after it (`identityChanges` counts them all, for reads by
+        /// token, which do not know the device before they end).
         var generations: [String: Int] = [:]
+        var identityChanges = 0
         var tokenHashes: [String: String] = [:]
         var installed: [String: [DeviceAPI.InstalledBundle]] = [:]
         /// What each device last reported it trusts, so that only changes are written.
@@ -53,6 +59,9 @@ final class Fleet: Sendable {
         /// Newest first: for each bundle name the newest deployment that targets a device wins.
         var live: [Live] = []
         var pending = DeviceStore.CheckinBatch()
+        /// Deployments that just refused a device (rate limit, paused, phase not open), until
+        /// when: their other newcomers are not sent to the database again meanwhile.
+        var refusing: [String: Int64] = [:]
         /// Each gated deployment's gate checks, for the phase they were made for; dropped when
         /// new figures arrive, so evaluations do not re-read every report each time.
         var gateChecks: [String: (phase: Int, checks: [AdminAPI.GateCheck])] = [:]
@@ -75,6 +84,7 @@ final class Fleet: Sendable {
         self.metrics = metrics
         self.pollIntervalSeconds = pollIntervalSeconds
         self.logger = logger
+        admissions = GroupCommit { [deployments] requests in try await deployments.admit(requests) }
     }
 
     /// Loads device identities, live deployments and their memberships.
@@ -105,13 +115,20 @@ final class Fleet: Sendable {
                     contentDigests: Set((bundle.files ?? []).map(\.sha256)), assignmentJSON: Array(try StrictJSON.encode(assignment)))
     }
 
-    /// Re-reads one deployment after a change (create, control, policy decision).
+    /// Re-reads one deployment after a change (create, control, policy decision), here or on
+    /// another instance.
     func reload(deploymentID: String) async throws {
-        guard let plan = try await deployments.plan(id: deploymentID) else { return }
+        guard let plan = try await deployments.plan(id: deploymentID) else {
+            state.withLock { $0.live.removeAll { $0.plan.id == deploymentID } }
+            return
+        }
         // A control or a decision may change what the gates decide (a phase, a waiver).
-        _ = state.withLock { $0.gateChecks.removeValue(forKey: deploymentID) }
+        let known = state.withLock { state in
+            state.gateChecks.removeValue(forKey: deploymentID)
+            return state.live.contains { $0.plan.id == deploymentID }
+        }
         let isLive = plan.status.isLive
-        let fresh = isLive ? try await makeLive(plan) : nil
+        let fresh = isLive && !known ? try await makeLive(plan) : nil
         state.withLock { state in
             if let index = state.live.firstIndex(where: { $0.plan.id == deploymentID }) {
                 if isLive { state.live[index].plan = plan } else { state.live.remove(at: index) }
@@ -128,9 +145,13 @@ final class Fleet: Sendable {
     /// The device behind a bearer secret, from memory when seen before.
     func authenticate(secret: String) async throws -> DeviceIdentity? {
         let hash = Secret.hash(secret)
-        if let known = state.withLock({ $0.identities[hash] }) { return known }
+        let (known, changes) = state.withLock { ($0.identities[hash], $0.identityChanges) }
+        if let known { return known }
         guard let identity = try await devices.identity(tokenHash: hash) else { return nil }
         state.withLock { state in
+            // A change to any device since the read started (a reject or a delete, here or
+            // through the change feed) may be this one's: then what was read is not cached.
+            guard state.identityChanges == changes else { return }
             state.identities[hash] = identity
             state.tokenHashes[identity.id] = hash
         }
@@ -155,6 +176,7 @@ final class Fleet: Sendable {
             if let hash = state.tokenHashes.removeValue(forKey: deviceID) { state.identities[hash] = nil }
             state.keyed[deviceID] = nil
             state.generations[deviceID, default: 0] += 1
+            state.identityChanges += 1
         }
     }
 
@@ -164,6 +186,7 @@ final class Fleet: Sendable {
             if let hash = state.tokenHashes.removeValue(forKey: deviceID) { state.identities[hash] = nil }
             state.keyed[deviceID] = nil
             state.generations[deviceID, default: 0] += 1
+            state.identityChanges += 1
             state.installed[deviceID] = nil
             for index in state.live.indices { state.live[index].members[deviceID] = nil }
             state.pending.lastSeen[deviceID] = nil
@@ -171,18 +194,18 @@ final class Fleet: Sendable {
             state.pending.attributes[deviceID] = nil
             state.pending.trust[deviceID] = nil
             state.trust[deviceID] = nil
-            state.pending.memberships.removeAll { $0.deviceID == deviceID }
         }
     }
 
     // MARK: Check-in
 
-    /// Records what the device runs and answers with its assignments, all in memory.
-    func checkin(_ device: DeviceIdentity, _ request: DeviceAPI.CheckinRequest) -> [UInt8] {
+    /// Records what the device runs and answers with its assignments: from memory, except
+    /// for joining a deployment, which waits for the database to agree.
+    func checkin(_ device: DeviceIdentity, _ request: DeviceAPI.CheckinRequest) async throws -> [UInt8] {
         let now = Timestamp.epochSeconds()
         let installed = request.installed.sorted { $0.name < $1.name }
         let released = trust?.releaseIndex
-        let assignments: [[UInt8]] = state.withLock { state in
+        var (assignments, joining) = state.withLock { state in
             state.pending.lastSeen[device.id] = now
             if state.installed[device.id] != installed {
                 state.installed[device.id] = installed
@@ -198,7 +221,19 @@ final class Fleet: Sendable {
                 }
             }
             return Self.assignments(for: device, installed: installed, canShadow: request.features?.contains(DeviceAPI.Feature.shadow.rawValue) == true,
-                                    released: released, now: now, state: &state)
+                                    released: released, now: now, state: state)
+        }
+        for admission in joining {
+            guard let member = try await admissions.submit(admission) else {
+                state.withLock { $0.refusing[admission.deploymentID] = now + 1 }
+                continue
+            }
+            let json = state.withLock { state -> [UInt8]? in
+                guard let index = state.live.firstIndex(where: { $0.plan.id == admission.deploymentID }) else { return nil }
+                state.live[index].learn(member, of: device.id)
+                return member.state.isUnsuccessful ? nil : state.live[index].assignmentJSON
+            }
+            if let json { assignments.append(json) }
         }
         metrics.checkins.increment()
         guard !assignments.isEmpty else { return noAssignments }
@@ -214,13 +249,14 @@ final class Fleet: Sendable {
 
     /// For each bundle name, the newest live deployment that targets the device and fits its
     /// hardware decides. A device joins a deployment's current phase when it first checks
-    /// in (subject to the rate limit); failed devices are not offered the bundle again. A
-    /// deployment with a shadow phase is offered only to agents that can run one: an older
-    /// agent would skip it and serve an unproven model.
+    /// in (`joining`: the database decides, with the rate limit); failed devices are not
+    /// offered the bundle again. A deployment with a shadow phase is offered only to agents
+    /// that can run one: an older agent would skip it and serve an unproven model.
     private static func assignments(for device: DeviceIdentity, installed: [DeviceAPI.InstalledBundle], canShadow: Bool,
-                                     released: TrustRepository.ReleaseIndex?, now: Int64, state: inout State) -> [[UInt8]] {
+                                     released: TrustRepository.ReleaseIndex?, now: Int64, state: State) -> (assignments: [[UInt8]], joining: [Admission]) {
         var decided = Set<String>()
         var result: [[UInt8]] = []
+        var joining: [Admission] = []
         // An update the device has started is finished before any newer deployment of the
         // same name: a newer deployment supersedes the older only where it has not started.
         for live in state.live {
@@ -230,8 +266,7 @@ final class Fleet: Sendable {
             if !installed.contains(where: { $0.name == live.plan.bundleName && $0.digest == live.digest }) { result.append(live.assignmentJSON) }
         }
         for index in state.live.indices {
-            // Read what is needed without copying the whole `Live` value: a copy would share
-            // the members dictionary and make the insert below copy all of it.
+            // Read what is needed without copying the whole `Live` value (its members).
             let plan = state.live[index].plan
             let name = plan.bundleName
             guard !decided.contains(name), state.live[index].compatible.contains(device.hardware), plan.targets(device),
@@ -250,32 +285,32 @@ final class Fleet: Sendable {
             } else {
                 guard active else { continue }
                 let phase = plan.phase(of: device)
-                guard phase <= plan.currentPhase else { continue }
-                if let limit = plan.rateLimitPerMinute {
-                    state.live[index].recentAdmissions.removeAll { $0 <= now - 60 }
-                    guard state.live[index].recentAdmissions.count < limit else { continue }
-                    state.live[index].recentAdmissions.append(now)
-                }
-                state.live[index].members[device.id] = Member(phase: phase, state: .pending, assignedEpoch: now)
-                state.pending.memberships.append(.init(deploymentID: plan.id, deviceID: device.id, phase: phase, epoch: now))
+                guard phase <= plan.currentPhase, state.refusing[plan.id].map({ now > $0 }) ?? true else { continue }
+                joining.append(Admission(deploymentID: plan.id, deviceID: device.id, phase: phase))
+                continue
             }
             result.append(state.live[index].assignmentJSON)
         }
-        return result
+        return (result, joining)
     }
 
-    /// Whether `device` may download `digest`: only content of bundles assigned to it.
-    func mayDownload(_ device: DeviceIdentity, digest: String) -> Bool {
-        state.withLock { state in
+    /// Whether `device` may download `digest`: only content of bundles assigned to it. The
+    /// database answers when memory does not know (the device joined through another instance
+    /// a moment ago).
+    func mayDownload(_ device: DeviceIdentity, digest: String) async throws -> Bool {
+        let known = state.withLock { state in
             state.live.contains { $0.members[device.id] != nil && $0.contentDigests.contains(digest) }
         }
+        return try await known ? true : deployments.isAssigned(content: digest, to: device.id)
     }
 
-    /// Whether `device` last said it runs this version of this bundle.
-    func runs(_ device: DeviceIdentity, bundleName: String, version: String, digest: String) -> Bool {
-        state.withLock { state in
+    /// Whether `device` last said it runs this version of this bundle (here, or as far as the
+    /// database knows: it may have checked in through another instance).
+    func runs(_ device: DeviceIdentity, bundleName: String, version: String, digest: String) async throws -> Bool {
+        let known = state.withLock { state in
             state.installed[device.id]?.contains { $0.name == bundleName && $0.version == version && $0.digest == digest } ?? false
         }
+        return try await known ? true : devices.runs(deviceID: device.id, bundleName: bundleName, version: version, digest: digest)
     }
 
     /// The live deployment that brought `digest` of `bundleName` to `device`, if any.
@@ -293,7 +328,7 @@ final class Fleet: Sendable {
             for live in state.live { if let member = live.members[device.id] { found[live.plan.id] = member } }
             return found
         }
-        let changed = try await events.record(reported, from: device, knownMembers: members)
+        let changed = try await events.record(reported, from: device)
         for event in reported { metrics.event(event.state) }
         state.withLock { state in
             for (deploymentID, newState) in changed {
@@ -314,8 +349,6 @@ final class Fleet: Sendable {
 
     /// Applies the rollout policy to one deployment and refreshes it in memory if it changed.
     func evaluate(deploymentID: String) async throws {
-        // The counts must include every device assigned so far, not only those flushed.
-        try await flush()
         var gates: [AdminAPI.GateCheck] = []
         var gatesPhase: Int?
         if let plan = state.withLock({ $0.live.first { $0.plan.id == deploymentID }?.plan }), plan.gatesHold, plan.status == .active {
@@ -358,7 +391,6 @@ final class Fleet: Sendable {
                 for (id, value) in batch.installed where state.pending.installed[id] == nil { state.pending.installed[id] = value }
                 for (id, value) in batch.attributes where state.pending.attributes[id] == nil { state.pending.attributes[id] = value }
                 for (id, value) in batch.trust where state.pending.trust[id] == nil { state.pending.trust[id] = value }
-                state.pending.memberships = batch.memberships + state.pending.memberships
             }
             throw error
         }

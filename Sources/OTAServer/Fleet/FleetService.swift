@@ -1,24 +1,48 @@
 import Logging
 import ServiceLifecycle
 
-/// Runs beside the HTTP server: flushes batched check-in writes and advances rollouts on
-/// their soak timers; on shutdown (SIGTERM) it flushes once more so nothing is lost.
+/// Runs beside the HTTP server: flushes batched check-in writes and, on the leading instance,
+/// advances rollouts on their soak timers and prunes the change feed. The two loops run
+/// apart, so a slow leadership check never holds up the flushes. On shutdown (SIGTERM) it
+/// flushes once more so nothing is lost.
 struct FleetService: Service {
     let fleet: Fleet
     let flushIntervalMilliseconds: Int
+    let db: any SQLDatabase
     let logger: Logger
+    /// Long enough for an instance that lost the database for a while to catch up by reading
+    /// the feed instead of reloading everything.
+    static let feedRetentionSeconds: Int64 = 600
 
     func run() async throws {
-        var sinceTick = 0
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(flushIntervalMilliseconds))
-            do { try await fleet.flush() } catch { logger.error("check-in flush failed (will retry): \(error)") }
-            sinceTick += flushIntervalMilliseconds
-            if sinceTick >= 2_000 {
-                sinceTick = 0
-                await fleet.tick()
-            }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await flushes() }
+            group.addTask { await leadership() }
         }
         do { try await fleet.flush() } catch { logger.error("final check-in flush failed: \(error)") }
+    }
+
+    private var running: Bool { !Task.isShuttingDownGracefully && !Task.isCancelled }
+
+    private func flushes() async {
+        while running {
+            try? await Task.sleep(for: .milliseconds(flushIntervalMilliseconds))
+            do { try await fleet.flush() } catch { logger.error("check-in flush failed (will retry): \(error)") }
+        }
+    }
+
+    private func leadership() async {
+        var ticks = 0
+        while running {
+            for _ in 0..<4 where running { try? await Task.sleep(for: .milliseconds(500)) }
+            let leads = await db.holdsLeadership()
+            fleet.metrics.leader.set(Int64(leads ? 1 : 0))
+            guard leads, running else { continue }
+            await fleet.tick()
+            ticks += 1
+            if ticks % 30 == 0 {
+                do { try await ChangeFeed(db: db).prune(olderThan: Self.feedRetentionSeconds) } catch { logger.error("cannot prune the change feed: \(error)") }
+            }
+        }
     }
 }

@@ -13,6 +13,8 @@ public final class ServerMetrics: Sendable {
     let uploads: Counter
     let bytesReceived: Counter
     let publishes: Counter
+    /// 1 on the instance that runs the once-only background work (see `holdsLeadership`).
+    let leader: Gauge
     private let events: [DeviceAPI.UpdateState: Counter]
 
     public init() {
@@ -24,6 +26,7 @@ public final class ServerMetrics: Sendable {
         uploads = Self.counter(registry, "content_uploads", "Content uploads stored.")
         bytesReceived = Self.counter(registry, "content_bytes_received", "Content bytes stored from uploads.")
         publishes = Self.counter(registry, "publishes", "Bundles published.")
+        leader = registry.makeGauge(name: "ota_leader", help: "1 when this instance leads the instances sharing the database (rollout timers, trust renewal).")
         var events: [DeviceAPI.UpdateState: Counter] = [:]
         for state in DeviceAPI.UpdateState.allCases {
             events[state] = Self.counter(registry, "device_events", "Update events reported by devices, by state.",

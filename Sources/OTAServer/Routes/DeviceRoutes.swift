@@ -55,7 +55,7 @@ enum DeviceRoutes {
             let (device, body) = try await context.signedBody(request, DeviceAPI.CheckinRequest.self, what: "check-in", limit: 256 * 1024,
                                                       allowUnknownFields: true)
             if let problem = checkinProblem(body) { throw APIError.badRequest(problem) }
-            let plain = context.fleet.checkin(device, body)
+            let plain = try await context.fleet.checkin(device, body)
             let answer = try body.nonce.flatMap { nonce in
                 try context.trust.signedAnswer(plain, deviceID: device.id, nonce: nonce, report: body.trust)
             } ?? plain
@@ -97,7 +97,7 @@ enum DeviceRoutes {
                 if let problem = item.report.problem { throw APIError.badRequest("metrics of \(item.bundleName) \(item.version): \(problem)") }
                 // Figures count only for what the device runs: it cannot fill the registry with
                 // versions it never installed, or vote in rollouts it is not part of.
-                guard context.fleet.runs(device, bundleName: item.bundleName, version: item.version, digest: item.digest) else {
+                guard try await context.fleet.runs(device, bundleName: item.bundleName, version: item.version, digest: item.digest) else {
                     throw APIError.conflict("device \(device.id) does not run \(item.bundleName) \(item.version) with that digest (check in first)")
                 }
             }
@@ -231,7 +231,7 @@ enum ContentDownload {
         let services = context.services
         let text = try context.parameter("digest")
         guard let digest = SHA256Digest(hex: text) else { throw APIError.badRequest("'\(text.prefix(80))' is not a SHA-256 digest") }
-        guard services.fleet.mayDownload(device, digest: digest.hex) else {
+        guard try await services.fleet.mayDownload(device, digest: digest.hex) else {
             throw APIError.forbidden("content \(digest.short) is not part of a bundle assigned to this device")
         }
         guard let stored = try await services.storedFiles.locate(digest) else {

@@ -7,20 +7,12 @@ struct EventStore: Sendable {
     /// Stores events and moves the device's deployment memberships, in one transaction.
     /// Events naming a deployment the device is not part of are kept but count nowhere.
     /// Returns the deployments whose counts changed.
-    func record(_ events: [DeviceAPI.Event], from device: DeviceIdentity,
-                knownMembers: [String: Fleet.Member]) async throws -> [(deploymentID: String, state: AdminAPI.MembershipState)] {
+    func record(_ events: [DeviceAPI.Event], from device: DeviceIdentity) async throws -> [(deploymentID: String, state: AdminAPI.MembershipState)] {
         let received = Timestamp.now()
         let epoch = Timestamp.epochSeconds()
         return try await db.write { db in
             var changed: [(String, AdminAPI.MembershipState)] = []
             for event in events {
-                // A membership may still wait in the check-in batch; make sure its row exists.
-                if let id = event.deploymentID, let member = knownMembers[id] {
-                    try db.execute("""
-                        INSERT INTO deployment_devices (deployment_id, device_id, phase, state, assigned_epoch, updated_epoch)
-                        VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING
-                        """, [id, device.id, member.phase, member.assignedEpoch, epoch])
-                }
                 var deploymentID: String?
                 if let id = event.deploymentID,
                    let current = try db.value(AdminAPI.MembershipState.self, "SELECT state FROM deployment_devices WHERE deployment_id = ? AND device_id = ?",

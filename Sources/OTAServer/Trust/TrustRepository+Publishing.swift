@@ -6,7 +6,7 @@ extension TrustRepository {
     /// are signed again under it first, and all three switch together, so no device ever
     /// sees the new root beside metadata the old one signed.
     func publishRoot(_ bytes: [UInt8]) throws -> RootMetadata {
-        try writing.withLock { _ in
+        try writing.withLock { _ in try onNewestState {
             guard let state = current else { throw TrustPublishError.legacy }
             var chain = TrustedMetadata(root: state.root, rootBytes: state.roots[state.root.version]?.bytes ?? [], now: Timestamp.epochSeconds())
             do { try chain.updateRoot(bytes) } catch { throw TrustPublishError.refused(String(describing: error)) }
@@ -20,12 +20,12 @@ extension TrustRepository {
             upcoming.roots[next.version] = Stored(bytes: bytes, signed: next)
             try switchTo(upcoming, storing: (.root, next.version, bytes))
             return next
-        }
+        } }
     }
 
     /// Takes new release metadata, signed by a threshold of the release keys.
     func publishTargets(_ bytes: [UInt8]) throws -> TargetsMetadata {
-        try writing.withLock { _ in
+        try writing.withLock { _ in try onNewestState {
             guard let state = current else { throw TrustPublishError.legacy }
             let targets: TargetsMetadata
             do { targets = try MetadataEnvelope.open(TargetsMetadata.self, bytes, verifiedBy: state.root, signers: "the release keys of root version \(state.root.version)") } catch {
@@ -47,7 +47,7 @@ extension TrustRepository {
             upcoming.releases = ReleaseIndex(targets)
             try switchTo(upcoming, storing: (.targets, targets.version, bytes))
             return targets
-        }
+        } }
     }
 
     /// Signs snapshot and timestamp anew under `upcoming`, stores them with the published
@@ -63,7 +63,7 @@ extension TrustRepository {
 
     /// Signs a new snapshot and timestamp where they near expiry (or always, with `force`).
     func renew(force: Bool) throws {
-        try writing.withLock { _ in
+        try writing.withLock { _ in try onNewestState {
             guard let state = current else { return }
             let (snapshot, timestamp, rows) = try renewed(state, force: force)
             guard !rows.isEmpty else { return }
@@ -72,7 +72,7 @@ extension TrustRepository {
                 state?.snapshot = snapshot
                 state?.timestamp = timestamp
             }
-        }
+        } }
     }
 
     /// A new snapshot when the targets changed or it is past half its life, and a new

@@ -8,7 +8,7 @@ import Synchronization
 ///
 /// Everything devices need is kept in memory (`Published`), encoded once, so a check-in never
 /// reads the database or encodes metadata; the database holds every version for restarts.
-/// One server process owns this state (several instances are issue 13's storage seam).
+/// Instances sharing a database keep it in step through the database (`+Sharing.swift`).
 final class TrustRepository: Sendable {
     /// The newest root and what it signs, as devices receive them.
     struct Published: Sendable {
@@ -158,9 +158,11 @@ final class TrustRepository: Sendable {
                 }
                 if !roots.isEmpty { result.roots = roots }
             }
-            if let timestamp = state.timestamp, report?.timestampVersion != timestamp.signed.version { result.timestamp = timestamp.base64 }
-            if let snapshot = state.snapshot, report?.snapshotVersion != snapshot.signed.version { result.snapshot = snapshot.base64 }
-            if let targets = state.targets, report?.targetsVersion != targets.signed.version { result.targets = targets.base64 }
+            // Only what is newer than the device's: an instance a moment behind another must
+            // not offer a device that is ahead an older version (it would see a rollback).
+            if let timestamp = state.timestamp, report?.timestampVersion ?? 0 < timestamp.signed.version { result.timestamp = timestamp.base64 }
+            if let snapshot = state.snapshot, report?.snapshotVersion ?? 0 < snapshot.signed.version { result.snapshot = snapshot.base64 }
+            if let targets = state.targets, report?.targetsVersion ?? 0 < targets.signed.version { result.targets = targets.base64 }
             return result.isEmpty ? nil : result
         }
     }
@@ -181,13 +183,17 @@ final class TrustRepository: Sendable {
         return Array(keys.prefix(role.threshold))
     }
 
+    /// Stores new versions. A version is never replaced: devices may hold it already. The
+    /// same bytes again are fine (instances starting together store the configured root).
     static func store(_ db: any SQLDatabase, _ rows: [(TUFRoleName, Int, [UInt8])]) throws {
         try db.writeBlocking { db in
             for (role, version, bytes) in rows {
-                try db.execute("""
-                    INSERT INTO trust_metadata (role, version, envelope, stored_at) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (role, version) DO UPDATE SET envelope = excluded.envelope, stored_at = excluded.stored_at
-                    """, [role.rawValue, version, bytes, Timestamp.now()])
+                if let stored = try db.value([UInt8].self, "SELECT envelope FROM trust_metadata WHERE role = ? AND version = ?", [role.rawValue, version]) {
+                    guard stored == bytes else { throw TrustStoreConflict(role: role.rawValue, version: version) }
+                    continue
+                }
+                try db.execute("INSERT INTO trust_metadata (role, version, envelope, stored_at) VALUES (?, ?, ?, ?)",
+                               [role.rawValue, version, bytes, Timestamp.now()])
             }
         }
     }

@@ -30,10 +30,10 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
 
     /// The key of the advisory lock that serialises writes ("ota" in ASCII).
     static let writeLockKey: Int64 = 0x6f7461
-    /// The key of the lock the serving instance holds for as long as it runs ("otas").
-    static let instanceLockKey: Int64 = 0x6f746173
-    /// The connection holding the instance lock (it ends with the connection).
-    private var instanceConnection: PostgresConnection?
+    /// The key of the lock the leading instance holds ("otas").
+    static let leaderLockKey: Int64 = 0x6f746173
+    /// The connection holding the leader lock (the lock ends with it).
+    private var leaderConnection: PostgresConnection?
 
     init(location: PostgresLocation, lockTimeoutSeconds: Double, logger: Logger) throws {
         self.location = location
@@ -53,7 +53,7 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
 
     deinit {
         // postgres-nio insists that a connection is closed before it goes away.
-        for connection in idle + [instanceConnection].compactMap({ $0 }) { Self.close(connection) }
+        for connection in idle + [leaderConnection].compactMap({ $0 }) { Self.close(connection) }
         threads.shutdownGracefully { _ in }
     }
 
@@ -111,7 +111,13 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         // Nothing waits on the database without a deadline: a statement the server takes
         // longer than this over is cancelled (and answered 503), and so is a session that sits
         // idle inside a transaction.
-        configuration.options.additionalStartupParameters = [("statement_timeout", "60s"), ("idle_in_transaction_session_timeout", "120s")]
+        // The server probes the connection too, so that a session whose instance vanished
+        // (its machine lost, no reset sent) ends within half a minute, and with it the leader
+        // lock it held.
+        configuration.options.additionalStartupParameters = [
+            ("statement_timeout", "60s"), ("idle_in_transaction_session_timeout", "120s"),
+            ("tcp_keepalives_idle", "10"), ("tcp_keepalives_interval", "5"), ("tcp_keepalives_count", "3"),
+        ]
         do {
             return try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
                                                   id: id, logger: logger).wait()
@@ -130,20 +136,35 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Claims the database for this server. Each instance keeps the check-in path's state in
-    /// memory, and those caches are not yet kept coherent between instances: a second one
-    /// would answer from a stale view. So a second instance is refused, with the reason.
-    func claimSoleInstance() throws {
-        let connection = try take()
-        let claimed = try PostgresTransaction(connection: connection, logger: logger)
-            .value(Bool.self, "SELECT pg_try_advisory_lock(\(Self.instanceLockKey))")
-        guard claimed == true else {
-            give(connection, healthy: true)
-            throw SQLFailure(reason: "another ota-server is already serving the database at \(location.redacted); run one instance per database (several instances are not supported yet)")
+    /// Whether this instance leads the instances sharing the database: it holds a session
+    /// advisory lock on a connection of its own. Taken when free; when the leader dies its
+    /// connection ends, PostgreSQL frees the lock, and the next instance to ask takes it.
+    func holdsLeadership() async -> Bool {
+        (try? await threads.runIfActive { [self] in leads() }) ?? false
+    }
+
+    private func leads() -> Bool {
+        lock.lock()
+        let held = leaderConnection
+        lock.unlock()
+        if let held {
+            if !held.isClosed, (try? PostgresTransaction(connection: held, logger: logger).value(Int.self, "SELECT 1")) == 1 { return true }
+            logger.warning("lost the leader lock's connection to the database; another instance may lead now")
+            lock.lock()
+            leaderConnection = nil
+            lock.unlock()
+            Self.close(held)
+        }
+        guard let connection = try? take() else { return false }
+        guard (try? PostgresTransaction(connection: connection, logger: logger).value(Bool.self, "SELECT pg_try_advisory_lock(\(Self.leaderLockKey))")) == true else {
+            give(connection, healthy: !connection.isClosed)
+            return false
         }
         lock.lock()
-        instanceConnection = connection
+        leaderConnection = connection
         lock.unlock()
+        logger.info("this instance now leads the background work (rollout timers, trust renewal)")
+        return true
     }
 
     private static func close(_ connection: PostgresConnection) {

@@ -16,6 +16,9 @@ public struct RegistryCopy {
     /// Kept by triggers on the target; compared, not copied.
     static let counters = ["installed_counts": "bundle_name, version", "deployment_counts": "deployment_id, phase, state",
                            "deployment_failures": "deployment_id, reason"]
+    /// The change feed between instances: not copied (nothing runs on the target yet), and
+    /// what the target's triggers wrote into it during the copy is dropped.
+    static let feed = ["registry_changes", "registry_change_horizon"]
     /// Tables with an integer id the target numbers itself, to be continued after the copy.
     static let numbered = ["bundles", "events", "audit_log"]
 
@@ -55,7 +58,8 @@ public struct RegistryCopy {
         var report = Report()
         try source.readBlocking { from in
             let present = Set(try from.values(String.self, Self.tableNamesSQL(from.dialect)))
-            let unknown = present.subtracting(Self.tables).subtracting(Self.counters.keys).subtracting(["grdb_migrations", "schema_migrations"])
+            let unknown = present.subtracting(Self.tables).subtracting(Self.counters.keys).subtracting(Self.feed)
+                .subtracting(["grdb_migrations", "schema_migrations"])
             guard unknown.isEmpty else { throw CopyError.unknownTables(unknown.sorted()) }
             try target.writeBlocking { to in
                 for table in Self.tables + Self.counters.keys.sorted() where try to.value(Bool.self, "SELECT 1 FROM \(table) LIMIT 1") == true {
@@ -66,6 +70,7 @@ public struct RegistryCopy {
                     report.tables[table] = copied
                     progress(table, copied)
                 }
+                try to.execute("DELETE FROM registry_changes")
                 for table in Self.numbered where to.dialect == .postgres {
                     try to.execute("SELECT setval(pg_get_serial_sequence('\(table)', 'id'), COALESCE((SELECT max(id) FROM \(table)), 0) + 1, false)")
                 }

@@ -14,6 +14,9 @@ protocol SQLDatabase: Sendable {
     /// for callers that must not suspend (they hold a lock).
     func readBlocking<T>(_ body: (any SQLTransaction) throws -> T) throws -> T
     func writeBlocking<T>(_ body: (any SQLTransaction) throws -> T) throws -> T
+    /// Whether this instance leads the instances sharing the database, and so runs the work
+    /// that must run once (rollout timers, trust renewal, pruning the change feed).
+    func holdsLeadership() async -> Bool
 }
 
 /// One transaction in progress. Its calls block: a database runs `body` on a thread of its
@@ -32,6 +35,21 @@ protocol SQLTransaction {
 /// `?, ?, ?`: placeholders for a list of `count` values.
 func placeholders(_ count: Int) -> String {
     Array(repeating: "?", count: count).joined(separator: ", ")
+}
+
+/// Statements that carry many rows at once (`INSERT … SELECT … FROM (VALUES …) AS v`, whose
+/// columns both backends name `column1`, `column2`, …): a round trip per few hundred rows
+/// instead of per row.
+enum SQLRows {
+    /// `(?, ?), (?, ?)`: `count` rows of `columns` placeholders.
+    static func values(_ count: Int, columns: Int) -> String {
+        Array(repeating: "(" + placeholders(columns) + ")", count: count).joined(separator: ", ")
+    }
+
+    /// `items` in slices small enough for one statement's placeholders.
+    static func chunks<T>(_ items: [T], size: Int = 400) -> [[T]] {
+        stride(from: 0, to: items.count, by: size).map { Array(items[$0..<min($0 + size, items.count)]) }
+    }
 }
 
 extension SQLTransaction {

@@ -88,6 +88,9 @@ struct SQLiteDatabase: SQLDatabase {
     func writeBlocking<T>(_ body: (any SQLTransaction) throws -> T) throws -> T {
         try pool.write { db in try body(SQLiteTransaction(db: db)) }
     }
+
+    /// A SQLite registry is one file on one machine, served by one instance: it leads.
+    func holdsLeadership() async -> Bool { true }
 }
 
 /// A GRDB transaction. Every statement is prepared once per connection and kept: the stores'
