@@ -84,6 +84,7 @@ publish_and_download() { # publish_and_download NAME [server args]: sets PUBLISH
   local start; start=$(date +%s.%N)
   "$BIN/otactl" publish "$work/big.otab" > /dev/null
   PUBLISH_S=$(python3 -c "print(f'{$(date +%s.%N) - $start:.2f}')")
+  cp "$work/trust.json" "$work/$name-agent/trust.json"
   write_agent_config "$work/$name-agent" "bench-$name"
   "$BIN/ota-agent" once --config "$work/$name-agent/agent.json" --quiet
   "$BIN/otactl" deployments create big 1.0.0 --all > /dev/null

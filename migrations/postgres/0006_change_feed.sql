@@ -58,7 +58,7 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER deployment_devices_feed_row AFTER INSERT OR DELETE ON deployment_devices FOR EACH ROW EXECUTE FUNCTION deployment_devices_feed();
+CREATE TRIGGER deployment_devices_feed_row AFTER DELETE ON deployment_devices FOR EACH ROW EXECUTE FUNCTION deployment_devices_feed();
 CREATE TRIGGER deployment_devices_feed_update AFTER UPDATE OF state, phase ON deployment_devices FOR EACH ROW
     WHEN (OLD.state IS DISTINCT FROM NEW.state OR OLD.phase IS DISTINCT FROM NEW.phase)
     EXECUTE FUNCTION deployment_devices_feed();
@@ -78,6 +78,25 @@ BEGIN
 END $$;
 CREATE TRIGGER model_reports_feed AFTER INSERT OR UPDATE ON model_reports FOR EACH ROW
     WHEN (NEW.deployment_id IS NOT NULL) EXECUTE FUNCTION model_reports_feed();
+
+-- Devices join deployments a few hundred per statement (group-committed admissions): count
+-- them and feed them once per statement, not once per row, so that a rollout to a whole
+-- fleet does not rewrite one counter row a hundred thousand times.
+CREATE FUNCTION deployment_devices_joined() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO deployment_counts (deployment_id, phase, state, count)
+        SELECT deployment_id, phase, state, count(*) FROM joined GROUP BY deployment_id, phase, state
+        ON CONFLICT (deployment_id, phase, state) DO UPDATE SET count = deployment_counts.count + excluded.count;
+    INSERT INTO deployment_failures (deployment_id, reason, count)
+        SELECT deployment_id, substr(detail, 1, 200), count(*) FROM joined WHERE state IN ('failed', 'rolled_back')
+        GROUP BY deployment_id, substr(detail, 1, 200)
+        ON CONFLICT (deployment_id, reason) DO UPDATE SET count = deployment_failures.count + excluded.count;
+    INSERT INTO registry_changes (kind, key, detail) SELECT 'membership', deployment_id, device_id FROM joined;
+    RETURN NULL;
+END $$;
+DROP TRIGGER deployment_devices_insert ON deployment_devices;
+CREATE TRIGGER deployment_devices_joined AFTER INSERT ON deployment_devices REFERENCING NEW TABLE AS joined
+    FOR EACH STATEMENT EXECUTE FUNCTION deployment_devices_joined();
 
 -- Admission limits are counted in the database: devices that joined a deployment lately.
 CREATE INDEX deployment_devices_by_assigned ON deployment_devices (deployment_id, assigned_epoch);

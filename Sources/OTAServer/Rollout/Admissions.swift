@@ -20,19 +20,16 @@ extension DeploymentStore {
             var results = [Fleet.Member?](repeating: nil, count: requests.count)
             for (deploymentID, indices) in Dictionary(grouping: requests.indices, by: { requests[$0].deploymentID }) {
                 guard let deployment = try db.row("SELECT status, current_phase, rate_limit_per_minute FROM deployments WHERE id = ?", [deploymentID]) else { continue }
-                let deviceIDs = Array(Set(indices.map { requests[$0].deviceID }))
-                var existing: [String: Fleet.Member] = [:]
-                for chunk in SQLRows.chunks(deviceIDs) {
-                    for row in try db.rows("""
-                        SELECT device_id, phase, state FROM deployment_devices WHERE deployment_id = ? AND device_id IN (\(placeholders(chunk.count)))
-                        """, [deploymentID] + chunk) {
-                        existing[row.string("device_id")] = Fleet.Member(phase: row.int("phase"), state: row["state"], assignedEpoch: 0)
-                    }
-                }
                 let status: AdminAPI.DeploymentStatus = deployment["status"]
                 let currentPhase = deployment.int("current_phase")
+                let limit: Int? = deployment["rate_limit_per_minute"]
+                // With a limit, members already there must not take room: look them up first.
+                // Without one (the usual rollout) insert first, and look up only the devices
+                // it did not insert: one statement fewer for each batch of newcomers.
+                let lookFirst = limit != nil || status != .active
+                var existing = lookFirst ? try Self.members(db, deploymentID, Array(Set(indices.map { requests[$0].deviceID }))) : [:]
                 var room = Int.max
-                if let limit: Int = deployment["rate_limit_per_minute"] {
+                if let limit {
                     let recent = try db.value(Int.self, "SELECT count(*) FROM deployment_devices WHERE deployment_id = ? AND assigned_epoch > ?",
                                               [deploymentID, now - 60]) ?? 0
                     room = max(0, limit - recent)
@@ -63,9 +60,26 @@ extension DeploymentStore {
                 for index in indices where results[index] == nil && inserted.contains(requests[index].deviceID) {
                     results[index] = Fleet.Member(phase: requests[index].phase, state: .pending, assignedEpoch: now)
                 }
+                let others = Set(indices.filter { results[$0] == nil && !inserted.contains(requests[$0].deviceID) }.map { requests[$0].deviceID })
+                if !lookFirst && !others.isEmpty {
+                    existing = try Self.members(db, deploymentID, Array(others))
+                    for index in indices where results[index] == nil { results[index] = existing[requests[index].deviceID] }
+                }
             }
             return results
         }
+    }
+
+    private static func members(_ db: any SQLTransaction, _ deploymentID: String, _ deviceIDs: [String]) throws -> [String: Fleet.Member] {
+        var members: [String: Fleet.Member] = [:]
+        for chunk in SQLRows.chunks(deviceIDs) {
+            for row in try db.rows("""
+                SELECT device_id, phase, state FROM deployment_devices WHERE deployment_id = ? AND device_id IN (\(placeholders(chunk.count)))
+                """, [deploymentID] + chunk) {
+                members[row.string("device_id")] = Fleet.Member(phase: row.int("phase"), state: row["state"], assignedEpoch: 0)
+            }
+        }
+        return members
     }
 
     /// Whether `deviceID` is part of a live deployment whose bundle holds the file `digest`.
