@@ -58,3 +58,7 @@ BEGIN INSERT INTO registry_changes (kind, key) VALUES ('quality', NEW.deployment
 
 -- Admission limits are counted in the database: devices that joined a deployment lately.
 CREATE INDEX deployment_devices_by_assigned ON deployment_devices (deployment_id, assigned_epoch);
+
+-- A deployment's status sums the transfers of the devices that reported one; with the whole
+-- fleet in a rollout, reading them from the table would visit every membership.
+CREATE INDEX deployment_devices_transfers ON deployment_devices (deployment_id, bytes_fetched, bytes_total) WHERE bytes_total IS NOT NULL;
