@@ -120,7 +120,9 @@ struct ChunkTests {
         let list = try ContentDefinedChunker().chunks(ofFile: dir.file("new"))
         let file = try ChunkedFile(path: dir.file("target"), size: UInt64(new.count), chunks: list)
         try file.copyHeld(from: [dir.file("seed")])
-        #expect(file.missingBytes > 0 && file.missingBytes < 800_000)
+        // What changed, and at worst the chunks around it until the boundaries fall back into
+        // step (random data puts them anywhere up to the maximum size): well short of the file.
+        #expect(file.missingBytes > 0 && file.missingBytes < 200_000 + 4 * UInt64(ChunkingParameters.standard.maximumSize))
         while let batch = file.nextBatch(maximumBytes: 64 * 1024, maximumRanges: 4) {
             let answer = batch.ranges.flatMap { new[Int($0.offset)..<Int($0.offset + $0.length)] }
             try dir.write("answer", answer)
