@@ -27,6 +27,7 @@ test:
 	scripts/test-tuf.sh
 	scripts/test-dashboard.sh
 	scripts/test-faults.sh
+	FUZZ_TARGET=answers scripts/fuzz-tar.sh $(or $(FUZZ_SECONDS),30)
 
 demo:
 	scripts/install-deps.sh build demo
@@ -37,6 +38,7 @@ fuzz:
 	scripts/install-deps.sh build
 	scripts/fuzz-tar.sh $(FUZZ_SECONDS)
 	FUZZ_TARGET=chunks scripts/fuzz-tar.sh $(FUZZ_SECONDS)
+	FUZZ_TARGET=answers scripts/fuzz-tar.sh $(FUZZ_SECONDS)
 
 bench:
 	scripts/install-deps.sh build bench

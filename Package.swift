@@ -25,6 +25,10 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // Named for the tests' in-process channels (already in the build through Hummingbird).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // C libraries from the system (Debian: libssl-dev, libcurl4-openssl-dev).
@@ -99,7 +103,12 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["OTACore", "OTAClient"], path: "Tests/TestSupport"),
         .testTarget(name: "OTACoreTests", dependencies: ["OTACore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OTACtlTests", dependencies: ["OTACore", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "OTAServerTests", dependencies: ["OTACore", "OTAClient", "OTAServer", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "OTAServerTests", dependencies: [
+            "OTACore", "OTAClient", "OTAServer", "TestSupport",
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ], swiftSettings: strict),
         .testTarget(name: "OTAAgentTests", dependencies: ["OTACore", "OTAClient", "OTAAgent", "TestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -15,9 +15,12 @@ release_build() {
 }
 
 # Wall seconds and peak RSS (KiB) of a command, from GNU time: sets ELAPSED and RSS_KB.
+# With MEASURE_ANY_EXIT=1 a command that fails is measured too (its status in EXIT_STATUS).
 measure() {
   local log=$OUT/time.log
-  /usr/bin/time -v "$@" > "$OUT/cmd.out" 2> "$log" || { cat "$log" >&2; return 1; }
+  EXIT_STATUS=0
+  /usr/bin/time -v "$@" > "$OUT/cmd.out" 2> "$log" || EXIT_STATUS=$?
+  if [ "$EXIT_STATUS" -ne 0 ] && [ -z "${MEASURE_ANY_EXIT:-}" ]; then cat "$log" >&2; return 1; fi
   ELAPSED=$(awk -F': ' '/Elapsed \(wall clock\)/ {split($2, t, ":"); if (length(t) == 3) print t[1]*3600 + t[2]*60 + t[3]; else print t[1]*60 + t[2]}' "$log")
   RSS_KB=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A device for benchmark scripts: registers a key, opens a session, checks in once, and
-prints the signed headers (one per line, `Name: value`) for a GET of PATH, valid for 300 s.
+prints the signed headers (one per line, `Name: value`) for a GET of PATH, valid for 300 s;
+with --post FILE, for a POST of PATH with FILE's bytes as its body.
 
-    signed_device.py SERVER_URL ENROLLMENT_TOKEN DEVICE_ID HARDWARE PATH
+    signed_device.py SERVER_URL ENROLLMENT_TOKEN DEVICE_ID HARDWARE PATH [--post FILE]
 """
 import base64, json, os, sys, tempfile, urllib.request
 
@@ -25,5 +26,8 @@ session, _ = post("/api/v1/device/session", {"device_id": device_id, "proof": ke
 credentials = (session["session_id"], base64.b64decode(session["session_key"]))
 body = json.dumps({"installed": []}).encode()
 post("/api/v1/device/checkin", {"installed": []}, device_signing.signed_headers("POST", "/api/v1/device/checkin", body, *credentials))
-for name, value in device_signing.signed_headers("GET", path, b"", *credentials).items():
+method, payload = "GET", b""
+if len(sys.argv) == 8 and sys.argv[6] == "--post":
+    method, payload = "POST", open(sys.argv[7], "rb").read()
+for name, value in device_signing.signed_headers(method, path, payload, *credentials).items():
     print(f"{name}: {value}")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the strict tar reader and the bundle opener with libFuzzer; with FUZZ_TARGET=chunks,
-# chunk lists and the in-place rebuild of chunked files (Tests/Fuzz/ChunkListFuzz.swift).
+# chunk lists and the in-place rebuild of chunked files (Tests/Fuzz/ChunkListFuzz.swift); with
+# FUZZ_TARGET=answers, what a device decodes from its server (Tests/Fuzz/AnswerFuzz.swift).
 #
 # Usage: scripts/fuzz-tar.sh [SECONDS] [extra libFuzzer flags ...]      (make fuzz FUZZ_SECONDS=600)
 #   SECONDS  how long to fuzz (default 60).
@@ -36,7 +37,9 @@ case "${FUZZ_TARGET:-tar}" in
           seeds=Tests/Fuzz/corpus dict=(-dict=Tests/Fuzz/tar.dict) ;;
   chunks) target=Tests/Fuzz/ChunkListFuzz.swift module=OTAChunkFuzz name=chunk-list-fuzz crashes=Tests/Fuzz/crashes-chunks
           seeds=Tests/Fuzz/corpus-chunks dict=() ;;
-  *) echo "fuzz-tar: FUZZ_TARGET must be tar or chunks, not '$FUZZ_TARGET'" >&2; exit 64 ;;
+  answers) target=Tests/Fuzz/AnswerFuzz.swift module=OTAAnswerFuzz name=answer-fuzz crashes=Tests/Fuzz/crashes-answers
+          seeds=Tests/Fuzz/corpus-answers dict=(-dict=Tests/Fuzz/answers.dict) ;;
+  *) echo "fuzz-tar: FUZZ_TARGET must be tar, chunks or answers, not '$FUZZ_TARGET'" >&2; exit 64 ;;
 esac
 binary="$out/$name"
 corpus="$out/corpus-$name"

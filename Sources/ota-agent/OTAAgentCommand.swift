@@ -52,7 +52,7 @@ struct ConfigOption: ParsableArguments {
 enum CrashHookName { static let variable = "OTA_AGENT_CRASH_AT" }
 
 func printError(_ message: String) {
-    let bytes = Array("ota-agent: error: \(message)\n".utf8)
+    let bytes = Array("ota-agent: error: \(TerminalText.escape(message))\n".utf8)
     _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
 }
 
@@ -84,6 +84,9 @@ struct Once: ParsableCommand {
               downloads resume where they stopped
           2   an update was given up or rolled back; the previous version runs
           3   a reboot is pending to finish an update; run again after it
+          4   this device's trust is not fresh (expired or unverifiable release
+              metadata), so no update starts or goes on before activation; nothing is
+              condemned and what runs keeps running; `ota-agent status` shows why
           64  the configuration is invalid
         """
     )
@@ -95,6 +98,7 @@ struct Once: ParsableCommand {
         if outcome.rebootPending { throw ExitCode(3) }
         if !outcome.failed.isEmpty { throw ExitCode(2) }
         if outcome.error != nil { throw ExitCode(1) }
+        if outcome.trustProblem != nil || !outcome.waitingForTrust.isEmpty { throw ExitCode(4) }
     }
 }
 

@@ -58,11 +58,33 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest content upload, in MiB.")
     var maxContentMib = 65_536
 
-    @Option(help: ArgumentHelp("Close a connection idle this long, or whose request head or body stalls (less than 1 KiB in this long).", valueName: "seconds"))
+    @Option(help: ArgumentHelp("""
+        The deadline for a request head (from the connection opening or the previous \
+        answer, TLS included), and the fixed part of a body's deadline (plus its declared \
+        size at 16 KiB/s); an answer that makes no progress to the client this long is \
+        dropped.
+        """, valueName: "seconds"))
     var requestTimeout = 30
 
-    @Option(help: "Connections served at once; further ones wait in the listen backlog.")
+    @Option(help: "Connections served at once; further ones wait in the listen backlog. Connections that have not yet authenticated hold at most half of them.")
     var maxConnections = 4096
+
+    @Option(help: ArgumentHelp("A load balancer (address or CIDR block) whose X-Forwarded-For names the client, for per-address limits. Repeat for more.", valueName: "cidr"))
+    var trustedProxy: [String] = []
+
+    @Option(help: "Failed registrations and session requests one address (an IPv6 /64) may make per minute before it is refused for the rest of the minute.")
+    var failedAttemptsPerMinute = 30
+
+    @Option(help: ArgumentHelp("""
+        Change a per-device quota: NAME=BURST:PER_INTERVAL, NAME one of checkins, events, \
+        event-bytes, metrics (BURST at once, refilled by PER_INTERVAL every poll interval); \
+        or 'off' for none. Defaults: checkins=30:10, events=1000:100, \
+        event-bytes=1048576:104857, metrics=10:1. Repeat for more.
+        """, valueName: "quota"))
+    var deviceQuota: [String] = []
+
+    @Option(help: ArgumentHelp("Prune events and model figures older than this (figures a live rollout's gates read are kept), e.g. 90d; 'forever' keeps them.", valueName: "duration"))
+    var eventRetention = "90d"
 
     @Option(help: ArgumentHelp("Whether devices registered before device keys may still use their bearer tokens: accept (the transition; each binds a key at its next contact) or refuse.", valueName: "accept|refuse"))
     var legacyDeviceTokens = "accept"
@@ -91,6 +113,12 @@ struct Serve: AsyncParsableCommand {
         guard (1...1_000_000).contains(registrationsPerMinute) else { throw ValidationError("--registrations-per-minute must be 1 to 1000000") }
         guard databaseTimeout >= 0.1, databaseTimeout <= 600 else { throw ValidationError("--database-timeout must be 0.1 to 600 seconds") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard (1...100_000).contains(failedAttemptsPerMinute) else { throw ValidationError("--failed-attempts-per-minute must be 1 to 100000") }
+        for proxy in trustedProxy where IPNetwork(proxy) == nil {
+            throw ValidationError("--trusted-proxy '\(proxy)' is not an address or a CIDR block like 10.0.0.0/8 or fd00::/8")
+        }
+        _ = try quotas()
+        _ = try retention()
         _ = try ListenAddress(listen)
     }
 
@@ -111,6 +139,10 @@ struct Serve: AsyncParsableCommand {
         configuration.timestampLifetimeSeconds = lifetime
         configuration.content = try content.setting()
         configuration.databaseBusyTimeoutSeconds = databaseTimeout
+        configuration.trustedProxies = trustedProxy.compactMap(IPNetwork.init)
+        configuration.failedAttemptsPerMinute = failedAttemptsPerMinute
+        configuration.deviceQuotas = try quotas()
+        configuration.eventRetentionSeconds = try retention()
         do { configuration.database = try DatabaseSetting.parse(database, dataDirectory: data, environment: ProcessInfo.processInfo.environment) } catch {
             throw ValidationError("--database: \(error)")
         }
@@ -124,6 +156,32 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data("ota-server: error: \(error)\n".utf8))
             throw ExitCode(1)
         }
+    }
+}
+
+extension Serve {
+    /// `--device-quota` on top of the defaults for the poll interval.
+    func quotas() throws -> [DeviceQuotas.Kind: DeviceQuotas.Bucket]? {
+        if deviceQuota == ["off"] { return nil }
+        var buckets = DeviceQuotas.defaults(pollInterval: pollInterval)
+        for text in deviceQuota {
+            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+            let numbers = parts.count == 2 ? parts[1].split(separator: ":").compactMap { Double($0) } : []
+            guard parts.count == 2, let kind = DeviceQuotas.Kind.allCases.first(where: { $0.optionName == parts[0] }), numbers.count == 2,
+                  numbers.allSatisfy({ $0 > 0 && $0 <= 1e12 }) else {
+                throw ValidationError("--device-quota '\(text)': write NAME=BURST:PER_INTERVAL with NAME checkins, events, event-bytes or metrics (or 'off' alone)")
+            }
+            buckets[kind] = DeviceQuotas.Bucket(capacity: numbers[0], rate: numbers[1] / Double(pollInterval))
+        }
+        return buckets
+    }
+
+    func retention() throws -> Int64? {
+        if eventRetention == "forever" { return nil }
+        guard let seconds = DurationText.seconds(eventRetention), seconds >= 3600 else {
+            throw ValidationError("--event-retention must be a duration of at least 1h, like 90d, or 'forever'")
+        }
+        return Int64(seconds)
     }
 }
 

@@ -28,6 +28,7 @@ import time
 import urllib.parse
 
 CHECKIN = "/api/v1/device/checkin"
+SESSION = "/api/v1/device/session"
 CONTENT = "/api/v1/device/content/"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
               "proxy-connection", "host", "content-length"}
@@ -63,7 +64,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.request_body = self.rfile.read(length) if length else b""
         self.server.note(f"{self.command} {self.path} range={self.headers.get('Range', '-')}")
         self.close_connection = True
-        target = "checkin" if self.path == CHECKIN else "content" if self.path.startswith(CONTENT) else None
+        target = ("checkin" if self.path == CHECKIN else "session" if self.path == SESSION
+                  else "content" if self.path.startswith(CONTENT) else None)
         spoil = MODES[self.server.mode].get(target) if target else None
         try:
             if spoil:
@@ -145,6 +147,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                        check=True, capture_output=True).stdout
         body["answer"] = {"payload": base64.b64encode(data).decode(), "payloadType": envelope["payloadType"],
                           "signatures": [{"keyid": envelope["signatures"][0]["keyid"], "sig": base64.b64encode(signature).decode()}]}
+        self.send(Upstream(answer.status, self.without(answer, "content-length"), json.dumps(body).encode()))
+
+    def session_expiry(self, seconds):
+        """The session answer with `expires_in_s` replaced (a hostile lifetime)."""
+        answer = self.forward()
+        if answer.status != 201:
+            return self.send(answer)
+        document = json.loads(answer.body)
+        document["expires_in_s"] = seconds
+        self.send(Upstream(answer.status, self.without(answer, "content-length"), json.dumps(document).encode()))
+
+    def pad_metadata(self):
+        """Adds junk base64 of --pad BYTES as the metadata field --field (default targets) of a
+        signed answer: more than a role may hold, or whatever size a test asks for."""
+        answer = self.forward()
+        body = json.loads(answer.body)
+        size = int(self.server.options.get("--pad", "1000000"))
+        field = self.server.options.get("--field", "targets")
+        junk = base64.b64encode(b"\x00" * size).decode()
+        metadata = dict(body.get("metadata") or {})
+        metadata[field] = [junk] if field == "roots" else junk
+        body["metadata"] = metadata
         self.send(Upstream(answer.status, self.without(answer, "content-length"), json.dumps(body).encode()))
 
     def without(self, answer, *names):
@@ -366,6 +390,8 @@ MODES = {
     "checkin-inject-root": {"checkin": Handler.inject_root},
     "checkin-compromised": {"checkin": Handler.compromised},
     "content-flaky": {"content": Handler.flaky},
+    "session-expiry-hostile": {"session": lambda handler: handler.session_expiry(-2**63)},
+    "checkin-pad-metadata": {"checkin": Handler.pad_metadata},
 }
 
 
@@ -395,14 +421,14 @@ def main(arguments):
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # Options of the modes that need them: --root FILE, --key FILE, --issued N, --assignment FILE.
     options = {}
-    for name in ("--root", "--key", "--issued", "--assignment"):
+    for name in ("--root", "--key", "--issued", "--assignment", "--pad", "--field"):
         if name in arguments:
             index = arguments.index(name)
             options[name] = arguments[index + 1]
             arguments = arguments[:index] + arguments[index + 2:]
     root_file = options.get("--root")
     if len(arguments) not in (2, 4) or arguments[1] not in MODES or (len(arguments) == 4 and arguments[2] != "--log"):
-        sys.exit(f"usage: hostile_proxy.py UPSTREAM_URL MODE [--log FILE] [--root FILE] [--key FILE] [--issued N] [--assignment FILE]\nmodes: {', '.join(MODES)}")
+        sys.exit(f"usage: hostile_proxy.py UPSTREAM_URL MODE [--log FILE] [--root FILE] [--key FILE] [--issued N] [--assignment FILE] [--pad BYTES] [--field ROLE]\nmodes: {', '.join(MODES)}")
     upstream = urllib.parse.urlsplit(arguments[0])
     if upstream.scheme != "http" or upstream.hostname != "127.0.0.1":
         sys.exit("hostile_proxy.py only forwards to http://127.0.0.1:PORT")

@@ -7,7 +7,7 @@ import Testing
 /// The reference layout of "Running at scale": three `ota-server` instances on one
 /// PostgreSQL database, content in object storage (moto), nginx in front, real agents and
 /// the fleet simulator behind it. Run in the PostgreSQL pass of `make test`.
-@Suite("Three instances behind a load balancer", .enabled(if: TestServer.postgres != nil, "needs OTA_TEST_POSTGRES (scripts/test-postgres.sh)"))
+@Suite("Three instances behind a load balancer", .enabled(if: TestServer.postgres != nil, "needs OTA_TEST_POSTGRES (scripts/test-postgres.sh)"), .tags(.database))
 struct ClusterEndToEndTests {
     static let bucket = "ota-cluster"
 

@@ -6,7 +6,7 @@ import Testing
 
 /// The agent as a key: it makes its key, registers it once, waits for acceptance, does not
 /// come back by itself after deletion, and moves devices from before device keys onto keys.
-@Suite("Agent device keys")
+@Suite("Agent device keys", .tags(.database))
 struct DeviceKeyTests {
     static let files = ["model.onnx": Array("weights".utf8)]
 

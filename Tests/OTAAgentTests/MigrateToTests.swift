@@ -6,7 +6,7 @@ import Testing
 
 /// Moving a registry from SQLite to PostgreSQL with `ota-server migrate-to`. These run in the
 /// PostgreSQL pass of `make test` (scripts/test-postgres.sh), which has a server to move to.
-@Suite("Moving a registry to PostgreSQL", .enabled(if: TestServer.postgres != nil, "needs OTA_TEST_POSTGRES (scripts/test-postgres.sh)"))
+@Suite("Moving a registry to PostgreSQL", .enabled(if: TestServer.postgres != nil, "needs OTA_TEST_POSTGRES (scripts/test-postgres.sh)"), .tags(.database))
 struct MigrateToTests {
     static let v1 = ["model.onnx": Array("weights-v1".utf8), "labels.txt": Array("0\n1\n".utf8)]
     static let v2 = ["model.onnx": Array("weights-v2".utf8), "labels.txt": Array("0\n1\n".utf8)]

@@ -6,7 +6,7 @@ import TestSupport
 
 /// Each attack on trust, with real processes: the device keeps running a verified version,
 /// and the reason shows in `ota-agent status` and on the server.
-@Suite("Trust: signed releases, fresh answers, rotatable roots", .serialized)
+@Suite("Trust: signed releases, fresh answers, rotatable roots", .serialized, .tags(.database))
 struct TrustAttackTests {
     static let v1: [String: [UInt8]] = ["model.onnx": Array("weights v1".utf8)]
     static let v2: [String: [UInt8]] = ["model.onnx": Array("weights v2".utf8)]
@@ -282,7 +282,9 @@ struct TrustAttackTests {
         _ = try server.admin().publishRoot(try keys.signedRoot(keys.root(version: 2)))
         // Publishing with the old key is refused by the server too.
         #expect(throws: (any Error).self) { try server.publish(name: "digits", version: "2.0.0", files: Self.v2, signer: oldRelease) }
-        #expect(try agent.once().status == 0)
+        // Until the release metadata is signed again with the new key, the device's trust is
+        // not fresh, and `once` says so with its own exit code.
+        #expect(try agent.once().status == 4)
         #expect(try report(agent)["root_version"] as? Int == 2)
         try server.publish(name: "digits", version: "2.0.0", files: Self.v2, signer: keys.release[0])
         try server.release([("digits", "2.0.0", "stable")], signer: keys.release[0])

@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// End to end: a real server, a real agent process, real files.
-@Suite("Agent updates end to end")
+@Suite("Agent updates end to end", .tags(.database))
 struct UpdateFlowTests {
     static let v1 = ["model.onnx": Array("weights-v1".utf8), "labels.txt": Array("0\n1\n".utf8)]
     static let v2 = ["model.onnx": Array("weights-v2-better".utf8), "labels.txt": Array("0\n1\n".utf8)]

@@ -193,3 +193,26 @@ struct OpenSSLInteropTests {
         #expect(verify.status == 0, "\(verify)")
     }
 }
+
+@Suite("otactl output")
+struct OutputTests {
+    @Test("otactl prints for people only through say(), which escapes what devices and servers wrote")
+    func noRawPrint() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let sources = root.appendingPathComponent("Sources/otactl").path
+        var offenders: [String] = []
+        for file in try FileManager.default.subpathsOfDirectory(atPath: sources) where file.hasSuffix(".swift") {
+            let text = try String(contentsOfFile: sources + "/" + file, encoding: .utf8)
+            for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let code = line.trimmingCharacters(in: .whitespaces)
+                guard !code.hasPrefix("//") else { continue }
+                if code.range(of: #"(^|[^.\w])print\("#, options: .regularExpression) != nil { offenders.append("\(file):\(index + 1)") }
+                // Standard output bypassing say() is for JSON and the screen clear of --watch only.
+                if code.contains("Swift.print(") && !code.contains("TerminalText.escape") && !code.contains("decoding: data") && !code.contains("[2J") {
+                    offenders.append("\(file):\(index + 1)")
+                }
+            }
+        }
+        #expect(offenders.isEmpty, "\(offenders)")
+    }
+}

@@ -84,4 +84,36 @@ struct TrustCommandTests {
         let shown = try ctl("release", "show", environment: environment)
         #expect(shown.stdout.contains("stable") && shown.stdout.contains("digits"), "\(shown)")
     }
+
+    @Test("otactl release refuses to build on release metadata older than it saw from the server, or expired, unless told why")
+    func releaseRefusesStaleGround() throws {
+        let server = try TestServer(tuf: true)
+        try FileSystem.writeAtomically(try FileSystem.readFile(server.trustPath, limit: 1 << 20), to: dir.file("trust.json"))
+        try KeyFiles.writePrivateKey(server.key, to: dir.file("release.key"))
+        try server.publish(name: "digits", version: "1.0.0", files: ["model.onnx": [1, 2, 3]])
+        let environment = ["OTA_SERVER": server.url, "OTA_TOKEN": server.tokens[.admin]!, "OTA_TRUST": dir.file("trust.json")]
+        #expect(try ctl("release", "add", "digits", "1.0.0", "--key", "release.key", environment: environment).status == 0)
+        let seen = dir.file("trust.seen.json")
+        #expect(try FileSystem.readText(seen).contains("\"targets_version\" : 1"), "remembered beside the trust root")
+        // The server goes back (restored from an old backup, or compromised): it offers version
+        // 1 while this operator saw version 5 from it.
+        try FileSystem.writeAtomically(Array(#"{"servers": {"\#(server.url)": {"targets_version": 5, "seen_at": "2026-12-01T00:00:00Z"}}}"#.utf8), to: seen)
+        let refused = try ctl("release", "remove", "digits", "1.0.0", "--key", "release.key", environment: environment)
+        #expect(refused.status == 2, "\(refused)")
+        #expect(refused.stderr.contains("older than version 5 this tool saw from it") && refused.stderr.contains("--allow-older"), "\(refused.stderr)")
+        #expect(try server.admin().trustSummary().targetsVersion == 1, "nothing was signed or published")
+        // Told why, it goes on, and the reason is in the audit log.
+        let allowed = try ctl("release", "remove", "digits", "1.0.0", "--key", "release.key", "--allow-older", "restored from the 12-01 backup",
+                              environment: environment)
+        #expect(allowed.status == 0, "\(allowed)")
+        #expect(try server.admin().audit().entries.contains { $0.detail.contains("restored from the 12-01 backup") })
+        // Expired release metadata on the server is refused the same way.
+        try server.release([("digits", "1.0.0", "stable")], expiresIn: 2)
+        try eventually(timeout: 10, "the release metadata expires") {
+            Timestamp.epochSeconds() >= (try server.admin().trustSummary().targetsExpires.flatMap(Timestamp.parse) ?? .max)
+        }
+        let expired = try ctl("release", "renew", "--key", "release.key", environment: environment)
+        #expect(expired.status == 2 && expired.stderr.contains("expired at"), "\(expired)")
+        #expect(try ctl("release", "renew", "--key", "release.key", "--allow-older", "it lapsed over the holidays", environment: environment).status == 0)
+    }
 }

@@ -4,7 +4,7 @@ import OTACore
 import TestSupport
 import Testing
 
-@Suite("Admin API tokens and roles")
+@Suite("Admin API tokens and roles", .tags(.database))
 struct AccessControlTests {
     @Test("Each role may do its own work and gets 403 beyond it")
     func rolesLimitActions() throws {
@@ -71,7 +71,7 @@ struct AccessControlTests {
     }
 }
 
-@Suite("Device registration")
+@Suite("Device registration", .tags(.database))
 struct RegistrationTests {
     @Test("A device registers once with an enrollment token and its key; the token decides its tags")
     func registers() throws {

@@ -6,7 +6,7 @@ import Testing
 
 /// Admin credentials stay where they belong: never in clear text to another host, not on the
 /// command line if the operator does not want it there, not forever, and /metrics can be closed.
-@Suite("Admin credentials")
+@Suite("Admin credentials", .tags(.database))
 struct AdminCredentialTests {
     @Test("Plain http is allowed only to a loopback host as curl parses it, so the token never goes out in clear text",
           arguments: ["http://127.0.0.1@example.invalid/", "http://localhost.example.invalid/", "http://127.0.0.1.example.invalid/",

@@ -4,7 +4,7 @@ import OTACore
 import TestSupport
 import Testing
 
-@Suite("Hostile input gets a 4xx with a JSON error and changes nothing")
+@Suite("Hostile input gets a 4xx with a JSON error and changes nothing", .tags(.database))
 struct BadInputTests {
     func errorCode(_ result: HTTPResult) -> String? {
         (try? JSONDecoder().decode(APIErrorBody.self, from: Data(result.body)))?.error.code
@@ -149,7 +149,7 @@ struct BadInputTests {
     }
 }
 
-@Suite("Durability: restarts, crashes and migrations")
+@Suite("Durability: restarts, crashes and migrations", .tags(.database))
 struct DurabilityTests {
     @Test("A restart keeps bundles, devices, deployments, tokens and device credentials")
     func restartKeepsData() throws {

@@ -6,7 +6,7 @@ import Testing
 
 /// Files published as chunks: stored once per chunk, served whole or as batches of ranges,
 /// and refused at publishing when the chunks do not make the signed file.
-@Suite("Chunked content")
+@Suite("Chunked content", .tags(.database))
 struct ChunkedContentTests {
     /// A server with a 3 MiB chunked model published only as chunks, deployed, and a device.
     struct Setup {
@@ -143,7 +143,7 @@ struct ChunkedContentTests {
     }
 }
 
-@Suite("Transfer figures from devices")
+@Suite("Transfer figures from devices", .tags(.database))
 struct TransferFigureTests {
     @Test("An event claiming to have fetched more than the whole is refused and changes nothing")
     func implausibleTransferIsRefused() throws {

@@ -6,7 +6,7 @@ import Testing
 
 /// Several `ota-server` instances on one PostgreSQL database: any instance answers any device
 /// or operator. Run in the PostgreSQL pass of `make test` (scripts/test-postgres.sh).
-@Suite("Several instances on one database", .enabled(if: TestServer.postgres != nil, "needs OTA_TEST_POSTGRES (scripts/test-postgres.sh)"))
+@Suite("Several instances on one database", .enabled(if: TestServer.postgres != nil, "needs OTA_TEST_POSTGRES (scripts/test-postgres.sh)"), .tags(.database))
 struct ClusterTests {
     @Test("A deployment created, paused and cancelled on one instance takes effect on another within two seconds")
     func controlsReachEveryInstance() throws {

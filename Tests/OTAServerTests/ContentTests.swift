@@ -4,7 +4,7 @@ import OTACore
 import TestSupport
 import Testing
 
-@Suite("Content upload, publishing and ranged downloads")
+@Suite("Content upload, publishing and ranged downloads", .tags(.database))
 struct ContentTests {
     /// A server with a published, deployed bundle and a device it is assigned to.
     struct Setup {

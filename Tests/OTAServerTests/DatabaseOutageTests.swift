@@ -7,7 +7,7 @@ import Testing
 /// The registry database away for a while (here: another writer holding its lock): the
 /// server answers 503 with Retry-After and changes nothing, keeps answering what it can, and
 /// recovers by itself; otactl waits as asked.
-@Suite("Database outages")
+@Suite("Database outages", .tags(.database))
 struct DatabaseOutageTests {
     /// The database's own client holding its write lock until `release()`: `sqlite3` in an
     /// exclusive transaction, or `psql` holding the advisory lock that PostgreSQL writers take.

@@ -12,8 +12,12 @@ struct DeadlineTests {
     final class RawConnection {
         let descriptor: Int32
 
-        init(port: Int) throws {
+        /// `receiveBuffer`: a small one makes a client that does not read stall at once.
+        init(port: Int, receiveBuffer: Int32? = nil) throws {
             descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            if var size = receiveBuffer {
+                setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            }
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -31,6 +35,37 @@ struct DeadlineTests {
         func send(_ text: String) -> Bool {
             let bytes = Array(text.utf8)
             return bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
+        }
+
+        /// Reads everything the server sends until it hangs up or `limit` seconds pass: the
+        /// bytes read, and whether it hung up.
+        func drain(limit: Double) -> (bytes: Int, closed: Bool) {
+            let started = Date()
+            var total = 0
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            while Date().timeIntervalSince(started) < limit {
+                var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                guard poll(&poller, 1, 100) > 0 else { continue }
+                let count = recv(descriptor, &buffer, buffer.count, 0)
+                if count <= 0 { return (total, true) }
+                total += count
+            }
+            return (total, false)
+        }
+
+        /// What the server sends within `seconds`, as text.
+        func readAvailable(for seconds: Double) -> String {
+            let started = Date()
+            var received: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while Date().timeIntervalSince(started) < seconds {
+                var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                guard poll(&poller, 1, 100) > 0 else { if !received.isEmpty { break } else { continue } }
+                let count = recv(descriptor, &buffer, buffer.count, 0)
+                if count <= 0 { break }
+                received += buffer[..<count]
+            }
+            return String(decoding: received, as: UTF8.self)
         }
 
         /// Seconds until the server closes the connection, or nil if it is still open after `limit`.
@@ -80,17 +115,21 @@ struct DeadlineTests {
         #expect(Date().timeIntervalSince(started) < 8)
     }
 
-    @Test("Beyond --max-connections a new connection waits until one closes, then it is served")
+    @Test("Strangers' idle connections hold at most half of --max-connections: the oldest gives way, and a new client is served at once")
     func connectionLimit() throws {
-        let server = try TestServer(arguments: ["--max-connections", "2", "--request-timeout", "30"])
-        var held = [try RawConnection(port: port(of: server)), try RawConnection(port: port(of: server))]
-        Thread.sleep(forTimeInterval: 0.3)
-        let waiting = try run("curl", ["-sS", "--max-time", "1", server.url + "/healthz"])
-        #expect(waiting.status != 0, "a third connection was served: \(waiting)")
-        held.removeLast()
-        let served = try run("curl", ["-sS", "--max-time", "5", server.url + "/healthz"])
+        let server = try TestServer(arguments: ["--max-connections", "4", "--request-timeout", "30"])
+        // One after the other, so that the server sees them in this order.
+        let held = try (0..<4).map { _ in
+            let connection = try RawConnection(port: port(of: server))
+            Thread.sleep(forTimeInterval: 0.1)
+            return connection
+        }
+        try eventually(timeout: 5, "the two oldest strangers were let go") {
+            held.prefix(2).allSatisfy { $0.secondsUntilClosed(limit: 0.1) != nil }
+        }
+        let served = try run("curl", ["-sS", "--max-time", "3", server.url + "/healthz"])
         #expect(served.status == 0, "\(served)")
-        _ = held
+        #expect(held[3].secondsUntilClosed(limit: 0.2) == nil, "the newest stranger is still there")
     }
 
     @Test("TLS below 1.2 is refused; TLS 1.2 is served")

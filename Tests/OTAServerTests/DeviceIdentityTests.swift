@@ -6,7 +6,7 @@ import Testing
 
 /// Devices are keys, and an attacker holding one device's config cannot become more devices,
 /// other devices, or a device that chooses its own standing. Real server processes.
-@Suite("Device identity and enrollment")
+@Suite("Device identity and enrollment", .tags(.database))
 struct DeviceIdentityTests {
     func register(_ server: TestServer, _ id: String, hardware: String = "test-hw", token: String?, key: Ed25519PrivateKey? = nil,
                   extraJSON: String = "") throws -> HTTPResult {

@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// ota-server on PostgreSQL: the database going away and coming back under load. Run in the PostgreSQL pass of `make test` (scripts/test-postgres.sh).
-@Suite("ota-server on PostgreSQL", .enabled(if: TestServer.postgres != nil, "needs OTA_TEST_POSTGRES (scripts/test-postgres.sh)"))
+@Suite("ota-server on PostgreSQL", .enabled(if: TestServer.postgres != nil, "needs OTA_TEST_POSTGRES (scripts/test-postgres.sh)"), .tags(.database))
 struct PostgresServerTests {
     @Test("While PostgreSQL is down, writes answer 503 with Retry-After and check-ins still answer; the server recovers by itself when it returns")
     func databaseRestart() throws {

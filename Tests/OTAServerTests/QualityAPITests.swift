@@ -6,7 +6,7 @@ import Testing
 
 /// What devices and operators may send about model quality: every bad input is a 400 that
 /// stores nothing, and the figures land where the gates read them.
-@Suite("Model quality through the API")
+@Suite("Model quality through the API", .tags(.database))
 struct QualityAPITests {
     static let figures = #""latency_p50_ms":1,"latency_p95_ms":2,"errors":0"#
 

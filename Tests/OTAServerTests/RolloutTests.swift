@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// Staged rollouts against a real server, with a fleet of simulated devices.
-@Suite("Staged rollouts")
+@Suite("Staged rollouts", .tags(.database))
 struct RolloutTests {
     func simulate(_ server: TestServer, devices: Int, failureRate: Double, prefix: String = "sim") throws -> ProcessResult {
         let enrollment = try server.admin(.operator).createEnrollmentToken(.init(maxUses: devices, autoAccept: true)).token!

@@ -8,7 +8,7 @@ import Testing
 /// One suite for both storage backends: SQLite always, PostgreSQL when the tests run with
 /// OTA_TEST_POSTGRES (scripts/test-postgres.sh). The stores' SQL is written once; these
 /// check that it means the same on each.
-@Suite("Storage backends")
+@Suite("Storage backends", .tags(.database))
 struct StoreBackendTests {
     static var backends: [String] { ["sqlite"] + (TestServer.postgres == nil ? [] : ["postgres"]) }
 
@@ -71,6 +71,16 @@ struct StoreBackendTests {
         }
     }
 
+    /// A published bundle's row, enough for the counters (no content).
+    static func publishRow(_ sql: any SQLTransaction, _ name: String, _ version: String) throws {
+        try sql.execute("""
+            INSERT INTO bundles (name, version, version_key, kind, digest, envelope, compatible, size, signers, created, published_at, published_by)
+            VALUES (?, ?, ?, 'model', ?, ?, '[]', 0, '[]', 'now', 'now', 'test')
+            """, [name, version, version, Self.digest(name, version), [UInt8]([0])])
+    }
+
+    static func digest(_ name: String, _ version: String) -> String { SHA256Digest.of(Array("\(name) \(version)".utf8)).hex }
+
     @Test("A check-in batch keeps installed versions and their counters, and prunes what a device no longer runs", arguments: backends)
     func checkinBatch(backend: String) async throws {
         let dir = TemporaryDirectory("ota-store")
@@ -79,9 +89,10 @@ struct StoreBackendTests {
             for id in ["d1", "d2"] {
                 try sql.execute("INSERT INTO devices (id, token_hash, hardware, registered_at) VALUES (?, ?, 'hw', 'now')", [id, "hash-\(id)"])
             }
+            for (name, version) in [("m", "1.0.0"), ("n", "1.0.0"), ("m", "2.0.0")] { try Self.publishRow(sql, name, version) }
         }
         let store = DeviceStore(db: db)
-        func bundle(_ name: String, _ version: String) -> DeviceAPI.InstalledBundle { .init(name: name, version: version, digest: String(repeating: "a", count: 64)) }
+        func bundle(_ name: String, _ version: String) -> DeviceAPI.InstalledBundle { .init(name: name, version: version, digest: Self.digest(name, version)) }
         var batch = DeviceStore.CheckinBatch()
         batch.installed = ["d1": [bundle("m", "1.0.0"), bundle("n", "1.0.0")], "d2": [bundle("m", "1.0.0")], "gone": [bundle("m", "1.0.0")]]
         batch.lastSeen = ["d1": 100]
@@ -99,6 +110,75 @@ struct StoreBackendTests {
         try await store.write(batch)
         #expect(try await counts() == ["m 1.0.0 1", "m 2.0.0 1"])
         #expect(try await db.read { sql in try sql.value(Int64.self, "SELECT last_seen FROM devices WHERE id = 'd1'") } == 100)
+    }
+
+    @Test("Versions that were never published are not counted, however many a device reports; publishing one counts its devices", arguments: backends)
+    func unpublishedVersionsNotCounted(backend: String) async throws {
+        let dir = TemporaryDirectory("ota-store")
+        let (db, _) = try Self.open(backend, in: dir)
+        try await db.write { sql in
+            try sql.execute("INSERT INTO devices (id, token_hash, hardware, registered_at) VALUES ('d1', 'h1', 'hw', 'now')")
+            try Self.publishRow(sql, "m", "1.0.0")
+        }
+        let store = DeviceStore(db: db)
+        var batch = DeviceStore.CheckinBatch()
+        // 64 made-up names, and m 1.0.0 with a digest that is not the published one.
+        batch.installed = ["d1": (0..<63).map { .init(name: "made-up-\($0)", version: "9.9.\($0)", digest: Self.digest("x", "\($0)")) }
+                           + [.init(name: "m", version: "1.0.0", digest: Self.digest("other", "1.0.0"))]]
+        try await store.write(batch)
+        let rows = { try await db.read { sql in try sql.value(Int64.self, "SELECT COUNT(*) FROM installed_counts") } ?? -1 }
+        #expect(try await rows() == 0)
+        // A version published after devices reported it: counted from the moment it is published.
+        batch.installed = ["d1": [.init(name: "late", version: "1.0.0", digest: Self.digest("late", "1.0.0"))]]
+        try await store.write(batch)
+        #expect(try await rows() == 0)
+        try await db.write { sql in try Self.publishRow(sql, "late", "1.0.0") }
+        #expect(try await db.read { sql in try sql.value(Int64.self, "SELECT count FROM installed_counts WHERE bundle_name = 'late'") } == 1)
+    }
+
+    @Test("Retention prunes old events and figures in batches, keeps what a live rollout's gates read, and changes no counter", arguments: backends)
+    func retention(backend: String) async throws {
+        let dir = TemporaryDirectory("ota-store")
+        let (db, _) = try Self.open(backend, in: dir)
+        try await db.write { sql in
+            try sql.execute("INSERT INTO devices (id, token_hash, hardware, registered_at) VALUES ('d1', 'h1', 'hw', 'now')")
+            for index in 0..<30 {
+                let received = index < 20 ? "2020-01-01T00:00:\(String(format: "%02d", index))Z" : "2030-01-01T00:00:00Z"
+                try sql.execute("""
+                    INSERT INTO events (device_id, deployment_id, bundle_name, version, state, detail, at, received_at)
+                    VALUES ('d1', NULL, 'm', '1.0.0', 'succeeded', '', ?, ?)
+                    """, [received, received])
+            }
+            try sql.execute("""
+                INSERT INTO model_reports (device_id, bundle_name, version, source, deployment_id, report, at, received_at)
+                VALUES ('d1', 'm', '1.0.0', 'live', NULL, '{}', 'x', '2020-01-01T00:00:00Z'),
+                       ('d1', 'm', '2.0.0', 'shadow', 'dep_live', '{}', 'x', '2020-01-01T00:00:00Z'),
+                       ('d1', 'm', '3.0.0', 'live', NULL, '{}', 'x', '2030-01-01T00:00:00Z')
+                """)
+        }
+        try await db.write { sql in
+            try Self.publishRow(sql, "m", "2.0.0")
+            let bundleID = try sql.value(Int64.self, "SELECT id FROM bundles WHERE name = 'm'")!
+            try sql.execute("""
+                INSERT INTO deployments (id, seq, bundle_id, bundle_name, target, phases, phase_started_epoch, status, created_at, created_by)
+                VALUES ('dep_live', 1, ?, 'm', '{"all":true}', '[100]', 0, 'active', 'now', 'test')
+                """, [bundleID])
+        }
+        let events = EventStore(db: db)
+        var total = 0
+        while true {
+            let pruned = try await events.prune(receivedBefore: "2025-01-01T00:00:00Z", batch: 7)
+            #expect(pruned <= 14)
+            if pruned == 0 { break }
+            total += pruned
+        }
+        #expect(total == 21, "20 old events and one old figure no live rollout reads")
+        let left = try await db.read { sql in
+            (try sql.value(Int64.self, "SELECT COUNT(*) FROM events") ?? -1,
+             try sql.rows("SELECT version FROM model_reports ORDER BY version").map { $0.string("version") })
+        }
+        #expect(left.0 == 10)
+        #expect(left.1 == ["2.0.0", "3.0.0"], "the live rollout's shadow figures and the recent figure stay")
     }
 
     @Test("Deployment counters and failure reasons follow every membership change", arguments: backends)

@@ -39,6 +39,10 @@ public final class HostileProxy: @unchecked Sendable {
         /// Holds the online key (`--key`): re-signs the answer with `--issued N` (a clock far
         /// ahead) or an extra assignment (`--assignment FILE`).
         case checkinCompromised = "checkin-compromised"
+        /// The session answer's `expires_in_s` set to -2^63.
+        case sessionExpiryHostile = "session-expiry-hostile"
+        /// Junk base64 (`--pad BYTES`) as the metadata field `--field ROLE` of a signed answer.
+        case checkinPadMetadata = "checkin-pad-metadata"
     }
 
     public static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

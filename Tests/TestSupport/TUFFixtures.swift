@@ -43,9 +43,9 @@ extension TestServer {
     /// bundles, as the next version, signed by `signer` (default: the release key).
     @discardableResult
     public func release(_ releases: [(name: String, version: String, channel: String)], expiresIn seconds: Int64 = 30 * 86_400,
-                        signer: Ed25519PrivateKey? = nil, version: Int? = nil) throws -> [UInt8] {
+                        signer: Ed25519PrivateKey? = nil, version: Int? = nil, extraTargets: [String: TUFTargetFile] = [:]) throws -> [UInt8] {
         let admin = try admin(.publisher)
-        var targets: [String: TUFTargetFile] = [:]
+        var targets = extraTargets
         for release in releases {
             let bundle = try admin.bundle(name: release.name, version: release.version)
             targets[Release.targetPath(channel: release.channel, name: release.name, version: release.version)] =

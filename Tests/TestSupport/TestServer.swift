@@ -57,7 +57,7 @@ public final class TestServer: @unchecked Sendable {
         }
         databaseArguments = chosen
         // Tests register whole simulated fleets at once; the default limit is for the field.
-        extraArguments = ["--poll-interval", String(pollInterval), "--registrations-per-minute", "1000000"] + trustArguments + arguments
+        extraArguments = ["--poll-interval", String(pollInterval), "--registrations-per-minute", "1000000", "--failed-attempts-per-minute", "100000"] + trustArguments + arguments
         for role in AdminAPI.Role.allCases {
             let result = try run(Binaries.path("ota-server"), ["token", "create", "--data", dataPath, "--role", role.rawValue, "--name", "test-\(role.rawValue)"] + chosen)
             guard result.status == 0 else { throw TestFailure("token create failed: \(result)") }

@@ -51,6 +51,9 @@ public struct AgentConfig: Codable, Equatable, Sendable {
     /// The longest a check-in or report may take in all (default 120).
     public var requestTimeoutSeconds: Int?
     public var attributes: [String: String]?
+    /// Hosts (`host` or `host:port`) content downloads may be redirected to, besides those the
+    /// server names in its signed answers (a CDN or object store in front of it).
+    public var contentHosts: [String]?
     /// Ignored: a device no longer chooses its tags (its enrollment token or an operator
     /// does). Kept so that older configs still load.
     public var tags: [String]?
@@ -64,7 +67,7 @@ public struct AgentConfig: Codable, Equatable, Sendable {
         case allowBundleHealthCheck = "allow_bundle_health_check", bundleHealthUser = "bundle_health_user"
         case maxUpdateAgeSeconds = "max_update_age_s", handlers, rebootCommand = "reboot_command"
         case maxDownloadBytesPerSecond = "max_download_bytes_per_s", attributes, tags
-        case stallTimeoutSeconds = "stall_timeout_s", requestTimeoutSeconds = "request_timeout_s"
+        case stallTimeoutSeconds = "stall_timeout_s", requestTimeoutSeconds = "request_timeout_s", contentHosts = "content_hosts"
     }
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -119,6 +122,9 @@ public struct AgentConfig: Codable, Equatable, Sendable {
         }
         for tag in tags ?? [] { if let problem = SafeName.problem(with: tag, what: "tag") { return problem } }
         if let speed = maxDownloadBytesPerSecond, speed < 1024 { return "max_download_bytes_per_s must be at least 1024" }
+        if let hosts = contentHosts, hosts.count > 64 || hosts.contains(where: { !ContentHost.isValid($0) }) {
+            return "content_hosts: at most 64, each a lower-case host or host:port (no scheme, no path)"
+        }
         return nil
     }
 

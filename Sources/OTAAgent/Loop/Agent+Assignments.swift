@@ -29,8 +29,9 @@ extension Agent {
                     if updater.isOverdue {
                         return updater.abandon("the update did not finish within \(config.maxUpdateAge) s (max_update_age_s); this device's trust was not fresh: \(problem)")
                     }
-                    context.log.error("\(journal.name) \(journal.version): paused: this device's trust is not fresh: \(problem)")
-                    return nil
+                    let reason = "paused before activation: this device's trust is not fresh: \(problem)"
+                    context.log.error("\(journal.name) \(journal.version): \(reason)")
+                    return .waitingForTrust(reason)
                 }
                 if let releases = trusted.releases, let verified = try? context.trust.bundleTrust().verify(journal.envelope),
                    let problem = Release.problem(verified, channel: context.trust.channel, in: releases) {
@@ -50,8 +51,9 @@ extension Agent {
         if ended { return nil }
         if let problem = trusted.problem {
             // Stale or unverifiable release metadata: nothing new starts, nothing is condemned.
-            context.log.error("\(assignment.name) \(assignment.version): not started: this device's trust is not fresh: \(problem)")
-            return nil
+            let reason = "\(assignment.version) not started: this device's trust is not fresh: \(problem)"
+            context.log.error("\(assignment.name) \(reason)")
+            return .waitingForTrust(reason)
         }
         let verified: VerifiedManifest
         do { verified = try context.trust.bundleTrust().verify(assignment.envelope) } catch {

@@ -16,6 +16,12 @@ public final class Agent {
         public var rebootPending = false
         /// A candidate is being proven in shadow: look again soon, whatever the poll interval.
         public var shadowing = false
+        /// Updates offered but not started, or paused before activation, because this
+        /// device's trust is not fresh (stale or unverifiable release metadata): nothing is
+        /// condemned, but nothing moves until the metadata is fresh again.
+        public var waitingForTrust: [String] = []
+        /// Why this device's trust is not fresh, when it is not (shown by `status` too).
+        public var trustProblem: String?
         public var error: String?
         /// Set when the server asked to slow down (429/503 with Retry-After).
         public var retryAfterSeconds: Int?
@@ -42,6 +48,7 @@ public final class Agent {
             let trusted = try trustedCheckin(client)
             let answer = trusted.response
             outcome.pollIntervalSeconds = answer.pollIntervalSeconds
+            outcome.trustProblem = trusted.problem
             try saveStatus { $0.lastCheckin = Timestamp.now(); $0.pollIntervalSeconds = answer.pollIntervalSeconds }
             // An update not live yet goes on only while the server still offers it: one it
             // dropped (cancelled, superseded, no longer targeted) is abandoned, which frees
@@ -67,9 +74,11 @@ public final class Agent {
             // After that check-in: the server takes figures only for what it knows runs.
             sendMetricsIfDue(client)
         } catch let error as HTTPClientError {
-            if case .status(401, "unknown_device", _, _) = error {
-                // The server does not know this device (deleted): it may register again only
-                // if an operator authorises it anew (a new token, or pre-authorisation).
+            if case .status(401, DeviceClient.sessionRefusedCode, _, _) = error {
+                // The server does not know this device with this key (deleted, or re-keyed by an
+                // operator): it registers again at the next cycle, which succeeds at once if the
+                // server still knows it, and otherwise only if an operator authorised it anew
+                // (a new token, or pre-authorisation): a deleted device does not come back by itself.
                 DeviceEnrollment(context: context).forgetRegistration()
                 self.client = nil
             }
@@ -116,6 +125,9 @@ public final class Agent {
             try? saveStatus { $0.lastError = "\(name): abandoned: \(reason)"; $0.lastErrorAt = Timestamp.now() }
         case .rebootPending: outcome.rebootPending = true
         case .inShadow: outcome.shadowing = true
+        case .waitingForTrust(let reason):
+            outcome.waitingForTrust.append(name)
+            try? saveStatus { $0.lastError = "\(name): \(reason)"; $0.lastErrorAt = Timestamp.now() }
         case .retryLater(let reason): outcome.error = "\(name): \(reason)"
         }
     }
@@ -146,9 +158,18 @@ public final class Agent {
                                  features: config.shadowCommand == nil ? nil : [DeviceAPI.Feature.shadow.rawValue])
     }
 
-    /// A check-in whose answer is verified (`DeviceTrust`).
+    /// A check-in whose answer is verified (`DeviceTrust`). Content downloads may then follow
+    /// redirects only to the hosts the answer names (or the config adds).
     func trustedCheckin(_ client: DeviceClient) throws -> TrustedAnswer {
-        try context.trust.checkin(client, try checkinRequest(), deviceID: client.deviceID ?? config.deviceID)
+        let trusted = try context.trust.checkin(client, try checkinRequest(), deviceID: client.deviceID ?? config.deviceID)
+        let hosts = Set((config.contentHosts ?? []) + (trusted.response.contentHosts ?? []))
+        let insecure = config.allowInsecureHTTP ?? false
+        client.mayFollowRedirect = { url in
+            guard let target = HTTPClient.contentHost(of: url), hosts.contains(target.host) else { return false }
+            // Plain http only to this machine, and only where the config allows plain http (tests).
+            return target.scheme == "https" || (target.scheme == "http" && insecure && HTTPClient.isLoopbackURL(url))
+        }
+        return trusted
     }
 
     /// What actually runs: the version on trial where an update is live but not committed,

@@ -104,7 +104,9 @@ public struct StatusReport: Codable, Equatable, Sendable {
             }
             if !bundle.failedVersions.isEmpty { lines.append("  failed here: \(bundle.failedVersions.joined(separator: ", "))") }
         }
-        return lines.joined(separator: "\n")
+        // Errors, problems, names and versions came from the server: each line is escaped on
+        // its own, so none of them can rewrite the terminal or add a line.
+        return lines.map { TerminalText.escape($0) }.joined(separator: "\n")
     }
 }
 

@@ -38,10 +38,11 @@ struct AgentLog: Sendable {
 
     func info(_ message: String) {
         guard !quiet else { return }
-        write("\(Timestamp.now()) ota-agent: \(message)\n")
+        write("\(Timestamp.now()) ota-agent: \(TerminalText.escape(message))\n")
     }
 
-    func error(_ message: String) { write("\(Timestamp.now()) ota-agent: error: \(message)\n") }
+    /// One line each: a message may quote the server.
+    func error(_ message: String) { write("\(Timestamp.now()) ota-agent: error: \(TerminalText.escape(message))\n") }
 
     private func write(_ text: String) {
         var bytes = Array(text.utf8)[...]

@@ -15,7 +15,14 @@ final class Outbox {
         pending = try StateFile.read([PendingEvent].self, from: path) ?? []
     }
 
+    /// A batch stays well inside what the server takes at once (`EventsRequest`).
+    static let batchCount = 200
+    static let batchBytes = 256 * 1024
+
     func add(_ event: PendingEvent) throws {
+        var event = event
+        // The server keeps this much of a detail: the rest would only cost the device's quota.
+        event.detail = event.detail.truncatedUTF8(to: DeviceAPI.Event.storedDetailBytes)
         pending.append(event)
         if pending.count > Self.capacity { pending.removeFirst(pending.count - Self.capacity) }
         try StateFile.write(pending, to: path)
@@ -27,7 +34,7 @@ final class Outbox {
     /// every later event, outcomes included, from ever reaching the server.
     func flush(_ client: DeviceClient) throws {
         while !pending.isEmpty {
-            let batch = Array(pending.prefix(200))
+            let batch = Self.nextBatch(pending)
             do {
                 try client.report(batch)
             } catch let error as HTTPClientError where Self.isRefusal(error) {
@@ -44,6 +51,18 @@ final class Outbox {
             pending.removeFirst(batch.count)
             try StateFile.write(pending, to: path)
         }
+    }
+
+    /// The oldest events that fit one batch (at least one).
+    static func nextBatch(_ pending: [PendingEvent]) -> [PendingEvent] {
+        var bytes = 0
+        var count = 0
+        for event in pending.prefix(batchCount) {
+            bytes += ((try? StrictJSON.encode(event))?.count ?? DeviceAPI.Event.storedDetailBytes * 2) + 1
+            if count > 0 && bytes > batchBytes { break }
+            count += 1
+        }
+        return Array(pending.prefix(max(1, count)))
     }
 
     /// The server read the events and will not take them, whenever they are sent.

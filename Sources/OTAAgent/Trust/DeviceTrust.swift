@@ -17,10 +17,14 @@ struct DeviceTrust {
 
     func state() -> TrustState { (try? StateFile.read(TrustState.self, from: layout.trustState)) ?? TrustState() }
 
-    func save(_ change: (inout TrustState) -> Void) {
+    /// A trust state that cannot be saved is an error: the device must not go on as if it had
+    /// remembered a root version or a clock floor.
+    func save(_ change: (inout TrustState) -> Void) throws {
         var current = state()
         change(&current)
-        try? StateFile.write(current, to: layout.trustState)
+        do { try StateFile.write(current, to: layout.trustState) } catch {
+            throw TrustStoreError("cannot save this device's trust state (\(layout.trustState)): \(error)")
+        }
     }
 
     /// Expiry is judged against the later of the device's clock and the clock floor
@@ -61,13 +65,15 @@ struct DeviceTrust {
         let trusted = try metadata()
         // Only what still verifies under the newest root counts: after a key rotation the
         // old copies do not, and the server must send new ones.
-        func version<T: TUFSigned>(_ type: T.Type, _ role: TUFRoleName) -> T? {
-            folder.load(role).flatMap { try? MetadataEnvelope.open(type, $0, verifiedBy: trusted.root) }
+        // Only the version and expiry are read: release metadata can list tens of thousands of
+        // releases, and the report is made at every check-in.
+        func header(_ role: TUFRoleName) -> MetadataEnvelope.Header? {
+            folder.load(role).flatMap { try? MetadataEnvelope.header(role, $0, verifiedBy: trusted.root) }
         }
-        let targets = version(TargetsMetadata.self, .targets)
+        let targets = header(.targets)
         let current = state()
-        return DeviceAPI.TrustReport(rootVersion: trusted.root.version, timestampVersion: version(TimestampMetadata.self, .timestamp)?.version,
-                                     snapshotVersion: version(SnapshotMetadata.self, .snapshot)?.version, targetsVersion: targets?.version,
+        return DeviceAPI.TrustReport(rootVersion: trusted.root.version, timestampVersion: header(.timestamp)?.version,
+                                     snapshotVersion: header(.snapshot)?.version, targetsVersion: targets?.version,
                                      targetsExpires: targets?.expires, channel: channel, verifiedAt: current.verifiedAt,
                                      problem: current.problem.map { String($0.prefix(2000)) })
     }
@@ -78,83 +84,54 @@ struct DeviceTrust {
         let nonce = Hex.encode(SecureRandom.bytes(16))
         request.nonce = nonce
         request.trust = try report()
-        let body = try client.checkinAnswer(request)
-        var trusted = try metadata()
-        func malformed(_ error: any Error) -> HTTPClientError {
-            .invalidAnswer("the server's answer to POST \(DeviceAPI.checkinPath) is not what this client understands: \(error)")
+        // The body is read into its parts and let go at once (it can be megabytes).
+        let answer: CheckinAnswer
+        do { answer = try CheckinAnswer(body: try client.checkinAnswer(request)) } catch let error as CheckinAnswer.Malformed {
+            throw HTTPClientError.invalidAnswer("the server's answer to POST \(DeviceAPI.checkinPath) is not what this client understands: \(error)")
         }
-        struct Probe: Decodable { let answer: JSONValue? }
-        guard (try? StrictJSON.decode(Probe.self, from: body, what: "answer"))?.answer != nil else {
+        var trusted = try metadata()
+        switch answer.form {
+        case .unsigned(let response):
             guard trusted.root.version == 0 else {
                 throw refuse("the answer is not signed, and root version \(trusted.root.version) requires signed answers")
             }
-            do { return TrustedAnswer(response: try StrictJSON.decode(DeviceAPI.CheckinResponse.self, from: body, what: "check-in answer")) } catch {
-                throw malformed(error)
+            return TrustedAnswer(response: response)
+        case .signed(let envelope, var metadata):
+            // Roots verify on their own, so they are walked first: the answer may be signed by
+            // a check-in key that only the newest root names.
+            var problem: String?
+            metadata.rootsAfter = trusted.root.version
+            do { try MetadataRefresh.run(&trusted, from: metadata, store: folder) } catch { problem = String(describing: error) }
+            let walkedTo = trusted.root.version
+            try save { $0.rootVersion = max($0.rootVersion ?? 0, walkedTo) }
+            let opened: CheckinAnswer.Opened
+            do { opened = try CheckinAnswer.open(envelope, under: trusted.root, deviceID: deviceID, nonce: nonce) } catch {
+                throw refuse(error.description + (problem.map { " (the metadata beside it was refused too: \($0))" } ?? ""))
             }
-        }
-        let signed: DeviceAPI.SignedCheckinResponse
-        do { signed = try StrictJSON.decode(DeviceAPI.SignedCheckinResponse.self, from: body, what: "signed answer") } catch { throw malformed(error) }
-        // Roots verify on their own, so they are walked first: the answer may be signed by a
-        // check-in key that only the newest root names.
-        var problem: String?
-        do {
-            try MetadataRefresh.run(&trusted, from: AnswerMetadataSource(rootsAfter: trusted.root.version, metadata: signed.metadata), store: folder)
-        } catch { problem = String(describing: error) }
-        let walkedTo = trusted.root.version
-        save { $0.rootVersion = max($0.rootVersion ?? 0, walkedTo) }
-        let response = try open(signed.answer, under: trusted, deviceID: deviceID, nonce: nonce, refreshProblem: problem)
-        if trusted.root.version == 0 {
-            // Still on the legacy root (no root version 1 linked to it): legacy rules, as before
-            // the upgrade; the reason is kept for `ota-agent status` and the server.
-            save { $0.problem = problem.map { "cannot move to the server's TUF root: \($0)" } }
-            return TrustedAnswer(response: response, problem: nil)
-        }
-        save { state in
-            state.verifiedAt = Timestamp.now()
-            state.problem = problem
-            state.problemAt = problem == nil ? nil : Timestamp.now()
-        }
-        return TrustedAnswer(response: response, releases: problem == nil ? trusted.targets : nil, problem: problem)
-    }
-
-    /// Checks the answer's signature and binding, and keeps the server's time.
-    private func open(_ envelope: Envelope, under trusted: TrustedMetadata, deviceID: String, nonce: String,
-                      refreshProblem: String?) throws -> DeviceAPI.CheckinResponse {
-        let root = trusted.root
-        func refused(_ reason: String) -> AnswerError {
-            refuse(reason + (refreshProblem.map { " (the metadata beside it was refused too: \($0))" } ?? ""))
-        }
-        guard envelope.payloadType == DeviceAPI.answerPayloadType else { throw refused("its payloadType is '\(envelope.payloadType.prefix(60))'") }
-        if root.version > 0 {
-            guard let role = root.checkin else { throw refused("root version \(root.version) names no check-in key (\(RootMetadata.checkinField))") }
-            guard MetadataEnvelope.validSigners(envelope, keysOf: role, in: root) >= role.threshold else {
-                throw refused("it is not signed by the check-in key of root version \(root.version)")
+            if trusted.root.version == 0 {
+                // Still on the legacy root (no root version 1 linked to it): legacy rules, as
+                // before the upgrade; the reason is kept for `ota-agent status` and the server.
+                try save { $0.problem = problem.map { "cannot move to the server's TUF root: \($0)" } }
+                return TrustedAnswer(response: opened.response, problem: nil)
             }
-        }
-        let binding: DeviceAPI.AnswerBinding
-        let response: DeviceAPI.CheckinResponse
-        do {
-            binding = try StrictJSON.decode(DeviceAPI.AnswerBinding.self, from: envelope.payload, what: "answer")
-            response = try StrictJSON.decode(DeviceAPI.CheckinResponse.self, from: envelope.payload, what: "answer")
-        } catch { throw refused("its payload is malformed: \(error)") }
-        guard binding.deviceID == deviceID else { throw refused("it is addressed to device '\(binding.deviceID.prefix(80))', not this one") }
-        guard binding.nonce == nonce else { throw refused("it answers another request (its nonce is not the one sent): a replay") }
-        if root.version > 0 {
-            // The clock floor moves only to a time both clocks have reached: a device clock
-            // reset to 1970 cannot revive expired metadata, and no server (not even one holding
-            // the online key) can push the device's sense of time forward. The difference is
-            // kept so that `ota-agent status` can show a wrong clock.
             let now = Timestamp.epochSeconds()
-            save { state in
-                state.serverTimeEpoch = max(state.serverTimeEpoch ?? 0, min(binding.issued, now))
-                state.clockBehindServerSeconds = binding.issued - now
+            try save { state in
+                // The clock floor moves only to a time both clocks have reached; the difference
+                // is kept so that `ota-agent status` can show a wrong clock.
+                state.serverTimeEpoch = ClockFloor.raised(state.serverTimeEpoch, issued: opened.issued, deviceNow: now)
+                state.clockBehindServerSeconds = ClockFloor.deviceBehind(issued: opened.issued, deviceNow: now)
+                state.verifiedAt = Timestamp.now()
+                state.problem = problem
+                state.problemAt = problem == nil ? nil : Timestamp.now()
             }
+            return TrustedAnswer(response: opened.response, releases: problem == nil ? trusted.targets : nil, problem: problem)
         }
-        return response
     }
 
     private func refuse(_ reason: String) -> AnswerError {
-        save { state in
+        // The refusal is what the device reports; a state file that cannot be written is
+        // logged by the caller through the error it throws next time.
+        try? save { state in
             state.problem = "refused the server's answer: \(reason)"
             state.problemAt = Timestamp.now()
         }

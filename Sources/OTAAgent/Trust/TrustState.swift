@@ -33,24 +33,6 @@ struct TrustedAnswer {
     var problem: String?
 }
 
-/// Metadata from one check-in answer, as the refresh workflow reads it.
-struct AnswerMetadataSource: MetadataSource {
-    let rootsAfter: Int
-    let metadata: DeviceAPI.TrustMetadata?
-
-    private func bytes(_ text: String?) -> [UInt8]? { text.flatMap(Base64.decode) }
-
-    func root(version: Int) -> [UInt8]? {
-        let roots = metadata?.roots ?? []
-        let index = version - rootsAfter - 1
-        return roots.indices.contains(index) ? bytes(roots[index]) : nil
-    }
-    func timestamp() -> [UInt8]? { bytes(metadata?.timestamp) }
-    func snapshot(version: Int?) -> [UInt8]? { bytes(metadata?.snapshot) }
-    func targets(version: Int?) -> [UInt8]? { bytes(metadata?.targets) }
-    var alwaysHasTimestamp: Bool { false }
-}
-
 enum AnswerError: Error, CustomStringConvertible {
     case refused(String)
     var description: String {

@@ -14,8 +14,11 @@ import OTACore
 /// the file's declared size. Resuming needs no extra state: the chunks already in the file are
 /// found by their hashes.
 extension Updater {
-    /// At most this many bytes (and `RangesRequest.maximumCount` ranges) per request.
+    /// At most this many bytes (and `RangesRequest.maximumCount` ranges) per request, and
+    /// as many chunks as the server reads from its store for one request (it answers the
+    /// rest of a larger request with a shorter answer).
     static let bytesPerRangesRequest: UInt64 = 4 << 20
+    static let chunksPerRangesRequest = DeviceAPI.RangesRequest.storeReadsPerRequest
 
     /// Rebuilds `file` into downloads/, returning the bytes received.
     mutating func rebuild(_ file: Manifest.FileEntry, chunks: [Chunk], manifest: Manifest) throws -> UInt64 {
@@ -41,7 +44,8 @@ extension Updater {
         var received: UInt64 = 0
         var placedThisRun: UInt64 = 0
         var attempt = 0
-        while let batch = rebuild.nextBatch(maximumBytes: Self.bytesPerRangesRequest, maximumRanges: DeviceAPI.RangesRequest.maximumCount) {
+        while let batch = rebuild.nextBatch(maximumBytes: Self.bytesPerRangesRequest, maximumRanges: DeviceAPI.RangesRequest.maximumCount,
+                                            maximumChunks: Self.chunksPerRangesRequest) {
             guard let fetcher else { throw HTTPClientError.transport("not connected to the server") }
             attempt += 1
             let answer = layout.fetchedRanges(file.sha256)

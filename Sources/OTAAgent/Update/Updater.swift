@@ -26,6 +26,8 @@ struct Updater {
         case retryLater(String)
         /// The candidate is being proven in shadow; the next cycle looks again.
         case inShadow
+        /// Not started, or paused before activation, until this device's trust is fresh.
+        case waitingForTrust(String)
     }
 
     /// The journal's envelope verified against the trust root in force now, once per run (a

@@ -33,7 +33,7 @@ public final class APIClient {
     public func call<T: Decodable>(_ method: String, _ path: String, body: (some Encodable)? = Optional<Int>.none,
                                    as type: T.Type = T.self) throws -> T {
         let result = try raw(method, path, body: body)
-        do { return try JSONDecoder().decode(T.self, from: Data(result.body)) } catch {
+        do { return try StrictJSON.decode(T.self, from: result.body, what: "answer") } catch {
             throw HTTPClientError.invalidAnswer("the server's answer to \(method) \(path) is not what this client understands: \(error)")
         }
     }

@@ -151,7 +151,10 @@ extension AdminClient {
 
     public func publishRoot(_ envelope: [UInt8]) throws -> AdminAPI.TrustPublishResponse { try rawPost(AdminAPI.trustRootPath, envelope) }
 
-    public func publishRelease(_ envelope: [UInt8]) throws -> AdminAPI.TrustPublishResponse { try rawPost(AdminAPI.trustTargetsPath, envelope) }
+    /// `reason`: why it was built on older or expired metadata, for the audit log.
+    public func publishRelease(_ envelope: [UInt8], reason: String? = nil) throws -> AdminAPI.TrustPublishResponse {
+        try rawPost(AdminAPI.trustTargetsPath + APIClient.query([("reason", reason)]), envelope)
+    }
 
     private func rawGet(_ path: String) throws -> [UInt8] {
         try api.retryingUnavailable { try api.http.send("GET", path, headers: api.authorization) }.body

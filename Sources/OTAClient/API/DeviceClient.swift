@@ -30,6 +30,9 @@ public final class DeviceClient {
         didSet { session = nil }
     }
     public var session: Session?
+    /// Where a content download may follow a redirect to (the server's object store, as its
+    /// signed answer names it); nowhere by default.
+    public var mayFollowRedirect: @Sendable (String) -> Bool = { _ in false }
 
     public init(_ configuration: HTTPClientConfiguration, credentials: Credentials = .none) throws {
         api = try APIClient(configuration, token: nil)
@@ -42,18 +45,27 @@ public final class DeviceClient {
         try api.call("POST", DeviceAPI.registerPath, body: request)
     }
 
+    /// The code of the error `openSession` throws when the server does not know this device
+    /// with this key (it says no more, so that nobody learns which devices exist).
+    public static let sessionRefusedCode = "session_refused"
+
     /// Opens a session with the device key (the server refuses devices not accepted).
     @discardableResult
     public func openSession() throws -> Session {
         guard case .key(let deviceID, let key) = credentials else { throw HTTPClientError.invalidAnswer("no device key to open a session with") }
-        let answer: DeviceAPI.SessionResponse = try api.call("POST", DeviceAPI.sessionPath,
-                                                            body: DeviceAPI.SessionRequest(deviceID: deviceID, proof: try DeviceProof.sign(.session, deviceID: deviceID, key: key)))
-        guard let sessionKey = Base64.decode(answer.sessionKey), sessionKey.count == 32, answer.sessionID.utf8.count < 256,
-              !answer.sessionID.contains("\"") else {
-            throw HTTPClientError.invalidAnswer("the server's session answer is malformed")
+        let answer: DeviceAPI.SessionResponse
+        do {
+            answer = try api.call("POST", DeviceAPI.sessionPath,
+                                  body: DeviceAPI.SessionRequest(deviceID: deviceID, proof: try DeviceProof.sign(.session, deviceID: deviceID, key: key)))
+        } catch let error as HTTPClientError where error.statusCode == 401 {
+            guard case .status(_, _, let message, let retryAfter) = error else { throw error }
+            throw HTTPClientError.status(401, code: Self.sessionRefusedCode, message: message, retryAfterSeconds: retryAfter)
         }
-        let opened = Session(id: answer.sessionID, key: sessionKey,
-                             renewAt: Timestamp.epochSeconds() + Int64(max(1, min(answer.expiresInSeconds, 86_400) - 60)))
+        let accepted: DeviceAPI.SessionResponse.Accepted
+        do { accepted = try answer.accepted(at: Timestamp.epochSeconds()) } catch {
+            throw HTTPClientError.invalidAnswer("the server's session answer is malformed: \(error)")
+        }
+        let opened = Session(id: accepted.id, key: accepted.key, renewAt: accepted.renewAt)
         session = opened
         return opened
     }
@@ -101,7 +113,8 @@ public final class DeviceClient {
         let path = DeviceAPI.contentPathPrefix + digest.hex
         return try retryingOnStaleSession {
             let headers = try authentication("GET", path, []).merging(["If-Range": "\"\(digest.hex)\""]) { a, _ in a }
-            return try api.http.download(path, to: file, expectedSize: expectedSize, headers: headers, progress: progress)
+            return try api.http.download(path, to: file, expectedSize: expectedSize, headers: headers, mayFollowRedirect: mayFollowRedirect,
+                                         progress: progress)
         }
     }
 

@@ -138,6 +138,17 @@ public final class HTTPClient {
     /// The host part of a URL, parsed by curl's URL API.
     public static func host(of url: String) -> String? { part(CURLUPART_HOST, of: url) }
 
+    /// A URL's scheme (lower case) and its host as `ContentHost` spells it (`host`, or
+    /// `host:port` when the port is not the scheme's default), parsed by curl's URL API.
+    public static func contentHost(of url: String) -> (scheme: String, host: String)? {
+        guard let scheme = part(CURLUPART_SCHEME, of: url)?.lowercased(), let host = part(CURLUPART_HOST, of: url) else { return nil }
+        let port = part(CURLUPART_PORT, of: url).flatMap { Int($0) }
+        return (scheme, ContentHost.normalized(host: host, port: port, scheme: scheme))
+    }
+
+    /// Whether the URL's host is this machine (for redirects allowed over plain http in tests).
+    public static func isLoopbackURL(_ url: String) -> Bool { isLoopback(url) }
+
     static func part(_ which: CURLUPart, of url: String) -> String? {
         guard let handle = curl_url() else { return nil }
         defer { curl_url_cleanup(handle) }
@@ -185,7 +196,10 @@ public final class HTTPClient {
     /// Downloads into `file`, resuming after what it already holds with a `Range` request.
     /// Never writes more than `expectedSize` bytes in total. On a 200 answer to a range
     /// request the file is restarted from zero.
+    /// A redirect (content kept in object storage) is followed once, only where
+    /// `mayFollowRedirect` allows; a refusal's body is never read into the error.
     public func download(_ path: String, to file: String, expectedSize: UInt64, headers: [String: String] = [:],
+                         mayFollowRedirect: (String) -> Bool = { _ in false },
                          progress: ((UInt64, UInt64) -> Void)? = nil) throws -> DownloadResult {
         let existing = FileSystem.fileSize(file) ?? 0
         if existing == expectedSize { return DownloadResult(received: 0, resumed: true, sha256: try SHA256Digest.ofFile(at: file)) }
@@ -195,21 +209,31 @@ public final class HTTPClient {
         if start > 0 { requestHeaders["Range"] = "bytes=\(start)-" }
         var (status, sink) = try downloadOnce(configuration.baseURL + path, headers: requestHeaders, to: file, start: start,
                                               expectedSize: expectedSize, progress: progress)
+        var redirected = false
         if [302, 303, 307, 308].contains(status), let location = sink.headers["location"] {
             // Content the server keeps in object storage comes from a short-lived URL of its
-            // own. Followed once, with none of our headers but the range: the URL carries its
-            // own authorization, and every byte is still checked against its digest.
+            // own. Followed once, only to a host the caller allows (one named in signed data),
+            // with none of our headers but the range: the URL carries its own authorization,
+            // and every byte is still checked against its digest.
+            guard location.utf8.count <= 8192, mayFollowRedirect(location) else {
+                let host = Self.contentHost(of: location)?.host ?? "an unparsable address"
+                throw HTTPClientError.status(status, code: "redirect_refused",
+                                             message: "the server redirected the download to \(host.prefix(255)), which is not a content host this device was told of; not followed",
+                                             retryAfterSeconds: nil)
+            }
             try Self.checkScheme(of: location, configuration)
             (status, sink) = try downloadOnce(location, headers: start > 0 ? ["Range": "bytes=\(start)-"] : [:], to: file, start: start,
                                               expectedSize: expectedSize, progress: progress)
+            redirected = true
         }
         if status == 416 && start > 0 {
             // Our partial file does not fit the content on the server: start again.
             try FileSystem.remove(file)
-            return try download(path, to: file, expectedSize: expectedSize, headers: headers, progress: progress)
+            return try download(path, to: file, expectedSize: expectedSize, headers: headers, mayFollowRedirect: mayFollowRedirect, progress: progress)
         }
         guard status == 200 || status == 206 else {
-            throw Self.statusError(status, body: sink.errorBody, headers: sink.headers)
+            // An object store's refusal says nothing the device should repeat: only its status.
+            throw Self.statusError(status, body: redirected ? [] : sink.errorBody, headers: sink.headers, showsBody: !redirected)
         }
         return DownloadResult(received: sink.received, resumed: sink.resumed, sha256: try sink.digest())
     }
@@ -332,18 +356,24 @@ public final class HTTPClient {
         }
     }
 
-    static func statusError(_ status: Int, body: [UInt8], headers: [String: String]) -> HTTPClientError {
-        let retryAfter = headers["retry-after"].flatMap { Int($0.trimmed) }
+    /// `showsBody`: whether a body that is not an API error may be quoted (an object store's
+    /// refusal is not: it would end up in the device's events).
+    static func statusError(_ status: Int, body: [UInt8], headers: [String: String], showsBody: Bool = true) -> HTTPClientError {
+        // Seconds up to a day; anything else (a date, a negative or a huge number) is ignored,
+        // and the caller's own backoff applies.
+        let retryAfter = headers["retry-after"].flatMap { Int($0.trimmed) }.flatMap { (0...86_400).contains($0) ? $0 : nil }
         if (300..<400).contains(status), let location = headers["location"] {
             // Never followed: a redirect could lead anywhere, and the URL is the configuration's.
             return .status(status, code: nil, message: "a redirect to \(location), which is not followed: use the final address",
                            retryAfterSeconds: retryAfter)
         }
-        if let parsed = try? JSONDecoder().decode(APIErrorBody.self, from: Data(body)) {
-            return .status(status, code: parsed.error.code, message: parsed.error.message, retryAfterSeconds: retryAfter)
+        if body.count <= 64 * 1024, let parsed = try? JSONDecoder().decode(APIErrorBody.self, from: Data(body)) {
+            return .status(status, code: String(parsed.error.code.prefix(64)), message: String(parsed.error.message.prefix(2000)), retryAfterSeconds: retryAfter)
         }
+        // Something in between (a proxy's error page): its first bytes, which say what it is.
+        // Terminals escape it when they show it.
         let text = String(decoding: body.prefix(300), as: UTF8.self)
-        return .status(status, code: nil, message: text.isEmpty ? "HTTP \(status)" : text, retryAfterSeconds: retryAfter)
+        return .status(status, code: nil, message: showsBody && !text.isEmpty ? text : "HTTP \(status)", retryAfterSeconds: retryAfter)
     }
 }
 
@@ -378,6 +408,11 @@ final class MemorySink: ResponseSink {
         guard Int64(bytes.count + data.count) <= limit else {
             failure = .tooLarge(limit)
             return 0
+        }
+        if bytes.isEmpty, let declared = headers["content-length"].flatMap({ Int64($0) }), declared > 0, declared <= limit {
+            // Room for the whole answer at once: growing by doubling would hold two copies of
+            // a large answer for a moment (a device's memory is small).
+            bytes.reserveCapacity(Int(declared))
         }
         bytes.append(contentsOf: data)
         return data.count

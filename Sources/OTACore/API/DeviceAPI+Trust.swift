@@ -78,6 +78,13 @@ extension DeviceAPI {
             self.nonce = nonce
             self.issued = issued
         }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            deviceID = try container.decode(String.self, forKey: .deviceID)
+            nonce = try container.decode(String.self, forKey: .nonce)
+            issued = try container.decode(Int64.self, forKey: .issued, in: WireRange.epochSeconds)
+        }
     }
 
     /// The body of a signed check-in answer.

@@ -93,7 +93,9 @@ public enum DeviceAPI {
         public var sessionID: String
         /// Base64 of the 32-byte HMAC key; it leaves the server once, here, over TLS.
         public var sessionKey: String
+        /// A minute to a week: a device renews a minute before the end.
         public var expiresInSeconds: Int
+        public static let lifetimeRange = 60...(7 * 86_400)
 
         enum CodingKeys: String, CodingKey { case sessionID = "session_id", sessionKey = "session_key", expiresInSeconds = "expires_in_s" }
 
@@ -102,6 +104,37 @@ public enum DeviceAPI {
             self.sessionKey = sessionKey
             self.expiresInSeconds = expiresInSeconds
         }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            sessionID = try container.decode(String.self, forKey: .sessionID)
+            sessionKey = try container.decode(String.self, forKey: .sessionKey)
+            expiresInSeconds = try container.decode(Int.self, forKey: .expiresInSeconds, in: Self.lifetimeRange)
+        }
+
+        /// A session as a device keeps it: its id, its 32-byte key and when to open the next
+        /// one (a minute before the server's expiry, at most a day on).
+        public struct Accepted: Sendable, Equatable {
+            public let id: String
+            public let key: [UInt8]
+            public let renewAt: Int64
+        }
+
+        /// The session this answer grants, checked: a hostile answer is an error, never a trap.
+        public func accepted(at now: Int64) throws(SessionAnswerError) -> Accepted {
+            guard Self.lifetimeRange.contains(expiresInSeconds) else { throw SessionAnswerError("expires_in_s is outside \(Self.lifetimeRange)") }
+            guard let key = Base64.decode(sessionKey, limit: 32), key.count == 32 else { throw SessionAnswerError("session_key is not 32 bytes of base64") }
+            guard !sessionID.isEmpty, sessionID.utf8.count < 256, !sessionID.utf8.contains(where: { $0 < 0x21 || $0 > 0x7e || $0 == UInt8(ascii: "\"") }) else {
+                throw SessionAnswerError("session_id must be 1 to 255 visible ASCII characters without quotes")
+            }
+            let start = min(max(now, WireRange.epochSeconds.lowerBound), WireRange.epochSeconds.upperBound)
+            return Accepted(id: sessionID, key: key, renewAt: start + Int64(max(1, min(expiresInSeconds, 86_400) - 60)))
+        }
+    }
+
+    public struct SessionAnswerError: Error, CustomStringConvertible, Equatable, Sendable {
+        public let description: String
+        public init(_ description: String) { self.description = description }
     }
 
     /// A device registered before device keys (bearer token) binds its new key, once; from
@@ -159,14 +192,32 @@ public enum DeviceAPI {
     }
 
     public struct CheckinResponse: Codable, Equatable, Sendable {
+        /// One second to a day: a server can neither make a device hammer it nor silence it.
         public var pollIntervalSeconds: Int
+        public static let pollIntervalRange = 1...86_400
         public var assignments: [Assignment]
+        /// Hosts (`host` or `host:port`) the server keeps content on (its object store), to
+        /// which a device may follow a content redirect. Trusted only in a signed answer.
+        public var contentHosts: [String]?
+        public static let maximumContentHosts = 16
 
-        enum CodingKeys: String, CodingKey { case pollIntervalSeconds = "poll_interval_s", assignments }
+        enum CodingKeys: String, CodingKey { case pollIntervalSeconds = "poll_interval_s", assignments, contentHosts = "content_hosts" }
 
-        public init(pollIntervalSeconds: Int, assignments: [Assignment]) {
+        public init(pollIntervalSeconds: Int, assignments: [Assignment], contentHosts: [String]? = nil) {
             self.pollIntervalSeconds = pollIntervalSeconds
             self.assignments = assignments
+            self.contentHosts = contentHosts
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            pollIntervalSeconds = try container.decode(Int.self, forKey: .pollIntervalSeconds, in: Self.pollIntervalRange)
+            assignments = try container.decode([Assignment].self, forKey: .assignments)
+            contentHosts = try container.decodeIfPresent([String].self, forKey: .contentHosts)
+            if let hosts = contentHosts, hosts.count > Self.maximumContentHosts || hosts.contains(where: { !ContentHost.isValid($0) }) {
+                throw DecodingError.dataCorrupted(.init(codingPath: container.codingPath + [CodingKeys.contentHosts],
+                                                        debugDescription: "at most \(Self.maximumContentHosts) hosts, each host or host:port"))
+            }
         }
     }
 
@@ -211,6 +262,10 @@ public enum DeviceAPI {
     }
 
     public struct Event: Codable, Equatable, Sendable {
+        /// A longer detail (in Unicode scalars, as JSON Schema counts) is refused; the server
+        /// keeps the first `storedDetailBytes`.
+        public static let maximumDetailLength = 8192
+        public static let storedDetailBytes = 4000
         public var deploymentID: String?
         public var bundleName: String
         public var version: String
@@ -244,6 +299,9 @@ public enum DeviceAPI {
     /// chunks a device does not hold). In order, not overlapping, at most `maximumCount`.
     public struct RangesRequest: Codable, Equatable, Sendable {
         public static let maximumCount = 4096
+        /// The reads of its store a server makes for one request: an answer holds at most so
+        /// many stored chunks, and is cut short (a prefix of the bytes asked for) beyond.
+        public static let storeReadsPerRequest = 16
 
         public struct Range: Codable, Equatable, Sendable {
             public var offset: UInt64
@@ -287,6 +345,9 @@ public enum DeviceAPI {
     }
 
     public struct EventsRequest: Codable, Equatable, Sendable {
+        /// The most a batch may hold, in events and in bytes of JSON.
+        public static let maximumCount = 500
+        public static let maximumBytes = 1 << 20
         public var events: [Event]
         public init(events: [Event]) { self.events = events }
     }

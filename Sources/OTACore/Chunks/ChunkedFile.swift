@@ -77,12 +77,14 @@ public final class ChunkedFile {
 
     /// The next missing chunks to fetch: up to `maximumBytes` and `maximumRanges` ranges, with
     /// neighbouring chunks merged into one range.
-    public func nextBatch(maximumBytes: UInt64, maximumRanges: Int) -> Batch? {
+    /// `maximumChunks`: the server stores each chunk as a blob of its own and reads at most
+    /// so many per request, so a batch asks for no more.
+    public func nextBatch(maximumBytes: UInt64, maximumRanges: Int, maximumChunks: Int = .max) -> Batch? {
         var indices: [Int] = []
         var ranges: [DeviceAPI.RangesRequest.Range] = []
         var digests = Set<SHA256Digest>()
         var bytes: UInt64 = 0
-        for index in chunks.indices where !placed[index] && bytes < maximumBytes {
+        for index in chunks.indices where !placed[index] && bytes < maximumBytes && indices.count < maximumChunks {
             let chunk = chunks[index]
             guard digests.insert(chunk.sha256).inserted else { continue }
             if let last = ranges.last, last.offset + last.length == chunk.offset {

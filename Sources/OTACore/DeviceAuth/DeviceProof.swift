@@ -57,7 +57,7 @@ public enum DeviceProof {
         guard Self.isWithinWindow(proof.created, of: now) else {
             throw .stale(proof.created.subtractingReportingOverflow(now).partialValue)
         }
-        guard let signature = Base64.decode(proof.signature), signature.count == 64 else { throw .malformed("signature must be 64 bytes of base64") }
+        guard let signature = Base64.decode(proof.signature, limit: 64), signature.count == 64 else { throw .malformed("signature must be 64 bytes of base64") }
         guard publicKey.isValidSignature(signature, for: message(purpose, deviceID: deviceID, publicKey: publicKey,
                                                                   created: proof.created, nonce: proof.nonce)) else {
             throw .badSignature

@@ -57,7 +57,7 @@ public enum RequestSignature {
                   fields[2] == "alg=\"\(RequestSignature.algorithm)\"" else { return nil }
             let keyID = String(fields[1].dropFirst(7).dropLast())
             guard !keyID.isEmpty, !keyID.contains("\""),
-                  let mac = Base64.decode(signature.dropFirst(RequestSignature.label.count + 2).dropLast()), mac.count == 32 else { return nil }
+                  let mac = Base64.decode(signature.dropFirst(RequestSignature.label.count + 2).dropLast(), limit: 32), mac.count == 32 else { return nil }
             self.keyID = keyID
             self.created = created
             self.parameters = parameters

@@ -6,6 +6,8 @@ public struct Envelope: Equatable, Sendable, Codable {
     /// anything larger is hostile.
     public static let maximumSize = 4 << 20
     public static let maximumSignatures = 32
+    /// Larger than any signature of a key type a root may list (an RSA-4096 signature is 512 bytes).
+    public static let maximumSignatureSize = 1024
 
     public var payloadType: String
     public var payload: [UInt8]
@@ -26,13 +28,13 @@ public struct Envelope: Equatable, Sendable, Codable {
             try decoder.rejectUnknownKeys(allowed: ["keyid", "sig"])
             let container = try decoder.container(keyedBy: CodingKeys.self)
             keyid = try container.decode(String.self, forKey: .keyid)
-            sig = try Envelope.base64(container, .sig)
+            sig = try Envelope.base64(container, .sig, limit: Envelope.maximumSignatureSize)
         }
 
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(keyid, forKey: .keyid)
-            try container.encode(Data(sig).base64EncodedString(), forKey: .sig)
+            try container.encode(Base64.encode(sig), forKey: .sig)
         }
     }
 
@@ -48,7 +50,7 @@ public struct Envelope: Equatable, Sendable, Codable {
         try decoder.rejectUnknownKeys(allowed: ["payloadType", "payload", "signatures"])
         let container = try decoder.container(keyedBy: CodingKeys.self)
         payloadType = try container.decode(String.self, forKey: .payloadType)
-        payload = try Envelope.base64(container, .payload)
+        payload = try Envelope.base64(container, .payload, limit: Envelope.maximumSize)
         signatures = try container.decode([Signature].self, forKey: .signatures)
         guard signatures.count <= Self.maximumSignatures else {
             throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.signatures],
@@ -59,23 +61,59 @@ public struct Envelope: Equatable, Sendable, Codable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(payloadType, forKey: .payloadType)
-        try container.encode(Data(payload).base64EncodedString(), forKey: .payload)
+        try container.encode(Base64.encode(payload), forKey: .payload)
         try container.encode(signatures, forKey: .signatures)
     }
 
-    fileprivate static func base64<K: CodingKey>(_ container: KeyedDecodingContainer<K>, _ key: K) throws -> [UInt8] {
+    fileprivate static func base64<K: CodingKey>(_ container: KeyedDecodingContainer<K>, _ key: K, limit: Int) throws -> [UInt8] {
         let text = try container.decode(String.self, forKey: key)
         // DSSE allows the standard and the URL-safe alphabet (both padded).
-        guard let data = Data(base64Encoded: text) ?? Data(base64Encoded: String(text.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: container.codingPath + [key], debugDescription: "is not valid base64"))
+        guard let bytes = Base64.decode(text, limit: limit, alphabet: .standardOrURLSafe) else {
+            let problem = Base64.decodedLength(ofEncoded: text.utf8.count) > limit + 2 ? "is larger than \(limit) bytes" : "is not valid base64"
+            throw DecodingError.dataCorrupted(.init(codingPath: container.codingPath + [key], debugDescription: problem))
         }
-        return Array(data)
+        return bytes
     }
 
     /// Parses envelope JSON from an untrusted source.
     public static func decode(_ bytes: [UInt8]) throws -> Envelope {
         guard bytes.count <= maximumSize else { throw JSONInputError("envelope: larger than \(maximumSize) bytes") }
-        return try StrictJSON.decode(Envelope.self, from: bytes, what: "envelope")
+        return try bytes.withUnsafeBytes { try scan($0, 0..<$0.count, payloadLimit: maximumSize) }
+    }
+
+    /// Reads the envelope spanning `range` of `bytes` where it lies: its payload is decoded
+    /// from its base64 in place of a string copy (metadata and answers run to megabytes, and
+    /// a device has little memory). As strict as the `Decodable` form: exactly the three
+    /// fields, no key twice, at most `maximumSignatures`.
+    public static func scan(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, payloadLimit: Int) throws -> Envelope {
+        let members: [(key: String, value: Range<Int>)]
+        do { members = try JSONScan.members(bytes, range) } catch { throw JSONInputError("envelope: malformed JSON") }
+        let fields = ["payloadType", "payload", "signatures"]
+        if let unknown = members.map(\.key).first(where: { !fields.contains($0) }) { throw JSONInputError("envelope: unknown field '\(unknown.prefix(60))'") }
+        if let missing = fields.first(where: { name in !members.contains { $0.key == name } }) { throw JSONInputError("envelope: missing field '\(missing)'") }
+        func field(_ name: String) -> Range<Int> { members.first { $0.key == name }!.value }
+        let payloadType = try StrictJSON.decode(String.self, from: UnsafeRawBufferPointer(rebasing: bytes[field("payloadType")]), what: "envelope payloadType")
+        let text: Range<Int>?
+        do { text = try JSONScan.plainString(bytes, field("payload")) } catch { throw JSONInputError("envelope: field 'payload' is not a string") }
+        let payload: [UInt8]?
+        if let text {
+            guard Base64.decodedLength(ofEncoded: text.count) <= payloadLimit + 2 else { throw JSONInputError("envelope: field 'payload': is larger than \(payloadLimit) bytes") }
+            payload = Base64.decode(bytes: UnsafeBufferPointer(rebasing: bytes.assumingMemoryBound(to: UInt8.self)[text]), limit: payloadLimit,
+                                    alphabet: .standardOrURLSafe)
+        } else {
+            // Escapes in base64 (a JSON writer that escapes '/'): decoded as a string first.
+            let string = try StrictJSON.decode(String.self, from: UnsafeRawBufferPointer(rebasing: bytes[field("payload")]), what: "envelope payload")
+            payload = Base64.decode(string, limit: payloadLimit, alphabet: .standardOrURLSafe)
+        }
+        guard let payload else { throw JSONInputError("envelope: field 'payload': is not valid base64") }
+        let signatures: [Signature]
+        do { signatures = try StrictJSON.decode([Signature].self, from: UnsafeRawBufferPointer(rebasing: bytes[field("signatures")]), what: "envelope") } catch {
+            // The decoder saw the array alone: its paths are put back under `signatures`.
+            throw JSONInputError(String(describing: error).replacing("field '[", with: "field 'signatures[")
+                .replacing("envelope: not a JSON object of the expected shape", with: "envelope: field 'signatures' has the wrong type"))
+        }
+        guard signatures.count <= maximumSignatures else { throw JSONInputError("envelope: more than \(maximumSignatures) signatures") }
+        return Envelope(payloadType: payloadType, payload: payload, signatures: signatures)
     }
 
     public func encoded() throws -> [UInt8] {

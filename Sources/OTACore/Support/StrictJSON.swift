@@ -14,9 +14,18 @@ public enum StrictJSON {
 
     /// Decodes `type` from `bytes`, describing it as `what` ("manifest", "trust root", ...).
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>, what: String) throws -> T {
-        let data = Data(bytes)
         do {
-            return try decoder.decode(T.self, from: data)
+            // Bytes already in memory are read where they are: a device decoding megabytes of
+            // metadata must not hold a second copy of them.
+            if let data = bytes as? Data { return try decoder.decode(T.self, from: data) }
+            if let decoded = try bytes.withContiguousStorageIfAvailable({ buffer -> T in
+                guard let base = buffer.baseAddress, buffer.count > 0 else { return try decoder.decode(T.self, from: Data()) }
+                let view = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: buffer.count, deallocator: .none)
+                return try decoder.decode(T.self, from: view)
+            }) {
+                return decoded
+            }
+            return try decoder.decode(T.self, from: Data(bytes))
         } catch let error as DecodingError {
             throw JSONInputError("\(what): \(describe(error))")
         } catch let error as JSONInputError {

@@ -9,3 +9,19 @@ extension StringProtocol {
         return String(decoding: bytes[first...last], as: UTF8.self)
     }
 }
+
+extension String {
+    /// At most `limit` bytes of UTF-8, cut at a character boundary.
+    public func truncatedUTF8(to limit: Int) -> String {
+        guard utf8.count > limit else { return self }
+        var result = ""
+        var bytes = 0
+        for character in self {
+            let size = character.utf8.count
+            guard bytes + size <= limit else { break }
+            result.append(character)
+            bytes += size
+        }
+        return result
+    }
+}

@@ -9,6 +9,13 @@ public enum Timestamp {
 
     public static func epochSeconds() -> Int64 { Int64(time(nil)) }
 
+    /// Seconds on a clock that never jumps (for rates and timeouts, not for dates).
+    public static func monotonicSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+
     public static func format(secondsSinceEpoch seconds: Int64) -> String {
         var value = time_t(seconds)
         var parts = tm()

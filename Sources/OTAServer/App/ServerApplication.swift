@@ -64,24 +64,32 @@ public enum ServerApplication {
         let bundles = BundleStore(db: db)
         let events = EventStore(db: db)
         let fleet = Fleet(devices: devices, deployments: deployments, bundles: bundles, events: events, metrics: metrics,
-                          pollIntervalSeconds: configuration.pollIntervalSeconds, logger: logger, trust: trust)
+                          pollIntervalSeconds: configuration.pollIntervalSeconds, logger: logger, trust: trust,
+                          contentHosts: content.redirectHosts)
         try await fleet.load()
         let services = ServerServices(configuration: configuration, trust: trust, tokens: TokenStore(db: db), devices: devices,
                                       bundles: bundles, deployments: deployments, events: events, quality: QualityStore(db: db), content: content,
                                       storedFiles: StoredFiles(content: content, bundles: bundles), fleet: fleet,
-                                      metrics: metrics, logger: logger, db: db, sessions: DeviceSessions(secret: try DeviceSessions.loadSecret(db)),
-                                      registrations: RegistrationLimiter(perMinute: configuration.registrationsPerMinute))
+                                      metrics: metrics, logger: logger, db: db, sessions: try DeviceSessions(secret: try DeviceSessions.loadSecret(db)),
+                                      registrations: RegistrationLimiter(perMinute: configuration.registrationsPerMinute),
+                                      connections: ConnectionGate(maximumConnections: configuration.maximumConnections,
+                                                                  onEvict: { metrics.connectionsDropped.increment() }),
+                                      quotas: configuration.deviceQuotas.map { DeviceQuotas(buckets: $0) },
+                                      failures: FailureLimiter(perMinute: configuration.failedAttemptsPerMinute))
 
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: ServerRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: JSONErrorMiddleware(logger: logger))
         APIRoute.register(APIRoute.all, on: router, services: services)
 
-        // Deadlines for slow or stalled clients (see SlowRequestGuard), so that they cannot
-        // hold connections for good.
+        // Deadlines for slow or stalled clients, and a cap on the slots of connections that
+        // have not authenticated (see ConnectionGuard and ConnectionGate), so that strangers
+        // cannot hold the server.
         let timeout = TimeAmount.seconds(Int64(configuration.requestTimeoutSeconds))
+        let gate = services.connections
         let http1 = HTTPServerBuilder.http1(configuration: .init(
-            additionalChannelHandlers: [SlowRequestGuard(window: timeout)], idleTimeout: timeout))
+            additionalChannelHandlers: [ConnectionGuard(timeout: timeout, gate: gate, onDrop: { metrics.connectionsDropped.increment() })],
+            idleTimeout: timeout))
         let server: HTTPServerBuilder
         let scheme: String
         if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
@@ -102,7 +110,8 @@ public enum ServerApplication {
             server: server,
             configuration: .init(address: .hostname(host, port: configuration.port), serverName: "ota-server", backlog: 1024,
                                  availableConnectionsDelegate: MaximumAvailableConnections(configuration.maximumConnections, logger: logger)),
-            services: [FleetService(fleet: fleet, flushIntervalMilliseconds: configuration.flushIntervalMilliseconds, db: db, logger: logger),
+            services: [FleetService(fleet: fleet, flushIntervalMilliseconds: configuration.flushIntervalMilliseconds, db: db, logger: logger,
+                                    retentionSeconds: configuration.eventRetentionSeconds),
                        ChangeFeedService(fleet: fleet, feed: feed, cursor: feedStart, logger: logger),
                        TrustRenewalService(trust: trust, db: db, logger: logger)],
             onServerRunning: { channel in

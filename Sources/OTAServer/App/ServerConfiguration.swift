@@ -38,6 +38,14 @@ public struct ServerConfiguration: Sendable {
     public var databaseBusyTimeoutSeconds: Double = 10
     /// Where content blobs are kept.
     public var content: ContentStoreSetting = .local
+    /// Load balancers whose `X-Forwarded-For` names the client (per-address limits).
+    public var trustedProxies: [IPNetwork] = []
+    /// Failed registrations and session requests an address may make a minute.
+    public var failedAttemptsPerMinute = 30
+    /// Per-device quotas (`DeviceQuotas`); nil turns them off.
+    public var deviceQuotas: [DeviceQuotas.Kind: DeviceQuotas.Bucket]?
+    /// Events and model figures older than this are pruned (nil keeps them).
+    public var eventRetentionSeconds: Int64? = 90 * 86_400
 
     public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 8080, trustRootPath: String,
                 tlsCertificatePath: String? = nil, tlsKeyPath: String? = nil, pollIntervalSeconds: Int = 60,
@@ -58,6 +66,7 @@ public struct ServerConfiguration: Sendable {
         self.flushIntervalMilliseconds = flushIntervalMilliseconds
         self.requestTimeoutSeconds = requestTimeoutSeconds
         self.maximumConnections = maximumConnections
+        deviceQuotas = DeviceQuotas.defaults(pollInterval: pollIntervalSeconds)
     }
 
     public var databasePath: String { dataDirectory + "/registry.sqlite" }

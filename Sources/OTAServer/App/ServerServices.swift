@@ -21,6 +21,10 @@ struct ServerServices: Sendable {
     let db: any SQLDatabase
     let sessions: DeviceSessions
     let registrations: RegistrationLimiter
+    let connections: ConnectionGate
+    /// Per-device quotas; nil when the operator turned them off.
+    let quotas: DeviceQuotas?
+    let failures: FailureLimiter
 
     /// The admin-API caller, who must hold at least `role`.
     func admin(_ request: Request, _ role: AdminAPI.Role) async throws -> AdminIdentity {

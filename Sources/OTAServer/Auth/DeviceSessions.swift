@@ -9,6 +9,9 @@ import Synchronization
 struct DeviceSessions: Sendable {
     static let lifetimeSeconds: Int64 = 3600
     private let secret: [UInt8]
+    /// A key no device holds: a session request for an unknown device is checked against it,
+    /// so that it costs the same work as one for a known device with a bad proof.
+    let decoyKey: Ed25519PublicKey
 
     struct Claim: Sendable, Equatable {
         let deviceID: String
@@ -17,7 +20,10 @@ struct DeviceSessions: Sendable {
         let expires: Int64
     }
 
-    init(secret: [UInt8]) { self.secret = secret }
+    init(secret: [UInt8]) throws {
+        self.secret = secret
+        decoyKey = try Ed25519PrivateKey.generate().publicKey
+    }
 
     /// The server's session secret, made once and kept in the database.
     static func loadSecret(_ db: any SQLDatabase) throws -> [UInt8] {
@@ -62,24 +68,6 @@ struct DeviceSessions: Sendable {
             try db.execute("DELETE FROM proof_nonces WHERE nonce_key IN (SELECT nonce_key FROM proof_nonces WHERE created < ? LIMIT 20)",
                            [now - 2 * DeviceProof.window])
             return first
-        }
-    }
-}
-
-/// At most `perMinute` registrations a minute, across all tokens: an enrollment token in the
-/// wrong hands cannot flood the registry, and guessing tokens is slow.
-final class RegistrationLimiter: Sendable {
-    let perMinute: Int
-    private let recent = Mutex([Int64]())
-
-    init(perMinute: Int) { self.perMinute = perMinute }
-
-    func admit(now: Int64 = Timestamp.epochSeconds()) -> Bool {
-        recent.withLock { recent in
-            recent.removeAll { $0 <= now - 60 }
-            guard recent.count < perMinute else { return false }
-            recent.append(now)
-            return true
         }
     }
 }

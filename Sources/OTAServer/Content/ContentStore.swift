@@ -23,6 +23,11 @@ public protocol ContentStore: Sendable {
     /// do not pass through this server; nil when the server sends content itself.
     func directURL(of digest: SHA256Digest) -> String?
 
+    /// The hosts `directURL` sends devices to (`host` or `host:port`, as `ContentHost` spells
+    /// them): named in every signed check-in answer, so that devices follow redirects there
+    /// and nowhere else.
+    var redirectHosts: [String] { get }
+
     /// Deletes leftovers of uploads a crash interrupted.
     func removeIncompleteUploads() throws
 }

@@ -38,6 +38,8 @@ public struct LocalContentStore: ContentStore {
 
     public func directURL(of digest: SHA256Digest) -> String? { nil }
 
+    public var redirectHosts: [String] { [] }
+
     public func put(_ digest: SHA256Digest, body: some AsyncSequence<ByteBuffer, any Error>, maximumSize: UInt64) async throws -> UInt64 {
         let spooled = try await spool.receive(digest, body: body, maximumSize: maximumSize)
         let destination = path(of: digest)

@@ -72,10 +72,13 @@ final class Fleet: Sendable {
     let answerSuffix: [UInt8]
     let noAssignments: [UInt8]
 
+    /// `contentHosts`: where content downloads are redirected (the object store), named in
+    /// every answer so that devices follow redirects there and nowhere else.
     init(devices: DeviceStore, deployments: DeploymentStore, bundles: BundleStore, events: EventStore, metrics: ServerMetrics,
-         pollIntervalSeconds: Int, logger: Logger, trust: TrustRepository? = nil) {
+         pollIntervalSeconds: Int, logger: Logger, trust: TrustRepository? = nil, contentHosts: [String] = []) {
         self.trust = trust
-        answerSuffix = Array("],\"poll_interval_s\":\(pollIntervalSeconds)}".utf8)
+        let hosts = contentHosts.isEmpty ? "" : ",\"content_hosts\":" + String(decoding: (try? StrictJSON.encode(contentHosts)) ?? Data("[]".utf8), as: UTF8.self)
+        answerSuffix = Array("]\(hosts),\"poll_interval_s\":\(pollIntervalSeconds)}".utf8)
         noAssignments = Self.answerPrefix + answerSuffix
         self.devices = devices
         self.deployments = deployments

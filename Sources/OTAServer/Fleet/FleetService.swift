@@ -1,4 +1,5 @@
 import Logging
+import OTACore
 import ServiceLifecycle
 
 /// Runs beside the HTTP server: flushes batched check-in writes and, on the leading instance,
@@ -10,6 +11,8 @@ struct FleetService: Service {
     let flushIntervalMilliseconds: Int
     let db: any SQLDatabase
     let logger: Logger
+    /// Events and figures older than this are pruned (nil keeps them).
+    var retentionSeconds: Int64? = nil
     /// Long enough for an instance that lost the database for a while to catch up by reading
     /// the feed instead of reloading everything.
     static let feedRetentionSeconds: Int64 = 600
@@ -31,6 +34,22 @@ struct FleetService: Service {
         }
     }
 
+    /// Up to ten batches a minute: a backlog goes away over a few minutes, never in one long
+    /// write.
+    private func pruneEvents() async {
+        guard let retentionSeconds else { return }
+        let cutoff = Timestamp.format(secondsSinceEpoch: Timestamp.epochSeconds() - retentionSeconds)
+        var pruned = 0
+        do {
+            for _ in 0..<10 where running {
+                let rows = try await fleet.events.prune(receivedBefore: cutoff)
+                pruned += rows
+                if rows == 0 { break }
+            }
+        } catch { logger.error("cannot prune old events: \(error)") }
+        if pruned > 0 { logger.info("pruned \(pruned) events and figures received before \(cutoff)") }
+    }
+
     private func leadership() async {
         var ticks = 0
         while running {
@@ -40,8 +59,9 @@ struct FleetService: Service {
             guard leads, running else { continue }
             await fleet.tick()
             ticks += 1
-            if ticks % 30 == 0 {
+            if ticks % 30 == 1 {
                 do { try await ChangeFeed(db: db).prune(olderThan: Self.feedRetentionSeconds) } catch { logger.error("cannot prune the change feed: \(error)") }
+                await pruneEvents()
             }
         }
     }

@@ -44,10 +44,12 @@ struct APIRoute: Sendable {
         + DeviceAdminRoutes.routes + TrustRoutes.routes + DashboardRoutes.routes
 
     /// Registers `routes` on `router`, each behind the auth step its access asks for.
-    static func register(_ routes: [APIRoute], on router: Router<BasicRequestContext>, services: ServerServices) {
+    static func register(_ routes: [APIRoute], on router: Router<ServerRequestContext>, services: ServerServices) {
         for route in routes {
             router.on(RouterPath(route.path), method: route.method) { request, http in
                 let caller = try await services.authenticate(request, for: route.access)
+                // A device or an operator proved who it is: its connection is no stranger's.
+                if case .anonymous = caller {} else { services.connections.proved(http.channel) }
                 return try await route.handler(request, RouteContext(services: services, http: http, caller: caller))
             }
         }
@@ -59,7 +61,7 @@ struct APIRoute: Sendable {
 @dynamicMemberLookup
 struct RouteContext {
     let services: ServerServices
-    let http: BasicRequestContext
+    let http: ServerRequestContext
     let caller: Caller
 
     subscript<Value>(dynamicMember keyPath: KeyPath<ServerServices, Value>) -> Value { services[keyPath: keyPath] }

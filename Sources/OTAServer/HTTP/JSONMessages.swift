@@ -22,6 +22,11 @@ extension Request {
         if let contentType = headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "send the \(what) as application/json, not \(contentType)")
         }
+        // A body declared larger than the limit is refused before a byte of it is read, so
+        // that it cannot hold the connection while it trickles in.
+        if let declared = headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+            throw APIError.tooLarge("the \(what) is larger than \(limit) bytes")
+        }
         do { return try await body.collect(upTo: limit) } catch {
             throw APIError.tooLarge("the \(what) is larger than \(limit) bytes")
         }

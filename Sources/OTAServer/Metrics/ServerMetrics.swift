@@ -13,6 +13,13 @@ public final class ServerMetrics: Sendable {
     let uploads: Counter
     let bytesReceived: Counter
     let publishes: Counter
+    /// What answering `ranges` requests cost the content store.
+    let rangeStoreReads: Counter
+    let rangeStoreBytes: Counter
+    /// Requests refused by a quota or a per-address limit (429), and connections closed to
+    /// make room for others (`ConnectionGate`) or for missing a deadline (`ConnectionGuard`).
+    let rateLimited: Counter
+    let connectionsDropped: Counter
     /// 1 on the instance that runs the once-only background work (see `holdsLeadership`).
     let leader: Gauge
     private let events: [DeviceAPI.UpdateState: Counter]
@@ -26,6 +33,10 @@ public final class ServerMetrics: Sendable {
         uploads = Self.counter(registry, "content_uploads", "Content uploads stored.")
         bytesReceived = Self.counter(registry, "content_bytes_received", "Content bytes stored from uploads.")
         publishes = Self.counter(registry, "publishes", "Bundles published.")
+        rangeStoreReads = Self.counter(registry, "range_store_reads", "Reads from the content store made to answer ranges requests.")
+        rangeStoreBytes = Self.counter(registry, "range_store_read_bytes", "Bytes read from the content store to answer ranges requests.")
+        rateLimited = Self.counter(registry, "rate_limited", "Requests answered 429: a device over its quota, or an address with too many failures.")
+        connectionsDropped = Self.counter(registry, "connections_dropped", "Connections closed for missing a deadline, for a stalled answer, or to make room for others (unauthenticated ones beyond their share).")
         leader = registry.makeGauge(name: "ota_leader", help: "1 when this instance leads the instances sharing the database (rollout timers, trust renewal).")
         var events: [DeviceAPI.UpdateState: Counter] = [:]
         for state in DeviceAPI.UpdateState.allCases {

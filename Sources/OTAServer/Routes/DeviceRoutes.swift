@@ -8,30 +8,57 @@ import Prometheus
 enum DeviceRoutes {
     static let routes: [APIRoute] = [
         APIRoute(.post, "api/v1/device/register", .anyone) { request, context in
-            let body = try await request.decodeJSON(DeviceAPI.RegisterRequest.self, what: "registration", limit: 64 * 1024)
-            let key = try checkedKey(body.publicKey)
-            if let problem = SafeName.problem(with: body.deviceID, what: "device_id") { throw APIError.badRequest(problem) }
-            if let problem = SafeName.problem(with: body.hardware, what: "hardware") { throw APIError.badRequest(problem) }
-            // The limit comes before any signature check, so that strangers cannot buy CPU.
-            guard context.registrations.admit() else {
-                var error = APIError(.tooManyRequests, "rate_limited", "too many registrations this minute; try again later")
-                error.headers = [.retryAfter: "60"]
+            // Strangers pay for their failures: an address that failed too often this minute is
+            // refused before anything is verified, and only registrations that pass the proof
+            // and the token count against the fleet-wide limit.
+            let source = context.clientAddress(of: request)
+            let now = Timestamp.epochSeconds()
+            try context.checkFailures(from: source, now: now)
+            do {
+                let body = try await request.decodeJSON(DeviceAPI.RegisterRequest.self, what: "registration", limit: 64 * 1024)
+                let key = try checkedKey(body.publicKey)
+                if let problem = SafeName.problem(with: body.deviceID, what: "device_id") { throw APIError.badRequest(problem) }
+                if let problem = SafeName.problem(with: body.hardware, what: "hardware") { throw APIError.badRequest(problem) }
+                try await checkProof(body.proof, .register, deviceID: body.deviceID, key: key, services: context.services)
+                guard context.registrations.reserve(now: now) else {
+                    var error = APIError(.tooManyRequests, "rate_limited", "too many registrations this minute; try again later")
+                    error.headers = [.retryAfter: "60"]
+                    throw error
+                }
+                let registered: (DeviceIdentity, DeviceAPI.DeviceStatus)
+                do { registered = try await context.devices.register(body, publicKey: key) } catch {
+                    context.registrations.giveBack(now: now)
+                    throw error
+                }
+                let (identity, status) = registered
+                context.metrics.registrations.increment()
+                context.logger.info("device registered", metadata: ["device": "\(identity.id)", "status": "\(status.rawValue)"])
+                return try JSONResponse.make(DeviceAPI.RegisterResponse(deviceID: identity.id, status: status), status: .created)
+            } catch let error where Self.isCallerFailure(error) {
+                context.failures.failed(source, now: now)
                 throw error
             }
-            try await checkProof(body.proof, .register, deviceID: body.deviceID, key: key, services: context.services)
-            let (identity, status) = try await context.devices.register(body, publicKey: key)
-            context.metrics.registrations.increment()
-            context.logger.info("device registered", metadata: ["device": "\(identity.id)", "status": "\(status.rawValue)"])
-            return try JSONResponse.make(DeviceAPI.RegisterResponse(deviceID: identity.id, status: status), status: .created)
         },
 
         APIRoute(.post, "api/v1/device/session", .anyone) { request, context in
+            let source = context.clientAddress(of: request)
+            let now = Timestamp.epochSeconds()
+            try context.checkFailures(from: source, now: now)
             let body = try await request.decodeJSON(DeviceAPI.SessionRequest.self, what: "session request", limit: 16 * 1024)
             if let problem = SafeName.problem(with: body.deviceID, what: "device_id") { throw APIError.badRequest(problem) }
-            guard let device = try await context.devices.keyedDevice(id: body.deviceID) else {
-                throw APIError(.unauthorized, "unknown_device", "device \(body.deviceID) is not registered with a key")
+            // An unknown device and a proof that does not verify get the same answer after the
+            // same work (one lookup, one Ed25519 verification): nobody learns which ids exist.
+            let device = try await context.devices.keyedDevice(id: body.deviceID)
+            let key = device?.publicKey ?? context.sessions.decoyKey
+            let verified = (try? DeviceProof.check(body.proof, .session, deviceID: body.deviceID, publicKey: key)) != nil
+            guard let device, verified else {
+                context.failures.failed(source, now: now)
+                throw APIError(.unauthorized, "unauthorized",
+                               "no device \(body.deviceID) with a key whose signature this proof carries (unknown device, wrong key, or a proof that is malformed or more than \(DeviceProof.window) s from the server's time)")
             }
-            try await checkProof(body.proof, .session, deviceID: body.deviceID, key: device.publicKey, services: context.services)
+            guard try await DeviceSessions.firstUse(of: body.proof, deviceID: body.deviceID, db: context.db) else {
+                throw APIError.unauthorized("this proof was used before; sign a new one")
+            }
             switch device.status {
             case .accepted: break
             case .pending: throw APIError(.forbidden, "device_pending", "device \(body.deviceID) waits for an operator to accept it (otactl devices accept \(body.deviceID))")
@@ -52,6 +79,7 @@ enum DeviceRoutes {
         APIRoute(.post, "api/v1/device/checkin", .device) { request, context in
             // The one lenient body: fields a newer agent adds are ignored, so devices and the
             // server can be upgraded in any order. Values are still checked below.
+            try context.takeQuota([.checkin: 1])
             let (device, body) = try await context.signedBody(request, DeviceAPI.CheckinRequest.self, what: "check-in", limit: 256 * 1024,
                                                       allowUnknownFields: true)
             if let problem = checkinProblem(body) { throw APIError.badRequest(problem) }
@@ -63,10 +91,16 @@ enum DeviceRoutes {
         },
 
         APIRoute(.post, "api/v1/device/events", .device) { request, context in
-            let (device, body) = try await context.signedBody(request, DeviceAPI.EventsRequest.self, what: "events", limit: 1 << 20)
-            guard body.events.count <= 500 else { throw APIError.badRequest("send at most 500 events at once") }
+            let (device, body, size) = try await context.signedBodyAndSize(request, DeviceAPI.EventsRequest.self, what: "events",
+                                                                          limit: DeviceAPI.EventsRequest.maximumBytes)
+            guard body.events.count <= DeviceAPI.EventsRequest.maximumCount else {
+                throw APIError.badRequest("send at most \(DeviceAPI.EventsRequest.maximumCount) events at once")
+            }
             for event in body.events {
                 if let problem = SafeName.problem(with: event.bundleName, what: "bundle_name") { throw APIError.badRequest(problem) }
+                guard event.detail.unicodeScalars.count <= DeviceAPI.Event.maximumDetailLength else {
+                    throw APIError.badRequest("event detail is longer than \(DeviceAPI.Event.maximumDetailLength) characters")
+                }
                 guard event.version.utf8.count <= 256, event.at.utf8.count <= 64, Timestamp.parse(event.at) != nil else {
                     throw APIError.badRequest("event version or time is malformed (at must be RFC 3339)")
                 }
@@ -80,11 +114,13 @@ enum DeviceRoutes {
                     throw APIError.badRequest("event transfer: fetched_bytes must not exceed total_bytes (at most 2^50)")
                 }
             }
+            try context.takeQuota([.eventCount: Double(body.events.count), .eventBytes: Double(size)])
             try await context.fleet.record(body.events, from: device)
             return try JSONResponse.make(DeviceAPI.EventsResponse(accepted: body.events.count), status: .accepted)
         },
 
         APIRoute(.post, "api/v1/device/metrics", .device) { request, context in
+            try context.takeQuota([.metrics: 1])
             let (device, body) = try await context.signedBody(request, DeviceAPI.MetricsRequest.self, what: "metrics", limit: 256 * 1024)
             guard (1...DeviceAPI.MetricsRequest.maximumCount).contains(body.metrics.count) else {
                 throw APIError.badRequest("send 1 to \(DeviceAPI.MetricsRequest.maximumCount) reports at once")
@@ -119,7 +155,7 @@ enum DeviceRoutes {
     ]
 
     static func checkedKey(_ text: String) throws -> Ed25519PublicKey {
-        guard let raw = Base64.decode(text), let key = try? Ed25519PublicKey(raw: raw) else {
+        guard let raw = Base64.decode(text, limit: 32), let key = try? Ed25519PublicKey(raw: raw) else {
             throw APIError.badRequest("public_key must be the base64 of a raw 32-byte Ed25519 public key")
         }
         return key
@@ -136,6 +172,14 @@ enum DeviceRoutes {
         }
     }
 
+
+    /// Failures that are the caller's doing (a bad proof, token or body), which count
+    /// against its address; not the server's own (a database away).
+    static func isCallerFailure(_ error: any Error) -> Bool {
+        if let error = error as? APIError { return (400..<500).contains(error.status.code) && error.status != .tooManyRequests }
+        if let error = error as? RegistryError, case .corrupt = error { return false }
+        return error is RegistryError
+    }
 
     static func checkinProblem(_ body: DeviceAPI.CheckinRequest) -> String? {
         guard body.installed.count <= 64 else { return "at most 64 installed bundles" }
@@ -164,9 +208,37 @@ extension RouteContext {
     /// The device behind a `.device` request and its JSON body, decoded only once its bytes
     /// match the signed Content-Digest.
     func signedBody<T: Codable>(_ request: Request, _ type: T.Type, what: String, limit: Int, allowUnknownFields: Bool = false) async throws -> (DeviceIdentity, T) {
+        let (identity, body, _) = try await signedBodyAndSize(request, type, what: what, limit: limit, allowUnknownFields: allowUnknownFields)
+        return (identity, body)
+    }
+
+    /// The same, with the body's size in bytes.
+    func signedBodyAndSize<T: Codable>(_ request: Request, _ type: T.Type, what: String, limit: Int,
+                                       allowUnknownFields: Bool = false) async throws -> (DeviceIdentity, T, Int) {
         let raw = try await request.collectJSON(what: what, limit: limit)
         try device.check(raw)
-        return (device.identity, try Request.decodeJSON(T.self, from: raw, what: what, allowUnknownFields: allowUnknownFields))
+        return (device.identity, try Request.decodeJSON(T.self, from: raw, what: what, allowUnknownFields: allowUnknownFields), raw.readableBytes)
+    }
+
+    /// Takes what a device request costs from its quotas (`DeviceQuotas`), or answers 429.
+    func takeQuota(_ costs: [DeviceQuotas.Kind: Double]) throws {
+        guard let quotas = services.quotas else { return }
+        if let wait = quotas.take(device.identity.id, costs, now: Timestamp.monotonicSeconds()) {
+            services.metrics.rateLimited.increment()
+            var error = APIError(.tooManyRequests, "rate_limited", "device \(device.identity.id) sends more than its quota; try again in \(wait) s")
+            error.headers = [.retryAfter: String(wait)]
+            throw error
+        }
+    }
+
+    /// Refuses a client address that failed too often this minute (`FailureLimiter`).
+    func checkFailures(from source: ClientAddress?, now: Int64) throws {
+        guard services.failures.allows(source, now: now) else {
+            services.metrics.rateLimited.increment()
+            var error = APIError(.tooManyRequests, "rate_limited", "too many failed attempts from this address; try again in a minute")
+            error.headers = [.retryAfter: "60"]
+            throw error
+        }
     }
 }
 
@@ -215,15 +287,39 @@ enum ContentDownload {
     /// The bytes of several ranges of one file, back to back in the order asked (the device
     /// knows each length from its signed manifest and checks every chunk by its SHA-256).
     /// Ranges must be in order and not overlap, so an answer is never larger than the file.
+    /// The answer is the longest prefix of those bytes that a bounded number of store reads
+    /// gives (`RangesPlan`): a request costs the store what it returns, and the device asks
+    /// again for what did not come.
     static func respondWithRanges(_ request: Request, _ context: RouteContext) async throws -> Response {
         let services = context.services
         let (device, body) = try await context.signedBody(request, DeviceAPI.RangesRequest.self, what: "ranges request", limit: 256 * 1024)
         let (_, stored) = try await allowedFile(context, device: device)
         if let problem = body.problem(fileSize: stored.size) { throw APIError.badRequest(problem) }
-        let ranges = body.ranges.map { $0.offset...($0.offset + $0.length - 1) }
+        let plan = RangesPlan(body.ranges.map { $0.offset...($0.offset + $0.length - 1) }, of: stored)
         services.metrics.downloads.increment()
         let headers: HTTPFields = [.contentType: "application/octet-stream", .cacheControl: "private, no-store"]
-        return Response(status: .ok, headers: headers, body: FileStreaming.body(stored, ranges: ranges, content: services.content, sent: services.metrics.bytesSent))
+        let metrics = services.metrics
+        let content = services.content
+        return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: Int(plan.returnedBytes)) { writer in
+            for read in plan.reads {
+                let buffer = try await content.read([read.piece])
+                metrics.rangeStoreReads.increment()
+                metrics.rangeStoreBytes.increment(by: Int64(buffer.readableBytes))
+                guard buffer.readableBytes == Int(read.piece.length) else {
+                    throw ContentError.storage("the store returned \(buffer.readableBytes) bytes of \(read.piece.blob.short), not \(read.piece.length)")
+                }
+                for part in read.sent {
+                    var offset = Int(part.offset)
+                    let end = offset + Int(part.length)
+                    while offset < end, let slice = buffer.getSlice(at: offset, length: min(FileStreaming.writeSize, end - offset)) {
+                        try await writer.write(slice)
+                        offset += slice.readableBytes
+                    }
+                    metrics.bytesSent.increment(by: Int64(part.length))
+                }
+            }
+            try await writer.finish(nil)
+        })
     }
 
     /// The file named in the path, if the device may download it and it is stored.

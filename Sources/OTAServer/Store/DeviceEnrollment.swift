@@ -24,12 +24,14 @@ extension DeviceStore {
         let now = Timestamp.epochSeconds()
         let key = Base64.encode(publicKey.raw)
         return try await db.write { db in
-            if try db.value(Bool.self, "SELECT 1 FROM devices WHERE id = ?", [request.deviceID]) == true {
-                throw RegistryError.conflict("device \(request.deviceID) is already registered; an operator must delete it and authorise it again")
+            // The device itself again (it proved it holds this key): an answer it lost, or a
+            // device that forgot its registration. Nothing changes, no token is used.
+            if let existing = try db.row("SELECT status FROM devices WHERE id = ? AND public_key = ?", [request.deviceID, key]),
+               let status = DeviceAPI.DeviceStatus(rawValue: existing.string("status")) {
+                return (try Self.identity(db, row: try db.row("SELECT id, hardware, group_name FROM devices WHERE id = ?", [request.deviceID])!), status)
             }
-            if try db.value(Bool.self, "SELECT 1 FROM devices WHERE public_key = ?", [key]) == true {
-                throw RegistryError.conflict("this public key already belongs to another device")
-            }
+            // Who may register is checked before whether the id is taken: without a valid token
+            // (or pre-authorisation) nobody learns which ids exist.
             let tags: [String]
             let group: String?
             let status: DeviceAPI.DeviceStatus
@@ -63,6 +65,12 @@ extension DeviceStore {
                 status = .accepted
                 try db.execute("DELETE FROM preauthorized_devices WHERE device_id = ?", [request.deviceID])
             }
+            if try db.value(Bool.self, "SELECT 1 FROM devices WHERE id = ?", [request.deviceID]) == true {
+                throw RegistryError.conflict("device \(request.deviceID) is already registered with another key; an operator must delete it and authorise it again")
+            }
+            if try db.value(Bool.self, "SELECT 1 FROM devices WHERE public_key = ?", [key]) == true {
+                throw RegistryError.conflict("this public key already belongs to another device")
+            }
             try db.execute("""
                 INSERT INTO devices (id, token_hash, hardware, attributes, group_name, enrollment_token_id, registered_at, last_seen,
                                      public_key, status, session_epoch)
@@ -94,7 +102,7 @@ extension DeviceStore {
         try await db.read { db in
             guard let row = try db.row("SELECT id, hardware, group_name, public_key, status, session_epoch FROM devices WHERE id = ?",
                                              [id]),
-                  let raw = row.optionalString("public_key").flatMap(Base64.decode), let key = try? Ed25519PublicKey(raw: raw),
+                  let raw = row.optionalString("public_key").flatMap { Base64.decode($0, limit: 32) }, let key = try? Ed25519PublicKey(raw: raw),
                   let status = DeviceAPI.DeviceStatus(rawValue: row.string("status")) else { return nil }
             return KeyedDevice(identity: try Self.identity(db, row: row), publicKey: key, status: status,
                                sessionEpoch: row.string("session_epoch"))
@@ -149,7 +157,7 @@ extension DeviceStore {
             if let problem = SafeName.problem(with: device.hardware, what: "\(line): hardware") { throw RegistryError.invalid(problem) }
             for tag in device.tags ?? [] { if let problem = SafeName.problem(with: tag, what: "\(line): tag") { throw RegistryError.invalid(problem) } }
             if let group = device.group, let problem = SafeName.problem(with: group, what: "\(line): group") { throw RegistryError.invalid(problem) }
-            guard let raw = Base64.decode(device.publicKey), (try? Ed25519PublicKey(raw: raw)) != nil else {
+            guard let raw = Base64.decode(device.publicKey, limit: 32), (try? Ed25519PublicKey(raw: raw)) != nil else {
                 throw RegistryError.invalid("\(line): public_key must be the base64 of a raw 32-byte Ed25519 public key")
             }
             guard seen.insert(device.deviceID).inserted else { throw RegistryError.invalid("\(line): \(device.deviceID) is listed twice") }

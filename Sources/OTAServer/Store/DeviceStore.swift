@@ -133,7 +133,7 @@ public struct DeviceStore: Sendable {
                 lastSeen: (row["last_seen"] as Int64?).map { Timestamp.format(secondsSinceEpoch: $0) },
                 state: row.string("state"), installed: installed[id] ?? [],
                 status: DeviceAPI.DeviceStatus(rawValue: row.string("status")) ?? .pending,
-                keyID: row.optionalString("public_key").flatMap(Base64.decode).map { SHA256Digest.of($0).hex },
+                keyID: row.optionalString("public_key").flatMap { Base64.decode($0, limit: 32) }.map { SHA256Digest.of($0).hex },
                 trust: row.optionalString("trust").flatMap { try? StrictJSON.decode(DeviceAPI.TrustReport.self, from: Array($0.utf8), what: "trust") },
                 now: Timestamp.epochSeconds())
         }

@@ -45,10 +45,30 @@ struct EventStore: Sendable {
                     INSERT INTO events (device_id, deployment_id, bundle_name, version, state, detail, at, received_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """, [device.id, deploymentID, event.bundleName, event.version, event.state.rawValue,
-                                     String(event.detail.prefix(4000)), event.at, received])
+                                     event.detail.truncatedUTF8(to: DeviceAPI.Event.storedDetailBytes), event.at, received])
                 try db.execute("UPDATE devices SET state = ? WHERE id = ?", [event.state.rawValue, device.id])
             }
             return changed
+        }
+    }
+
+    /// Deletes events, and model figures no live rollout reads, received before `cutoff`: at
+    /// most `batch` rows of each per transaction, so that pruning a backlog never holds the
+    /// write lock for long. Rollout counters are kept by their own tables, so nothing counted
+    /// changes. Returns how many rows went.
+    func prune(receivedBefore cutoff: String, batch: Int = 5000) async throws -> Int {
+        try await db.write { db in
+            let events = try db.execute("""
+                DELETE FROM events WHERE id IN (SELECT id FROM events WHERE received_at < ? ORDER BY received_at LIMIT ?)
+                """, [cutoff, batch])
+            let figures = try db.execute("""
+                DELETE FROM model_reports WHERE (device_id, bundle_name, version, source) IN (
+                    SELECT device_id, bundle_name, version, source FROM model_reports
+                     WHERE received_at < ?
+                       AND (deployment_id IS NULL OR deployment_id NOT IN (SELECT id FROM deployments WHERE status IN ('active', 'paused')))
+                     ORDER BY received_at LIMIT ?)
+                """, [cutoff, batch])
+            return events + figures
         }
     }
 

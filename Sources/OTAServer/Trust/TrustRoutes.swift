@@ -34,9 +34,12 @@ enum TrustRoutes {
 
         APIRoute(.post, "api/v1/trust/targets", .admin(.publisher)) { request, context in
             let caller = context.admin
+            let reason = request.query("reason")
+            if let reason, reason.isEmpty || reason.utf8.count > 2000 { throw APIError.badRequest("reason must be 1 to 2000 bytes") }
             let targets = try await mapped { try context.trust.publishTargets(try await envelope(request)) }
             try await context.db.write { db in
-                try AuditLog.record(db, by: caller, action: "trust.release.publish", target: "targets", detail: "version \(targets.version), \(targets.targets.count) releases")
+                try AuditLog.record(db, by: caller, action: "trust.release.publish", target: "targets",
+                                    detail: "version \(targets.version), \(targets.targets.count) releases" + (reason.map { "; \($0)" } ?? ""))
             }
             return try JSONResponse.make(AdminAPI.TrustPublishResponse(role: "targets", version: targets.version), status: .created)
         },

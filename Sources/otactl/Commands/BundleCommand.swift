@@ -85,9 +85,9 @@ struct BundleCommand: ParsableCommand {
             if json {
                 try Terminal.printJSON(BundleSummary(manifest: manifest, digest: digest, signers: envelope.signatures.map(\.keyid), path: output))
             } else {
-                print("created \(output): \(manifest.name) \(manifest.version) (\(manifest.kind)), \(manifest.files.count) file\(manifest.files.count == 1 ? "" : "s"), \(Terminal.formatBytes(manifest.totalSize))")
-                print("digest \(digest.hex)")
-                print("signed by \(signingKey.publicKey.keyID)")
+                say("created \(output): \(manifest.name) \(manifest.version) (\(manifest.kind)), \(manifest.files.count) file\(manifest.files.count == 1 ? "" : "s"), \(Terminal.formatBytes(manifest.totalSize))")
+                say("digest \(digest.hex)")
+                say("signed by \(signingKey.publicKey.keyID)")
             }
         }
     }
@@ -107,7 +107,7 @@ struct BundleCommand: ParsableCommand {
         func run() throws {
             let signingKey = try Failure.wrap("cannot load signing key \(key)") { try KeyFiles.loadPrivateKey(key) }
             let envelope = try Failure.wrap("cannot sign \(bundle)") { try BundleWriter.cosign(bundle, key: signingKey) }
-            print("signed \(bundle) with \(signingKey.publicKey.keyID) (\(envelope.signatures.count) signature\(envelope.signatures.count == 1 ? "" : "s"))")
+            say("signed \(bundle) with \(signingKey.publicKey.keyID) (\(envelope.signatures.count) signature\(envelope.signatures.count == 1 ? "" : "s"))")
         }
     }
 
@@ -146,8 +146,8 @@ struct BundleCommand: ParsableCommand {
             if json {
                 try Terminal.printJSON(BundleSummary(manifest: manifest, digest: verified.digest, signers: verified.signers, path: bundle, valid: true))
             } else {
-                print("OK \(bundle): \(manifest.name) \(manifest.version) (\(manifest.kind)), \(manifest.files.count) file\(manifest.files.count == 1 ? "" : "s"), \(Terminal.formatBytes(manifest.totalSize))")
-                print("signed by \(verified.signers.count) trusted key\(verified.signers.count == 1 ? "" : "s") (threshold \(root.threshold)): \(verified.signers.joined(separator: ", "))")
+                say("OK \(bundle): \(manifest.name) \(manifest.version) (\(manifest.kind)), \(manifest.files.count) file\(manifest.files.count == 1 ? "" : "s"), \(Terminal.formatBytes(manifest.totalSize))")
+                say("signed by \(verified.signers.count) trusted key\(verified.signers.count == 1 ? "" : "s") (threshold \(root.threshold)): \(verified.signers.joined(separator: ", "))")
             }
         }
     }
@@ -173,21 +173,21 @@ struct BundleCommand: ParsableCommand {
                 try Terminal.printJSON(BundleSummary(manifest: manifest, digest: digest, signers: keyids, path: bundle))
                 return
             }
-            print("name:       \(manifest.name)")
-            print("version:    \(manifest.version)")
-            print("kind:       \(manifest.kind)")
-            print("compatible: \(manifest.compatible.joined(separator: ", "))")
-            print("created:    \(manifest.created)")
-            print("digest:     \(digest.hex)")
-            print("size:       \(Terminal.formatBytes(manifest.totalSize)) in \(manifest.files.count) file\(manifest.files.count == 1 ? "" : "s")")
-            if let health = manifest.health { print("health:     \(health.command) (timeout \(health.timeoutSeconds)s)") }
-            for keyid in keyids { print("signature:  \(keyid) (not verified)") }
-            print("")
+            say("name:       \(manifest.name)")
+            say("version:    \(manifest.version)")
+            say("kind:       \(manifest.kind)")
+            say("compatible: \(manifest.compatible.joined(separator: ", "))")
+            say("created:    \(manifest.created)")
+            say("digest:     \(digest.hex)")
+            say("size:       \(Terminal.formatBytes(manifest.totalSize)) in \(manifest.files.count) file\(manifest.files.count == 1 ? "" : "s")")
+            if let health = manifest.health { say("health:     \(health.command) (timeout \(health.timeoutSeconds)s)") }
+            for keyid in keyids { say("signature:  \(keyid) (not verified)") }
+            say("")
             Terminal.printTable(["PATH", "SIZE", "CHUNKS", "SHA256"], manifest.files.map {
                 [$0.path.value, String($0.size), $0.chunks.map { String($0.count) } ?? "-", $0.sha256.hex]
             })
             if let metadata = manifest.metadata {
-                print("")
+                say("")
                 Terminal.printTable(["METADATA", "VALUE"], metadata.flattened().map { [$0.key, $0.value.displayText] })
             }
         }

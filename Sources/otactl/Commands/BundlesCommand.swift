@@ -38,19 +38,19 @@ struct BundlesCommand: ParsableCommand {
             let client = try server.client()
             let bundle = try Failure.remote { try client.bundle(name: name, version: version) }
             if json { return try Terminal.printJSON(bundle) }
-            print("name:       \(bundle.name)")
-            print("version:    \(bundle.version)")
-            print("kind:       \(bundle.kind)")
-            print("compatible: \(bundle.compatible.joined(separator: ", "))")
-            print("digest:     \(bundle.digest)")
-            print("size:       \(Terminal.formatBytes(bundle.size))")
-            print("created:    \(bundle.created)")
-            print("published:  \(bundle.publishedAt)")
-            for signer in bundle.signers { print("signed by:  \(signer)") }
-            print("")
+            say("name:       \(bundle.name)")
+            say("version:    \(bundle.version)")
+            say("kind:       \(bundle.kind)")
+            say("compatible: \(bundle.compatible.joined(separator: ", "))")
+            say("digest:     \(bundle.digest)")
+            say("size:       \(Terminal.formatBytes(bundle.size))")
+            say("created:    \(bundle.created)")
+            say("published:  \(bundle.publishedAt)")
+            for signer in bundle.signers { say("signed by:  \(signer)") }
+            say("")
             Terminal.printTable(["PATH", "SIZE", "SHA256"], (bundle.files ?? []).map { [$0.path, String($0.size), $0.sha256] })
             if let metadata = bundle.metadata {
-                print("")
+                say("")
                 Terminal.printTable(["METADATA", "VALUE"], metadata.flattened().map { [$0.key, $0.value.displayText] })
             }
         }

@@ -118,8 +118,8 @@ struct DeploymentsCommand: ParsableCommand {
             let client = try server.client()
             let deployment = try Failure.remote { try client.createDeployment(request) }
             if json { return try Terminal.printJSON(deployment) }
-            print("created deployment \(deployment.id): \(deployment.bundleName) \(deployment.version) to \(deployment.target.summary), phases \(deployment.phases.map(\.label).joined(separator: ", "))")
-            if let line = DeploymentView.qualityLine(deployment) { print(line) }
+            say("created deployment \(deployment.id): \(deployment.bundleName) \(deployment.version) to \(deployment.target.summary), phases \(deployment.phases.map(\.label).joined(separator: ", "))")
+            if let line = DeploymentView.qualityLine(deployment) { say(line) }
         }
 
         func list(_ text: String) -> [String] {
@@ -165,7 +165,7 @@ struct DeploymentsCommand: ParsableCommand {
         func run() throws {
             let client = try server.client()
             let interactive = isatty(1) == 1
-            var last = ""
+            var last: [String] = []
             while true {
                 let deployment = try Failure.remote { try client.deployment(id) }
                 if json {
@@ -173,11 +173,12 @@ struct DeploymentsCommand: ParsableCommand {
                 } else {
                     let view = DeploymentView.render(deployment)
                     if !watch || interactive {
-                        if watch { print("\u{1B}[H\u{1B}[2J", terminator: "") }
-                        print(view)
+                        // Our own escape sequence: home and clear, before the view.
+                        if watch { Swift.print("\u{1B}[H\u{1B}[2J", terminator: "") }
+                        Terminal.printLines(view)
                     } else if view != last {
-                        print(view)
-                        print("")
+                        Terminal.printLines(view)
+                        say("")
                     }
                     last = view
                 }
@@ -224,5 +225,5 @@ struct DeploymentsCommand: ParsableCommand {
 private func control(_ server: ServerOptions, _ id: String, _ action: String, _ reason: String?) throws {
     let client = try server.client()
     let deployment = try Failure.remote { try client.control(id, action, reason: reason) }
-    print("\(deployment.id): \(deployment.status), phase \(deployment.currentPhase + 1) of \(deployment.phases.count) (\(deployment.phases[deployment.currentPhase].label))")
+    say("\(deployment.id): \(deployment.status), phase \(deployment.currentPhase + 1) of \(deployment.phases.count) (\(deployment.phases[deployment.currentPhase].label))")
 }

@@ -68,7 +68,7 @@ struct DevicesCommand: ParsableCommand {
                  device.installed.isEmpty ? "-" : device.installed.map { "\($0.name) \($0.version)\($0.state == .trial ? " (trial)" : "")" }.joined(separator: ", "),
                  device.lastSeen ?? "never", device.tags.joined(separator: ",")]
             })
-            if let next { print("\nmore: --cursor \(next)") }
+            if let next { Terminal.printLines(["", "more: --cursor \(next)"]) }
         }
     }
 
@@ -83,23 +83,23 @@ struct DevicesCommand: ParsableCommand {
             let detail = try Failure.remote { try client.device(id) }
             if json { return try Terminal.printJSON(detail) }
             let device = detail.device
-            print("device:     \(device.id)")
-            print("status:     \(device.status.rawValue)")
-            print("key:        \(device.keyID.map { String($0.prefix(16)) } ?? "none (bearer token from before device keys)")")
-            print("hardware:   \(device.hardware)")
-            print("state:      \(device.state)")
-            print("tags:       \(device.tags.joined(separator: ", "))")
-            if let group = device.group { print("group:      \(group)") }
-            print("registered: \(device.registeredAt)")
-            print("last seen:  \(device.lastSeen ?? "never")")
+            say("device:     \(device.id)")
+            say("status:     \(device.status.rawValue)")
+            say("key:        \(device.keyID.map { String($0.prefix(16)) } ?? "none (bearer token from before device keys)")")
+            say("hardware:   \(device.hardware)")
+            say("state:      \(device.state)")
+            say("tags:       \(device.tags.joined(separator: ", "))")
+            if let group = device.group { say("group:      \(group)") }
+            say("registered: \(device.registeredAt)")
+            say("last seen:  \(device.lastSeen ?? "never")")
             if let trust = device.trust {
                 let release = trust.targetsVersion.map { "release metadata \($0), expires \(trust.targetsExpires ?? "?")" } ?? "no release metadata"
-                print("trust:      \(trust.rootVersion == 0 ? "legacy trust root" : "root \(trust.rootVersion), \(release)"), channel \(trust.channel)\(device.trustStale ? " (STALE)" : "")")
-                if let problem = trust.problem { print("problem:    \(problem)") }
+                say("trust:      \(trust.rootVersion == 0 ? "legacy trust root" : "root \(trust.rootVersion), \(release)"), channel \(trust.channel)\(device.trustStale ? " (STALE)" : "")")
+                if let problem = trust.problem { say("problem:    \(problem)") }
             }
-            for (key, value) in device.attributes.sorted(by: { $0.key < $1.key }) { print("attribute:  \(key)=\(value)") }
-            for bundle in device.installed { print("running:    \(bundle.name) \(bundle.version) (\(bundle.state), \(bundle.digest.prefix(12)))") }
-            print("")
+            for (key, value) in device.attributes.sorted(by: { $0.key < $1.key }) { say("attribute:  \(key)=\(value)") }
+            for bundle in device.installed { say("running:    \(bundle.name) \(bundle.version) (\(bundle.state), \(bundle.digest.prefix(12)))") }
+            say("")
             Terminal.printTable(["TIME", "BUNDLE", "VERSION", "STATE", "DETAIL"], detail.events.map {
                 [$0.at, $0.bundleName, $0.version, $0.state.rawValue, String($0.detail.prefix(100))]
             })
@@ -128,7 +128,7 @@ struct DevicesCommand: ParsableCommand {
         let client = try server.client()
         let device = try Failure.remote { try client.setDeviceStatus(id, action) }
         if json { return try Terminal.printJSON(device) }
-        print("\(device.id) is \(device.status.rawValue)")
+        say("\(device.id) is \(device.status.rawValue)")
     }
 
     struct Import: ParsableCommand {
@@ -151,7 +151,7 @@ struct DevicesCommand: ParsableCommand {
             let client = try server.client()
             let answer = try Failure.remote { try client.importDevices(devices) }
             if json { return try Terminal.printJSON(answer) }
-            print("pre-authorised \(answer.imported) device\(answer.imported == 1 ? "" : "s")")
+            say("pre-authorised \(answer.imported) device\(answer.imported == 1 ? "" : "s")")
         }
     }
 
@@ -170,7 +170,7 @@ struct DevicesCommand: ParsableCommand {
             let client = try server.client()
             let device = try Failure.remote { try client.setDeviceKey(id, publicKey: key) }
             if json { return try Terminal.printJSON(device) }
-            print("\(device.id) now uses key \(device.keyID.map { String($0.prefix(16)) } ?? "?")")
+            say("\(device.id) now uses key \(device.keyID.map { String($0.prefix(16)) } ?? "?")")
         }
     }
 }

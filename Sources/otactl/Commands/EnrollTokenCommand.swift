@@ -39,8 +39,8 @@ struct EnrollTokenCommand: ParsableCommand {
                                                        idPrefix: idPrefix, autoAccept: autoAccept))
             }
             if json { return try Terminal.printJSON(token) }
-            print(token.token ?? "")
-            Terminal.writeStderr("created enrollment token \(token.id)\(token.maxUses.map { ", \($0) uses" } ?? "")\(token.expiresAt.map { ", expires \($0)" } ?? "")\(token.autoAccept ? ", devices accepted at once" : ", devices wait for acceptance"); it is shown only this once\n")
+            say(token.token ?? "")
+            Terminal.writeStderr("created enrollment token \(TerminalText.escape(token.id))\(token.maxUses.map { ", \($0) uses" } ?? "")\(token.expiresAt.map { ", expires \($0)" } ?? "")\(token.autoAccept ? ", devices accepted at once" : ", devices wait for acceptance"); it is shown only this once\n")
         }
     }
 
@@ -68,7 +68,7 @@ struct EnrollTokenCommand: ParsableCommand {
         func run() throws {
             let client = try server.client()
             try Failure.remote { try client.revokeEnrollmentToken(id) }
-            print("revoked \(id)")
+            say("revoked \(id)")
         }
     }
 }

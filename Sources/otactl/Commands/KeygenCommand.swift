@@ -36,7 +36,7 @@ struct KeygenCommand: ParsableCommand {
         if json {
             try Terminal.printJSON(["keyid": key.publicKey.keyID, "private_key": privatePath, "public_key": publicPath])
         } else {
-            print(key.publicKey.keyID)
+            say(key.publicKey.keyID)
         }
     }
 }

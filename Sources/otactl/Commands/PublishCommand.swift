@@ -75,8 +75,8 @@ struct PublishCommand: ParsableCommand {
             return
         }
         let total = manifest.files.reduce(0) { $0 + $1.size }
-        print("uploaded \(Terminal.formatBytes(uploadedBytes)) of \(Terminal.formatBytes(total)) (\(uploadedFiles) file\(uploadedFiles == 1 ? "" : "s")); the rest was already on the server")
-        print("\(published.created ? "published" : "already published"): \(published.bundle.name) \(published.bundle.version) (digest \(published.bundle.digest))")
+        say("uploaded \(Terminal.formatBytes(uploadedBytes)) of \(Terminal.formatBytes(total)) (\(uploadedFiles) file\(uploadedFiles == 1 ? "" : "s")); the rest was already on the server")
+        say("\(published.created ? "published" : "already published"): \(published.bundle.name) \(published.bundle.version) (digest \(published.bundle.digest))")
     }
 
     /// What a bundle's payload is stored as on the server: each chunk of a chunked file, each

@@ -34,17 +34,31 @@ struct ReleaseCommand: ParsableCommand {
         var out: String?
         @Option(help: ArgumentHelp("A root you hold (default: $OTA_TRUST, e.g. keys/trust.json): what the server sends is checked from it before anything is signed.", valueName: "file"))
         var trust: String?
+        @Option(help: ArgumentHelp("""
+            Build on the server's release metadata even though it is older than a version seen \
+            from this server before, or expired; the reason goes into the audit log.
+            """, valueName: "reason"))
+        var allowOlder: String?
 
         func validate() throws {
             guard out != nil || !keys.isEmpty else { throw ValidationError("give --key to sign and publish, or --out to write a file for co-signing") }
+            if let allowOlder, allowOlder.trimmed.isEmpty || allowOlder.utf8.count > 1000 {
+                throw ValidationError("--allow-older needs a reason of 1 to 1000 bytes, for the audit log")
+            }
         }
 
-        /// The current targets (verified, when they come from the server), or an empty version
-        /// 0 when nothing was released yet.
+        /// The current targets (verified, when they come from the server, and no older than
+        /// any version seen from it), or an empty version 0 when nothing was released yet.
         func current(_ server: ServerOptions) throws -> TargetsMetadata {
             if let from { return try MetadataFile<TargetsMetadata>.read(from).signed }
             let verified = try VerifiedServerTrust.load(try server.client(), trustedRoot: trust)
-            return verified.targets ?? TargetsMetadata(version: 1, expires: expires.expires, targets: [:]).withVersion(0)
+            guard let targets = verified.targets else {
+                return TargetsMetadata(version: 1, expires: expires.expires, targets: [:]).withVersion(0)
+            }
+            let url = try server.url()
+            try verified.seen.check(targets, from: url, allowOlder: allowOlder)
+            try verified.seen.record(targets.version, from: url)
+            return targets
         }
 
         func finish(_ targets: TargetsMetadata, _ server: ServerOptions, summary: String) throws {
@@ -55,11 +69,14 @@ struct ReleaseCommand: ParsableCommand {
             try file.sign(with: try loadSigningKeys(keys))
             if let out {
                 try file.write(to: out)
-                return print("wrote \(out): release metadata version \(next.version), expires \(next.expires) (\(summary))")
+                return say("wrote \(out): release metadata version \(next.version), expires \(next.expires) (\(summary))")
             }
             let client = try server.client()
-            let answer = try Failure.remote { try client.publishRelease(try file.bytes) }
-            print("published release metadata version \(answer.version), expires \(next.expires): \(summary)")
+            let answer = try Failure.remote { try client.publishRelease(try file.bytes, reason: allowOlder.map { "built on older or expired release metadata: \($0)" }) }
+            if from == nil, let path = VerifiedServerTrust.trustRootPath(trust) {
+                try SeenReleases(trustRoot: path).record(answer.version, from: try server.url(), replacing: allowOlder != nil)
+            }
+            say("published release metadata version \(answer.version), expires \(next.expires): \(summary)")
         }
     }
 
@@ -142,7 +159,7 @@ struct ReleaseCommand: ParsableCommand {
             let file = try MetadataFile<TargetsMetadata>.read(path)
             let client = try server.client()
             let answer = try Failure.remote { try client.publishRelease(try file.bytes) }
-            print("published release metadata version \(answer.version), expires \(file.signed.expires)")
+            say("published release metadata version \(answer.version), expires \(file.signed.expires)")
         }
     }
 
@@ -158,13 +175,13 @@ struct ReleaseCommand: ParsableCommand {
                 let client = try server.client()
                 guard let bytes = try Failure.remote({ try client.releaseMetadata() }) else {
                     if json { return try Terminal.printJSON(AdminAPI.TrustSummary(rootVersion: 0, rootExpires: nil, roots: [], targetsVersion: nil, targetsExpires: nil, snapshotVersion: nil, timestampVersion: nil, timestampExpires: nil, releases: [], staleDevices: 0).releases) }
-                    return print("nothing is released yet: otactl release add NAME VERSION --key keys/release.key")
+                    return say("nothing is released yet: otactl release add NAME VERSION --key keys/release.key")
                 }
                 targets = try MetadataFile<TargetsMetadata>(bytes: bytes, source: "the server's release metadata").signed
             }
             let releases = AdminAPI.ReleasedBundle.list(targets)
             if json { return try Terminal.printJSON(releases) }
-            print("release metadata version \(targets.version), expires \(targets.expires)\(targets.isExpired(at: Timestamp.epochSeconds()) ? " (EXPIRED)" : "")")
+            say("release metadata version \(targets.version), expires \(targets.expires)\(targets.isExpired(at: Timestamp.epochSeconds()) ? " (EXPIRED)" : "")")
             Terminal.printTable(["CHANNEL", "NAME", "VERSION", "DIGEST"], releases.map { [$0.channel, $0.name, $0.version, String($0.digest.prefix(12))] })
         }
     }

@@ -57,7 +57,7 @@ struct TrustCommand: ParsableCommand {
                 try FileSystem.createDirectory(FileSystem.parent(of: out))
                 try FileSystem.writeAtomically(try root.encoded(), to: out)
             }
-            print("wrote \(out): \(publicKeys.count) key\(publicKeys.count == 1 ? "" : "s"), threshold \(threshold)")
+            say("wrote \(out): \(publicKeys.count) key\(publicKeys.count == 1 ? "" : "s"), threshold \(threshold)")
         }
     }
 
@@ -85,16 +85,16 @@ struct TrustCommand: ParsableCommand {
                     struct Output: Encodable { let format = "legacy"; let threshold: Int; let keyids: [String] }
                     return try Terminal.printJSON(Output(threshold: root.threshold, keyids: root.keys.map(\.keyid)))
                 }
-                print("legacy trust root (no roles, no release metadata): threshold \(root.threshold) of \(root.keys.count)")
-                for key in root.keys { print("key: \(key.keyid)") }
+                say("legacy trust root (no roles, no release metadata): threshold \(root.threshold) of \(root.keys.count)")
+                for key in root.keys { say("key: \(key.keyid)") }
             case .tuf(let root, _):
                 let file = try MetadataFile<RootMetadata>(bytes: bytes, source: path)
                 if json { return try Terminal.printJSON(file.signed) }
-                print("root version \(root.version), expires \(root.expires)\(root.isExpired(at: Timestamp.epochSeconds()) ? " (EXPIRED)" : "")")
+                say("root version \(root.version), expires \(root.expires)\(root.isExpired(at: Timestamp.epochSeconds()) ? " (EXPIRED)" : "")")
                 for (name, role) in root.namedRoles {
-                    print("\(name): \(role.threshold) of \(role.keyids.count): \(role.keyids.map { String($0.prefix(16)) }.joined(separator: ", "))")
+                    say("\(name): \(role.threshold) of \(role.keyids.count): \(role.keyids.map { String($0.prefix(16)) }.joined(separator: ", "))")
                 }
-                print("signed by \(file.validSigners(of: root.role(.root), in: root).count) of its root keys (threshold \(root.role(.root).threshold))")
+                say("signed by \(file.validSigners(of: root.role(.root), in: root).count) of its root keys (threshold \(root.role(.root).threshold))")
             }
         }
 
@@ -102,12 +102,12 @@ struct TrustCommand: ParsableCommand {
             let client = try server.client()
             let summary = try Failure.remote { try client.trustSummary() }
             if json { return try Terminal.printJSON(summary) }
-            guard summary.rootVersion > 0 else { return print("the server runs with a legacy trust root: no root chain, no release metadata") }
-            print("root:      version \(summary.rootVersion), expires \(summary.rootExpires ?? "?") (chain: \(summary.roots.map(String.init).joined(separator: " → ")))")
-            print("release:   \(summary.targetsVersion.map { "version \($0), expires \(summary.targetsExpires ?? "?")" } ?? "none published (otactl release add)")")
-            print("snapshot:  \(summary.snapshotVersion.map { "version \($0)" } ?? "none")")
-            print("timestamp: \(summary.timestampVersion.map { "version \($0), expires \(summary.timestampExpires ?? "?")" } ?? "none")")
-            print("devices with stale trust: \(summary.staleDevices)")
+            guard summary.rootVersion > 0 else { return say("the server runs with a legacy trust root: no root chain, no release metadata") }
+            say("root:      version \(summary.rootVersion), expires \(summary.rootExpires ?? "?") (chain: \(summary.roots.map(String.init).joined(separator: " → ")))")
+            say("release:   \(summary.targetsVersion.map { "version \($0), expires \(summary.targetsExpires ?? "?")" } ?? "none published (otactl release add)")")
+            say("snapshot:  \(summary.snapshotVersion.map { "version \($0)" } ?? "none")")
+            say("timestamp: \(summary.timestampVersion.map { "version \($0), expires \(summary.timestampExpires ?? "?")" } ?? "none")")
+            say("devices with stale trust: \(summary.staleDevices)")
         }
     }
 
@@ -153,8 +153,8 @@ struct TrustCommand: ParsableCommand {
                 output = Output(ok: false, error: String(describing: error))
             }
             if json { try Terminal.printJSON(output) } else if output.ok {
-                print("OK: root version \(output.rootVersion ?? 0), release metadata version \(output.targetsVersion ?? 0)")
-                for release in output.releases ?? [] { print("released: \(release.channel) \(release.name) \(release.version) \(release.digest.prefix(12))") }
+                say("OK: root version \(output.rootVersion ?? 0), release metadata version \(output.targetsVersion ?? 0)")
+                for release in output.releases ?? [] { say("released: \(release.channel) \(release.name) \(release.version) \(release.digest.prefix(12))") }
             }
             if !output.ok {
                 if !json { Terminal.printError(output.error ?? "") }

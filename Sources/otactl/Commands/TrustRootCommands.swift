@@ -47,7 +47,7 @@ extension TrustCommand {
             var file = try MetadataFile(root)
             try file.sign(with: try loadSigningKeys(signingKeys))
             try file.write(to: out)
-            print("wrote \(out): root version 1, expires \(root.expires)")
+            say("wrote \(out): root version 1, expires \(root.expires)")
             printSignatureStatus(file, previous: nil)
         }
     }
@@ -123,7 +123,7 @@ extension TrustCommand {
             var file = try MetadataFile(root)
             try file.sign(with: try loadSigningKeys(signingKeys))
             try file.write(to: out)
-            print("wrote \(out): root version \(root.version), expires \(root.expires)")
+            say("wrote \(out): root version \(root.version), expires \(root.expires)")
             printSignatureStatus(file, previous: current.signed)
         }
 
@@ -150,7 +150,7 @@ extension TrustCommand {
             guard envelope.payloadType == MetadataEnvelope.payloadType else { throw Failure("\(path) is not TUF metadata") }
             for key in try loadSigningKeys(keys) { try envelope.signTUF(with: key) }
             try Failure.wrap("cannot write \(path)") { try FileSystem.writeAtomically(try envelope.encoded() + [0x0a], to: path) }
-            print("signed \(path): \(envelope.signatures.count) signature\(envelope.signatures.count == 1 ? "" : "s")")
+            say("signed \(path): \(envelope.signatures.count) signature\(envelope.signatures.count == 1 ? "" : "s")")
         }
     }
 
@@ -164,8 +164,8 @@ extension TrustCommand {
             let file = try MetadataFile<RootMetadata>.read(path)
             let client = try server.client()
             let answer = try Failure.remote { try client.publishRoot(try file.bytes) }
-            print("published root version \(answer.version): devices move to it at their next check-in")
-            if let warning = answer.warning { Terminal.writeStderr("otactl: warning: \(warning)\n") }
+            say("published root version \(answer.version): devices move to it at their next check-in")
+            if let warning = answer.warning { Terminal.writeStderr("otactl: warning: \(TerminalText.escape(warning))\n") }
         }
     }
 }
@@ -180,7 +180,7 @@ func printRoleChanges(from old: RootMetadata, to new: RootMetadata) {
         if !added.isEmpty { parts.append("adds \(added.map { String($0.prefix(16)) }.joined(separator: ", "))") }
         if !removed.isEmpty { parts.append("removes \(removed.map { String($0.prefix(16)) }.joined(separator: ", "))") }
         if role.threshold != before.threshold { parts.append("threshold \(before.threshold) → \(role.threshold)") }
-        print("\(name): \(parts.joined(separator: "; ")) (now \(role.threshold) of \(role.keyids.count))")
+        say("\(name): \(parts.joined(separator: "; ")) (now \(role.threshold) of \(role.keyids.count))")
     }
 }
 
@@ -193,5 +193,5 @@ func printSignatureStatus(_ file: MetadataFile<RootMetadata>, previous: RootMeta
         let old = previous.role(.root)
         lines.append("\(file.validSigners(of: old, in: previous).count) of the \(old.threshold) required from version \(previous.version)'s root keys")
     }
-    print(lines.joined(separator: "; "))
+    say(lines.joined(separator: "; "))
 }

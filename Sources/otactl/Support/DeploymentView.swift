@@ -1,9 +1,10 @@
 import Foundation
 import OTACore
 
-/// The text view of a deployment (also what --watch redraws).
+/// The text view of a deployment (also what --watch redraws), as lines: each is printed, and
+/// escaped, on its own (a failure reason a device wrote cannot add lines).
 enum DeploymentView {
-    static func render(_ d: AdminAPI.Deployment) -> String {
+    static func render(_ d: AdminAPI.Deployment) -> [String] {
         var lines: [String] = []
         lines.append("deployment \(d.id): \(d.bundleName) \(d.version) to \(d.target.summary)")
         var status = "status: \(d.status), phase \(d.currentPhase + 1) of \(d.phases.count)"
@@ -23,7 +24,7 @@ enum DeploymentView {
         let c = d.counts
         rows.append(["  all", bar(c), String(c.pending), String(c.downloading), String(c.installing), String(c.succeeded),
                      String(c.failed), String(c.rolledBack)])
-        lines.append(table(header, rows))
+        lines += table(header, rows)
         if let reasons = d.failureReasons, !reasons.isEmpty {
             lines.append("")
             lines.append("failure reasons:")
@@ -39,7 +40,7 @@ enum DeploymentView {
             lines.append("transfer: \(transfer.devices) device\(transfer.devices == 1 ? "" : "s") fetched \(Terminal.formatBytes(transfer.fetchedBytes)) of \(Terminal.formatBytes(transfer.totalBytes)); saved \(Terminal.formatBytes(transfer.savedBytes)) (\(String(format: "%.1f", share))%) by reusing what they held")
         }
         for phase in d.quality ?? [] { lines.append(""); lines += quality(phase, of: d) }
-        return lines.joined(separator: "\n")
+        return lines
     }
 
     /// "shadow: 200 samples within 10m, share 1; gates agreement>=0.97, latency_p95<=1.2x (20 devices per phase)".
@@ -69,7 +70,7 @@ enum DeploymentView {
         for metric in q.metrics where metric.candidate != nil || metric.baseline != nil {
             rows.append(["  " + metric.metric, figures(metric.candidate), figures(metric.baseline)])
         }
-        if !rows.isEmpty { lines.append(table(["  METRIC", "CANDIDATE \(d.version)", q.source == "shadow" ? "LIVE MODEL" : "BEFORE"], rows)) }
+        if !rows.isEmpty { lines += table(["  METRIC", "CANDIDATE \(d.version)", q.source == "shadow" ? "LIVE MODEL" : "BEFORE"], rows) }
         for check in q.gates { lines.append("  gate \(check.gate): \(check.verdict.rawValue) (\(check.summary))") }
         return lines
     }
@@ -85,13 +86,15 @@ enum DeploymentView {
         return "[" + String(text.prefix(width)) + String(repeating: ".", count: width - used) + "] " + String(repeating: " ", count: 3 - String(percent).count) + "\(percent)%"
     }
 
-    static func table(_ header: [String], _ rows: [[String]]) -> String {
+    static func table(_ header: [String], _ rows: [[String]]) -> [String] {
+        // Escaped before measuring, so the columns line up as printed.
+        let rows = rows.map { $0.map { TerminalText.escape($0) } }
         var widths = header.map(\.count)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         func line(_ cells: [String]) -> String {
             cells.enumerated().map { i, cell in i == cells.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count) }
                 .joined(separator: "  ")
         }
-        return ([line(header)] + rows.map(line)).joined(separator: "\n")
+        return [line(header)] + rows.map(line)
     }
 }

@@ -22,11 +22,17 @@ struct ServerOptions: ParsableArguments {
     @Flag(help: "Allow plain http to a host other than loopback (development only).")
     var insecureHttp = false
 
-    func client() throws -> AdminClient {
-        let environment = ProcessInfo.processInfo.environment
-        guard let url = server ?? environment["OTA_SERVER"], !url.isEmpty else {
+    /// The server's URL: `--server`, or `$OTA_SERVER`.
+    func url() throws -> String {
+        guard let url = server ?? ProcessInfo.processInfo.environment["OTA_SERVER"], !url.isEmpty else {
             throw Failure("no server given: pass --server URL or set OTA_SERVER")
         }
+        return url
+    }
+
+    func client() throws -> AdminClient {
+        let environment = ProcessInfo.processInfo.environment
+        let url = try url()
         var secret = token ?? environment["OTA_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         if secret == nil, let file = tokenFile ?? environment["OTA_TOKEN_FILE"] {
             secret = try Failure.wrap("cannot read the token file \(file)") { try FileSystem.readText(file, limit: 4096).trimmed }
@@ -41,7 +47,7 @@ struct ServerOptions: ParsableArguments {
         // as it asks, a few times, before giving up (about two minutes in all).
         client.api.unavailableRetries = 4
         client.api.onRetry = { message, seconds in
-            FileHandle.standardError.write(Data("otactl: the server is unavailable (\(message)); retrying in \(seconds) s\n".utf8))
+            Terminal.writeStderr("otactl: the server is unavailable (\(TerminalText.escape(message))); retrying in \(seconds) s\n")
         }
         return client
     }

@@ -4,12 +4,19 @@ import Glibc
 import Foundation
 import OTACore
 
+/// Prints one line for people on stdout. Every line otactl prints goes through here (a test
+/// keeps `print` out of otactl): what a device or a server said is part of it, so control
+/// characters in it are shown escaped (`TerminalText`) and cannot rewrite the operator's
+/// terminal or fake a line. JSON goes out with `Terminal.printJSON`.
+func say(_ line: String = "", terminator: String = "\n") {
+    Swift.print(TerminalText.escape(line), terminator: terminator)
+}
+
 /// Output helpers: errors on stderr, tables and JSON on stdout, a progress bar on a terminal.
 enum Terminal {
     static func printError(_ message: String) {
-        var text = "otactl: error: \(message)"
-        if !text.hasSuffix("\n") { text += "\n" }
-        writeStderr(text)
+        // One line, however many the message holds: it may quote the server.
+        writeStderr("otactl: error: \(TerminalText.escape(message.trimmed))\n")
     }
 
     /// Writes straight to file descriptor 2 (C's `stderr` is shared mutable state to Swift 6).
@@ -22,15 +29,22 @@ enum Terminal {
         }
     }
 
+    /// JSON escapes control characters itself.
     static func printJSON<T: Encodable>(_ value: T) throws {
         let data = try StrictJSON.encode(value, pretty: true)
-        print(String(decoding: data, as: UTF8.self))
+        Swift.print(String(decoding: data, as: UTF8.self))
+    }
+
+    /// Several lines, each escaped on its own.
+    static func printLines(_ lines: [String]) {
+        for line in lines { say(line) }
     }
 
     static var stderrIsTerminal: Bool { isatty(2) == 1 }
 
     /// Prints rows as aligned columns under a header.
     static func printTable(_ header: [String], _ rows: [[String]]) {
+        let rows = rows.map { $0.map { TerminalText.escape($0) } }
         var widths = header.map(\.count)
         for row in rows {
             for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) }
@@ -40,8 +54,8 @@ enum Terminal {
                 index == cells.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
             }.joined(separator: "  ")
         }
-        print(line(header))
-        for row in rows { print(line(row)) }
+        say(line(header))
+        for row in rows { say(line(row)) }
     }
 
     static func formatBytes(_ bytes: UInt64) -> String {

@@ -12,9 +12,16 @@ struct VerifiedServerTrust {
     let rootBytes: [UInt8]
     /// The server's current release metadata, verified; nil when none was published.
     let targets: TargetsMetadata?
+    /// Where the release versions seen from each server are remembered (beside the root).
+    let seen: SeenReleases
+
+    /// The root the operator holds: `--trust`, or `$OTA_TRUST`.
+    static func trustRootPath(_ given: String?) -> String? {
+        given ?? ProcessInfo.processInfo.environment["OTA_TRUST"].flatMap { $0.isEmpty ? nil : $0 }
+    }
 
     static func load(_ client: AdminClient, trustedRoot given: String?) throws -> VerifiedServerTrust {
-        guard let path = given ?? ProcessInfo.processInfo.environment["OTA_TRUST"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+        guard let path = trustRootPath(given) else {
             throw Failure("give --trust keys/trust.json or set OTA_TRUST (a root you hold) to check what the server sends, or --from FILE to start from a file")
         }
         let anchor = try Failure.wrap("") { try TrustAnchor.load(from: path) }
@@ -46,7 +53,7 @@ struct VerifiedServerTrust {
                     """, exitCode: Failure.verification)
             }
         }
-        return VerifiedServerTrust(root: chain.root, rootBytes: chain.rootBytes, targets: targets)
+        return VerifiedServerTrust(root: chain.root, rootBytes: chain.rootBytes, targets: targets, seen: SeenReleases(trustRoot: path))
     }
 
     /// A published bundle's release entry, from its envelope verified under the newest root.

@@ -30,10 +30,35 @@ public enum MetadataEnvelope {
         return try decode(type, envelope.payload)
     }
 
+    /// The version and expiry of metadata of `role`, verified by `delegator`, read without
+    /// decoding the rest of it.
+    public struct Header: Decodable, Sendable {
+        public let version: Int
+        public let expires: String
+    }
+
+    public static func header(_ role: TUFRoleName, _ bytes: [UInt8], verifiedBy delegator: RootMetadata) throws(TUFError) -> Header {
+        let envelope = try parse(role, bytes)
+        try verify(envelope, role: role, keysOf: delegator.role(role), in: delegator, by: "\(role.rawValue) keys of root version \(delegator.version)", version: nil)
+        do {
+            return try envelope.payload.withUnsafeBytes { payload in
+                let members = try JSONScan.members(payload, 0..<payload.count)
+                func field<T: Decodable>(_ name: String, _ type: T.Type) throws -> T {
+                    guard let range = members.first(where: { $0.key == name })?.value else { throw JSONInputError("missing field '\(name)'") }
+                    return try StrictJSON.decode(T.self, from: UnsafeRawBufferPointer(rebasing: payload[range]), what: name)
+                }
+                guard try field("_type", String.self) == role.rawValue else { throw JSONInputError("not \(role.rawValue) metadata") }
+                let version = try field("version", Int.self)
+                guard WireRange.version.contains(version) else { throw JSONInputError("version out of range") }
+                return Header(version: version, expires: try field("expires", String.self))
+            }
+        } catch { throw .malformed(role, String(describing: error)) }
+    }
+
     static func parse(_ role: TUFRoleName, _ bytes: [UInt8]) throws(TUFError) -> Envelope {
         guard bytes.count <= maximumSize(of: role) else { throw .malformed(role, "larger than \(maximumSize(of: role)) bytes") }
         let envelope: Envelope
-        do { envelope = try StrictJSON.decode(Envelope.self, from: bytes, what: "envelope") } catch {
+        do { envelope = try bytes.withUnsafeBytes { try Envelope.scan($0, 0..<$0.count, payloadLimit: maximumSize(of: role)) } } catch {
             throw .malformed(role, String(describing: error))
         }
         guard envelope.payloadType == payloadType else {
@@ -46,7 +71,7 @@ public enum MetadataEnvelope {
     }
 
     static func decode<T: TUFSigned>(_ type: T.Type, _ payload: [UInt8]) throws(TUFError) -> T {
-        guard (try? JSONShape.parse(payload, rejectingDuplicateKeys: true)) != nil else {
+        guard (try? payload.withUnsafeBytes({ try JSONScan.validate($0, 0..<$0.count) })) != nil else {
             throw .malformed(T.role, "the payload is not JSON, or names a key twice")
         }
         do { return try StrictJSON.decode(T.self, from: payload, what: "payload") } catch {

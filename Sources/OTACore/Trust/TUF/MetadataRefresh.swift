@@ -2,11 +2,12 @@
 /// check-in answer. This seam keeps the workflow below free of I/O.
 public protocol MetadataSource {
     /// Root version `version`, or nil when there is no newer one.
-    func root(version: Int) -> [UInt8]?
-    func timestamp() -> [UInt8]?
+    /// Each throws when what it has cannot be read (too large for its role, not base64).
+    func root(version: Int) throws -> [UInt8]?
+    func timestamp() throws -> [UInt8]?
     /// `version` is set when the root asks for consistent snapshots.
-    func snapshot(version: Int?) -> [UInt8]?
-    func targets(version: Int?) -> [UInt8]?
+    func snapshot(version: Int?) throws -> [UInt8]?
+    func targets(version: Int?) throws -> [UInt8]?
     /// A repository always has a timestamp (a missing one is an error, as in python-tuf); a
     /// check-in answer leaves it out when the device already holds the newest.
     var alwaysHasTimestamp: Bool { get }
@@ -28,13 +29,13 @@ public enum MetadataRefresh {
     public static func run(_ trusted: inout TrustedMetadata, from source: some MetadataSource, store: some MetadataStore) throws {
         let first = trusted.root.version + 1
         for version in first..<(first + maximumRootRotations) {
-            guard let bytes = source.root(version: version) else { break }
+            guard let bytes = try source.root(version: version) else { break }
             try trusted.updateRoot(bytes)
             try store.save(.root, bytes)
         }
 
         if let local = store.load(.timestamp) { try? trusted.updateTimestamp(local) }
-        if let remote = source.timestamp() {
+        if let remote = try source.timestamp() {
             do {
                 try trusted.updateTimestamp(remote)
                 try store.save(.timestamp, remote)
@@ -56,7 +57,7 @@ public enum MetadataRefresh {
         }
         if !snapshotLoaded {
             let version = trusted.root.consistentSnapshot == true ? trusted.timestamp?.snapshot.version : nil
-            guard let bytes = source.snapshot(version: version) else {
+            guard let bytes = try source.snapshot(version: version) else {
                 throw TUFError.missing(.snapshot, "the timestamp names snapshot version \(trusted.timestamp?.snapshot.version ?? 0), which was not sent")
             }
             try trusted.updateSnapshot(bytes)
@@ -67,7 +68,7 @@ public enum MetadataRefresh {
         guard let meta = trusted.snapshot?.meta["targets.json"] else {
             throw TUFError.missing(.targets, "the snapshot does not list targets.json")
         }
-        guard let bytes = source.targets(version: trusted.root.consistentSnapshot == true ? meta.version : nil) else {
+        guard let bytes = try source.targets(version: trusted.root.consistentSnapshot == true ? meta.version : nil) else {
             throw TUFError.missing(.targets, "the snapshot names targets version \(meta.version), which was not sent")
         }
         try trusted.updateTargets(bytes)

@@ -72,7 +72,7 @@ struct TUFHeader {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         type = try container.decode(String.self, forKey: .type)
         specVersion = try container.decode(String.self, forKey: .specVersion)
-        version = try container.decode(Int.self, forKey: .version)
+        version = try container.decode(Int.self, forKey: .version, in: WireRange.version)
         expires = try container.decode(String.self, forKey: .expires)
         try TUFCommon.check(type: type, expected: role, specVersion: specVersion, version: version, expires: expires)
     }

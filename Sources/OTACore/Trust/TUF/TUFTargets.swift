@@ -1,15 +1,15 @@
 /// Length and hashes of a file, as snapshot, timestamp and targets metadata describe one.
 public struct TUFFileInfo: Codable, Equatable, Sendable {
     public var length: Int?
-    public var hashes: [String: String]?
+    public var hashes: TUFHashes?
 
-    public init(length: Int?, hashes: [String: String]?) {
+    public init(length: Int?, hashes: TUFHashes?) {
         self.length = length
         self.hashes = hashes
     }
 
     func check(_ what: String) throws {
-        if let length, length < 0 { throw JSONInputError("\(what): length must not be negative") }
+        if let length, !(0...Int(WireRange.bytes.upperBound)).contains(length) { throw JSONInputError("\(what): length must be from 0 to 2^50") }
         if let hashes, hashes.isEmpty { throw JSONInputError("\(what): hashes must not be empty") }
     }
 
@@ -29,9 +29,9 @@ public struct TUFFileInfo: Codable, Equatable, Sendable {
 public struct TUFMetaFile: Codable, Equatable, Sendable {
     public var version: Int
     public var length: Int?
-    public var hashes: [String: String]?
+    public var hashes: TUFHashes?
 
-    public init(version: Int, length: Int? = nil, hashes: [String: String]? = nil) {
+    public init(version: Int, length: Int? = nil, hashes: TUFHashes? = nil) {
         self.version = version
         self.length = length
         self.hashes = hashes
@@ -40,7 +40,7 @@ public struct TUFMetaFile: Codable, Equatable, Sendable {
     var info: TUFFileInfo { TUFFileInfo(length: length, hashes: hashes) }
 
     func check(_ name: String) throws {
-        guard version > 0 else { throw JSONInputError("\(name): version must be above 0") }
+        guard version > 0, version <= WireRange.version.upperBound else { throw JSONInputError("\(name): version must be from 1 to 2^40") }
         try info.check(name)
     }
 }
@@ -49,10 +49,10 @@ public struct TUFMetaFile: Codable, Equatable, Sendable {
 /// so the SHA-256 is the bundle's digest.
 public struct TUFTargetFile: Codable, Equatable, Sendable {
     public var length: Int
-    public var hashes: [String: String]
+    public var hashes: TUFHashes
     public var custom: JSONValue?
 
-    public init(length: Int, hashes: [String: String], custom: JSONValue? = nil) {
+    public init(length: Int, hashes: TUFHashes, custom: JSONValue? = nil) {
         self.length = length
         self.hashes = hashes
         self.custom = custom

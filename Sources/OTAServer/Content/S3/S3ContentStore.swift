@@ -98,6 +98,16 @@ public final class S3ContentStore: ContentStore {
             .presignedGET(base: base, host: location.host, path: path, now: Timestamp.epochSeconds(), lifetime: urlLifetimeSeconds)
     }
 
+    public var redirectHosts: [String] {
+        // The authority of the presigned URLs, with a default port left out.
+        let authority = location.host.lowercased()
+        let scheme = location.scheme
+        if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]"), let port = Int(authority[authority.index(after: colon)...]) {
+            return [ContentHost.normalized(host: String(authority[..<colon]), port: port, scheme: scheme)]
+        }
+        return [authority]
+    }
+
     /// Only the local spool: an object in the store is never partial.
     public func removeIncompleteUploads() throws { try spool.removeAll() }
 
