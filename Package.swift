@@ -2,7 +2,7 @@
 import PackageDescription
 
 // One package, three programs: `otactl` (operators), `ota-server` (fleet registry) and
-// `ota-agent` (each device). See README.md for the layout and ../shared/DESIGN.md for why.
+// `ota-agent` (each device). docs/architecture.md gives the layout, docs/decisions/ the why.
 
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -29,6 +29,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // Tests only: property-based checks, and reading openapi.yaml for the conformance test.
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries from the system (Debian: libssl-dev, libcurl4-openssl-dev).
@@ -39,7 +42,7 @@ let package = Package(
         .target(name: "OTACore", dependencies: ["COpenSSL"], swiftSettings: strict),
 
         // The HTTP client (libcurl) and the typed server API on top of it.
-        .target(name: "OTAClient", dependencies: ["OTACore", "CCurl"], swiftSettings: strict),
+        .target(name: "OTAClient", dependencies: ["OTACore", "CCurl", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
 
         // The fleet registry: Hummingbird routes over SQLite (GRDB) or PostgreSQL (postgres-nio)
         // and a content store (a local
@@ -64,11 +67,12 @@ let package = Package(
         ),
 
         // The device agent: journaled update state machine. Links no NIO, Hummingbird or GRDB.
-        .target(name: "OTAAgent", dependencies: ["OTACore", "OTAClient"], swiftSettings: strict),
+        .target(name: "OTAAgent", dependencies: ["OTACore", "OTAClient", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
 
         .executableTarget(
             name: "otactl",
-            dependencies: ["OTACore", "OTAClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["OTACore", "OTAClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -78,7 +82,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "ota-agent",
-            dependencies: ["OTAAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["OTAAgent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
 
@@ -100,16 +105,28 @@ let package = Package(
         ),
 
         // Tests. End-to-end suites start the real binaries built next to the test bundle.
-        .target(name: "TestSupport", dependencies: ["OTACore", "OTAClient"], path: "Tests/TestSupport"),
-        .testTarget(name: "OTACoreTests", dependencies: ["OTACore", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "OTACtlTests", dependencies: ["OTACore", "TestSupport"], swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["OTACore", "OTAClient", "OTAAgent"], path: "Tests/TestSupport"),
+        .testTarget(name: "OTACoreTests", dependencies: [
+            "OTACore", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
+        ], swiftSettings: strict),
+        // The programs themselves too: documented command lines go through their parsers.
+        .testTarget(name: "OTACtlTests", dependencies: [
+            "OTACore", "TestSupport", "otactl", "ota-server", "ota-agent",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
         .testTarget(name: "OTAServerTests", dependencies: [
             "OTACore", "OTAClient", "OTAServer", "TestSupport",
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "PropertyBased", package: "swift-property-based"),
+            .product(name: "Yams", package: "Yams"),
         ], swiftSettings: strict),
-        .testTarget(name: "OTAAgentTests", dependencies: ["OTACore", "OTAClient", "OTAAgent", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "OTAAgentTests", dependencies: [
+            "OTACore", "OTAClient", "OTAAgent", "TestSupport", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -30,7 +30,7 @@ CREATE TRIGGER installed_counts_publish AFTER INSERT ON bundles BEGIN
     INSERT INTO installed_counts (bundle_name, version, count)
         SELECT NEW.name, NEW.version, COUNT(*) FROM installed
          WHERE bundle_name = NEW.name AND version = NEW.version AND digest = NEW.digest
-        HAVING COUNT(*) > 0
+         GROUP BY bundle_name, version
         ON CONFLICT (bundle_name, version) DO UPDATE SET count = excluded.count;
 END;
 -- Recount what is there now, by the new rule.

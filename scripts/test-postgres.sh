@@ -16,4 +16,9 @@ dir=$(mktemp -d /tmp/ota-pg.XXXXXX)
 trap 'scripts/postgres.sh stop "$dir"; rm -rf "$dir"' EXIT
 url=$(scripts/postgres.sh start "$dir")
 echo "test-postgres: PostgreSQL at $url; suites: ${suites//|/, }"
-OTA_TEST_POSTGRES="$url" swift test --skip-build --filter "\.($suites)(/|\$)" "$@"
+# The test binary itself when scripts/test-swift.sh names it (it runs beside the SQLite pass).
+if [ -n "${OTA_TEST_BINARY:-}" ]; then
+  OTA_TEST_POSTGRES="$url" "$OTA_TEST_BINARY" --testing-library swift-testing --filter "\.($suites)(/|\$)" "$@"
+else
+  OTA_TEST_POSTGRES="$url" swift test --skip-build --filter "\.($suites)(/|\$)" "$@"
+fi

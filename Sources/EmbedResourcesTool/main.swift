@@ -59,6 +59,10 @@ source += "    /// The same migrations for PostgreSQL, from migrations/postgres/
 source += "    static let postgresMigrations: [(name: String, sql: String)] = [\n"
 let postgresDir = migrationsDir.appendingPathComponent("postgres")
 for name in regularFiles(under: postgresDir).filter({ $0.hasSuffix(".sql") && !$0.contains("/") }) {
+    // The server runs each script as the body of `DO $migration$ … $migration$`.
+    if read(postgresDir.appendingPathComponent(name)).contains("$migration$") {
+        fail("migrations/postgres/\(name) uses the quote tag $migration$, which the server wraps each script in")
+    }
     source += "        (name: \"\(name.dropLast(4))\", sql: \(literal(read(postgresDir.appendingPathComponent(name))))),\n"
 }
 source += "    ]\n\n"

@@ -11,17 +11,13 @@ struct OTAAgentCommand: ParsableCommand {
         commandName: "ota-agent",
         abstract: "Keeps this device on the bundles its fleet server assigns, safely.",
         discussion: """
-        Every bundle is verified against the trust root before use; updates are journaled step
-        by step, health-checked, and rolled back when unhealthy. A crash or power loss at any
-        moment resumes or rolls back at the next start.
+        Every bundle is verified against the trust root before use; updates are journaled step by step, health-checked, and rolled back when unhealthy. A crash or power loss at any moment resumes or rolls back at the next start.
 
           ota-agent run --config /etc/ota/agent.json      (daemon; stop with SIGTERM)
           ota-agent once --config /etc/ota/agent.json     (one cycle, for cron)
           ota-agent status --config /etc/ota/agent.json
 
-        For tests only: OTA_AGENT_CRASH_AT=STEP makes the agent exit abruptly (status 99) right
-        after journaling STEP (verified, downloading, download-midway, downloaded, staged,
-        activated, reloaded, trial, committing, committed, rolling-back, rolled-back).
+        For tests only: OTA_AGENT_CRASH_AT=STEP makes the agent exit abruptly (status 99) right after journaling STEP (\(CrashPoint.allCases.map(\.rawValue).joined(separator: ", "))).
         """,
         subcommands: [Run.self, Once.self, Status.self]
     )
@@ -40,8 +36,10 @@ struct ConfigOption: ParsableArguments {
 
     func agent(quiet: Bool = false) throws -> Agent {
         let loaded = try load()
+        var environment = AgentEnvironment.system(quiet: quiet)
+        environment.crash = TestCrashHook.fromEnvironment()
         do {
-            return try Agent(config: loaded, crashStep: getenv(CrashHookName.variable).map { String(cString: $0) }, quiet: quiet)
+            return try Agent(config: loaded, environment: environment)
         } catch {
             printError("\(error)")
             throw ExitCode(64)
@@ -49,7 +47,17 @@ struct ConfigOption: ParsableArguments {
     }
 }
 
-enum CrashHookName { static let variable = "OTA_AGENT_CRASH_AT" }
+/// For tests only: `OTA_AGENT_CRASH_AT=POINT` makes the agent exit abruptly (status 99, no
+/// cleanup, like a power cut) when it reaches POINT (`CrashPoint`). Unset, nothing happens.
+enum TestCrashHook {
+    static let variable = "OTA_AGENT_CRASH_AT"
+    static let exitStatus: Int32 = 99
+
+    static func fromEnvironment() -> CrashInjection {
+        guard let value = getenv(variable).map({ String(cString: $0) }), let point = CrashPoint(rawValue: value) else { return .none }
+        return CrashInjection { reached in if reached == point { _exit(exitStatus) } }
+    }
+}
 
 func printError(_ message: String) {
     let bytes = Array("ota-agent: error: \(TerminalText.escape(message))\n".utf8)
@@ -77,11 +85,11 @@ struct Once: ParsableCommand {
         abstract: "Run one cycle (for cron or a systemd timer) and exit.",
         discussion: """
         Exit codes:
-          0   checked in; nothing to do, every update committed, an update the server no
-              longer offers was abandoned, or a candidate is being proven in shadow (the
-              next run looks at its figures again)
-          1   could not complete (server unreachable, a transfer cut, ...): try again later;
-              downloads resume where they stopped
+          0   checked in; nothing to do, every update committed, an update the
+              server no longer offers was abandoned, or a candidate is being
+              proven in shadow (the next run looks at its figures again)
+          1   could not complete (server unreachable, a transfer cut, ...): try
+              again later; downloads resume where they stopped
           2   an update was given up or rolled back; the previous version runs
           3   a reboot is pending to finish an update; run again after it
           4   this device's trust is not fresh (expired or unverifiable release
@@ -108,11 +116,12 @@ struct Status: ParsableCommand {
     @Flag(help: "Print the result as JSON.") var json = false
 
     func run() throws {
-        let report = try options.agent(quiet: true).statusReport()
+        let agent = try options.agent(quiet: true)
+        let report = try agent.statusReport()
         if json {
             print(String(decoding: try StrictJSON.encode(report, pretty: true), as: UTF8.self))
         } else {
-            print(report.text)
+            print(try agent.statusText())
         }
     }
 }

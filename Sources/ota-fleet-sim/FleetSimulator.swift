@@ -15,11 +15,7 @@ struct FleetSimulator: ParsableCommand {
         discussion: """
         Example: ota-fleet-sim --server http://127.0.0.1:8080 --enrollment-token ota_enr_... \\
                    --devices 1000 --failure-rate 0.1 --until-quiet 5
-        Device i fails its health check when (i * 7919) mod 1000 < failure-rate * 1000, so
-        the same devices fail in every run. Like the agent, a device that cannot reach the
-        server or gets a 5xx keeps its unsent events and tries again next round (counted in
-        "retried"); "events_acknowledged" counts the events the server accepted. Prints a
-        JSON summary on stdout.
+        Device i fails its health check when (i * 7919) mod 1000 < failure-rate * 1000, so the same devices fail in every run. Like the agent, a device that cannot reach the server or gets a 5xx keeps its unsent events and tries again next round (counted in "retried"); "events_acknowledged" counts the events the server accepted. Prints a JSON summary on stdout.
         """
     )
 
@@ -27,7 +23,7 @@ struct FleetSimulator: ParsableCommand {
     @Option(help: "Enrollment token allowing --devices registrations.") var enrollmentToken: String
     @Option(help: "How many devices.") var devices = 1000
     @Option(help: "Device id prefix.") var prefix = "sim"
-    @Option(help: "Hardware class of every device.") var hardware = "sim-hw"
+    @Option(help: "Hardware class of every device.") var hardware: String = "sim-hw"
     @Option(help: "Share of devices whose health check fails (0 to 1).") var failureRate = 0.0
     @Option(help: "Concurrent connections.") var threads = 8
     @Option(help: "Stop after this many rounds in a row with no assignment.") var untilQuiet = 5
@@ -53,7 +49,7 @@ struct FleetSimulator: ParsableCommand {
 
     /// One simulated device: its own key and session, like a real agent.
     final class Device: @unchecked Sendable {
-        let id: String
+        let id: DeviceID
         let fails: Bool
         let key: Ed25519PrivateKey
         var session: DeviceClient.Session?
@@ -62,7 +58,7 @@ struct FleetSimulator: ParsableCommand {
         var unsent: [DeviceAPI.Event] = []
         var acknowledged = 0
         var retried = 0
-        init(id: String, fails: Bool) throws {
+        init(id: DeviceID, fails: Bool) throws {
             self.id = id
             self.fails = fails
             key = try Ed25519PrivateKey.generate()
@@ -72,11 +68,11 @@ struct FleetSimulator: ParsableCommand {
     func run() throws {
         let configuration = HTTPClientConfiguration(baseURL: server, allowLoopbackHTTP: true, userAgent: "ota-fleet-sim/1")
         let fleet = try (0..<devices).map { index in
-            try Device(id: "\(prefix)-\(String(format: "%05d", index))", fails: Double((index * 7919) % 1000) < failureRate * 1000)
+            try Device(id: try DeviceID("\(prefix)-\(String(format: "%05d", index))"), fails: Double((index * 7919) % 1000) < failureRate * 1000)
         }
         let started = Date()
         try parallel(fleet, configuration: configuration) { client, device in
-            try Self.retryingTransient(device) { _ = try client.register(.init(enrollmentToken: enrollmentToken, deviceID: device.id, hardware: hardware,
+            try Self.retryingTransient(device) { _ = try client.register(.init(enrollmentToken: enrollmentToken, deviceID: device.id, hardware: try HardwareClass(hardware),
                                           publicKey: Base64.encode(device.key.publicKey.raw),
                                           proof: try DeviceProof.sign(.register, deviceID: device.id, key: device.key))) }
             return 0
@@ -143,7 +139,8 @@ struct FleetSimulator: ParsableCommand {
     /// What a real agent reports for one update.
     func update(_ device: Device, _ assignment: DeviceAPI.Assignment, client: DeviceClient) throws {
         func event(_ state: DeviceAPI.UpdateState, _ detail: String) -> DeviceAPI.Event {
-            .init(deploymentID: assignment.deploymentID, bundleName: assignment.name, version: assignment.version, state: state, detail: detail)
+            .init(deploymentID: assignment.deploymentID, bundleName: assignment.name, version: assignment.version.description, state: state,
+                  detail: detail, at: SystemClock().now)
         }
         var events = [event(.downloading, "starting"), event(.downloaded, "simulated"), event(.installing, "simulated"),
                       event(.healthCheck, "checking the new version")]

@@ -6,10 +6,7 @@ import OTAServer
 /// `serve`'s options for where content lives.
 struct ContentStoreOptions: ParsableArguments {
     @Option(help: ArgumentHelp("""
-        Where content blobs live: local (DATA/content, the default) or s3://BUCKET/PREFIX, an \
-        S3-compatible bucket (AWS S3, MinIO, Ceph RGW). Keys come from AWS_ACCESS_KEY_ID, \
-        AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the environment. Devices then download \
-        whole files from the bucket with short-lived URLs.
+        Where content blobs live: local (DATA/content, the default) or s3://BUCKET/PREFIX, an S3-compatible bucket (AWS S3, MinIO, Ceph RGW). Keys come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the environment. Devices then download whole files from the bucket with short-lived URLs.
         """, valueName: "local|s3-url"))
     var contentStore = "local"
 

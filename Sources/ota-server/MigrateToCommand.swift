@@ -3,18 +3,17 @@ import Foundation
 import OTACore
 import OTAServer
 
-struct MigrateTo: ParsableCommand {
+struct MigrateTo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate-to",
         abstract: "Copy the registry into an empty database of the other kind (SQLite to PostgreSQL).",
         discussion: """
-        Stop the server first: what it writes during the copy would not be copied. Everything
-        is copied in one transaction, or nothing: tokens, devices and their keys, bundles,
-        deployments and their progress, events, the audit log, trust metadata. Content stays
-        where it is (the data folder, or the bucket).
+        Stop the server first: what it writes during the copy would not be copied. Everything is copied in one transaction, or nothing: tokens, devices and their keys, bundles, deployments and their progress, events, the audit log, trust metadata. Content stays where it is (the data folder, or the bucket).
 
-          ota-server migrate-to postgres://ota@db.internal:5432/ota --data /var/lib/ota
-          ota-server serve --data /var/lib/ota --database postgres://ota@db.internal:5432/ota ...
+          ota-server migrate-to postgres://ota@db.internal:5432/ota \\
+              --data /var/lib/ota
+          ota-server serve --data /var/lib/ota \\
+              --database postgres://ota@db.internal:5432/ota ...
 
         The password comes from PGPASSWORD (a URL on the command line is visible to ps).
         """
@@ -32,7 +31,7 @@ struct MigrateTo: ParsableCommand {
     @Flag(help: "Print the result as JSON.")
     var json = false
 
-    func run() throws {
+    func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let source: DatabaseSetting, destination: DatabaseSetting
         do {
@@ -44,7 +43,8 @@ struct MigrateTo: ParsableCommand {
             throw ValidationError("there is no registry at \(path) (pass --data, or --from)")
         }
         do {
-            let report = try RegistryCopy.migrate(from: source, to: destination) { table, rows in
+            let json = json
+            let report = try await RegistryCopy.migrate(from: source, to: destination) { table, rows in
                 if !json { FileHandle.standardError.write(Data("  \(table): \(rows) rows\n".utf8)) }
             }
             if json {

@@ -12,10 +12,10 @@ struct OTAServerCommand: AsyncParsableCommand {
         discussion: """
         Start it:
           ota-server token create --data /var/lib/ota --role admin --name me
-          ota-server serve --data /var/lib/ota --listen 127.0.0.1:8080 --trust keys/trust.json
+          ota-server serve --data /var/lib/ota --listen 127.0.0.1:8080 \\
+              --trust keys/trust.json --online-key keys/online.key
 
-        The API is described at /openapi.yaml; /healthz answers liveness; /metrics serves
-        Prometheus metrics. SIGTERM or SIGINT drains requests in flight and exits.
+        The API is described at /openapi.yaml; /healthz answers liveness; /metrics serves Prometheus metrics. SIGTERM or SIGINT drains requests in flight and exits.
         """,
         subcommands: [Serve.self, TokenCommand.self, MigrateTo.self]
     )
@@ -31,9 +31,7 @@ struct Serve: AsyncParsableCommand {
     var listen = "127.0.0.1:8080"
 
     @Option(help: ArgumentHelp("""
-        The registry's database: DATA/registry.sqlite by default, another SQLite file, or \
-        postgres://USER@HOST:PORT/DATABASE[?sslmode=require&pool=8&connect_timeout=5] for \
-        PostgreSQL, which several instances can share (the password from PGPASSWORD).
+        The registry's database: DATA/registry.sqlite by default, another SQLite file, or postgres://USER@HOST:PORT/DATABASE[?sslmode=require&pool=8&connect_timeout=5] for PostgreSQL, which several instances can share (the password from PGPASSWORD).
         """, valueName: "path|url"))
     var database: String?
 
@@ -59,10 +57,7 @@ struct Serve: AsyncParsableCommand {
     var maxContentMib = 65_536
 
     @Option(help: ArgumentHelp("""
-        The deadline for a request head (from the connection opening or the previous \
-        answer, TLS included), and the fixed part of a body's deadline (plus its declared \
-        size at 16 KiB/s); an answer that makes no progress to the client this long is \
-        dropped.
+        The deadline for a request head (from the connection opening or the previous answer, TLS included), and the fixed part of a body's deadline (plus its declared size at 16 KiB/s); an answer that makes no progress to the client this long is dropped.
         """, valueName: "seconds"))
     var requestTimeout = 30
 
@@ -76,10 +71,7 @@ struct Serve: AsyncParsableCommand {
     var failedAttemptsPerMinute = 30
 
     @Option(help: ArgumentHelp("""
-        Change a per-device quota: NAME=BURST:PER_INTERVAL, NAME one of checkins, events, \
-        event-bytes, metrics (BURST at once, refilled by PER_INTERVAL every poll interval); \
-        or 'off' for none. Defaults: checkins=30:10, events=1000:100, \
-        event-bytes=1048576:104857, metrics=10:1. Repeat for more.
+        Change a per-device quota: NAME=BURST:PER_INTERVAL, NAME one of checkins, events, event-bytes, metrics (BURST at once, refilled by PER_INTERVAL every poll interval); or 'off' for none. Defaults: checkins=30:10, events=1000:100, event-bytes=1048576:104857, metrics=10:1. Repeat for more.
         """, valueName: "quota"))
     var deviceQuota: [String] = []
 
@@ -208,19 +200,17 @@ struct ListenAddress {
     }
 }
 
-struct TokenCommand: ParsableCommand {
+struct TokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "token",
         abstract: "Create, list and revoke admin-API tokens (run on the server host).",
         discussion: """
-        Roles: viewer (read), publisher (+ upload and publish bundles), operator (+ deployments,
-        devices, enrollment tokens), admin (everything, including the audit log).
-        Only a hash of each token is stored: copy it when it is shown.
+        Roles: viewer (read), publisher (+ upload and publish bundles), operator (+ deployments, devices, enrollment tokens), admin (everything, including the audit log). Only a hash of each token is stored: copy it when it is shown.
         """,
         subcommands: [Create.self, List.self, Revoke.self]
     )
 
-    struct Create: ParsableCommand {
+    struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a token and print it once.")
         @Option(help: ArgumentHelp("The server's data folder.", valueName: "dir")) var data: String
         @Option(help: ArgumentHelp("The server's --database, if it has one (a postgres:// URL or a SQLite file).", valueName: "path|url")) var database: String?
@@ -236,14 +226,16 @@ struct TokenCommand: ParsableCommand {
             }
         }
 
-        func run() throws {
+        func run() async throws {
             guard let role = AdminAPI.Role(rawValue: role) else {
                 throw ValidationError("--role must be viewer, publisher, operator or admin")
             }
-            let store = try TokenAdministration.open(data, database: database, environment: ProcessInfo.processInfo.environment)
-            let (id, secret) = try store.createAdminToken(role: role, name: name, expiresInSeconds: expiresIn.flatMap(DurationText.seconds))
+            let expires = expiresIn.flatMap(DurationText.seconds)
+            let (id, secret) = try await TokenAdministration.withStore(data, database: database, environment: ProcessInfo.processInfo.environment) {
+                try await $0.createAdminToken(role: role, name: name, expiresInSeconds: expires)
+            }
             if json {
-                print(String(decoding: try StrictJSON.encode(["id": id, "role": role.rawValue, "name": name, "token": secret]), as: UTF8.self))
+                print(String(decoding: try StrictJSON.encode(["id": id.rawValue, "role": role.rawValue, "name": name, "token": secret]), as: UTF8.self))
             } else {
                 print(secret)
                 FileHandle.standardError.write(Data("created \(role.rawValue) token \(id) (\(name)); it is shown only this once\n".utf8))
@@ -251,28 +243,37 @@ struct TokenCommand: ParsableCommand {
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List tokens (never their secrets).")
         @Option(help: ArgumentHelp("The server's data folder.", valueName: "dir")) var data: String
         @Option(help: ArgumentHelp("The server's --database, if it has one.", valueName: "path|url")) var database: String?
 
-        func run() throws {
-            let store = try TokenAdministration.open(data, database: database, environment: ProcessInfo.processInfo.environment)
+        func run() async throws {
+            let tokens = try await TokenAdministration.withStore(data, database: database, environment: ProcessInfo.processInfo.environment) {
+                try await $0.listAdminTokens()
+            }
             print("ID               ROLE       REVOKED  CREATED               NAME")
-            for token in try store.listAdminTokens() {
-                print("\(token.id.padding(toLength: 16, withPad: " ", startingAt: 0)) \(token.role.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \((token.revoked ? "yes" : "no").padding(toLength: 8, withPad: " ", startingAt: 0)) \(token.createdAt)  \(token.name)")
+            for token in tokens {
+                print("\(token.id.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)) \(token.role.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \((token.revoked ? "yes" : "no").padding(toLength: 8, withPad: " ", startingAt: 0)) \(token.createdAt)  \(token.name)")
             }
         }
     }
 
-    struct Revoke: ParsableCommand {
+    struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a token by id.")
         @Option(help: ArgumentHelp("The server's data folder.", valueName: "dir")) var data: String
         @Option(help: ArgumentHelp("The server's --database, if it has one.", valueName: "path|url")) var database: String?
         @Argument(help: "Token id (tok_…).") var id: String
 
-        func run() throws {
-            guard try TokenAdministration.open(data, database: database, environment: ProcessInfo.processInfo.environment).revokeAdminToken(id: id) else {
+        func validate() throws {
+            guard TokenID(rawValue: id) != nil else { throw ValidationError("'\(id.prefix(64))' is not a token id (tok_…)") }
+        }
+
+        func run() async throws {
+            let id = TokenID(checked: id)
+            guard try await TokenAdministration.withStore(data, database: database, environment: ProcessInfo.processInfo.environment, {
+                try await $0.revokeAdminToken(id: id)
+            }) else {
                 FileHandle.standardError.write(Data("ota-server: error: no active token \(id)\n".utf8))
                 throw ExitCode(1)
             }

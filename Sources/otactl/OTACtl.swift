@@ -11,14 +11,17 @@ struct OTACtl: ParsableCommand {
         abstract: "Build, sign and publish update bundles, and run the fleet through ota-server.",
         discussion: """
         Typical flow:
-          otactl keygen --out keys/root; otactl keygen --out keys/release; otactl keygen --out keys/online
-          otactl trust create --root-key keys/root.pub --release-key keys/release.pub \\
-              --online-key keys/online.pub --sign keys/root.key --out keys/trust.json
+          for key in root release online; do otactl keygen --out keys/$key; done
+          otactl trust create --root-key keys/root.pub \\
+              --release-key keys/release.pub --online-key keys/online.pub \\
+              --sign keys/root.key --out keys/trust.json
           otactl bundle create model/ --name digits --version 1.0.0 --kind model \\
               --compatible rpi4-aarch64 --key keys/release.key -o digits-1.0.0.otab
           otactl bundle verify digits-1.0.0.otab --trust keys/trust.json
-          otactl publish digits-1.0.0.otab --server http://127.0.0.1:8080 --token $OTA_TOKEN
-          otactl release add digits 1.0.0 --channel stable --key keys/release.key --trust keys/trust.json
+          otactl publish digits-1.0.0.otab --server http://127.0.0.1:8080 \\
+              --token $OTA_TOKEN
+          otactl release add digits 1.0.0 --channel stable \\
+              --key keys/release.key --trust keys/trust.json
           otactl deployments create digits 1.0.0 --all
 
         Exit codes:
@@ -41,7 +44,7 @@ struct OTACtl: ParsableCommand {
             try command.run()
         } catch let failure as Failure {
             Terminal.printError(failure.message)
-            _exit(failure.exitCode)
+            exit(withError: ExitCode(failure.exitCode))
         } catch {
             exit(withError: error)
         }

@@ -24,12 +24,14 @@ struct ClusterEndToEndTests {
         let agents = try (1...2).map { index in
             let agent = try TestAgent(first, id: "agent-\(index)")
             agent.config["server_url"] = balancer.url
+            // A legacy root: the answer's bucket is believed only when the device's config names it.
+            agent.config["content_hosts"] = ["127.0.0.1:\(store.port)"]
             try agent.writeConfig()
             return agent
         }
         let created = try first.admin(.operator).createDeployment(.init(
             bundleName: "m", version: "2.0.0", target: .everyCompatibleDevice,
-            phases: [.init(percent: 10), .init(percent: 50), .init(percent: 100)],
+            phases: [.percent(10), .percent(50), .percent(100)],
             autoAdvance: true, soakSeconds: 2, successRatio: 0.95, failureThresholdPercent: 5, failureMinFinished: 5))
 
         let simulated = 300
@@ -53,7 +55,7 @@ struct ClusterEndToEndTests {
         let status = try instances[1].admin().deployment(created.id)
         #expect(status.counts.succeeded == total, "\(status.counts)")
         #expect(status.phases.map(\.counts.total).reduce(0, +) == total, "each device in one phase")
-        #expect(status.counts.byState == (try first.recountFromEvents(created.id)))
+        #expect(status.counts.byState == (try first.recountFromEvents(created.id.rawValue)))
         let members = try first.sql("SELECT count(*), count(DISTINCT device_id) FROM deployment_devices WHERE deployment_id = '\(created.id)'").stdout.trimmed
         #expect(members == "\(total) \(total)", "no device joined twice")
         // Every event the simulator had acknowledged is in the registry (a request repeated
@@ -69,7 +71,7 @@ struct ClusterEndToEndTests {
         try first.publish(name: "m", version: "3.0.0", files: ["w": [3]])
         let failing = try first.admin(.operator).createDeployment(.init(
             bundleName: "m", version: "3.0.0", target: .everyCompatibleDevice,
-            phases: [.init(percent: 20), .init(percent: 100)], autoAdvance: true, soakSeconds: 2, successRatio: 0.95,
+            phases: [.percent(20), .percent(100)], autoAdvance: true, soakSeconds: 2, successRatio: 0.95,
             failureThresholdPercent: 5, failureMinFinished: 5))
         let bad = try simulate(balancer, first, devices: 150, prefix: "bad", failureRate: 0.3)
         #expect(bad.status == 0, "\(bad)")
@@ -78,7 +80,7 @@ struct ClusterEndToEndTests {
             #expect(seen.status == .paused && seen.pausedReason?.hasPrefix("paused automatically:") == true, "\(seen.status) \(seen.pausedReason ?? "")")
             #expect(seen.currentPhase == 0)
         }
-        #expect(try first.admin().deployment(failing.id).counts.byState == (try first.recountFromEvents(failing.id)))
+        #expect(try first.admin().deployment(failing.id).counts.byState == (try first.recountFromEvents(failing.id.rawValue)))
     }
 
     func simulate(_ balancer: TestLoadBalancer, _ server: TestServer, devices: Int, prefix: String, failureRate: Double) throws -> ProcessResult {

@@ -178,7 +178,7 @@ struct AgentConfigTests {
           arguments: [
             ("poll_intervall_s", "5", "unknown field 'poll_intervall_s'"),
             ("allow_insecure_http", "false", "server_url is plain http"),
-            ("device_id", "\"bad id\"", "device_id 'bad id' may hold only"),
+            ("device_id", "\"bad id\"", "field 'device_id': device id 'bad id' may hold only"),
             ("health_command", "[]", "a command must name a program"),
           ])
     func refusesBadConfig(key: String, json: String, message: String) throws {

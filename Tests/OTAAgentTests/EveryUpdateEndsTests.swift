@@ -15,7 +15,7 @@ struct EveryUpdateEndsTests {
     static let v2 = ["model.onnx": v2Model, "labels.txt": Array("0\n1\n".utf8)]
 
     func events(_ server: TestServer, _ device: String) throws -> [AdminAPI.EventRecord] {
-        try server.admin().device(device).events.reversed()
+        try server.admin().device(try DeviceID(device)).events.reversed()
     }
 
     /// A device running v1 with v2 deployed; `proxy` puts a spoiling network in between.
@@ -55,7 +55,7 @@ struct EveryUpdateEndsTests {
         try #require(agent.journalExists)
         // The server counts no event for a deployment once it is cancelled; the device's
         // report is kept in its history.
-        _ = try server.admin(.operator).control(deployment.id, "cancel")
+        _ = try server.admin(.operator).control(deployment.id, .cancel)
         let result = try agent.once()
         #expect(result.status == 0, "\(result)")
         try agent.checkCurrentSlot("digits", holds: Self.v1)
@@ -118,7 +118,7 @@ struct EveryUpdateEndsTests {
     func redeployedBundleCarriesOn() throws {
         let (server, agent, _, first) = try deviceWithV2Deployed(extra: ["max_download_bytes_per_s": 1 << 20])
         try #require(try agent.once(crashAt: "download-midway").status == 99)
-        _ = try server.admin(.operator).control(first.id, "cancel")
+        _ = try server.admin(.operator).control(first.id, .cancel)
         let second = try server.deploy("digits", "2.0.0")
         let result = try agent.once()
         #expect(result.status == 0, "\(result)")

@@ -83,7 +83,7 @@ struct HostileAnswerTests {
         var many: [String: TUFTargetFile] = [:]
         for channel in 0..<20 {
             for release in 0..<1000 {
-                let path = Release.targetPath(channel: "channel-\(channel)", name: "bundle-\(release % 100)", version: "1.\(release / 100).\(channel)")
+                let path = Release.targetPath(channel: Channel(checked: "channel-\(channel)"), name: BundleName(checked: "bundle-\(release % 100)"), version: SemanticVersion(stringLiteral: "1.\(release / 100).\(channel)"))
                 many[path] = TUFTargetFile(length: 4000, hashes: ["sha256": SHA256Digest.of(Array(path.utf8)).hex])
             }
         }
@@ -104,7 +104,7 @@ struct HostileAnswerTests {
         try server.release([("digits", "1.0.0", "stable"), ("digits", "2.0.0", "stable")], expiresIn: 2)
         try server.deploy("digits", "2.0.0")
         try eventually(timeout: 10, "the release metadata expires") {
-            let expires = try server.admin().trustSummary().targetsExpires.flatMap(Timestamp.parse) ?? .max
+            let expires = try server.admin().trustSummary().targetsExpires?.secondsSinceEpoch ?? .max
             return Timestamp.epochSeconds() >= expires
         }
         let result = try agent.once()

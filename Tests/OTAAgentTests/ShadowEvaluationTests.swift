@@ -31,7 +31,7 @@ struct ShadowEvaluationTests {
         var last: AdminAPI.EventRecord?
         try eventually(timeout: 150, "the shadow phase to end") {
             _ = try agent.once()
-            last = try server.admin().device(agent.id).events.first { [DeviceAPI.UpdateState.succeeded, .failed, .rolledBack].contains($0.state) && $0.version == "2.0.0" }
+            last = try server.admin().device(try DeviceID(agent.id)).events.first { [DeviceAPI.UpdateState.succeeded, .failed, .rolledBack].contains($0.state) && $0.version == "2.0.0" }
             return last != nil
         }
         return try #require(last)
@@ -46,11 +46,11 @@ struct ShadowEvaluationTests {
         let ended = try runUntilEnded(agent, server)
         #expect(ended.state == .succeeded, "\(ended.detail)")
         #expect(try app.servedVersions() == ["1.0.0", "2.0.0"])
-        let events = try server.admin().device(agent.id).events.reversed().filter { $0.version == "2.0.0" }
+        let events = try server.admin().device(try DeviceID(agent.id)).events.reversed().filter { $0.version == "2.0.0" }
         let passed = try #require(events.first { $0.state == .shadow && $0.detail.hasPrefix("passed in shadow") })
         #expect(passed.detail.contains("agreement"), "\(passed.detail)")
         let quality = try #require(try server.admin().deployment(deployment.id).quality?.first)
-        #expect(quality.source == "shadow" && quality.devices == 1 && quality.passedInShadow == 1)
+        #expect(quality.source == .shadow && quality.devices == 1 && quality.passedInShadow == 1)
         #expect(quality.gates.map(\.verdict) == [.pass, .pass, .pass])
         let agreement = try #require(quality.metrics.first { $0.metric == "agreement" }?.candidate)
         #expect(agreement.median >= 0.85)
@@ -63,7 +63,7 @@ struct ShadowEvaluationTests {
         try app.startTraffic()
         let deployment = try deployInShadow(server, "digits-v4-slow", gates: ["agreement>=0.9", "latency_p95<=1.5x"])
         let ended = try runUntilEnded(agent, server)
-        let details = try server.admin().device(agent.id).events.map(\.detail)
+        let details = try server.admin().device(try DeviceID(agent.id)).events.map(\.detail)
         #expect(ended.state == .failed, "\(details)")
         #expect(ended.detail.contains("stopped in shadow") && ended.detail.contains("latency_p95"), "\(ended.detail)")
         #expect(!ended.detail.contains("agreement"), "agreement passed, only latency failed: \(ended.detail)")

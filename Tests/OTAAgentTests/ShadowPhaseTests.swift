@@ -48,7 +48,7 @@ struct ShadowPhaseTests {
     }
 
     func events(_ server: TestServer, _ agent: TestAgent) throws -> [AdminAPI.EventRecord] {
-        try server.admin().device(agent.id).events.reversed().filter { $0.version == "2.0.0" }
+        try server.admin().device(try DeviceID(agent.id)).events.reversed().filter { $0.version == "2.0.0" }
     }
 
     func shadowLog(_ agent: TestAgent) -> [String] {
@@ -222,7 +222,7 @@ struct ShadowPhaseTests {
         let deployment = try deployInShadow(server)
         #expect(try agent.once().status == 0)
         #expect(FileSystem.exists(agent.statePath + "/candidate/digits"))
-        _ = try server.admin(.operator).control(deployment.id, "cancel", reason: nil)
+        _ = try server.admin(.operator).control(deployment.id, .cancel, reason: nil)
         #expect(try agent.once().status == 0)
         #expect(try events(server, agent).last?.state == .abandoned)
         #expect(!FileSystem.exists(agent.statePath + "/candidate/digits"))
@@ -248,7 +248,7 @@ struct ShadowPhaseTests {
         let server = try TestServer()
         let first = try device(server, id: "cam-1", report: Self.report(agreement: 0.5))
         let second = try device(server, id: "cam-2", report: Self.report(agreement: 0.6))
-        let deployment = try deployInShadow(server, gates: ["agreement>=0.97"], phases: [.init(devices: ["cam-1", "cam-2"]), .init(percent: 100)],
+        let deployment = try deployInShadow(server, gates: ["agreement>=0.97"], phases: [.devices(["cam-1", "cam-2"]), .percent(100)],
                                              autoAdvance: true, gateMinDevices: 2)
         #expect(try first.once().status == 2)
         #expect(try second.once().status == 2)
@@ -257,10 +257,10 @@ struct ShadowPhaseTests {
         let reason = try #require(shown.pausedReason)
         #expect(reason.contains("quality gate failed in phase 1") && reason.contains("median agreement 0.55 < 0.97 over 2 devices"), "\(reason)")
         let audit = try server.admin().audit(limit: 20).entries
-        #expect(audit.contains { $0.action == "deployment.pause" && $0.detail.contains("median agreement 0.55 < 0.97") })
+        #expect(audit.contains { $0.action.rawValue == "deployment.pause" && $0.detail.contains("median agreement 0.55 < 0.97") })
         #expect(shown.currentPhase == 0)
         // Resuming accepts the phase's figures: its gates no longer pause it.
-        _ = try server.admin(.operator).control(deployment.id, "resume", reason: "accepted: these two cameras see unusual scenes")
+        _ = try server.admin(.operator).control(deployment.id, .resume, reason: "accepted: these two cameras see unusual scenes")
         Thread.sleep(forTimeInterval: 3)
         #expect(try server.admin().deployment(deployment.id).status == .active)
     }
@@ -270,14 +270,14 @@ struct ShadowPhaseTests {
         let server = try TestServer()
         let first = try device(server, id: "cam-1", report: Self.report(agreement: 0.99))
         let second = try device(server, id: "cam-2", report: Self.report(agreement: 0.98))
-        let deployment = try deployInShadow(server, gates: ["agreement>=0.97"], phases: [.init(devices: ["cam-1", "cam-2"]), .init(percent: 100)],
+        let deployment = try deployInShadow(server, gates: ["agreement>=0.97"], phases: [.devices(["cam-1", "cam-2"]), .percent(100)],
                                              autoAdvance: true, gateMinDevices: 2)
         #expect(try first.once().status == 0)
         #expect(try server.admin().deployment(deployment.id).currentPhase == 0, "one device's figures are not enough")
         #expect(try second.once().status == 0)
         try eventually("the deployment to advance") { try server.admin().deployment(deployment.id).currentPhase == 1 }
         let audit = try server.admin().audit(limit: 20).entries
-        #expect(audit.contains { $0.action == "deployment.advance" && $0.detail.contains("gates passed: median agreement 0.985 >= 0.97 over 2 devices") })
+        #expect(audit.contains { $0.action.rawValue == "deployment.advance" && $0.detail.contains("gates passed: median agreement 0.985 >= 0.97 over 2 devices") })
     }
 
     @Test("Without a shadow phase a deployment's gates hold on the live figures the devices send after commit")
@@ -294,6 +294,6 @@ struct ShadowPhaseTests {
         try eventually("the deployment to pause") { shown = try server.admin().deployment(deployment.id); return shown.status == .paused }
         #expect(shown.pausedReason?.contains("median latency_p95 9 > 5 over 1 device") == true, "\(shown.pausedReason ?? "")")
         let quality = try #require(shown.quality?.first)
-        #expect(quality.source == "live" && quality.metrics.first { $0.metric == "latency_p95" }?.candidate?.median == 9)
+        #expect(quality.source == .live && quality.metrics.first { $0.metric == "latency_p95" }?.candidate?.median == 9)
     }
 }

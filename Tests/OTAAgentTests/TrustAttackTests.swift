@@ -33,7 +33,7 @@ struct TrustAttackTests {
     }
 
     func serverTrust(_ server: TestServer, _ device: String) throws -> AdminAPI.Device {
-        try server.admin().device(device).device
+        try server.admin().device(try DeviceID(device)).device
     }
 
     @Test("A released bundle installs through signed answers, and the device reports fresh trust")

@@ -81,16 +81,15 @@ struct UpdaterInProcessTests {
                                          "trust_root": "trust.json", "state_dir": "state", "allow_insecure_http": true,
                                          "health_command": ["/bin/true"]]
             try dir.write("agent.json", Array(try JSONSerialization.data(withJSONObject: config)))
-            context = try AgentContext(config: try AgentConfig.load(from: dir.file("agent.json")), crash: CrashHook(step: nil),
-                                       log: AgentLog(quiet: true))
+            context = try AgentContext(config: try AgentConfig.load(from: dir.file("agent.json")),
+                                       environment: AgentEnvironment(clock: TestClock(), logger: .readable("ota-agent", level: .critical)))
             let manifest = Manifest(name: "digits", kind: "model", version: try SemanticVersion("1.0.0"), compatible: ["test-hw"],
-                                    created: Timestamp.now(), files: [.init(path: try PayloadPath("model.onnx"), size: UInt64(content.count),
+                                    created: SystemClock().now, files: [.init(path: try PayloadPath("model.onnx"), size: UInt64(content.count),
                                                                             sha256: SHA256Digest.of(content))])
             let envelope = try Envelope.signing(manifest, with: key)
             let verified = try context.trust.bundleTrust().verify(envelope)
-            journal = Journal(name: "digits", kind: "model", version: "1.0.0", digest: verified.digest.hex, deploymentID: "dep_1",
-                              envelope: envelope, step: .verified, slot: Updater.slotName(verified), previousSlot: nil,
-                              previousVersion: nil, previousDigest: nil, failure: nil, startedAt: Timestamp.now())
+            journal = Journal(name: "digits", kind: .model, version: "1.0.0", digest: verified.digest, slot: SlotName(verified),
+                              envelope: envelope, deploymentID: "dep_1", previous: nil, startedAt: context.clock.now, step: .verified)
             try StateFile.write(journal, to: context.layout.journal("digits"))
         }
 
@@ -129,12 +128,13 @@ struct UpdaterInProcessTests {
     func corruptionIsBounded() throws {
         let fixture = try Fixture()
         let fetcher = ScriptedFetcher(content: fixture.content, script: Array(repeating: .corrupt, count: 10))
-        guard case .failed(let reason) = fixture.run(fetcher) else { Issue.record("expected failed"); return }
+        guard case .ended(let problem) = fixture.run(fetcher), case .corruptContent = problem else { Issue.record("expected corrupt content"); return }
         #expect(fetcher.calls == [0, 0, 0], "every corrupt file is discarded whole and fetched from the start, three times")
-        #expect(reason.hasPrefix("gave up after 3 corrupt files"))
+        #expect(problem.description.hasPrefix("gave up after 3 corrupt files"))
+        #expect(problem.ending == .gaveUp)
         #expect(!fixture.journalExists)
         #expect(fixture.context.ledger.failedVersions.isEmpty)
-        #expect(fixture.context.ledger.hasEnded("dep_1/\(fixture.journal.digest)"))
+        #expect(fixture.context.ledger.hasEnded(AssignmentKey(deploymentID: "dep_1", digest: fixture.journal.digest)))
         #expect(fixture.states.last == .failed)
     }
 
@@ -161,8 +161,9 @@ struct UpdaterInProcessTests {
             guard case .retryLater = result else { Issue.record("expected retryLater, got \(result)"); return }
         }
         if abandons {
-            guard case .abandoned(let reason) = results[2] else { Issue.record("expected abandoned, got \(results[2])"); return }
-            #expect(reason.contains("3 cycles running"))
+            guard case .ended(let problem) = results[2], case .contentRefused = problem else { Issue.record("expected abandoned, got \(results[2])"); return }
+            #expect(problem.ending == .abandoned)
+            #expect(problem.description.contains("3 cycles running"))
             #expect(!fixture.journalExists)
             #expect(fixture.states.last == .abandoned)
         } else {
@@ -179,7 +180,7 @@ struct UpdaterInProcessTests {
                               journal: fixture.journal)
         guard case .retryLater = updater.run() else { Issue.record("expected retryLater"); return }
         let journal = try #require(try StateFile.read(Journal.self, from: fixture.context.layout.journal("digits")))
-        #expect(journal.refusedDownloads == 1)
+        #expect(journal.transfer.refused == 1)
         var next = Updater(agent: fixture.context, fetcher: ScriptedFetcher(content: fixture.content, script: []), journal: journal)
         #expect(next.run() == .committed)
     }
@@ -190,7 +191,7 @@ struct UpdaterInProcessTests {
         var journal = fixture.journal
         journal.envelope.signatures = []
         var updater = Updater(agent: fixture.context, fetcher: ScriptedFetcher(content: fixture.content, script: []), journal: journal)
-        guard case .failed(let reason) = updater.run() else { Issue.record("expected failed"); return }
+        guard case .ended(let problem) = updater.run(), case .noLongerVerifies(let reason) = problem else { Issue.record("expected given up"); return }
         #expect(reason.contains("no longer verifies"))
         #expect(FileSystem.readSymlink(fixture.context.layout.current("digits")) == nil)
     }

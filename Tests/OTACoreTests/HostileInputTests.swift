@@ -73,7 +73,7 @@ struct HostileInputTests {
         var targets: [String: TUFTargetFile] = [:]
         for channel in 0..<channels {
             for release in 0..<perChannel {
-                let path = Release.targetPath(channel: "channel-\(channel)", name: "bundle-\(release % bundles)", version: "1.\(release / bundles).\(channel)")
+                let path = Release.targetPath(channel: Channel(checked: "channel-\(channel)"), name: BundleName(checked: "bundle-\(release % bundles)"), version: SemanticVersion(stringLiteral: "1.\(release / bundles).\(channel)"))
                 targets[path] = TUFTargetFile(length: 4000 + release, hashes: ["sha256": SHA256Digest.of(Array(path.utf8)).hex])
             }
         }

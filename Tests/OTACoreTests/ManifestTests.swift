@@ -77,7 +77,9 @@ struct ManifestTests {
     func malformedValues() {
         #expect(problem("{\"schema\": 1,") == "manifest: malformed JSON")
         #expect(problem(replacing("\"1.4.0\"", "\"1.4\""))?.hasPrefix("manifest: field 'version': '1.4' is not a semantic version") == true)
-        #expect(problem(replacing("\"size\": 912", "\"size\": -1")) == "manifest: field 'files[1].size': must not be negative")
+        #expect(problem(replacing("\"size\": 912", "\"size\": -1")) == "manifest: field 'files[1].size': must be from 0 to 1125899906842624")
+        #expect(problem(replacing("\"size\": 912", "\"size\": 9223372036854775807")) == "manifest: field 'files[1].size': must be from 0 to 1125899906842624",
+                "a size that would overflow a sum is refused where it is decoded")
         #expect(problem(replacing("\"size\": 912, \"sha256\": \"\(Self.digest)\"", "\"size\": 912, \"sha256\": \"abc\""))?.contains("not a SHA-256 digest") == true)
         #expect(problem(replacing("\"face-detector\"", "\"../x\""))?.contains("must start with a letter or digit") == true)
         #expect(problem(replacing("[\"rpi4-aarch64\", \"jetson-orin\"]", "[]")) == "manifest: compatible lists no hardware class")

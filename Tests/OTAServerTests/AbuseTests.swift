@@ -110,17 +110,19 @@ struct AbuseTests {
         let known = try Ed25519PrivateKey.generate()
         _ = try server.registerDevice("cam-1", key: known)
         let stranger = try Ed25519PrivateKey.generate()
-        func session(_ id: String, signedBy key: Ed25519PrivateKey) throws -> (Int, String) {
+        func session(_ text: String, signedBy key: Ed25519PrivateKey) throws -> (Int, String) {
+            let id = try DeviceID(text)
             let body = try StrictJSON.encode(DeviceAPI.SessionRequest(deviceID: id, proof: try DeviceProof.sign(.session, deviceID: id, key: key)))
             let answer = try server.request("POST", DeviceAPI.sessionPath, body: Array(body))
-            return (answer.status, String(decoding: answer.body, as: UTF8.self).replacingOccurrences(of: id, with: "ID"))
+            return (answer.status, String(decoding: answer.body, as: UTF8.self).replacingOccurrences(of: text, with: "ID"))
         }
         let unknown = try session("cam-404", signedBy: stranger)
         let wrongKey = try session("cam-1", signedBy: stranger)
         #expect(unknown.0 == 401 && unknown == wrongKey, "\(unknown) / \(wrongKey)")
         #expect(try session("cam-1", signedBy: known).0 == 201)
         // Registering a taken id without a valid token says the token is wrong, not that the id is taken.
-        func register(_ id: String, token: String?) throws -> String {
+        func register(_ text: String, token: String?) throws -> String {
+            let id = try DeviceID(text)
             let key = try Ed25519PrivateKey.generate()
             let body = try StrictJSON.encode(DeviceAPI.RegisterRequest(enrollmentToken: token, deviceID: id, hardware: "test-hw",
                                                                        publicKey: Base64.encode(key.publicKey.raw),

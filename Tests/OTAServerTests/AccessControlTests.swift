@@ -55,19 +55,19 @@ struct AccessControlTests {
         let server = try TestServer()
         try server.publish(name: "m", version: "1.0.0", files: ["a.bin": [1]])
         let deployment = try server.deploy("m", "1.0.0")
-        _ = try server.admin(.operator).control(deployment.id, "cancel", reason: "testing")
+        _ = try server.admin(.operator).control(deployment.id, .cancel, reason: "testing")
         let token = try server.admin(.operator).createEnrollmentToken(.init(name: "lab"))
         try server.admin(.operator).revokeEnrollmentToken(token.id)
         let entries = try server.admin(.admin).audit().entries
-        let actions = entries.map(\.action)
+        let actions = entries.map(\.action.rawValue)
         for action in ["content.upload", "bundle.publish", "deployment.create", "deployment.cancel", "enrollment_token.create",
                        "enrollment_token.revoke", "token.create"] {
             #expect(actions.contains(action), "audit log lacks \(action)")
         }
-        let cancel = try #require(entries.first { $0.action == "deployment.cancel" })
+        let cancel = try #require(entries.first { $0.action == .deploymentCancel })
         #expect(cancel.actor.contains("test-operator"))
         #expect(cancel.detail == "testing")
-        #expect(cancel.target == deployment.id)
+        #expect(cancel.target == deployment.id.rawValue)
     }
 }
 

@@ -110,7 +110,7 @@ struct ChunkedContentTests {
         var offset: UInt64 = 0
         for index in swapped.indices { swapped[index].offset = offset; offset += swapped[index].length }
         func envelope(_ chunks: [Chunk]) throws -> [UInt8] {
-            let manifest = Manifest(name: "m", kind: "model", version: try SemanticVersion("1.0.0"), compatible: ["test-hw"], created: Timestamp.now(),
+            let manifest = Manifest(name: "m", kind: "model", version: try SemanticVersion("1.0.0"), compatible: ["test-hw"], created: SystemClock().now,
                                     files: [.init(path: try PayloadPath("model.onnx"), size: UInt64(bytes.count), sha256: SHA256Digest.of(bytes), chunks: chunks)])
             return try Envelope.signing(manifest, with: server.key).encoded()
         }
@@ -135,7 +135,7 @@ struct ChunkedContentTests {
         _ = try server.admin(.publisher).upload(SHA256Digest.of(bytes), file: server.dir.file("src/model.onnx"), offset: 0, length: UInt64(bytes.count))
         var chunks = try ContentDefinedChunker().chunks(ofFile: server.dir.file("src/model.onnx"))
         chunks[2].sha256 = SHA256Digest.of([7])
-        let manifest = Manifest(name: "m", kind: "model", version: try SemanticVersion("1.0.0"), compatible: ["test-hw"], created: Timestamp.now(),
+        let manifest = Manifest(name: "m", kind: "model", version: try SemanticVersion("1.0.0"), compatible: ["test-hw"], created: SystemClock().now,
                                 files: [.init(path: try PayloadPath("model.onnx"), size: UInt64(bytes.count), sha256: SHA256Digest.of(bytes), chunks: chunks)])
         let refused = try server.request("POST", "/api/v1/bundles", token: server.tokens[.publisher], body: try Envelope.signing(manifest, with: server.key).encoded())
         #expect(refused.status == 400 && String(decoding: refused.body, as: UTF8.self).contains("chunk 2 listed for model.onnx"), "\(refused)")

@@ -19,18 +19,18 @@ struct ClusterTests {
         try eventually(timeout: 2.5, "the other instance to offer the new deployment") {
             try early.withServer(b).checkin(.init(installed: [])).assignments.map(\.deploymentID) == [created.id]
         }
-        _ = try a.admin(.operator).control(created.id, "pause")
+        _ = try a.admin(.operator).control(created.id, .pause)
         // A paused deployment keeps its started devices going but starts no one: "early" has
         // not reported a step yet, so neither instance offers it any more.
         try eventually(timeout: 2.5, "the other instance to see the pause") {
             try early.withServer(b).checkin(.init(installed: [])).assignments.isEmpty
         }
         #expect(try late.withServer(b).checkin(.init(installed: [])).assignments.isEmpty, "nobody joins a paused deployment anywhere")
-        _ = try b.admin(.operator).control(created.id, "resume")
+        _ = try b.admin(.operator).control(created.id, .resume)
         try eventually(timeout: 2.5, "the first instance to see the resume") {
             try late.withServer(a).checkin(.init(installed: [])).assignments.count == 1
         }
-        _ = try b.admin(.operator).control(created.id, "cancel")
+        _ = try b.admin(.operator).control(created.id, .cancel)
         try eventually(timeout: 2.5, "the first instance to see the cancel") {
             try late.withServer(a).checkin(.init(installed: [])).assignments.isEmpty
         }
@@ -52,7 +52,7 @@ struct ClusterTests {
         let offered = Offers()
         DispatchQueue.concurrentPerform(iterations: clients.count) { index in
             if let answer = try? clients[index].checkin(.init(installed: [])), !answer.assignments.isEmpty {
-                offered.add(clients[index].deviceID ?? "?")
+                offered.add(clients[index].deviceID?.rawValue ?? "?")
             }
         }
         #expect(offered.devices.count == 5, "\(offered.devices.sorted())")
@@ -66,7 +66,7 @@ struct ClusterTests {
         let b = try TestServer(peerOf: a)
         let device = try a.registerDevice("d1").withServer(b)
         _ = try device.checkin(.init(installed: []))
-        _ = try a.admin(.operator).setDeviceStatus("d1", "reject")
+        _ = try a.admin(.operator).setDeviceStatus("d1", .reject)
         try eventually(timeout: 2.5, "the other instance to refuse the device") {
             do { _ = try device.checkin(.init(installed: [])); return false } catch let error as HTTPClientError {
                 return [401, 403].contains(error.statusCode ?? 0)
@@ -104,7 +104,7 @@ struct ClusterTests {
         let canary = try follower.registerDevice("canary")
         let created = try follower.admin(.operator).createDeployment(.init(
             bundleName: "m", version: "1.0.0", target: .everyCompatibleDevice,
-            phases: [.init(devices: ["canary"]), .init(percent: 100)], autoAdvance: true, soakSeconds: 3, successRatio: 1))
+            phases: [.devices(["canary"]), .percent(100)], autoAdvance: true, soakSeconds: 3, successRatio: 1))
         let assignment = try #require(try canary.checkin(.init(installed: [])).assignments.first)
         leader.kill()
         try canary.report([.init(deploymentID: created.id, bundleName: "m", version: "1.0.0", state: .succeeded, detail: "ok")])

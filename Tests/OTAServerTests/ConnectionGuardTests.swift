@@ -13,10 +13,11 @@ struct ConnectionGuardTests {
     /// waiting to go out to the client.
     final class Pending: @unchecked Sendable { var bytes = 0 }
 
-    func channel(timeout: Int64 = 10, gate: ConnectionGate? = nil, pending: Pending = Pending()) throws -> EmbeddedChannel {
+    /// Connected first, as an accepted connection is when the server sets it up.
+    func channel(timeout: Int64 = 10, gate: ConnectionGate? = nil, pending: Pending = Pending(), from address: String = "127.0.0.1") throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
+        try channel.connect(to: try SocketAddress(ipAddress: address, port: 1)).wait()
         try channel.pipeline.syncOperations.addHandler(ConnectionGuard(timeout: .seconds(timeout), gate: gate, pendingBytes: { _ in pending.bytes }))
-        try channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
     }
 
@@ -51,6 +52,20 @@ struct ConnectionGuardTests {
         try channel.writeInbound(body(100))
         loop.advanceTime(by: .seconds(2))
         #expect(!channel.isActive, "a body trickling in still held the connection after its deadline")
+    }
+
+    @Test("A hostile Content-Length (2^62, 2^50, negative) neither traps nor buys more than a day",
+          arguments: [Int64.max, 1 << 62, 1 << 50, -1, 0])
+    func hostileDeclaredLength(declared: Int64) throws {
+        let allowance = ConnectionGuard.bodyAllowance(declared: declared, timeout: .seconds(10), rate: 16 * 1024)
+        #expect(allowance >= .seconds(10))
+        #expect(allowance <= .seconds(10 + 86_400))
+        let channel = try channel()
+        var fields = HTTPFields()
+        fields[.contentLength] = String(declared)
+        try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .post, scheme: "http", authority: "x", path: "/", headerFields: fields)))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(86_400 + 11))
+        #expect(!channel.isActive, "a declared length of \(declared) held the connection for more than a day")
     }
 
     @Test("A complete request is not cut while its answer is prepared, and the next head gets a fresh deadline")
@@ -102,5 +117,17 @@ struct ConnectionGuardTests {
         let fourth = try channel(gate: gate)
         #expect(!second.isActive && third.isActive && fourth.isActive && proven.isActive)
         #expect(gate.unprovenCount == 2 && gate.evictions == 2)
+    }
+
+    @Test("When strangers crowd the gate, the address holding the most unproven connections gives way, not a newcomer elsewhere")
+    func gateEvictsTheCrowdedAddress() throws {
+        let gate = ConnectionGate(maximumConnections: 8)
+        let crowd = try (0..<4).map { _ in try channel(gate: gate, from: "192.0.2.7") }
+        let other = try channel(gate: gate, from: "198.51.100.1")
+        #expect(!crowd[0].isActive, "the crowded address's oldest connection gave way")
+        #expect(crowd[1...].allSatisfy(\.isActive) && other.isActive)
+        let another = try channel(gate: gate, from: "203.0.113.9")
+        #expect(!crowd[1].isActive && other.isActive && another.isActive)
+        #expect(gate.unprovenCount == 4)
     }
 }

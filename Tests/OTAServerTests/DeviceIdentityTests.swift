@@ -11,7 +11,7 @@ struct DeviceIdentityTests {
     func register(_ server: TestServer, _ id: String, hardware: String = "test-hw", token: String?, key: Ed25519PrivateKey? = nil,
                   extraJSON: String = "") throws -> HTTPResult {
         let key = try key ?? Ed25519PrivateKey.generate()
-        let proof = try DeviceProof.sign(.register, deviceID: id, key: key)
+        let proof = try DeviceProof.sign(.register, deviceID: DeviceID(checked: id), key: key)
         let tokenField = token.map { #""enrollment_token": "\#($0)", "# } ?? ""
         let body = #"{\#(tokenField)"device_id": "\#(id)", "hardware": "\#(hardware)", "public_key": "\#(Base64.encode(key.publicKey.raw))", "proof": {"created": \#(proof.created), "nonce": "\#(proof.nonce)", "signature": "\#(proof.signature)"}\#(extraJSON)}"#
         return try server.request("POST", DeviceAPI.registerPath, body: Array(body.utf8))
@@ -35,7 +35,7 @@ struct DeviceIdentityTests {
         #expect(third.status == 401 && String(decoding: third.body, as: UTF8.self).contains("used up"))
         let detail = try server.admin().device("cam-1").device
         #expect(detail.tags == ["lab"] && detail.group == "line-1" && detail.status == .pending)
-        #expect(try server.admin().devices({ var q = AdminClient.DeviceQuery(); q.status = "pending"; return q }()).devices.map(\.id) == ["cam-1", "cam-2"])
+        #expect(try server.admin().devices({ var q = AdminClient.DeviceQuery(); q.status = .pending; return q }()).devices.map(\.id) == ["cam-1", "cam-2"])
     }
 
     @Test("A pending device gets no session, assignment or content until an operator accepts it; a rejected one loses its session")
@@ -47,11 +47,11 @@ struct DeviceIdentityTests {
         let device = try server.registerDevice("cam-1", enrollment: token)
         #expect(throws: HTTPClientError.self) { try device.checkin(.init(installed: [])) }
         do { _ = try device.openSession() } catch let HTTPClientError.status(status, code, _, _) {
-            #expect(status == 403 && code == "device_pending")
+            #expect(status == 403 && code == .devicePending)
         }
-        #expect(try server.admin(.operator).setDeviceStatus("cam-1", "accept").status == .accepted)
+        #expect(try server.admin(.operator).setDeviceStatus("cam-1", .accept).status == .accepted)
         #expect(try device.checkin(.init(installed: [])).assignments.count == 1)
-        _ = try server.admin(.operator).setDeviceStatus("cam-1", "reject")
+        _ = try server.admin(.operator).setDeviceStatus("cam-1", .reject)
         #expect(throws: HTTPClientError.self) { try device.checkin(.init(installed: [])) }
     }
 
@@ -185,7 +185,7 @@ struct DeviceIdentityTests {
         let canaries = try (1...3).map { try server.registerDevice("canary-\($0)") }
         let deployment = try server.admin(.operator).createDeployment(.init(
             bundleName: "m", version: "1.0.0", target: .everyCompatibleDevice,
-            phases: [.init(devices: ["canary-1", "canary-2", "canary-3"]), .init(percent: 100)],
+            phases: [.devices(["canary-1", "canary-2", "canary-3"]), .percent(100)],
             autoAdvance: true, soakSeconds: 0, successRatio: 1.0, failureThresholdCount: 2))
         for canary in canaries { _ = try canary.checkin(.init(installed: [])) }
         // The attacker's one token: a second device is refused.
@@ -227,8 +227,8 @@ struct DeviceIdentityTests {
         #expect(try register(server, "line-1", token: try server.enrollmentToken()).status == 409)
         let device = try server.registerDevice("cam-1")
         let old = try device.openSession()
-        _ = try server.admin(.operator).setDeviceStatus("cam-1", "reject")
-        _ = try server.admin(.operator).setDeviceStatus("cam-1", "accept")
+        _ = try server.admin(.operator).setDeviceStatus("cam-1", .reject)
+        _ = try server.admin(.operator).setDeviceStatus("cam-1", .accept)
         let body = Array(#"{"installed":[]}"#.utf8)
         let stale = RequestSignature.headers(method: "POST", path: DeviceAPI.checkinPath, body: body, sessionID: old.id, key: old.key)
         #expect(try server.request("POST", DeviceAPI.checkinPath, headers: stale, body: body).status == 401)

@@ -60,7 +60,7 @@ struct FleetAPITests {
             let device = try server.registerDevice(String(format: "dev-%02d", index), hardware: index % 2 == 0 ? "pi" : "jetson",
                                                    tags: index < 5 ? ["canary"] : nil, enrollment: index < 5 ? nil : enrollment)
             if index < 3 {
-                _ = try device.checkin(.init(installed: [.init(name: "m", version: "1.0.\(index)", digest: String(repeating: "a", count: 64))]))
+                _ = try device.checkin(.init(installed: [.init(name: "m", version: try SemanticVersion("1.0.\(index)"), digest: SHA256Digest(hex: String(repeating: "a", count: 64))!)]))
             }
         }
         try eventually("check-ins flushed") { try server.admin().devices({ var q = AdminClient.DeviceQuery(); q.bundle = "m"; return q }()).devices.count == 3 }
@@ -71,7 +71,7 @@ struct FleetAPITests {
         var pages = 0
         repeat {
             let page = try admin.devices(query)
-            seen += page.devices.map(\.id)
+            seen += page.devices.map(\.id.rawValue)
             query.cursor = page.nextCursor
             pages += 1
         } while query.cursor != nil
@@ -102,15 +102,15 @@ struct FleetAPITests {
     @Test("Fleet summary counts devices by state and hardware, and versions per published bundle")
     func fleetSummary() throws {
         let server = try TestServer()
-        var digests: [String: String] = [:]
+        var digests: [String: SHA256Digest] = [:]
         for version in ["1.0.0", "2.0.0"] {
             try server.publish(name: "m", version: version, files: ["w": Array(version.utf8)])
-            digests[version] = try server.admin().bundle(name: "m", version: version).digest
+            digests[version] = try server.admin().bundle(name: "m", version: try SemanticVersion(version)).digest
         }
         for (index, version) in ["1.0.0", "1.0.0", "2.0.0", "3.0.0"].enumerated() {
             let device = try server.registerDevice("d\(index)", hardware: index == 2 ? "jetson" : "pi")
             // 3.0.0 was never published: what a device says it runs is kept, but not counted.
-            _ = try device.checkin(.init(installed: [.init(name: "m", version: version, digest: digests[version] ?? String(repeating: "b", count: 64))]))
+            _ = try device.checkin(.init(installed: [.init(name: "m", version: try SemanticVersion(version), digest: digests[version] ?? SHA256Digest(hex: String(repeating: "b", count: 64))!)]))
         }
         try eventually("flush") { try server.admin().devices({ var q = AdminClient.DeviceQuery(); q.bundle = "m"; return q }()).devices.count == 4 }
         let result = try server.request("GET", "/api/v1/fleet/summary", role: .viewer)
@@ -151,7 +151,7 @@ struct DeviceChangeTests {
                 var round = 0
                 while !stop.value {
                     let client = try? DeviceClient(server.httpConfiguration(), credentials: token)
-                    _ = try? client?.checkin(.init(installed: [.init(name: "m", version: "1.0.\(round % 2)", digest: String(repeating: "d", count: 64))]))
+                    _ = try? client?.checkin(.init(installed: [.init(name: "m", version: SemanticVersion(stringLiteral: "1.0.\(round % 2)"), digest: SHA256Digest(hex: String(repeating: "d", count: 64))!)]))
                     round += 1 + worker
                 }
             }
@@ -161,7 +161,7 @@ struct DeviceChangeTests {
         #expect(try server.request("DELETE", "/api/v1/devices/doomed", role: .operator).status == 204)
         Thread.sleep(forTimeInterval: 0.5)
         stop.value = true
-        _ = try healthy.checkin(.init(installed: [.init(name: "m", version: "2.0.0", digest: String(repeating: "e", count: 64))]))
+        _ = try healthy.checkin(.init(installed: [.init(name: "m", version: "2.0.0", digest: SHA256Digest(hex: String(repeating: "e", count: 64))!)]))
         try eventually("the healthy device's check-in is saved") { try server.admin().device("healthy").device.installed.map(\.version) == ["2.0.0"] }
         let other = try server.registerDevice("other")
         _ = try other.checkin(.init(installed: []))

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// Keeps `Sources/OTAServer/Resources/openapi.yaml` true to the routes the server registers:
-/// both read `APIRoute.all`, the one table of method, path and access.
+/// both read `ServerRoutes.table`, the one table of method, path and access.
 @Suite("The OpenAPI document describes the routes the server registers")
 struct OpenAPIDocumentTests {
     struct Operation: Hashable, Comparable, CustomStringConvertible {
@@ -106,7 +106,7 @@ struct OpenAPIDocumentTests {
 
     /// Every route the server registers, from its one table, with who may call it.
     static func tableRoutes() -> [Route] {
-        APIRoute.all.map { route in
+        ServerRoutes.table.map { route in
             let role: String?
             if case .admin(let needed) = route.access { role = needed.rawValue } else { role = nil }
             return Route(operation: Operation(method: route.method.rawValue, path: normalized(route.path)), access: route.access, role: role)

@@ -13,7 +13,7 @@ struct RolloutPolicyTests {
                        soakSeconds: soak, successRatio: ratio, failureThresholdCount: thresholdCount,
                        failureThresholdPercent: thresholdPercent, failureMinFinished: minFinished, rateLimitPerMinute: nil,
                        soakStartedEpoch: soakStarted, failureBaseline: baseline.0, finishedBaseline: baseline.1,
-                       phaseSecret: nil, createdAt: "", createdBy: "")
+                       phaseSecret: nil, createdAt: .earliest, createdBy: "")
     }
 
     func counts(succeeded: Int = 0, failed: Int = 0, pending: Int = 0) -> AdminAPI.StateCounts {
@@ -24,14 +24,14 @@ struct RolloutPolicyTests {
         return counts
     }
 
-    let staged = [AdminAPI.Phase(percent: 1), .init(percent: 10), .init(percent: 50), .init(percent: 100)]
+    let staged = [AdminAPI.Phase.percent(1), .percent(10), .percent(50), .percent(100)]
 
     @Test("Percentage phases hold about their share, and a device's phase never changes")
-    func stableShares() {
+    func stableShares() throws {
         let plan = plan(phases: staged)
         var perPhase = [0, 0, 0, 0]
         for index in 0..<20_000 {
-            let device = DeviceIdentity(id: "dev-\(index)", hardware: "hw", tags: [], group: nil)
+            let device = DeviceIdentity(id: try DeviceID("dev-\(index)"), hardware: "hw", tags: [], group: nil)
             let phase = plan.phase(of: device)
             perPhase[phase] += 1
             #expect(plan.phase(of: device) == phase)
@@ -43,21 +43,28 @@ struct RolloutPolicyTests {
 
     @Test("Canary phases take the devices they name first")
     func canaries() {
-        let plan = plan(phases: [.init(devices: ["cam-7"]), .init(tag: "lab"), .init(percent: 100)])
+        let plan = plan(phases: [.devices(["cam-7"]), .tag("lab"), .percent(100)])
         #expect(plan.phase(of: DeviceIdentity(id: "cam-7", hardware: "hw", tags: ["lab"], group: nil)) == 0)
         #expect(plan.phase(of: DeviceIdentity(id: "cam-8", hardware: "hw", tags: ["lab"], group: nil)) == 1)
         #expect(plan.phase(of: DeviceIdentity(id: "cam-9", hardware: "hw", tags: [], group: nil)) == 2)
     }
 
-    @Test("Phase lists are checked", arguments: [
-        ([AdminAPI.Phase(percent: 10)], "the last phase must be 100%"),
-        ([.init(percent: 50), .init(percent: 10), .init(percent: 100)], "percentages must rise"),
-        ([.init(percent: 10), .init(tag: "lab"), .init(percent: 100)], "canary phases"),
-        ([.init(percent: 10, tag: "x"), .init(percent: 100)], "exactly one of"),
-        ([.init(percent: 0), .init(percent: 100)], "above 0"),
+    @Test("Phase lists are checked where a deployment request is decoded", arguments: [
+        (#"[{"percent":10}]"#, "the last phase must be 100%"),
+        (#"[{"percent":50},{"percent":10},{"percent":100}]"#, "percentages must rise"),
+        (#"[{"percent":10},{"tag":"lab"},{"percent":100}]"#, "canary phases"),
+        (#"[{"percent":10,"tag":"x"},{"percent":100}]"#, "exactly one of"),
+        (#"[{"percent":0},{"percent":100}]"#, "above 0"),
+        (#"[{"devices":[]},{"percent":100}]"#, "1 to 10000"),
     ])
-    func validation(phases: [AdminAPI.Phase], message: String) {
-        #expect(DeploymentPlan.validate(phases)?.contains(message) == true)
+    func validation(phases: String, message: String) {
+        let body = #"{"bundle_name":"m","version":"1.0.0","target":{"all":true},"phases":\#(phases)}"#
+        do {
+            _ = try StrictJSON.decodeRejectingUnknownFields(AdminAPI.DeploymentCreateRequest.self, from: Array(body.utf8), what: "deployment")
+            Issue.record("\(phases) was accepted")
+        } catch {
+            #expect(String(describing: error).contains(message), "\(error)")
+        }
     }
 
     @Test("Failures past a percentage pause the rollout once enough devices finished")
@@ -101,7 +108,7 @@ struct RolloutPolicyTests {
 
     @Test("Phase buckets are keyed by the deployment's secret: without it, nobody can tell which ids land in the first phase")
     func bucketsAreKeyed() {
-        let ids = (0..<2000).map { "device-\($0)" }
+        let ids = (0..<2000).map { DeviceID(checked: "device-\($0)") }
         let secretA = SecureRandom.bytes(32), secretB = SecureRandom.bytes(32)
         let canariesA = Set(ids.filter { DeploymentPlan.bucket(deploymentID: "dep_1", deviceID: $0, secret: secretA) < 100 })
         let canariesB = Set(ids.filter { DeploymentPlan.bucket(deploymentID: "dep_1", deviceID: $0, secret: secretB) < 100 })

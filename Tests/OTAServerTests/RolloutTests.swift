@@ -26,7 +26,7 @@ struct RolloutTests {
         try server.publish(name: "m", version: "2.0.0", files: ["w": [1]])
         let created = try server.admin(.operator).createDeployment(.init(
             bundleName: "m", version: "2.0.0", target: .everyCompatibleDevice,
-            phases: [.init(percent: 1), .init(percent: 10), .init(percent: 50), .init(percent: 100)],
+            phases: [.percent(1), .percent(10), .percent(50), .percent(100)],
             autoAdvance: true, soakSeconds: 3, successRatio: 0.95, failureThresholdPercent: 5, failureMinFinished: 5))
         _ = try simulate(server, devices: 1000, failureRate: 0.2)
         let status = try server.admin().deployment(created.id)
@@ -37,9 +37,9 @@ struct RolloutTests {
         #expect(status.counts.total <= 130, "reached \(status.counts.total) devices")
         #expect(status.counts.rolledBack > 0)
         #expect(status.failureReasons?.first?.reason == "health check failed: exit 1: simulated accuracy 0.1 is below 0.9")
-        #expect(status.counts.byState == (try server.recountFromEvents(created.id)))
+        #expect(status.counts.byState == (try server.recountFromEvents(created.id.rawValue)))
         let audit = try server.admin().audit(limit: 1000).entries
-        #expect(audit.contains { $0.action == "deployment.pause" && $0.actor == "ota-server" && $0.target == created.id })
+        #expect(audit.contains { $0.action.rawValue == "deployment.pause" && $0.actor == "ota-server" && $0.target == created.id.rawValue })
     }
 
     @Test("With no failures the rollout advances through every phase by itself and completes")
@@ -48,7 +48,7 @@ struct RolloutTests {
         try server.publish(name: "m", version: "2.0.0", files: ["w": [1]])
         let created = try server.admin(.operator).createDeployment(.init(
             bundleName: "m", version: "2.0.0", target: .everyCompatibleDevice,
-            phases: [.init(percent: 1), .init(percent: 10), .init(percent: 50), .init(percent: 100)],
+            phases: [.percent(1), .percent(10), .percent(50), .percent(100)],
             autoAdvance: true, soakSeconds: 2, successRatio: 0.95, failureThresholdPercent: 5))
         _ = try simulate(server, devices: 1000, failureRate: 0)
         let status = try server.admin().deployment(created.id)
@@ -57,8 +57,8 @@ struct RolloutTests {
         #expect(status.counts.succeeded == 1000)
         #expect(status.phases.map(\.counts.total).reduce(0, +) == 1000)
         #expect(status.versions == [.init(version: "2.0.0", count: 1000)])
-        #expect(status.counts.byState == (try server.recountFromEvents(created.id)))
-        let advances = try server.admin().audit(limit: 1000).entries.filter { $0.action == "deployment.advance" && $0.target == created.id }
+        #expect(status.counts.byState == (try server.recountFromEvents(created.id.rawValue)))
+        let advances = try server.admin().audit(limit: 1000).entries.filter { $0.action.rawValue == "deployment.advance" && $0.target == created.id.rawValue }
         #expect(advances.count == 3)
     }
 
@@ -86,7 +86,7 @@ struct RolloutTests {
         let show = try otactl(["deployments", "show", id] + flags)
         #expect(show.stdout.contains("status: cancelled, phase 2 of 2"))
         let actions = try server.admin().audit().entries.filter { $0.target == id }.map(\.action)
-        #expect(actions.reversed() == ["deployment.create", "deployment.pause", "deployment.resume", "deployment.advance", "deployment.cancel"])
+        #expect(actions.reversed().map(\.rawValue) == ["deployment.create", "deployment.pause", "deployment.resume", "deployment.advance", "deployment.cancel"])
         let again = try otactl(["deployments", "resume", id] + flags)
         #expect(again.status == 4 && again.stderr.contains("is cancelled"))
     }
@@ -130,7 +130,7 @@ struct RolloutTests {
         _ = try device.checkin(.init(installed: []))
         let watcher = Process()
         watcher.executableURL = URL(fileURLWithPath: Binaries.path("otactl"))
-        watcher.arguments = ["deployments", "show", deployment.id, "--watch", "--interval", "0.2", "--server", server.url, "--token", server.tokens[.viewer]!]
+        watcher.arguments = ["deployments", "show", deployment.id.rawValue, "--watch", "--interval", "0.2", "--server", server.url, "--token", server.tokens[.viewer]!]
         let output = Pipe()
         watcher.standardOutput = output
         try watcher.run()

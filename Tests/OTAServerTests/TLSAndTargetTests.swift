@@ -54,8 +54,8 @@ struct TargetTests {
         let line = try server.registerDevice("line-1", enrollment: grouped)
         let listed = try server.registerDevice("listed-1")
         let other = try server.registerDevice("other-1")
-        for (target, expected) in [(AdminAPI.Target(tag: "lab"), "lab-1"), (AdminAPI.Target(group: "line-3"), "line-1"),
-                                   (AdminAPI.Target(devices: ["listed-1"]), "listed-1")] {
+        for (target, expected) in [(AdminAPI.Target.tag("lab"), "lab-1"), (AdminAPI.Target.group("line-3"), "line-1"),
+                                   (AdminAPI.Target.devices(["listed-1"]), "listed-1")] {
             let deployment = try server.deploy("m", "1.0.0", target: target)
             var reached: [String] = []
             for (id, device) in [("lab-1", lab), ("line-1", line), ("listed-1", listed), ("other-1", other)]
@@ -63,7 +63,7 @@ struct TargetTests {
                 reached.append(id)
             }
             #expect(reached == [expected], "\(target.summary)")
-            _ = try server.admin(.operator).control(deployment.id, "cancel")
+            _ = try server.admin(.operator).control(deployment.id, .cancel)
         }
     }
 }

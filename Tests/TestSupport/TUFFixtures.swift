@@ -47,9 +47,10 @@ extension TestServer {
         let admin = try admin(.publisher)
         var targets = extraTargets
         for release in releases {
-            let bundle = try admin.bundle(name: release.name, version: release.version)
-            targets[Release.targetPath(channel: release.channel, name: release.name, version: release.version)] =
-                TUFTargetFile(length: bundle.manifestSize ?? 0, hashes: ["sha256": bundle.digest])
+            let (name, version, channel) = (try BundleName(release.name), try SemanticVersion(release.version), try Channel(release.channel))
+            let bundle = try admin.bundle(name: name, version: version)
+            targets[Release.targetPath(channel: channel, name: name, version: version)] =
+                TUFTargetFile(length: bundle.manifestSize ?? 0, hashes: ["sha256": bundle.digest.hex])
         }
         let next = try version ?? ((try admin.trustSummary().targetsVersion ?? 0) + 1)
         let bytes = try TUFKeys.sign(TargetsMetadata(version: next, expires: TUFCommon.expires(in: seconds), targets: targets), with: [signer ?? key])

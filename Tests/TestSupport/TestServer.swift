@@ -228,8 +228,9 @@ public final class TestServer: @unchecked Sendable {
         let source = dir.file("src-\(name)-\(version)-\(Hex.encode(SecureRandom.bytes(3)))")
         for (path, bytes) in files { try dir.write(String(source.dropFirst(dir.path.count + 1)) + "/" + path, bytes) }
         let output = dir.file("\(name)-\(version).otab")
-        try BundleWriter.create(from: source, options: .init(name: name, version: try SemanticVersion(version), kind: kind,
-                                                             compatible: compatible, healthCommand: healthCommand, chunked: chunked),
+        try BundleWriter.create(from: source, options: .init(name: try BundleName(name), version: try SemanticVersion(version), kind: try BundleKind(kind),
+                                                             compatible: try compatible.map { try HardwareClass($0) }, healthCommand: healthCommand,
+                                                             chunked: chunked),
                                 key: signer ?? key, output: output)
         let result = try otactl(["publish", output, "--server", url, "--token", tokens[.publisher]!] + (caFile.map { ["--ca-file", $0] } ?? []))
         guard result.status == 0 else { throw TestFailure("publish failed: \(result)") }
@@ -251,18 +252,20 @@ public final class TestServer: @unchecked Sendable {
         let key = try key ?? Ed25519PrivateKey.generate()
         var enrollment = enrollment
         if let tags, enrollment == nil {
-            enrollment = try admin(.operator).createEnrollmentToken(.init(tags: tags, autoAccept: true)).token
+            enrollment = try admin(.operator).createEnrollmentToken(.init(tags: try tags.map { try Tag($0) }, autoAccept: true)).token
         }
-        let client = try DeviceClient(httpConfiguration(), credentials: .key(deviceID: id, key: key))
-        _ = try client.register(.init(enrollmentToken: try enrollment ?? enrollmentToken(), deviceID: id, hardware: hardware,
+        let deviceID = try DeviceID(id)
+        let client = try DeviceClient(httpConfiguration(), credentials: .key(deviceID: deviceID, key: key))
+        _ = try client.register(.init(enrollmentToken: try enrollment ?? enrollmentToken(), deviceID: deviceID, hardware: try HardwareClass(hardware),
                                       attributes: attributes, publicKey: Base64.encode(key.publicKey.raw),
-                                      proof: try DeviceProof.sign(.register, deviceID: id, key: key)))
+                                      proof: try DeviceProof.sign(.register, deviceID: deviceID, key: key)))
         return client
     }
 
     public func deploy(_ name: String, _ version: String, target: AdminAPI.Target = .everyCompatibleDevice,
                        phases: [AdminAPI.Phase]? = nil, caFile: String? = nil) throws -> AdminAPI.Deployment {
-        try admin(.operator, caFile: caFile).createDeployment(.init(bundleName: name, version: version, target: target, phases: phases))
+        try admin(.operator, caFile: caFile).createDeployment(.init(bundleName: try BundleName(name), version: try SemanticVersion(version),
+                                                                    target: target, phases: phases))
     }
 }
 

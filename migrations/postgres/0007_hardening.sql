@@ -28,7 +28,7 @@ BEGIN
     INSERT INTO installed_counts (bundle_name, version, count)
         SELECT NEW.name, NEW.version, COUNT(*) FROM installed
          WHERE bundle_name = NEW.name AND version = NEW.version AND digest = NEW.digest
-        HAVING COUNT(*) > 0
+         GROUP BY bundle_name, version
         ON CONFLICT (bundle_name, version) DO UPDATE SET count = excluded.count;
     RETURN NULL;
 END $$;

@@ -1,12 +1,12 @@
 import OTACore
 
-/// The agent's configuration file (JSON). See README.md, "Agent configuration".
+/// The agent's configuration file (JSON); every key is described in docs/agent.md, "Configuration".
 public struct AgentConfig: Codable, Equatable, Sendable {
     /// https://… (http only with `allow_insecure_http`).
     public var serverURL: String
-    public var deviceID: String
+    public var deviceID: DeviceID
     /// Hardware class, matched against a bundle's `compatible` list.
-    public var hardware: String
+    public var hardware: HardwareClass
     /// Used once, to register (never sent again afterwards); not needed by a device an
     /// operator pre-authorised with its key.
     public var enrollmentToken: String?
@@ -27,14 +27,14 @@ public struct AgentConfig: Codable, Equatable, Sendable {
     public var healthTimeoutSeconds: Int?
     /// Tells the application to run (OTA_SHADOW_ACTION=start) or stop running a candidate
     /// model beside the live one; without it this device takes no deployment with a shadow
-    /// phase. See README.md, "Shadow evaluation".
+    /// phase. See docs/agent.md, "Shadow phase and live figures".
     public var shadowCommand: [String]?
     /// Writes the live model's figures to OTA_METRICS_REPORT, every `metrics_interval_s`.
     public var metricsCommand: [String]?
     public var metricsIntervalSeconds: Int?
     /// The release channel this device follows (default stable): it installs only bundles the
     /// release metadata lists for it. Set on the device, so a server cannot move it.
-    public var channel: String?
+    public var channel: Channel?
     /// Whether a bundle's own `health.command` self-test may run on this device.
     public var allowBundleHealthCheck: Bool?
     /// The unprivileged user a bundle self-test runs as when the agent is root (default nobody).
@@ -56,7 +56,7 @@ public struct AgentConfig: Codable, Equatable, Sendable {
     public var contentHosts: [String]?
     /// Ignored: a device no longer chooses its tags (its enrollment token or an operator
     /// does). Kept so that older configs still load.
-    public var tags: [String]?
+    public var tags: [Tag]?
 
     enum CodingKeys: String, CodingKey {
         case serverURL = "server_url", deviceID = "device_id", hardware
@@ -96,8 +96,6 @@ public struct AgentConfig: Codable, Equatable, Sendable {
     }
 
     var problem: String? {
-        if let problem = SafeName.problem(with: deviceID, what: "device_id") { return problem }
-        if let problem = SafeName.problem(with: hardware, what: "hardware") { return problem }
         let url = serverURL.lowercased()
         if !url.hasPrefix("https://") && !url.hasPrefix("http://") { return "server_url must start with https://" }
         if url.hasPrefix("http://") && allowInsecureHTTP != true {
@@ -112,15 +110,14 @@ public struct AgentConfig: Codable, Equatable, Sendable {
             return "bundle_health_user must be a user name"
         }
         if let interval = metricsIntervalSeconds, !(10...86_400).contains(interval) { return "metrics_interval_s must be 10 to 86400" }
-        if let channel, let problem = Release.channelProblem(channel) { return problem }
         for command in [reloadCommand, healthCommand, rebootCommand, shadowCommand, metricsCommand].compactMap({ $0 }) where command.isEmpty {
             return "a command must name a program: [\"/path/to/program\", \"arg\", ...]"
         }
         for (kind, _) in handlers ?? [:] {
-            if let problem = SafeName.problem(with: kind, what: "handler kind") { return problem }
-            if kind == "model" { return "kind 'model' is built in; it cannot have a handler" }
+            let parsed: BundleKind
+            do { parsed = try BundleKind(kind) } catch { return "handlers: \(error)" }
+            if parsed.isModel { return "kind '\(kind)' is built in; it cannot have a handler" }
         }
-        for tag in tags ?? [] { if let problem = SafeName.problem(with: tag, what: "tag") { return problem } }
         if let speed = maxDownloadBytesPerSecond, speed < 1024 { return "max_download_bytes_per_s must be at least 1024" }
         if let hosts = contentHosts, hosts.count > 64 || hosts.contains(where: { !ContentHost.isValid($0) }) {
             return "content_hosts: at most 64, each a lower-case host or host:port (no scheme, no path)"

@@ -26,34 +26,34 @@ struct DeviceEnrollment {
         return key
     }
 
-    /// A client that authenticates with the device key, registering the device first (or
+    /// A transport that authenticates with the device key, registering the device first (or
     /// binding the key of a device registered with a bearer token).
-    func connect(_ http: HTTPClientConfiguration) throws -> DeviceClient {
+    func connect(_ connector: any DeviceConnector) throws -> any DeviceTransport {
         let key = try key()
-        let client = try DeviceClient(http, credentials: .key(deviceID: config.deviceID, key: key))
+        let transport = try connector.connect(.key(deviceID: config.deviceID, key: key))
         var credentials = try StateFile.read(Credentials.self, from: layout.credentials)
         if credentials?.deviceID != config.deviceID { credentials = nil }
         if let token = credentials?.deviceToken {
             // Registered before device keys: bind the key with the bearer token, once.
-            try DeviceClient(http, credentials: .bearer(token)).bindKey(deviceID: config.deviceID, key: key)
+            try connector.connect(.bearer(token)).bindKey(deviceID: config.deviceID, key: key)
             try save(Credentials(deviceID: config.deviceID, usedEnrollmentToken: credentials?.usedEnrollmentToken))
             context.log.info("bound this device's key \(key.publicKey.keyID.prefix(16)) to \(config.deviceID); its bearer token is retired")
         } else if credentials?.registered != true {
-            try register(client, key: key, previous: credentials)
+            try register(transport, key: key, previous: credentials)
         }
-        return client
+        return transport
     }
 
     /// Registers with the config's enrollment token, unless it is the one already used
     /// (a deleted device does not come back by itself), or as a pre-authorised device.
-    private func register(_ client: DeviceClient, key: Ed25519PrivateKey, previous: Credentials?) throws {
+    private func register(_ transport: any DeviceTransport, key: Ed25519PrivateKey, previous: Credentials?) throws {
         var token = config.enrollmentToken.flatMap { $0.isEmpty ? nil : $0 }
         let tokenHash = token.map { SHA256Digest.of(Array($0.utf8)).hex }
         if let tokenHash, tokenHash == previous?.usedEnrollmentToken { token = nil }
         let proof = try DeviceProof.sign(.register, deviceID: config.deviceID, key: key)
         let answer: DeviceAPI.RegisterResponse
         do {
-            answer = try client.register(.init(enrollmentToken: token, deviceID: config.deviceID, hardware: config.hardware,
+            answer = try transport.register(.init(enrollmentToken: token, deviceID: config.deviceID, hardware: config.hardware,
                                                attributes: config.attributes, publicKey: Base64.encode(key.publicKey.raw), proof: proof))
         } catch let error as HTTPClientError where error.statusCode == 409 {
             // Registered already (an answer lost on the way): the session will tell.
@@ -66,10 +66,15 @@ struct DeviceEnrollment {
     }
 
     /// Forgets the registration (the server no longer knows the device), keeping what stops
-    /// the used enrollment token from being sent again.
+    /// the used enrollment token from being sent again. A file that cannot be read or
+    /// written is logged: the next session is refused again, and this runs again.
     func forgetRegistration() {
-        let used = (try? StateFile.read(Credentials.self, from: layout.credentials))?.usedEnrollmentToken
-        try? save(Credentials(deviceID: config.deviceID, registered: false, usedEnrollmentToken: used))
+        do {
+            let used = try StateFile.read(Credentials.self, from: layout.credentials)?.usedEnrollmentToken
+            try save(Credentials(deviceID: config.deviceID, registered: false, usedEnrollmentToken: used))
+        } catch {
+            context.log.error("cannot forget this device's registration (\(layout.credentials)): \(error)")
+        }
     }
 
     private func save(_ credentials: Credentials) throws {

@@ -2,43 +2,25 @@ import OTAClient
 import OTACore
 
 /// Taking an assignment: every check before an update may start, and refusals reported once.
+/// The assignment's names, version and digest were checked when the answer was decoded; its
+/// envelope is checked here, against this device's own trust root and release metadata.
 extension Agent {
     /// Checks an assignment and starts its update; nil when there is nothing to do.
     func take(_ assignment: DeviceAPI.Assignment, trusted: TrustedAnswer) throws -> Updater.Result? {
-        if let problem = Self.problem(with: assignment) {
-            throw HTTPClientError.invalidAnswer("the server's answer holds a malformed assignment: \(problem)")
-        }
         if let problem = assignment.shadow?.problem {
             throw HTTPClientError.invalidAnswer("the server's answer holds a malformed shadow policy: \(problem)")
         }
-        let ended = context.ledger.hasEnded(Self.assignmentKey(deploymentID: assignment.deploymentID, digest: assignment.digest))
-        if var journal = try StateFile.read(Journal.self, from: layout.journal(assignment.name)) {
+        let key = AssignmentKey(deploymentID: assignment.deploymentID, digest: assignment.digest)
+        let ended = context.ledger.hasEnded(key)
+        if var journal = try context.journal(assignment.name) {
             // One update per bundle name at a time; an interrupted one is finished first.
             guard journal.digest == assignment.digest else { return nil }
             if ended && !journal.step.isLive {
                 // It ended, but a crash came before its journal was removed: finish ending it.
-                var updater = Updater(agent: context, fetcher: try? connectedClient(), journal: journal)
-                return updater.abandon("it had already ended on this device")
+                var updater = Updater(agent: context, fetcher: reachableTransport(), journal: journal)
+                return updater.abandon(.notOffered("it had already ended on this device"))
             }
-            if !journal.step.isLive {
-                // Before activation an update goes on only under fresh release metadata that
-                // still lists it: a withdrawn release ends it, stale trust pauses it.
-                if let problem = trusted.problem {
-                    var updater = Updater(agent: context, fetcher: try? connectedClient(), journal: journal)
-                    // Paused, but not for ever: past max_update_age_s it ends like any update.
-                    if updater.isOverdue {
-                        return updater.abandon("the update did not finish within \(config.maxUpdateAge) s (max_update_age_s); this device's trust was not fresh: \(problem)")
-                    }
-                    let reason = "paused before activation: this device's trust is not fresh: \(problem)"
-                    context.log.error("\(journal.name) \(journal.version): \(reason)")
-                    return .waitingForTrust(reason)
-                }
-                if let releases = trusted.releases, let verified = try? context.trust.bundleTrust().verify(journal.envelope),
-                   let problem = Release.problem(verified, channel: context.trust.channel, in: releases) {
-                    var updater = Updater(agent: context, fetcher: try? connectedClient(), journal: journal)
-                    return updater.abandon("withdrawn before activation: \(problem)")
-                }
-            }
+            if !journal.step.isLive, let paused = try pauseOrWithdraw(journal, trusted: trusted) { return paused }
             if journal.deploymentID != assignment.deploymentID {
                 // The same bundle under a new deployment (cancelled and deployed again): the
                 // update carries on, and reports to the deployment that now offers it.
@@ -51,71 +33,70 @@ extension Agent {
         if ended { return nil }
         if let problem = trusted.problem {
             // Stale or unverifiable release metadata: nothing new starts, nothing is condemned.
-            let reason = "\(assignment.version) not started: this device's trust is not fresh: \(problem)"
-            context.log.error("\(assignment.name) \(reason)")
+            let reason = UpdateProblem.trustNotFresh("\(assignment.version) not started: this device's trust is not fresh: \(problem)")
+            log.error("\(assignment.name) \(reason)")
             return .waitingForTrust(reason)
         }
         let verified: VerifiedManifest
         do { verified = try context.trust.bundleTrust().verify(assignment.envelope) } catch {
-            return try refuse(assignment, "the bundle does not verify against this device's trust root: \(error)")
-        }
-        if let releases = trusted.releases, let problem = Release.problem(verified, channel: context.trust.channel, in: releases) {
-            return try refuse(assignment, problem)
+            return try refuse(assignment, .untrusted(String(describing: error)))
         }
         let manifest = verified.manifest
-        let digest = verified.digest.hex
-        guard manifest.name == assignment.name else {
-            return try refuse(assignment, "the assignment names \(assignment.name) but the signed manifest is \(manifest.name)")
+        if let releases = trusted.releases, let problem = Release.problem(verified, channel: context.trust.channel, in: releases) {
+            return try refuse(assignment, .notReleased(problem))
         }
+        guard manifest.name == assignment.name else { return try refuse(assignment, .nameMismatch(assigned: assignment.name, signed: manifest.name)) }
         let installed = try context.record(manifest.name)
-        if installed?.digest == digest { return nil }
-        guard manifest.compatible.contains(config.hardware) else {
-            return try refuse(assignment, "hardware \(config.hardware) is not in the bundle's compatible list (\(manifest.compatible.joined(separator: ", ")))")
-        }
-        if let installed, let current = try? SemanticVersion(installed.version), !(manifest.version > current) {
-            return try refuse(assignment, "version \(manifest.version) is not newer than the installed \(installed.version) (anti-rollback)")
-        }
-        if context.ledger.hasFailed(manifest.name, manifest.version) {
-            return try refuse(assignment, "version \(manifest.version) already failed on this device; it is not tried again")
-        }
-        if manifest.kind != "model" && config.handlers?[manifest.kind] == nil {
-            return try refuse(assignment, "this device has no install handler for kind '\(manifest.kind)'")
-        }
+        if installed?.digest == verified.digest { return nil }
+        if let problem = refusal(of: manifest, installed: installed) { return try refuse(assignment, problem) }
         let journal = Journal(
-            name: manifest.name, kind: manifest.kind, version: manifest.version.description, digest: digest,
-            deploymentID: assignment.deploymentID, envelope: assignment.envelope, step: .verified,
-            slot: Updater.slotName(verified), previousSlot: installed?.slot,
-            previousVersion: installed?.version, previousDigest: installed?.digest, failure: nil, startedAt: Timestamp.now(),
-            shadow: manifest.kind == "model" ? assignment.shadow : nil)
+            name: manifest.name, kind: manifest.kind, version: manifest.version, digest: verified.digest, slot: SlotName(verified),
+            envelope: assignment.envelope, deploymentID: assignment.deploymentID,
+            previous: installed.map { .init(version: $0.version, digest: $0.digest, slot: $0.slot) }, startedAt: context.clock.now,
+            shadowPolicy: manifest.kind.isModel ? assignment.shadow : nil, step: .verified)
         try StateFile.write(journal, to: layout.journal(journal.name))
-        context.log.info("\(journal.name) \(journal.version): verified (signed by \(verified.signers.map { String($0.prefix(12)) }.joined(separator: ", ")))")
-        context.crash.reached("verified")
+        log.info("\(journal.label): verified (signed by \(verified.signers.map { String($0.prefix(12)) }.joined(separator: ", ")))")
+        context.reached(.verified)
         return run(journal, verified: verified)
     }
 
-    /// Why an assignment cannot even be considered. Its name picks a journal file, and its
-    /// fields go into the ledger and back to the server in events, all before the envelope is
-    /// verified: a name that is a path must not reach outside the state folder, and an event
-    /// the server refuses would block the outbox for good.
-    static func problem(with assignment: DeviceAPI.Assignment) -> String? {
-        if let problem = SafeName.problem(with: assignment.name, what: "bundle name") { return problem }
-        guard SHA256Digest(hex: assignment.digest) != nil else { return "digest '\(assignment.digest.prefix(80))' is not a SHA-256" }
-        guard assignment.version.utf8.count <= 256, assignment.deploymentID.utf8.count <= 256 else {
-            return "version or deployment ID longer than 256 bytes"
-        }
+    /// Why a verified bundle may not be installed over `installed` on this device.
+    func refusal(of manifest: Manifest, installed: InstalledRecord?) -> UpdateProblem? {
+        guard manifest.compatible.contains(config.hardware) else { return .incompatible(hardware: config.hardware, compatible: manifest.compatible) }
+        if let installed, !(manifest.version > installed.version) { return .notNewer(offered: manifest.version, installed: installed.version) }
+        if context.ledger.hasFailed(manifest.name, manifest.version) { return .failedHere(manifest.version) }
+        if !context.canInstall(manifest.kind) { return .noHandler(manifest.kind) }
         return nil
     }
 
-    /// How the ledger names one deployment's assignment of one bundle.
-    static func assignmentKey(deploymentID: String?, digest: String) -> String { "\(deploymentID ?? "")/\(digest)" }
+    /// Before activation an update goes on only under fresh release metadata that still
+    /// lists it: stale trust pauses it (until `max_update_age_s`), a withdrawn release ends it.
+    private func pauseOrWithdraw(_ journal: Journal, trusted: TrustedAnswer) throws -> Updater.Result? {
+        if let problem = trusted.problem {
+            var updater = Updater(agent: context, fetcher: reachableTransport(), journal: journal)
+            // Paused, but not for ever: past max_update_age_s it ends like any update.
+            if updater.isOverdue { return updater.abandon(.overdue(maximumAge: config.maxUpdateAge, trustProblem: problem)) }
+            let reason = UpdateProblem.trustNotFresh("paused before activation: this device's trust is not fresh: \(problem)")
+            log.error("\(journal.label): \(reason)")
+            return .waitingForTrust(reason)
+        }
+        guard let releases = trusted.releases else { return nil }
+        let verified: VerifiedManifest
+        do { verified = try context.trust.bundleTrust().verify(journal.envelope) } catch {
+            // The updater's own check ends it, with the reason.
+            return nil
+        }
+        guard let problem = Release.problem(verified, channel: context.trust.channel, in: releases) else { return nil }
+        var updater = Updater(agent: context, fetcher: reachableTransport(), journal: journal, verified: verified)
+        return updater.abandon(.withdrawn(problem))
+    }
 
     /// Reports a refused assignment once (the server then stops offering it).
-    func refuse(_ assignment: DeviceAPI.Assignment, _ reason: String) throws -> Updater.Result? {
-        let key = Self.assignmentKey(deploymentID: assignment.deploymentID, digest: assignment.digest)
-        guard try context.noteRefusal(key) else { return nil }
-        context.log.error("\(assignment.name) \(assignment.version): refused: \(reason)")
-        try context.outbox.add(.init(deploymentID: assignment.deploymentID, bundleName: assignment.name, version: assignment.version,
-                                     state: .failed, detail: "refused: \(reason)"))
-        return .failed("refused: \(reason)")
+    func refuse(_ assignment: DeviceAPI.Assignment, _ problem: UpdateProblem) throws -> Updater.Result? {
+        guard try context.noteEnded(AssignmentKey(deploymentID: assignment.deploymentID, digest: assignment.digest)) else { return nil }
+        log.error("\(assignment.name) \(assignment.version): refused: \(problem)")
+        try context.outbox.add(.init(deploymentID: assignment.deploymentID, bundleName: assignment.name, version: assignment.version.description,
+                                     state: .failed, detail: "refused: \(problem)", at: context.clock.now))
+        return .ended(problem)
     }
 }

@@ -1,38 +1,51 @@
+import Logging
 import OTAClient
 import OTACore
 
-/// What every part of the agent shares: configuration, trust, the state folder, the outbox.
+/// What every part of the agent shares: configuration, its environment (clock, transport,
+/// crash points, log), trust, the state folder, the outbox.
 final class AgentContext {
     let config: AgentConfig
+    let environment: AgentEnvironment
     /// The device's root, releases and answer checks (`DeviceTrust`).
     let trust: DeviceTrust
     let layout: StateLayout
     let outbox: Outbox
-    let crash: CrashHook
-    let log: AgentLog
     private(set) var ledger: Ledger
     /// Shadow phases this process has told the application to start (see `Updater.shadow`).
     var startedShadows = Set<String>()
 
-    init(config: AgentConfig, crash: CrashHook, log: AgentLog) throws {
+    var clock: any AgentClock { environment.clock }
+    var log: Logger { environment.logger }
+    func reached(_ point: CrashPoint) { environment.crash.reached(point) }
+
+    init(config: AgentConfig, environment: AgentEnvironment) throws {
         self.config = config
-        self.crash = crash
-        self.log = log
+        self.environment = environment
         layout = StateLayout(root: config.stateDir)
         try layout.create()
         try FileSystem.createDirectory(layout.trustDirectory, permissions: 0o755)
-        trust = DeviceTrust(anchor: try TrustAnchor.load(from: config.trustRoot), layout: layout, channel: config.channel ?? Release.defaultChannel)
-        outbox = try Outbox(path: layout.outbox, log: log)
-        ledger = try StateFile.read(Ledger.self, from: layout.root + "/ledger.json") ?? Ledger()
+        trust = DeviceTrust(anchor: try TrustAnchor.load(from: config.trustRoot), layout: layout,
+                            channel: config.channel ?? Release.defaultChannel, clock: environment.clock)
+        outbox = try Outbox(path: layout.outbox, log: environment.logger)
+        ledger = try StateFile.read(Ledger.self, from: layout.ledger) ?? Ledger()
     }
 
-    func installer(for kind: String) throws -> any Installer {
-        if kind == "model" { return ModelInstaller(layout: layout, reloadCommand: config.reloadCommand, crash: crash) }
-        guard let handler = config.handlers?[kind] else { throw InstallError(description: "no install handler for kind '\(kind)' in the config") }
-        return HandlerInstaller(handler: handler, layout: layout, timeoutSeconds: max(config.healthTimeout, 600))
+    /// How a bundle of `kind` goes live: the built-in model swap, or the device's handler.
+    func installer(for kind: BundleKind) throws -> any Installer {
+        switch kind {
+        case .model:
+            return ModelInstaller(layout: layout, reloadCommand: config.reloadCommand, crash: environment.crash)
+        case .firmware, .handler:
+            guard let handler = config.handlers?[kind.name] else { throw UpdateProblem.noHandler(kind) }
+            return HandlerInstaller(handler: handler, layout: layout, timeoutSeconds: max(config.healthTimeout, 600))
+        }
     }
 
-    func record(_ name: String) throws -> InstalledRecord? {
+    /// Whether this device can install bundles of `kind`.
+    func canInstall(_ kind: BundleKind) -> Bool { kind.isModel || config.handlers?[kind.name] != nil }
+
+    func record(_ name: BundleName) throws -> InstalledRecord? {
         try StateFile.read(InstalledRecord.self, from: layout.record(name))
     }
 
@@ -48,9 +61,13 @@ final class AgentContext {
         }
     }
 
+    func journal(_ name: BundleName) throws -> Journal? { try StateFile.read(Journal.self, from: layout.journal(name)) }
+
     /// Files of the committed slot by digest, to reuse instead of downloading again (their
-    /// bytes are checked against the digest before use).
-    func reusableFiles(for name: String) -> [SHA256Digest: String] {
+    /// bytes are checked against the digest before use). None when the record is unreadable:
+    /// the files are then fetched.
+    func reusableFiles(for name: BundleName) -> [SHA256Digest: String] {
+        // An unreadable record only costs a download.
         guard let record = try? record(name) else { return [:] }
         let slot = layout.slot(name, record.slot)
         var found: [SHA256Digest: String] = [:]
@@ -60,34 +77,40 @@ final class AgentContext {
         return found
     }
 
-    func recordFailure(_ name: String, _ version: String) throws {
+    func recordFailure(_ name: BundleName, _ version: SemanticVersion) throws {
         ledger.recordFailure(name, version)
         try saveLedger()
     }
 
-    /// Remembers an assignment that ended without an install, so it is not taken again.
-    func noteEnded(_ key: String) throws -> Bool { try noteRefusal(key) }
-
-    func noteRefusal(_ key: String) throws -> Bool {
-        let first = ledger.noteRefusal(key)
+    /// Remembers an assignment that was refused or ended without an install, so it is not
+    /// taken again; true the first time.
+    func noteEnded(_ key: AssignmentKey) throws -> Bool {
+        let first = ledger.noteEnded(key)
         if first { try saveLedger() }
         return first
     }
 
-    private func saveLedger() throws { try StateFile.write(ledger, to: layout.root + "/ledger.json") }
+    private func saveLedger() throws { try StateFile.write(ledger, to: layout.ledger) }
 
     /// Removes slots other than `keep`, leftover staging folders, and downloads that no
-    /// update in progress needs. Best effort: a leftover costs disk, not correctness.
-    func cleanUp(_ name: String, keep: [String]) {
-        for slot in (try? FileSystem.list(layout.slots(name))) ?? [] where !keep.contains(slot) {
-            try? FileSystem.remove(layout.slot(name, slot))
-        }
-        try? FileSystem.remove(layout.root + "/staging/" + name)
-        let needed = Set(((try? journals()) ?? []).flatMap { journal in
-            ((try? Manifest.decode(journal.envelope.payload))?.files ?? []).map(\.sha256.hex)
-        })
-        for file in (try? FileSystem.list(layout.downloads)) ?? [] where !needed.contains(String(file.prefix(64))) {
-            try? FileSystem.remove(layout.downloads + "/" + file)
+    /// update in progress needs. Best effort: a leftover costs disk, not correctness, and the
+    /// next cleanup tries again.
+    func cleanUp(_ name: BundleName, keep: [SlotName]) {
+        func entries(_ folder: String) throws -> [String] { FileSystem.exists(folder) ? try FileSystem.list(folder) : [] }
+        do {
+            for slot in try entries(layout.slots(name)) where !keep.contains(where: { $0.rawValue == slot }) {
+                try FileSystem.remove(layout.slots(name) + "/" + slot)
+            }
+            try FileSystem.remove(layout.root + "/staging/" + name.rawValue)
+            var needed = Set<String>()
+            for journal in try journals() {
+                for file in try Manifest.decode(journal.envelope.payload).files { needed.insert(file.sha256.hex) }
+            }
+            for file in try entries(layout.downloads) where !needed.contains(String(file.prefix(64))) {
+                try FileSystem.remove(layout.downloads + "/" + file)
+            }
+        } catch {
+            log.warning("cleaning up after \(name): \(error); tried again after the next update")
         }
     }
 }

@@ -44,9 +44,9 @@ public struct Daemon {
             }
             // A shadow phase ends on evidence the application writes: look at it often.
             let wait = min(delay, Self.longestWait, outcome.shadowing ? Self.shadowCheckSeconds : .infinity)
-            agent.context.log.info("next check-in in \(Int(wait.rounded()))s")
+            agent.log.info("next check-in in \(Int(wait.rounded()))s")
             if Self.waitForSignal(&signals, seconds: wait) {
-                agent.context.log.info("stopping")
+                agent.log.info("stopping")
                 return .stopped
             }
         }

@@ -12,7 +12,7 @@ struct MetricsCollector {
     func isDue(lastCollectedEpoch: Int64?) -> Bool {
         guard context.config.metricsCommand != nil else { return false }
         guard let last = lastCollectedEpoch else { return true }
-        let now = Timestamp.epochSeconds()
+        let now = context.clock.now.secondsSinceEpoch
         return now - last >= context.config.metricsInterval || now < last
     }
 
@@ -20,10 +20,15 @@ struct MetricsCollector {
     /// reports and a problem per model that gave none.
     func collect() -> (metrics: [DeviceAPI.ModelMetrics], problems: [String]) {
         guard let command = context.config.metricsCommand else { return ([], []) }
-        let updating = Set(((try? context.journals()) ?? []).filter { $0.step.isLive }.map(\.name))
+        let updating: Set<BundleName>
+        let records: [InstalledRecord]
+        do {
+            updating = Set(try context.journals().filter { $0.step.isLive }.map(\.name))
+            records = try context.records()
+        } catch { return ([], ["cannot read what is installed: \(error)"]) }
         var metrics: [DeviceAPI.ModelMetrics] = []
         var problems: [String] = []
-        for record in ((try? context.records()) ?? []) where record.kind == "model" && !updating.contains(record.name) {
+        for record in records where record.kind.isModel && !updating.contains(record.name) {
             do { metrics.append(try collect(record, command: command)) } catch {
                 problems.append("metrics of \(record.name) \(record.version): \(error)")
             }
@@ -35,7 +40,7 @@ struct MetricsCollector {
         let path = context.layout.metricsReport(record.name)
         try FileSystem.removeFile(path)
         let outcome = try CommandRunner.run(command, environment: [
-            "OTA_BUNDLE_NAME": record.name, "OTA_BUNDLE_VERSION": record.version, "OTA_CURRENT_DIR": context.layout.current(record.name),
+            "OTA_BUNDLE_NAME": record.name.rawValue, "OTA_BUNDLE_VERSION": record.version.description, "OTA_CURRENT_DIR": context.layout.current(record.name),
             "OTA_METRICS_REPORT": path,
         ], timeoutSeconds: 60)
         guard outcome.succeeded else { throw ReportError("the metrics command failed (\(outcome.summary))") }
@@ -44,7 +49,9 @@ struct MetricsCollector {
             throw ReportError("the metrics command wrote no report to \(path)")
         }
         let report = try MetricsReport.decode(bytes)
+        // Left behind, it is removed before the next collection anyway.
         try? FileSystem.removeFile(path)
-        return DeviceAPI.ModelMetrics(bundleName: record.name, version: record.version, digest: record.digest, report: report)
+        return DeviceAPI.ModelMetrics(bundleName: record.name, version: record.version.description, digest: record.digest,
+                                      at: context.clock.now, report: report)
     }
 }

@@ -3,16 +3,16 @@ import OTACore
 /// `ota-agent status`: what is installed, what runs, what is in progress, what went wrong.
 public struct StatusReport: Codable, Equatable, Sendable {
     public struct Bundle: Codable, Equatable, Sendable {
-        public var name: String
-        public var kind: String?
-        public var version: String?
-        public var digest: String?
+        public var name: BundleName
+        public var kind: BundleKind?
+        public var version: SemanticVersion?
+        public var digest: SHA256Digest?
         public var slot: String?
         /// Where `current/NAME` points (models).
         public var current: String?
-        public var previousVersion: String?
+        public var previousVersion: SemanticVersion?
         public var previousSlot: String?
-        public var updateInProgress: String?
+        public var updateInProgress: SemanticVersion?
         public var updateStep: String?
         public var failedVersions: [String]
         /// Bytes the update in progress has fetched so far.
@@ -31,7 +31,7 @@ public struct StatusReport: Codable, Equatable, Sendable {
     }
 
     public struct ShadowProgress: Codable, Equatable, Sendable {
-        public var startedAt: String
+        public var startedAt: Timestamp
         public var samples: Int?
         public var minSamples: Int
         public var maxSeconds: Int
@@ -39,12 +39,12 @@ public struct StatusReport: Codable, Equatable, Sendable {
         enum CodingKeys: String, CodingKey { case startedAt = "started_at", samples, minSamples = "min_samples", maxSeconds = "max_s", gates }
     }
 
-    public var deviceID: String
+    public var deviceID: DeviceID
     public var registered: Bool
     public var server: String
-    public var lastCheckin: String?
+    public var lastCheckin: Timestamp?
     public var lastError: String?
-    public var lastErrorAt: String?
+    public var lastErrorAt: Timestamp?
     public var eventsWaiting: Int
     public var trust: Trust
     public var bundles: [Bundle]
@@ -53,7 +53,7 @@ public struct StatusReport: Codable, Equatable, Sendable {
     public struct Trust: Codable, Equatable, Sendable {
         public var report: DeviceAPI.TrustReport
         public var stale: Bool
-        public var problemAt: String?
+        public var problemAt: Timestamp?
         /// How far this device's clock was behind the server's at the last verified answer.
         public var clockBehindServerSeconds: Int64?
         enum CodingKeys: String, CodingKey { case report, stale, problemAt = "problem_at", clockBehindServerSeconds = "clock_behind_server_s" }
@@ -65,10 +65,11 @@ public struct StatusReport: Codable, Equatable, Sendable {
         case eventsWaiting = "events_waiting"
     }
 
-    public var text: String {
+    /// The report as lines for a person, judged at `now`.
+    public func text(now: Timestamp) -> String {
         var lines = ["device:      \(deviceID) (\(registered ? "registered" : "not registered yet"))", "server:      \(server)"]
-        lines.append("last check-in: \(lastCheckin ?? "never")")
-        if let lastError { lines.append("last error:  \(lastError) (\(lastErrorAt ?? "?"))") }
+        lines.append("last check-in: \(lastCheckin?.rfc3339 ?? "never")")
+        if let lastError { lines.append("last error:  \(lastError) (\(lastErrorAt?.rfc3339 ?? "?"))") }
         lines.append("events waiting for the server: \(eventsWaiting)")
         let report = trust.report
         if report.rootVersion == 0 {
@@ -76,20 +77,20 @@ public struct StatusReport: Codable, Equatable, Sendable {
         } else {
             lines.append("trust:       root version \(report.rootVersion), channel \(report.channel)\(trust.stale ? " (STALE)" : "")")
             lines.append("  release metadata: " + (report.targetsVersion.map { version in
-                let expires = report.targetsExpires ?? "?"
-                let left = (report.targetsExpires.flatMap(Timestamp.parse) ?? 0) - Timestamp.epochSeconds()
+                let expires = report.targetsExpires?.rfc3339 ?? "?"
+                let left = report.targetsExpires?.seconds(since: now) ?? 0
                 let when = left <= 0 ? "EXPIRED at \(expires)" : "expires \(expires) (in \(DurationText.describe(seconds: Int(left))))\(left < 3 * 86_400 ? ", SOON" : "")"
                 return "version \(version), \(when)"
             } ?? "none verified yet"))
-            lines.append("  last verified answer: \(report.verifiedAt ?? "never")")
+            lines.append("  last verified answer: \(report.verifiedAt?.rfc3339 ?? "never")")
             if let behind = trust.clockBehindServerSeconds, abs(behind) > 300 {
                 lines.append("  clock: \(DurationText.describe(seconds: Int(abs(behind)))) \(behind > 0 ? "behind" : "ahead of") the server's: expiry is judged by this device's clock; fix it (NTP)")
             }
         }
-        if let problem = report.problem { lines.append("  problem: \(problem) (\(trust.problemAt ?? "?"))") }
+        if let problem = report.problem { lines.append("  problem: \(problem) (\(trust.problemAt?.rfc3339 ?? "?"))") }
         for bundle in bundles {
             lines.append("")
-            lines.append("\(bundle.name) (\(bundle.kind ?? "?"))")
+            lines.append("\(bundle.name) (\(bundle.kind?.name ?? "?"))")
             lines.append("  committed: \(bundle.version.map { "\($0) in slot \(bundle.slot ?? "?")" } ?? "nothing yet")")
             if let current = bundle.current { lines.append("  current -> \(current)") }
             if let previous = bundle.previousVersion { lines.append("  previous:  \(previous) in slot \(bundle.previousSlot ?? "?")") }
@@ -112,37 +113,43 @@ public struct StatusReport: Codable, Equatable, Sendable {
 
 extension Agent {
     private func shadowProgress(_ journal: Journal) -> StatusReport.ShadowProgress? {
-        guard journal.step == .shadow, let policy = journal.shadow, let started = journal.shadowStartedEpoch else { return nil }
+        guard case .shadow(let phase) = journal.step, let policy = journal.shadowPolicy else { return nil }
+        // No report yet, or one the application is still writing: no figure yet.
         let report = try? ShadowReport.decode(FileSystem.readRegularFile(layout.shadowReport(journal.name), limit: ShadowReport.maximumBytes))
-        return .init(startedAt: Timestamp.format(secondsSinceEpoch: started), samples: report?.shadowID == journal.shadowID ? report?.samples : nil,
+        return .init(startedAt: phase.startedAt, samples: report?.shadowID == phase.id ? report?.samples : nil,
                      minSamples: policy.minSamples, maxSeconds: policy.maxSeconds, gates: policy.gates)
     }
 
     public func statusReport() throws -> StatusReport {
         let records = try context.records()
         let journals = try context.journals()
-        let status = try status()
-        let names = Set(records.map(\.name)).union(journals.map(\.name)).union(context.ledger.failedVersions.keys).sorted()
+        let status = storedStatus()
+        let failed = context.ledger.failedVersions.keys.compactMap { BundleName(rawValue: $0) }
+        let names = Set(records.map(\.name)).union(journals.map(\.name)).union(failed).sorted()
         let bundles = names.map { name -> StatusReport.Bundle in
             let record = records.first { $0.name == name }
             let journal = journals.first { $0.name == name }
             return StatusReport.Bundle(
-                name: name, kind: record?.kind ?? journal?.kind, version: record?.version, digest: record?.digest, slot: record?.slot,
+                name: name, kind: record?.kind ?? journal?.kind, version: record?.version, digest: record?.digest, slot: record?.slot.rawValue,
                 current: FileSystem.readSymlink(layout.current(name)), previousVersion: record?.previous?.version,
-                previousSlot: record?.previous?.slot, updateInProgress: journal?.version, updateStep: journal?.step.rawValue,
-                failedVersions: context.ledger.failedVersions[name] ?? [], updateFetchedBytes: journal?.fetchedBytes, transfer: record?.transfer,
-                shadow: journal.flatMap(shadowProgress))
+                previousSlot: record?.previous?.slot.rawValue, updateInProgress: journal?.version, updateStep: journal?.step.name.rawValue,
+                failedVersions: context.ledger.failedVersions[name.rawValue] ?? [], updateFetchedBytes: journal?.transfer.fetchedBytes,
+                transfer: record?.transfer, shadow: journal.flatMap(shadowProgress))
         }
-        let credentials = try? StateFile.read(Credentials.self, from: layout.credentials)
+        let credentials = try StateFile.read(Credentials.self, from: layout.credentials)
+        let trustState = try context.trust.state()
         let report: DeviceAPI.TrustReport
         do { report = try context.trust.report() } catch {
             report = DeviceAPI.TrustReport(rootVersion: context.trust.anchor.version, channel: context.trust.channel, problem: String(describing: error))
         }
         return StatusReport(deviceID: config.deviceID, registered: credentials?.registered ?? (credentials != nil), server: config.serverURL,
-                            lastCheckin: status?.lastCheckin, lastError: status?.lastError, lastErrorAt: status?.lastErrorAt,
+                            lastCheckin: status.lastCheckin, lastError: status.lastError, lastErrorAt: status.lastErrorAt,
                             eventsWaiting: context.outbox.pending.count,
-                            trust: StatusReport.Trust(report: report, stale: report.isStale(at: Timestamp.epochSeconds()), problemAt: context.trust.state().problemAt,
-                                                     clockBehindServerSeconds: context.trust.state().clockBehindServerSeconds),
+                            trust: StatusReport.Trust(report: report, stale: report.isStale(at: context.clock.now), problemAt: trustState.problemAt,
+                                                     clockBehindServerSeconds: trustState.clockBehindServerSeconds),
                             bundles: bundles)
     }
+
+    /// The status as text, judged by this agent's clock.
+    public func statusText() throws -> String { try statusReport().text(now: context.clock.now) }
 }

@@ -68,7 +68,8 @@ struct CommandRunner: Sendable {
             pointer += 1
         }
         for (key, value) in extra { environment[key] = value }
-        environment[CrashHook.environmentVariable] = nil
+        // A test's crash point is for the agent alone, never for the programs it runs.
+        environment["OTA_AGENT_CRASH_AT"] = nil
 
         let cArguments = argv.map { strdup($0) } + [nil]
         let cEnvironment = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -131,6 +132,7 @@ struct CommandRunner: Sendable {
     /// Marks every descriptor from 3 up close-on-exec, so that no command (a bundle's
     /// self-test above all) inherits the agent's connections or files.
     static func closeOnExec() {
+        // Without /proc (a chroot) nothing is marked: the agent opens its own files close-on-exec.
         for name in (try? FileSystem.list("/proc/self/fd")) ?? [] {
             guard let descriptor = Int32(name), descriptor > 2 else { continue }
             let flags = fcntl(descriptor, F_GETFD)

@@ -1,13 +1,30 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import OTACore
 
 /// The update in progress for one bundle name. Written atomically before each step begins,
 /// so that after a crash or a power loss the agent resumes exactly where it stopped, or
 /// rolls back.
-struct Journal: Codable, Equatable {
-    enum Step: String, Codable, CaseIterable {
+///
+/// Everything that holds for the whole update is a plain field; what belongs to one step
+/// travels in that step's case (`Step`), so no field is ever "only valid while…".
+struct Journal: Equatable {
+    /// What is being installed: all of it from the verified manifest.
+    var name: BundleName
+    var kind: BundleKind
+    var version: SemanticVersion
+    var digest: SHA256Digest
+    var slot: SlotName
+    var envelope: Envelope
+    /// The deployment that offers it now (it can change: cancelled and deployed again).
+    var deploymentID: DeploymentID?
+    /// What ran before, and runs again after a rollback; nil for a first install.
+    var previous: InstalledRecord.Previous?
+    var startedAt: Timestamp
+    var transfer = TransferCounts()
+    /// The deployment's shadow phase, if it has one.
+    var shadowPolicy: ShadowPolicy?
+    var step: Step
+
+    enum Step: Equatable {
         /// Envelope verified against the trust root; compatible and newer.
         case verified
         /// Files are being fetched (resumable).
@@ -15,83 +32,106 @@ struct Journal: Codable, Equatable {
         /// Every file is present and matches its SHA-256.
         case downloaded
         /// The new slot is complete, and the candidate in it runs beside the live model
-        /// (`STATE/candidate/NAME`), serving nothing; the application measures both. Ends in a
-        /// verdict against the deployment's gates: `staged`, or given up.
-        case shadow
+        /// (`STATE/candidate/NAME`), serving nothing; the application measures both.
+        case shadow(ShadowPhase)
         /// The new slot is complete under slots/NAME/SLOT (and passed its shadow phase, if any).
         case staged
         /// The new version is live (link swapped, or handler activated); reload follows.
         case activated
         /// Waiting for the reboot a handler asked for; the trial runs after it.
-        case awaitingReboot = "awaiting-reboot"
+        case awaitingReboot
         /// The health check is running on the live new version.
         case trial
         /// Healthy: making it the committed version.
         case committing
-        /// Unhealthy or broken: putting the previous version back.
-        case rollingBack = "rolling-back"
+        /// Unhealthy or broken: putting the previous version back, because of `reason`.
+        case rollingBack(reason: String)
+
+        var name: Name {
+            switch self {
+            case .verified: return .verified
+            case .downloading: return .downloading
+            case .downloaded: return .downloaded
+            case .shadow: return .shadow
+            case .staged: return .staged
+            case .activated: return .activated
+            case .awaitingReboot: return .awaitingReboot
+            case .trial: return .trial
+            case .committing: return .committing
+            case .rollingBack: return .rollingBack
+            }
+        }
 
         /// From activation on, the new version may be what runs (a crash during activation
         /// leaves the journal at `staged`): such an update ends only by commit or rollback.
-        var isLive: Bool { ![.verified, .downloading, .downloaded, .shadow].contains(self) }
+        var isLive: Bool { name.isLive }
+
+        /// The step's name, as the journal file and `ota-agent status` spell it.
+        enum Name: String, Codable, CaseIterable {
+            case verified, downloading, downloaded, shadow, staged, activated
+            case awaitingReboot = "awaiting-reboot"
+            case trial, committing
+            case rollingBack = "rolling-back"
+
+            var isLive: Bool { ![.verified, .downloading, .downloaded, .shadow].contains(self) }
+        }
     }
 
-    var name: String
-    var kind: String
-    var version: String
-    var digest: String
-    var deploymentID: String?
-    var envelope: Envelope
-    var step: Step
-    var slot: String
-    var previousSlot: String?
-    var previousVersion: String?
-    var previousDigest: String?
-    /// Why the update is being rolled back.
-    var failure: String?
-    var startedAt: String
-    /// Complete downloads (or staged files) whose SHA-256 was wrong: bounded, see `Updater`.
-    var corruptDownloads: Int?
-    /// Cycles in which the server refused the content (403, 404, 410) while still offering
-    /// the update: bounded, see `Updater`.
-    var refusedDownloads: Int?
-    /// Bytes received for this update so far, across restarts (the rest came from the device).
-    var fetchedBytes: UInt64?
-    /// The deployment's shadow phase, if it has one.
-    var shadow: ShadowPolicy?
-    /// Set when the shadow phase begins: the id the report must echo, and the start (epoch s).
-    var shadowID: String?
-    var shadowStartedEpoch: Int64?
-    /// Whether the application was told to start (so a resumed phase does not tell it twice).
-    var shadowCommandRan: Bool?
-    /// The verdict, journaled before it is acted on.
-    var shadowOutcome: DeviceAPI.ShadowOutcome?
-
-    enum CodingKeys: String, CodingKey {
-        case name, kind, version, digest, envelope, step, slot, failure
-        case deploymentID = "deployment_id", previousSlot = "previous_slot", previousVersion = "previous_version"
-        case previousDigest = "previous_digest", startedAt = "started_at", corruptDownloads = "corrupt_downloads"
-        case refusedDownloads = "refused_downloads", fetchedBytes = "fetched_bytes"
-        case shadow, shadowID = "shadow_id", shadowStartedEpoch = "shadow_started_epoch", shadowCommandRan = "shadow_command_ran"
-        case shadowOutcome = "shadow_outcome"
+    /// A shadow phase under way: the id its report must echo, when it started, whether the
+    /// application was told (so a resumed phase does not tell it twice), and the verdict,
+    /// journaled before it is acted on.
+    struct ShadowPhase: Equatable {
+        var id: String
+        var startedAt: Timestamp
+        var commandRan = false
+        var verdict: ShadowVerdict?
     }
+
+    enum ShadowVerdict: Equatable {
+        case passed(DeviceAPI.ShadowOutcome)
+        case failed(DeviceAPI.ShadowOutcome, reason: String)
+
+        var outcome: DeviceAPI.ShadowOutcome {
+            switch self { case .passed(let outcome), .failed(let outcome, _): return outcome }
+        }
+    }
+
+    /// What the transfer cost and how often it went wrong, across restarts.
+    struct TransferCounts: Equatable {
+        /// Bytes received for this update so far (the rest came from the device).
+        var fetchedBytes: UInt64 = 0
+        /// Complete downloads (or staged files) whose SHA-256 was wrong: bounded, see `Updater`.
+        var corrupt = 0
+        /// Cycles running in which the server refused the content (403, 404, 410) while still
+        /// offering the update: bounded, see `Updater`.
+        var refused = 0
+    }
+
+    /// The shadow phase's outcome while the update is in it.
+    var shadowOutcome: DeviceAPI.ShadowOutcome? {
+        if case .shadow(let phase) = step { return phase.verdict?.outcome }
+        return nil
+    }
+
+    var label: String { "\(name) \(version)" }
 }
 
-/// The crash hook for tests: `OTA_AGENT_CRASH_AT=STEP` makes the agent exit abruptly (no
-/// cleanup, like a power cut) right after journaling STEP. Besides the journal steps it knows
-/// `download-midway` (half of a file received), `rebuild-midway` (half of a chunked file's
-/// missing chunks placed) and `reloaded` (after the reload command).
-/// Never set it in production.
-struct CrashHook: Sendable {
-    let step: String?
+/// The name of a slot folder: `VERSION-DIGEST12`. A version's build metadata brings `+`.
+struct SlotName: ValidatedName {
+    let rawValue: String
+    init(checked text: String) { rawValue = text }
+    static let what = "slot"
 
-    static let environmentVariable = "OTA_AGENT_CRASH_AT"
-    static let exitStatus: Int32 = 99
-
-    init(step: String?) { self.step = step }
-
-    func reached(_ name: String) {
-        guard step == name else { return }
-        _exit(Self.exitStatus)
+    static func problem(_ text: String) -> String? {
+        let bytes = Array(text.utf8)
+        func isAlphanumeric(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) }
+        guard (1...256).contains(bytes.count), isAlphanumeric(bytes[0]),
+              bytes.allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "+") }) else {
+            return "slot '\(PayloadPath.printable(text))' is not VERSION-DIGEST"
+        }
+        return nil
     }
+
+    /// The slot a verified bundle is staged in.
+    init(_ verified: VerifiedManifest) { rawValue = "\(verified.manifest.version)-\(verified.digest.short)" }
 }

@@ -1,3 +1,4 @@
+import Logging
 import OTAClient
 import OTACore
 
@@ -5,14 +6,22 @@ import OTACore
 /// before a crash or while offline still reaches the server.
 final class Outbox {
     private let path: String
-    private let log: AgentLog
+    private let log: Logger
     private(set) var pending: [PendingEvent]
     static let capacity = 1000
 
-    init(path: String, log: AgentLog) throws {
+    init(path: String, log: Logger) throws {
         self.path = path
         self.log = log
-        pending = try StateFile.read([PendingEvent].self, from: path) ?? []
+        // Read one event at a time: an event an older agent wrote that this one cannot read is
+        // dropped (it could never be delivered), not a reason to stop the agent.
+        var pending: [PendingEvent] = []
+        for (index, entry) in (try StateFile.read([JSONValue].self, from: path) ?? []).enumerated() {
+            do { pending.append(try StrictJSON.decode(PendingEvent.self, from: try StrictJSON.encode(entry), what: "event \(index + 1)")) } catch {
+                log.error("cannot read a queued event (\(error)); dropped")
+            }
+        }
+        self.pending = pending
     }
 
     /// A batch stays well inside what the server takes at once (`EventsRequest`).
@@ -32,15 +41,15 @@ final class Outbox {
     /// may pass (no connection, a server error, 429); an event the server refuses as invalid
     /// is logged and dropped, because sending it again can only fail again and would keep
     /// every later event, outcomes included, from ever reaching the server.
-    func flush(_ client: DeviceClient) throws {
+    func flush(_ transport: any DeviceTransport) throws {
         while !pending.isEmpty {
             let batch = Self.nextBatch(pending)
             do {
-                try client.report(batch)
-            } catch let error as HTTPClientError where Self.isRefusal(error) {
+                try transport.report(batch)
+            } catch let error as HTTPClientError where error.refusesRequest {
                 // Which of them is refused? One at a time tells.
                 for event in batch {
-                    do { try client.report([event]) } catch let error as HTTPClientError where Self.isRefusal(error) {
+                    do { try transport.report([event]) } catch let error as HTTPClientError where error.refusesRequest {
                         log.error("the server refuses the event '\(event.state.rawValue)' for \(event.bundleName) \(event.version); dropped: \(error)")
                     }
                     pending.removeFirst()
@@ -58,15 +67,11 @@ final class Outbox {
         var bytes = 0
         var count = 0
         for event in pending.prefix(batchCount) {
-            bytes += ((try? StrictJSON.encode(event))?.count ?? DeviceAPI.Event.storedDetailBytes * 2) + 1
+            // An event that cannot be encoded goes alone (and fails on its own).
+            do { bytes += try StrictJSON.encode(event).count + 1 } catch { bytes += batchBytes }
             if count > 0 && bytes > batchBytes { break }
             count += 1
         }
         return Array(pending.prefix(max(1, count)))
-    }
-
-    /// The server read the events and will not take them, whenever they are sent.
-    static func isRefusal(_ error: HTTPClientError) -> Bool {
-        [400, 413, 422].contains(error.statusCode ?? 0)
     }
 }

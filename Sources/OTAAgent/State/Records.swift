@@ -3,13 +3,13 @@ import OTACore
 /// This device's registration. `device_token` is only in files of agents from before device
 /// keys (it is retired when the key is bound).
 struct Credentials: Codable, Equatable {
-    var deviceID: String
+    var deviceID: DeviceID
     var deviceToken: String?
     var registered: Bool?
     /// SHA-256 of the enrollment token this device registered with: never sent again.
     var usedEnrollmentToken: String?
 
-    init(deviceID: String, deviceToken: String? = nil, registered: Bool = true, usedEnrollmentToken: String? = nil) {
+    init(deviceID: DeviceID, deviceToken: String? = nil, registered: Bool = true, usedEnrollmentToken: String? = nil) {
         self.deviceID = deviceID
         self.deviceToken = deviceToken
         self.registered = registered
@@ -23,22 +23,38 @@ struct Credentials: Codable, Equatable {
 
 /// What is committed for one bundle name: the version that runs when no update is in progress.
 struct InstalledRecord: Codable, Equatable {
-    var name: String
-    var kind: String
-    var version: String
-    var digest: String
-    var slot: String
+    var name: BundleName
+    var kind: BundleKind
+    var version: SemanticVersion
+    var digest: SHA256Digest
+    var slot: SlotName
     /// The committed files, to hard-link unchanged ones into the next version's slot.
     var files: [Manifest.FileEntry]
-    var committedAt: String
+    var committedAt: Timestamp
     var previous: Previous?
     /// What installing this version fetched, against the full size of its files.
     var transfer: DeviceAPI.Transfer?
 
+    /// The version before: what a rollback of the next update puts back. Version and digest
+    /// are absent only in records of agents that did not keep them.
     struct Previous: Codable, Equatable {
-        var version: String
-        var digest: String
-        var slot: String
+        var version: SemanticVersion?
+        var digest: SHA256Digest?
+        var slot: SlotName
+
+        init(version: SemanticVersion?, digest: SHA256Digest?, slot: SlotName) {
+            self.version = version
+            self.digest = digest
+            self.slot = slot
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            // Older agents wrote "" for a version or digest they did not know.
+            version = try c.decodeIfPresent(String.self, forKey: .version).flatMap { $0.isEmpty ? nil : try SemanticVersion($0) }
+            digest = try c.decodeIfPresent(String.self, forKey: .digest).flatMap { $0.isEmpty ? nil : SHA256Digest(hex: $0) }
+            slot = try c.decode(SlotName.self, forKey: .slot)
+        }
     }
 
     enum CodingKeys: String, CodingKey {
@@ -52,11 +68,11 @@ typealias PendingEvent = DeviceAPI.Event
 
 /// The last things worth telling an operator who runs `ota-agent status`.
 struct AgentStatus: Codable, Equatable {
-    var lastCheckin: String?
+    var lastCheckin: Timestamp?
     var lastError: String?
-    var lastErrorAt: String?
+    var lastErrorAt: Timestamp?
     var pollIntervalSeconds: Int?
-    /// When the live models' figures were last collected (epoch seconds).
+    /// When the live models' figures were last collected (epoch seconds on disk).
     var lastMetricsEpoch: Int64?
     enum CodingKeys: String, CodingKey {
         case lastCheckin = "last_checkin", lastError = "last_error", lastErrorAt = "last_error_at"

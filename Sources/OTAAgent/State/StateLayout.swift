@@ -15,7 +15,7 @@ import OTACore
 ///     installed/NAME.json       the committed version of each bundle name
 ///     journal/NAME.json         the update in progress for a bundle name
 ///     outbox.json               events not yet delivered to the server
-///     refusals.json             assignments refused, so each is reported once
+///     ledger.json               versions that failed here, assignments refused or ended
 ///     status.json               last check-in and last error
 struct StateLayout: Sendable {
     let root: String
@@ -25,7 +25,7 @@ struct StateLayout: Sendable {
     var currentDirectory: String { root + "/current" }
     var downloads: String { root + "/downloads" }
     var outbox: String { root + "/outbox.json" }
-    var refusals: String { root + "/refusals.json" }
+    var ledger: String { root + "/ledger.json" }
     var status: String { root + "/status.json" }
     var journals: String { root + "/journal" }
     var installed: String { root + "/installed" }
@@ -35,15 +35,16 @@ struct StateLayout: Sendable {
     var trustDirectory: String { root + "/trust" }
     var trustState: String { root + "/trust/state.json" }
 
-    func current(_ name: String) -> String { "\(currentDirectory)/\(name)" }
-    func candidate(_ name: String) -> String { "\(candidateDirectory)/\(name)" }
-    func shadowReport(_ name: String) -> String { "\(reports)/\(name).shadow.json" }
-    func metricsReport(_ name: String) -> String { "\(reports)/\(name).metrics.json" }
-    func slots(_ name: String) -> String { "\(root)/slots/\(name)" }
-    func slot(_ name: String, _ slot: String) -> String { "\(root)/slots/\(name)/\(slot)" }
-    func staging(_ name: String, _ slot: String) -> String { "\(root)/staging/\(name)/\(slot).partial" }
-    func journal(_ name: String) -> String { "\(journals)/\(name).json" }
-    func record(_ name: String) -> String { "\(installed)/\(name).json" }
+    // Bundle names and slots are checked names (`BundleName`, `SlotName`): none is a path.
+    func current(_ name: BundleName) -> String { "\(currentDirectory)/\(name)" }
+    func candidate(_ name: BundleName) -> String { "\(candidateDirectory)/\(name)" }
+    func shadowReport(_ name: BundleName) -> String { "\(reports)/\(name).shadow.json" }
+    func metricsReport(_ name: BundleName) -> String { "\(reports)/\(name).metrics.json" }
+    func slots(_ name: BundleName) -> String { "\(root)/slots/\(name)" }
+    func slot(_ name: BundleName, _ slot: SlotName) -> String { "\(root)/slots/\(name)/\(slot)" }
+    func staging(_ name: BundleName, _ slot: SlotName) -> String { "\(root)/staging/\(name)/\(slot).partial" }
+    func journal(_ name: BundleName) -> String { "\(journals)/\(name).json" }
+    func record(_ name: BundleName) -> String { "\(installed)/\(name).json" }
     func download(_ digest: SHA256Digest) -> String { "\(downloads)/\(digest.hex)" }
     func partialDownload(_ digest: SHA256Digest) -> String { "\(downloads)/\(digest.hex).part" }
     /// A chunked file being rebuilt in place (each chunk at its offset), and the answer to the
@@ -52,7 +53,7 @@ struct StateLayout: Sendable {
     func fetchedRanges(_ digest: SHA256Digest) -> String { "\(downloads)/\(digest.hex).ranges" }
 
     /// The link text of `current/NAME` for a slot (relative, so the state folder can move).
-    func linkTarget(_ name: String, _ slot: String) -> String { "../slots/\(name)/\(slot)" }
+    func linkTarget(_ name: BundleName, _ slot: SlotName) -> String { "../slots/\(name)/\(slot)" }
 
     func create() throws {
         for folder in [root, currentDirectory, candidateDirectory, reports, downloads, journals, installed, root + "/slots", root + "/staging"] {

@@ -11,16 +11,23 @@ import OTACore
 struct DeviceTrust {
     let anchor: TrustAnchor
     let layout: StateLayout
-    let channel: String
+    let channel: Channel
+    let clock: any DomainClock
 
     var folder: MetadataFolder { MetadataFolder(layout.trustDirectory) }
 
-    func state() -> TrustState { (try? StateFile.read(TrustState.self, from: layout.trustState)) ?? TrustState() }
+    /// What this device remembers of its trust. A state file that cannot be read is an error:
+    /// the highest root version and the clock floor in it are what keep old metadata out.
+    func state() throws -> TrustState {
+        do { return try StateFile.read(TrustState.self, from: layout.trustState) ?? TrustState() } catch {
+            throw TrustStoreError("cannot read this device's trust state (\(layout.trustState)): \(error); restore it, or remove it to start over from trust_root")
+        }
+    }
 
     /// A trust state that cannot be saved is an error: the device must not go on as if it had
     /// remembered a root version or a clock floor.
     func save(_ change: (inout TrustState) -> Void) throws {
-        var current = state()
+        var current = try state()
         change(&current)
         do { try StateFile.write(current, to: layout.trustState) } catch {
             throw TrustStoreError("cannot save this device's trust state (\(layout.trustState)): \(error)")
@@ -29,15 +36,15 @@ struct DeviceTrust {
 
     /// Expiry is judged against the later of the device's clock and the clock floor
     /// (`TrustState.serverTimeEpoch`).
-    func referenceTime() -> Int64 { max(Timestamp.epochSeconds(), state().serverTimeEpoch ?? 0) }
+    func referenceTime() throws -> Int64 { max(clock.now.secondsSinceEpoch, try state().serverTimeEpoch ?? 0) }
 
     /// The newest root this device trusts: the walked one, or the configured one when that
     /// is newer (an operator installed it by hand). Fails closed: a walked root that cannot
     /// be read, or any root older than one this device already trusted, is an error, never a
     /// reason to fall back to older keys.
     func metadata() throws -> TrustedMetadata {
-        let now = referenceTime()
-        let highest = state().rootVersion ?? 0
+        let now = try referenceTime()
+        let highest = try state().rootVersion ?? 0
         var walked: TrustedMetadata?
         if FileSystem.exists(layout.trustDirectory + "/root.json") {
             do {
@@ -67,33 +74,34 @@ struct DeviceTrust {
         // old copies do not, and the server must send new ones.
         // Only the version and expiry are read: release metadata can list tens of thousands of
         // releases, and the report is made at every check-in.
+        // A copy that does not verify is reported as absent: the server then sends it again.
         func header(_ role: TUFRoleName) -> MetadataEnvelope.Header? {
             folder.load(role).flatMap { try? MetadataEnvelope.header(role, $0, verifiedBy: trusted.root) }
         }
         let targets = header(.targets)
-        let current = state()
+        let current = try state()
         return DeviceAPI.TrustReport(rootVersion: trusted.root.version, timestampVersion: header(.timestamp)?.version,
                                      snapshotVersion: header(.snapshot)?.version, targetsVersion: targets?.version,
-                                     targetsExpires: targets?.expires, channel: channel, verifiedAt: current.verifiedAt,
+                                     targetsExpires: targets.flatMap { Timestamp(rfc3339: $0.expires) }, channel: channel, verifiedAt: current.verifiedAt,
                                      problem: current.problem.map { String($0.prefix(2000)) })
     }
 
     /// One check-in: send, verify the answer, refresh the metadata.
-    func checkin(_ client: DeviceClient, _ request: DeviceAPI.CheckinRequest, deviceID: String) throws -> TrustedAnswer {
+    func checkin(_ transport: any DeviceTransport, _ request: DeviceAPI.CheckinRequest, deviceID: DeviceID) throws -> TrustedAnswer {
         var request = request
         let nonce = Hex.encode(SecureRandom.bytes(16))
         request.nonce = nonce
         request.trust = try report()
         // The body is read into its parts and let go at once (it can be megabytes).
         let answer: CheckinAnswer
-        do { answer = try CheckinAnswer(body: try client.checkinAnswer(request)) } catch let error as CheckinAnswer.Malformed {
+        do { answer = try CheckinAnswer(body: try transport.checkinAnswer(request)) } catch let error as CheckinAnswer.Malformed {
             throw HTTPClientError.invalidAnswer("the server's answer to POST \(DeviceAPI.checkinPath) is not what this client understands: \(error)")
         }
         var trusted = try metadata()
         switch answer.form {
         case .unsigned(let response):
             guard trusted.root.version == 0 else {
-                throw refuse("the answer is not signed, and root version \(trusted.root.version) requires signed answers")
+                throw try refuse("the answer is not signed, and root version \(trusted.root.version) requires signed answers")
             }
             return TrustedAnswer(response: response)
         case .signed(let envelope, var metadata):
@@ -105,8 +113,8 @@ struct DeviceTrust {
             let walkedTo = trusted.root.version
             try save { $0.rootVersion = max($0.rootVersion ?? 0, walkedTo) }
             let opened: CheckinAnswer.Opened
-            do { opened = try CheckinAnswer.open(envelope, under: trusted.root, deviceID: deviceID, nonce: nonce) } catch {
-                throw refuse(error.description + (problem.map { " (the metadata beside it was refused too: \($0))" } ?? ""))
+            do { opened = try CheckinAnswer.open(envelope, under: trusted.root, deviceID: deviceID.rawValue, nonce: nonce) } catch {
+                throw try refuse(error.description + (problem.map { " (the metadata beside it was refused too: \($0))" } ?? ""))
             }
             if trusted.root.version == 0 {
                 // Still on the legacy root (no root version 1 linked to it): legacy rules, as
@@ -114,26 +122,26 @@ struct DeviceTrust {
                 try save { $0.problem = problem.map { "cannot move to the server's TUF root: \($0)" } }
                 return TrustedAnswer(response: opened.response, problem: nil)
             }
-            let now = Timestamp.epochSeconds()
+            let now = clock.now
             try save { state in
                 // The clock floor moves only to a time both clocks have reached; the difference
                 // is kept so that `ota-agent status` can show a wrong clock.
-                state.serverTimeEpoch = ClockFloor.raised(state.serverTimeEpoch, issued: opened.issued, deviceNow: now)
-                state.clockBehindServerSeconds = ClockFloor.deviceBehind(issued: opened.issued, deviceNow: now)
-                state.verifiedAt = Timestamp.now()
+                state.serverTimeEpoch = ClockFloor.raised(state.serverTimeEpoch, issued: opened.issued, deviceNow: now.secondsSinceEpoch)
+                state.clockBehindServerSeconds = ClockFloor.deviceBehind(issued: opened.issued, deviceNow: now.secondsSinceEpoch)
+                state.verifiedAt = now
                 state.problem = problem
-                state.problemAt = problem == nil ? nil : Timestamp.now()
+                state.problemAt = problem == nil ? nil : now
             }
-            return TrustedAnswer(response: opened.response, releases: problem == nil ? trusted.targets : nil, problem: problem)
+            return TrustedAnswer(response: opened.response, releases: problem == nil ? trusted.targets : nil, problem: problem, signedByRoot: true)
         }
     }
 
-    private func refuse(_ reason: String) -> AnswerError {
-        // The refusal is what the device reports; a state file that cannot be written is
-        // logged by the caller through the error it throws next time.
-        try? save { state in
+    /// The refusal to throw, once it is remembered for `ota-agent status` and the server; a
+    /// state that cannot be saved is thrown instead (it is the worse problem).
+    private func refuse(_ reason: String) throws -> AnswerError {
+        try save { state in
             state.problem = "refused the server's answer: \(reason)"
-            state.problemAt = Timestamp.now()
+            state.problemAt = clock.now
         }
         return .refused(reason)
     }

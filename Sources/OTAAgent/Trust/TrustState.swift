@@ -3,7 +3,7 @@ import OTACore
 /// How fresh this device's trust is, kept beside its metadata in `STATE/trust/state.json`.
 struct TrustState: Codable, Equatable {
     /// When an answer from the server last verified (signature, device, nonce).
-    var verifiedAt: String?
+    var verifiedAt: Timestamp?
     /// The clock floor: the latest time that both this device's clock and a verified answer
     /// had reached. Expiry is never judged against an earlier time, so a clock reset to 1970
     /// cannot revive expired metadata.
@@ -13,7 +13,7 @@ struct TrustState: Codable, Equatable {
     var clockBehindServerSeconds: Int64?
     /// The last trust problem, until a refresh succeeds.
     var problem: String?
-    var problemAt: String?
+    var problemAt: Timestamp?
     /// The highest root version this device trusted: it never goes below it.
     var rootVersion: Int?
 
@@ -31,6 +31,13 @@ struct TrustedAnswer {
     var releases: TargetsMetadata?
     /// Set when the metadata could not be refreshed: no new update starts until it is fresh.
     var problem: String?
+    /// Whether the answer was verified against a TUF root (version 1 or later). Only such an
+    /// answer may widen where downloads go (`contentHosts`): a legacy root accepts unsigned
+    /// answers, and anyone on the path could name a host.
+    var signedByRoot = false
+
+    /// The hosts a download may be redirected to that the answer names.
+    var contentHosts: [String] { signedByRoot ? response.contentHosts ?? [] : [] }
 }
 
 enum AnswerError: Error, CustomStringConvertible {

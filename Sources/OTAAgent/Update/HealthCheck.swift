@@ -22,7 +22,7 @@ struct HealthCheck {
         let slotPath = layout.slot(journal.name, journal.slot)
         var notes: [String] = []
         if let command = config.healthCommand {
-            let environment = ["OTA_BUNDLE_NAME": journal.name, "OTA_BUNDLE_VERSION": journal.version, "OTA_BUNDLE_DIR": slotPath,
+            let environment = ["OTA_BUNDLE_NAME": journal.name.rawValue, "OTA_BUNDLE_VERSION": journal.version.description, "OTA_BUNDLE_DIR": slotPath,
                                "OTA_CURRENT_DIR": layout.current(journal.name), "OTA_STATE_DIR": layout.root]
             let outcome = try CommandRunner.run(command, environment: environment, timeoutSeconds: config.healthTimeout)
             if !outcome.succeeded { return (outcome.summary, outcome.summary) }
@@ -40,7 +40,7 @@ struct HealthCheck {
 
     private func selfTest(_ program: String, in slot: String, journal: Journal, timeoutSeconds: Int) throws -> CommandRunner.Outcome {
         let environment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": slot,
-                           "OTA_BUNDLE_NAME": journal.name, "OTA_BUNDLE_VERSION": journal.version, "OTA_BUNDLE_DIR": slot]
+                           "OTA_BUNDLE_NAME": journal.name.rawValue, "OTA_BUNDLE_VERSION": journal.version.description, "OTA_BUNDLE_DIR": slot]
         var argv = [program]
         if geteuid() == 0 {
             let user = config.bundleHealthUser ?? "nobody"

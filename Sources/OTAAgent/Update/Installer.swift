@@ -4,7 +4,7 @@ import OTACore
 /// every other kind goes through an install handler the device's config names.
 protocol Installer {
     /// Makes the staged slot live. Must be safe to repeat after a crash.
-    func activate(_ journal: Journal, slot: String) throws -> Activation
+    func activate(_ journal: Journal) throws -> Activation
     /// Runs right after activation and again after a crash before the trial (reload hooks).
     func afterActivation(_ journal: Journal) throws
     func commit(_ journal: Journal) throws
@@ -26,29 +26,29 @@ struct InstallError: Error, CustomStringConvertible {
 struct ModelInstaller: Installer {
     let layout: StateLayout
     let reloadCommand: [String]?
-    let crash: CrashHook
+    let crash: CrashInjection
 
-    func activate(_ journal: Journal, slot: String) throws -> Activation {
+    func activate(_ journal: Journal) throws -> Activation {
         try FileSystem.replaceSymlink(layout.current(journal.name), target: layout.linkTarget(journal.name, journal.slot))
         return .done
     }
 
     func afterActivation(_ journal: Journal) throws {
-        try reload(journal, version: journal.version)
-        crash.reached("reloaded")
+        try reload(journal, version: journal.version.description)
+        crash.reached(.reloaded)
     }
 
     func commit(_ journal: Journal) throws {}
 
     func rollback(_ journal: Journal) throws {
         let link = layout.current(journal.name)
-        if let previous = journal.previousSlot {
-            try FileSystem.replaceSymlink(link, target: layout.linkTarget(journal.name, previous))
+        if let previous = journal.previous {
+            try FileSystem.replaceSymlink(link, target: layout.linkTarget(journal.name, previous.slot))
         } else {
             try FileSystem.remove(link)
             try FileSystem.syncDirectory(layout.currentDirectory)
         }
-        try reload(journal, version: journal.previousVersion ?? "none")
+        try reload(journal, version: journal.previous?.version?.description ?? "none")
     }
 
     private func reload(_ journal: Journal, version: String) throws {
@@ -56,7 +56,7 @@ struct ModelInstaller: Installer {
         let outcome: CommandRunner.Outcome
         do {
             outcome = try CommandRunner.run(command, environment: [
-                "OTA_BUNDLE_NAME": journal.name, "OTA_BUNDLE_VERSION": version, "OTA_CURRENT_DIR": layout.current(journal.name),
+                "OTA_BUNDLE_NAME": journal.name.rawValue, "OTA_BUNDLE_VERSION": version, "OTA_CURRENT_DIR": layout.current(journal.name),
             ], timeoutSeconds: 120)
         } catch { throw InstallError(description: "cannot run the reload command: \(error)") }
         guard outcome.succeeded else { throw InstallError(description: "reload command failed (\(outcome.summary))") }
@@ -76,12 +76,12 @@ struct HandlerInstaller: Installer {
 
     private func call(_ verb: String, _ journal: Journal, extra: [String] = []) throws -> CommandRunner.Outcome {
         try CommandRunner.run([handler, verb] + extra, environment: [
-            "OTA_BUNDLE_NAME": journal.name, "OTA_BUNDLE_VERSION": journal.version, "OTA_BUNDLE_KIND": journal.kind,
-            "OTA_BUNDLE_DIR": layout.slot(journal.name, journal.slot), "OTA_PREVIOUS_VERSION": journal.previousVersion ?? "",
+            "OTA_BUNDLE_NAME": journal.name.rawValue, "OTA_BUNDLE_VERSION": journal.version.description, "OTA_BUNDLE_KIND": journal.kind.name,
+            "OTA_BUNDLE_DIR": layout.slot(journal.name, journal.slot), "OTA_PREVIOUS_VERSION": journal.previous?.version?.description ?? "",
         ], timeoutSeconds: timeoutSeconds)
     }
 
-    func activate(_ journal: Journal, slot: String) throws -> Activation {
+    func activate(_ journal: Journal) throws -> Activation {
         let install = try call("install", journal, extra: [layout.slot(journal.name, journal.slot)])
         guard install.succeeded else { throw InstallError(description: "handler install failed (\(install.summary))") }
         let activate = try call("activate", journal)

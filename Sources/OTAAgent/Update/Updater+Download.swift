@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Logging
 import OTAClient
 import OTACore
 
@@ -28,7 +29,7 @@ extension Updater {
             if FileSystem.exists(layout.download(file.sha256)) {
                 // Verified when it was renamed in; staging checks it again after a restart.
                 reused += 1
-            } else if let source = reusable[file.sha256], (try? SHA256Digest.ofFile(at: source)) == file.sha256 {
+            } else if let source = reusable[file.sha256], Self.holds(source, file.sha256) {
                 // A file of the live slot is used only if its bytes are still the signed ones.
                 verified.insert(file.sha256)
                 reused += 1
@@ -40,7 +41,6 @@ extension Updater {
                 verified.insert(file.sha256)
             }
         }
-        _ = fetched
         let cost = try transfer
         return "fetched \(cost.fetchedBytes) of \(cost.totalBytes) bytes; \(reused) of \(seen.count) files already on the device"
     }
@@ -49,8 +49,13 @@ extension Updater {
     var transfer: DeviceAPI.Transfer {
         get throws {
             var seen = Set<SHA256Digest>()
-            let total = try manifest.files.reduce(UInt64(0)) { seen.insert($1.sha256).inserted ? $0 + $1.size : $0 }
-            return DeviceAPI.Transfer(fetchedBytes: min(journal.fetchedBytes ?? 0, total), totalBytes: total)
+            // Saturating: each size is at most 1 PiB, but a signed manifest may list many.
+            let total = try manifest.files.reduce(UInt64(0)) { total, file in
+                guard seen.insert(file.sha256).inserted else { return total }
+                let (sum, overflow) = total.addingReportingOverflow(file.size)
+                return overflow ? .max : sum
+            }
+            return DeviceAPI.Transfer(fetchedBytes: min(journal.transfer.fetchedBytes, total), totalBytes: total)
         }
     }
 
@@ -67,18 +72,22 @@ extension Updater {
             do {
                 result = try fetcher.fetch(file.sha256, to: partial, expectedSize: file.size, progress: progress(for: file, from: before))
             } catch let error as HTTPClientError {
-                if let code = error.statusCode, [403, 404, 410].contains(code) { try countRefused(file, error) }
+                if error.refusesContent { try countRefused(file, error) }
                 let now = FileSystem.fileSize(partial) ?? 0
                 received += now > before ? now - before : 0
-                journal.fetchedBytes = (journal.fetchedBytes ?? 0) + (now > before ? now - before : 0)
-                guard error.isTransferProblem, now > before, attempt < Self.transferAttemptsPerCycle else { throw error }
-                agent.log.info("\(label): \(file.path): \(error); resuming at byte \(now)")
-                usleep(UInt32(min(attempt, 4)) * 250_000)
+                journal.transfer.fetchedBytes += now > before ? now - before : 0
+                guard error.isTransferProblem, now > before, attempt < Self.transferAttemptsPerCycle else {
+                    // What arrived stays counted when the next cycle resumes.
+                    try saveJournal()
+                    throw error
+                }
+                log.info("\(label): \(file.path): \(error); resuming at byte \(now)")
+                agent.clock.pause(seconds: Double(min(attempt, 4)) * 0.25)
                 continue
             }
             received += result.received
-            journal.fetchedBytes = (journal.fetchedBytes ?? 0) + result.received
-            if before > 0 && result.resumed { agent.log.info("\(label): \(file.path) resumed at byte \(before)") }
+            journal.transfer.fetchedBytes += result.received
+            if before > 0 && result.resumed { log.info("\(label): \(file.path) resumed at byte \(before)") }
             let size = FileSystem.fileSize(partial) ?? 0
             if size < file.size {
                 // The answer ended early without an error (a proxy that cuts it short).
@@ -93,7 +102,7 @@ extension Updater {
             }
             try FileSystem.rename(partial, to: layout.download(file.sha256))
             try FileSystem.syncDirectory(layout.downloads)
-            journal.refusedDownloads = nil
+            journal.transfer.refused = 0
             return received
         }
     }
@@ -101,11 +110,10 @@ extension Updater {
     /// Counts a cycle in which the server refused `file`'s content, and always throws: the
     /// error itself (the next cycle tries again), or at the limit the end of the update.
     mutating func countRefused(_ file: Manifest.FileEntry, _ error: HTTPClientError) throws -> Never {
-        let count = (journal.refusedDownloads ?? 0) + 1
-        journal.refusedDownloads = count
+        journal.transfer.refused += 1
         try saveJournal()
-        guard count < Self.refusedDownloadLimit else {
-            throw UpdateStop.abandoned("the server no longer serves '\(file.path)' (\(error), \(count) cycles running): the deployment was cancelled or superseded, or the content was removed")
+        guard journal.transfer.refused < Self.refusedDownloadLimit else {
+            throw UpdateProblem.contentRefused(path: file.path, error: error.description, cycles: journal.transfer.refused)
         }
         throw error
     }
@@ -113,19 +121,18 @@ extension Updater {
     /// Counts a corrupt file, then discards it (in that order, so that a crash between the
     /// two cannot make the count forget it); gives up this deployment's attempt at the limit.
     mutating func countCorrupt(_ problem: String, discarding file: String?) throws {
-        let count = (journal.corruptDownloads ?? 0) + 1
-        journal.corruptDownloads = count
+        journal.transfer.corrupt += 1
+        let count = journal.transfer.corrupt
         try saveJournal()
+        // Removed before it is fetched again; one that cannot be removed now is replaced then.
         if let file { try? FileSystem.remove(file) }
-        guard count < Self.corruptDownloadLimit else {
-            throw UpdateStop.gaveUp("gave up after \(count) corrupt files: \(problem) (corrupt content on the server, a damaged disk, or something on the way that alters it); deploy it again to retry")
-        }
-        agent.log.error("\(label): \(problem) (\(count) of \(Self.corruptDownloadLimit - 1) allowed); fetching it again")
+        guard count < Self.corruptDownloadLimit else { throw UpdateProblem.corruptContent(count: count, problem) }
+        log.error("\(label): \(problem) (\(count) of \(Self.corruptDownloadLimit - 1) allowed); fetching it again")
     }
 
     private func progress(for file: Manifest.FileEntry, from before: UInt64) -> (UInt64, UInt64) -> Void {
-        let crash = agent.crash
-        let log = agent.log
+        let crash = agent.environment.crash
+        let log = self.log
         let name = "\(label): \(file.path)"
         let midway = file.size / 2
         var crashed = false
@@ -133,7 +140,7 @@ extension Updater {
         return { done, total in
             if !crashed, done >= midway, done > before, done < file.size {
                 crashed = true
-                crash.reached("download-midway")
+                crash.reached(.downloadMidway)
             }
             // Large files log their progress every tenth.
             if total >= 8 << 20, done >= nextReport {
@@ -161,7 +168,7 @@ extension Updater {
             let download = layout.download(file.sha256)
             let fromDownload = FileSystem.exists(download)
             let source = fromDownload ? download : reusable[file.sha256]
-            guard let source, verified.contains(file.sha256) || (try? SHA256Digest.ofFile(at: source)) == file.sha256 else {
+            guard let source, verified.contains(file.sha256) || Self.holds(source, file.sha256) else {
                 try countCorrupt("'\(file.path)' changed on the device's disk after it was verified", discarding: fromDownload ? download : nil)
                 return false
             }
@@ -176,6 +183,12 @@ extension Updater {
         try FileSystem.rename(staging, to: final)
         try FileSystem.syncDirectory(layout.slots(journal.name))
         return true
+    }
+
+    /// Whether the file at `path` holds exactly `digest`'s bytes; a file that cannot be read
+    /// does not.
+    static func holds(_ path: String, _ digest: SHA256Digest) -> Bool {
+        do { return try SHA256Digest.ofFile(at: path) == digest } catch { return false }
     }
 
     /// 0755 whatever the umask: a self-test running as another user must reach its slot.
@@ -204,7 +217,7 @@ extension HTTPClientError {
     var isTransferProblem: Bool {
         switch self {
         case .transport, .tooLarge, .invalidAnswer: return true
-        case .status, .insecureURL, .file: return false
+        case .status, .unknownDevice, .redirectRefused, .insecureURL, .file: return false
         }
     }
 }

@@ -39,7 +39,7 @@ extension Updater {
             return try fetch(file)
         }
         let missingAtStart = rebuild.missingBytes
-        agent.log.info("\(label): \(file.path): \(file.size - missingAtStart) of \(file.size) bytes already on the device; fetching the rest")
+        log.info("\(label): \(file.path): \(file.size - missingAtStart) of \(file.size) bytes already on the device; fetching the rest")
         var nextReport = missingAtStart / 10
         var received: UInt64 = 0
         var placedThisRun: UInt64 = 0
@@ -54,15 +54,15 @@ extension Updater {
             var failure: (any Error)?
             do { _ = try fetcher.fetchRanges(file.sha256, batch.ranges, to: answer) } catch { failure = error }
             let outcome = try rebuild.place(batch, from: answer)
-            try? FileSystem.remove(answer)
+            try FileSystem.remove(answer)
             received += outcome.receivedBytes
             placedThisRun += outcome.placedBytes
-            journal.fetchedBytes = (journal.fetchedBytes ?? 0) + outcome.receivedBytes
-            if outcome.placedBytes > 0 { journal.refusedDownloads = nil }
+            journal.transfer.fetchedBytes += outcome.receivedBytes
+            if outcome.placedBytes > 0 { journal.transfer.refused = 0 }
             try saveJournal()
-            if placedThisRun * 2 >= missingAtStart, rebuild.missingBytes > 0 { agent.crash.reached("rebuild-midway") }
+            if placedThisRun * 2 >= missingAtStart, rebuild.missingBytes > 0 { agent.reached(.rebuildMidway) }
             if missingAtStart >= 8 << 20, placedThisRun >= nextReport, rebuild.missingBytes > 0 {
-                agent.log.info("\(label): \(file.path): \(placedThisRun * 100 / missingAtStart)% of the missing \(missingAtStart) bytes")
+                log.info("\(label): \(file.path): \(placedThisRun * 100 / missingAtStart)% of the missing \(missingAtStart) bytes")
                 nextReport = placedThisRun + missingAtStart / 10
             }
             if let corrupt = outcome.corruptChunk {
@@ -70,14 +70,12 @@ extension Updater {
                 continue
             }
             if let failure {
-                if let error = failure as? HTTPClientError, let code = error.statusCode, [403, 404, 410].contains(code) {
-                    try countRefused(file, error)
-                }
+                if let error = failure as? HTTPClientError, error.refusesContent { try countRefused(file, error) }
                 // A link that breaks off is resumed at once while it still delivers chunks.
                 guard let error = failure as? HTTPClientError, error.isTransferProblem, outcome.placedBytes > 0,
                       attempt < Self.transferAttemptsPerCycle * 4 else { throw failure }
-                agent.log.info("\(label): \(file.path): \(error); \(rebuild.missingBytes) bytes still missing, resuming")
-                usleep(250_000)
+                log.info("\(label): \(file.path): \(error); \(rebuild.missingBytes) bytes still missing, resuming")
+                agent.clock.pause(seconds: 0.25)
             } else if outcome.placedBytes == 0 {
                 throw HTTPClientError.invalidAnswer("the server's answer for '\(file.path)' held none of the chunks asked for")
             }
@@ -89,7 +87,7 @@ extension Updater {
         }
         try FileSystem.rename(target, to: layout.download(file.sha256))
         try FileSystem.syncDirectory(layout.downloads)
-        journal.refusedDownloads = nil
+        journal.transfer.refused = 0
         return received
     }
 

@@ -11,94 +11,96 @@ import OTACore
 extension Updater {
     /// Starts the shadow phase right after staging, with a fresh id for its report.
     mutating func beginShadow() throws {
-        journal.shadowID = Hex.encode(SecureRandom.bytes(16))
-        journal.shadowStartedEpoch = Timestamp.epochSeconds()
-        journal.shadowCommandRan = nil
-        journal.shadowOutcome = nil
-        try advance(to: .shadow)
+        try advance(to: .shadow(Journal.ShadowPhase(id: Hex.encode(SecureRandom.bytes(16)), startedAt: agent.clock.now)))
     }
 
     /// Nil once the candidate passed (the journal is at `staged`); `inShadow` while the
-    /// application gathers evidence. Throws `UpdateStop.gaveUp` when it failed.
-    mutating func shadow() throws -> Result? {
-        guard let policy = journal.shadow, let shadowID = journal.shadowID, let started = journal.shadowStartedEpoch else {
-            throw UpdateStop.gaveUp("the update's journal has a shadow step without its policy")
+    /// application gathers evidence. Throws `UpdateProblem.stoppedInShadow` when it failed.
+    mutating func shadow(_ phase: Journal.ShadowPhase) throws -> Result? {
+        guard let policy = journal.shadowPolicy else {
+            throw UpdateProblem.stoppedInShadow("stopped in shadow: the update's journal has a shadow step without its policy")
         }
-        if journal.shadowOutcome == nil {
-            if let waiting = try gatherEvidence(policy, shadowID: shadowID, started: started) { return waiting }
+        var phase = phase
+        if phase.verdict == nil, let waiting = try gatherEvidence(policy, &phase) { return waiting }
+        switch phase.verdict {
+        case nil:
+            return nil
+        case .failed(_, let reason):
+            // `end` reports the outcome and stops the application's evaluation itself.
+            throw UpdateProblem.stoppedInShadow(reason)
+        case .passed(let outcome):
+            stopShadow()
+            log.info("\(label): passed in shadow (\(outcome.gates.map(\.summary).joined(separator: ", ")))")
+            try report(.shadow, "passed in shadow after \(outcome.report?.samples ?? 0) samples: \(outcome.gates.map(\.summary).joined(separator: ", "))",
+                       shadow: outcome)
+            try advance(to: .staged)
+            return nil
         }
-        guard let outcome = journal.shadowOutcome else { return nil }
-        // A failure ends through `end`, which stops the application's evaluation itself.
-        guard outcome.passed else { throw UpdateStop.gaveUp(journal.failure ?? "stopped in shadow") }
-        stopShadow()
-        agent.log.info("\(label): passed in shadow (\(outcome.gates.map(\.summary).joined(separator: ", ")))")
-        try report(.shadow, "passed in shadow after \(outcome.report?.samples ?? 0) samples: \(outcome.gates.map(\.summary).joined(separator: ", "))",
-                   shadow: outcome)
-        try advance(to: .staged)
-        return nil
     }
 
     /// Tells the application (once) and reads its report; journals a verdict when there is
     /// enough evidence or time is up.
-    private mutating func gatherEvidence(_ policy: ShadowPolicy, shadowID: String, started: Int64) throws -> Result? {
+    private mutating func gatherEvidence(_ policy: ShadowPolicy, _ phase: inout Journal.ShadowPhase) throws -> Result? {
         guard let command = agent.config.shadowCommand else {
-            return try decide(.init(passed: false, report: nil, gates: []), why: "this device has no shadow_command, so its candidate cannot be proven")
+            return try decide(&phase, .init(passed: false, report: nil, gates: []), why: "this device has no shadow_command, so its candidate cannot be proven")
         }
         // Told once per phase, and again by each new agent process (after a crash or a
         // reboot the application may have lost the candidate): `start` with the same id must
         // be harmless to repeat.
-        if journal.shadowCommandRan != true || !agent.startedShadows.contains(shadowID) {
-            if journal.shadowCommandRan != true {
+        if !phase.commandRan || !agent.startedShadows.contains(phase.id) {
+            if !phase.commandRan {
                 try FileSystem.replaceSymlink(layout.candidate(journal.name), target: layout.linkTarget(journal.name, journal.slot))
                 // Whatever cannot be removed here is refused when read (not a regular file).
                 try? FileSystem.removeFile(layout.shadowReport(journal.name))
-                try report(.shadow, "running \(journal.version) in shadow beside \(journal.previousVersion ?? "nothing"): \(policy.minSamples) samples within \(DurationText.describe(seconds: policy.maxSeconds)), gates \(policy.gates.map(\.description).joined(separator: ", "))")
+                try report(.shadow, "running \(journal.version) in shadow beside \(journal.previous?.version?.description ?? "nothing"): \(policy.minSamples) samples within \(DurationText.describe(seconds: policy.maxSeconds)), gates \(policy.gates.map(\.description).joined(separator: ", "))")
                 // Journaled before it runs: a start that times out half-way is still stopped.
-                journal.shadowCommandRan = true
+                phase.commandRan = true
+                journal.step = .shadow(phase)
                 try saveJournal()
             }
-            agent.startedShadows.insert(shadowID)
+            agent.startedShadows.insert(phase.id)
             let outcome: CommandRunner.Outcome
-            do { outcome = try CommandRunner.run(command, environment: shadowEnvironment("start", policy, shadowID: shadowID), timeoutSeconds: 120) } catch {
-                return try decide(.init(passed: false, report: nil, gates: []), why: "cannot run the shadow command: \(error)")
+            do { outcome = try CommandRunner.run(command, environment: shadowEnvironment("start", policy, shadowID: phase.id), timeoutSeconds: 120) } catch {
+                return try decide(&phase, .init(passed: false, report: nil, gates: []), why: "cannot run the shadow command: \(error)")
             }
             guard outcome.succeeded else {
-                return try decide(.init(passed: false, report: nil, gates: []), why: "the shadow command failed (\(outcome.summary))")
+                return try decide(&phase, .init(passed: false, report: nil, gates: []), why: "the shadow command failed (\(outcome.summary))")
             }
-            agent.crash.reached("shadow-started")
+            agent.reached(.shadowStarted)
         }
-        let now = Timestamp.epochSeconds()
-        if now < started {
+        let now = agent.clock.now
+        if now < phase.startedAt {
             // The clock went back: count the phase's time from now, so it still ends.
-            journal.shadowStartedEpoch = now
+            phase.startedAt = now
+            journal.step = .shadow(phase)
             try saveJournal()
         }
-        let read = readReport(shadowID: shadowID)
-        let elapsed = max(0, now - started)
-        switch read {
+        let elapsed = now.seconds(since: phase.startedAt)
+        switch readReport(shadowID: phase.id) {
         case .malformed(let problem):
-            return try decide(.init(passed: false, report: nil, gates: []), why: "the application's shadow report is unusable: \(problem)")
+            return try decide(&phase, .init(passed: false, report: nil, gates: []), why: "the application's shadow report is unusable: \(problem)")
         case .found(let report) where report.samples >= policy.minSamples || elapsed >= Int64(policy.maxSeconds):
             let verdict = policy.verdict(report)
             let outcome = DeviceAPI.ShadowOutcome(passed: verdict.passed, report: report, gates: verdict.results)
-            return try decide(outcome, why: Self.failureDetail(outcome, policy: policy))
+            return try decide(&phase, outcome, why: Self.failureDetail(outcome, policy: policy))
         case .missing(let why) where elapsed >= Int64(policy.maxSeconds):
-            return try decide(.init(passed: false, report: nil, gates: []), why: "no shadow report within \(DurationText.describe(seconds: policy.maxSeconds)) (\(why))")
+            return try decide(&phase, .init(passed: false, report: nil, gates: []), why: "no shadow report within \(DurationText.describe(seconds: policy.maxSeconds)) (\(why))")
         case .found(let report):
-            agent.log.info("\(label): in shadow, \(report.samples) of \(policy.minSamples) samples after \(elapsed)s")
+            log.info("\(label): in shadow, \(report.samples) of \(policy.minSamples) samples after \(elapsed)s")
             return .inShadow
         case .missing:
-            agent.log.info("\(label): in shadow, no report yet after \(elapsed)s")
+            log.info("\(label): in shadow, no report yet after \(elapsed)s")
             return .inShadow
         }
     }
 
     /// Journals the verdict (and, for a failure, why) before anything acts on it.
-    private mutating func decide(_ outcome: DeviceAPI.ShadowOutcome, why: String) throws -> Result? {
-        journal.shadowOutcome = outcome
-        if !outcome.passed { journal.failure = why.hasPrefix("stopped in shadow") ? why : "stopped in shadow: " + why }
+    private mutating func decide(_ phase: inout Journal.ShadowPhase, _ outcome: DeviceAPI.ShadowOutcome, why: String) throws -> Result? {
+        phase.verdict = outcome.passed ? .passed(outcome)
+            : .failed(outcome, reason: why.hasPrefix("stopped in shadow") ? why : "stopped in shadow: " + why)
+        journal.step = .shadow(phase)
         try saveJournal()
-        agent.crash.reached("shadow-decided")
+        agent.reached(.shadowDecided)
         return nil
     }
 
@@ -137,22 +139,28 @@ extension Updater {
     /// effort and safe to repeat: the candidate never served, so nothing can go wrong here
     /// that a later cleanup does not repair.
     func stopShadow() {
-        if let command = agent.config.shadowCommand, journal.shadowCommandRan == true, let policy = journal.shadow {
+        guard case .shadow(let phase) = journal.step else { return }
+        if let command = agent.config.shadowCommand, phase.commandRan, let policy = journal.shadowPolicy {
             do {
-                let outcome = try CommandRunner.run(command, environment: shadowEnvironment("stop", policy, shadowID: journal.shadowID ?? ""),
+                let outcome = try CommandRunner.run(command, environment: shadowEnvironment("stop", policy, shadowID: phase.id),
                                                     timeoutSeconds: 120)
-                if !outcome.succeeded { agent.log.error("\(label): the shadow command could not stop the candidate (\(outcome.summary))") }
-            } catch { agent.log.error("\(label): cannot run the shadow command: \(error)") }
+                if !outcome.succeeded { log.error("\(label): the shadow command could not stop the candidate (\(outcome.summary))") }
+            } catch { log.error("\(label): cannot run the shadow command: \(error)") }
         }
-        try? FileSystem.removeFile(layout.candidate(journal.name))
-        try? FileSystem.removeFile(layout.shadowReport(journal.name))
+        do {
+            try FileSystem.removeFile(layout.candidate(journal.name))
+            try FileSystem.removeFile(layout.shadowReport(journal.name))
+        } catch {
+            log.warning("\(label): cannot remove the candidate's link or report (\(error)); a later cleanup does")
+        }
     }
 
     private func shadowEnvironment(_ action: String, _ policy: ShadowPolicy, shadowID: String) -> [String: String] {
         ["OTA_SHADOW_ACTION": action, "OTA_SHADOW_ID": shadowID, "OTA_SHADOW_REPORT": layout.shadowReport(journal.name),
          "OTA_SHADOW_MIN_SAMPLES": String(policy.minSamples), "OTA_SHADOW_MAX_S": String(policy.maxSeconds),
          "OTA_SHADOW_SAMPLE_SHARE": String(policy.sampleShare),
-         "OTA_BUNDLE_NAME": journal.name, "OTA_BUNDLE_VERSION": journal.version, "OTA_LIVE_VERSION": journal.previousVersion ?? "",
+         "OTA_BUNDLE_NAME": journal.name.rawValue, "OTA_BUNDLE_VERSION": journal.version.description,
+         "OTA_LIVE_VERSION": journal.previous?.version?.description ?? "",
          "OTA_CANDIDATE_DIR": layout.candidate(journal.name), "OTA_CURRENT_DIR": layout.current(journal.name)]
     }
 }

@@ -1,3 +1,4 @@
+import Logging
 import OTAClient
 import OTACore
 
@@ -18,16 +19,17 @@ struct Updater {
 
     enum Result: Equatable {
         case committed
+        /// Put back after activation (why, as reported); the version is not tried again here.
         case rolledBack(String)
-        /// Given up before activation; the version may be deployed again.
-        case failed(String)
-        case abandoned(String)
+        /// Ended before activation: given up, abandoned, or refused before it started.
+        case ended(UpdateProblem)
         case rebootPending
+        /// Kept, to go on at the next cycle (the network, the disk).
         case retryLater(String)
         /// The candidate is being proven in shadow; the next cycle looks again.
         case inShadow
         /// Not started, or paused before activation, until this device's trust is fresh.
-        case waitingForTrust(String)
+        case waitingForTrust(UpdateProblem)
     }
 
     /// The journal's envelope verified against the trust root in force now, once per run (a
@@ -49,47 +51,58 @@ struct Updater {
             return try Manifest.decode(journal.envelope.payload)
         }
     }
-    var label: String { "\(journal.name) \(journal.version)" }
+    var label: String { journal.label }
 
-    /// The slot a verified bundle is staged in.
-    static func slotName(_ verified: VerifiedManifest) -> String {
-        "\(verified.manifest.version.description)-\(verified.digest.short)"
+    /// The agent's log, with this update's bundle, version and deployment as metadata.
+    var log: Logger {
+        var logger = agent.log
+        logger[metadataKey: "bundle"] = "\(journal.name)"
+        logger[metadataKey: "version"] = "\(journal.version)"
+        if let deployment = journal.deploymentID { logger[metadataKey: "deployment"] = "\(deployment)" }
+        return logger
     }
 
     mutating func run() -> Result {
         // A healthy version being committed has passed every check; committing is safe to
         // repeat, so nothing may turn it into a rollback now.
         if journal.step != .committing, let problem = recheck() {
-            return journal.step.isLive ? verdict(rollingBackBecause: problem) : end(.gaveUp(problem))
+            return journal.step.isLive ? verdict(rollingBackBecause: problem) : end(problem)
         }
         if journal.step != .committing, isOverdue {
-            let problem = "the update did not finish within \(agent.config.maxUpdateAge) s (max_update_age_s)"
-            return journal.step.isLive ? verdict(rollingBackBecause: problem) : end(.abandoned(problem))
+            let problem = UpdateProblem.overdue(maximumAge: agent.config.maxUpdateAge, trustProblem: nil)
+            return journal.step.isLive ? verdict(rollingBackBecause: problem) : end(problem)
         }
         do {
             while true {
                 do {
                     if let result = try step() { return result }
-                } catch let error where journal.step.isLive && ![.rollingBack, .committing].contains(journal.step) && !(error is UpdateStop) {
+                } catch let error where journal.step.isLive && !Self.isFinishing(journal.step) && !(error is UpdateProblem) {
                     // After activation there is no "later": whatever went wrong, put the
                     // previous version back.
-                    try fail(String(describing: error))
+                    try fail(.installFailed(String(describing: error)))
                 }
             }
-        } catch let stop as UpdateStop {
-            return end(stop)
+        } catch let problem as UpdateProblem {
+            return journal.step.isLive ? verdict(rollingBackBecause: problem) : end(problem)
         } catch {
             // The network or the disk: keep the journal and resume (downloads continue
             // where they stopped).
-            agent.log.error("\(label): \(error); will resume")
+            log.error("\(label): \(error); will resume")
             return .retryLater(String(describing: error))
         }
     }
 
-    /// Ends an update that is not live yet because the server no longer offers it.
-    mutating func abandon(_ reason: String) -> Result {
+    /// Committing and rolling back are themselves the verdict: they are repeated, never undone.
+    private static func isFinishing(_ step: Journal.Step) -> Bool {
+        if case .rollingBack = step { return true }
+        return step == .committing
+    }
+
+    /// Ends an update that is not live yet (the server no longer offers it); a live one goes
+    /// on to its verdict.
+    mutating func abandon(_ problem: UpdateProblem) -> Result {
         guard !journal.step.isLive else { return run() }
-        return end(.abandoned(reason))
+        return end(problem)
     }
 
     /// One step; a result when the update is over (or waits for a reboot).
@@ -104,22 +117,23 @@ struct Updater {
             try report(.downloaded, fetched, transfer: try transfer)
         case .downloaded:
             guard try stage() else { try advance(to: .downloading); break }
-            if journal.shadow != nil && journal.previousSlot != nil {
+            if journal.shadowPolicy != nil && journal.previous != nil {
                 try beginShadow()
             } else {
-                if journal.shadow != nil {
+                if journal.shadowPolicy != nil {
                     try report(.shadow, "no live model to compare with on this device: the shadow phase is skipped; the health check decides")
                 }
                 try advance(to: .staged)
             }
-        case .shadow:
-            if let result = try shadow() { return result }
+        case .shadow(let phase):
+            if let result = try shadow(phase) { return result }
         case .staged:
-            try report(.installing, journal.kind == "model" ? "switching \(layout.current(journal.name)) to \(journal.slot)" : "running the \(journal.kind) install handler")
-            if try agent.installer(for: journal.kind).activate(journal, slot: journal.slot) == .rebootRequired {
+            try report(.installing, journal.kind.isModel ? "switching \(layout.current(journal.name)) to \(journal.slot)"
+                                                          : "running the \(journal.kind) install handler")
+            if try agent.installer(for: journal.kind).activate(journal) == .rebootRequired {
                 try advance(to: .awaitingReboot)
                 try report(.installing, "rebooting to finish the installation")
-                agent.log.info("\(label): the install handler asked for a reboot")
+                log.info("\(label): the install handler asked for a reboot")
                 return .rebootPending
             }
             try advance(to: .activated)
@@ -127,26 +141,26 @@ struct Updater {
             try agent.installer(for: journal.kind).afterActivation(journal)
             try advance(to: .trial)
         case .awaitingReboot:
-            agent.log.info("\(label): resuming after the reboot")
+            log.info("\(label): resuming after the reboot")
             try advance(to: .trial)
         case .trial:
             try report(.healthCheck, "checking the new version")
             let health = try HealthCheck(config: agent.config, layout: layout).run(journal, manifest: try manifest)
             if let problem = health.problem {
-                try fail("health check failed: \(problem)")
+                try fail(.unhealthy(problem))
             } else {
                 healthNote = health.note
                 try advance(to: .committing)
             }
         case .committing:
             do { try agent.installer(for: journal.kind).commit(journal) } catch {
-                try fail("the install handler could not commit: \(error)")
+                try fail(.installFailed("the install handler could not commit: \(error)"))
                 return nil
             }
             try commit()
             return .committed
-        case .rollingBack:
-            return .rolledBack(try rollBack())
+        case .rollingBack(let reason):
+            return .rolledBack(try rollBack(reason))
         }
         return nil
     }
@@ -155,42 +169,38 @@ struct Updater {
 
     /// A journal read back from disk is input like any other: its envelope must still verify
     /// against the trust root in force now, and what was derived from it must agree with it.
-    private func recheck() -> String? {
+    private func recheck() -> UpdateProblem? {
         let verified: VerifiedManifest
         do { verified = try verification.get() } catch {
-            return "the bundle no longer verifies against this device's trust root: \(error)"
+            return .noLongerVerifies("the bundle no longer verifies against this device's trust root: \(error)")
         }
         let manifest = verified.manifest
-        guard verified.digest.hex == journal.digest, manifest.name == journal.name, manifest.kind == journal.kind,
-              manifest.version.description == journal.version, journal.slot == Self.slotName(verified) else {
-            return "the update's journal does not match its signed manifest"
-        }
-        if let previous = journal.previousSlot, SafeName.problem(with: previous, what: "slot") != nil {
-            return "the update's journal names an invalid previous slot"
+        guard verified.digest == journal.digest, manifest.name == journal.name, manifest.kind == journal.kind,
+              manifest.version == journal.version, journal.slot == SlotName(verified) else {
+            return .noLongerVerifies("the update's journal does not match its signed manifest")
         }
         return nil
     }
 
-    private var age: Int64? { Timestamp.parse(journal.startedAt).map { Timestamp.epochSeconds() - $0 } }
-
-    /// Older than `max_update_age_s`: whatever holds it up, it ends now.
-    var isOverdue: Bool { (age ?? 0) > agent.config.maxUpdateAge }
+    /// Older than `max_update_age_s`: whatever holds it up, it ends now. A start in the
+    /// future (the clock went back) counts from now.
+    var isOverdue: Bool { agent.clock.now.seconds(since: journal.startedAt) > agent.config.maxUpdateAge }
 
     // MARK: Journal and reports
 
     mutating func advance(to step: Journal.Step) throws {
         journal.step = step
         try saveJournal()
-        agent.log.info("\(label): \(step.rawValue)")
-        agent.crash.reached(step.rawValue)
+        log.info("\(label): \(step.name.rawValue)")
+        agent.reached(CrashPoint(step.name))
     }
 
     func saveJournal() throws { try StateFile.write(journal, to: layout.journal(journal.name)) }
 
     func report(_ state: DeviceAPI.UpdateState, _ detail: String, transfer: DeviceAPI.Transfer? = nil,
                 shadow: DeviceAPI.ShadowOutcome? = nil) throws {
-        try agent.outbox.add(.init(deploymentID: journal.deploymentID, bundleName: journal.name, version: journal.version,
-                                   state: state, detail: detail, transfer: transfer, shadow: shadow))
+        try agent.outbox.add(.init(deploymentID: journal.deploymentID, bundleName: journal.name, version: journal.version.description,
+                                   state: state, detail: detail, at: agent.clock.now, transfer: transfer, shadow: shadow))
     }
 
     private func removeJournal() throws {
@@ -206,36 +216,33 @@ struct Updater {
         let record = InstalledRecord(
             name: journal.name, kind: journal.kind, version: journal.version, digest: journal.digest, slot: journal.slot,
             // Without chunk lists: the next update cuts these files itself.
-            files: manifest.files.map { .init(path: $0.path, size: $0.size, sha256: $0.sha256) }, committedAt: Timestamp.now(),
-            previous: journal.previousSlot.map { .init(version: journal.previousVersion ?? "", digest: journal.previousDigest ?? "", slot: $0) },
-            transfer: try transfer)
+            files: manifest.files.map { .init(path: $0.path, size: $0.size, sha256: $0.sha256) }, committedAt: agent.clock.now,
+            previous: journal.previous, transfer: try transfer)
         try StateFile.write(record, to: layout.record(journal.name))
         try report(.succeeded, "committed \(journal.version) after its health check" + (healthNote.isEmpty ? "" : " (\(healthNote))"))
-        agent.crash.reached("committed")
+        agent.reached(.committed)
         try removeJournal()
-        agent.log.info("\(label): committed")
-        agent.cleanUp(journal.name, keep: [journal.slot, journal.previousSlot].compactMap { $0 })
+        log.info("\(label): committed")
+        agent.cleanUp(journal.name, keep: [journal.slot] + [journal.previous?.slot].compactMap { $0 })
     }
 
     /// Records why, then rolls back: the live version is put back.
-    private mutating func fail(_ reason: String) throws {
-        agent.log.error("\(label): \(reason)")
-        journal.failure = reason
-        try advance(to: .rollingBack)
+    private mutating func fail(_ problem: UpdateProblem) throws {
+        log.error("\(label): \(problem)")
+        try advance(to: .rollingBack(reason: problem.description))
     }
 
     /// Rolls a live update back without any further step.
-    private mutating func verdict(rollingBackBecause reason: String) -> Result {
+    private mutating func verdict(rollingBackBecause problem: UpdateProblem) -> Result {
         do {
-            try fail(reason)
-            return .rolledBack(try rollBack())
+            try fail(problem)
+            return .rolledBack(try rollBack(problem.description))
         } catch {
             return .retryLater(String(describing: error))
         }
     }
 
-    private mutating func rollBack() throws -> String {
-        let reason = journal.failure ?? "rolled back"
+    private mutating func rollBack(_ reason: String) throws -> String {
         var detail = reason
         // A reload or handler that fails is reported; anything else (the link could not be
         // swapped back) keeps the journal at rolling-back, to be repeated.
@@ -243,32 +250,27 @@ struct Updater {
             detail += "; rollback: \(error)"
         }
         try agent.recordFailure(journal.name, journal.version)
-        try report(.rolledBack, "\(detail); \(journal.previousVersion.map { "back on \($0)" } ?? "no previous version")")
-        agent.crash.reached("rolled-back")
+        try report(.rolledBack, "\(detail); \(journal.previous.map { "back on \($0.version?.description ?? $0.slot.rawValue)" } ?? "no previous version")")
+        agent.reached(.rolledBack)
         try removeJournal()
-        agent.log.info("\(label): rolled back")
-        agent.cleanUp(journal.name, keep: [journal.previousSlot].compactMap { $0 })
+        log.info("\(label): rolled back")
+        agent.cleanUp(journal.name, keep: [journal.previous?.slot].compactMap { $0 })
         return detail
     }
 
     /// Ends an update before activation: nothing to undo, and the version is not condemned.
     /// This deployment's assignment is not taken again; a new deployment of it is.
-    private func end(_ stop: UpdateStop) -> Result {
-        let (state, result): (DeviceAPI.UpdateState, Result)
-        switch stop {
-        case .gaveUp(let reason): (state, result) = (.failed, .failed(reason))
-        case .abandoned(let reason): (state, result) = (.abandoned, .abandoned(reason))
-        }
-        agent.log.error("\(label): \(state.rawValue): \(stop)")
-        if journal.step == .shadow { stopShadow() }
+    private func end(_ problem: UpdateProblem) -> Result {
+        log.error("\(label): \(problem.reportedState.rawValue): \(problem)")
+        if case .shadow = journal.step { stopShadow() }
         do {
-            try report(state, stop.description, shadow: journal.shadowOutcome)
-            _ = try agent.noteEnded(Agent.assignmentKey(deploymentID: journal.deploymentID, digest: journal.digest))
+            try report(problem.reportedState, problem.description, shadow: journal.shadowOutcome)
+            _ = try agent.noteEnded(AssignmentKey(deploymentID: journal.deploymentID, digest: journal.digest))
             try removeJournal()
-            agent.cleanUp(journal.name, keep: [journal.previousSlot].compactMap { $0 })
+            agent.cleanUp(journal.name, keep: [journal.previous?.slot].compactMap { $0 })
         } catch {
             return .retryLater(String(describing: error))
         }
-        return result
+        return .ended(problem)
     }
 }

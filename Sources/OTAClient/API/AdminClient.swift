@@ -10,12 +10,12 @@ public final class AdminClient {
 
     /// Which of `digests` the server does not hold, asked in batches of the server's limit
     /// (a large chunked model lists tens of thousands of chunks).
-    public func missing(_ digests: [SHA256Digest]) throws -> [String] {
+    public func missing(_ digests: [SHA256Digest]) throws -> [SHA256Digest] {
         let batch = AdminAPI.MissingContentRequest.maximumCount
-        return try stride(from: 0, to: digests.count, by: batch).flatMap { start -> [String] in
+        return try stride(from: 0, to: digests.count, by: batch).flatMap { start -> [SHA256Digest] in
             let part = digests[start..<min(digests.count, start + batch)]
             let answer: AdminAPI.MissingContentResponse = try api.call("POST", "/api/v1/content/missing",
-                                                                       body: AdminAPI.MissingContentRequest(digests: part.map(\.hex)))
+                                                                       body: AdminAPI.MissingContentRequest(digests: Array(part)))
             return answer.missing
         }
     }
@@ -38,13 +38,13 @@ public final class AdminClient {
         return try JSONDecoder().decode(AdminAPI.PublishResponse.self, from: Data(result.body))
     }
 
-    public func bundles(name: String? = nil) throws -> [AdminAPI.Bundle] {
-        let list: AdminAPI.BundleList = try api.call("GET", "/api/v1/bundles" + APIClient.query([("name", name)]))
+    public func bundles(name: BundleName? = nil) throws -> [AdminAPI.Bundle] {
+        let list: AdminAPI.BundleList = try api.call("GET", "/api/v1/bundles" + APIClient.query([("name", name?.rawValue)]))
         return list.bundles
     }
 
-    public func bundle(name: String, version: String) throws -> AdminAPI.Bundle {
-        try api.call("GET", "/api/v1/bundles/\(APIClient.escape(name))/\(APIClient.escape(version))")
+    public func bundle(name: BundleName, version: SemanticVersion) throws -> AdminAPI.Bundle {
+        try api.call("GET", "/api/v1/bundles/\(APIClient.escape(name.rawValue))/\(APIClient.escape(version.description))")
     }
 
     public func createDeployment(_ request: AdminAPI.DeploymentCreateRequest) throws -> AdminAPI.Deployment {
@@ -60,28 +60,26 @@ public final class AdminClient {
         try api.call("GET", "/api/v1/fleet/summary")
     }
 
-    public func deployment(_ id: String) throws -> AdminAPI.Deployment {
-        try api.call("GET", "/api/v1/deployments/\(APIClient.escape(id))")
+    public func deployment(_ id: DeploymentID) throws -> AdminAPI.Deployment {
+        try api.call("GET", "/api/v1/deployments/\(APIClient.escape(id.rawValue))")
     }
 
-    /// advance, pause, resume or cancel.
-    public func control(_ id: String, _ action: String, reason: String? = nil) throws -> AdminAPI.Deployment {
-        struct Body: Encodable { let reason: String? }
-        return try api.call("POST", "/api/v1/deployments/\(APIClient.escape(id))/\(action)", body: Body(reason: reason))
+    public func control(_ id: DeploymentID, _ control: DeploymentControl, reason: String? = nil) throws -> AdminAPI.Deployment {
+        try api.call("POST", "/api/v1/deployments/\(APIClient.escape(id.rawValue))/\(control.rawValue)", body: AdminAPI.ControlRequest(reason: reason))
     }
 
     public struct DeviceQuery: Sendable {
-        public var hardware: String?
-        public var tag: String?
-        public var group: String?
-        public var bundle: String?
-        public var version: String?
-        public var state: String?
-        public var status: String?
-        public var seenBefore: String?
-        public var seenAfter: String?
-        /// "stale": devices whose trust report shows a problem or expired release metadata.
-        public var trust: String?
+        public var hardware: HardwareClass?
+        public var tag: Tag?
+        public var group: GroupName?
+        public var bundle: BundleName?
+        public var version: SemanticVersion?
+        public var state: DeviceUpdateState?
+        public var status: DeviceAPI.DeviceStatus?
+        public var seenBefore: Timestamp?
+        public var seenAfter: Timestamp?
+        /// Only devices whose trust report shows a problem or expired release metadata.
+        public var staleTrust = false
         public var cursor: String?
         public var limit: Int?
         public init() {}
@@ -89,23 +87,24 @@ public final class AdminClient {
 
     public func devices(_ query: DeviceQuery) throws -> AdminAPI.DevicePage {
         try api.call("GET", "/api/v1/devices" + APIClient.query([
-            ("hardware", query.hardware), ("tag", query.tag), ("group", query.group), ("bundle", query.bundle),
-            ("version", query.version), ("state", query.state), ("status", query.status), ("seen_before", query.seenBefore), ("seen_after", query.seenAfter),
-            ("trust", query.trust), ("cursor", query.cursor), ("limit", query.limit.map(String.init)),
+            ("hardware", query.hardware?.rawValue), ("tag", query.tag?.rawValue), ("group", query.group?.rawValue), ("bundle", query.bundle?.rawValue),
+            ("version", query.version?.description), ("state", query.state?.rawValue), ("status", query.status?.rawValue),
+            ("seen_before", query.seenBefore?.rfc3339), ("seen_after", query.seenAfter?.rfc3339),
+            ("trust", query.staleTrust ? "stale" : nil), ("cursor", query.cursor), ("limit", query.limit.map(String.init)),
         ]))
     }
 
-    public func device(_ id: String) throws -> AdminAPI.DeviceDetail {
-        try api.call("GET", "/api/v1/devices/\(APIClient.escape(id))")
+    public func device(_ id: DeviceID) throws -> AdminAPI.DeviceDetail {
+        try api.call("GET", "/api/v1/devices/\(APIClient.escape(id.rawValue))")
     }
 
-    /// accept or reject.
-    public func setDeviceStatus(_ id: String, _ action: String) throws -> AdminAPI.Device {
-        try api.call("POST", "/api/v1/devices/\(APIClient.escape(id))/\(action)")
+    /// Accepts or rejects a device.
+    public func setDeviceStatus(_ id: DeviceID, _ decision: AdminAPI.DeviceDecision) throws -> AdminAPI.Device {
+        try api.call("POST", "/api/v1/devices/\(APIClient.escape(id.rawValue))/\(decision.rawValue)")
     }
 
-    public func setDeviceKey(_ id: String, publicKey: String) throws -> AdminAPI.Device {
-        try api.call("PUT", "/api/v1/devices/\(APIClient.escape(id))/key", body: AdminAPI.DeviceKeyRequest(publicKey: publicKey))
+    public func setDeviceKey(_ id: DeviceID, publicKey: String) throws -> AdminAPI.Device {
+        try api.call("PUT", "/api/v1/devices/\(APIClient.escape(id.rawValue))/key", body: AdminAPI.DeviceKeyRequest(publicKey: publicKey))
     }
 
     public func importDevices(_ devices: [AdminAPI.PreauthorizedDevice]) throws -> AdminAPI.DeviceImportResponse {
@@ -121,8 +120,8 @@ public final class AdminClient {
         return list.tokens
     }
 
-    public func revokeEnrollmentToken(_ id: String) throws {
-        try api.send("DELETE", "/api/v1/enrollment-tokens/\(APIClient.escape(id))")
+    public func revokeEnrollmentToken(_ id: TokenID) throws {
+        try api.send("DELETE", "/api/v1/enrollment-tokens/\(APIClient.escape(id.rawValue))")
     }
 
     public func audit(limit: Int = 100) throws -> AdminAPI.AuditPage {
@@ -145,8 +144,8 @@ extension AdminClient {
     }
 
     /// A published bundle's envelope, byte for byte.
-    public func bundleEnvelope(name: String, version: String) throws -> [UInt8] {
-        try rawGet("/api/v1/bundles/\(APIClient.escape(name))/\(APIClient.escape(version))/envelope")
+    public func bundleEnvelope(name: BundleName, version: SemanticVersion) throws -> [UInt8] {
+        try rawGet("/api/v1/bundles/\(APIClient.escape(name.rawValue))/\(APIClient.escape(version.description))/envelope")
     }
 
     public func publishRoot(_ envelope: [UInt8]) throws -> AdminAPI.TrustPublishResponse { try rawPost(AdminAPI.trustRootPath, envelope) }

@@ -13,7 +13,7 @@ public final class DeviceClient {
 
     public enum Credentials: Sendable {
         case none
-        case key(deviceID: String, key: Ed25519PrivateKey)
+        case key(deviceID: DeviceID, key: Ed25519PrivateKey)
         /// A device token from before device keys, for the transition only.
         case bearer(String)
     }
@@ -45,22 +45,27 @@ public final class DeviceClient {
         try api.call("POST", DeviceAPI.registerPath, body: request)
     }
 
-    /// The code of the error `openSession` throws when the server does not know this device
-    /// with this key (it says no more, so that nobody learns which devices exist).
-    public static let sessionRefusedCode = "session_refused"
-
     /// Opens a session with the device key (the server refuses devices not accepted).
     @discardableResult
     public func openSession() throws -> Session {
         guard case .key(let deviceID, let key) = credentials else { throw HTTPClientError.invalidAnswer("no device key to open a session with") }
-        let answer: DeviceAPI.SessionResponse
-        do {
-            answer = try api.call("POST", DeviceAPI.sessionPath,
-                                  body: DeviceAPI.SessionRequest(deviceID: deviceID, proof: try DeviceProof.sign(.session, deviceID: deviceID, key: key)))
-        } catch let error as HTTPClientError where error.statusCode == 401 {
-            guard case .status(_, _, let message, let retryAfter) = error else { throw error }
-            throw HTTPClientError.status(401, code: Self.sessionRefusedCode, message: message, retryAfterSeconds: retryAfter)
+        var answer: DeviceAPI.SessionResponse?
+        // A refused proof is tried once more with a new one: a proxy that sent the first to a
+        // second instance after the first one died (the first having recorded it) gets
+        // "used before" for a proof this device sent once. A device the server does not know
+        // is refused the same way twice.
+        for attempt in 1...2 where answer == nil {
+            do {
+                answer = try api.call("POST", DeviceAPI.sessionPath,
+                                      body: DeviceAPI.SessionRequest(deviceID: deviceID, proof: try DeviceProof.sign(.session, deviceID: deviceID, key: key)))
+            } catch let error as HTTPClientError where error.statusCode == 401 && attempt == 2 {
+                guard case .status(_, _, let message, _) = error else { throw error }
+                throw HTTPClientError.unknownDevice(message)
+            } catch let error as HTTPClientError where error.statusCode == 401 {
+                continue
+            }
         }
+        guard let answer else { throw HTTPClientError.invalidAnswer("no session answer") }
         let accepted: DeviceAPI.SessionResponse.Accepted
         do { accepted = try answer.accepted(at: Timestamp.epochSeconds()) } catch {
             throw HTTPClientError.invalidAnswer("the server's session answer is malformed: \(error)")
@@ -71,7 +76,7 @@ public final class DeviceClient {
     }
 
     /// Binds `key` to a device known by its bearer token; afterwards the client uses the key.
-    public func bindKey(deviceID: String, key: Ed25519PrivateKey) throws {
+    public func bindKey(deviceID: DeviceID, key: Ed25519PrivateKey) throws {
         let proof = try DeviceProof.sign(.bindKey, deviceID: deviceID, key: key)
         try api.send("POST", DeviceAPI.keyPath, body: DeviceAPI.BindKeyRequest(publicKey: Base64.encode(key.publicKey.raw), proof: proof))
         credentials = .key(deviceID: deviceID, key: key)
@@ -87,7 +92,7 @@ public final class DeviceClient {
     }
 
     /// The id this client acts as, once it has credentials.
-    public var deviceID: String? {
+    public var deviceID: DeviceID? {
         if case .key(let id, _) = credentials { return id }
         return nil
     }

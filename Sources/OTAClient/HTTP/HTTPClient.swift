@@ -73,8 +73,13 @@ public enum HTTPClientError: Error, CustomStringConvertible, Equatable, Sendable
     /// The server could not be reached or the transfer broke off.
     case transport(String)
     case insecureURL(String)
-    /// The server answered with an error status.
-    case status(Int, code: String?, message: String, retryAfterSeconds: Int?)
+    /// The server answered with an error status (and, from an ota-server, its error code).
+    case status(Int, code: APIErrorCode?, message: String, retryAfterSeconds: Int?)
+    /// The server does not know this device with this key (it was deleted or re-keyed): it
+    /// says no more, so that nobody learns which devices exist.
+    case unknownDevice(String)
+    /// A download was redirected to a host the device was not told of: not followed.
+    case redirectRefused(status: Int, host: String)
     /// The server sent more than allowed (a hostile or broken server).
     case tooLarge(Int64)
     /// The server (or something posing as it) answered, but not with anything usable.
@@ -86,13 +91,39 @@ public enum HTTPClientError: Error, CustomStringConvertible, Equatable, Sendable
         case .transport(let detail): return "cannot reach the server: \(detail)"
         case .insecureURL(let url): return "refusing plain http to \(url): use https, or allow insecure http explicitly for local development"
         case .status(let status, _, let message, _): return "the server answered \(status): \(message)"
+        case .unknownDevice(let message): return "the server answered 401: \(message)"
+        case .redirectRefused(let status, let host):
+            return "the server answered \(status): the server redirected the download to \(host), which is not a content host this device was told of; not followed"
         case .tooLarge(let limit): return "the server sent more than the \(limit) bytes expected; transfer stopped"
         case .invalidAnswer(let detail): return detail
         case .file(let detail): return detail
         }
     }
 
-    public var statusCode: Int? { if case .status(let code, _, _, _) = self { return code } else { return nil } }
+    public var statusCode: Int? {
+        switch self {
+        case .status(let code, _, _, _): return code
+        case .unknownDevice: return 401
+        case .redirectRefused(let status, _): return status
+        default: return nil
+        }
+    }
+
+    /// The server asks to slow down (429, or 503 while its database or store is away).
+    public var asksToSlowDown: Bool { statusCode == 429 || statusCode == 503 }
+
+    /// The seconds the server asked to wait (Retry-After), if it said.
+    public var retryAfterSeconds: Int? { if case .status(_, _, _, let seconds) = self { return seconds } else { return nil } }
+
+    /// The server refuses to serve content (403, 404, 410): the device may no longer be
+    /// assigned it, or the content is gone. A redirect elsewhere counts the same.
+    public var refusesContent: Bool {
+        if case .redirectRefused = self { return true }
+        return [403, 404, 410].contains(statusCode ?? 0)
+    }
+
+    /// The server read the request and will not take it, however often it is sent (400, 413, 422).
+    public var refusesRequest: Bool { [400, 413, 422].contains(statusCode ?? 0) }
 }
 
 /// A synchronous HTTP client over one libcurl easy handle (connections are reused). It
@@ -145,9 +176,6 @@ public final class HTTPClient {
         let port = part(CURLUPART_PORT, of: url).flatMap { Int($0) }
         return (scheme, ContentHost.normalized(host: host, port: port, scheme: scheme))
     }
-
-    /// Whether the URL's host is this machine (for redirects allowed over plain http in tests).
-    public static func isLoopbackURL(_ url: String) -> Bool { isLoopback(url) }
 
     static func part(_ which: CURLUPart, of url: String) -> String? {
         guard let handle = curl_url() else { return nil }
@@ -217,9 +245,7 @@ public final class HTTPClient {
             // and every byte is still checked against its digest.
             guard location.utf8.count <= 8192, mayFollowRedirect(location) else {
                 let host = Self.contentHost(of: location)?.host ?? "an unparsable address"
-                throw HTTPClientError.status(status, code: "redirect_refused",
-                                             message: "the server redirected the download to \(host.prefix(255)), which is not a content host this device was told of; not followed",
-                                             retryAfterSeconds: nil)
+                throw HTTPClientError.redirectRefused(status: status, host: String(host.prefix(255)))
             }
             try Self.checkScheme(of: location, configuration)
             (status, sink) = try downloadOnce(location, headers: start > 0 ? ["Range": "bytes=\(start)-"] : [:], to: file, start: start,
@@ -368,7 +394,7 @@ public final class HTTPClient {
                            retryAfterSeconds: retryAfter)
         }
         if body.count <= 64 * 1024, let parsed = try? JSONDecoder().decode(APIErrorBody.self, from: Data(body)) {
-            return .status(status, code: String(parsed.error.code.prefix(64)), message: String(parsed.error.message.prefix(2000)), retryAfterSeconds: retryAfter)
+            return .status(status, code: APIErrorCode(rawValue: parsed.error.code) ?? .unknown, message: String(parsed.error.message.prefix(2000)), retryAfterSeconds: retryAfter)
         }
         // Something in between (a proxy's error page): its first bytes, which say what it is.
         // Terminals escape it when they show it.

@@ -86,8 +86,8 @@ extension AdminAPI {
     /// and each gate's verdict.
     public struct PhaseQuality: Codable, Equatable, Sendable {
         public var phase: Int
-        /// `shadow` (figures from shadow phases) or `live` (from metrics after commit).
-        public var source: String
+        /// Figures from shadow phases, or from metrics after commit.
+        public var source: ModelReports.Source
         public var devices: Int
         public var passedInShadow: Int?
         public var metrics: [MetricComparison]
@@ -95,7 +95,7 @@ extension AdminAPI {
 
         enum CodingKeys: String, CodingKey { case phase, source, devices, passedInShadow = "passed_in_shadow", metrics, gates }
 
-        public init(phase: Int, source: String, devices: Int, passedInShadow: Int?, metrics: [MetricComparison], gates: [GateCheck]) {
+        public init(phase: Int, source: ModelReports.Source, devices: Int, passedInShadow: Int?, metrics: [MetricComparison], gates: [GateCheck]) {
             self.phase = phase
             self.source = source
             self.devices = devices
@@ -107,13 +107,13 @@ extension AdminAPI {
 
     /// The live figures of one version across the fleet (each device's latest report).
     public struct VersionMetrics: Codable, Equatable, Sendable {
-        public var bundleName: String
+        public var bundleName: BundleName
         public var version: String
         public var metrics: [MetricComparison]
 
         enum CodingKeys: String, CodingKey { case bundleName = "bundle_name", version, metrics }
 
-        public init(bundleName: String, version: String, metrics: [MetricComparison]) {
+        public init(bundleName: BundleName, version: String, metrics: [MetricComparison]) {
             self.bundleName = bundleName
             self.version = version
             self.metrics = metrics

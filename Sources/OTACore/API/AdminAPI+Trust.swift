@@ -8,13 +8,13 @@ extension AdminAPI {
     public struct TrustSummary: Codable, Equatable, Sendable {
         /// 0 when the server runs with a legacy trust root (no release metadata).
         public var rootVersion: Int
-        public var rootExpires: String?
+        public var rootExpires: Timestamp?
         public var roots: [Int]
         public var targetsVersion: Int?
-        public var targetsExpires: String?
+        public var targetsExpires: Timestamp?
         public var snapshotVersion: Int?
         public var timestampVersion: Int?
-        public var timestampExpires: String?
+        public var timestampExpires: Timestamp?
         public var releases: [ReleasedBundle]
         /// Accepted devices whose last report says their trust is stale (`DeviceTrust.isStale`).
         public var staleDevices: Int
@@ -26,8 +26,8 @@ extension AdminAPI {
             case releases, staleDevices = "stale_devices"
         }
 
-        public init(rootVersion: Int, rootExpires: String?, roots: [Int], targetsVersion: Int?, targetsExpires: String?,
-                    snapshotVersion: Int?, timestampVersion: Int?, timestampExpires: String?, releases: [ReleasedBundle], staleDevices: Int) {
+        public init(rootVersion: Int, rootExpires: Timestamp?, roots: [Int], targetsVersion: Int?, targetsExpires: Timestamp?,
+                    snapshotVersion: Int?, timestampVersion: Int?, timestampExpires: Timestamp?, releases: [ReleasedBundle], staleDevices: Int) {
             self.rootVersion = rootVersion
             self.rootExpires = rootExpires
             self.roots = roots
@@ -42,12 +42,12 @@ extension AdminAPI {
     }
 
     public struct ReleasedBundle: Codable, Equatable, Sendable {
-        public var channel: String
-        public var name: String
+        public var channel: Channel
+        public var name: BundleName
         public var version: String
-        public var digest: String
+        public var digest: SHA256Digest
 
-        public init(channel: String, name: String, version: String, digest: String) {
+        public init(channel: Channel, name: BundleName, version: String, digest: SHA256Digest) {
             self.channel = channel
             self.name = name
             self.version = version
@@ -58,18 +58,19 @@ extension AdminAPI {
         public static func list(_ targets: TargetsMetadata) -> [ReleasedBundle] {
             targets.targets.compactMap { path, file in
                 let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-                guard parts.count == 3 else { return nil }
-                return ReleasedBundle(channel: String(parts[0]), name: String(parts[1]), version: String(parts[2]), digest: file.hashes["sha256"] ?? "")
-            }.sorted { ($0.channel, $0.name, $0.version) < ($1.channel, $1.name, $1.version) }
+                guard parts.count == 3, let channel = Channel(rawValue: String(parts[0])), let name = BundleName(rawValue: String(parts[1])),
+                      let digest = file.hashes["sha256"].flatMap({ SHA256Digest(hex: $0) }) else { return nil }
+                return ReleasedBundle(channel: channel, name: name, version: String(parts[2]), digest: digest)
+            }.sorted { ($0.channel.rawValue, $0.name.rawValue, $0.version) < ($1.channel.rawValue, $1.name.rawValue, $1.version) }
         }
     }
 
     public struct TrustPublishResponse: Codable, Equatable, Sendable {
-        public var role: String
+        public var role: TUFRoleName
         public var version: Int
         /// What the operator must do next, e.g. re-sign the release metadata after a rotation.
         public var warning: String?
-        public init(role: String, version: Int, warning: String? = nil) {
+        public init(role: TUFRoleName, version: Int, warning: String? = nil) {
             self.role = role
             self.version = version
             self.warning = warning

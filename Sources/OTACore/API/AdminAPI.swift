@@ -23,20 +23,20 @@ public enum AdminAPI {
     public struct MissingContentRequest: Codable, Equatable, Sendable {
         /// The most digests one request may ask about.
         public static let maximumCount = 10_000
-        public var digests: [String]
-        public init(digests: [String]) { self.digests = digests }
+        public var digests: [SHA256Digest]
+        public init(digests: [SHA256Digest]) { self.digests = digests }
     }
 
     public struct MissingContentResponse: Codable, Equatable, Sendable {
-        public var missing: [String]
-        public init(missing: [String]) { self.missing = missing }
+        public var missing: [SHA256Digest]
+        public init(missing: [SHA256Digest]) { self.missing = missing }
     }
 
     public struct ContentUploadResponse: Codable, Equatable, Sendable {
-        public var sha256: String
+        public var sha256: SHA256Digest
         public var size: UInt64
         public var created: Bool
-        public init(sha256: String, size: UInt64, created: Bool) {
+        public init(sha256: SHA256Digest, size: UInt64, created: Bool) {
             self.sha256 = sha256
             self.size = size
             self.created = created
@@ -46,8 +46,8 @@ public enum AdminAPI {
     public struct BundleFile: Codable, Equatable, Sendable {
         public var path: String
         public var size: UInt64
-        public var sha256: String
-        public init(path: String, size: UInt64, sha256: String) {
+        public var sha256: SHA256Digest
+        public init(path: String, size: UInt64, sha256: SHA256Digest) {
             self.path = path
             self.size = size
             self.sha256 = sha256
@@ -55,15 +55,15 @@ public enum AdminAPI {
     }
 
     public struct Bundle: Codable, Equatable, Sendable {
-        public var name: String
-        public var version: String
-        public var kind: String
-        public var digest: String
-        public var compatible: [String]
+        public var name: BundleName
+        public var version: SemanticVersion
+        public var kind: BundleKind
+        public var digest: SHA256Digest
+        public var compatible: [HardwareClass]
         public var size: UInt64
         public var signers: [String]
-        public var created: String
-        public var publishedAt: String
+        public var created: Timestamp
+        public var publishedAt: Timestamp
         public var metadata: JSONValue?
         public var files: [BundleFile]?
         public var health: Manifest.HealthCheck?
@@ -75,8 +75,9 @@ public enum AdminAPI {
             case publishedAt = "published_at", manifestSize = "manifest_size"
         }
 
-        public init(name: String, version: String, kind: String, digest: String, compatible: [String], size: UInt64, signers: [String],
-                    created: String, publishedAt: String, metadata: JSONValue?, files: [BundleFile]?, health: Manifest.HealthCheck?) {
+        public init(name: BundleName, version: SemanticVersion, kind: BundleKind, digest: SHA256Digest, compatible: [HardwareClass], size: UInt64,
+                    signers: [String], created: Timestamp, publishedAt: Timestamp, metadata: JSONValue?, files: [BundleFile]?,
+                    health: Manifest.HealthCheck?) {
             self.name = name
             self.version = version
             self.kind = kind
@@ -107,70 +108,9 @@ public enum AdminAPI {
         }
     }
 
-    /// Which devices a deployment is for. Exactly one of `all`, `tag`, `group`, `devices`.
-    public struct Target: Codable, Equatable, Sendable {
-        public var all: Bool?
-        public var tag: String?
-        public var group: String?
-        public var devices: [String]?
-
-        public init(all: Bool? = nil, tag: String? = nil, group: String? = nil, devices: [String]? = nil) {
-            self.all = all
-            self.tag = tag
-            self.group = group
-            self.devices = devices
-        }
-
-        public static let everyCompatibleDevice = Target(all: true)
-
-        public var problem: String? {
-            let given = [all == true, tag != nil, group != nil, devices != nil].filter { $0 }.count
-            if given != 1 { return "target needs exactly one of all, tag, group or devices" }
-            if let tag, let problem = SafeName.problem(with: tag, what: "tag") { return problem }
-            if let group, let problem = SafeName.problem(with: group, what: "group") { return problem }
-            if let devices {
-                if devices.isEmpty { return "target.devices is empty" }
-                if devices.count > 100_000 { return "target.devices lists more than 100000 devices" }
-                for id in devices { if let problem = SafeName.problem(with: id, what: "device id") { return problem } }
-            }
-            return nil
-        }
-
-        public var summary: String {
-            if all == true { return "all compatible devices" }
-            if let tag { return "tag \(tag)" }
-            if let group { return "group \(group)" }
-            if let devices { return "\(devices.count) device\(devices.count == 1 ? "" : "s")" }
-            return "nothing"
-        }
-    }
-
-    /// One stage of a rollout: canary devices (by list, tag or group), or a share of the target.
-    public struct Phase: Codable, Equatable, Sendable {
-        public var percent: Double?
-        public var devices: [String]?
-        public var tag: String?
-        public var group: String?
-
-        public init(percent: Double? = nil, devices: [String]? = nil, tag: String? = nil, group: String? = nil) {
-            self.percent = percent
-            self.devices = devices
-            self.tag = tag
-            self.group = group
-        }
-
-        public var label: String {
-            if let percent { return percent == percent.rounded() ? "\(Int(percent))%" : "\(percent)%" }
-            if let tag { return "canary tag \(tag)" }
-            if let group { return "canary group \(group)" }
-            if let devices { return "canary \(devices.count) device\(devices.count == 1 ? "" : "s")" }
-            return "?"
-        }
-    }
-
     public struct DeploymentCreateRequest: Codable, Equatable, Sendable {
-        public var bundleName: String
-        public var version: String
+        public var bundleName: BundleName
+        public var version: SemanticVersion
         public var target: Target
         /// Stages in order; omitted means one stage with the whole target.
         public var phases: [Phase]?
@@ -197,7 +137,36 @@ public enum AdminAPI {
             case failureMinFinished = "failure_min_finished", rateLimitPerMinute = "rate_limit_per_minute"
         }
 
-        public init(bundleName: String, version: String, target: Target, phases: [Phase]? = nil, autoAdvance: Bool? = nil,
+        /// Every number is range-checked, and the phases must make a rollout, when the request is
+        /// decoded: a bad one is a 400 naming the field.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            bundleName = try container.decode(BundleName.self, forKey: .bundleName)
+            version = try container.decode(SemanticVersion.self, forKey: .version)
+            target = try container.decode(Target.self, forKey: .target)
+            phases = try container.decodeIfPresent([Phase].self, forKey: .phases)
+            if let phases, let problem = Phase.problem(in: phases) {
+                throw DecodingError.dataCorrupted(.init(codingPath: container.codingPath + [CodingKeys.phases], debugDescription: problem))
+            }
+            autoAdvance = try container.decodeIfPresent(Bool.self, forKey: .autoAdvance)
+            soakSeconds = try container.decodeIfPresent(Int.self, forKey: .soakSeconds, in: 0...(30 * 86_400))
+            successRatio = try container.decodeIfPresent(Double.self, forKey: .successRatio)
+            if let ratio = successRatio, !(ratio > 0 && ratio <= 1) {
+                throw DecodingError.dataCorrupted(.init(codingPath: container.codingPath + [CodingKeys.successRatio], debugDescription: "must be above 0 and at most 1"))
+            }
+            failureThresholdCount = try container.decodeIfPresent(Int.self, forKey: .failureThresholdCount, in: 1...Int(Int32.max))
+            failureThresholdPercent = try container.decodeIfPresent(Double.self, forKey: .failureThresholdPercent)
+            if let percent = failureThresholdPercent, !(percent >= 0 && percent < 100) {
+                throw DecodingError.dataCorrupted(.init(codingPath: container.codingPath + [CodingKeys.failureThresholdPercent], debugDescription: "must be from 0 to below 100"))
+            }
+            failureMinFinished = try container.decodeIfPresent(Int.self, forKey: .failureMinFinished, in: 0...Int(Int32.max))
+            rateLimitPerMinute = try container.decodeIfPresent(Int.self, forKey: .rateLimitPerMinute, in: 1...Int(Int32.max))
+            shadow = try container.decodeIfPresent(ShadowSettings.self, forKey: .shadow)
+            gates = try container.decodeIfPresent([QualityGate].self, forKey: .gates)
+            gateMinDevices = try container.decodeIfPresent(Int.self, forKey: .gateMinDevices, in: 1...100_000)
+        }
+
+        public init(bundleName: BundleName, version: SemanticVersion, target: Target, phases: [Phase]? = nil, autoAdvance: Bool? = nil,
                     soakSeconds: Int? = nil, successRatio: Double? = nil, failureThresholdCount: Int? = nil,
                     failureThresholdPercent: Double? = nil, failureMinFinished: Int? = nil, rateLimitPerMinute: Int? = nil,
                     shadow: ShadowSettings? = nil, gates: [QualityGate]? = nil, gateMinDevices: Int? = nil) {
@@ -254,11 +223,11 @@ public enum AdminAPI {
         public var index: Int
         public var label: String
         public var counts: StateCounts
-        public var startedAt: String?
+        public var startedAt: Timestamp?
 
         enum CodingKeys: String, CodingKey { case index, label, counts, startedAt = "started_at" }
 
-        public init(index: Int, label: String, counts: StateCounts, startedAt: String?) {
+        public init(index: Int, label: String, counts: StateCounts, startedAt: Timestamp?) {
             self.index = index
             self.label = label
             self.counts = counts
@@ -316,10 +285,10 @@ public enum AdminAPI {
     }
 
     public struct Deployment: Codable, Equatable, Sendable {
-        public var id: String
-        public var bundleName: String
-        public var version: String
-        public var digest: String
+        public var id: DeploymentID
+        public var bundleName: BundleName
+        public var version: SemanticVersion
+        public var digest: SHA256Digest
         public var target: Target
         /// active, paused, completed, cancelled
         public var status: DeploymentStatus
@@ -334,7 +303,7 @@ public enum AdminAPI {
         public var failureThresholdPercent: Double?
         public var failureMinFinished: Int
         public var rateLimitPerMinute: Int?
-        public var createdAt: String
+        public var createdAt: Timestamp
         public var createdBy: String
         public var failureReasons: [FailureReason]?
         public var versions: [VersionCount]?
@@ -357,10 +326,10 @@ public enum AdminAPI {
             case failureReasons = "failure_reasons"
         }
 
-        public init(id: String, bundleName: String, version: String, digest: String, target: Target, status: DeploymentStatus,
+        public init(id: DeploymentID, bundleName: BundleName, version: SemanticVersion, digest: SHA256Digest, target: Target, status: DeploymentStatus,
                     pausedReason: String?, currentPhase: Int, phases: [PhaseStatus], counts: StateCounts, autoAdvance: Bool,
                     soakSeconds: Int, successRatio: Double, failureThresholdCount: Int?, failureThresholdPercent: Double?,
-                    failureMinFinished: Int, rateLimitPerMinute: Int?, createdAt: String, createdBy: String,
+                    failureMinFinished: Int, rateLimitPerMinute: Int?, createdAt: Timestamp, createdBy: String,
                     failureReasons: [FailureReason]? = nil, versions: [VersionCount]? = nil, transfer: TransferTotals? = nil,
                     shadow: ShadowPolicy? = nil, gates: [QualityGate]? = nil, gateMinDevices: Int? = nil, quality: [PhaseQuality]? = nil) {
             self.shadow = shadow
@@ -398,15 +367,15 @@ public enum AdminAPI {
     }
 
     public struct Device: Codable, Equatable, Sendable {
-        public var id: String
-        public var hardware: String
-        public var tags: [String]
-        public var group: String?
+        public var id: DeviceID
+        public var hardware: HardwareClass
+        public var tags: [Tag]
+        public var group: GroupName?
         public var attributes: [String: String]
-        public var registeredAt: String
-        public var lastSeen: String?
+        public var registeredAt: Timestamp
+        public var lastSeen: Timestamp?
         /// The latest update state the device reported, or `idle`.
-        public var state: String
+        public var state: DeviceUpdateState
         public var installed: [DeviceAPI.InstalledBundle]
         /// pending until an operator accepts it (for tokens that are not auto-accept).
         public var status: DeviceAPI.DeviceStatus
@@ -422,10 +391,10 @@ public enum AdminAPI {
             case registeredAt = "registered_at", lastSeen = "last_seen", keyID = "key_id", trustStale = "trust_stale"
         }
 
-        public init(id: String, hardware: String, tags: [String], group: String?, attributes: [String: String],
-                    registeredAt: String, lastSeen: String?, state: String, installed: [DeviceAPI.InstalledBundle],
+        public init(id: DeviceID, hardware: HardwareClass, tags: [Tag], group: GroupName?, attributes: [String: String],
+                    registeredAt: Timestamp, lastSeen: Timestamp?, state: DeviceUpdateState, installed: [DeviceAPI.InstalledBundle],
                     status: DeviceAPI.DeviceStatus = .accepted, keyID: String? = nil, trust: DeviceAPI.TrustReport? = nil,
-                    now: Int64 = Timestamp.epochSeconds()) {
+                    now: Timestamp) {
             self.trust = trust
             self.trustStale = trust?.isStale(at: now) ?? false
             self.status = status
@@ -455,22 +424,22 @@ public enum AdminAPI {
 
     public struct EventRecord: Codable, Equatable, Sendable {
         public var id: Int64
-        public var deviceID: String
-        public var deploymentID: String?
-        public var bundleName: String
+        public var deviceID: DeviceID
+        public var deploymentID: DeploymentID?
+        public var bundleName: BundleName
         public var version: String
         public var state: DeviceAPI.UpdateState
         public var detail: String
-        public var at: String
-        public var receivedAt: String
+        public var at: Timestamp
+        public var receivedAt: Timestamp
 
         enum CodingKeys: String, CodingKey {
             case id, version, state, detail, at
             case deviceID = "device_id", deploymentID = "deployment_id", bundleName = "bundle_name", receivedAt = "received_at"
         }
 
-        public init(id: Int64, deviceID: String, deploymentID: String?, bundleName: String, version: String, state: DeviceAPI.UpdateState,
-                    detail: String, at: String, receivedAt: String) {
+        public init(id: Int64, deviceID: DeviceID, deploymentID: DeploymentID?, bundleName: BundleName, version: String, state: DeviceAPI.UpdateState,
+                    detail: String, at: Timestamp, receivedAt: Timestamp) {
             self.id = id
             self.deviceID = deviceID
             self.deploymentID = deploymentID
@@ -493,11 +462,30 @@ public enum AdminAPI {
     }
 
     public struct DeviceUpdateRequest: Codable, Equatable, Sendable {
-        public var tags: [String]?
-        public var group: String?
-        public init(tags: [String]? = nil, group: String? = nil) {
+        /// Replaces every tag.
+        public var tags: [Tag]?
+        public var group: GroupChange?
+        public init(tags: [Tag]? = nil, group: GroupChange? = nil) {
             self.tags = tags
             self.group = group
+        }
+    }
+
+    /// A device's new group, or none: on the wire the group's name, or the empty string.
+    public enum GroupChange: Codable, Equatable, Sendable {
+        case set(GroupName)
+        case remove
+
+        public var group: GroupName? { if case .set(let group) = self { return group } else { return nil } }
+
+        public init(from decoder: any Decoder) throws {
+            let text = try decoder.singleValueContainer().decode(String.self)
+            self = text.isEmpty ? .remove : .set(try GroupName(from: decoder))
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(group?.rawValue ?? "")
         }
     }
 
@@ -511,19 +499,36 @@ public enum AdminAPI {
         public var name: String?
         public var maxUses: Int?
         public var expiresInSeconds: Int?
-        public var tags: [String]?
-        public var group: String?
-        public var hardware: String?
-        public var idPrefix: String?
+        public var tags: [Tag]?
+        public var group: GroupName?
+        public var hardware: HardwareClass?
+        public var idPrefix: DeviceIDPrefix?
         public var autoAccept: Bool?
+
+        public static let lifetimeRange = 1...(10 * 365 * 86_400)
 
         enum CodingKeys: String, CodingKey {
             case name, tags, group, hardware, maxUses = "max_uses", expiresInSeconds = "expires_in_s"
             case idPrefix = "id_prefix", autoAccept = "auto_accept"
         }
 
-        public init(name: String? = nil, maxUses: Int? = nil, expiresInSeconds: Int? = nil, tags: [String]? = nil, group: String? = nil,
-                    hardware: String? = nil, idPrefix: String? = nil, autoAccept: Bool? = nil) {
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            name = try container.decodeIfPresent(String.self, forKey: .name)
+            if let name, name.isEmpty || name.utf8.count > 128 {
+                throw DecodingError.dataCorrupted(.init(codingPath: container.codingPath + [CodingKeys.name], debugDescription: "must be 1 to 128 bytes"))
+            }
+            maxUses = try container.decodeIfPresent(Int.self, forKey: .maxUses, in: 1...Int(Int32.max))
+            expiresInSeconds = try container.decodeIfPresent(Int.self, forKey: .expiresInSeconds, in: Self.lifetimeRange)
+            tags = try container.decodeIfPresent([Tag].self, forKey: .tags)
+            group = try container.decodeIfPresent(GroupName.self, forKey: .group)
+            hardware = try container.decodeIfPresent(HardwareClass.self, forKey: .hardware)
+            idPrefix = try container.decodeIfPresent(DeviceIDPrefix.self, forKey: .idPrefix)
+            autoAccept = try container.decodeIfPresent(Bool.self, forKey: .autoAccept)
+        }
+
+        public init(name: String? = nil, maxUses: Int? = nil, expiresInSeconds: Int? = nil, tags: [Tag]? = nil, group: GroupName? = nil,
+                    hardware: HardwareClass? = nil, idPrefix: DeviceIDPrefix? = nil, autoAccept: Bool? = nil) {
             self.name = name
             self.maxUses = maxUses
             self.expiresInSeconds = expiresInSeconds
@@ -536,18 +541,18 @@ public enum AdminAPI {
     }
 
     public struct EnrollmentToken: Codable, Equatable, Sendable {
-        public var id: String
+        public var id: TokenID
         public var name: String
         public var maxUses: Int?
         public var uses: Int
-        public var expiresAt: String?
+        public var expiresAt: Timestamp?
         public var revoked: Bool
-        public var tags: [String]
-        public var group: String?
-        public var hardware: String?
-        public var idPrefix: String?
+        public var tags: [Tag]
+        public var group: GroupName?
+        public var hardware: HardwareClass?
+        public var idPrefix: DeviceIDPrefix?
         public var autoAccept: Bool
-        public var createdAt: String
+        public var createdAt: Timestamp
         /// The secret itself: present only in the answer to create.
         public var token: String?
 
@@ -556,8 +561,8 @@ public enum AdminAPI {
             case maxUses = "max_uses", expiresAt = "expires_at", createdAt = "created_at", idPrefix = "id_prefix", autoAccept = "auto_accept"
         }
 
-        public init(id: String, name: String, maxUses: Int?, uses: Int, expiresAt: String?, revoked: Bool, tags: [String],
-                    group: String?, hardware: String? = nil, idPrefix: String? = nil, autoAccept: Bool = true, createdAt: String,
+        public init(id: TokenID, name: String, maxUses: Int?, uses: Int, expiresAt: Timestamp?, revoked: Bool, tags: [Tag],
+                    group: GroupName?, hardware: HardwareClass? = nil, idPrefix: DeviceIDPrefix? = nil, autoAccept: Bool = true, createdAt: Timestamp,
                     token: String? = nil) {
             self.id = id
             self.name = name
@@ -577,16 +582,16 @@ public enum AdminAPI {
 
     /// Devices an operator authorises ahead of their first contact, with their keys.
     public struct PreauthorizedDevice: Codable, Equatable, Sendable {
-        public var deviceID: String
+        public var deviceID: DeviceID
         /// Base64 of the raw 32-byte Ed25519 public key.
         public var publicKey: String
-        public var hardware: String
-        public var tags: [String]?
-        public var group: String?
+        public var hardware: HardwareClass
+        public var tags: [Tag]?
+        public var group: GroupName?
 
         enum CodingKeys: String, CodingKey { case deviceID = "device_id", publicKey = "public_key", hardware, tags, group }
 
-        public init(deviceID: String, publicKey: String, hardware: String, tags: [String]? = nil, group: String? = nil) {
+        public init(deviceID: DeviceID, publicKey: String, hardware: HardwareClass, tags: [Tag]? = nil, group: GroupName? = nil) {
             self.deviceID = deviceID
             self.publicKey = publicKey
             self.hardware = hardware
@@ -619,14 +624,14 @@ public enum AdminAPI {
 
     public struct AuditEntry: Codable, Equatable, Sendable {
         public var id: Int64
-        public var at: String
+        public var at: Timestamp
         public var actor: String
-        public var role: String
-        public var action: String
+        public var role: AuditRole
+        public var action: AuditAction
         public var target: String
         public var detail: String
 
-        public init(id: Int64, at: String, actor: String, role: String, action: String, target: String, detail: String) {
+        public init(id: Int64, at: Timestamp, actor: String, role: AuditRole, action: AuditAction, target: String, detail: String) {
             self.id = id
             self.at = at
             self.actor = actor
@@ -661,9 +666,9 @@ extension AdminAPI {
         }
 
         public struct BundleVersions: Codable, Equatable, Sendable {
-            public var name: String
+            public var name: BundleName
             public var versions: [VersionCount]
-            public init(name: String, versions: [VersionCount]) {
+            public init(name: BundleName, versions: [VersionCount]) {
                 self.name = name
                 self.versions = versions
             }

@@ -19,7 +19,9 @@ public enum ContentHost {
             guard isPort(bytes[(colon + 1)...]) else { return false }
             host = bytes[..<colon]
         }
-        return !host.isEmpty && host.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }
+        // '_' is not DNS, but container names (a docker-compose `ota_minio`) use it.
+        return !host.isEmpty && host.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: "-")
+            || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") }
     }
 
     private static func isHex(_ byte: UInt8) -> Bool { (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66) }

@@ -17,16 +17,16 @@ extension DeviceAPI {
 
     /// The live model's figures over a period, from the device's `metrics_command`.
     public struct ModelMetrics: Codable, Equatable, Sendable {
-        public var bundleName: String
+        public var bundleName: BundleName
         public var version: String
-        public var digest: String
+        public var digest: SHA256Digest
         /// When they were measured on the device (RFC 3339).
-        public var at: String
+        public var at: Timestamp
         public var report: MetricsReport
 
         enum CodingKeys: String, CodingKey { case bundleName = "bundle_name", version, digest, at, report }
 
-        public init(bundleName: String, version: String, digest: String, at: String = Timestamp.now(), report: MetricsReport) {
+        public init(bundleName: BundleName, version: String, digest: SHA256Digest, at: Timestamp, report: MetricsReport) {
             self.bundleName = bundleName
             self.version = version
             self.digest = digest

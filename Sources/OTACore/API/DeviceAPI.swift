@@ -39,8 +39,8 @@ public enum DeviceAPI {
     /// without one, only a device an operator pre-authorised with this very key is taken.
     public struct RegisterRequest: Codable, Equatable, Sendable {
         public var enrollmentToken: String?
-        public var deviceID: String
-        public var hardware: String
+        public var deviceID: DeviceID
+        public var hardware: HardwareClass
         public var attributes: [String: String]?
         /// Base64 of the raw 32-byte Ed25519 public key.
         public var publicKey: String
@@ -52,7 +52,7 @@ public enum DeviceAPI {
             case publicKey = "public_key", proof
         }
 
-        public init(enrollmentToken: String?, deviceID: String, hardware: String, attributes: [String: String]? = nil,
+        public init(enrollmentToken: String?, deviceID: DeviceID, hardware: HardwareClass, attributes: [String: String]? = nil,
                     publicKey: String, proof: Proof) {
             self.enrollmentToken = enrollmentToken
             self.deviceID = deviceID
@@ -64,12 +64,12 @@ public enum DeviceAPI {
     }
 
     public struct RegisterResponse: Codable, Equatable, Sendable {
-        public var deviceID: String
+        public var deviceID: DeviceID
         public var status: DeviceStatus
 
         enum CodingKeys: String, CodingKey { case deviceID = "device_id", status }
 
-        public init(deviceID: String, status: DeviceStatus) {
+        public init(deviceID: DeviceID, status: DeviceStatus) {
             self.deviceID = deviceID
             self.status = status
         }
@@ -77,12 +77,12 @@ public enum DeviceAPI {
 
     /// Opens a session: the device proves it holds its key.
     public struct SessionRequest: Codable, Equatable, Sendable {
-        public var deviceID: String
+        public var deviceID: DeviceID
         public var proof: Proof
 
         enum CodingKeys: String, CodingKey { case deviceID = "device_id", proof }
 
-        public init(deviceID: String, proof: Proof) {
+        public init(deviceID: DeviceID, proof: Proof) {
             self.deviceID = deviceID
             self.proof = proof
         }
@@ -153,12 +153,12 @@ public enum DeviceAPI {
 
     /// What a device has installed for one bundle name.
     public struct InstalledBundle: Codable, Equatable, Hashable, Sendable {
-        public var name: String
-        public var version: String
-        public var digest: String
+        public var name: BundleName
+        public var version: SemanticVersion
+        public var digest: SHA256Digest
         public var state: InstalledState
 
-        public init(name: String, version: String, digest: String, state: InstalledState = .committed) {
+        public init(name: BundleName, version: SemanticVersion, digest: SHA256Digest, state: InstalledState = .committed) {
             self.name = name
             self.version = version
             self.digest = digest
@@ -213,28 +213,28 @@ public enum DeviceAPI {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             pollIntervalSeconds = try container.decode(Int.self, forKey: .pollIntervalSeconds, in: Self.pollIntervalRange)
             assignments = try container.decode([Assignment].self, forKey: .assignments)
+            // A host this device cannot read is left out (it is then not followed), rather than
+            // making the whole answer unreadable.
             contentHosts = try container.decodeIfPresent([String].self, forKey: .contentHosts)
-            if let hosts = contentHosts, hosts.count > Self.maximumContentHosts || hosts.contains(where: { !ContentHost.isValid($0) }) {
-                throw DecodingError.dataCorrupted(.init(codingPath: container.codingPath + [CodingKeys.contentHosts],
-                                                        debugDescription: "at most \(Self.maximumContentHosts) hosts, each host or host:port"))
-            }
+                .map { Array($0.prefix(Self.maximumContentHosts).filter(ContentHost.isValid)) }
         }
     }
 
     /// A bundle the server wants this device to run. Nothing in it is trusted until the
     /// envelope verifies against the device's own trust root.
     public struct Assignment: Codable, Equatable, Sendable {
-        public var deploymentID: String
-        public var name: String
-        public var version: String
-        public var digest: String
+        public var deploymentID: DeploymentID
+        public var name: BundleName
+        public var version: SemanticVersion
+        public var digest: SHA256Digest
         public var envelope: Envelope
         /// Prove the candidate on live inputs before it serves (model bundles).
         public var shadow: ShadowPolicy?
 
         enum CodingKeys: String, CodingKey { case deploymentID = "deployment_id", name, version, digest, envelope, shadow }
 
-        public init(deploymentID: String, name: String, version: String, digest: String, envelope: Envelope, shadow: ShadowPolicy? = nil) {
+        public init(deploymentID: DeploymentID, name: BundleName, version: SemanticVersion, digest: SHA256Digest, envelope: Envelope,
+                    shadow: ShadowPolicy? = nil) {
             self.deploymentID = deploymentID
             self.name = name
             self.version = version
@@ -266,13 +266,14 @@ public enum DeviceAPI {
         /// keeps the first `storedDetailBytes`.
         public static let maximumDetailLength = 8192
         public static let storedDetailBytes = 4000
-        public var deploymentID: String?
-        public var bundleName: String
+        public var deploymentID: DeploymentID?
+        public var bundleName: BundleName
+        /// The version as the device names it (at most 256 bytes).
         public var version: String
         public var state: UpdateState
         public var detail: String
         /// When it happened on the device (RFC 3339).
-        public var at: String
+        public var at: Timestamp
         /// Sent with `downloaded`: what the transfer cost.
         public var transfer: Transfer?
         /// Sent when a shadow phase ended: the figures and the device's verdict.
@@ -282,8 +283,8 @@ public enum DeviceAPI {
             case deploymentID = "deployment_id", bundleName = "bundle_name", version, state, detail, at, transfer, shadow
         }
 
-        public init(deploymentID: String?, bundleName: String, version: String, state: UpdateState, detail: String,
-                    at: String = Timestamp.now(), transfer: Transfer? = nil, shadow: ShadowOutcome? = nil) {
+        public init(deploymentID: DeploymentID?, bundleName: BundleName, version: String, state: UpdateState, detail: String,
+                    at: Timestamp = SystemClock().now, transfer: Transfer? = nil, shadow: ShadowOutcome? = nil) {
             self.shadow = shadow
             self.deploymentID = deploymentID
             self.bundleName = bundleName

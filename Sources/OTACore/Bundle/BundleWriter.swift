@@ -7,20 +7,20 @@ import Glibc
 /// holds either nothing new or a complete bundle.
 public enum BundleWriter {
     public struct Options: Sendable {
-        public var name: String
+        public var name: BundleName
         public var version: SemanticVersion
-        public var kind: String
-        public var compatible: [String]
+        public var kind: BundleKind
+        public var compatible: [HardwareClass]
         public var metadata: JSONValue?
         public var healthCommand: String?
         public var healthTimeoutSeconds: Int
-        public var created: String
+        public var created: Timestamp
         /// Lists the content-defined chunks of files above `ChunkingParameters.chunkedFileThreshold`,
         /// so that devices fetch only the chunks they do not hold.
         public var chunked: Bool
 
-        public init(name: String, version: SemanticVersion, kind: String, compatible: [String], metadata: JSONValue? = nil,
-                    healthCommand: String? = nil, healthTimeoutSeconds: Int = 60, created: String = Timestamp.now(), chunked: Bool = true) {
+        public init(name: BundleName, version: SemanticVersion, kind: BundleKind, compatible: [HardwareClass], metadata: JSONValue? = nil,
+                    healthCommand: String? = nil, healthTimeoutSeconds: Int = 60, created: Timestamp = SystemClock().now, chunked: Bool = true) {
             self.name = name
             self.version = version
             self.kind = kind
@@ -107,7 +107,7 @@ public enum BundleWriter {
     static func write(envelope: Envelope, manifest: Manifest, payload: [(entry: Manifest.FileEntry, source: PayloadSource)],
                       to output: String, progress: ((UInt64, UInt64) -> Void)?) throws {
         let temporary = FileSystem.temporaryPath(beside: output)
-        let mtime = UInt64(max(0, Timestamp.parse(manifest.created) ?? 0))
+        let mtime = UInt64(max(0, manifest.created.secondsSinceEpoch))
         do {
             let out = try File.open(temporary, .createNew(permissions: 0o644))
             let envelopeBytes = try envelope.encoded()

@@ -17,11 +17,11 @@ public enum DeviceProof {
 
     /// The exact bytes signed: the purpose, the device id, the public key (base64), the time
     /// and a nonce, one per line.
-    public static func message(_ purpose: Purpose, deviceID: String, publicKey: Ed25519PublicKey, created: Int64, nonce: String) -> [UInt8] {
+    public static func message(_ purpose: Purpose, deviceID: DeviceID, publicKey: Ed25519PublicKey, created: Int64, nonce: String) -> [UInt8] {
         Array("\(purpose.rawValue)\n\(deviceID)\n\(Base64.encode(publicKey.raw))\n\(created)\n\(nonce)".utf8)
     }
 
-    public static func sign(_ purpose: Purpose, deviceID: String, key: Ed25519PrivateKey, created: Int64 = Timestamp.epochSeconds(),
+    public static func sign(_ purpose: Purpose, deviceID: DeviceID, key: Ed25519PrivateKey, created: Int64 = Timestamp.epochSeconds(),
                             nonce: String = Hex.encode(SecureRandom.bytes(16))) throws -> DeviceAPI.Proof {
         let signature = try key.sign(message(purpose, deviceID: deviceID, publicKey: key.publicKey, created: created, nonce: nonce))
         return DeviceAPI.Proof(created: created, nonce: nonce, signature: Base64.encode(signature))
@@ -48,7 +48,7 @@ public enum DeviceProof {
     }
 
     /// Checks a proof against the key; the caller checks the nonce was not seen before.
-    public static func check(_ proof: DeviceAPI.Proof, _ purpose: Purpose, deviceID: String, publicKey: Ed25519PublicKey,
+    public static func check(_ proof: DeviceAPI.Proof, _ purpose: Purpose, deviceID: DeviceID, publicKey: Ed25519PublicKey,
                              now: Int64 = Timestamp.epochSeconds()) throws(Problem) {
         guard proof.nonce.utf8.count >= 16, proof.nonce.utf8.count <= 64,
               proof.nonce.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) else {

@@ -5,11 +5,11 @@ public struct Manifest: Codable, Equatable, Sendable {
     public static let schemaVersion = 1
 
     public var schema: Int
-    public var name: String
-    public var kind: String
+    public var name: BundleName
+    public var kind: BundleKind
     public var version: SemanticVersion
-    public var compatible: [String]
-    public var created: String
+    public var compatible: [HardwareClass]
+    public var created: Timestamp
     public var files: [FileEntry]
     public var health: HealthCheck?
     public var metadata: JSONValue?
@@ -33,11 +33,9 @@ public struct Manifest: Codable, Equatable, Sendable {
             try decoder.rejectUnknownKeys(allowed: ["path", "size", "sha256", "chunks"])
             let container = try decoder.container(keyedBy: CodingKeys.self)
             path = try container.decode(PayloadPath.self, forKey: .path)
-            // Decoded as Int64 so that a negative size is reported against its field.
-            let signedSize = try container.decode(Int64.self, forKey: .size)
-            guard signedSize >= 0 else {
-                throw DecodingError.dataCorruptedError(forKey: .size, in: container, debugDescription: "must not be negative")
-            }
+            // Decoded as Int64 so that a negative size is reported against its field; at most
+            // 1 PiB, so that sums of sizes and offsets in a file cannot overflow.
+            let signedSize = try container.decode(Int64.self, forKey: .size, in: 0...Int64(WireRange.bytes.upperBound))
             size = UInt64(signedSize)
             sha256 = try container.decode(SHA256Digest.self, forKey: .sha256)
             chunks = try container.decodeIfPresent([Chunk].self, forKey: .chunks)
@@ -67,7 +65,7 @@ public struct Manifest: Codable, Equatable, Sendable {
         }
     }
 
-    public init(name: String, kind: String, version: SemanticVersion, compatible: [String], created: String,
+    public init(name: BundleName, kind: BundleKind, version: SemanticVersion, compatible: [HardwareClass], created: Timestamp,
                 files: [FileEntry], health: HealthCheck? = nil, metadata: JSONValue? = nil) {
         self.schema = Self.schemaVersion
         self.name = name
@@ -92,11 +90,11 @@ public struct Manifest: Codable, Equatable, Sendable {
             throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.schema],
                 debugDescription: "schema \(schema) is not supported (this program reads schema \(Self.schemaVersion))"))
         }
-        name = try container.decode(String.self, forKey: .name)
-        kind = try container.decode(String.self, forKey: .kind)
+        name = try container.decode(BundleName.self, forKey: .name)
+        kind = try container.decode(BundleKind.self, forKey: .kind)
         version = try container.decode(SemanticVersion.self, forKey: .version)
-        compatible = try container.decode([String].self, forKey: .compatible)
-        created = try container.decode(String.self, forKey: .created)
+        compatible = try container.decode([HardwareClass].self, forKey: .compatible)
+        created = try container.decode(Timestamp.self, forKey: .created)
         files = try container.decode([FileEntry].self, forKey: .files)
         health = try container.decodeIfPresent(HealthCheck.self, forKey: .health)
         metadata = try container.decodeIfPresent(JSONValue.self, forKey: .metadata)
@@ -105,17 +103,11 @@ public struct Manifest: Codable, Equatable, Sendable {
         }
     }
 
-    /// The rules beyond types: safe names, a non-empty file list without duplicates, a health
+    /// The rules beyond types (names, kind and times are checked by theirs): a non-empty file list without duplicates, a health
     /// command that is one of the files. Nil when the manifest is valid.
     public func validationProblem() -> String? {
-        if let problem = SafeName.problem(with: name, what: "name") { return problem }
-        if let problem = SafeName.problem(with: kind, what: "kind") { return problem }
         if compatible.isEmpty { return "compatible lists no hardware class" }
-        for hardware in compatible {
-            if let problem = SafeName.problem(with: hardware, what: "hardware class") { return problem }
-        }
         if Set(compatible).count != compatible.count { return "compatible lists a hardware class twice" }
-        if Timestamp.parse(created) == nil { return "created '\(created)' is not an RFC 3339 UTC time like 2026-11-29T02:00:00Z" }
         if files.isEmpty { return "files is empty: a bundle carries at least one file" }
         var seen = Set<PayloadPath>()
         for file in files where !seen.insert(file.path).inserted { return "files lists '\(file.path)' twice" }
@@ -146,5 +138,12 @@ public struct Manifest: Codable, Equatable, Sendable {
         Array(try StrictJSON.encode(self))
     }
 
-    public var totalSize: UInt64 { files.reduce(0) { $0 + $1.size } }
+    /// The payload's size; saturates rather than traps for a manifest of absurd sizes (each
+    /// is at most 1 PiB, but nothing bounds how many files a bundle someone made lists).
+    public var totalSize: UInt64 {
+        files.reduce(0) { total, file in
+            let (sum, overflow) = total.addingReportingOverflow(file.size)
+            return overflow ? .max : sum
+        }
+    }
 }

@@ -37,7 +37,7 @@ public struct PayloadPath: Hashable, Sendable, Comparable, Codable, CustomString
     }
 
     /// The path with control characters escaped, safe to print in an error message.
-    static func printable(_ path: String) -> String {
+    public static func printable(_ path: String) -> String {
         var out = ""
         for scalar in path.unicodeScalars.prefix(300) {
             if scalar.value < 0x20 || scalar.value == 0x7f { out += "\\u{\(String(scalar.value, radix: 16))}" } else { out.unicodeScalars.append(scalar) }

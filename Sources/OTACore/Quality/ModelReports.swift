@@ -191,3 +191,13 @@ public struct ReportError: Error, CustomStringConvertible, Equatable, Sendable {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+/// Where a device's model figures come from.
+public enum ModelReports {
+    public enum Source: String, Codable, CaseIterable, Sendable {
+        /// The candidate beside the live model, in a shadow phase, with the device's verdict.
+        case shadow
+        /// The committed model, from the device's metrics_command.
+        case live
+    }
+}

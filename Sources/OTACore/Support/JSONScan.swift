@@ -116,7 +116,8 @@ public enum JSONScan {
             // Keys are short and plain in every document read this way; an escaped one is
             // decoded by the standard decoder.
             let raw = UnsafeRawBufferPointer(rebasing: bytes[(start + 1)..<(index - 1)])
-            guard raw.count <= 256 else { throw Malformed("a key is longer than 256 bytes") }
+            // Long enough for any key these documents have (a release path is at most ~450 bytes).
+            guard raw.count <= 4096 else { throw Malformed("a key is longer than 4096 bytes") }
             if !raw.contains(UInt8(ascii: "\\")) { return String(decoding: raw, as: UTF8.self) }
             guard let decoded = try? JSONDecoder().decode(String.self, from: Data(UnsafeRawBufferPointer(rebasing: bytes[start..<index]))) else {
                 throw Malformed("a key is not a valid string")

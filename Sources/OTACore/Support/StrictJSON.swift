@@ -4,7 +4,13 @@
 /// network, a bundle or a file get one clear sentence naming the field instead.
 public struct JSONInputError: Error, CustomStringConvertible, Equatable, Sendable {
     public let description: String
-    public init(_ description: String) { self.description = description }
+    /// The JSON was well formed and of the right shape, but a value broke a rule of its type
+    /// (a name with a slash, a number out of range): the request, not its JSON, is wrong.
+    public let isValueProblem: Bool
+    public init(_ description: String, isValueProblem: Bool = false) {
+        self.description = description
+        self.isValueProblem = isValueProblem
+    }
 }
 
 public enum StrictJSON {
@@ -27,9 +33,9 @@ public enum StrictJSON {
             }
             return try decoder.decode(T.self, from: Data(bytes))
         } catch let error as DecodingError {
-            throw JSONInputError("\(what): \(describe(error))")
+            throw JSONInputError("\(what): \(describe(error))", isValueProblem: isValueProblem(error))
         } catch let error as JSONInputError {
-            throw JSONInputError("\(what): \(error.description)")
+            throw JSONInputError("\(what): \(error.description)", isValueProblem: error.isValueProblem)
         }
     }
 
@@ -45,6 +51,13 @@ public enum StrictJSON {
             throw JSONInputError("\(what): unknown field '\(path)'")
         }
         return value
+    }
+
+    /// A value that broke its type's rule, in JSON that was otherwise fine.
+    private static func isValueProblem(_ error: DecodingError) -> Bool {
+        guard case .dataCorrupted(let context) = error else { return false }
+        return !context.codingPath.isEmpty && context.debugDescription != unknownField
+            && !context.debugDescription.hasPrefix("The given data was not valid JSON")
     }
 
     private static func firstUnknownKey(in input: JSONShape, comparedWith known: JSONShape, path: String) -> String? {

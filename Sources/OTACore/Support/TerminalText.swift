@@ -24,10 +24,25 @@ public enum TerminalText {
         return String(out)
     }
 
+    /// JSON for a terminal: the same characters, spelled as JSON escapes (`\u009b`), so the
+    /// document still parses to the same values.
+    public static func escapeJSON(_ json: String) -> String {
+        guard json.unicodeScalars.contains(where: { $0.value >= 0x7f && needsEscape($0) }) else { return json }
+        var out = String.UnicodeScalarView()
+        for scalar in json.unicodeScalars {
+            if scalar.value >= 0x7f, needsEscape(scalar) {
+                out.append(contentsOf: ("\\u" + hex(scalar.value, digits: 4)).unicodeScalars)
+            } else {
+                out.append(scalar)
+            }
+        }
+        return String(out)
+    }
+
     static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x00...0x1f, 0x7f...0x9f: return true                  // C0, DEL, C1 (CSI, OSC, ...)
-        case 0x200e, 0x200f, 0x202a...0x202e, 0x2066...0x2069: return true  // direction marks and overrides
+        case 0x061c, 0x200e, 0x200f, 0x202a...0x202e, 0x2066...0x2069: return true  // direction marks and overrides
         case 0x2028, 0x2029: return true                            // line and paragraph separators
         default: return false
         }

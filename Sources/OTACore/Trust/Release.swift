@@ -2,9 +2,9 @@
 /// and SHA-256 of its signed manifest (the bundle's digest). One targets file lists every
 /// channel; a device reads only its own.
 public enum Release {
-    public static let defaultChannel = "stable"
+    public static let defaultChannel = Channel.stable
 
-    public static func targetPath(channel: String, name: String, version: String) -> String { "\(channel)/\(name)/\(version)" }
+    public static func targetPath(channel: Channel, name: BundleName, version: SemanticVersion) -> String { "\(channel)/\(name)/\(version)" }
 
     /// A channel name: lower-case letters, digits, `.`, `_` and `-`, at most 64.
     public static func channelProblem(_ channel: String) -> String? {
@@ -20,9 +20,9 @@ public enum Release {
     }
 
     /// Why `verified` may not run on a device of `channel` under `targets`, or nil.
-    public static func problem(_ verified: VerifiedManifest, channel: String, in targets: TargetsMetadata) -> String? {
+    public static func problem(_ verified: VerifiedManifest, channel: Channel, in targets: TargetsMetadata) -> String? {
         let manifest = verified.manifest
-        let path = targetPath(channel: channel, name: manifest.name, version: manifest.version.description)
+        let path = targetPath(channel: channel, name: manifest.name, version: manifest.version)
         guard let listed = targets.targets[path] else {
             return "\(manifest.name) \(manifest.version) is signed but not released on channel \(channel) (release metadata version \(targets.version))"
         }
@@ -33,10 +33,10 @@ public enum Release {
     }
 
     /// The channels that release exactly this bundle.
-    public static func channels(releasing verified: VerifiedManifest, in targets: TargetsMetadata) -> [String] {
+    public static func channels(releasing verified: VerifiedManifest, in targets: TargetsMetadata) -> [Channel] {
         let suffix = "/\(verified.manifest.name)/\(verified.manifest.version)"
         return targets.targets.keys.filter { $0.hasSuffix(suffix) }.compactMap { path in
-            let channel = String(path.dropLast(suffix.count))
+            guard let channel = Channel(rawValue: String(path.dropLast(suffix.count))) else { return nil }
             return problem(verified, channel: channel, in: targets) == nil ? channel : nil
         }.sorted()
     }

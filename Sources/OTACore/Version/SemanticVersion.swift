@@ -117,3 +117,10 @@ public struct SemanticVersion: Comparable, Hashable, Sendable, Codable, CustomSt
         try container.encode(description)
     }
 }
+
+extension SemanticVersion: ExpressibleByStringLiteral {
+    /// A version written in the program itself (a test, a default): it must be valid.
+    public init(stringLiteral text: String) {
+        do { self = try SemanticVersion(text) } catch { preconditionFailure("invalid version literal '\(text)': \(error)") }
+    }
+}

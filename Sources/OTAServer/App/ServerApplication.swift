@@ -28,6 +28,19 @@ public enum ServerApplication {
     /// Runs the server. `onListening` gets the bound address (useful with port 0).
     public static func run(_ configuration: ServerConfiguration, logger: Logger,
                            onListening: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+        let services = try await services(configuration, logger: logger, clock: SystemClock())
+        do {
+            try await application(services, onListening: onListening).runService()
+        } catch {
+            await services.db.close()
+            throw error
+        }
+        await services.db.close()
+    }
+
+    /// Opens the database (migrating it), loads the trust root, the content store and the
+    /// fleet state: everything the routes and the background services work with.
+    static func services(_ configuration: ServerConfiguration, logger: Logger, clock: any DomainClock) async throws -> ServerServices {
         let anchor: TrustAnchor
         let onlineKeys: [Ed25519PrivateKey]
         do {
@@ -39,14 +52,20 @@ public enum ServerApplication {
         try FileSystem.createDirectory(configuration.dataDirectory, permissions: 0o700)
         let db: any SQLDatabase
         do {
-            db = try configuration.databaseSetting.open(busyTimeout: configuration.databaseBusyTimeoutSeconds, logger: logger)
+            db = try await configuration.databaseSetting.open(busyTimeout: configuration.databaseBusyTimeoutSeconds, logger: logger)
         } catch {
             throw StartError.database(configuration.databaseSetting.description, String(describing: error))
         }
-        // Where the change feed ends before anything is loaded: what other instances change
-        // from here on is applied on top (twice at worst, which is harmless).
-        let feed = ChangeFeed(db: db)
-        let feedStart = try await feed.end()
+        do {
+            return try await services(configuration, db: db, anchor: anchor, onlineKeys: onlineKeys, logger: logger, clock: clock)
+        } catch {
+            await db.close()
+            throw error
+        }
+    }
+
+    private static func services(_ configuration: ServerConfiguration, db: any SQLDatabase, anchor: TrustAnchor, onlineKeys: [Ed25519PrivateKey],
+                                 logger: Logger, clock: any DomainClock) async throws -> ServerServices {
         let trust: TrustRepository
         do {
             trust = try await TrustRepository.open(anchor: anchor, onlineKeys: onlineKeys,
@@ -57,31 +76,50 @@ public enum ServerApplication {
             throw StartError.content(String(describing: error))
         }
         try content.removeIncompleteUploads()
+        // Devices refuse a content host they cannot parse: better to say so now than to have
+        // every download on the fleet refused later.
+        if let bad = content.redirectHosts.first(where: { !ContentHost.isValid($0) }) {
+            throw StartError.content("the object store's address gives the content host \"\(bad.prefix(80))\", which devices cannot accept (a lower-case DNS name or IP address, optionally :port)")
+        }
 
         let metrics = ServerMetrics()
         let devices = DeviceStore(db: db)
         let deployments = DeploymentStore(db: db)
         let bundles = BundleStore(db: db)
         let events = EventStore(db: db)
-        let fleet = Fleet(devices: devices, deployments: deployments, bundles: bundles, events: events, metrics: metrics,
-                          pollIntervalSeconds: configuration.pollIntervalSeconds, logger: logger, trust: trust,
-                          contentHosts: content.redirectHosts)
+        let fleet = try Fleet(stores: .init(devices: devices, deployments: deployments, bundles: bundles, events: events), db: db,
+                              metrics: metrics, pollIntervalSeconds: configuration.pollIntervalSeconds, logger: logger, trust: trust,
+                              contentHosts: content.redirectHosts, clock: clock)
         try await fleet.load()
-        let services = ServerServices(configuration: configuration, trust: trust, tokens: TokenStore(db: db), devices: devices,
-                                      bundles: bundles, deployments: deployments, events: events, quality: QualityStore(db: db), content: content,
-                                      storedFiles: StoredFiles(content: content, bundles: bundles), fleet: fleet,
-                                      metrics: metrics, logger: logger, db: db, sessions: try DeviceSessions(secret: try DeviceSessions.loadSecret(db)),
-                                      registrations: RegistrationLimiter(perMinute: configuration.registrationsPerMinute),
-                                      connections: ConnectionGate(maximumConnections: configuration.maximumConnections,
-                                                                  onEvict: { metrics.connectionsDropped.increment() }),
-                                      quotas: configuration.deviceQuotas.map { DeviceQuotas(buckets: $0) },
-                                      failures: FailureLimiter(perMinute: configuration.failedAttemptsPerMinute))
+        let connections = ConnectionGate(maximumConnections: configuration.maximumConnections, onEvict: { metrics.connectionsDropped.increment() })
+        let services = ServerServices(
+            configuration: configuration, db: db, trust: trust, tokens: TokenStore(db: db), devices: devices, bundles: bundles,
+            deployments: deployments, events: events, quality: QualityStore(db: db), content: content, fleet: fleet, metrics: metrics,
+            logger: logger, sessions: try DeviceSessions(secret: try await DeviceSessions.loadSecret(db)),
+            registrations: RegistrationLimiter(perMinute: configuration.registrationsPerMinute), connections: connections,
+            quotas: configuration.deviceQuotas.map { DeviceQuotas(buckets: $0) },
+            failures: FailureLimiter(perMinute: configuration.failedAttemptsPerMinute), clock: clock)
+        return services
+    }
 
+    /// The routes, behind the JSON error answers, with 405 for a known path's other methods.
+    static func router(_ services: ServerServices) -> MethodCheckingRouter<ServerRequestContext> {
         let router = Router(context: ServerRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.debug))
-        router.add(middleware: JSONErrorMiddleware(logger: logger))
-        APIRoute.register(APIRoute.all, on: router, services: services)
+        router.add(middleware: JSONErrorMiddleware(logger: services.logger))
+        ServerRoutes.register(on: router, services)
+        return MethodCheckingRouter(router: router)
+    }
 
+    /// The HTTP server and the background services around the routes.
+    static func application(_ services: ServerServices, onListening: @escaping @Sendable (String) -> Void = { _ in }) throws -> some ApplicationProtocol {
+        let configuration = services.configuration
+        let logger = services.logger
+        let metrics = services.metrics
+        let fleet = services.fleet
+        let trust = services.trust
+        let db = services.db
+        let events = services.events
         // Deadlines for slow or stalled clients, and a cap on the slots of connections that
         // have not authenticated (see ConnectionGuard and ConnectionGate), so that strangers
         // cannot hold the server.
@@ -106,13 +144,13 @@ public enum ServerApplication {
         }
         let host = configuration.host
         let app = Application(
-            router: MethodCheckingRouter(router: router),
+            router: router(services),
             server: server,
             configuration: .init(address: .hostname(host, port: configuration.port), serverName: "ota-server", backlog: 1024,
                                  availableConnectionsDelegate: MaximumAvailableConnections(configuration.maximumConnections, logger: logger)),
-            services: [FleetService(fleet: fleet, flushIntervalMilliseconds: configuration.flushIntervalMilliseconds, db: db, logger: logger,
-                                    retentionSeconds: configuration.eventRetentionSeconds),
-                       ChangeFeedService(fleet: fleet, feed: feed, cursor: feedStart, logger: logger),
+            services: [FleetService(fleet: fleet, events: events, flushIntervalMilliseconds: configuration.flushIntervalMilliseconds, db: db,
+                                    logger: logger, retentionSeconds: configuration.eventRetentionSeconds),
+                       ChangeFeedService(coherence: fleet.coherence, logger: logger),
                        TrustRenewalService(trust: trust, db: db, logger: logger)],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
@@ -121,6 +159,6 @@ public enum ServerApplication {
             },
             logger: logger
         )
-        try await app.runService()
+        return app
     }
 }

@@ -1,11 +1,13 @@
-import HTTPTypes
 import Hummingbird
 import Logging
 import OTACore
 
-/// What the routes work with, built once at start and shared (all members are Sendable).
+/// The server's parts, built once at start: stores over the database, the fleet's services
+/// around their cache, and the limits strangers meet. Controllers take from it only what
+/// they use (`ServerRoutes`).
 struct ServerServices: Sendable {
     let configuration: ServerConfiguration
+    let db: any SQLDatabase
     let trust: TrustRepository
     let tokens: TokenStore
     let devices: DeviceStore
@@ -14,94 +16,93 @@ struct ServerServices: Sendable {
     let events: EventStore
     let quality: QualityStore
     let content: any ContentStore
-    let storedFiles: StoredFiles
     let fleet: Fleet
     let metrics: ServerMetrics
     let logger: Logger
-    let db: any SQLDatabase
     let sessions: DeviceSessions
     let registrations: RegistrationLimiter
     let connections: ConnectionGate
     /// Per-device quotas; nil when the operator turned them off.
     let quotas: DeviceQuotas?
     let failures: FailureLimiter
+    let clock: any DomainClock
+}
 
-    /// The admin-API caller, who must hold at least `role`.
-    func admin(_ request: Request, _ role: AdminAPI.Role) async throws -> AdminIdentity {
-        guard let secret = Secret.bearer(request.headers[.authorization]) else {
-            throw APIError.unauthorized("send an admin-API token as 'Authorization: Bearer <token>' (create one with `ota-server token create`)")
-        }
-        guard let identity = try await tokens.adminIdentity(secretHash: Secret.hash(secret)) else {
-            throw APIError.unauthorized("the token is not a valid admin-API token (unknown or revoked)")
-        }
-        guard identity.role.allows(role) else {
-            throw APIError.forbidden("this needs the \(role.rawValue) role; the token '\(identity.name)' has the \(identity.role.rawValue) role")
-        }
-        return identity
+/// Every route of the API, by controller, and how each is put behind the auth its access
+/// asks for. `table` is what the OpenAPI test compares with openapi.yaml.
+enum ServerRoutes {
+    static var table: [RouteInfo] {
+        SystemController.routes.map(\.info) + DeviceEnrollmentController.anonymousRoutes.map(\.info)
+            + DeviceEnrollmentController.deviceRoutes.map(\.info) + CheckinController.routes.map(\.info) + ContentController.routes.map(\.info)
+            + PublishingController.routes.map(\.info) + DeploymentController.routes.map(\.info) + DeviceAdminController.routes.map(\.info)
+            + FleetAdminController.routes.map(\.info) + TrustController.routes.map(\.info)
     }
 
-    /// An authenticated device request whose body is still to be read: the body's digest is
-    /// checked against the signed `Content-Digest` once it is in (nothing is buffered or
-    /// hashed for a request that is not authentic).
-    struct DeviceCaller: Sendable {
-        let identity: DeviceIdentity
-        /// The signed Content-Digest; nil for a legacy bearer request.
-        let contentDigest: String?
-
-        func check(_ body: ByteBuffer) throws {
-            guard let contentDigest else { return }
-            guard contentDigest == RequestSignature.contentDigest(body.readableBytesView) else {
-                throw APIError.unauthorized("Content-Digest does not match the body")
-            }
-        }
-    }
-
-    /// The device calling the device API, from the request's signature (RFC 9421, under a
-    /// session key) over its method, path and Content-Digest; or, while the operator allows
-    /// it, from the bearer token of a device registered before device keys.
-    func deviceCaller(_ request: Request) async throws -> DeviceCaller {
-        if let signature = RequestSignature.Received(signatureInput: request.headers[.signatureInput], signature: request.headers[.signature]) {
-            return DeviceCaller(identity: try await device(request, signature: signature), contentDigest: request.headers[.contentDigest])
-        }
-        if request.headers[.signatureInput] != nil || request.headers[.signature] != nil {
-            throw APIError.unauthorized("the request's Signature-Input or Signature header is malformed")
-        }
-        guard let secret = Secret.bearer(request.headers[.authorization]) else {
-            throw APIError.unauthorized("sign the request with the device's session (Signature-Input, Signature, Content-Digest)")
-        }
-        guard configuration.legacyDeviceTokens else {
-            throw APIError.unauthorized("device bearer tokens are no longer accepted; the device must use its key (upgrade ota-agent)")
-        }
-        guard let identity = try await fleet.authenticate(secret: secret) else {
-            throw APIError.unauthorized("the device token is not valid; the device may have been deleted, or it now uses its key")
-        }
-        return DeviceCaller(identity: identity, contentDigest: nil)
-    }
-
-    private func device(_ request: Request, signature: RequestSignature.Received) async throws -> DeviceIdentity {
-        let now = Timestamp.epochSeconds()
-        guard DeviceProof.isWithinWindow(signature.created, of: now, window: RequestSignature.window) else {
-            throw APIError.unauthorized("the request was signed \(signature.created.subtractingReportingOverflow(now).partialValue) s away from the server's time: check the device's clock")
-        }
-        guard let claim = sessions.claim(signature.keyID, now: now) else {
-            throw APIError(.unauthorized, "session_expired", "the session is unknown or expired: open a new one")
-        }
-        guard let digest = request.headers[.contentDigest], digest.utf8.count < 128 else {
-            throw APIError.unauthorized("Content-Digest is missing")
-        }
-        guard signature.verifies(method: request.method.rawValue, path: request.uri.path, contentDigest: digest,
-                                 key: sessions.key(for: signature.keyID)) else {
-            throw APIError.unauthorized("the request's signature does not verify")
-        }
-        guard let identity = try await fleet.authenticate(session: claim) else {
-            throw APIError(.unauthorized, "session_expired", "the session's device is no longer accepted with this key")
-        }
-        return identity
+    static func register(on router: Router<ServerRequestContext>, _ s: ServerServices) {
+        let fleet = s.fleet
+        let enrollment = DeviceEnrollmentController(
+            devices: s.devices, sessions: s.sessions, registrations: s.registrations, failures: s.failures, connections: s.connections,
+            coherence: fleet.coherence, trustedProxies: s.configuration.trustedProxies, db: s.db, metrics: s.metrics, logger: s.logger,
+            clock: s.clock)
+        let auth = RouteAuth(
+            device: DeviceAuthentication(directory: fleet.directory, sessions: s.sessions, legacyDeviceTokens: s.configuration.legacyDeviceTokens,
+                                         clock: s.clock),
+            tokens: s.tokens, connections: s.connections, metricsNeedToken: s.configuration.metricsNeedToken)
+        auth.add(SystemController(db: s.db, metrics: s.metrics), SystemController.routes, to: router)
+        auth.add(enrollment, DeviceEnrollmentController.anonymousRoutes, to: router)
+        auth.add(enrollment, DeviceEnrollmentController.deviceRoutes, to: router)
+        auth.add(CheckinController(checkins: fleet.checkins, rollouts: fleet.rollouts, trust: s.trust, quality: s.quality, devices: s.devices,
+                                   quotas: s.quotas, metrics: s.metrics, clock: s.clock),
+                 CheckinController.routes, to: router)
+        auth.add(ContentController(checkins: fleet.checkins, deployments: s.deployments, storedFiles: StoredFiles(content: s.content, bundles: s.bundles),
+                                   content: s.content, metrics: s.metrics),
+                 ContentController.routes, to: router)
+        auth.add(PublishingController(bundles: s.bundles, content: s.content, trust: s.trust, maximumContentSize: s.configuration.maximumContentSize,
+                                      metrics: s.metrics, logger: s.logger),
+                 PublishingController.routes, to: router)
+        auth.add(DeploymentController(deployments: s.deployments, bundles: s.bundles, trust: s.trust, coherence: fleet.coherence, logger: s.logger),
+                 DeploymentController.routes, to: router)
+        auth.add(DeviceAdminController(devices: s.devices, writeBehind: fleet.writeBehind, coherence: fleet.coherence),
+                 DeviceAdminController.routes, to: router)
+        auth.add(FleetAdminController(tokens: s.tokens, quality: s.quality, db: s.db), FleetAdminController.routes, to: router)
+        auth.add(TrustController(trust: s.trust, devices: s.devices, coherence: fleet.coherence, db: s.db, logger: s.logger, clock: s.clock),
+                 TrustController.routes, to: router)
     }
 }
 
-extension HTTPField.Name {
-    static let signature = Self("Signature")!
-    static let signatureInput = Self("Signature-Input")!
-    static let contentDigest = Self("Content-Digest")!
+/// Puts routes behind their auth: device routes behind `DeviceAuthMiddleware` in a group of
+/// `DeviceContext`, admin routes behind `AdminAuthMiddleware` for their role in a group of
+/// `AdminContext`, so that a handler can only be reached by the caller its context names.
+struct RouteAuth: Sendable {
+    let device: DeviceAuthentication
+    let tokens: TokenStore
+    let connections: ConnectionGate
+    let metricsNeedToken: Bool
+
+    func add<C: Sendable>(_ controller: C, _ routes: [Route<C, ServerRequestContext>], to router: Router<ServerRequestContext>) {
+        for route in routes {
+            let group = router.group()
+            if route.access == .metrics { group.add(middleware: MetricsAuthMiddleware(needsToken: metricsNeedToken, tokens: tokens)) }
+            let handler = route.handler(controller)
+            group.on(RouterPath(route.path), method: route.method) { request, context in try await handler(request, context) }
+        }
+    }
+
+    func add<C: Sendable>(_ controller: C, _ routes: [Route<C, DeviceContext>], to router: Router<ServerRequestContext>) {
+        let group = router.group().add(middleware: DeviceAuthMiddleware(authentication: device, connections: connections))
+            .group(context: DeviceContext.self)
+        for route in routes {
+            let handler = route.handler(controller)
+            group.on(RouterPath(route.path), method: route.method) { request, context in try await handler(request, context) }
+        }
+    }
+
+    func add<C: Sendable>(_ controller: C, _ routes: [Route<C, AdminContext>], to router: Router<ServerRequestContext>) {
+        for route in routes {
+            let group = router.group().add(middleware: AdminAuthMiddleware(role: route.role, tokens: tokens, connections: connections))
+                .group(context: AdminContext.self)
+            let handler = route.handler(controller)
+            group.on(RouterPath(route.path), method: route.method) { request, context in try await handler(request, context) }
+        }
+    }
 }

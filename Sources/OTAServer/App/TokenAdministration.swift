@@ -3,10 +3,20 @@ import OTACore
 
 /// Token management from the command line, on the server's own database.
 public enum TokenAdministration {
+    /// Runs `body` on the token store of the server's database, and closes it after.
     /// `database`: as `serve --database` (nil for DATA/registry.sqlite).
-    public static func open(_ dataDirectory: String, database: String? = nil, environment: [String: String] = [:]) throws -> TokenStore {
+    public static func withStore<T: Sendable>(_ dataDirectory: String, database: String? = nil, environment: [String: String] = [:],
+                                              _ body: (TokenStore) async throws -> T) async throws -> T {
         try FileSystem.createDirectory(dataDirectory, permissions: 0o700)
         let setting = try DatabaseSetting.parse(database, dataDirectory: dataDirectory, environment: environment)
-        return TokenStore(db: try setting.open(busyTimeout: 10, logger: Logger(label: "ota-server.token")))
+        let db = try await setting.open(busyTimeout: 10, logger: Logger(label: "ota-server.token"))
+        do {
+            let result = try await body(TokenStore(db: db))
+            await db.close()
+            return result
+        } catch {
+            await db.close()
+            throw error
+        }
     }
 }

@@ -41,7 +41,7 @@ public final class DeviceQuotas: Sendable {
     let maximumDevices: Int
 
     private struct Level { var tokens: Double; var at: Double }
-    private let levels = Mutex([String: [Level?]]())
+    private let levels = Mutex([DeviceID: [Level?]]())
 
     init(buckets: [Kind: Bucket], maximumDevices: Int = 1_000_000) {
         self.buckets = buckets
@@ -63,7 +63,7 @@ public final class DeviceQuotas: Sendable {
 
     /// Takes `costs` from the device's buckets, all or nothing. Nil when taken; otherwise the
     /// seconds until they would be there.
-    func take(_ deviceID: String, _ costs: [Kind: Double], now: Double) -> Int? {
+    func take(_ deviceID: DeviceID, _ costs: [Kind: Double], now: Double) -> Int? {
         levels.withLock { levels in
             var current = levels[deviceID] ?? Array(repeating: nil, count: Kind.allCases.count)
             var wait = 0.0
@@ -96,7 +96,7 @@ public final class DeviceQuotas: Sendable {
 
     /// Drops devices whose buckets are all full again (they lose nothing), then, if still
     /// too many, the rest down to `keep`.
-    private static func forgetRefilled(_ levels: inout [String: [Level?]], _ buckets: [Kind: Bucket], now: Double, keep: Int) {
+    private static func forgetRefilled(_ levels: inout [DeviceID: [Level?]], _ buckets: [Kind: Bucket], now: Double, keep: Int) {
         levels = levels.filter { _, current in
             buckets.contains { kind, bucket in refilled(current[kind.rawValue], bucket, now: now).tokens < bucket.capacity }
         }

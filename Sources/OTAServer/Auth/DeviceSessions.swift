@@ -14,7 +14,7 @@ struct DeviceSessions: Sendable {
     let decoyKey: Ed25519PublicKey
 
     struct Claim: Sendable, Equatable {
-        let deviceID: String
+        let deviceID: DeviceID
         /// The device's session epoch when the session was opened.
         let epoch: String
         let expires: Int64
@@ -26,47 +26,46 @@ struct DeviceSessions: Sendable {
     }
 
     /// The server's session secret, made once and kept in the database.
-    static func loadSecret(_ db: any SQLDatabase) throws -> [UInt8] {
-        try db.writeBlocking { db in
-            if let stored = try db.value(String.self, "SELECT value FROM server_secrets WHERE name = 'device_sessions'"),
+    static func loadSecret(_ db: any SQLDatabase) async throws -> [UInt8] {
+        try await db.write { db in
+            if let stored = try await db.value(String.self, "SELECT value FROM server_secrets WHERE name = 'device_sessions'"),
                let bytes = Hex.decode(stored), bytes.count == 32 {
                 return bytes
             }
             let fresh = SecureRandom.bytes(32)
-            try db.execute("""
-                INSERT INTO server_secrets (name, value) VALUES ('device_sessions', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value
-                """, [Hex.encode(fresh)])
+            try await db.execute("""
+                INSERT INTO server_secrets (name, value) VALUES ('device_sessions', \(Hex.encode(fresh))) ON CONFLICT (name) DO UPDATE SET value = excluded.value
+                """)
             return fresh
         }
     }
 
-    func open(deviceID: String, epoch: String, now: Int64 = Timestamp.epochSeconds()) -> DeviceAPI.SessionResponse {
-        let id = "s1:\(deviceID):\(epoch):\(now + Self.lifetimeSeconds):\(Hex.encode(SecureRandom.bytes(8)))"
+    func open(deviceID: DeviceID, epoch: String, now: Timestamp) -> DeviceAPI.SessionResponse {
+        let id = "s1:\(deviceID):\(epoch):\(now.secondsSinceEpoch + Self.lifetimeSeconds):\(Hex.encode(SecureRandom.bytes(8)))"
         return DeviceAPI.SessionResponse(sessionID: id, sessionKey: Base64.encode(self.key(for: id)), expiresInSeconds: Int(Self.lifetimeSeconds))
     }
 
     func key(for sessionID: String) -> [UInt8] { HMACSHA256.mac(key: secret, message: Array(sessionID.utf8)) }
 
     /// What a session id claims, if well-formed and unexpired; its key is checked by the caller.
-    func claim(_ sessionID: String, now: Int64 = Timestamp.epochSeconds()) -> Claim? {
+    func claim(_ sessionID: String, now: Timestamp) -> Claim? {
         let parts = sessionID.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 5, parts[0] == "s1", parts[2].utf8.count == 32, let expires = Int64(parts[3]), expires > now,
-              expires <= now + Self.lifetimeSeconds else { return nil }
-        return Claim(deviceID: String(parts[1]), epoch: String(parts[2]), expires: expires)
+        let seconds = now.secondsSinceEpoch
+        guard parts.count == 5, parts[0] == "s1", parts[2].utf8.count == 32, let expires = Int64(parts[3]), expires > seconds,
+              expires <= seconds + Self.lifetimeSeconds, let deviceID = DeviceID(rawValue: String(parts[1])) else { return nil }
+        return Claim(deviceID: deviceID, epoch: String(parts[2]), expires: expires)
     }
 
     static func newEpoch() -> String { Hex.encode(SecureRandom.bytes(16)) }
 
     /// True the first time a proof's nonce is seen within the proof window, in the database:
     /// a captured proof is refused after a restart and on every instance.
-    static func firstUse(of proof: DeviceAPI.Proof, deviceID: String, db: any SQLDatabase) async throws -> Bool {
-        let now = Timestamp.epochSeconds()
+    static func firstUse(of proof: DeviceAPI.Proof, deviceID: DeviceID, db: any SQLDatabase, now: Timestamp) async throws -> Bool {
+        let now = now.secondsSinceEpoch
         return try await db.write { db in
-            let first = try db.execute("INSERT INTO proof_nonces (nonce_key, created) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                                       ["\(deviceID)/\(proof.nonce)", now]) > 0
+            let first = try await db.execute("INSERT INTO proof_nonces (nonce_key, created) VALUES (\("\(deviceID)/\(proof.nonce)"), \(now)) ON CONFLICT DO NOTHING") > 0
             // Older than any proof that could still be valid: forgotten, a few at a time.
-            try db.execute("DELETE FROM proof_nonces WHERE nonce_key IN (SELECT nonce_key FROM proof_nonces WHERE created < ? LIMIT 20)",
-                           [now - 2 * DeviceProof.window])
+            try await db.execute("DELETE FROM proof_nonces WHERE nonce_key IN (SELECT nonce_key FROM proof_nonces WHERE created < \(now - 2 * DeviceProof.window) LIMIT 20)")
             return first
         }
     }

@@ -7,42 +7,61 @@ import Synchronization
 /// spend Ed25519 verifications and transactions for free, and their failures never use up
 /// what the fleet shares (`RegistrationLimiter` counts only registrations that succeed).
 ///
-/// The table is bounded: at `maximumAddresses`, addresses whose failures are all older than a
-/// minute are forgotten, and if that is not enough, half of the table (an attacker with that
-/// many addresses already has that many minutes' worth of attempts).
+/// Many addresses together are held too: past `globalPerMinute` failures in all, an address
+/// that failed even once in the last minute waits for the minute to pass. Addresses with no
+/// recent failure (the fleet's devices, renewing their sessions) are still served: a flood
+/// from many addresses costs each of them its address, and never locks the fleet out. The
+/// table is bounded: at `maximumAddresses`, addresses whose failures
+/// are all older than a minute are forgotten first, then those with the fewest failures.
 final class FailureLimiter: Sendable {
     let perMinute: Int
+    let globalPerMinute: Int
     let maximumAddresses: Int
-    private let table = Mutex([ClientAddress: [Int64]]())
+    private struct State {
+        var table: [ClientAddress: [Int64]] = [:]
+        var recent: [Int64] = []
+    }
+    private let state = Mutex(State())
 
-    init(perMinute: Int, maximumAddresses: Int = 100_000) {
+    init(perMinute: Int, globalPerMinute: Int? = nil, maximumAddresses: Int = 100_000) {
         self.perMinute = perMinute
+        self.globalPerMinute = globalPerMinute ?? max(perMinute * 100, 1000)
         self.maximumAddresses = maximumAddresses
     }
 
-    /// Whether `address` may try again now (nil, an address the socket did not give, may).
+    /// Whether `address` may try again now (nil, an address the socket did not give, is held
+    /// only by the global budget).
     func allows(_ address: ClientAddress?, now: Int64) -> Bool {
-        guard let address else { return true }
-        return table.withLock { table in
-            guard var times = table[address] else { return true }
+        state.withLock { state in
+            state.recent.removeAll { $0 <= now - 60 }
+            let flooded = state.recent.count >= globalPerMinute
+            // Without an address the caller cannot be told apart from the flood.
+            guard let address else { return !flooded }
+            guard var times = state.table[address] else { return true }
             times.removeAll { $0 <= now - 60 }
-            table[address] = times.isEmpty ? nil : times
-            return times.count < perMinute
+            state.table[address] = times.isEmpty ? nil : times
+            return times.count < (flooded ? 1 : perMinute)
         }
     }
 
     func failed(_ address: ClientAddress?, now: Int64) {
-        guard let address else { return }
-        table.withLock { table in
-            if table[address] == nil, table.count >= maximumAddresses {
-                table = table.filter { ($0.value.last ?? 0) > now - 60 }
-                if table.count >= maximumAddresses { table = Dictionary(uniqueKeysWithValues: table.prefix(maximumAddresses / 2).map { ($0.key, $0.value) }) }
+        state.withLock { state in
+            state.recent.removeAll { $0 <= now - 60 }
+            if state.recent.count < globalPerMinute { state.recent.append(now) }
+            guard let address else { return }
+            if state.table[address] == nil, state.table.count >= maximumAddresses {
+                state.table = state.table.filter { ($0.value.last ?? 0) > now - 60 }
+                if state.table.count >= maximumAddresses {
+                    // The fewest failures go first: an attacker's busiest addresses stay held.
+                    let keep = state.table.sorted { $0.value.count > $1.value.count }.prefix(maximumAddresses / 2)
+                    state.table = Dictionary(uniqueKeysWithValues: keep.map { ($0.key, $0.value) })
+                }
             }
-            var times = table[address, default: []]
+            var times = state.table[address, default: []]
             times.removeAll { $0 <= now - 60 }
             times.append(now)
             if times.count > perMinute { times.removeFirst(times.count - perMinute) }
-            table[address] = times
+            state.table[address] = times
         }
     }
 }

@@ -2,7 +2,7 @@ import OTACore
 
 /// Who is calling the admin API.
 public struct AdminIdentity: Sendable, Equatable {
-    public let tokenID: String
+    public let tokenID: TokenID
     public let name: String
     public let role: AdminAPI.Role
 
@@ -12,8 +12,8 @@ public struct AdminIdentity: Sendable, Equatable {
 
 /// The device a device-API request comes from.
 public struct DeviceIdentity: Sendable, Equatable {
-    public let id: String
-    public let hardware: String
-    public let tags: Set<String>
-    public let group: String?
+    public let id: DeviceID
+    public let hardware: HardwareClass
+    public let tags: Set<Tag>
+    public let group: GroupName?
 }

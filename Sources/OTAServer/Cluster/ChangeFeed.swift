@@ -9,16 +9,16 @@ struct ChangeFeed: Sendable {
     /// to end up right, and reading the row is what makes it right).
     enum Change: Sendable, Equatable {
         /// A device's tags, group, key, token or standing changed.
-        case device(String)
-        case deviceDeleted(String)
+        case device(DeviceID)
+        case deviceDeleted(DeviceID)
         /// A deployment was created, controlled or decided on.
-        case deployment(String)
+        case deployment(DeploymentID)
         /// A device joined a deployment or moved on in it; nil when the membership is gone.
-        case membership(deploymentID: String, deviceID: String, Fleet.Member?)
+        case membership(deploymentID: DeploymentID, deviceID: DeviceID, FleetCache.Member?)
         /// Trust metadata was published or renewed.
         case trust
         /// New model figures for a deployment.
-        case quality(String)
+        case quality(DeploymentID)
     }
 
     struct Page: Sendable {
@@ -36,8 +36,8 @@ struct ChangeFeed: Sendable {
     func end() async throws -> Int64 {
         try await db.read { db in
             // Past the horizon too: a feed pruned empty must not look like one never read.
-            max(try db.value(Int64.self, "SELECT max(seq) FROM registry_changes") ?? 0,
-                try db.value(Int64.self, "SELECT pruned_through FROM registry_change_horizon WHERE id = 1") ?? 0)
+            max(try await db.value(Int64.self, "SELECT max(seq) FROM registry_changes") ?? 0,
+                try await db.value(Int64.self, "SELECT pruned_through FROM registry_change_horizon WHERE id = 1") ?? 0)
         }
     }
 
@@ -45,30 +45,28 @@ struct ChangeFeed: Sendable {
 
     func read(after cursor: Int64, limit: Int = ChangeFeed.pageSize) async throws -> Page {
         try await db.read { db in
-            let pruned = try db.value(Int64.self, "SELECT pruned_through FROM registry_change_horizon WHERE id = 1") ?? 0
+            let pruned = try await db.value(Int64.self, "SELECT pruned_through FROM registry_change_horizon WHERE id = 1") ?? 0
             if cursor < pruned {
-                return Page(last: try db.value(Int64.self, "SELECT max(seq) FROM registry_changes") ?? pruned, missed: true)
+                return Page(last: try await db.value(Int64.self, "SELECT max(seq) FROM registry_changes") ?? pruned, missed: true)
             }
-            let rows = try db.rows("""
+            let rows = try await db.rows("""
                 SELECT c.seq, c.kind, c.key, c.detail, m.phase, m.state FROM registry_changes c
                 LEFT JOIN deployment_devices m ON c.kind = 'membership' AND m.deployment_id = c.key AND m.device_id = c.detail
-                WHERE c.seq > ? ORDER BY c.seq LIMIT ?
-                """, [cursor, limit])
+                WHERE c.seq > \(cursor) ORDER BY c.seq LIMIT \(limit)
+                """)
             var page = Page(last: cursor, rows: rows.count)
             for row in rows {
-                page.last = row.int64("seq")
-                let key = row.string("key")
-                switch row.string("kind") {
-                case "device": page.changes.append(.device(key))
-                case "device_deleted": page.changes.append(.deviceDeleted(key))
-                case "deployment": page.changes.append(.deployment(key))
+                page.last = try row.int64("seq")
+                switch try row.string("kind") {
+                case "device": page.changes.append(.device(try row["key"]))
+                case "device_deleted": page.changes.append(.deviceDeleted(try row["key"]))
+                case "deployment": page.changes.append(.deployment(try row["key"]))
                 case "membership":
-                    let member = row.optionalString("state").flatMap(AdminAPI.MembershipState.init(rawValue:)).map {
-                        Fleet.Member(phase: row.int("phase"), state: $0, assignedEpoch: 0)
-                    }
-                    page.changes.append(.membership(deploymentID: key, deviceID: row.string("detail"), member))
+                    let state: AdminAPI.MembershipState? = try row["state"]
+                    let member = try state.map { FleetCache.Member(phase: try row.int("phase"), state: $0, assignedEpoch: 0) }
+                    page.changes.append(.membership(deploymentID: try row["key"], deviceID: try row["detail"], member))
                 case "trust": if page.changes.last != .trust { page.changes.append(.trust) }
-                case "quality": page.changes.append(.quality(key))
+                case "quality": page.changes.append(.quality(try row["key"]))
                 default: break  // A kind from a newer server: nothing this one caches.
                 }
             }
@@ -77,11 +75,11 @@ struct ChangeFeed: Sendable {
     }
 
     /// Drops rows older than `seconds`; instances that had not read them reload everything.
-    func prune(olderThan seconds: Int64, now: Int64 = Timestamp.epochSeconds()) async throws {
+    func prune(olderThan seconds: Int64, now: Int64) async throws {
         try await db.write { db in
-            guard let through = try db.value(Int64.self, "SELECT max(seq) FROM registry_changes WHERE at_epoch < ?", [now - seconds]) else { return }
-            try db.execute("DELETE FROM registry_changes WHERE seq <= ?", [through])
-            try db.execute("UPDATE registry_change_horizon SET pruned_through = ? WHERE id = 1 AND pruned_through < ?", [through, through])
+            guard let through = try await db.value(Int64.self, "SELECT max(seq) FROM registry_changes WHERE at_epoch < \(now - seconds)") else { return }
+            try await db.execute("DELETE FROM registry_changes WHERE seq <= \(through)")
+            try await db.execute("UPDATE registry_change_horizon SET pruned_through = \(through) WHERE id = 1 AND pruned_through < \(through)")
         }
     }
 }

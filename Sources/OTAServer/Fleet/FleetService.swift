@@ -8,6 +8,7 @@ import ServiceLifecycle
 /// flushes once more so nothing is lost.
 struct FleetService: Service {
     let fleet: Fleet
+    let events: EventStore
     let flushIntervalMilliseconds: Int
     let db: any SQLDatabase
     let logger: Logger
@@ -22,7 +23,7 @@ struct FleetService: Service {
             group.addTask { await flushes() }
             group.addTask { await leadership() }
         }
-        do { try await fleet.flush() } catch { logger.error("final check-in flush failed: \(error)") }
+        do { try await fleet.writeBehind.flush() } catch { logger.error("final check-in flush failed: \(error)") }
     }
 
     private var running: Bool { !Task.isShuttingDownGracefully && !Task.isCancelled }
@@ -30,7 +31,7 @@ struct FleetService: Service {
     private func flushes() async {
         while running {
             try? await Task.sleep(for: .milliseconds(flushIntervalMilliseconds))
-            do { try await fleet.flush() } catch { logger.error("check-in flush failed (will retry): \(error)") }
+            do { try await fleet.writeBehind.flush() } catch { logger.error("check-in flush failed (will retry): \(error)") }
         }
     }
 
@@ -38,11 +39,11 @@ struct FleetService: Service {
     /// write.
     private func pruneEvents() async {
         guard let retentionSeconds else { return }
-        let cutoff = Timestamp.format(secondsSinceEpoch: Timestamp.epochSeconds() - retentionSeconds)
+        let cutoff = fleet.clock.now.adding(seconds: -retentionSeconds)
         var pruned = 0
         do {
             for _ in 0..<10 where running {
-                let rows = try await fleet.events.prune(receivedBefore: cutoff)
+                let rows = try await events.prune(receivedBefore: cutoff)
                 pruned += rows
                 if rows == 0 { break }
             }
@@ -57,10 +58,10 @@ struct FleetService: Service {
             let leads = await db.holdsLeadership()
             fleet.metrics.leader.set(Int64(leads ? 1 : 0))
             guard leads, running else { continue }
-            await fleet.tick()
+            await fleet.rollouts.tick()
             ticks += 1
             if ticks % 30 == 1 {
-                do { try await ChangeFeed(db: db).prune(olderThan: Self.feedRetentionSeconds) } catch { logger.error("cannot prune the change feed: \(error)") }
+                do { try await ChangeFeed(db: db).prune(olderThan: Self.feedRetentionSeconds, now: fleet.clock.now.secondsSinceEpoch) } catch { logger.error("cannot prune the change feed: \(error)") }
                 await pruneEvents()
             }
         }

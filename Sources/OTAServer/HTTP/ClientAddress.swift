@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import OTACore
 
 /// The address a request comes from, as limits count it: an IPv4 address, or the /64 an
 /// IPv6 address is in (one host usually holds a whole /64, so counting single IPv6
@@ -11,7 +12,8 @@ struct ClientAddress: Hashable, Sendable, CustomStringConvertible {
     let bytes: [UInt8]
 
     var description: String {
-        bytes.count == 4 ? bytes.map(String.init).joined(separator: ".")
+        if bytes.count == 9 { return "an unparsable forwarded address" }
+        return bytes.count == 4 ? bytes.map(String.init).joined(separator: ".")
             : stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":") + "::/64"
     }
 
@@ -28,13 +30,28 @@ struct ClientAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// An address as `X-Forwarded-For` or `--trusted-proxy` writes it: `a.b.c.d`, an IPv6
+    /// address, `a.b.c.d:port` or `[v6]:port`.
     static func parse(_ text: some StringProtocol) -> [UInt8]? {
-        let trimmed = String(text).trimmed
-        guard !trimmed.isEmpty, trimmed.utf8.count <= 64, let address = try? SocketAddress(ipAddress: trimmed, port: 0) else { return nil }
+        var trimmed = String(text).trimmed
+        guard !trimmed.isEmpty, trimmed.utf8.count <= 64 else { return nil }
+        if trimmed.hasPrefix("["), let close = trimmed.firstIndex(of: "]") {
+            trimmed = String(trimmed[trimmed.index(after: trimmed.startIndex)..<close])
+        } else if trimmed.filter({ $0 == ":" }).count == 1, let colon = trimmed.firstIndex(of: ":") {
+            trimmed = String(trimmed[..<colon])
+        }
+        guard let address = try? SocketAddress(ipAddress: trimmed, port: 0) else { return nil }
         return rawBytes(address)
     }
 
     init(raw: [UInt8]) { bytes = raw.count == 16 ? Array(raw[0..<8]) : raw }
+
+    /// A forwarded hop that is no address at all: counted under its own text (hashed), so
+    /// that garbage in `X-Forwarded-For` neither escapes the limits nor lands them on the
+    /// proxy's own address, which every honest client behind it shares.
+    init(unparsable hop: some StringProtocol) {
+        bytes = [0xff] + SHA256Digest.of(Array(String(hop).utf8)).bytes.prefix(8)
+    }
 
     /// The client behind `peer`: `peer` itself, unless it is a trusted proxy and the request
     /// says whom it forwards.
@@ -44,7 +61,7 @@ struct ClientAddress: Hashable, Sendable, CustomStringConvertible {
         // Walk from the nearest hop back while each hop is a proxy we trust.
         var hops = forwardedFor.split(separator: ",").reversed().makeIterator()
         while trustedProxies.contains(where: { $0.contains(raw) }), let hop = hops.next() {
-            guard let next = parse(hop) else { break }
+            guard let next = parse(hop) else { return ClientAddress(unparsable: hop.trimmed) }
             raw = next
         }
         return ClientAddress(raw: raw)
@@ -81,14 +98,6 @@ public struct IPNetwork: Sendable, Equatable, CustomStringConvertible {
             left -= bits
         }
         return true
-    }
-}
-
-extension RouteContext {
-    /// Where this request comes from, as per-source limits count it.
-    func clientAddress(of request: Request) -> ClientAddress? {
-        ClientAddress.of(peer: http.peerAddress, forwardedFor: request.headers[.xForwardedFor],
-                         trustedProxies: services.configuration.trustedProxies)
     }
 }
 

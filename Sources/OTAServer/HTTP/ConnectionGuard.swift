@@ -49,6 +49,16 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         self.pendingBytes = pendingBytes
     }
 
+    /// The body's whole allowance, from the head: the fixed part plus its declared size at the
+    /// minimum rate, never more than a day. Without a body (GET) the end follows at once. The
+    /// declared length is the client's word, so the sum saturates instead of overflowing.
+    static func bodyAllowance(declared: Int64, timeout: TimeAmount, rate: Int64) -> TimeAmount {
+        let day: Int64 = 86_400
+        let extraSeconds = min(max(declared, 0) / max(rate, 1), day)
+        let (sum, overflow) = timeout.nanoseconds.addingReportingOverflow(extraSeconds * 1_000_000_000)
+        return .nanoseconds(overflow ? Int64.max : min(sum, timeout.nanoseconds + day * 1_000_000_000))
+    }
+
     func handlerAdded(context: ChannelHandlerContext) {
         gate?.opened(context.channel)
         waitForHead(context)
@@ -67,11 +77,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .head(let head):
             readingRequest = true
             responseEnded = false
-            let declared = head.headerFields[.contentLength].flatMap { Int64($0) }.map { min(max($0, 0), 1 << 50) }
-            // The body's whole allowance, from now: the head's fixed part plus its size at the
-            // minimum rate. Without a body (GET) the end follows at once.
-            let allowance = timeout + .seconds((declared ?? 0) / minimumBodyRate)
-            schedule(context, in: allowance, reason: "request body")
+            let declared = head.headerFields[.contentLength].flatMap { Int64($0) } ?? 0
+            schedule(context, in: Self.bodyAllowance(declared: declared, timeout: timeout, rate: minimumBodyRate),
+                     reason: "request body")
         case .body:
             break
         case .end:

@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import OTACore
 
 /// Makes every failure a JSON error body: Hummingbird's own errors (unknown route) and
 /// anything unexpected, which is logged and answered with a 500 that reveals
@@ -22,12 +23,14 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error where RegistryDatabase.unavailability(error) != nil {
             let reason = RegistryDatabase.unavailability(error)!
             logger.warning("database unavailable", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            var answer = APIError(.serviceUnavailable, "database_unavailable", "\(reason); nothing was changed, try again shortly")
+            // The reason names the database's address and its own words: for the log only.
+            logger.debug("database unavailability", metadata: ["reason": "\(reason)"])
+            var answer = APIError(.serviceUnavailable, .databaseUnavailable, "the registry database is unavailable just now; nothing was changed, try again shortly")
             answer.headers = [.retryAfter: "5"]
             throw answer
         } catch {
             logger.error("request failed", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "error": "\(error)"])
-            throw APIError(.internalServerError, "internal", "the server failed to handle the request; see its log")
+            throw APIError(.internalServerError, .`internal`, "the server failed to handle the request; see its log")
         }
     }
 
@@ -41,7 +44,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case .notAllowed(let message): return APIError.forbidden(message)
         case .corrupt(let message):
             logger.error("the registry contradicts itself", metadata: ["error": "\(message)"])
-            return APIError(.internalServerError, "internal", "the server failed to handle the request; see its log")
+            return APIError(.internalServerError, .`internal`, "the server failed to handle the request; see its log")
         }
     }
 
@@ -50,29 +53,29 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     /// to fix, so the details go to the log.
     static func apiError(_ error: ContentError, logger: Logger) -> APIError {
         switch error {
-        case .digestMismatch: return APIError(.badRequest, "digest_mismatch", error.description)
+        case .digestMismatch: return APIError(.badRequest, .digestMismatch, error.description)
         case .tooLarge: return APIError.tooLarge(error.description)
         case .storage:
             logger.error("content store failed", metadata: ["error": "\(error)"])
-            return APIError(.internalServerError, "storage", "the server could not store or read content; see its log")
+            return APIError(.internalServerError, .storage, "the server could not store or read content; see its log")
         case .unavailable:
             logger.warning("content store unavailable", metadata: ["error": "\(error)"])
-            var answer = APIError(.serviceUnavailable, "storage_unavailable", error.description)
+            var answer = APIError(.serviceUnavailable, .storageUnavailable, "the content store is unavailable just now; try again shortly")
             answer.headers = [.retryAfter: "10"]
             return answer
         }
     }
 
-    static func code(_ status: HTTPResponse.Status) -> String {
+    static func code(_ status: HTTPResponse.Status) -> APIErrorCode {
         switch status.code {
-        case 400: return "bad_request"
-        case 401: return "unauthorized"
-        case 403: return "forbidden"
-        case 404: return "not_found"
-        case 405: return "method_not_allowed"
-        case 413: return "too_large"
-        case 400..<500: return "client_error"
-        default: return "internal"
+        case 400: return .badRequest
+        case 401: return .unauthorized
+        case 403: return .forbidden
+        case 404: return .notFound
+        case 405: return .methodNotAllowed
+        case 413: return .tooLarge
+        case 400..<500: return .clientError
+        default: return .internal
         }
     }
 

@@ -20,7 +20,7 @@ extension Request {
     /// over these very bytes).
     func collectJSON(what: String, limit: Int) async throws -> ByteBuffer {
         if let contentType = headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
-            throw APIError(.unsupportedMediaType, "unsupported_media_type", "send the \(what) as application/json, not \(contentType)")
+            throw APIError(.unsupportedMediaType, .unsupportedMediaType, "send the \(what) as application/json, not \(contentType)")
         }
         // A body declared larger than the limit is refused before a byte of it is read, so
         // that it cannot hold the connection while it trickles in.
@@ -36,8 +36,10 @@ extension Request {
         do {
             if allowUnknownFields { return try StrictJSON.decode(T.self, from: buffer.readableBytesView, what: what) }
             return try StrictJSON.decodeRejectingUnknownFields(T.self, from: buffer.readableBytesView, what: what)
+        } catch let error as JSONInputError {
+            throw APIError.badRequest(error.description, code: error.isValueProblem ? .badRequest : .invalidJSON)
         } catch {
-            throw APIError.badRequest(String(describing: error), code: "invalid_json")
+            throw APIError.badRequest(String(describing: error), code: .invalidJSON)
         }
     }
 
@@ -54,9 +56,85 @@ extension Request {
 }
 
 extension RequestContext {
-    /// A path parameter that the route guarantees.
+    /// A path parameter that the route guarantees, percent-decoded (a version's build
+    /// metadata comes as `1.0.0%2Bbuild`, as clients escape `+`).
     func parameter(_ name: String) throws -> String {
-        guard let value = parameters.get(name) else { throw APIError.badRequest("missing path parameter \(name)") }
+        guard let raw = parameters.get(name) else { throw APIError.badRequest("missing path parameter \(name)") }
+        guard let value = raw.removingPercentEncoding else {
+            throw APIError.badRequest("path parameter \(name) is not valid percent-encoding")
+        }
         return value
     }
+
+    /// A path parameter as the domain type it names: a bad one is a 400 before the handler
+    /// reads it.
+    func parameter<T: PathParameter>(_ name: String, as type: T.Type) throws -> T {
+        let text = try parameter(name)
+        guard let value = T(pathText: text) else {
+            throw APIError.badRequest("'\(PayloadPath.printable(String(text.prefix(128))))' is not a valid \(T.pathWhat)")
+        }
+        return value
+    }
+}
+
+extension Request {
+    /// A query parameter as the domain type it names, or nil when absent (400 when malformed).
+    func query<T: PathParameter>(_ name: String, as type: T.Type) throws -> T? {
+        guard let text = query(name) else { return nil }
+        guard let value = T(pathText: text) else {
+            throw APIError.badRequest("query parameter \(name): '\(PayloadPath.printable(String(text.prefix(128))))' is not a valid \(T.pathWhat)")
+        }
+        return value
+    }
+}
+
+/// A value a path or query parameter can name.
+protocol PathParameter {
+    init?(pathText: String)
+    static var pathWhat: String { get }
+}
+
+extension PathParameter where Self: ValidatedName {
+    init?(pathText: String) { self.init(rawValue: pathText) }
+    static var pathWhat: String { what }
+}
+
+extension DeviceID: PathParameter {}
+extension BundleName: PathParameter {}
+extension HardwareClass: PathParameter {}
+extension Tag: PathParameter {}
+extension GroupName: PathParameter {}
+extension DeploymentID: PathParameter {}
+extension TokenID: PathParameter {}
+extension Channel: PathParameter {}
+extension DeviceIDPrefix: PathParameter {}
+
+extension SHA256Digest: PathParameter {
+    init?(pathText: String) { self.init(hex: pathText) }
+    static var pathWhat: String { "SHA-256 digest" }
+}
+
+extension SemanticVersion: PathParameter {
+    init?(pathText: String) { try? self.init(pathText) }
+    static var pathWhat: String { "semantic version" }
+}
+
+extension Timestamp: PathParameter {
+    /// Any RFC 3339 time, held within 1970 to 9999: a filter before year 1 selects what one
+    /// before 1970 does.
+    init?(pathText: String) {
+        guard pathText.utf8.count <= 64, let seconds = Timestamp.parse(pathText) else { return nil }
+        self.init(clamping: seconds)
+    }
+    static var pathWhat: String { "RFC 3339 time like 2026-11-29T02:00:00Z" }
+}
+
+extension DeviceUpdateState: PathParameter {
+    init?(pathText: String) { self.init(rawValue: pathText) }
+    static var pathWhat: String { "update state (\(allCases.map(\.rawValue).joined(separator: ", ")))" }
+}
+
+extension DeviceAPI.DeviceStatus: PathParameter {
+    init?(pathText: String) { self.init(rawValue: pathText) }
+    static var pathWhat: String { "status (pending, accepted or rejected)" }
 }

@@ -51,7 +51,7 @@ struct MethodCheckingRouter<Context: RequestContext>: HTTPResponderBuilder {
             let methods = Set(matching.filter { $0.path == chosen.path }.map(\.method))
             guard !methods.contains(request.method) else { return response }
             let allowed = methods.map(\.rawValue).sorted().joined(separator: ", ")
-            var error = APIError(.methodNotAllowed, "method_not_allowed",
+            var error = APIError(.methodNotAllowed, .methodNotAllowed,
                                  "\(request.method) is not allowed on \(request.uri.path.prefix(200)); use \(allowed)")
             error.headers[.allow] = allowed
             return try error.response(from: request, context: context)

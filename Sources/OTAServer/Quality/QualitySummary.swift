@@ -24,7 +24,7 @@ enum QualitySummary {
                          baseline: AdminAPI.Distribution(baseline))
         }
         let checks = gates.map { gate in check(gate, values: reports.compactMap { $0.value(for: gate) }, needed: needed) }
-        return .init(phase: phase, source: ReportSource.shadow.rawValue, devices: outcomes.count,
+        return .init(phase: phase, source: .shadow, devices: outcomes.count,
                      passedInShadow: outcomes.filter(\.passed).count, metrics: metrics, gates: checks)
     }
 
@@ -36,7 +36,7 @@ enum QualitySummary {
                   baseline: AdminAPI.Distribution(baseline.compactMap { $0.figures.value(metric) }))
         }
         let checks = gates.map { gate in check(gate, values: candidate.compactMap { $0.value(for: gate) }, needed: needed) }
-        return .init(phase: phase, source: ReportSource.live.rawValue, devices: candidate.count, passedInShadow: nil, metrics: metrics, gates: checks)
+        return .init(phase: phase, source: .live, devices: candidate.count, passedInShadow: nil, metrics: metrics, gates: checks)
     }
 
     /// The gate on the median of the devices' figures, once `needed` devices reported.
@@ -50,6 +50,4 @@ enum QualitySummary {
 }
 
 /// Where a report comes from: a shadow phase, or the live model after commit.
-enum ReportSource: String, Sendable {
-    case shadow, live
-}
+typealias ReportSource = ModelReports.Source

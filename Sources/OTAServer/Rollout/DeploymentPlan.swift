@@ -4,10 +4,10 @@ import OTACore
 /// A deployment as the server reasons about it: which devices it targets, which phase each
 /// device belongs to, and the rules that advance or pause it.
 struct DeploymentPlan: Sendable {
-    let id: String
+    let id: DeploymentID
     let seq: Int64
     let bundleID: Int64
-    let bundleName: String
+    let bundleName: BundleName
     let target: AdminAPI.Target
     let phases: [AdminAPI.Phase]
     var currentPhase: Int
@@ -26,7 +26,7 @@ struct DeploymentPlan: Sendable {
     var finishedBaseline: Int
     /// Keys the phase hash (nil for deployments made before it existed).
     let phaseSecret: [UInt8]?
-    let createdAt: String
+    let createdAt: Timestamp
     let createdBy: String
     /// The shadow phase devices run before activation (model bundles), with `gates` in it.
     var shadow: ShadowPolicy? = nil
@@ -46,11 +46,12 @@ struct DeploymentPlan: Sendable {
     /// Whether the deployment is meant for `device` at all (its target; hardware is checked
     /// against the bundle separately).
     func targets(_ device: DeviceIdentity) -> Bool {
-        if target.all == true { return true }
-        if let tag = target.tag { return device.tags.contains(tag) }
-        if let group = target.group { return device.group == group }
-        if let devices = target.devices { return devices.contains(device.id) }
-        return false
+        switch target {
+        case .all: return true
+        case .tag(let tag): return device.tags.contains(tag)
+        case .group(let group): return device.group == group
+        case .devices(let devices): return devices.contains(device.id)
+        }
     }
 
     /// The phase a targeted device belongs to: the first canary phase naming it, else the
@@ -58,10 +59,12 @@ struct DeploymentPlan: Sendable {
     func phase(of device: DeviceIdentity) -> Int {
         let bucket = Self.bucket(deploymentID: id, deviceID: device.id, secret: phaseSecret)
         for (index, phase) in phases.enumerated() {
-            if let devices = phase.devices, devices.contains(device.id) { return index }
-            if let tag = phase.tag, device.tags.contains(tag) { return index }
-            if let group = phase.group, device.group == group { return index }
-            if let percent = phase.percent, Double(bucket) < percent * 100 { return index }
+            switch phase {
+            case .devices(let devices): if devices.contains(device.id) { return index }
+            case .tag(let tag): if device.tags.contains(tag) { return index }
+            case .group(let group): if device.group == group { return index }
+            case .percent(let percent): if Double(bucket) < percent * 100 { return index }
+            }
         }
         return phases.count - 1
     }
@@ -69,39 +72,11 @@ struct DeploymentPlan: Sendable {
     /// 0..<10000 from a keyed hash of the device id: the same device always falls in the same
     /// share, different deployments pick different canaries, and without the deployment's
     /// server-side secret nobody can choose ids that land in the first phase.
-    static func bucket(deploymentID: String, deviceID: String, secret: [UInt8]?) -> Int {
+    static func bucket(deploymentID: DeploymentID, deviceID: DeviceID, secret: [UInt8]?) -> Int {
         let message = Array("\(deploymentID)/\(deviceID)".utf8)
         let digest = secret.map { HMACSHA256.mac(key: $0, message: message) } ?? SHA256Digest.of(message).bytes
         let value = digest.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         return Int(value % 10_000)
-    }
-
-    /// Checks the phases a create request gives: canaries first, percentages rising to 100.
-    static func validate(_ phases: [AdminAPI.Phase]) -> String? {
-        guard !phases.isEmpty else { return "phases is empty" }
-        guard phases.count <= 20 else { return "at most 20 phases" }
-        var lastPercent = 0.0
-        var sawPercent = false
-        for (index, phase) in phases.enumerated() {
-            let kinds = [phase.percent != nil, phase.devices != nil, phase.tag != nil, phase.group != nil].filter { $0 }.count
-            guard kinds == 1 else { return "phase \(index + 1) needs exactly one of percent, devices, tag or group" }
-            if let percent = phase.percent {
-                guard percent > 0, percent <= 100, percent.isFinite else { return "phase \(index + 1): percent must be above 0 and at most 100" }
-                guard percent > lastPercent else { return "phase \(index + 1): percentages must rise (\(percent) after \(lastPercent))" }
-                lastPercent = percent
-                sawPercent = true
-            } else {
-                guard !sawPercent else { return "phase \(index + 1): canary phases (devices, tag, group) come before percentages" }
-                if let devices = phase.devices {
-                    guard !devices.isEmpty, devices.count <= 10_000 else { return "phase \(index + 1): devices must list 1 to 10000 ids" }
-                    for id in devices { if let problem = SafeName.problem(with: id, what: "device id") { return problem } }
-                }
-                if let tag = phase.tag, let problem = SafeName.problem(with: tag, what: "tag") { return problem }
-                if let group = phase.group, let problem = SafeName.problem(with: group, what: "group") { return problem }
-            }
-        }
-        guard phases.last?.percent == 100 else { return "the last phase must be 100% so that the whole target is reached" }
-        return nil
     }
 }
 

@@ -6,22 +6,22 @@ import OTACore
 struct DeploymentStore: Sendable {
     let db: any SQLDatabase
 
-    static func plan(_ row: SQLRow) -> DeploymentPlan {
+    static func plan(_ row: SQLRow) throws -> DeploymentPlan {
         var plan = DeploymentPlan(
-            id: row.string("id"), seq: row.int64("seq"), bundleID: row.int64("bundle_id"), bundleName: row.string("bundle_name"),
-            target: row.json("target", as: AdminAPI.Target.self), phases: row.json("phases", as: [AdminAPI.Phase].self),
-            currentPhase: row.int("current_phase"), phaseStartedEpoch: row.int64("phase_started_epoch"), status: row["status"],
-            pausedReason: row.optionalString("paused_reason"), autoAdvance: row.int("auto_advance") != 0, soakSeconds: row.int("soak_s"),
-            successRatio: row["success_ratio"], failureThresholdCount: row["failure_threshold_count"],
-            failureThresholdPercent: row["failure_threshold_percent"], failureMinFinished: row.int("failure_min_finished"),
-            rateLimitPerMinute: row["rate_limit_per_minute"], soakStartedEpoch: row["soak_started_epoch"],
-            failureBaseline: row.int("failure_baseline"), finishedBaseline: row.int("finished_baseline"),
-            phaseSecret: row.optionalString("phase_secret").flatMap(Hex.decode),
-            createdAt: row.string("created_at"), createdBy: row.string("created_by"))
-        if row.optionalString("shadow") != nil { plan.shadow = row.json("shadow", as: ShadowPolicy.self) }
-        if row.optionalString("gates") != nil { plan.gates = row.json("gates", as: [QualityGate].self) }
-        plan.gateMinDevices = row["gate_min_devices"] ?? DeploymentPlan.defaultGateMinDevices
-        plan.gatesWaivedPhase = row["gates_waived_phase"]
+            id: try row["id"], seq: try row.int64("seq"), bundleID: try row.int64("bundle_id"), bundleName: try row["bundle_name"],
+            target: try row.json("target", as: AdminAPI.Target.self), phases: try row.json("phases", as: [AdminAPI.Phase].self),
+            currentPhase: try row.int("current_phase"), phaseStartedEpoch: try row.int64("phase_started_epoch"), status: try row["status"],
+            pausedReason: try row.optionalString("paused_reason"), autoAdvance: try row.int("auto_advance") != 0, soakSeconds: try row.int("soak_s"),
+            successRatio: try row["success_ratio"], failureThresholdCount: try row["failure_threshold_count"],
+            failureThresholdPercent: try row["failure_threshold_percent"], failureMinFinished: try row.int("failure_min_finished"),
+            rateLimitPerMinute: try row["rate_limit_per_minute"], soakStartedEpoch: try row["soak_started_epoch"],
+            failureBaseline: try row.int("failure_baseline"), finishedBaseline: try row.int("finished_baseline"),
+            phaseSecret: try row.optionalString("phase_secret").flatMap(Hex.decode),
+            createdAt: try row["created_at"], createdBy: try row.string("created_by"))
+        if try row.optionalString("shadow") != nil { plan.shadow = try row.json("shadow", as: ShadowPolicy.self) }
+        if try row.optionalString("gates") != nil { plan.gates = try row.json("gates", as: [QualityGate].self) }
+        plan.gateMinDevices = try row["gate_min_devices"] ?? DeploymentPlan.defaultGateMinDevices
+        plan.gatesWaivedPhase = try row["gates_waived_phase"]
         return plan
     }
 
@@ -49,101 +49,101 @@ struct DeploymentStore: Sendable {
     }
 
     func create(_ request: AdminAPI.DeploymentCreateRequest, bundleID: Int64, by caller: AdminIdentity) async throws -> DeploymentPlan {
-        if let problem = request.target.problem { throw RegistryError.invalid(problem) }
-        let phases = request.phases ?? [AdminAPI.Phase(percent: 100)]
-        if let problem = DeploymentPlan.validate(phases) { throw RegistryError.invalid(problem) }
+        // The target and phases were checked when the request was decoded.
+        let phases = request.phases ?? [.percent(100)]
         let staged = phases.count > 1
         let soak = request.soakSeconds ?? (staged ? 600 : 0)
         let ratio = request.successRatio ?? 0.95
-        guard (0...86_400 * 30).contains(soak) else { throw RegistryError.invalid("soak_s must be between 0 and 2592000 seconds") }
-        guard ratio > 0, ratio <= 1 else { throw RegistryError.invalid("success_ratio must be above 0 and at most 1") }
         // Staged rollouts protect the fleet by default: pause beyond 10% failures once 10 finished.
         let thresholdPercent = request.failureThresholdPercent ?? (staged && request.failureThresholdCount == nil ? 10 : nil)
         let minFinished = request.failureMinFinished ?? (staged ? 10 : 1)
-        if let count = request.failureThresholdCount, count < 1 { throw RegistryError.invalid("failure_threshold_count must be at least 1") }
-        if let percent = thresholdPercent, !(percent >= 0 && percent < 100) { throw RegistryError.invalid("failure_threshold_percent must be from 0 to below 100") }
-        if minFinished < 0 { throw RegistryError.invalid("failure_min_finished must not be negative") }
-        if let rate = request.rateLimitPerMinute, rate < 1 { throw RegistryError.invalid("rate_limit_per_minute must be at least 1") }
         let quality = try Self.quality(request)
-        let id = Secret.newID("dep_")
-        let now = Timestamp.epochSeconds()
+        let id = DeploymentID(checked: Secret.newID("dep_"))
+        let now = SystemClock().now
         return try await db.write { db in
-            if quality.shadow != nil, let kind = try db.value(String.self, "SELECT kind FROM bundles WHERE id = ?", [bundleID]), kind != "model" {
+            if quality.shadow != nil, let kind = try await db.value(BundleKind.self, "SELECT kind FROM bundles WHERE id = \(bundleID)"), !kind.isModel {
                 throw RegistryError.invalid("a shadow phase runs a candidate model beside the live one: \(request.bundleName) is a \(kind) bundle")
             }
-            let seq = (try db.value(Int64.self, "SELECT max(seq) FROM deployments") ?? 0) + 1
-            try db.execute("""
+            let seq = (try await db.value(Int64.self, "SELECT max(seq) FROM deployments") ?? 0) + 1
+            try await db.execute("""
                 INSERT INTO deployments (id, seq, bundle_id, bundle_name, target, phases, current_phase, phase_started_epoch, status,
                     auto_advance, soak_s, success_ratio, failure_threshold_count, failure_threshold_percent, failure_min_finished,
                     rate_limit_per_minute, phase_secret, created_at, created_by, shadow, gates, gate_min_devices)
-                SELECT ?, ?, id, name, ?, ?, 0, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM bundles WHERE id = ?
-                """, [id, seq, JSONColumn.encode(request.target), JSONColumn.encode(phases), now, (request.autoAdvance ?? false) ? 1 : 0,
-                                 soak, ratio, request.failureThresholdCount, thresholdPercent, minFinished, request.rateLimitPerMinute,
-                                 Hex.encode(SecureRandom.bytes(32)), Timestamp.now(), caller.actor,
-                                 quality.shadow.map(JSONColumn.encode), quality.gates.isEmpty ? nil : JSONColumn.encode(quality.gates),
-                                 quality.minDevices, bundleID])
-            try AuditLog.record(db, by: caller, action: "deployment.create", target: id,
+                SELECT \(id), \(seq), id, name, \(JSONColumn.encode(request.target)), \(JSONColumn.encode(phases)), 0, \(now.secondsSinceEpoch), 'active', \((request.autoAdvance ?? false) ? 1 : 0), \(soak), \(ratio), \(request.failureThresholdCount), \(thresholdPercent), \(minFinished), \(request.rateLimitPerMinute), \(Hex.encode(SecureRandom.bytes(32))), \(now), \(caller.actor), \(quality.shadow.map(JSONColumn.encode)), \(quality.gates.isEmpty ? nil : try JSONColumn.encode(quality.gates)), \(quality.minDevices) FROM bundles WHERE id = \(bundleID)
+                """)
+            try await AuditLog.record(db, by: caller, action: .deploymentCreate, target: id.rawValue,
                                 detail: "\(request.bundleName) \(request.version) to \(request.target.summary), phases \(phases.map(\.label).joined(separator: ","))"
                                     + (quality.shadow.map { "; shadow \($0.minSamples) samples within \($0.maxSeconds)s" } ?? "")
                                     + (quality.gates.isEmpty ? "" : "; gates \(quality.gates.map(\.description).joined(separator: ", "))"))
-            return Self.plan(try db.row("SELECT * FROM deployments WHERE id = ?", [id])!)
+            return try await Self.plan(try Self.row(db, id))
         }
     }
 
-    func plan(id: String) async throws -> DeploymentPlan? {
-        try await db.read { db in try db.row("SELECT * FROM deployments WHERE id = ?", [id]).map(Self.plan) }
+    /// The row of a deployment that must exist (it was just written).
+    private static func row(_ db: any SQLTransaction, _ id: DeploymentID) async throws -> SQLRow {
+        guard let row = try await db.row("SELECT * FROM deployments WHERE id = \(id)") else {
+            throw RegistryError.corrupt("deployment \(id) is gone from the transaction that wrote it")
+        }
+        return row
+    }
+
+    func plan(id: DeploymentID) async throws -> DeploymentPlan? {
+        try await db.read { db in try await db.row("SELECT * FROM deployments WHERE id = \(id)").map(Self.plan) }
     }
 
     /// Deployments that may still hand out bundles (active or paused).
     func livePlans() async throws -> [DeploymentPlan] {
         try await db.read { db in
-            try db.rows("SELECT * FROM deployments WHERE status IN ('active', 'paused') ORDER BY seq DESC").map(Self.plan)
+            try await db.rows("SELECT * FROM deployments WHERE status IN ('active', 'paused') ORDER BY seq DESC").map(Self.plan)
         }
     }
 
     /// Every membership of the live deployments, to warm the check-in cache at start.
-    func liveMemberships() async throws -> [(deploymentID: String, deviceID: String, phase: Int, state: AdminAPI.MembershipState)] {
+    func liveMemberships() async throws -> [(deploymentID: DeploymentID, deviceID: DeviceID, phase: Int, state: AdminAPI.MembershipState)] {
         try await db.read { db in
-            try db.rows("""
+            try await db.rows("""
                 SELECT dd.deployment_id, dd.device_id, dd.phase, dd.state FROM deployment_devices dd
                 JOIN deployments d ON d.id = dd.deployment_id WHERE d.status IN ('active', 'paused')
-                """).map { ($0.string("deployment_id"), $0.string("device_id"), $0.int("phase"), $0["state"]) }
+                """).map { (try $0["deployment_id"], try $0["device_id"], try $0.int("phase"), try $0["state"]) }
         }
     }
 
     /// Counts by phase, from the counter table (constant cost whatever the fleet size).
-    func counts(_ db: any SQLTransaction, deploymentID: String) throws -> [Int: AdminAPI.StateCounts] {
+    func counts(_ db: any SQLTransaction, deploymentID: DeploymentID) async throws -> [Int: AdminAPI.StateCounts] {
         var result: [Int: AdminAPI.StateCounts] = [:]
-        for row in try db.rows("SELECT phase, state, count FROM deployment_counts WHERE deployment_id = ? AND count > 0", [deploymentID]) {
-            result[row.int("phase"), default: AdminAPI.StateCounts()].add(row.int("count"), state: row["state"])
+        for row in try await db.rows("SELECT phase, state, count FROM deployment_counts WHERE deployment_id = \(deploymentID) AND count > 0") {
+            result[try row.int("phase"), default: AdminAPI.StateCounts()].add(try row.int("count"), state: try row["state"])
         }
         return result
     }
 
-    func status(id: String, detailed: Bool = true) async throws -> AdminAPI.Deployment? {
+    func status(id: DeploymentID, detailed: Bool = true) async throws -> AdminAPI.Deployment? {
         try await db.read { db in
-            guard let row = try db.rows("""
-                SELECT d.*, b.version, b.digest FROM deployments d JOIN bundles b ON b.id = d.bundle_id WHERE d.id = ?
-                """, [id]).first else { return nil }
-            return try self.status(db, row: row, detailed: detailed)
+            guard let row = try await db.rows("""
+                SELECT d.*, b.version, b.digest FROM deployments d JOIN bundles b ON b.id = d.bundle_id WHERE d.id = \(id)
+                """).first else { return nil }
+            return try await self.status(db, row: row, detailed: detailed)
         }
     }
 
     func list(limit: Int = 200) async throws -> [AdminAPI.Deployment] {
         try await db.read { db in
-            try db.rows("""
-                SELECT d.*, b.version, b.digest FROM deployments d JOIN bundles b ON b.id = d.bundle_id ORDER BY d.seq DESC LIMIT ?
-                """, [limit]).map { try self.status(db, row: $0, detailed: false) }
+            var deployments: [AdminAPI.Deployment] = []
+            for row in try await db.rows("""
+                SELECT d.*, b.version, b.digest FROM deployments d JOIN bundles b ON b.id = d.bundle_id ORDER BY d.seq DESC LIMIT \(limit)
+                """) {
+                deployments.append(try await self.status(db, row: row, detailed: false))
+            }
+            return deployments
         }
     }
 
-    private func status(_ db: any SQLTransaction, row: SQLRow, detailed: Bool) throws -> AdminAPI.Deployment {
-        let plan = Self.plan(row)
-        let counts = try counts(db, deploymentID: plan.id)
+    private func status(_ db: any SQLTransaction, row: SQLRow, detailed: Bool) async throws -> AdminAPI.Deployment {
+        let plan = try Self.plan(row)
+        let counts = try await counts(db, deploymentID: plan.id)
         let phases = plan.phases.enumerated().map { index, phase in
             AdminAPI.PhaseStatus(index: index, label: phase.label, counts: counts[index] ?? AdminAPI.StateCounts(),
-                                 startedAt: index == plan.currentPhase ? Timestamp.format(secondsSinceEpoch: plan.phaseStartedEpoch)
-                                                                       : nil)
+                                 startedAt: index == plan.currentPhase ? Timestamp(clamping: plan.phaseStartedEpoch) : nil)
         }
         let overall = counts.values.reduce(AdminAPI.StateCounts(), +)
         var failureReasons: [AdminAPI.FailureReason]?
@@ -151,24 +151,29 @@ struct DeploymentStore: Sendable {
         var transfer: AdminAPI.TransferTotals?
         var quality: [AdminAPI.PhaseQuality]?
         if detailed {
-            quality = try (0...plan.currentPhase).compactMap { index in
-                try QualityStore.phaseQuality(db, plan: plan, version: row.string("version"), phase: index, counts: counts[index] ?? AdminAPI.StateCounts())
+            var phases: [AdminAPI.PhaseQuality] = []
+            for index in 0...plan.currentPhase {
+                if let phase = try await QualityStore.phaseQuality(db, plan: plan, version: try row.string("version"), phase: index,
+                                                                   counts: counts[index] ?? AdminAPI.StateCounts()) {
+                    phases.append(phase)
+                }
             }
-            if quality?.isEmpty == true { quality = nil }
-            let sums = try db.rows("""
+            quality = phases.isEmpty ? nil : phases
+            let sums = try await db.rows("""
                 SELECT COUNT(*) AS devices, COALESCE(SUM(bytes_fetched), 0) AS fetched, COALESCE(SUM(bytes_total), 0) AS total
-                FROM deployment_devices WHERE deployment_id = ? AND bytes_total IS NOT NULL
-                """, [plan.id])[0]
-            transfer = AdminAPI.TransferTotals(devices: sums.int("devices"), fetchedBytes: UInt64(sums.int64("fetched")), totalBytes: UInt64(sums.int64("total")))
-            failureReasons = try db.rows("""
-                SELECT reason, count FROM deployment_failures WHERE deployment_id = ? AND count > 0 ORDER BY count DESC, reason LIMIT 20
-                """, [plan.id]).map { AdminAPI.FailureReason(reason: $0.string("reason"), count: $0.int("count")) }
-            versions = try db.rows("""
-                SELECT version, count FROM installed_counts WHERE bundle_name = ? AND count > 0 ORDER BY count DESC, version LIMIT 50
-                """, [plan.bundleName]).map { AdminAPI.VersionCount(version: $0.string("version"), count: $0.int("count")) }
+                FROM deployment_devices WHERE deployment_id = \(plan.id) AND bytes_total IS NOT NULL
+                """)[0]
+            transfer = AdminAPI.TransferTotals(devices: try sums.int("devices"), fetchedBytes: UInt64(try sums.int64("fetched")),
+                                               totalBytes: UInt64(try sums.int64("total")))
+            failureReasons = try await db.rows("""
+                SELECT reason, count FROM deployment_failures WHERE deployment_id = \(plan.id) AND count > 0 ORDER BY count DESC, reason LIMIT 20
+                """).map { AdminAPI.FailureReason(reason: try $0.string("reason"), count: try $0.int("count")) }
+            versions = try await db.rows("""
+                SELECT version, count FROM installed_counts WHERE bundle_name = \(plan.bundleName) AND count > 0 ORDER BY count DESC, version LIMIT 50
+                """).map { AdminAPI.VersionCount(version: try $0.string("version"), count: try $0.int("count")) }
         }
         return AdminAPI.Deployment(
-            id: plan.id, bundleName: plan.bundleName, version: row.string("version"), digest: row.string("digest"), target: plan.target,
+            id: plan.id, bundleName: plan.bundleName, version: try row["version"], digest: try row["digest"], target: plan.target,
             status: Self.displayStatus(plan, overall: overall), pausedReason: plan.pausedReason, currentPhase: plan.currentPhase,
             phases: phases, counts: overall, autoAdvance: plan.autoAdvance, soakSeconds: plan.soakSeconds, successRatio: plan.successRatio,
             failureThresholdCount: plan.failureThresholdCount, failureThresholdPercent: plan.failureThresholdPercent,
@@ -187,44 +192,38 @@ struct DeploymentStore: Sendable {
 
     // MARK: Control
 
-    enum Control: String, CaseIterable {
-        case advance, pause, resume, cancel
-    }
-
     /// Applies an operator's control. Returns the updated plan, or an error saying why not.
-    func apply(_ control: Control, to id: String, reason: String?, by caller: AdminIdentity) async throws -> DeploymentPlan {
-        let now = Timestamp.epochSeconds()
+    func apply(_ control: DeploymentControl, to id: DeploymentID, reason: String?, by caller: AdminIdentity) async throws -> DeploymentPlan {
+        let now = SystemClock().now
         return try await db.write { db in
-            guard let row = try db.row("SELECT * FROM deployments WHERE id = ?", [id]) else {
+            guard let row = try await db.row("SELECT * FROM deployments WHERE id = \(id)") else {
                 throw RegistryError.notFound("no deployment \(id)")
             }
-            let plan = Self.plan(row)
+            let plan = try Self.plan(row)
             guard plan.status != .cancelled else { throw RegistryError.conflict("deployment \(id) is cancelled") }
             var detail = reason ?? ""
             switch control {
             case .advance:
                 guard !plan.isLastPhase else { throw RegistryError.conflict("deployment \(id) is already in its last phase") }
-                try db.execute("UPDATE deployments SET current_phase = current_phase + 1, phase_started_epoch = ?, soak_started_epoch = NULL WHERE id = ?",
-                               [now, id])
+                try await db.execute("UPDATE deployments SET current_phase = current_phase + 1, phase_started_epoch = \(now.secondsSinceEpoch), soak_started_epoch = NULL WHERE id = \(id)")
                 detail = "to phase \(plan.currentPhase + 2) (\(plan.phases[plan.currentPhase + 1].label))" + (reason.map { ": \($0)" } ?? "")
             case .pause:
                 guard plan.status == .active else { throw RegistryError.conflict("deployment \(id) is not active") }
-                try db.execute("UPDATE deployments SET status = 'paused', paused_reason = ? WHERE id = ?",
-                               ["paused by \(caller.name)" + (reason.map { ": \($0)" } ?? ""), id])
+                try await db.execute("UPDATE deployments SET status = 'paused', paused_reason = \("paused by \(caller.name)" + (reason.map { ": \($0)" } ?? "")) WHERE id = \(id)")
             case .resume:
                 guard plan.status == .paused else { throw RegistryError.conflict("deployment \(id) is not paused") }
                 // The failures seen so far are accepted by resuming; thresholds count new ones.
                 // So are the current phase's gate figures: they no longer hold it.
-                let overall = try counts(db, deploymentID: id).values.reduce(AdminAPI.StateCounts(), +)
-                try db.execute("""
-                    UPDATE deployments SET status = 'active', paused_reason = NULL, failure_baseline = ?, finished_baseline = ?,
-                        gates_waived_phase = CASE WHEN gates IS NULL THEN NULL ELSE current_phase END WHERE id = ?
-                    """, [overall.unsuccessful, overall.finished, id])
+                let overall = try await counts(db, deploymentID: id).values.reduce(AdminAPI.StateCounts(), +)
+                try await db.execute("""
+                    UPDATE deployments SET status = 'active', paused_reason = NULL, failure_baseline = \(overall.unsuccessful), finished_baseline = \(overall.finished),
+                        gates_waived_phase = CASE WHEN gates IS NULL THEN NULL ELSE current_phase END WHERE id = \(id)
+                    """)
             case .cancel:
-                try db.execute("UPDATE deployments SET status = 'cancelled', finished_at = ? WHERE id = ?", [Timestamp.now(), id])
+                try await db.execute("UPDATE deployments SET status = 'cancelled', finished_at = \(now) WHERE id = \(id)")
             }
-            try AuditLog.record(db, by: caller, action: "deployment.\(control.rawValue)", target: id, detail: detail)
-            return Self.plan(try db.row("SELECT * FROM deployments WHERE id = ?", [id])!)
+            try await AuditLog.record(db, by: caller, action: AuditAction(control), target: id.rawValue, detail: detail)
+            return try await Self.plan(try Self.row(db, id))
         }
     }
 
@@ -233,42 +232,39 @@ struct DeploymentStore: Sendable {
     func gateChecks(_ plan: DeploymentPlan) async throws -> [AdminAPI.GateCheck] {
         guard plan.gatesHold, plan.status == .active else { return [] }
         return try await db.read { db in
-            guard let version = try db.value(String.self, "SELECT version FROM bundles WHERE id = ?", [plan.bundleID]) else { return [] }
-            let counts = try self.counts(db, deploymentID: plan.id)[plan.currentPhase] ?? AdminAPI.StateCounts()
-            return try QualityStore.phaseQuality(db, plan: plan, version: version, phase: plan.currentPhase, counts: counts)?.gates ?? []
+            guard let version = try await db.value(String.self, "SELECT version FROM bundles WHERE id = \(plan.bundleID)") else { return [] }
+            let counts = try await self.counts(db, deploymentID: plan.id)[plan.currentPhase] ?? AdminAPI.StateCounts()
+            return try await QualityStore.phaseQuality(db, plan: plan, version: version, phase: plan.currentPhase, counts: counts)?.gates ?? []
         }
     }
 
     /// Evaluates the rollout policy for one deployment and applies its decision, recording
     /// automatic pauses and advances in the audit log. `gates`: the current phase's gate
     /// checks (`gateChecks`), for the phase `gatesPhase`. Returns the plan when it changed.
-    func evaluate(id: String, gates: [AdminAPI.GateCheck] = [], gatesPhase: Int? = nil) async throws -> DeploymentPlan? {
-        let now = Timestamp.epochSeconds()
-        return try await db.write { db in
-            guard let row = try db.row("SELECT * FROM deployments WHERE id = ?", [id]) else { return nil }
-            let plan = Self.plan(row)
-            let counts = try counts(db, deploymentID: id)
+    func evaluate(id: DeploymentID, gates: [AdminAPI.GateCheck] = [], gatesPhase: Int? = nil, now: Timestamp) async throws -> DeploymentPlan? {
+        try await db.write { db in
+            guard let row = try await db.row("SELECT * FROM deployments WHERE id = \(id)") else { return nil }
+            let plan = try Self.plan(row)
+            let counts = try await counts(db, deploymentID: id)
             // Checks made for another phase (it advanced meanwhile): the next evaluation decides.
             if plan.gatesHold && gatesPhase != plan.currentPhase { return nil }
-            switch RolloutPolicy.decide(plan, counts: counts, now: now, gates: gates) {
+            switch RolloutPolicy.decide(plan, counts: counts, now: now.secondsSinceEpoch, gates: gates) {
             case .none:
                 return nil
             case .startSoak:
-                try db.execute("UPDATE deployments SET soak_started_epoch = ? WHERE id = ?", [now, id])
+                try await db.execute("UPDATE deployments SET soak_started_epoch = \(now.secondsSinceEpoch) WHERE id = \(id)")
                 return nil
             case .resetSoak:
-                try db.execute("UPDATE deployments SET soak_started_epoch = NULL WHERE id = ?", [id])
+                try await db.execute("UPDATE deployments SET soak_started_epoch = NULL WHERE id = \(id)")
                 return nil
             case .pause(let reason):
-                try db.execute("UPDATE deployments SET status = 'paused', paused_reason = ? WHERE id = ?",
-                               ["paused automatically: \(reason)", id])
-                try AuditLog.recordSystem(db, action: "deployment.pause", target: id, detail: "automatic: \(reason)")
+                try await db.execute("UPDATE deployments SET status = 'paused', paused_reason = \("paused automatically: \(reason)") WHERE id = \(id)")
+                try await AuditLog.recordSystem(db, action: .deploymentPause, target: id.rawValue, detail: "automatic: \(reason)")
             case .advance(let phase, let reason):
-                try db.execute("UPDATE deployments SET current_phase = ?, phase_started_epoch = ?, soak_started_epoch = NULL WHERE id = ?",
-                               [phase, now, id])
-                try AuditLog.recordSystem(db, action: "deployment.advance", target: id, detail: "automatic: \(reason)")
+                try await db.execute("UPDATE deployments SET current_phase = \(phase), phase_started_epoch = \(now.secondsSinceEpoch), soak_started_epoch = NULL WHERE id = \(id)")
+                try await AuditLog.recordSystem(db, action: .deploymentAdvance, target: id.rawValue, detail: "automatic: \(reason)")
             }
-            return Self.plan(try db.row("SELECT * FROM deployments WHERE id = ?", [id])!)
+            return try await Self.plan(try Self.row(db, id))
         }
     }
 }

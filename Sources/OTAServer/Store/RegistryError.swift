@@ -1,10 +1,12 @@
+import OTACore
+
 /// What the registry refuses, in its own words. The stores know nothing of HTTP: the status
 /// for each case is chosen once, in `JSONErrorMiddleware`.
 enum RegistryError: Error, CustomStringConvertible, Equatable {
     /// The request breaks a rule (400); `code` is the stable error code clients see.
-    case invalid(String, code: String = "bad_request")
+    case invalid(String, code: APIErrorCode = .badRequest)
     /// The registry's state does not allow it now (409).
-    case conflict(String, code: String = "conflict")
+    case conflict(String, code: APIErrorCode = .conflict)
     case notFound(String)
     /// Credentials are missing, unknown, revoked or used up (401).
     case notAuthenticated(String)

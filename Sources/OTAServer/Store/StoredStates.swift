@@ -8,3 +8,7 @@ extension AdminAPI.Role: SQLBindable, SQLColumn {}
 extension DeviceAPI.InstalledState: SQLBindable, SQLColumn {}
 extension DeviceAPI.UpdateState: SQLBindable, SQLColumn {}
 extension DeviceAPI.DeviceStatus: SQLBindable, SQLColumn {}
+extension DeviceUpdateState: SQLBindable, SQLColumn {}
+extension AuditRole: SQLBindable, SQLColumn {}
+extension AuditAction: SQLBindable, SQLColumn {}
+extension ModelReports.Source: SQLBindable, SQLColumn {}

@@ -7,52 +7,51 @@ public struct TokenStore: Sendable {
     init(db: any SQLDatabase) { self.db = db }
 
     public struct AdminToken: Sendable, Equatable {
-        public let id: String
+        public let id: TokenID
         public let name: String
         public let role: AdminAPI.Role
-        public let createdAt: String
+        public let createdAt: Timestamp
         public let revoked: Bool
     }
 
     /// Creates an admin-API token and returns its secret (shown once).
-    public func createAdminToken(role: AdminAPI.Role, name: String, expiresInSeconds: Int? = nil) throws -> (id: String, secret: String) {
+    public func createAdminToken(role: AdminAPI.Role, name: String, expiresInSeconds: Int? = nil) async throws -> (id: TokenID, secret: String) {
         let (secret, hash) = Secret.make(prefix: Secret.adminPrefix)
-        let id = Secret.newID("tok_")
-        let expires = expiresInSeconds.map { Timestamp.epochSeconds() + Int64($0) }
-        try db.writeBlocking { db in
-            try db.execute("INSERT INTO admin_tokens (id, token_hash, role, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                           [id, hash, role.rawValue, name, Timestamp.now(), expires])
-            try AuditLog.recordSystem(db, action: "token.create", target: id,
-                                      detail: "role \(role.rawValue), name \(name), expires \(expires.map { Timestamp.format(secondsSinceEpoch: $0) } ?? "never")")
+        let id = TokenID(checked: Secret.newID("tok_"))
+        let now = SystemClock().now
+        let expires = expiresInSeconds.map { now.adding(seconds: Int64($0)) }
+        try await db.write { db in
+            try await db.execute("INSERT INTO admin_tokens (id, token_hash, role, name, created_at, expires_at) VALUES (\(id), \(hash), \(role), \(name), \(now), \(expires?.secondsSinceEpoch))")
+            try await AuditLog.recordSystem(db, action: .tokenCreate, target: id.rawValue,
+                                      detail: "role \(role.rawValue), name \(name), expires \(expires?.rfc3339 ?? "never")")
         }
         return (id, secret)
     }
 
-    public func listAdminTokens() throws -> [AdminToken] {
-        try db.readBlocking { db in
-            try db.rows("SELECT * FROM admin_tokens ORDER BY created_at, id").map {
-                AdminToken(id: $0.string("id"), name: $0.string("name"), role: AdminAPI.Role(rawValue: $0.string("role")) ?? .viewer,
-                           createdAt: $0.string("created_at"), revoked: $0.optionalString("revoked_at") != nil)
+    public func listAdminTokens() async throws -> [AdminToken] {
+        try await db.read { db in
+            try await db.rows("SELECT * FROM admin_tokens ORDER BY created_at, id").map {
+                AdminToken(id: try $0["id"], name: try $0.string("name"), role: try $0["role"],
+                           createdAt: try $0["created_at"], revoked: try $0.optionalString("revoked_at") != nil)
             }
         }
     }
 
     /// Revokes an admin token; false when no such token exists.
-    public func revokeAdminToken(id: String) throws -> Bool {
-        try db.writeBlocking { db in
-            let changed = try db.execute("UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [Timestamp.now(), id]) > 0
-            if changed { try AuditLog.recordSystem(db, action: "token.revoke", target: id, detail: "") }
+    public func revokeAdminToken(id: TokenID) async throws -> Bool {
+        try await db.write { db in
+            let changed = try await db.execute("UPDATE admin_tokens SET revoked_at = \(SystemClock().now) WHERE id = \(id) AND revoked_at IS NULL") > 0
+            if changed { try await AuditLog.recordSystem(db, action: .tokenRevoke, target: id.rawValue, detail: "") }
             return changed
         }
     }
 
     func adminIdentity(secretHash: String) async throws -> AdminIdentity? {
         try await db.read { db in
-            guard let row = try db.row("""
-                SELECT id, name, role FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
-                """, [secretHash, Timestamp.epochSeconds()]),
-                  let role = AdminAPI.Role(rawValue: row.string("role")) else { return nil }
-            return AdminIdentity(tokenID: row.string("id"), name: row.string("name"), role: role)
+            guard let row = try await db.row("""
+                SELECT id, name, role FROM admin_tokens WHERE token_hash = \(secretHash) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > \(SystemClock().now.secondsSinceEpoch))
+                """) else { return nil }
+            return AdminIdentity(tokenID: try row["id"], name: try row.string("name"), role: try row["role"])
         }
     }
 
@@ -60,47 +59,44 @@ public struct TokenStore: Sendable {
 
     func createEnrollmentToken(_ request: AdminAPI.EnrollmentTokenCreateRequest, by caller: AdminIdentity) async throws -> AdminAPI.EnrollmentToken {
         let (secret, hash) = Secret.make(prefix: Secret.enrollmentPrefix)
-        let id = Secret.newID("enr_")
-        let now = Timestamp.now()
+        let id = TokenID(checked: Secret.newID("enr_"))
+        let now = SystemClock().now
         // Limited unless said otherwise: one device, for a day, waiting for an operator.
         let maxUses = request.maxUses ?? AdminAPI.EnrollmentTokenCreateRequest.defaultMaxUses
-        let expires = Timestamp.epochSeconds() + Int64(request.expiresInSeconds ?? AdminAPI.EnrollmentTokenCreateRequest.defaultLifetimeSeconds)
+        let expires = now.adding(seconds: Int64(request.expiresInSeconds ?? AdminAPI.EnrollmentTokenCreateRequest.defaultLifetimeSeconds))
         let autoAccept = request.autoAccept ?? false
-        let name = request.name ?? id
+        let name = request.name ?? id.rawValue
         let tags = request.tags ?? []
         try await db.write { db in
-            try db.execute("""
+            try await db.execute("""
                 INSERT INTO enrollment_tokens (id, token_hash, name, max_uses, expires_at, tags, group_name, created_at, created_by,
                                                hardware, id_prefix, auto_accept)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [id, hash, name, maxUses, expires, JSONColumn.encode(tags), request.group, now, caller.actor,
-                                 request.hardware, request.idPrefix, autoAccept ? 1 : 0])
-            try AuditLog.record(db, by: caller, action: "enrollment_token.create", target: id,
-                                detail: "max_uses \(maxUses), expires \(Timestamp.format(secondsSinceEpoch: expires)), \(autoAccept ? "auto-accept" : "devices wait for acceptance")")
+                VALUES (\(id), \(hash), \(name), \(maxUses), \(expires.secondsSinceEpoch), \(JSONColumn.encode(tags)), \(request.group), \(now), \(caller.actor), \(request.hardware), \(request.idPrefix), \(autoAccept ? 1 : 0))
+                """)
+            try await AuditLog.record(db, by: caller, action: .enrollmentTokenCreate, target: id.rawValue,
+                                detail: "max_uses \(maxUses), expires \(expires), \(autoAccept ? "auto-accept" : "devices wait for acceptance")")
         }
-        return AdminAPI.EnrollmentToken(id: id, name: name, maxUses: maxUses, uses: 0, expiresAt: Timestamp.format(secondsSinceEpoch: expires),
+        return AdminAPI.EnrollmentToken(id: id, name: name, maxUses: maxUses, uses: 0, expiresAt: expires,
                                         revoked: false, tags: tags, group: request.group, hardware: request.hardware,
                                         idPrefix: request.idPrefix, autoAccept: autoAccept, createdAt: now, token: secret)
     }
 
     func listEnrollmentTokens() async throws -> [AdminAPI.EnrollmentToken] {
         try await db.read { db in
-            try db.rows("SELECT * FROM enrollment_tokens ORDER BY created_at DESC, id").map { row in
+            try await db.rows("SELECT * FROM enrollment_tokens ORDER BY created_at DESC, id").map { row in
                 AdminAPI.EnrollmentToken(
-                    id: row.string("id"), name: row.string("name"), maxUses: row["max_uses"], uses: row.int("uses"),
-                    expiresAt: (row["expires_at"] as Int64?).map { Timestamp.format(secondsSinceEpoch: $0) },
-                    revoked: row.optionalString("revoked_at") != nil, tags: row.json("tags", as: [String].self),
-                    group: row.optionalString("group_name"), hardware: row.optionalString("hardware"),
-                    idPrefix: row.optionalString("id_prefix"), autoAccept: row.int("auto_accept") != 0, createdAt: row.string("created_at"))
+                    id: try row["id"], name: try row.string("name"), maxUses: try row["max_uses"], uses: try row.int("uses"),
+                    expiresAt: try row["expires_at"], revoked: try row.optionalString("revoked_at") != nil, tags: try row.json("tags", as: [Tag].self),
+                    group: try row["group_name"], hardware: try row["hardware"], idPrefix: try row["id_prefix"],
+                    autoAccept: try row.int("auto_accept") != 0, createdAt: try row["created_at"])
             }
         }
     }
 
-    func revokeEnrollmentToken(id: String, by caller: AdminIdentity) async throws -> Bool {
+    func revokeEnrollmentToken(id: TokenID, by caller: AdminIdentity) async throws -> Bool {
         try await db.write { db in
-            guard try db.execute("UPDATE enrollment_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                           [Timestamp.now(), id]) > 0 else { return false }
-            try AuditLog.record(db, by: caller, action: "enrollment_token.revoke", target: id)
+            guard try await db.execute("UPDATE enrollment_tokens SET revoked_at = \(SystemClock().now) WHERE id = \(id) AND revoked_at IS NULL") > 0 else { return false }
+            try await AuditLog.record(db, by: caller, action: .enrollmentTokenRevoke, target: id.rawValue)
             return true
         }
     }

@@ -5,27 +5,27 @@ extension TrustRepository {
     /// Takes root version N+1 after checking it as a device will. The snapshot and timestamp
     /// are signed again under it first, and all three switch together, so no device ever
     /// sees the new root beside metadata the old one signed.
-    func publishRoot(_ bytes: [UInt8]) throws -> RootMetadata {
-        try writing.withLock { _ in try onNewestState {
+    func publishRoot(_ bytes: [UInt8]) async throws -> RootMetadata {
+        try await serially { try await onNewestState {
             guard let state = current else { throw TrustPublishError.legacy }
             var chain = TrustedMetadata(root: state.root, rootBytes: state.roots[state.root.version]?.bytes ?? [], now: Timestamp.epochSeconds())
             do { try chain.updateRoot(bytes) } catch { throw TrustPublishError.refused(String(describing: error)) }
             let next = chain.root
             guard !next.isExpired(at: Timestamp.epochSeconds()) else { throw TrustPublishError.refused("root version \(next.version) has already expired (\(next.expires))") }
-            let signers: [(keyid: String, key: Ed25519PrivateKey)]
+            let signers: [CheckinAnswerWriter.Signer]
             do { signers = try onlineSigners(for: next) } catch { throw TrustPublishError.refused("\(error) before publishing") }
             var upcoming = state
             upcoming.root = next
             upcoming.answerSigners = signers
             upcoming.roots[next.version] = Stored(bytes: bytes, signed: next)
-            try switchTo(upcoming, storing: (.root, next.version, bytes))
+            try await switchTo(upcoming, storing: (.root, next.version, bytes))
             return next
         } }
     }
 
     /// Takes new release metadata, signed by a threshold of the release keys.
-    func publishTargets(_ bytes: [UInt8]) throws -> TargetsMetadata {
-        try writing.withLock { _ in try onNewestState {
+    func publishTargets(_ bytes: [UInt8]) async throws -> TargetsMetadata {
+        try await serially { try await onNewestState {
             guard let state = current else { throw TrustPublishError.legacy }
             let targets: TargetsMetadata
             do { targets = try MetadataEnvelope.open(TargetsMetadata.self, bytes, verifiedBy: state.root, signers: "the release keys of root version \(state.root.version)") } catch {
@@ -45,29 +45,29 @@ extension TrustRepository {
             var upcoming = state
             upcoming.targets = Stored(bytes: bytes, signed: targets)
             upcoming.releases = ReleaseIndex(targets)
-            try switchTo(upcoming, storing: (.targets, targets.version, bytes))
+            try await switchTo(upcoming, storing: (.targets, targets.version, bytes))
             return targets
         } }
     }
 
     /// Signs snapshot and timestamp anew under `upcoming`, stores them with the published
     /// metadata in one transaction, then lets devices see all of it at once.
-    private func switchTo(_ upcoming: Published, storing published: (TUFRoleName, Int, [UInt8])) throws {
+    private func switchTo(_ upcoming: Published, storing published: (TUFRoleName, Int, [UInt8])) async throws {
         var next = upcoming
         let (snapshot, timestamp, rows) = try renewed(next, force: true)
-        try Self.store(db, [published] + rows)
+        try await Self.store(db, [published] + rows)
         next.snapshot = snapshot
         next.timestamp = timestamp
         self.published.withLock { $0 = next }
     }
 
     /// Signs a new snapshot and timestamp where they near expiry (or always, with `force`).
-    func renew(force: Bool) throws {
-        try writing.withLock { _ in try onNewestState {
+    func renew(force: Bool) async throws {
+        try await serially { try await onNewestState {
             guard let state = current else { return }
             let (snapshot, timestamp, rows) = try renewed(state, force: force)
             guard !rows.isEmpty else { return }
-            try Self.store(db, rows)
+            try await Self.store(db, rows)
             published.withLock { state in
                 state?.snapshot = snapshot
                 state?.timestamp = timestamp

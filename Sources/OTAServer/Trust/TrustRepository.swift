@@ -19,7 +19,7 @@ final class TrustRepository: Sendable {
         var timestamp: Stored<TimestampMetadata>?
         var releases = ReleaseIndex()
         /// The online keys that sign check-in answers under `root`, with their key ids.
-        var answerSigners: [(keyid: String, key: Ed25519PrivateKey)] = []
+        var answerSigners: [CheckinAnswerWriter.Signer] = []
     }
 
     /// Metadata as stored: its exact bytes, their base64 for answers, and what they say.
@@ -48,8 +48,8 @@ final class TrustRepository: Sendable {
             for (path, file) in targets?.targets ?? [:] { if let digest = file.hashes["sha256"] { entries.insert(path + "#" + digest) } }
         }
 
-        func contains(channel: String, name: String, version: String, digest: String) -> Bool {
-            entries.contains(Release.targetPath(channel: channel, name: name, version: version) + "#" + digest)
+        func contains(channel: Channel, name: BundleName, version: SemanticVersion, digest: SHA256Digest) -> Bool {
+            entries.contains(Release.targetPath(channel: channel, name: name, version: version) + "#" + digest.hex)
         }
     }
 
@@ -64,9 +64,9 @@ final class TrustRepository: Sendable {
     let onlineKeys: [Ed25519PrivateKey]
     let lifetimes: Lifetimes
     let db: any SQLDatabase
-    /// Publishing and renewal run one at a time: each signs the next version of what the
-    /// previous one wrote. They are rare (operators, and a check every 30 s).
-    let writing = Mutex(())
+    /// Publishing and renewal run one at a time (`serially`): each signs the next version of
+    /// what the previous one wrote.
+    let writing = AsyncGate()
     let isLegacy: Bool
 
     private init(published: Published?, legacyTrust: BundleTrust, onlineKeys: [Ed25519PrivateKey], lifetimes: Lifetimes, db: any SQLDatabase) {
@@ -83,10 +83,10 @@ final class TrustRepository: Sendable {
     static func open(anchor: TrustAnchor, onlineKeys: [Ed25519PrivateKey], lifetimes: Lifetimes = Lifetimes(),
                      db: any SQLDatabase) async throws -> TrustRepository {
         let rows = try await db.read { db in
-            try db.rows("SELECT role, version, envelope FROM trust_metadata ORDER BY role, version")
+            try await db.rows("SELECT role, version, envelope FROM trust_metadata ORDER BY role, version")
         }
         var stored: [String: [(Int, [UInt8])]] = [:]
-        for row in rows { stored[row["role"], default: []].append((row["version"], Array(row["envelope"] as Data))) }
+        for row in rows { stored[try row["role"], default: []].append((try row["version"], Array(try row["envelope"] as Data))) }
         let roots = stored["root"] ?? []
         guard case .tuf(let configured, let configuredBytes) = anchor else {
             guard roots.isEmpty else {
@@ -100,7 +100,7 @@ final class TrustRepository: Sendable {
         var state = Published(root: configured)
         if roots.isEmpty {
             state.roots[configured.version] = Stored(bytes: configuredBytes, signed: configured)
-            try store(db, [(.root, configured.version, configuredBytes)])
+            try await store(db, [(.root, configured.version, configuredBytes)])
         } else {
             var chain = try TrustedMetadata(trustedRoot: roots[0].1, now: 0)
             state.roots[roots[0].0] = Stored(bytes: roots[0].1, signed: chain.root)
@@ -114,7 +114,7 @@ final class TrustRepository: Sendable {
             if configured.version == chain.root.version + 1 {
                 try chain.updateRoot(configuredBytes)
                 state.roots[configured.version] = Stored(bytes: configuredBytes, signed: chain.root)
-                try store(db, [(.root, configured.version, configuredBytes)])
+                try await store(db, [(.root, configured.version, configuredBytes)])
             } else if configured.version > chain.root.version + 1 {
                 throw TrustSetupError("--trust holds root version \(configured.version) but the registry's chain ends at \(chain.root.version): publish the versions between")
             }
@@ -127,7 +127,7 @@ final class TrustRepository: Sendable {
         let repository = TrustRepository(published: state, legacyTrust: anchor.bundleTrust, onlineKeys: onlineKeys, lifetimes: lifetimes, db: db)
         let signers = try repository.onlineSigners(for: state.root)
         repository.published.withLock { $0?.answerSigners = signers }
-        try repository.renew(force: false)
+        try await repository.renew(force: false)
         return repository
     }
 
@@ -169,9 +169,9 @@ final class TrustRepository: Sendable {
 
     /// Checks that the configured online keys can sign every online role of `root`, and
     /// returns those that sign check-in answers.
-    func onlineSigners(for root: RootMetadata) throws -> [(keyid: String, key: Ed25519PrivateKey)] {
+    func onlineSigners(for root: RootMetadata) throws -> [CheckinAnswerWriter.Signer] {
         for role in [TUFRoleName.snapshot, .timestamp] { _ = try signingKeys(for: root.role(role), named: role.rawValue, in: root) }
-        return try signingKeys(for: root.checkin, named: RootMetadata.checkinField, in: root).map { ($0.publicKey.tufKeyID, $0) }
+        return try signingKeys(for: root.checkin, named: RootMetadata.checkinField, in: root).map { .init(keyid: $0.publicKey.tufKeyID, key: $0) }
     }
 
     /// The configured online keys `role` lists in `root`, enough for its threshold.
@@ -185,15 +185,14 @@ final class TrustRepository: Sendable {
 
     /// Stores new versions. A version is never replaced: devices may hold it already. The
     /// same bytes again are fine (instances starting together store the configured root).
-    static func store(_ db: any SQLDatabase, _ rows: [(TUFRoleName, Int, [UInt8])]) throws {
-        try db.writeBlocking { db in
+    static func store(_ db: any SQLDatabase, _ rows: [(TUFRoleName, Int, [UInt8])]) async throws {
+        try await db.write { db in
             for (role, version, bytes) in rows {
-                if let stored = try db.value([UInt8].self, "SELECT envelope FROM trust_metadata WHERE role = ? AND version = ?", [role.rawValue, version]) {
+                if let stored = try await db.value([UInt8].self, "SELECT envelope FROM trust_metadata WHERE role = \(role.rawValue) AND version = \(version)") {
                     guard stored == bytes else { throw TrustStoreConflict(role: role.rawValue, version: version) }
                     continue
                 }
-                try db.execute("INSERT INTO trust_metadata (role, version, envelope, stored_at) VALUES (?, ?, ?, ?)",
-                               [role.rawValue, version, bytes, Timestamp.now()])
+                try await db.execute("INSERT INTO trust_metadata (role, version, envelope, stored_at) VALUES (\(role.rawValue), \(version), \(bytes), \(Timestamp.now()))")
             }
         }
     }

@@ -13,32 +13,26 @@ struct BundleCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Build and sign a bundle from every file under a folder.",
             discussion: """
-            Every regular file under DIR becomes a payload file, at its path relative to DIR.
-            Symbolic links and special files are refused. The manifest lists each file's size
-            and SHA-256 and is signed with --key; add more signatures with `otactl bundle sign`.
+            Every regular file under DIR becomes a payload file, at its path relative to DIR. Symbolic links and special files are refused. The manifest lists each file's size and SHA-256 and is signed with --key; add more signatures with `otactl bundle sign`.
 
-            Files larger than 1 MiB are also listed with their content-defined chunks (16-256 KiB,
-            64 KiB on average): a device then fetches only the chunks of a new model it does not
-            already hold, and the server stores each chunk once across versions. --no-chunks
-            lists whole files only (for devices older than chunking, which refuse the field).
+            Files larger than 1 MiB are also listed with their content-defined chunks (16-256 KiB, 64 KiB on average): a device then fetches only the chunks of a new model it does not already hold, and the server stores each chunk once across versions. --no-chunks lists whole files only (for devices older than chunking, which refuse the field).
 
-            Metadata: --metadata framework=onnx --metadata metrics.top1=0.912 gives
-            {"framework": "onnx", "metrics": {"top1": 0.912}}. Values that read as JSON numbers,
-            booleans, arrays or objects are kept as such; anything else is a string.
+            Metadata: --metadata framework=onnx --metadata metrics.top1=0.912 gives {"framework": "onnx", "metrics": {"top1": 0.912}}. Values that read as JSON numbers, booleans, arrays or objects are kept as such; anything else is a string.
             """
         )
 
         @Argument(help: ArgumentHelp("Folder holding the payload.", valueName: "dir"))
         var directory: String
 
-        @Option(help: "Bundle name: letters, digits, '.', '_', '-' (e.g. face-detector).")
-        var name: String
+        // Parsed by `transform`, so that a bad value's error says what is wrong with it.
+        @Option(help: "Bundle name: letters, digits, '.', '_', '-' (e.g. face-detector).", transform: { try BundleName($0) })
+        var name: BundleName
 
-        @Option(help: "Semantic version (e.g. 1.4.0 or 2.0.0-rc.1); devices only move forward.")
-        var version: String
+        @Option(help: "Semantic version (e.g. 1.4.0 or 2.0.0-rc.1); devices only move forward.", transform: { try SemanticVersion($0) })
+        var version: SemanticVersion
 
-        @Option(help: "model, firmware, or the name of an install handler on the devices.")
-        var kind: String
+        @Option(help: "model, firmware, or the name of an install handler on the devices.", transform: { try BundleKind($0) })
+        var kind: BundleKind
 
         @Option(help: ArgumentHelp("Hardware classes that may install it, comma-separated.", valueName: "hw[,hw...]"))
         var compatible: String
@@ -65,11 +59,12 @@ struct BundleCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            let semver = try Failure.wrap("--version") { try SemanticVersion(version) }
-            let hardware = compatible.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            let hardware = try compatible.split(separator: ",").map { text in
+                try Failure.wrap("--compatible") { try HardwareClass(String(text).trimmingCharacters(in: .whitespaces)) }
+            }
             let metadataValue = try MetadataParser.parse(metadata)
             let signingKey = try Failure.wrap("cannot load signing key \(key)") { try KeyFiles.loadPrivateKey(key) }
-            let options = BundleWriter.Options(name: name, version: semver, kind: kind, compatible: hardware,
+            let options = BundleWriter.Options(name: name, version: version, kind: kind, compatible: hardware,
                                                metadata: metadataValue, healthCommand: healthCommand,
                                                healthTimeoutSeconds: healthTimeout, chunked: !noChunks)
             let progress = ProgressBar("writing \(FileSystem.basename(of: output))")

@@ -12,7 +12,7 @@ struct BundlesCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List published bundles, newest first per name.")
-        @Option(help: "Only bundles with this name.") var name: String?
+        @Option(help: "Only bundles with this name.") var name: BundleName?
         @OptionGroup var server: ServerOptions
         @Flag(help: "Print the result as JSON.") var json = false
 
@@ -20,17 +20,17 @@ struct BundlesCommand: ParsableCommand {
             let client = try server.client()
             let bundles = try Failure.remote { try client.bundles(name: name) }
             if json { return try Terminal.printJSON(AdminAPI.BundleList(bundles: bundles)) }
-            Terminal.printTable(["NAME", "VERSION", "KIND", "SIZE", "COMPATIBLE", "SIGNERS", "DIGEST", "PUBLISHED"], bundles.map {
-                [$0.name, $0.version, $0.kind, Terminal.formatBytes($0.size), $0.compatible.joined(separator: ","),
-                 String($0.signers.count), String($0.digest.prefix(12)), $0.publishedAt]
+            Terminal.printTable(["NAME", "VERSION", "KIND", "SIZE", "COMPATIBLE", "SIGNERS", "DIGEST", "PUBLISHED"], bundles.map { bundle -> [String] in
+                [bundle.name.rawValue, bundle.version.description, bundle.kind.name, Terminal.formatBytes(bundle.size),
+                 bundle.compatible.joined(separator: ","), String(bundle.signers.count), bundle.digest.short, bundle.publishedAt.rfc3339]
             })
         }
     }
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one bundle: files, signers, metadata.")
-        @Argument(help: "Bundle name.") var name: String
-        @Argument(help: "Version.") var version: String
+        @Argument(help: "Bundle name.") var name: BundleName
+        @Argument(help: "Version.") var version: SemanticVersion
         @OptionGroup var server: ServerOptions
         @Flag(help: "Print the result as JSON.") var json = false
 
@@ -48,7 +48,7 @@ struct BundlesCommand: ParsableCommand {
             say("published:  \(bundle.publishedAt)")
             for signer in bundle.signers { say("signed by:  \(signer)") }
             say("")
-            Terminal.printTable(["PATH", "SIZE", "SHA256"], (bundle.files ?? []).map { [$0.path, String($0.size), $0.sha256] })
+            Terminal.printTable(["PATH", "SIZE", "SHA256"], (bundle.files ?? []).map { [$0.path, String($0.size), $0.sha256.hex] })
             if let metadata = bundle.metadata {
                 say("")
                 Terminal.printTable(["METADATA", "VALUE"], metadata.flattened().map { [$0.key, $0.value.displayText] })

@@ -8,13 +8,10 @@ struct DeploymentsCommand: ParsableCommand {
         commandName: "deployments",
         abstract: "Roll bundles out to the fleet, staged in phases if you like, and control them.",
         discussion: """
-        A deployment sends one bundle version to a target (all compatible devices, a tag, a
-        group or a list of devices). With --phases it is a staged rollout: devices join the
-        current phase only; phases advance by hand (`advance`) or automatically (--auto-advance)
-        after a soak time once the phase's devices succeed (committed after their health check).
-        Failures past the threshold pause it automatically; `resume` and `cancel` are explicit.
+        A deployment sends one bundle version to a target (all compatible devices, a tag, a group or a list of devices). With --phases it is a staged rollout: devices join the current phase only; phases advance by hand (`advance`) or automatically (--auto-advance) after a soak time once the phase's devices succeed (committed after their health check). Failures past the threshold pause it automatically; `resume` and `cancel` are explicit.
         """,
-        subcommands: [Create.self, List.self, Show.self, Advance.self, Pause.self, Resume.self, Cancel.self]
+        subcommands: [Create.self, List.self, Show.self, ControlCommand<Advance>.self, ControlCommand<Pause>.self,
+                      ControlCommand<Resume>.self, ControlCommand<Cancel>.self]
     )
 
     struct Create: ParsableCommand {
@@ -24,35 +21,27 @@ struct DeploymentsCommand: ParsableCommand {
             Examples:
               otactl deployments create digits 2.0.0 --all
               otactl deployments create digits 2.0.0 --tag lab --devices-per-minute 100
-              otactl deployments create digits 2.0.0 --all --canary-devices cam-01,cam-02 \\
-                  --phases 1%,10%,50%,100% --auto-advance --soak 30m --failure-threshold 5%
+              otactl deployments create digits 2.0.0 --all \\
+                  --canary-devices cam-01,cam-02 --phases 1%,10%,50%,100% \\
+                  --auto-advance --soak 30m --failure-threshold 5%
               otactl deployments create digits 3.0.0 --all --shadow --shadow-samples 500 \\
                   --gate 'agreement>=0.97' --gate 'latency_p95<=1.2x' --gate 'errors<=0'
 
-            Shadow phase (--shadow, model bundles): each device first runs the candidate beside
-            its live model on live inputs (through its shadow_command) and serves nothing from it.
-            After --shadow-samples inputs (or --shadow-timeout) the device checks the gates: pass
-            goes on to activation and the health check; fail discards the candidate.
+            Shadow phase (--shadow, model bundles): each device first runs the candidate beside its live model on live inputs (through its shadow_command) and serves nothing from it. After --shadow-samples inputs (or --shadow-timeout) the device checks the gates: pass goes on to activation and the health check; fail discards the candidate.
 
-            Gates (--gate, repeatable): METRIC>=VALUE or METRIC<=VALUE. Metrics: agreement
-            (share of identical top-1 answers), distance, latency_p50, latency_p95 (ms),
-            confidence, errors, samples, metric.NAME (the application's own). A trailing x
-            compares with the live model (latency_p95<=1.2x: at most 1.2 times its p95) and
-            needs --shadow. A deployment's gates also hold each phase: it advances only when the
-            median over --gate-min-devices devices passes, and pauses with the figures when it
-            fails. Without --shadow the phase's figures come from the devices' metrics_command.
+            Gates (--gate, repeatable): METRIC>=VALUE or METRIC<=VALUE. Metrics: agreement (share of identical top-1 answers), distance, latency_p50, latency_p95 (ms), confidence, errors, samples, metric.NAME (the application's own). A trailing x compares with the live model (latency_p95<=1.2x: at most 1.2 times its p95) and needs --shadow. A deployment's gates also hold each phase: it advances only when the median over --gate-min-devices devices passes, and pauses with the figures when it fails. Without --shadow the phase's figures come from the devices' metrics_command.
             """
         )
-        @Argument(help: "Bundle name.") var name: String
-        @Argument(help: "Bundle version.") var version: String
+        @Argument(help: "Bundle name.") var name: BundleName
+        @Argument(help: "Bundle version.") var version: SemanticVersion
         @Flag(help: "Target every compatible device.") var all = false
-        @Option(help: "Target devices with this tag.") var tag: String?
-        @Option(help: "Target devices in this group.") var group: String?
+        @Option(help: "Target devices with this tag.") var tag: Tag?
+        @Option(help: "Target devices in this group.") var group: GroupName?
         @Option(help: ArgumentHelp("Target these devices.", valueName: "id[,id...]")) var devices: String?
         @Option(help: ArgumentHelp("Stages as shares of the target, ending at 100%.", valueName: "p%[,p%...]")) var phases: String?
         @Option(help: ArgumentHelp("A first phase with these devices.", valueName: "id[,id...]")) var canaryDevices: String?
-        @Option(help: "A first phase with the devices carrying this tag.") var canaryTag: String?
-        @Option(help: "A first phase with the devices in this group.") var canaryGroup: String?
+        @Option(help: "A first phase with the devices carrying this tag.") var canaryTag: Tag?
+        @Option(help: "A first phase with the devices in this group.") var canaryGroup: GroupName?
         @Flag(help: "Advance phases by themselves once they succeed and soaked.") var autoAdvance = false
         @Option(help: ArgumentHelp("Soak time after a phase reaches its success ratio, e.g. 30m.", valueName: "duration")) var soak: String?
         @Option(help: ArgumentHelp("Share of a phase's devices that must succeed before it advances (e.g. 95%).", valueName: "ratio")) var successRatio: String?
@@ -89,18 +78,22 @@ struct DeploymentsCommand: ParsableCommand {
 
         func run() throws {
             var stages: [AdminAPI.Phase] = []
-            if let canaryDevices { stages.append(.init(devices: list(canaryDevices))) }
-            if let canaryTag { stages.append(.init(tag: canaryTag)) }
-            if let canaryGroup { stages.append(.init(group: canaryGroup)) }
+            if let canaryDevices { stages.append(.devices(try ids(canaryDevices, "--canary-devices"))) }
+            if let canaryTag { stages.append(.tag(canaryTag)) }
+            if let canaryGroup { stages.append(.group(canaryGroup)) }
             for part in list(phases ?? "100%") {
-                guard let value = Double(part.hasSuffix("%") ? String(part.dropLast()) : part) else {
-                    throw ValidationError("--phases takes percentages like 1%,10%,100%, not '\(part)'")
+                guard let value = Double(part.hasSuffix("%") ? String(part.dropLast()) : part), value > 0, value <= 100 else {
+                    throw ValidationError("--phases takes percentages above 0 and up to 100, like 1%,10%,100%, not '\(part)'")
                 }
-                stages.append(.init(percent: value))
+                stages.append(.percent(value))
             }
+            if let problem = AdminAPI.Phase.problem(in: stages) { throw ValidationError("--phases: \(problem)") }
+            let target: AdminAPI.Target
+            if let tag { target = .tag(tag) } else if let group { target = .group(group) } else if let devices {
+                target = .devices(try ids(devices, "--devices"))
+            } else { target = .all }
             var request = AdminAPI.DeploymentCreateRequest(
-                bundleName: name, version: version,
-                target: .init(all: all ? true : nil, tag: tag, group: group, devices: devices.map(list)),
+                bundleName: name, version: version, target: target,
                 phases: stages, autoAdvance: autoAdvance, soakSeconds: try soak.map { try parseDuration($0, option: "--soak") },
                 successRatio: try successRatio.map(ratio), failureMinFinished: minFinished, rateLimitPerMinute: devicesPerMinute,
                 shadow: shadow ? .init(minSamples: shadowSamples, maxSeconds: try shadowTimeout.map { try parseDuration($0, option: "--shadow-timeout") },
@@ -126,6 +119,15 @@ struct DeploymentsCommand: ParsableCommand {
             text.split(separator: ",").map { $0.trimmed }.filter { !$0.isEmpty }
         }
 
+        func ids(_ text: String, _ option: String) throws -> [DeviceID] {
+            let ids = try list(text).map { part -> DeviceID in
+                guard let id = DeviceID(rawValue: part) else { throw ValidationError("\(option): \(DeviceID.problem(part) ?? part)") }
+                return id
+            }
+            guard !ids.isEmpty else { throw ValidationError("\(option) lists no device") }
+            return ids
+        }
+
         func ratio(_ text: String) throws -> Double {
             if text.hasSuffix("%"), let value = Double(text.dropLast()) { return value / 100 }
             guard let value = Double(text) else { throw ValidationError("--success-ratio takes 0.95 or 95%") }
@@ -143,10 +145,11 @@ struct DeploymentsCommand: ParsableCommand {
             let deployments = try Failure.remote { try client.deployments() }
             if json { return try Terminal.printJSON(AdminAPI.DeploymentList(deployments: deployments)) }
             Terminal.printTable(["ID", "BUNDLE", "VERSION", "TARGET", "STATUS", "PHASE", "SUCCEEDED", "FAILED", "ROLLED BACK", "IN PROGRESS", "CREATED"],
-                                deployments.map { d in
-                [d.id, d.bundleName, d.version, d.target.summary, d.status.rawValue, "\(d.currentPhase + 1)/\(d.phases.count)",
-                 String(d.counts.succeeded), String(d.counts.failed), String(d.counts.rolledBack),
-                 String(d.counts.pending + d.counts.downloading + d.counts.installing), d.createdAt]
+                                deployments.map { d -> [String] in
+                let inProgress = d.counts.pending + d.counts.downloading + d.counts.installing
+                return [d.id.rawValue, d.bundleName.rawValue, d.version.description, d.target.summary, d.status.rawValue,
+                        "\(d.currentPhase + 1)/\(d.phases.count)", String(d.counts.succeeded), String(d.counts.failed),
+                        String(d.counts.rolledBack), String(inProgress), d.createdAt.rfc3339]
             })
         }
     }
@@ -156,7 +159,7 @@ struct DeploymentsCommand: ParsableCommand {
             abstract: "Show a deployment's progress per phase, failure reasons and running versions.",
             discussion: "With --watch the view redraws every --interval seconds until the deployment completes or is cancelled."
         )
-        @Argument(help: "Deployment id (dep_…).") var id: String
+        @Argument(help: "Deployment id (dep_…).") var id: DeploymentID
         @Flag(help: "Redraw live progress until the deployment ends.") var watch = false
         @Option(help: "Seconds between redraws with --watch.") var interval: Double = 1
         @OptionGroup var server: ServerOptions
@@ -189,41 +192,30 @@ struct DeploymentsCommand: ParsableCommand {
         }
     }
 
-    struct Advance: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Move a deployment to its next phase now.")
-        @Argument(help: "Deployment id.") var id: String
+    /// What one control command does, and how `--help` describes it.
+    protocol ControlKind { static var control: DeploymentControl { get }; static var abstract: String { get } }
+    enum Advance: ControlKind { static let control = DeploymentControl.advance; static let abstract = "Move a deployment to its next phase now." }
+    enum Pause: ControlKind { static let control = DeploymentControl.pause; static let abstract = "Stop handing the bundle to devices that have not started it." }
+    enum Resume: ControlKind { static let control = DeploymentControl.resume; static let abstract = "Resume a paused deployment (failures so far are accepted)." }
+    enum Cancel: ControlKind { static let control = DeploymentControl.cancel; static let abstract = "End a deployment: no device starts it any more." }
+
+    /// advance, pause, resume and cancel: one command, four names.
+    struct ControlCommand<Kind: ControlKind>: ParsableCommand {
+        static var configuration: CommandConfiguration {
+            CommandConfiguration(commandName: Kind.control.rawValue, abstract: Kind.abstract)
+        }
+        @Argument(help: "Deployment id (dep_…).") var id: DeploymentID
         @Option(help: "Why (kept in the audit log).") var reason: String?
         @OptionGroup var server: ServerOptions
-        func run() throws { try control(server, id, "advance", reason) }
-    }
 
-    struct Pause: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop handing the bundle to devices that have not started it.")
-        @Argument(help: "Deployment id.") var id: String
-        @Option(help: "Why (kept in the audit log).") var reason: String?
-        @OptionGroup var server: ServerOptions
-        func run() throws { try control(server, id, "pause", reason) }
-    }
+        func validate() throws {
+            if let reason, reason.utf8.count > 1000 { throw ValidationError("--reason is at most 1000 bytes") }
+        }
 
-    struct Resume: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Resume a paused deployment (failures so far are accepted).")
-        @Argument(help: "Deployment id.") var id: String
-        @Option(help: "Why (kept in the audit log).") var reason: String?
-        @OptionGroup var server: ServerOptions
-        func run() throws { try control(server, id, "resume", reason) }
+        func run() throws {
+            let client = try server.client()
+            let deployment = try Failure.remote { try client.control(id, Kind.control, reason: reason) }
+            say("\(deployment.id): \(deployment.status), phase \(deployment.currentPhase + 1) of \(deployment.phases.count) (\(deployment.phases[deployment.currentPhase].label))")
+        }
     }
-
-    struct Cancel: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "End a deployment: no device starts it any more.")
-        @Argument(help: "Deployment id.") var id: String
-        @Option(help: "Why (kept in the audit log).") var reason: String?
-        @OptionGroup var server: ServerOptions
-        func run() throws { try control(server, id, "cancel", reason) }
-    }
-}
-
-private func control(_ server: ServerOptions, _ id: String, _ action: String, _ reason: String?) throws {
-    let client = try server.client()
-    let deployment = try Failure.remote { try client.control(id, action, reason: reason) }
-    say("\(deployment.id): \(deployment.status), phase \(deployment.currentPhase + 1) of \(deployment.phases.count) (\(deployment.phases[deployment.currentPhase].label))")
 }

@@ -11,9 +11,9 @@ struct DevicesCommand: ParsableCommand {
         Devices registering with a token that is not auto-accept wait as pending until accepted:
           otactl devices list --status pending
           otactl devices accept cam-0042
-        Devices from a factory list are pre-authorised with their public keys and accepted on
-        first contact, without any enrollment token:
-          otactl devices import factory.csv      (device_id,public_key,hardware[,tags[,group]])
+        Devices from a factory list are pre-authorised with their public keys and accepted on first contact, without any enrollment token:
+          otactl devices import factory.csv
+              (columns: device_id,public_key,hardware[,tags[,group]])
         """,
         subcommands: [List.self, Show.self, Accept.self, Reject.self, Import.self, Rekey.self]
     )
@@ -23,15 +23,15 @@ struct DevicesCommand: ParsableCommand {
             abstract: "List devices, with filters.",
             discussion: "Pages of --limit devices; --all follows the pages to the end. Example: otactl devices list --bundle digits --version 1.0.0"
         )
-        @Option(help: "Hardware class.") var hardware: String?
-        @Option(help: "Devices with this tag.") var tag: String?
-        @Option(help: "Devices in this group.") var group: String?
-        @Option(help: "Devices running a bundle of this name.") var bundle: String?
-        @Option(help: "... at this version.") var version: String?
-        @Option(help: "Last reported update state (idle, downloading, succeeded, failed, rolled-back, ...).") var state: String?
-        @Option(help: "pending, accepted or rejected.") var status: String?
-        @Option(help: ArgumentHelp("Last seen before this RFC 3339 time.", valueName: "time")) var seenBefore: String?
-        @Option(help: ArgumentHelp("Last seen at or after this RFC 3339 time.", valueName: "time")) var seenAfter: String?
+        @Option(help: "Hardware class.") var hardware: HardwareClass?
+        @Option(help: "Devices with this tag.") var tag: Tag?
+        @Option(help: "Devices in this group.") var group: GroupName?
+        @Option(help: "Devices running a bundle of this name.") var bundle: BundleName?
+        @Option(help: "... at this version.") var version: SemanticVersion?
+        @Option(help: "Last reported update state: \(DeviceUpdateState.allCases.map(\.rawValue).joined(separator: ", ")).") var state: DeviceUpdateState?
+        @Option(help: "pending, accepted or rejected.") var status: DeviceAPI.DeviceStatus?
+        @Option(help: ArgumentHelp("Last seen before this RFC 3339 time.", valueName: "time")) var seenBefore: Timestamp?
+        @Option(help: ArgumentHelp("Last seen at or after this RFC 3339 time.", valueName: "time")) var seenAfter: Timestamp?
         @Flag(help: "Only devices whose trust is stale: a trust problem, or expired release metadata.") var staleTrust = false
         @Option(help: "Devices per page (1-1000).") var limit = 100
         @Option(help: "Continue after this cursor (printed after a page).") var cursor: String?
@@ -51,7 +51,7 @@ struct DevicesCommand: ParsableCommand {
             query.status = status
             query.seenBefore = seenBefore
             query.seenAfter = seenAfter
-            if staleTrust { query.trust = "stale" }
+            query.staleTrust = staleTrust
             query.limit = limit
             query.cursor = cursor
             var devices: [AdminAPI.Device] = []
@@ -64,9 +64,9 @@ struct DevicesCommand: ParsableCommand {
             } while all && next != nil
             if json { return try Terminal.printJSON(AdminAPI.DevicePage(devices: devices, nextCursor: next)) }
             Terminal.printTable(["DEVICE", "STATUS", "HARDWARE", "STATE", "RUNNING", "LAST SEEN", "TAGS"], devices.map { device in
-                [device.id, device.status.rawValue, device.hardware, device.state,
+                [device.id.rawValue, device.status.rawValue, device.hardware.rawValue, device.state.rawValue,
                  device.installed.isEmpty ? "-" : device.installed.map { "\($0.name) \($0.version)\($0.state == .trial ? " (trial)" : "")" }.joined(separator: ", "),
-                 device.lastSeen ?? "never", device.tags.joined(separator: ",")]
+                 device.lastSeen?.rfc3339 ?? "never", device.tags.joined(separator: ",")]
             })
             if let next { Terminal.printLines(["", "more: --cursor \(next)"]) }
         }
@@ -74,7 +74,7 @@ struct DevicesCommand: ParsableCommand {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a device and its update history.")
-        @Argument(help: "Device id.") var id: String
+        @Argument(help: "Device id.") var id: DeviceID
         @OptionGroup var server: ServerOptions
         @Flag(help: "Print the result as JSON.") var json = false
 
@@ -91,40 +91,40 @@ struct DevicesCommand: ParsableCommand {
             say("tags:       \(device.tags.joined(separator: ", "))")
             if let group = device.group { say("group:      \(group)") }
             say("registered: \(device.registeredAt)")
-            say("last seen:  \(device.lastSeen ?? "never")")
+            say("last seen:  \(device.lastSeen?.rfc3339 ?? "never")")
             if let trust = device.trust {
-                let release = trust.targetsVersion.map { "release metadata \($0), expires \(trust.targetsExpires ?? "?")" } ?? "no release metadata"
+                let release = trust.targetsVersion.map { "release metadata \($0), expires \(trust.targetsExpires?.rfc3339 ?? "?")" } ?? "no release metadata"
                 say("trust:      \(trust.rootVersion == 0 ? "legacy trust root" : "root \(trust.rootVersion), \(release)"), channel \(trust.channel)\(device.trustStale ? " (STALE)" : "")")
                 if let problem = trust.problem { say("problem:    \(problem)") }
             }
             for (key, value) in device.attributes.sorted(by: { $0.key < $1.key }) { say("attribute:  \(key)=\(value)") }
-            for bundle in device.installed { say("running:    \(bundle.name) \(bundle.version) (\(bundle.state), \(bundle.digest.prefix(12)))") }
+            for bundle in device.installed { say("running:    \(bundle.name) \(bundle.version) (\(bundle.state), \(bundle.digest.short))") }
             say("")
             Terminal.printTable(["TIME", "BUNDLE", "VERSION", "STATE", "DETAIL"], detail.events.map {
-                [$0.at, $0.bundleName, $0.version, $0.state.rawValue, String($0.detail.prefix(100))]
+                [$0.at.rfc3339, $0.bundleName.rawValue, $0.version.description, $0.state.rawValue, String($0.detail.prefix(100))]
             })
         }
     }
 
     struct Accept: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Accept a pending (or rejected) device: it gets sessions, assignments and content.")
-        @Argument(help: "Device id.") var id: String
+        @Argument(help: "Device id.") var id: DeviceID
         @OptionGroup var server: ServerOptions
         @Flag(help: "Print the result as JSON.") var json = false
 
-        func run() throws { try setStatus(id, "accept", server: server, json: json) }
+        func run() throws { try setStatus(id, .accept, server: server, json: json) }
     }
 
     struct Reject: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Reject a device: it is refused sessions from now on.")
-        @Argument(help: "Device id.") var id: String
+        @Argument(help: "Device id.") var id: DeviceID
         @OptionGroup var server: ServerOptions
         @Flag(help: "Print the result as JSON.") var json = false
 
-        func run() throws { try setStatus(id, "reject", server: server, json: json) }
+        func run() throws { try setStatus(id, .reject, server: server, json: json) }
     }
 
-    static func setStatus(_ id: String, _ action: String, server: ServerOptions, json: Bool) throws {
+    static func setStatus(_ id: DeviceID, _ action: AdminAPI.DeviceDecision, server: ServerOptions, json: Bool) throws {
         let client = try server.client()
         let device = try Failure.remote { try client.setDeviceStatus(id, action) }
         if json { return try Terminal.printJSON(device) }
@@ -135,10 +135,7 @@ struct DevicesCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Pre-authorise devices with their public keys (a factory list).",
             discussion: """
-            FILE is CSV (a header line `device_id,public_key,hardware,tags,group`; tags separated
-            by ';'; public_key the base64 of the raw 32-byte Ed25519 key) or JSON
-            ({"devices": [{"device_id", "public_key", "hardware", "tags", "group"}]}). All are
-            imported or none.
+            FILE is CSV (a header line `device_id,public_key,hardware,tags,group`; tags separated by ';'; public_key the base64 of the raw 32-byte Ed25519 key) or JSON ({"devices": [{"device_id", "public_key", "hardware", "tags", "group"}]}). All are imported or none.
             """
         )
         @Argument(help: ArgumentHelp("The device list (.csv or .json).", valueName: "file")) var file: String
@@ -158,7 +155,7 @@ struct DevicesCommand: ParsableCommand {
     struct Rekey: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Move a device to a new key (re-provisioning); its history stays, its old key stops working.")
-        @Argument(help: "Device id.") var id: String
+        @Argument(help: "Device id.") var id: DeviceID
         @Option(help: ArgumentHelp("The new public key: a PEM file, or the base64 of the raw 32 bytes.", valueName: "file|base64"))
         var publicKey: String
         @OptionGroup var server: ServerOptions
@@ -195,9 +192,13 @@ enum DeviceList {
             guard (3...5).contains(fields.count), fields.count <= header.count else {
                 throw Failure("\(name): line \(index + 2) has \(fields.count) fields; expected device_id,public_key,hardware[,tags[,group]]")
             }
-            let tags = fields.count > 3 && !fields[3].isEmpty ? fields[3].split(separator: ";").map(String.init) : nil
-            return AdminAPI.PreauthorizedDevice(deviceID: fields[0], publicKey: fields[1], hardware: fields[2], tags: tags,
-                                                group: fields.count > 4 && !fields[4].isEmpty ? fields[4] : nil)
+            do {
+                let tags = fields.count > 3 && !fields[3].isEmpty ? try fields[3].split(separator: ";").map { try Tag(String($0)) } : nil
+                return AdminAPI.PreauthorizedDevice(deviceID: try DeviceID(fields[0]), publicKey: fields[1], hardware: try HardwareClass(fields[2]),
+                                                    tags: tags, group: fields.count > 4 && !fields[4].isEmpty ? try GroupName(fields[4]) : nil)
+            } catch {
+                throw Failure("\(name): line \(index + 2): \(error)")
+            }
         }
     }
 }

@@ -8,11 +8,7 @@ struct EnrollTokenCommand: ParsableCommand {
         commandName: "enroll-token",
         abstract: "Manage the tokens devices register with.",
         discussion: """
-        Put the token in each agent's config (enrollment_token). A token fixes what a device
-        registering with it is: its tags and group, its hardware (--hardware) and an id prefix
-        (--id-prefix); the device cannot choose. By default a token serves one device for 24
-        hours, and its devices wait as pending until `otactl devices accept`; --auto-accept
-        accepts them at once.
+        Put the token in each agent's config (enrollment_token). A token fixes what a device registering with it is: its tags and group, its hardware (--hardware) and an id prefix (--id-prefix); the device cannot choose. By default a token serves one device for 24 hours, and its devices wait as pending until `otactl devices accept`; --auto-accept accepts them at once.
         """,
         subcommands: [Create.self, List.self, Revoke.self]
     )
@@ -22,10 +18,10 @@ struct EnrollTokenCommand: ParsableCommand {
         @Option(help: "A name to recognise it by.") var name: String?
         @Option(help: "How many devices may register with it (default 1).") var maxUses: Int?
         @Option(help: ArgumentHelp("Lifetime, e.g. 24h or 7d (default 24h).", valueName: "duration")) var expiresIn: String?
-        @Option(help: "Tag given to devices that register with it (repeatable).") var tag: [String] = []
-        @Option(help: "Group given to devices that register with it.") var group: String?
-        @Option(help: "The only hardware class a device may register as with it.") var hardware: String?
-        @Option(help: "Device ids registering with it must start with this.") var idPrefix: String?
+        @Option(help: "Tag given to devices that register with it (repeatable).") var tag: [Tag] = []
+        @Option(help: "Group given to devices that register with it.") var group: GroupName?
+        @Option(help: "The only hardware class a device may register as with it.") var hardware: HardwareClass?
+        @Option(help: "Device ids registering with it must start with this.") var idPrefix: DeviceIDPrefix?
         @Flag(help: "Accept its devices at once instead of leaving them pending.") var autoAccept = false
         @OptionGroup var server: ServerOptions
         @Flag(help: "Print the result as JSON.") var json = false
@@ -40,7 +36,7 @@ struct EnrollTokenCommand: ParsableCommand {
             }
             if json { return try Terminal.printJSON(token) }
             say(token.token ?? "")
-            Terminal.writeStderr("created enrollment token \(TerminalText.escape(token.id))\(token.maxUses.map { ", \($0) uses" } ?? "")\(token.expiresAt.map { ", expires \($0)" } ?? "")\(token.autoAccept ? ", devices accepted at once" : ", devices wait for acceptance"); it is shown only this once\n")
+            Terminal.writeStderr("created enrollment token \(token.id)\(token.maxUses.map { ", \($0) uses" } ?? "")\(token.expiresAt.map { ", expires \($0.rfc3339)" } ?? "")\(token.autoAccept ? ", devices accepted at once" : ", devices wait for acceptance"); it is shown only this once\n")
         }
     }
 
@@ -54,15 +50,15 @@ struct EnrollTokenCommand: ParsableCommand {
             let tokens = try Failure.remote { try client.enrollmentTokens() }
             if json { return try Terminal.printJSON(AdminAPI.EnrollmentTokenList(tokens: tokens)) }
             Terminal.printTable(["ID", "NAME", "USES", "EXPIRES", "STATUS", "ACCEPT", "HARDWARE", "TAGS"], tokens.map {
-                [$0.id, $0.name, "\($0.uses)/\($0.maxUses.map(String.init) ?? "∞")", $0.expiresAt ?? "never",
-                 $0.revoked ? "revoked" : "active", $0.autoAccept ? "auto" : "operator", $0.hardware ?? "any", $0.tags.joined(separator: ",")]
+                [$0.id.rawValue, $0.name, "\($0.uses)/\($0.maxUses.map(String.init) ?? "∞")", $0.expiresAt?.rfc3339 ?? "never",
+                 $0.revoked ? "revoked" : "active", $0.autoAccept ? "auto" : "operator", $0.hardware?.rawValue ?? "any", $0.tags.joined(separator: ",")]
             })
         }
     }
 
     struct Revoke: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke an enrollment token; registered devices are not affected.")
-        @Argument(help: "Token id (enr_…).") var id: String
+        @Argument(help: "Token id (enr_…).") var id: TokenID
         @OptionGroup var server: ServerOptions
 
         func run() throws {

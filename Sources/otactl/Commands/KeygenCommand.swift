@@ -6,11 +6,7 @@ struct KeygenCommand: ParsableCommand {
         commandName: "keygen",
         abstract: "Generate an Ed25519 signing key pair.",
         discussion: """
-        Writes PATH.key (PKCS#8 PEM, mode 0600: keep it secret, never commit it) and PATH.pub
-        (SPKI PEM: share it, list it in trust roots). Prints the key id, the hex SHA-256 of
-        the raw public key, which signatures and trust roots refer to.
-        An existing key is never overwritten. Keys made by
-        `openssl genpkey -algorithm ed25519` work too.
+        Writes PATH.key (PKCS#8 PEM, mode 0600: keep it secret, never commit it) and PATH.pub (SPKI PEM: share it, list it in trust roots). Prints the key id, the hex SHA-256 of the raw public key, which signatures and trust roots refer to. An existing key is never overwritten. Keys made by `openssl genpkey -algorithm ed25519` work too.
         """
     )
 

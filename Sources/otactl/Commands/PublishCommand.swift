@@ -9,9 +9,7 @@ struct PublishCommand: ParsableCommand {
         abstract: "Upload a bundle's content and envelope to the server.",
         discussion: """
         Only content the server does not already hold is uploaded (stored once by SHA-256):
-        whole files, and for the large files of a chunked bundle only the chunks that no other
-        version or bundle on the server has. The envelope goes last: the bundle becomes visible only when complete.
-        Safe to run again after an interruption: it carries on where it stopped.
+        whole files, and for the large files of a chunked bundle only the chunks that no other version or bundle on the server has. The envelope goes last: the bundle becomes visible only when complete. Safe to run again after an interruption: it carries on where it stopped.
         """
     )
 
@@ -38,8 +36,8 @@ struct PublishCommand: ParsableCommand {
         var uploaded: Set<SHA256Digest> = []
         var uploadedFiles = 0
         var uploadedBytes: UInt64 = 0
-        for file in manifest.files where missing.contains(file.sha256.hex) {
-            let wanted = blobs.filter { $0.path == file.path && missing.contains($0.digest.hex) && !uploaded.contains($0.digest) }
+        for file in manifest.files where missing.contains(file.sha256) {
+            let wanted = blobs.filter { $0.path == file.path && missing.contains($0.digest) && !uploaded.contains($0.digest) }
             guard !wanted.isEmpty else { continue }
             uploadedFiles += 1
             let total = wanted.reduce(0) { $0 + $1.length }

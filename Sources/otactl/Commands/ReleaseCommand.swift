@@ -8,16 +8,11 @@ struct ReleaseCommand: ParsableCommand {
         commandName: "release",
         abstract: "Release bundles to channels (signed release metadata), renew and publish it.",
         discussion: """
-        Each change writes the next version of the release metadata, valid for --expires (30d by
-        default), signed with --key, and publishes it; with --out it writes a file instead, for
-        co-signing offline (otactl trust sign FILE --key ...) and `otactl release publish FILE`.
-        What the server sends (its root chain, release metadata, bundle envelopes) is verified
-        from a root you hold (--trust or $OTA_TRUST) before anything is signed.
-          export OTA_TRUST=keys/trust.json     # the root you hold, to check the server from
+        Each change writes the next version of the release metadata, valid for --expires (30d by default), signed with --key, and publishes it; with --out it writes a file instead, for co-signing offline (otactl trust sign FILE --key ...) and `otactl release publish FILE`. What the server sends (its root chain, release metadata, bundle envelopes) is verified from a root you hold (--trust or $OTA_TRUST) before anything is signed.
+          export OTA_TRUST=keys/trust.json   # the root that checks the server
           otactl release add digits 1.2.0 --channel stable --key keys/release.key
           otactl release renew --key keys/release.key
-        Devices install only bundles released on their channel (agent config `channel`, default
-        stable) in unexpired release metadata: renew it before it expires.
+        Devices install only bundles released on their channel (agent config `channel`, default stable) in unexpired release metadata: renew it before it expires.
         """,
         subcommands: [Add.self, Remove.self, Renew.self, Publish.self, Show.self]
     )
@@ -35,8 +30,7 @@ struct ReleaseCommand: ParsableCommand {
         @Option(help: ArgumentHelp("A root you hold (default: $OTA_TRUST, e.g. keys/trust.json): what the server sends is checked from it before anything is signed.", valueName: "file"))
         var trust: String?
         @Option(help: ArgumentHelp("""
-            Build on the server's release metadata even though it is older than a version seen \
-            from this server before, or expired; the reason goes into the audit log.
+            Build on the server's release metadata even though it is older than a version seen from this server before, or expired; the reason goes into the audit log.
             """, valueName: "reason"))
         var allowOlder: String?
 
@@ -52,10 +46,14 @@ struct ReleaseCommand: ParsableCommand {
         func current(_ server: ServerOptions) throws -> TargetsMetadata {
             if let from { return try MetadataFile<TargetsMetadata>.read(from).signed }
             let verified = try VerifiedServerTrust.load(try server.client(), trustedRoot: trust)
+            let url = try server.url()
             guard let targets = verified.targets else {
+                // A server that has none, where this tool saw some: a registry restored from
+                // before any release, or one that lost them, would have withdrawn releases
+                // signed again from scratch.
+                try verified.seen.checkNone(from: url, allowOlder: allowOlder)
                 return TargetsMetadata(version: 1, expires: expires.expires, targets: [:]).withVersion(0)
             }
-            let url = try server.url()
             try verified.seen.check(targets, from: url, allowOlder: allowOlder)
             try verified.seen.record(targets.version, from: url)
             return targets
@@ -85,15 +83,14 @@ struct ReleaseCommand: ParsableCommand {
             abstract: "Release a published bundle on a channel.",
             discussion: "otactl release add digits 1.2.0 --channel stable --key keys/release.key --trust keys/trust.json\notactl release add --bundle digits-1.2.0.otab --channel beta --trust keys/trust.json --out release.json"
         )
-        @Argument(help: "Bundle name (looked up on the server).") var name: String?
-        @Argument(help: "Version.") var version: String?
+        @Argument(help: "Bundle name (looked up on the server).") var name: BundleName?
+        @Argument(help: "Version.") var version: SemanticVersion?
         @Option(help: ArgumentHelp("Take the bundle from this file instead of the server.", valueName: "file.otab")) var bundle: String?
         @Option(help: "The channel devices follow (agent config `channel`).") var channel = Release.defaultChannel
         @OptionGroup var edit: Edit
         @OptionGroup var server: ServerOptions
 
         func validate() throws {
-            if let problem = Release.channelProblem(channel) { throw ValidationError(problem) }
             guard bundle != nil || (name != nil && version != nil) else { throw ValidationError("give NAME VERSION of a published bundle, or --bundle FILE.otab") }
         }
 
@@ -108,11 +105,11 @@ struct ReleaseCommand: ParsableCommand {
             try edit.finish(targets, server, summary: "released \(bundleName) \(bundleVersion) on \(channel)")
         }
 
-        func releasedTarget() throws -> (String, String, TUFTargetFile) {
+        func releasedTarget() throws -> (BundleName, SemanticVersion, TUFTargetFile) {
             if let bundle {
                 let archive = try Failure.wrap("cannot read \(bundle)") { try BundleArchive.open(bundle) }
                 let manifest = try Failure.wrap(bundle) { try archive.unverifiedManifest() }
-                return (manifest.name, manifest.version.description,
+                return (manifest.name, manifest.version,
                         TUFTargetFile(length: archive.envelope.payload.count, hashes: ["sha256": SHA256Digest.of(archive.envelope.payload).hex]))
             }
             let client = try server.client()
@@ -124,8 +121,8 @@ struct ReleaseCommand: ParsableCommand {
     struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Withdraw a release: devices on the channel no longer install it (a device running it keeps it).")
-        @Argument(help: "Bundle name.") var name: String
-        @Argument(help: "Version.") var version: String
+        @Argument(help: "Bundle name.") var name: BundleName
+        @Argument(help: "Version.") var version: SemanticVersion
         @Option(help: "The channel.") var channel = Release.defaultChannel
         @OptionGroup var edit: Edit
         @OptionGroup var server: ServerOptions
@@ -182,7 +179,7 @@ struct ReleaseCommand: ParsableCommand {
             let releases = AdminAPI.ReleasedBundle.list(targets)
             if json { return try Terminal.printJSON(releases) }
             say("release metadata version \(targets.version), expires \(targets.expires)\(targets.isExpired(at: Timestamp.epochSeconds()) ? " (EXPIRED)" : "")")
-            Terminal.printTable(["CHANNEL", "NAME", "VERSION", "DIGEST"], releases.map { [$0.channel, $0.name, $0.version, String($0.digest.prefix(12))] })
+            Terminal.printTable(["CHANNEL", "NAME", "VERSION", "DIGEST"], releases.map { [$0.channel.rawValue, $0.name.rawValue, $0.version, $0.digest.short] })
         }
     }
 }

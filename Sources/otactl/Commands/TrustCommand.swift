@@ -6,17 +6,15 @@ struct TrustCommand: ParsableCommand {
         commandName: "trust",
         abstract: "Create, rotate, sign and publish the trust root (TUF root metadata).",
         discussion: """
-        The root names the keys of every role: root keys (offline, sign the root itself),
-        release keys (offline, sign bundles and release metadata), and the server's online key
-        (snapshot and timestamp metadata, check-in answers). Give the root to ota-server
-        (--trust) and to every agent (trust_root).
-          otactl keygen --out keys/root;  otactl keygen --out keys/release;  otactl keygen --out keys/online
-          otactl trust create --root-key keys/root.pub --release-key keys/release.pub \\
-              --online-key keys/online.pub --sign keys/root.key --out keys/root.json
-        Rotating a key: prepare the next version, co-sign it with a threshold of the current
-        root keys and of the new ones, and publish it; devices follow the chain.
-          otactl trust next --from keys/root.json --remove release=keys/release.pub \\
-              --add release=keys/release2.pub --sign keys/root.key --out keys/root-2.json
+        The root names the keys of every role: root keys (offline, sign the root itself), release keys (offline, sign bundles and release metadata), and the server's online key (snapshot and timestamp metadata, check-in answers). Give the root to ota-server (--trust) and to every agent (trust_root).
+          for key in root release online; do otactl keygen --out keys/$key; done
+          otactl trust create --root-key keys/root.pub \\
+              --release-key keys/release.pub --online-key keys/online.pub \\
+              --sign keys/root.key --out keys/root.json
+        Rotating a key: prepare the next version, co-sign it with a threshold of the current root keys and of the new ones, and publish it; devices follow the chain.
+          otactl trust next --from keys/root.json \\
+              --remove release=keys/release.pub --add release=keys/release2.pub \\
+              --sign keys/root.key --out keys/root-2.json
           otactl trust publish keys/root-2.json
         """,
         subcommands: [Create.self, Next.self, Sign.self, Publish.self, Show.self, Check.self, Init.self]
@@ -26,10 +24,7 @@ struct TrustCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a legacy trust root: bundle keys and a threshold, no roles, no release metadata.",
             discussion: """
-            Kept for existing fleets. A device with a legacy trust root moves to a TUF root by
-            itself when the server publishes a root version 1 co-signed by a threshold of these
-            keys (otactl trust create ... --sign keys/release.key). Prefer `otactl trust create`.
-            Example: otactl trust init --key keys/a.pub --key keys/b.pub --threshold 2 --out keys/trust.json
+            Kept for existing fleets. A device with a legacy trust root moves to a TUF root by itself when the server publishes a root version 1 co-signed by a threshold of these keys (otactl trust create ... --sign keys/release.key). Prefer `otactl trust create`. Example: otactl trust init --key keys/a.pub --key keys/b.pub --threshold 2 --out keys/trust.json
             """
         )
 
@@ -103,10 +98,10 @@ struct TrustCommand: ParsableCommand {
             let summary = try Failure.remote { try client.trustSummary() }
             if json { return try Terminal.printJSON(summary) }
             guard summary.rootVersion > 0 else { return say("the server runs with a legacy trust root: no root chain, no release metadata") }
-            say("root:      version \(summary.rootVersion), expires \(summary.rootExpires ?? "?") (chain: \(summary.roots.map(String.init).joined(separator: " → ")))")
-            say("release:   \(summary.targetsVersion.map { "version \($0), expires \(summary.targetsExpires ?? "?")" } ?? "none published (otactl release add)")")
+            say("root:      version \(summary.rootVersion), expires \(summary.rootExpires?.rfc3339 ?? "?") (chain: \(summary.roots.map(String.init).joined(separator: " → ")))")
+            say("release:   \(summary.targetsVersion.map { "version \($0), expires \(summary.targetsExpires?.rfc3339 ?? "?")" } ?? "none published (otactl release add)")")
             say("snapshot:  \(summary.snapshotVersion.map { "version \($0)" } ?? "none")")
-            say("timestamp: \(summary.timestampVersion.map { "version \($0), expires \(summary.timestampExpires ?? "?")" } ?? "none")")
+            say("timestamp: \(summary.timestampVersion.map { "version \($0), expires \(summary.timestampExpires?.rfc3339 ?? "?")" } ?? "none")")
             say("devices with stale trust: \(summary.staleDevices)")
         }
     }
@@ -115,15 +110,13 @@ struct TrustCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Decide, as a device would, whether a TUF repository verifies against a trusted root.",
             discussion: """
-            --trusted holds root.json (and any timestamp.json, snapshot.json, targets.json trusted
-            before); --remote holds N.root.json for newer roots, timestamp.json, snapshot.json and
-            targets.json. Nothing is written. Exits 0 when the refresh succeeds, 2 when it does not.
+            --trusted holds root.json (and any timestamp.json, snapshot.json, targets.json trusted before); --remote holds N.root.json for newer roots, timestamp.json, snapshot.json and targets.json. Nothing is written. Exits 0 when the refresh succeeds, 2 when it does not.
             """
         )
 
         @Option(help: ArgumentHelp("Folder of trusted metadata.", valueName: "dir")) var trusted: String
         @Option(help: ArgumentHelp("Folder of repository metadata.", valueName: "dir")) var remote: String
-        @Option(help: ArgumentHelp("Print the releases of this channel.", valueName: "name")) var channel: String?
+        @Option(help: ArgumentHelp("Print the releases of this channel.", valueName: "name")) var channel: Channel?
         @Flag(help: "Print the result as JSON.") var json = false
 
         func run() throws {
@@ -154,7 +147,7 @@ struct TrustCommand: ParsableCommand {
             }
             if json { try Terminal.printJSON(output) } else if output.ok {
                 say("OK: root version \(output.rootVersion ?? 0), release metadata version \(output.targetsVersion ?? 0)")
-                for release in output.releases ?? [] { say("released: \(release.channel) \(release.name) \(release.version) \(release.digest.prefix(12))") }
+                for release in output.releases ?? [] { say("released: \(release.channel) \(release.name) \(release.version) \(release.digest.short)") }
             }
             if !output.ok {
                 if !json { Terminal.printError(output.error ?? "") }

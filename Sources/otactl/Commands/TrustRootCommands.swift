@@ -6,10 +6,7 @@ extension TrustCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write root version 1: root keys, release keys and the server's online key.",
             discussion: """
-            Keep root and release private keys offline; only the online key's private half goes to
-            ota-server (--online-key). --sign with a threshold of the root keys, or co-sign later
-            with `otactl trust sign`. To move devices that hold a legacy trust.json, also --sign
-            with a threshold of that file's keys: the legacy root then vouches for version 1.
+            Keep root and release private keys offline; only the online key's private half goes to ota-server (--online-key). --sign with a threshold of the root keys, or co-sign later with `otactl trust sign`. To move devices that hold a legacy trust.json, also --sign with a threshold of that file's keys: the legacy root then vouches for version 1.
             """
         )
 
@@ -56,10 +53,7 @@ extension TrustCommand {
         static let configuration = CommandConfiguration(
             abstract: "Prepare the next root version: add, remove or replace keys, change thresholds, extend the expiry.",
             discussion: """
-            ROLE is root, release, online (snapshot, timestamp and check-in), snapshot, timestamp or
-            checkin. The new version must be signed by a threshold of the current root keys AND
-            of its own root keys. Removing a release key means bundles signed only by it are no
-            longer installed anywhere.
+            ROLE is root, release, online (snapshot, timestamp and check-in), snapshot, timestamp or checkin. The new version must be signed by a threshold of the current root keys AND of its own root keys. Removing a release key means bundles signed only by it are no longer installed anywhere.
               otactl trust next --from keys/root.json --remove release=keys/old.pub \\
                   --add release=keys/new.pub --sign keys/root.key --out keys/root-2.json
             """

@@ -59,7 +59,7 @@ enum DeploymentView {
     /// each gate's verdict.
     static func quality(_ q: AdminAPI.PhaseQuality, of d: AdminAPI.Deployment) -> [String] {
         let label = q.phase < d.phases.count ? d.phases[q.phase].label : "?"
-        let source = q.source == "shadow" ? "in shadow beside the live model" : "live, against the version before"
+        let source = q.source == .shadow ? "in shadow beside the live model" : "live, against the version before"
         var lines = ["phase \(q.phase + 1) (\(label)) quality, \(q.devices) device\(q.devices == 1 ? "" : "s") \(source)"
                      + (q.passedInShadow.map { ", \($0) passed" } ?? "") + ":"]
         func figures(_ distribution: AdminAPI.Distribution?) -> String {
@@ -70,7 +70,7 @@ enum DeploymentView {
         for metric in q.metrics where metric.candidate != nil || metric.baseline != nil {
             rows.append(["  " + metric.metric, figures(metric.candidate), figures(metric.baseline)])
         }
-        if !rows.isEmpty { lines += table(["  METRIC", "CANDIDATE \(d.version)", q.source == "shadow" ? "LIVE MODEL" : "BEFORE"], rows) }
+        if !rows.isEmpty { lines += table(["  METRIC", "CANDIDATE \(d.version)", q.source == .shadow ? "LIVE MODEL" : "BEFORE"], rows) }
         for check in q.gates { lines.append("  gate \(check.gate): \(check.verdict.rawValue) (\(check.summary))") }
         return lines
     }

@@ -48,10 +48,21 @@ struct SeenReleases {
         var file = try read()
         let key = Self.key(server)
         guard replacing || (file.servers[key]?.targetsVersion ?? 0) < version else { return }
-        file.servers[key] = Entry(targetsVersion: version, seenAt: Timestamp.now())
+        file.servers[key] = Entry(targetsVersion: version, seenAt: SystemClock().now.rfc3339)
         try Failure.wrap("cannot write \(path)") {
             try FileSystem.writeAtomically(Array(try StrictJSON.encode(file, pretty: true)) + [0x0a], to: path, permissions: 0o644)
         }
+    }
+
+    /// Refuses to start release metadata from nothing on a server from which this tool saw
+    /// some before, unless the operator gave a reason.
+    func checkNone(from server: String, allowOlder reason: String?) throws {
+        guard reason == nil, let seen = try seen(from: server) else { return }
+        throw Failure("""
+            the server has no release metadata, but this tool saw version \(seen.targetsVersion) from it (\(seen.seenAt)): a server \
+            restored from an old backup, or compromised, would have you start releases over. Check the server; if starting over \
+            is right, say why with --allow-older "REASON" (it goes into the audit log).
+            """, exitCode: Failure.verification)
     }
 
     /// Refuses release metadata older than seen before from this server, or expired, unless
@@ -62,7 +73,7 @@ struct SeenReleases {
         if let seen, targets.version < seen.targetsVersion {
             problems.append("the server's release metadata is version \(targets.version), older than version \(seen.targetsVersion) this tool saw from it (\(seen.seenAt))")
         }
-        if targets.isExpired(at: Timestamp.epochSeconds()) {
+        if targets.isExpired(at: SystemClock().now.secondsSinceEpoch) {
             problems.append("the server's release metadata version \(targets.version) expired at \(targets.expires)")
         }
         guard !problems.isEmpty, reason == nil else { return }

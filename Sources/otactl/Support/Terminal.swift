@@ -32,7 +32,7 @@ enum Terminal {
     /// JSON escapes control characters itself.
     static func printJSON<T: Encodable>(_ value: T) throws {
         let data = try StrictJSON.encode(value, pretty: true)
-        Swift.print(String(decoding: data, as: UTF8.self))
+        Swift.print(TerminalText.escapeJSON(String(decoding: data, as: UTF8.self)))
     }
 
     /// Several lines, each escaped on its own.

@@ -57,13 +57,12 @@ struct VerifiedServerTrust {
     }
 
     /// A published bundle's release entry, from its envelope verified under the newest root.
-    func target(_ client: AdminClient, name: String, version: String) throws -> TUFTargetFile {
+    func target(_ client: AdminClient, name: BundleName, version: SemanticVersion) throws -> TUFTargetFile {
         let bytes = try Failure.remote { try client.bundleEnvelope(name: name, version: version) }
         let envelope = try Failure.wrap("the server's envelope of \(name) \(version)") { try Envelope.decode(bytes) }
         let verified = try Failure.wrap("the server's bundle \(name) \(version) is not signed by the release keys of root version \(root.version)",
                                         exitCode: Failure.verification) { try root.bundleTrust.verify(envelope) }
-        guard verified.manifest.name == name, verified.manifest.version.description == version
-            || (try? SemanticVersion(version)) == verified.manifest.version else {
+        guard verified.manifest.name == name, verified.manifest.version == version else {
             throw Failure("the server answered with \(verified.manifest.name) \(verified.manifest.version) for \(name) \(version)", exitCode: Failure.verification)
         }
         return Release.target(for: verified)

@@ -27,13 +27,18 @@ public enum DatabaseSetting: Sendable, Equatable {
     }
 
     /// Opens the database and brings its schema up to date (refusing one a newer server wrote).
-    func open(busyTimeout: Double, logger: Logger) throws -> any SQLDatabase {
+    func open(busyTimeout: Double, logger: Logger) async throws -> any SQLDatabase {
         switch self {
         case .sqlite(let path):
             return try RegistryDatabase.open(path: path, busyTimeout: busyTimeout)
         case .postgres(let location):
-            let database = try PostgresDatabase(location: location, lockTimeoutSeconds: busyTimeout, logger: logger)
-            try database.migrate(EmbeddedResources.postgresMigrations, known: EmbeddedResources.postgresMigrations.map(\.name))
+            let database = try await PostgresDatabase(location: location, lockTimeoutSeconds: busyTimeout, logger: logger)
+            do {
+                try await database.migrate(EmbeddedResources.postgresMigrations, known: EmbeddedResources.postgresMigrations.map(\.name))
+            } catch {
+                await database.close()
+                throw error
+            }
             return database
         }
     }

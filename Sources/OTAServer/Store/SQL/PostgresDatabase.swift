@@ -1,175 +1,168 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
-import NIOPosix
 import NIOSSL
 import OTACore
 import PostgresNIO
 
-/// The registry in PostgreSQL, through postgres-nio. Transactions run on threads of their own
-/// (one per pooled connection) and wait for each query there, so the stores keep the same
-/// synchronous transactions as with SQLite and no event loop ever blocks.
+/// The registry in PostgreSQL, through postgres-nio's `PostgresClient` (a pool of
+/// connections, run as a task of its own for as long as the database is open). Nothing
+/// blocks: every statement is awaited.
 ///
 /// Writes take one transaction-scoped advisory lock: like SQLite's single writer, write
 /// transactions run one at a time across every instance, so a decision read inside one (an
 /// admission limit, a counter, "is this key taken") still holds when it commits. Reads run
-/// concurrently on a consistent snapshot.
-final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
+/// concurrently on a consistent snapshot. Every transaction has a deadline: a database that
+/// does not answer makes a request a 503, never a wait without end.
+final class PostgresDatabase: SQLDatabase, Sendable {
     let location: PostgresLocation
     let logger: Logger
     /// How long a write waits for the write lock before its request is answered 503.
     let lockTimeoutSeconds: Double
     var dialect: SQLDialect { .postgres }
-
-    private let threads: NIOThreadPool
-    private let tlsContext: NIOSSLContext?
-    // Guards `idle` and `nextID` (touched from the transaction threads).
-    private let lock = NSLock()
-    private var idle: [PostgresConnection] = []
-    private var nextID = 0
+    let client: PostgresClient
+    private let runner: Task<Void, Never>
+    let leadership: PostgresLeadership
 
     /// The key of the advisory lock that serialises writes ("ota" in ASCII).
     static let writeLockKey: Int64 = 0x6f7461
-    /// The key of the lock the leading instance holds ("otas").
-    static let leaderLockKey: Int64 = 0x6f746173
-    /// The connection holding the leader lock (the lock ends with it).
-    private var leaderConnection: PostgresConnection?
 
-    init(location: PostgresLocation, lockTimeoutSeconds: Double, logger: Logger) throws {
+    init(location: PostgresLocation, lockTimeoutSeconds: Double, logger: Logger) async throws {
         self.location = location
         self.lockTimeoutSeconds = lockTimeoutSeconds
         self.logger = logger
+        var configuration = PostgresClient.Configuration(host: location.host, port: location.port, username: location.user,
+                                                         password: location.password, database: location.database,
+                                                         tls: try Self.tls(location))
+        configuration.options.connectTimeout = .seconds(Int64(location.connectTimeoutSeconds))
+        configuration.options.maximumConnections = location.poolSize
+        configuration.options.additionalStartupParameters = Self.sessionParameters
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        // The client's run loop must be started before the first lease; the runner says so
+        // just before it enters it, so that nothing leases into a client not yet running.
+        let (started, signal) = AsyncStream<Void>.makeStream()
+        runner = Task { [client] in
+            signal.finish()
+            await client.run()
+        }
+        for await _ in started {}
+        leadership = PostgresLeadership(location: location, logger: logger)
+    }
+
+    /// Nothing waits on the database without a deadline: a statement the server takes longer
+    /// than this over is cancelled (and answered 503), and so is a session that sits idle
+    /// inside a transaction. The server probes the connection too, so that a session whose
+    /// instance vanished (its machine lost, no reset sent) ends within half a minute, and with
+    /// it the leader lock it held.
+    static let sessionParameters = [
+        ("statement_timeout", "60s"), ("idle_in_transaction_session_timeout", "120s"),
+        ("tcp_keepalives_idle", "10"), ("tcp_keepalives_interval", "5"), ("tcp_keepalives_count", "3"),
+    ]
+
+    static func tls(_ location: PostgresLocation) throws -> PostgresClient.Configuration.TLS {
         switch location.tls {
-        case .disable:
-            tlsContext = nil
+        case .disable: return .disable
         case .require, .verifyFull:
             var configuration = TLSConfiguration.makeClientConfiguration()
             configuration.certificateVerification = location.tls == .verifyFull ? .fullVerification : .noHostnameVerification
-            tlsContext = try NIOSSLContext(configuration: configuration)
+            return .require(configuration)
         }
-        threads = NIOThreadPool(numberOfThreads: location.poolSize)
-        threads.start()
     }
 
-    deinit {
-        // postgres-nio insists that a connection is closed before it goes away.
-        for connection in idle + [leaderConnection].compactMap({ $0 }) { Self.close(connection) }
-        threads.shutdownGracefully { _ in }
+    /// The settings of one connection outside the pool (the leader lock's, the change feed's).
+    static func connectionConfiguration(_ location: PostgresLocation) throws -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS
+        switch location.tls {
+        case .disable: tls = .disable
+        case .require, .verifyFull:
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.certificateVerification = location.tls == .verifyFull ? .fullVerification : .noHostnameVerification
+            tls = .require(try NIOSSLContext(configuration: configuration))
+        }
+        var configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
+                                                             password: location.password, database: location.database, tls: tls)
+        configuration.options.connectTimeout = .seconds(Int64(location.connectTimeoutSeconds))
+        configuration.options.additionalStartupParameters = sessionParameters
+        return configuration
+    }
+
+    /// Stops the pool (its connections close) and gives up the leader lock.
+    func close() async {
+        runner.cancel()
+        await leadership.close()
     }
 
     // MARK: SQLDatabase
 
-    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws -> T {
-        try await threads.runIfActive { [self] in try readBlocking(body) }
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) async throws -> T) async throws -> T {
+        try await transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", lock: false, body)
     }
 
-    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws -> T {
-        try await threads.runIfActive { [self] in try writeBlocking(body) }
+    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) async throws -> T) async throws -> T {
+        try await transaction(begin: "BEGIN", lock: true, body)
     }
 
-    func readBlocking<T>(_ body: (any SQLTransaction) throws -> T) throws -> T {
-        try transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
-    }
+    func holdsLeadership() async -> Bool { await leadership.holds() }
 
-    func writeBlocking<T>(_ body: (any SQLTransaction) throws -> T) throws -> T {
-        try transaction(begin: "BEGIN", lockFirst: true, body)
-    }
-
-    // MARK: Transactions
-
-    private func transaction<T>(begin: String, lockFirst: Bool = false, _ body: (any SQLTransaction) throws -> T) throws -> T {
-        let connection = try take()
-        let transaction = PostgresTransaction(connection: connection, logger: logger)
-        var healthy = true
-        defer { give(connection, healthy: healthy && !connection.isClosed) }
+    private func transaction<T: Sendable>(begin: String, lock: Bool, _ body: @escaping @Sendable (any SQLTransaction) async throws -> T) async throws -> T {
         do {
-            try transaction.execute(begin)
-            if lockFirst {
-                try transaction.execute("SET LOCAL lock_timeout = '\(Int(lockTimeoutSeconds * 1000))ms'")
-                try transaction.execute("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))")
+            return try await withConnection { [self] connection in
+                let transaction = PostgresTransaction(connection: connection, logger: logger)
+                try await transaction.run(begin)
+                do {
+                    if lock {
+                        try await transaction.run("SET LOCAL lock_timeout = '\(Int(lockTimeoutSeconds * 1000))ms'")
+                        try await transaction.run("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))")
+                    }
+                    let result = try await body(transaction)
+                    try await transaction.run("COMMIT")
+                    return result
+                } catch {
+                    // A connection that cannot roll back is closed by the pool when it fails.
+                    do { try await transaction.run("ROLLBACK") } catch { logger.warning("rollback failed: \(error)") }
+                    throw error
+                }
             }
-            let result = try body(transaction)
-            try transaction.execute("COMMIT")
-            return result
         } catch {
-            if (try? transaction.execute("ROLLBACK")) == nil { healthy = false }
             throw Self.mapped(error, location: location)
         }
     }
 
-    private func take() throws -> PostgresConnection {
-        lock.lock()
-        let reused = idle.popLast()
-        nextID += 1
-        let id = nextID
-        lock.unlock()
-        if let reused, !reused.isClosed { return reused }
-        let tls: PostgresConnection.Configuration.TLS = tlsContext.map { .require($0) } ?? .disable
-        var configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
-                                                             password: location.password, database: location.database, tls: tls)
-        configuration.options.connectTimeout = .seconds(Int64(location.connectTimeoutSeconds))
-        // Nothing waits on the database without a deadline: a statement the server takes
-        // longer than this over is cancelled (and answered 503), and so is a session that sits
-        // idle inside a transaction.
-        // The server probes the connection too, so that a session whose instance vanished
-        // (its machine lost, no reset sent) ends within half a minute, and with it the leader
-        // lock it held.
-        configuration.options.additionalStartupParameters = [
-            ("statement_timeout", "60s"), ("idle_in_transaction_session_timeout", "120s"),
-            ("tcp_keepalives_idle", "10"), ("tcp_keepalives_interval", "5"), ("tcp_keepalives_count", "3"),
-        ]
-        do {
-            return try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
-                                                  id: id, logger: logger).wait()
-        } catch {
-            throw SQLUnavailable(reason: "cannot connect to the database at \(location.redacted): \(Self.mapped(error, location: location))")
+    /// Runs `body` on a pooled connection, with two deadlines: one to get the connection (the
+    /// pool keeps trying to connect while the database is away, and a caller must not wait on
+    /// it longer than a connect takes), and one for the whole work. A failure to get a
+    /// connection, of any kind, means the database cannot be reached now.
+    private func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let leaseSeconds = Double(location.connectTimeoutSeconds) + 1
+        let totalSeconds = leaseSeconds + lockTimeoutSeconds + 120
+        let leased = NIOLockedValueBox(false)
+        let place = location.redacted
+        let unreachable: @Sendable (String) -> SQLUnavailable = { reason in
+            SQLUnavailable(reason: "cannot connect to the database at \(place): \(reason)")
         }
-    }
-
-    private func give(_ connection: PostgresConnection, healthy: Bool) {
-        guard healthy else {
-            Self.close(connection)
-            return
+        return try await withThrowingTaskGroup(of: T.self) { [client] group in
+            group.addTask {
+                do {
+                    return try await client.withConnection { connection in
+                        leased.withLockedValue { $0 = true }
+                        return try await body(connection)
+                    }
+                } catch {
+                    guard leased.withLockedValue({ $0 }) else { throw unreachable("\(error)") }
+                    throw error
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(Int(leaseSeconds * 1000)))
+                guard leased.withLockedValue({ $0 }) else { throw unreachable("no connection within \(Int(leaseSeconds)) s") }
+                try await Task.sleep(for: .milliseconds(Int((totalSeconds - leaseSeconds) * 1000)))
+                throw SQLUnavailable(reason: "the database at \(place) did not answer within \(Int(totalSeconds)) s")
+            }
+            defer { group.cancelAll() }
+            guard let result = try await group.next() else { throw CancellationError() }
+            return result
         }
-        lock.lock()
-        idle.append(connection)
-        lock.unlock()
-    }
-
-    /// Whether this instance leads the instances sharing the database: it holds a session
-    /// advisory lock on a connection of its own. Taken when free; when the leader dies its
-    /// connection ends, PostgreSQL frees the lock, and the next instance to ask takes it.
-    func holdsLeadership() async -> Bool {
-        (try? await threads.runIfActive { [self] in leads() }) ?? false
-    }
-
-    private func leads() -> Bool {
-        lock.lock()
-        let held = leaderConnection
-        lock.unlock()
-        if let held {
-            if !held.isClosed, (try? PostgresTransaction(connection: held, logger: logger).value(Int.self, "SELECT 1")) == 1 { return true }
-            logger.warning("lost the leader lock's connection to the database; another instance may lead now")
-            lock.lock()
-            leaderConnection = nil
-            lock.unlock()
-            Self.close(held)
-        }
-        guard let connection = try? take() else { return false }
-        guard (try? PostgresTransaction(connection: connection, logger: logger).value(Bool.self, "SELECT pg_try_advisory_lock(\(Self.leaderLockKey))")) == true else {
-            give(connection, healthy: !connection.isClosed)
-            return false
-        }
-        lock.lock()
-        leaderConnection = connection
-        lock.unlock()
-        logger.info("this instance now leads the background work (rollout timers, trust renewal)")
-        return true
-    }
-
-    private static func close(_ connection: PostgresConnection) {
-        let closing: EventLoopFuture<Void> = connection.close()
-        _ = try? closing.wait()
     }
 
     /// Errors that mean "the database is away for now" become `SQLUnavailable` (answered 503);
@@ -189,70 +182,44 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         return SQLFailure(reason: "\(state): \(error.serverInfo?[.message] ?? "no message")")
     }
 
-    /// Runs a migration script (several statements) in a transaction of its own, holding the
-    /// write lock for as long as it takes, so instances starting together migrate once.
-    func migrate(_ migrations: [(name: String, sql: String)], known: [String]) throws {
-        let connection = try take()
-        defer { give(connection, healthy: !connection.isClosed) }
-        let transaction = PostgresTransaction(connection: connection, logger: logger)
+    /// Runs the migration scripts this binary carries that the database lacks, in a
+    /// transaction holding the write lock, so instances starting together migrate once. A
+    /// prepared statement holds one command, so each script runs as the body of one anonymous
+    /// PL/pgSQL block (`DO`): its statements run in order, and no SQL text is split here.
+    func migrate(_ migrations: [(name: String, sql: String)], known: [String]) async throws {
         do {
-            try transaction.execute("BEGIN")
-            try transaction.execute("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))")
-            try transaction.execute("CREATE TABLE IF NOT EXISTS schema_migrations (identifier TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-            let applied = Set(try transaction.values(String.self, "SELECT identifier FROM schema_migrations"))
-            let unknown = applied.subtracting(known).sorted()
-            guard unknown.isEmpty else {
-                _ = try? transaction.execute("ROLLBACK")
-                throw RegistryDatabase.OpenError.unknownMigrations(unknown)
+            try await withConnection { [self] connection in
+                let transaction = PostgresTransaction(connection: connection, logger: logger)
+                try await transaction.run("BEGIN")
+                do {
+                    try await transaction.run("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))")
+                    try await transaction.run("CREATE TABLE IF NOT EXISTS schema_migrations (identifier TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+                    let applied = Set(try await transaction.values(String.self, "SELECT identifier FROM schema_migrations"))
+                    let unknown = applied.subtracting(known).sorted()
+                    guard unknown.isEmpty else { throw RegistryDatabase.OpenError.unknownMigrations(unknown) }
+                    for migration in migrations where !applied.contains(migration.name) {
+                        try await transaction.run(Self.block(migration.sql))
+                        try await transaction.execute("INSERT INTO schema_migrations (identifier, applied_at) VALUES (\(migration.name), \(SystemClock().now))")
+                    }
+                    try await transaction.run("COMMIT")
+                } catch {
+                    do { try await transaction.run("ROLLBACK") } catch { logger.warning("rollback failed: \(error)") }
+                    throw error
+                }
             }
-            for migration in migrations where !applied.contains(migration.name) {
-                for statement in Self.statements(of: migration.sql) { try transaction.execute(statement) }
-                try transaction.execute("INSERT INTO schema_migrations (identifier, applied_at) VALUES (?, ?)", [migration.name, Timestamp.now()])
-            }
-            try transaction.execute("COMMIT")
         } catch let error as RegistryDatabase.OpenError {
             throw error
         } catch {
-            _ = try? transaction.execute("ROLLBACK")
             throw Self.mapped(error, location: location)
         }
     }
+}
 
-    /// The statements of a migration script, split at the semicolons that end them (not
-    /// those in quotes, in `$$` function bodies or in comments). Each is sent on its own:
-    /// a prepared statement holds one.
-    static func statements(of script: String) -> [String] {
-        var statements: [String] = []
-        var current = ""
-        var quoted = false, dollar = false, comment = false
-        let characters = Array(script)
-        var index = 0
-        while index < characters.count {
-            let character = characters[index]
-            let next = index + 1 < characters.count ? characters[index + 1] : " "
-            if comment {
-                if character == "\n" { comment = false; current.append(character) }
-            } else if !quoted && !dollar && character == "-" && next == "-" {
-                comment = true
-            } else if !quoted && character == "$" && next == "$" {
-                dollar.toggle()
-                current += "$$"
-                index += 1
-            } else {
-                if character == "'" && !dollar { quoted.toggle() }
-                if character == ";" && !quoted && !dollar {
-                    let statement = current.trimmingCharacters(in: .whitespacesAndNewlines)
-                    if !statement.isEmpty { statements.append(statement) }
-                    current = ""
-                } else {
-                    current.append(character)
-                }
-            }
-            index += 1
-        }
-        let last = current.trimmingCharacters(in: .whitespacesAndNewlines)
-        if !last.isEmpty { statements.append(last) }
-        return statements
+extension PostgresDatabase {
+    /// A migration script as one command. Its own function bodies use `$$`, a different
+    /// quote tag, so they nest; the embedding tool refuses a script that uses this tag.
+    static func block(_ script: String) -> String {
+        "DO $migration$ BEGIN\n\(script)\nEND $migration$"
     }
 }
 
@@ -269,79 +236,21 @@ struct SQLFailure: Error, CustomStringConvertible {
     var description: String { "the database refused a statement: \(reason)" }
 }
 
-/// One PostgreSQL transaction in progress on one connection.
-struct PostgresTransaction: SQLTransaction {
-    let connection: PostgresConnection
-    let logger: Logger
-    var dialect: SQLDialect { .postgres }
-
-    func execute(_ sql: String, _ arguments: [any SQLBindable]) throws -> Int {
-        try connection.query(Self.query(sql, arguments), logger: logger).wait().metadata.rows ?? 0
-    }
-
-    func rows(_ sql: String, _ arguments: [any SQLBindable]) throws -> [SQLRow] {
-        try connection.query(Self.query(sql, arguments), logger: logger).wait().rows.map(Self.row)
-    }
-
-    func forEachRow(_ sql: String, _ arguments: [any SQLBindable], _ body: (SQLRow) throws -> Void) throws {
-        for row in try rows(sql, arguments) { try body(row) }
-    }
-
-    /// The stores' `?` placeholders as PostgreSQL's `$1, $2, …` (none are inside the quoted
-    /// literals the SQL holds), with each value bound by its type.
-    static func query(_ sql: String, _ arguments: [any SQLBindable]) -> PostgresQuery {
-        var text = ""
-        text.reserveCapacity(sql.utf8.count + 16)
-        var number = 0
-        var quoted = false
-        for character in sql {
-            if character == "'" { quoted.toggle() }
-            if character == "?", !quoted {
-                number += 1
-                text += "$\(number)"
-            } else {
-                text.append(character)
+/// Runs work that must end by a deadline: past it, the work is cancelled and the caller gets
+/// `SQLUnavailable`.
+enum Deadline {
+    static func within<T: Sendable>(seconds: Double, what: String, _ work: @Sendable @escaping () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await work() }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                return nil
             }
-        }
-        var bindings = PostgresBindings(capacity: arguments.count)
-        for argument in arguments {
-            switch argument.sqlValue {
-            case .null: bindings.appendNull()
-            case .integer(let value): bindings.append(value)
-            case .real(let value): bindings.append(value)
-            case .text(let value): bindings.append(value)
-            case .blob(let value): bindings.append(ByteBuffer(bytes: value))
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let result = first else {
+                throw SQLUnavailable(reason: "\(what) did not answer within \(Int(seconds)) s")
             }
-        }
-        return PostgresQuery(unsafeSQL: text, binds: bindings)
-    }
-
-    static func row(_ row: PostgresRow) -> SQLRow {
-        var names: [String] = []
-        var values: [SQLValue] = []
-        for cell in row {
-            names.append(cell.columnName)
-            values.append(value(cell))
-        }
-        return SQLRow(names: names, values: values)
-    }
-
-    static func value(_ cell: PostgresCell) -> SQLValue {
-        guard cell.bytes != nil else { return .null }
-        do {
-            switch cell.dataType {
-            case .int2: return .integer(Int64(try cell.decode(Int16.self)))
-            case .int4: return .integer(Int64(try cell.decode(Int32.self)))
-            case .int8: return .integer(try cell.decode(Int64.self))
-            case .float4: return .real(Double(try cell.decode(Float.self)))
-            case .float8: return .real(try cell.decode(Double.self))
-            case .bool: return .integer(try cell.decode(Bool.self) ? 1 : 0)
-            case .bytea: return .blob(Array(try cell.decode(ByteBuffer.self).readableBytesView))
-            case .numeric: return .text((try cell.decode(Decimal.self)).description)
-            default: return .text(try cell.decode(String.self))
-            }
-        } catch {
-            fatalError("column \(cell.columnName) of type \(cell.dataType) does not decode: \(error)")
+            return result
         }
     }
 }

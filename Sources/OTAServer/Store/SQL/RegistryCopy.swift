@@ -45,46 +45,62 @@ public struct RegistryCopy {
     let target: any SQLDatabase
 
     /// Opens both (migrating the target's schema) and copies.
-    public static func migrate(from: DatabaseSetting, to: DatabaseSetting, progress: (String, Int) -> Void = { _, _ in }) throws -> Report {
+    public static func migrate(from: DatabaseSetting, to: DatabaseSetting,
+                               progress: @escaping @Sendable (String, Int) -> Void = { _, _ in }) async throws -> Report {
         let logger = Logger(label: "ota-server.migrate-to")
-        let source = try from.open(busyTimeout: 10, logger: logger)
-        let target = try to.open(busyTimeout: 10, logger: logger)
-        return try RegistryCopy(source: source, target: target).run(progress: progress)
+        let source = try await from.open(busyTimeout: 10, logger: logger)
+        let target: any SQLDatabase
+        do { target = try await to.open(busyTimeout: 10, logger: logger) } catch {
+            await source.close()
+            throw error
+        }
+        do {
+            let report = try await RegistryCopy(source: source, target: target).run(progress: progress)
+            await source.close()
+            await target.close()
+            return report
+        } catch {
+            await source.close()
+            await target.close()
+            throw error
+        }
     }
 
     /// Copies everything, or nothing. `progress` hears each table as it is done.
-    public func run(progress: (String, Int) -> Void = { _, _ in }) throws -> Report {
+    public func run(progress: @escaping @Sendable (String, Int) -> Void = { _, _ in }) async throws -> Report {
         let started = Date()
-        var report = Report()
-        try source.readBlocking { from in
-            let present = Set(try from.values(String.self, Self.tableNamesSQL(from.dialect)))
+        let target = target
+        var report = try await source.read { from in
+            let present = Set(try await from.values(String.self, Self.tableNamesSQL(from.dialect)))
             let unknown = present.subtracting(Self.tables).subtracting(Self.counters.keys).subtracting(Self.feed)
                 .subtracting(["grdb_migrations", "schema_migrations"])
             guard unknown.isEmpty else { throw CopyError.unknownTables(unknown.sorted()) }
-            try target.writeBlocking { to in
-                for table in Self.tables + Self.counters.keys.sorted() where try to.value(Bool.self, "SELECT 1 FROM \(table) LIMIT 1") == true {
+            return try await target.write { to in
+                var report = Report()
+                for table in Self.tables + Self.counters.keys.sorted() where try await to.value(Bool.self, "SELECT 1 FROM \(raw: table) LIMIT 1") == true {
                     throw CopyError.notEmpty(table)
                 }
                 for table in Self.tables where present.contains(table) {
-                    let copied = try Self.copy(table, from: from, to: to)
+                    let copied = try await Self.copy(table, from: from, to: to)
                     report.tables[table] = copied
                     progress(table, copied)
                 }
-                try to.execute("DELETE FROM registry_changes")
+                try await to.execute("DELETE FROM registry_changes")
                 for table in Self.numbered where to.dialect == .postgres {
-                    try to.execute("SELECT setval(pg_get_serial_sequence('\(table)', 'id'), COALESCE((SELECT max(id) FROM \(table)), 0) + 1, false)")
+                    try await to.execute("SELECT setval(pg_get_serial_sequence('\(raw: table)', 'id'), COALESCE((SELECT max(id) FROM \(raw: table)), 0) + 1, false)")
                 }
                 for (table, key) in Self.counters.sorted(by: { $0.key < $1.key }) {
-                    let query = "SELECT \(key), count FROM \(table) WHERE count > 0 ORDER BY \(key)"
-                    guard try Self.text(from.rows(query)) == Self.text(to.rows(query)) else { throw CopyError.countersDiffer(table) }
+                    let query: SQLQuery = "SELECT \(raw: key), count FROM \(raw: table) WHERE count > 0 ORDER BY \(raw: key)"
+                    guard try await Self.text(from.rows(query)) == Self.text(to.rows(query)) else { throw CopyError.countersDiffer(table) }
                 }
+                return report
             }
         }
         report.seconds = Date().timeIntervalSince(started)
         return report
     }
 
-    static func tableNamesSQL(_ dialect: SQLDialect) -> String {
+    static func tableNamesSQL(_ dialect: SQLDialect) -> SQLQuery {
         switch dialect {
         case .sqlite: return "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         case .postgres: return "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
@@ -93,23 +109,21 @@ public struct RegistryCopy {
 
     /// Rows of `table` in batches of multi-row INSERTs (a round trip per row would take hours
     /// for a large fleet's events).
-    static func copy(_ table: String, from: any SQLTransaction, to: any SQLTransaction) throws -> Int {
+    static func copy(_ table: String, from: any SQLTransaction, to: any SQLTransaction) async throws -> Int {
         var batch: [SQLRow] = []
         var copied = 0
-        func flush() throws {
+        func flush() async throws {
             guard let first = batch.first else { return }
             let columns = first.names.map { "\"\($0)\"" }.joined(separator: ", ")
-            let row = "(" + placeholders(first.names.count) + ")"
-            let sql = "INSERT INTO \(table) (\(columns)) VALUES " + Array(repeating: row, count: batch.count).joined(separator: ", ")
-            try to.execute(sql, batch.flatMap(\.values))
+            try await to.execute("INSERT INTO \(raw: table) (\(raw: columns)) VALUES \(rows: batch.map { $0.values as [any SQLBindable] })")
             copied += batch.count
             batch.removeAll(keepingCapacity: true)
         }
-        try from.forEachRow("SELECT * FROM \(table)", []) { row in
+        try await from.forEachRow("SELECT * FROM \(raw: table)") { row in
             batch.append(row)
-            if batch.count * row.names.count >= 20_000 { try flush() }
+            if batch.count * row.names.count >= 20_000 { try await flush() }
         }
-        try flush()
+        try await flush()
         return copied
     }
 

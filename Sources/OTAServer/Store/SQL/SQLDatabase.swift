@@ -1,74 +1,59 @@
 import Foundation
 import OTACore
 
-/// The registry's storage seam: a database the stores run transactions on. The stores write
-/// their SQL once, in the dialect both backends read (`?` placeholders, `ON CONFLICT`,
-/// `RETURNING`, `IS DISTINCT FROM`); what differs is asked of `SQLDialect`.
+/// The registry's storage seam: a database the stores run transactions on, asynchronously.
+/// The stores write their SQL once, in the dialect both backends read (`ON CONFLICT`,
+/// `RETURNING`, `IS DISTINCT FROM`), as `SQLQuery` values whose parameters are bound where
+/// they are written; what differs is asked of `SQLDialect`.
 protocol SQLDatabase: Sendable {
     var dialect: SQLDialect { get }
-    /// A read-only transaction that sees one consistent snapshot.
-    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws -> T
+    /// A read-only transaction (PostgreSQL: one consistent snapshot; SQLite: each statement
+    /// sees the latest committed state).
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) async throws -> T) async throws -> T
     /// A read-write transaction, committed when `body` returns and rolled back when it throws.
-    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws -> T
-    /// `read` and `write`, blocking the calling thread: for the command line, for start-up, and
-    /// for callers that must not suspend (they hold a lock).
-    func readBlocking<T>(_ body: (any SQLTransaction) throws -> T) throws -> T
-    func writeBlocking<T>(_ body: (any SQLTransaction) throws -> T) throws -> T
+    /// Write transactions run one at a time (across instances, with PostgreSQL).
+    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) async throws -> T) async throws -> T
     /// Whether this instance leads the instances sharing the database, and so runs the work
     /// that must run once (rollout timers, trust renewal, pruning the change feed).
     func holdsLeadership() async -> Bool
+    /// Ends every connection (at shutdown, when nothing uses the database any more).
+    func close() async
 }
 
-/// One transaction in progress. Its calls block: a database runs `body` on a thread of its
-/// own, never on an event loop.
-protocol SQLTransaction {
+/// One transaction in progress.
+protocol SQLTransaction: Sendable {
     var dialect: SQLDialect { get }
     /// Runs a statement and returns how many rows it changed.
     @discardableResult
-    func execute(_ sql: String, _ arguments: [any SQLBindable]) throws -> Int
+    func execute(_ query: SQLQuery) async throws -> Int
     /// The rows of a query.
-    func rows(_ sql: String, _ arguments: [any SQLBindable]) throws -> [SQLRow]
-    /// The rows of a large query, one at a time, without holding them all.
-    func forEachRow(_ sql: String, _ arguments: [any SQLBindable], _ body: (SQLRow) throws -> Void) throws
-}
-
-/// `?, ?, ?`: placeholders for a list of `count` values.
-func placeholders(_ count: Int) -> String {
-    Array(repeating: "?", count: count).joined(separator: ", ")
-}
-
-/// Statements that carry many rows at once (`INSERT … SELECT … FROM (VALUES …) AS v`, whose
-/// columns both backends name `column1`, `column2`, …): a round trip per few hundred rows
-/// instead of per row.
-enum SQLRows {
-    /// `(?, ?), (?, ?)`: `count` rows of `columns` placeholders.
-    static func values(_ count: Int, columns: Int) -> String {
-        Array(repeating: "(" + placeholders(columns) + ")", count: count).joined(separator: ", ")
-    }
-
-    /// `items` in slices small enough for one statement's placeholders.
-    static func chunks<T>(_ items: [T], size: Int = 400) -> [[T]] {
-        stride(from: 0, to: items.count, by: size).map { Array(items[$0..<min($0 + size, items.count)]) }
-    }
+    func rows(_ query: SQLQuery) async throws -> [SQLRow]
+    /// The rows of a large query, one at a time as they arrive, without holding them all.
+    func forEachRow(_ query: SQLQuery, _ body: (SQLRow) async throws -> Void) async throws
 }
 
 extension SQLTransaction {
-    @discardableResult
-    func execute(_ sql: String) throws -> Int { try execute(sql, []) }
-    func rows(_ sql: String) throws -> [SQLRow] { try rows(sql, []) }
-
     /// The first row of a query, if any.
-    func row(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> SQLRow? { try rows(sql, arguments).first }
+    func row(_ query: SQLQuery) async throws -> SQLRow? { try await rows(query).first }
 
     /// The first column of the first row, if there is a row and it is not NULL.
-    func value<T: SQLColumn>(_ type: T.Type, _ sql: String, _ arguments: [any SQLBindable] = []) throws -> T? {
-        guard let row = try row(sql, arguments), let first = row.values.first, first != .null else { return nil }
+    func value<T: SQLColumn>(_ type: T.Type, _ query: SQLQuery) async throws -> T? {
+        guard let row = try await row(query), let first = row.values.first, first != .null else { return nil }
         return try T.decode(first, column: row.names.first ?? "?")
     }
 
     /// The first column of every row.
-    func values<T: SQLColumn>(_ type: T.Type, _ sql: String, _ arguments: [any SQLBindable] = []) throws -> [T] {
-        try rows(sql, arguments).map { row in try T.decode(row.values.first ?? .null, column: row.names.first ?? "?") }
+    func values<T: SQLColumn>(_ type: T.Type, _ query: SQLQuery) async throws -> [T] {
+        try await rows(query).map { row in try T.decode(row.values.first ?? .null, column: row.names.first ?? "?") }
+    }
+}
+
+/// Statements that carry many rows at once (`INSERT … SELECT … FROM (VALUES …) AS v`): a round
+/// trip per few hundred rows instead of per row.
+enum SQLRows {
+    /// `items` in slices small enough for one statement's parameters.
+    static func chunks<T>(_ items: [T], size: Int = 400) -> [[T]] {
+        stride(from: 0, to: items.count, by: size).map { Array(items[$0..<min($0 + size, items.count)]) }
     }
 }
 
@@ -78,26 +63,18 @@ enum SQLDialect: Sendable {
     case postgres
 
     /// The text at top-level `key` of the JSON held in `column` (NULL when absent).
-    func jsonText(_ column: String, _ key: String) -> String {
+    func jsonText(_ column: String, _ key: String) -> SQLQuery {
         switch self {
-        case .sqlite: return "json_extract(\(column), '$.\(key)')"
-        case .postgres: return "((\(column))::jsonb ->> '\(key)')"
+        case .sqlite: return "json_extract(\(raw: column), '$.\(raw: key)')"
+        case .postgres: return "((\(raw: column))::jsonb ->> '\(raw: key)')"
         }
     }
 
     /// A number at top-level `key` of the JSON held in `column`.
-    func jsonNumber(_ column: String, _ key: String) -> String {
+    func jsonNumber(_ column: String, _ key: String) -> SQLQuery {
         switch self {
-        case .sqlite: return "json_extract(\(column), '$.\(key)')"
-        case .postgres: return "((\(column))::jsonb ->> '\(key)')::numeric"
-        }
-    }
-
-    /// The strings of the JSON array bound at `placeholder`, as a one-column table `value`.
-    func jsonStrings(_ placeholder: String) -> String {
-        switch self {
-        case .sqlite: return "SELECT value FROM json_each(\(placeholder))"
-        case .postgres: return "SELECT jsonb_array_elements_text((\(placeholder))::jsonb) AS value"
+        case .sqlite: return "json_extract(\(raw: column), '$.\(raw: key)')"
+        case .postgres: return "((\(raw: column))::jsonb ->> '\(raw: key)')::numeric"
         }
     }
 }
@@ -125,7 +102,9 @@ struct SQLDecodingError: Error, CustomStringConvertible {
     let description: String
 }
 
-/// One row of a result, by column name.
+/// One row of a result, by column name. Reading a column is checked: a column the query
+/// does not have, a NULL or a type the schema does not promise is a `SQLDecodingError`
+/// (logged, and a 500 for a request), never a crash.
 struct SQLRow: Sendable {
     let names: [String]
     let values: [SQLValue]
@@ -135,123 +114,29 @@ struct SQLRow: Sendable {
         self.values = values
     }
 
-    func value(_ column: String) -> SQLValue {
-        guard let index = names.firstIndex(of: column) else { fatalError("the query has no column \(column) (it has \(names))") }
+    func value(_ column: String) throws -> SQLValue {
+        guard let index = names.firstIndex(of: column) else {
+            throw SQLDecodingError(description: "the query has no column \(column) (it has \(names.joined(separator: ", ")))")
+        }
         return values[index]
     }
 
-    /// The column as `T`, failing loudly on a broken invariant (a NULL or another type where
-    /// the schema promises `T`).
+    /// The column as `T`.
     subscript<T: SQLColumn>(_ column: String) -> T {
-        do { return try T.decode(value(column), column: column) } catch { fatalError("\(error)") }
+        get throws { try T.decode(value(column), column: column) }
     }
 
-    func string(_ column: String) -> String { self[column] }
-    func optionalString(_ column: String) -> String? { self[column] }
-    func int(_ column: String) -> Int { self[column] }
-    func int64(_ column: String) -> Int64 { self[column] }
+    func string(_ column: String) throws -> String { try self[column] }
+    func optionalString(_ column: String) throws -> String? { try self[column] }
+    func int(_ column: String) throws -> Int { try self[column] }
+    func int64(_ column: String) throws -> Int64 { try self[column] }
 
     /// A JSON column decoded into `T`.
-    func json<T: Decodable>(_ column: String, as type: T.Type) -> T {
-        let text: String = self[column]
+    func json<T: Decodable>(_ column: String, as type: T.Type) throws -> T {
+        let text: String = try self[column]
         do { return try JSONDecoder().decode(T.self, from: Data(text.utf8)) } catch {
-            fatalError("database column \(column) holds invalid JSON: \(error)")
+            throw SQLDecodingError(description: "database column \(column) holds JSON this server cannot read: \(error)")
         }
     }
 }
 
-// MARK: Conversions
-
-extension String: SQLBindable, SQLColumn {
-    var sqlValue: SQLValue { .text(self) }
-    static func decode(_ value: SQLValue, column: String) throws -> String {
-        guard case .text(let text) = value else { throw SQLDecodingError(description: "column \(column) is \(value), not text") }
-        return text
-    }
-}
-
-extension Int64: SQLBindable, SQLColumn {
-    var sqlValue: SQLValue { .integer(self) }
-    static func decode(_ value: SQLValue, column: String) throws -> Int64 {
-        switch value {
-        case .integer(let number): return number
-        // PostgreSQL's numeric results (sums) arrive as text.
-        case .text(let text): if let number = Int64(text) { return number }
-        case .real(let number): if number == number.rounded(), let exact = Int64(exactly: number) { return exact }
-        default: break
-        }
-        throw SQLDecodingError(description: "column \(column) is \(value), not an integer")
-    }
-}
-
-extension Int: SQLBindable, SQLColumn {
-    var sqlValue: SQLValue { .integer(Int64(self)) }
-    static func decode(_ value: SQLValue, column: String) throws -> Int { Int(try Int64.decode(value, column: column)) }
-}
-
-extension Double: SQLBindable, SQLColumn {
-    var sqlValue: SQLValue { .real(self) }
-    static func decode(_ value: SQLValue, column: String) throws -> Double {
-        switch value {
-        case .real(let number): return number
-        case .integer(let number): return Double(number)
-        case .text(let text): if let number = Double(text) { return number }
-        default: break
-        }
-        throw SQLDecodingError(description: "column \(column) is \(value), not a number")
-    }
-}
-
-/// Stored as 0 or 1 (both backends' columns are integers).
-extension Bool: SQLBindable, SQLColumn {
-    var sqlValue: SQLValue { .integer(self ? 1 : 0) }
-    static func decode(_ value: SQLValue, column: String) throws -> Bool {
-        if case .integer(let number) = value { return number != 0 }
-        if case .text(let text) = value, let number = Int64(text) { return number != 0 }
-        throw SQLDecodingError(description: "column \(column) is \(value), not a boolean")
-    }
-}
-
-extension Array: SQLBindable where Element == UInt8 {
-    var sqlValue: SQLValue { .blob(self) }
-}
-
-extension Array: SQLColumn where Element == UInt8 {
-    static func decode(_ value: SQLValue, column: String) throws -> [UInt8] {
-        guard case .blob(let bytes) = value else { throw SQLDecodingError(description: "column \(column) is \(value), not bytes") }
-        return bytes
-    }
-}
-
-extension Data: SQLBindable, SQLColumn {
-    var sqlValue: SQLValue { .blob(Array(self)) }
-    static func decode(_ value: SQLValue, column: String) throws -> Data { Data(try [UInt8].decode(value, column: column)) }
-}
-
-extension Optional: SQLBindable where Wrapped: SQLBindable {
-    var sqlValue: SQLValue { self?.sqlValue ?? .null }
-}
-
-extension Optional: SQLColumn where Wrapped: SQLColumn {
-    static func decode(_ value: SQLValue, column: String) throws -> Wrapped? {
-        value == .null ? nil : try Wrapped.decode(value, column: column)
-    }
-}
-
-/// States stored by their raw values.
-extension SQLBindable where Self: RawRepresentable, RawValue == String {
-    var sqlValue: SQLValue { .text(rawValue) }
-}
-
-extension SQLColumn where Self: RawRepresentable, RawValue == String {
-    static func decode(_ value: SQLValue, column: String) throws -> Self {
-        guard let parsed = Self(rawValue: try String.decode(value, column: column)) else {
-            throw SQLDecodingError(description: "column \(column) holds \(value), which is not a \(Self.self)")
-        }
-        return parsed
-    }
-}
-
-extension SQLValue: SQLBindable {
-    var sqlValue: SQLValue { self }
-}

@@ -26,6 +26,8 @@ public enum RegistryDatabase {
     static func open(path: String, busyTimeout: Double = 10) throws -> SQLiteDatabase {
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
+        // A write transaction spans several accesses of GRDB's writer (`SQLiteDatabase.write`).
+        configuration.allowsUnsafeTransactions = true
         configuration.prepareDatabase { db in
             // Durable on commit, without an fsync of the WAL for every transaction's pages twice.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
@@ -35,7 +37,7 @@ public enum RegistryDatabase {
             throw OpenError.cannotOpen(path: path, reason: String(describing: error))
         }
         try migrate(pool)
-        return SQLiteDatabase(pool: pool)
+        return SQLiteDatabase(pool: pool, busyTimeout: busyTimeout)
     }
 
     static func migrate(_ pool: DatabasePool) throws {
@@ -68,55 +70,94 @@ extension RegistryDatabase {
     }
 }
 
-/// The registry in SQLite through GRDB: a pool of readers beside one writer (WAL).
+/// The registry in SQLite through GRDB: a pool of readers beside one writer (WAL). A write
+/// transaction holds the `AsyncGate` from `BEGIN IMMEDIATE` to `COMMIT`, and runs each of its
+/// statements on GRDB's writer as it comes, so the stores' transactions are the same async
+/// code for both backends. A read runs each statement on a reader, seeing what was committed.
 struct SQLiteDatabase: SQLDatabase {
     let pool: DatabasePool
+    let gate = AsyncGate()
+    /// How long a write waits for another to finish before its request is answered 503.
+    let busyTimeout: Double
     var dialect: SQLDialect { .sqlite }
 
-    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws -> T {
-        try await pool.read { db in try body(SQLiteTransaction(db: db)) }
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) async throws -> T) async throws -> T {
+        try await body(SQLiteTransaction(access: .read(pool)))
     }
 
-    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws -> T {
-        try await pool.write { db in try body(SQLiteTransaction(db: db)) }
-    }
-
-    func readBlocking<T>(_ body: (any SQLTransaction) throws -> T) throws -> T {
-        try pool.read { db in try body(SQLiteTransaction(db: db)) }
-    }
-
-    func writeBlocking<T>(_ body: (any SQLTransaction) throws -> T) throws -> T {
-        try pool.write { db in try body(SQLiteTransaction(db: db)) }
+    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) async throws -> T) async throws -> T {
+        try await gate.run(timeoutSeconds: busyTimeout) {
+            try await pool.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+            do {
+                let result = try await body(SQLiteTransaction(access: .write(pool)))
+                try await pool.writeWithoutTransaction { db in try db.execute(sql: "COMMIT") }
+                return result
+            } catch {
+                // Nothing of the transaction stays; a rollback that fails leaves SQLite to end it.
+                do { try await pool.writeWithoutTransaction { db in if !db.isInsideTransaction { return }; try db.execute(sql: "ROLLBACK") } } catch {}
+                throw error
+            }
+        }
     }
 
     /// A SQLite registry is one file on one machine, served by one instance: it leads.
     func holdsLeadership() async -> Bool { true }
+
+    func close() async {
+        do { try pool.close() } catch {
+            // Statements still open (a request cut short): the pool closes when released.
+        }
+    }
 }
 
-/// A GRDB transaction. Every statement is prepared once per connection and kept: the stores'
-/// SQL is a fixed set of strings, and preparing dominates the cost of the small queries on
-/// hot paths.
+/// A statement on GRDB. Every statement is prepared once per connection and kept: the stores'
+/// SQL is a fixed set of strings, and preparing dominates the cost of the small queries.
 struct SQLiteTransaction: SQLTransaction {
-    let db: Database
+    enum Access: Sendable {
+        case read(DatabasePool)
+        case write(DatabasePool)
+    }
+
+    let access: Access
     var dialect: SQLDialect { .sqlite }
 
-    func execute(_ sql: String, _ arguments: [any SQLBindable]) throws -> Int {
-        try db.cachedStatement(sql: sql).execute(arguments: Self.arguments(arguments))
-        return db.changesCount
+    private func run<T: Sendable>(_ work: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        switch access {
+        case .read(let pool): return try await pool.read(work)
+        case .write(let pool): return try await pool.writeWithoutTransaction(work)
+        }
     }
 
-    func rows(_ sql: String, _ arguments: [any SQLBindable]) throws -> [SQLRow] {
-        try Row.fetchAll(db.cachedStatement(sql: sql), arguments: Self.arguments(arguments)).map(Self.row)
+    @discardableResult
+    /// A statement of a fixed text is prepared once and kept; one whose text grows with its
+    /// values (`list:`, `rows:`) is prepared for this use only: GRDB's cache never forgets,
+    /// and devices choose how many values they send.
+    static func statement(_ db: Database, _ query: SQLQuery, _ sql: String) throws -> Statement {
+        query.hasVariableShape ? try db.makeStatement(sql: sql) : try db.cachedStatement(sql: sql)
     }
 
-    func forEachRow(_ sql: String, _ arguments: [any SQLBindable], _ body: (SQLRow) throws -> Void) throws {
-        let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: Self.arguments(arguments))
-        while let row = try cursor.next() { try body(Self.row(row)) }
+    func execute(_ query: SQLQuery) async throws -> Int {
+        let (sql, arguments) = (query.sql { _ in "?" }, Self.arguments(query.values))
+        return try await run { db in
+            try Self.statement(db, query, sql).execute(arguments: arguments)
+            return db.changesCount
+        }
     }
 
-    static func arguments(_ values: [any SQLBindable]) -> StatementArguments {
+    func rows(_ query: SQLQuery) async throws -> [SQLRow] {
+        let (sql, arguments) = (query.sql { _ in "?" }, Self.arguments(query.values))
+        return try await run { db in try Row.fetchAll(Self.statement(db, query, sql), arguments: arguments).map(Self.row) }
+    }
+
+    func forEachRow(_ query: SQLQuery, _ body: (SQLRow) async throws -> Void) async throws {
+        // GRDB reads on its own queue and `body` may not go there: the rows (of a start-up
+        // load, at most a fleet's devices) are collected first.
+        for row in try await rows(query) { try await body(row) }
+    }
+
+    static func arguments(_ values: [SQLValue]) -> StatementArguments {
         StatementArguments(values.map { value -> DatabaseValue in
-            switch value.sqlValue {
+            switch value {
             case .null: return .null
             case .integer(let number): return number.databaseValue
             case .real(let number): return number.databaseValue
@@ -139,9 +180,11 @@ struct SQLiteTransaction: SQLTransaction {
     }
 }
 
+
 enum JSONColumn {
-    static func encode<T: Encodable>(_ value: T) -> String {
-        String(decoding: (try? StrictJSON.encode(value)) ?? Data("null".utf8), as: UTF8.self)
+    /// The JSON text to store; a value that cannot be encoded is an error, never `null`.
+    static func encode<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try StrictJSON.encode(value), as: UTF8.self)
     }
 
     /// For columns whose JSON came from a device: a row that does not decode is skipped, not fatal.

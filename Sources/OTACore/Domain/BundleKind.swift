@@ -1,0 +1,54 @@
+/// What a bundle is and how a device installs it: a model (the agent swaps its live folder),
+/// or anything else, which an install handler of that name on the device installs (`firmware`
+/// is the usual one). Spelled as its name on the wire.
+public enum BundleKind: Hashable, Sendable, Codable, CustomStringConvertible, Comparable, ExpressibleByStringLiteral {
+    case model
+    case firmware
+    /// Another kind, installed by the device's handler of this name.
+    case handler(String)
+
+    public init(_ name: String) throws(InvalidName) {
+        switch name {
+        case "model": self = .model
+        case "firmware": self = .firmware
+        default:
+            if let problem = SafeName.problem(with: name, what: "kind") { throw InvalidName(problem) }
+            self = .handler(name)
+        }
+    }
+
+    /// A kind written in the program itself (a test, a default).
+    public init(stringLiteral name: String) {
+        do { self = try BundleKind(name) } catch { preconditionFailure("invalid bundle kind literal '\(name)'") }
+    }
+
+    public var name: String {
+        switch self {
+        case .model: return "model"
+        case .firmware: return "firmware"
+        case .handler(let name): return name
+        }
+    }
+
+    public var description: String { name }
+
+    /// Whether the agent installs it itself (a model) rather than through a handler.
+    public var isModel: Bool { self == .model }
+
+    /// The handler a device needs for it, if any (a model needs none).
+    public var handlerName: String? { isModel ? nil : name }
+
+    public static func < (a: BundleKind, b: BundleKind) -> Bool { a.name < b.name }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        do { self = try BundleKind(text) } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(name)
+    }
+}

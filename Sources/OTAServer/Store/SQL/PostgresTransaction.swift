@@ -1,0 +1,82 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// One PostgreSQL transaction in progress on one connection of the pool.
+struct PostgresTransaction: SQLTransaction {
+    let connection: PostgresConnection
+    let logger: Logger
+    var dialect: SQLDialect { .postgres }
+
+    /// A statement the program wrote whole (BEGIN, COMMIT, a lock), with nothing bound.
+    /// Its rows are read to the end: a statement's error (a lock wait past `lock_timeout`)
+    /// arrives after the rows' description, and a sequence left unread would drop it.
+    func run(_ sql: String) async throws {
+        for try await _ in try await connection.query(PostgresQuery(stringLiteral: sql), logger: logger) {}
+    }
+
+    @discardableResult
+    func execute(_ query: SQLQuery) async throws -> Int {
+        let future: EventLoopFuture<PostgresQueryResult> = connection.query(Self.query(query), logger: logger)
+        return try await future.get().metadata.rows ?? 0
+    }
+
+    func rows(_ query: SQLQuery) async throws -> [SQLRow] {
+        var rows: [SQLRow] = []
+        try await forEachRow(query) { rows.append($0) }
+        return rows
+    }
+
+    func forEachRow(_ query: SQLQuery, _ body: (SQLRow) async throws -> Void) async throws {
+        for try await row in try await connection.query(Self.query(query), logger: logger) {
+            try await body(try Self.row(row))
+        }
+    }
+
+    /// The query as postgres-nio's own interpolation builds it: each SQL part appended as
+    /// SQL, each value as a bound parameter (`$1, $2, …` numbered there), never SQL text.
+    static func query(_ query: SQLQuery) -> PostgresQuery {
+        var interpolation = PostgresQuery.StringInterpolation(literalCapacity: 0, interpolationCount: query.parts.count)
+        for part in query.parts {
+            switch part {
+            case .sql(let text): interpolation.appendLiteral(text)
+            case .value(.null): interpolation.appendInterpolation(String?.none)
+            case .value(.integer(let number)): interpolation.appendInterpolation(number)
+            case .value(.real(let number)): interpolation.appendInterpolation(number)
+            case .value(.text(let text)): interpolation.appendInterpolation(text)
+            case .value(.blob(let bytes)): interpolation.appendInterpolation(ByteBuffer(bytes: bytes))
+            }
+        }
+        return PostgresQuery(stringInterpolation: interpolation)
+    }
+
+    static func row(_ row: PostgresRow) throws -> SQLRow {
+        var names: [String] = []
+        var values: [SQLValue] = []
+        for cell in row {
+            names.append(cell.columnName)
+            values.append(try value(cell))
+        }
+        return SQLRow(names: names, values: values)
+    }
+
+    static func value(_ cell: PostgresCell) throws -> SQLValue {
+        guard cell.bytes != nil else { return .null }
+        do {
+            switch cell.dataType {
+            case .int2: return .integer(Int64(try cell.decode(Int16.self)))
+            case .int4: return .integer(Int64(try cell.decode(Int32.self)))
+            case .int8: return .integer(try cell.decode(Int64.self))
+            case .float4: return .real(Double(try cell.decode(Float.self)))
+            case .float8: return .real(try cell.decode(Double.self))
+            case .bool: return .integer(try cell.decode(Bool.self) ? 1 : 0)
+            case .bytea: return .blob(Array(try cell.decode(ByteBuffer.self).readableBytesView))
+            case .numeric: return .text((try cell.decode(Decimal.self)).description)
+            default: return .text(try cell.decode(String.self))
+            }
+        } catch {
+            throw SQLDecodingError(description: "column \(cell.columnName) of type \(cell.dataType) does not decode: \(error)")
+        }
+    }
+}
