@@ -13,8 +13,10 @@ struct FleetSimulator: ParsableCommand {
         commandName: "ota-fleet-sim",
         abstract: "Drive many simulated devices through the real device API.",
         discussion: """
-        Example: ota-fleet-sim --server http://127.0.0.1:8080 --enrollment-token ota_enr_... \\
-                   --devices 1000 --failure-rate 0.1 --until-quiet 5
+        Example:
+          ota-fleet-sim --server http://127.0.0.1:8080 --enrollment-token ota_enr_... \\
+              --devices 1000 --failure-rate 0.1 --until-quiet 5
+
         Device i fails its health check when (i * 7919) mod 1000 < failure-rate * 1000, so the same devices fail in every run. Like the agent, a device that cannot reach the server or gets a 5xx keeps its unsent events and tries again next round (counted in "retried"); "events_acknowledged" counts the events the server accepted. Prints a JSON summary on stdout.
         """
     )

@@ -90,6 +90,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("How long a database write waits for another writer's lock; after that its request is answered 503 with Retry-After.", valueName: "seconds"))
     var databaseTimeout = 10.0
 
+    @Option(help: ArgumentHelp("How often this instance reads the change feed whatever happens (other instances' changes reach it at once through PostgreSQL's notifications; this is the fallback). Default: 5 on PostgreSQL, 0.5 on SQLite.", valueName: "seconds"))
+    var changePoll: Double?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -104,6 +107,7 @@ struct Serve: AsyncParsableCommand {
         guard ["accept", "refuse"].contains(legacyDeviceTokens) else { throw ValidationError("--legacy-device-tokens must be accept or refuse") }
         guard (1...1_000_000).contains(registrationsPerMinute) else { throw ValidationError("--registrations-per-minute must be 1 to 1000000") }
         guard databaseTimeout >= 0.1, databaseTimeout <= 600 else { throw ValidationError("--database-timeout must be 0.1 to 600 seconds") }
+        if let changePoll, !(0.1...3600).contains(changePoll) { throw ValidationError("--change-poll must be 0.1 to 3600 seconds") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard (1...100_000).contains(failedAttemptsPerMinute) else { throw ValidationError("--failed-attempts-per-minute must be 1 to 100000") }
         for proxy in trustedProxy where IPNetwork(proxy) == nil {
@@ -131,6 +135,7 @@ struct Serve: AsyncParsableCommand {
         configuration.timestampLifetimeSeconds = lifetime
         configuration.content = try content.setting()
         configuration.databaseBusyTimeoutSeconds = databaseTimeout
+        configuration.changePollMilliseconds = changePoll.map { Int($0 * 1000) }
         configuration.trustedProxies = trustedProxy.compactMap(IPNetwork.init)
         configuration.failedAttemptsPerMinute = failedAttemptsPerMinute
         configuration.deviceQuotas = try quotas()

@@ -37,6 +37,55 @@ struct ClusterTests {
         #expect(try a.admin().deployment(created.id).counts.total == 2)
     }
 
+    @Test("With the feed polled every 30 s, another instance's pause arrives within two seconds through PostgreSQL's notification, also after the listening connection was cut")
+    func notificationsWakeOtherInstances() throws {
+        let a = try TestServer(arguments: ["--change-poll", "30"])
+        let b = try TestServer(peerOf: a)
+        try a.publish(name: "m", version: "1.0.0", files: ["w": [1]])
+        let device = try a.registerDevice("d1")
+        let created = try a.deploy("m", "1.0.0")
+        try eventually(timeout: 2, "the other instance to offer the new deployment") {
+            try device.withServer(b).checkin(.init(installed: [])).assignments.count == 1
+        }
+        _ = try a.admin(.operator).control(created.id, .pause)
+        try eventually(timeout: 2, "the other instance to see the pause") {
+            try device.withServer(b).checkin(.init(installed: [])).assignments.isEmpty
+        }
+        // Cut every listening connection: each listener connects again (after a second) and
+        // reads what it missed meanwhile; later notifications arrive again.
+        let listeners = "FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()"
+        let cut = try a.sql("SELECT count(pg_terminate_backend(pid)) \(listeners)")
+        #expect(cut.stdout.trimmed == "2", "one listener per instance: \(cut)")
+        _ = try a.admin(.operator).control(created.id, .resume)
+        try eventually(timeout: 4, "the other instance to see the resume after reconnecting") {
+            try device.withServer(b).checkin(.init(installed: [])).assignments.count == 1
+        }
+        try eventually(timeout: 4, "both instances to listen again") {
+            try a.sql("SELECT count(*) \(listeners)").stdout.trimmed == "2"
+        }
+        _ = try a.admin(.operator).control(created.id, .pause)
+        try eventually(timeout: 2, "the other instance to see the next pause through its new connection") {
+            try device.withServer(b).checkin(.init(installed: [])).assignments.isEmpty
+        }
+    }
+
+    @Test("With notifications lost, the poll still brings another instance's changes")
+    func pollWhenNotificationsAreLost() throws {
+        let a = try TestServer(arguments: ["--change-poll", "1"])
+        let b = try TestServer(peerOf: a)
+        _ = try a.sql("DROP TRIGGER registry_changes_notify ON registry_changes")
+        try a.publish(name: "m", version: "1.0.0", files: ["w": [1]])
+        let device = try a.registerDevice("d1")
+        let created = try a.deploy("m", "1.0.0")
+        try eventually(timeout: 3, "the other instance to offer the new deployment by polling") {
+            try device.withServer(b).checkin(.init(installed: [])).assignments.count == 1
+        }
+        _ = try a.admin(.operator).control(created.id, .pause)
+        try eventually(timeout: 3, "the other instance to see the pause by polling") {
+            try device.withServer(b).checkin(.init(installed: [])).assignments.isEmpty
+        }
+    }
+
     @Test("Two instances admitting devices at once never pass a deployment's rate limit together")
     func admissionLimitHoldsAcrossInstances() throws {
         let a = try TestServer()

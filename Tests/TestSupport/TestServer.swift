@@ -87,10 +87,10 @@ public final class TestServer: @unchecked Sendable {
     /// PostgreSQL): one line per row, columns separated by a space.
     @discardableResult
     public func sql(_ statement: String) throws -> ProcessResult {
-        if let url = databaseArguments.last {
+        if let url = databaseArguments.last, url.hasPrefix("postgres") {
             return try run("/usr/bin/psql", ["-X", "-q", "-At", "-F", " ", "-v", "ON_ERROR_STOP=1", url, "-c", statement])
         }
-        return try run("/usr/bin/sqlite3", ["-separator", " ", dataPath + "/registry.sqlite", statement])
+        return try run("/usr/bin/sqlite3", ["-separator", " ", databaseArguments.last ?? dataPath + "/registry.sqlite", statement])
     }
 
     /// Records a migration this server does not know, as a newer server would have.

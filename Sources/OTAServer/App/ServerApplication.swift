@@ -150,7 +150,9 @@ public enum ServerApplication {
                                  availableConnectionsDelegate: MaximumAvailableConnections(configuration.maximumConnections, logger: logger)),
             services: [FleetService(fleet: fleet, events: events, flushIntervalMilliseconds: configuration.flushIntervalMilliseconds, db: db,
                                     logger: logger, retentionSeconds: configuration.eventRetentionSeconds),
-                       ChangeFeedService(coherence: fleet.coherence, logger: logger),
+                       ChangeFeedService(coherence: fleet.coherence, notifications: db.changeNotifications(),
+                                         pollInterval: .milliseconds(configuration.changePollMilliseconds ?? (db.dialect == .postgres ? 5000 : 500)),
+                                         logger: logger),
                        TrustRenewalService(trust: trust, db: db, logger: logger)],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port

@@ -46,6 +46,9 @@ public struct ServerConfiguration: Sendable {
     public var deviceQuotas: [DeviceQuotas.Kind: DeviceQuotas.Bucket]?
     /// Events and model figures older than this are pruned (nil keeps them).
     public var eventRetentionSeconds: Int64? = 90 * 86_400
+    /// How often the change feed is read whatever happens; nil: every 5 s on PostgreSQL
+    /// (whose notifications wake the reader at once), twice a second on SQLite.
+    public var changePollMilliseconds: Int?
 
     public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 8080, trustRootPath: String,
                 tlsCertificatePath: String? = nil, tlsKeyPath: String? = nil, pollIntervalSeconds: Int = 60,

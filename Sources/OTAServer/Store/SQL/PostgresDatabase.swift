@@ -24,6 +24,7 @@ final class PostgresDatabase: SQLDatabase, Sendable {
     let client: PostgresClient
     private let runner: Task<Void, Never>
     let leadership: PostgresLeadership
+    let changes: PostgresChangeListener
 
     /// The key of the advisory lock that serialises writes ("ota" in ASCII).
     static let writeLockKey: Int64 = 0x6f7461
@@ -48,6 +49,7 @@ final class PostgresDatabase: SQLDatabase, Sendable {
         }
         for await _ in started {}
         leadership = PostgresLeadership(location: location, logger: logger)
+        changes = PostgresChangeListener(location: location, logger: logger)
     }
 
     /// Nothing waits on the database without a deadline: a statement the server takes longer
@@ -89,6 +91,7 @@ final class PostgresDatabase: SQLDatabase, Sendable {
 
     /// Stops the pool (its connections close) and gives up the leader lock.
     func close() async {
+        changes.stop()
         runner.cancel()
         await leadership.close()
     }
@@ -104,6 +107,8 @@ final class PostgresDatabase: SQLDatabase, Sendable {
     }
 
     func holdsLeadership() async -> Bool { await leadership.holds() }
+
+    func changeNotifications() -> AsyncStream<Void>? { changes.start() }
 
     private func transaction<T: Sendable>(begin: String, lock: Bool, _ body: @escaping @Sendable (any SQLTransaction) async throws -> T) async throws -> T {
         do {
@@ -129,39 +134,68 @@ final class PostgresDatabase: SQLDatabase, Sendable {
         }
     }
 
-    /// Runs `body` on a pooled connection, with two deadlines: one to get the connection (the
-    /// pool keeps trying to connect while the database is away, and a caller must not wait on
-    /// it longer than a connect takes), and one for the whole work. A failure to get a
-    /// connection, of any kind, means the database cannot be reached now.
+    /// Runs `body` on a pooled connection, with a deadline to get one: while the database is
+    /// away the pool keeps trying to connect, and a caller must not wait on it longer than a
+    /// connect takes. Past the deadline the caller is answered (`SQLUnavailable`) without
+    /// waiting for the pool any further, and `body` never runs for it: a lease that comes
+    /// later is given back untouched. Once `body` runs, its own deadlines are the session's
+    /// (`statement_timeout`, `idle_in_transaction_session_timeout`, TCP keepalives): an
+    /// answer sent before a commit ends could lie about what was written.
     private func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let leaseSeconds = Double(location.connectTimeoutSeconds) + 1
-        let totalSeconds = leaseSeconds + lockTimeoutSeconds + 120
-        let leased = NIOLockedValueBox(false)
         let place = location.redacted
-        let unreachable: @Sendable (String) -> SQLUnavailable = { reason in
-            SQLUnavailable(reason: "cannot connect to the database at \(place): \(reason)")
-        }
-        return try await withThrowingTaskGroup(of: T.self) { [client] group in
-            group.addTask {
+        let lease = NIOLockedValueBox(LeaseState.waiting)
+        let answered = NIOLockedValueBox(false)
+        return try await withCheckedThrowingContinuation { [client] (continuation: CheckedContinuation<T, any Error>) in
+            let answer: @Sendable (Result<T, any Error>) -> Void = { result in
+                let first = answered.withLockedValue { answered in
+                    defer { answered = true }
+                    return !answered
+                }
+                if first { continuation.resume(with: result) }
+            }
+            let timer = NIOLockedValueBox<Task<Void, Never>?>(nil)
+            let work = Task {
+                defer { timer.withLockedValue { $0?.cancel() } }
                 do {
-                    return try await client.withConnection { connection in
-                        leased.withLockedValue { $0 = true }
+                    answer(.success(try await client.withConnection { connection in
+                        guard lease.withLockedValue({ $0.take() }) else { throw CancellationError() }
                         return try await body(connection)
-                    }
+                    }))
                 } catch {
-                    guard leased.withLockedValue({ $0 }) else { throw unreachable("\(error)") }
-                    throw error
+                    guard lease.withLockedValue({ $0 }) == .leased else {
+                        answer(.failure(SQLUnavailable(reason: "cannot connect to the database at \(place): \(error)")))
+                        return
+                    }
+                    answer(.failure(error))
                 }
             }
-            group.addTask {
-                try await Task.sleep(for: .milliseconds(Int(leaseSeconds * 1000)))
-                guard leased.withLockedValue({ $0 }) else { throw unreachable("no connection within \(Int(leaseSeconds)) s") }
-                try await Task.sleep(for: .milliseconds(Int((totalSeconds - leaseSeconds) * 1000)))
-                throw SQLUnavailable(reason: "the database at \(place) did not answer within \(Int(totalSeconds)) s")
-            }
-            defer { group.cancelAll() }
-            guard let result = try await group.next() else { throw CancellationError() }
-            return result
+            timer.withLockedValue { $0 = Task {
+                // Cancelled when the work ends first: nothing to give up then.
+                guard (try? await Task.sleep(for: .milliseconds(Int(leaseSeconds * 1000)))) != nil else { return }
+                guard lease.withLockedValue({ $0.abandon() }) else { return }
+                work.cancel()
+                answer(.failure(SQLUnavailable(reason: "cannot connect to the database at \(place): no connection within \(Int(leaseSeconds)) s")))
+            } }
+        }
+    }
+
+    /// Whether a caller's lease was taken in time, or given up.
+    enum LeaseState: Sendable {
+        case waiting, leased, abandoned
+
+        /// Takes the connection for the caller, unless the caller gave up.
+        mutating func take() -> Bool {
+            guard self == .waiting else { return false }
+            self = .leased
+            return true
+        }
+
+        /// Gives up waiting, unless the connection was already taken.
+        mutating func abandon() -> Bool {
+            guard self == .waiting else { return false }
+            self = .abandoned
+            return true
         }
     }
 
@@ -220,37 +254,5 @@ extension PostgresDatabase {
     /// quote tag, so they nest; the embedding tool refuses a script that uses this tag.
     static func block(_ script: String) -> String {
         "DO $migration$ BEGIN\n\(script)\nEND $migration$"
-    }
-}
-
-/// The database cannot serve just now (unreachable, restarting, locked past the timeout);
-/// nothing was changed, and the request may be retried.
-struct SQLUnavailable: Error, CustomStringConvertible {
-    let reason: String
-    var description: String { reason }
-}
-
-/// A statement PostgreSQL refused for another reason than availability (a constraint, a bug).
-struct SQLFailure: Error, CustomStringConvertible {
-    let reason: String
-    var description: String { "the database refused a statement: \(reason)" }
-}
-
-/// Runs work that must end by a deadline: past it, the work is cancelled and the caller gets
-/// `SQLUnavailable`.
-enum Deadline {
-    static func within<T: Sendable>(seconds: Double, what: String, _ work: @Sendable @escaping () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await work() }
-            group.addTask {
-                try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let result = first else {
-                throw SQLUnavailable(reason: "\(what) did not answer within \(Int(seconds)) s")
-            }
-            return result
-        }
     }
 }

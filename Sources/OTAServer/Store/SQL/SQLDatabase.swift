@@ -18,6 +18,13 @@ protocol SQLDatabase: Sendable {
     func holdsLeadership() async -> Bool
     /// Ends every connection (at shutdown, when nothing uses the database any more).
     func close() async
+    /// Wake-ups when another instance commits a change, or nil when the database has no
+    /// such signal (SQLite: one instance alone). Starts listening.
+    func changeNotifications() -> AsyncStream<Void>?
+}
+
+extension SQLDatabase {
+    func changeNotifications() -> AsyncStream<Void>? { nil }
 }
 
 /// One transaction in progress.
