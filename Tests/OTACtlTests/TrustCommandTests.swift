@@ -116,4 +116,25 @@ struct TrustCommandTests {
         #expect(expired.status == 2 && expired.stderr.contains("expired at"), "\(expired)")
         #expect(try ctl("release", "renew", "--key", "release.key", "--allow-older", "it lapsed over the holidays", environment: environment).status == 0)
     }
+
+    @Test("otactl release refuses to start release metadata over on a server it saw releases from, unless told why")
+    func releaseRefusesAServerThatLostItsReleases() throws {
+        let server = try TestServer(tuf: true)
+        try FileSystem.writeAtomically(try FileSystem.readFile(server.trustPath, limit: 1 << 20), to: dir.file("trust.json"))
+        try KeyFiles.writePrivateKey(server.key, to: dir.file("release.key"))
+        try server.publish(name: "digits", version: "1.0.0", files: ["model.onnx": [1, 2, 3]])
+        let environment = ["OTA_SERVER": server.url, "OTA_TOKEN": server.tokens[.admin]!, "OTA_TRUST": dir.file("trust.json")]
+        // This server has no release metadata, but this operator saw version 3 from it: a
+        // registry restored from before any release, or one that lost them.
+        try FileSystem.writeAtomically(Array(#"{"servers": {"\#(server.url)": {"targets_version": 3, "seen_at": "2026-12-01T00:00:00Z"}}}"#.utf8),
+                                       to: dir.file("trust.seen.json"))
+        let refused = try ctl("release", "add", "digits", "1.0.0", "--key", "release.key", environment: environment)
+        #expect(refused.status == 2, "\(refused)")
+        #expect(refused.stderr.contains("has no release metadata, but this tool saw version 3") && refused.stderr.contains("--allow-older"), "\(refused.stderr)")
+        #expect(try server.admin().trustSummary().targetsVersion == nil, "nothing was signed or published")
+        let allowed = try ctl("release", "add", "digits", "1.0.0", "--key", "release.key", "--allow-older", "registry rebuilt after the disk failure",
+                              environment: environment)
+        #expect(allowed.status == 0, "\(allowed)")
+        #expect(try server.admin().audit().entries.contains { $0.detail.contains("registry rebuilt after the disk failure") })
+    }
 }

@@ -16,7 +16,7 @@ struct BundleStore: Sendable {
 
     func contentSize(_ digest: SHA256Digest) async throws -> UInt64? {
         try await db.read { db in
-            try await db.value(Int64.self, "SELECT size FROM content WHERE digest = \(digest)").map(UInt64.init)
+            try await db.value(UInt64.self, "SELECT size FROM content WHERE digest = \(digest)")
         }
     }
 
@@ -69,7 +69,7 @@ struct BundleStore: Sendable {
     /// otherwise what is missing. A wrong size is an error (the manifest cannot match).
     private static func storageProblem(_ db: any SQLTransaction, _ file: Manifest.FileEntry) async throws -> String? {
         func storedSize(_ digest: SHA256Digest) async throws -> UInt64? {
-            try await db.value(Int64.self, "SELECT size FROM content WHERE digest = \(digest)").map(UInt64.init)
+            try await db.value(UInt64.self, "SELECT size FROM content WHERE digest = \(digest)")
         }
         if let size = try await storedSize(file.sha256) {
             guard size == file.size else {
@@ -103,7 +103,7 @@ struct BundleStore: Sendable {
             let rows = try await db.rows("SELECT \"offset\", length, chunk_digest FROM file_chunks WHERE file_digest = \(file) ORDER BY position")
             guard !rows.isEmpty else { return nil }
             return try rows.map { row in
-                Chunk(offset: UInt64(try row["offset"] as Int64), length: UInt64(try row["length"] as Int64), sha256: try row["chunk_digest"])
+                Chunk(offset: try row["offset"] as UInt64, length: try row["length"] as UInt64, sha256: try row["chunk_digest"])
             }
         }
     }
@@ -150,14 +150,14 @@ struct BundleStore: Sendable {
         var files: [AdminAPI.BundleFile]?
         if withFiles {
             files = try await db.rows("SELECT path, digest, size FROM bundle_files WHERE bundle_id = \(row.int64("id")) ORDER BY path").map {
-                AdminAPI.BundleFile(path: try $0.string("path"), size: UInt64(try $0.int64("size")), sha256: try $0["digest"])
+                AdminAPI.BundleFile(path: try $0.string("path"), size: try $0["size"] as UInt64, sha256: try $0["digest"])
             }
         }
         let metadata: String? = try row["metadata"]
         let health: String? = try row["health"]
         return AdminAPI.Bundle(
             name: try row["name"], version: try row["version"], kind: try row["kind"], digest: try row["digest"],
-            compatible: try row.json("compatible", as: [HardwareClass].self), size: UInt64(try row.int64("size")),
+            compatible: try row.json("compatible", as: [HardwareClass].self), size: try row["size"] as UInt64,
             signers: try row.json("signers", as: [String].self), created: try row["created"], publishedAt: try row["published_at"],
             metadata: try metadata.map { try JSONColumn.decode(JSONValue.self, from: $0) },
             files: files, health: try health.map { try JSONColumn.decode(Manifest.HealthCheck.self, from: $0) })

@@ -124,8 +124,7 @@ final class PostgresDatabase: SQLDatabase, Sendable {
                     try await transaction.run("COMMIT")
                     return result
                 } catch {
-                    // A connection that cannot roll back is closed by the pool when it fails.
-                    do { try await transaction.run("ROLLBACK") } catch { logger.warning("rollback failed: \(error)") }
+                    await Self.rollBack(transaction, logger: logger)
                     throw error
                 }
             }
@@ -199,6 +198,15 @@ final class PostgresDatabase: SQLDatabase, Sendable {
         }
     }
 
+    /// Rolls back; a connection that cannot roll back is closed, so that it never goes back
+    /// to the pool inside a transaction.
+    static func rollBack(_ transaction: PostgresTransaction, logger: Logger) async {
+        do { try await transaction.run("ROLLBACK") } catch {
+            logger.warning("rollback failed, closing the connection: \(error)")
+            try? await transaction.connection.close() // Closing a connection that failed may fail too: it is gone either way.
+        }
+    }
+
     /// Errors that mean "the database is away for now" become `SQLUnavailable` (answered 503);
     /// the rest stay as they are.
     static func mapped(_ error: any Error, location: PostgresLocation) -> any Error {
@@ -237,7 +245,7 @@ final class PostgresDatabase: SQLDatabase, Sendable {
                     }
                     try await transaction.run("COMMIT")
                 } catch {
-                    do { try await transaction.run("ROLLBACK") } catch { logger.warning("rollback failed: \(error)") }
+                    await Self.rollBack(transaction, logger: logger)
                     throw error
                 }
             }

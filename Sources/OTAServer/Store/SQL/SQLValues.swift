@@ -25,6 +25,16 @@ extension Int64: SQLBindable, SQLColumn {
     }
 }
 
+/// A size or offset: a negative one in a row is a decoding error, never a trap.
+extension UInt64: SQLColumn {
+    static func decode(_ value: SQLValue, column: String) throws -> UInt64 {
+        guard let size = UInt64(exactly: try Int64.decode(value, column: column)) else {
+            throw SQLDecodingError(description: "column \(column) is \(value), not a size")
+        }
+        return size
+    }
+}
+
 extension Int: SQLBindable, SQLColumn {
     var sqlValue: SQLValue { .integer(Int64(self)) }
     static func decode(_ value: SQLValue, column: String) throws -> Int { Int(try Int64.decode(value, column: column)) }
