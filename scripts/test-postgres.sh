@@ -8,8 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH
-# The suites: each `struct` right after an `@Suite(...)` line that names `.database`.
-suites=$(awk '/^@Suite\(.*\.database/ { tagged = 1; next } tagged && /^struct / { sub(/^struct /, ""); sub(/[ :{].*/, ""); print; tagged = 0 }' \
+# The suites: each `struct` whose `@Suite(...)` attribute (on one line or several) names `.database`.
+suites=$(awk '/^@Suite\(/ { attribute = ""; open = 1 } open { attribute = attribute $0 } open && /^struct / { if (attribute ~ /\.database/) { sub(/^struct /, ""); sub(/[ :{].*/, ""); print }; open = 0 }' \
   Tests/*/*.swift | sort -u | paste -sd '|')
 [ -n "$suites" ] || { echo "test-postgres: no suite is tagged .database" >&2; exit 1; }
 dir=$(mktemp -d /tmp/ota-pg.XXXXXX)

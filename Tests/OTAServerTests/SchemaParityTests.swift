@@ -8,8 +8,7 @@ import Testing
 /// twice; this holds them to one schema: the same tables, the same columns with the same
 /// types (through the type map below), nullability and primary keys, and the same unique
 /// constraints and foreign keys. Run in the PostgreSQL pass (scripts/test-postgres.sh).
-@Suite("Schema parity of SQLite and PostgreSQL", .enabled(if: TestServer.postgres != nil, "needs OTA_TEST_POSTGRES (scripts/test-postgres.sh)"),
-       .tags(.database))
+@Suite("Schema parity of SQLite and PostgreSQL", .tags(.database), .enabled(if: TestServer.postgres != nil, "needs OTA_TEST_POSTGRES"))
 struct SchemaParityTests {
     /// A column as both backends can state it.
     struct Column: Hashable, CustomStringConvertible {
