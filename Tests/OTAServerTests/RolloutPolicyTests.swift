@@ -7,18 +7,19 @@ import Testing
 struct RolloutPolicyTests {
     func plan(phases: [AdminAPI.Phase], current: Int = 0, autoAdvance: Bool = true, soak: Int = 60, ratio: Double = 0.95,
               thresholdCount: Int? = nil, thresholdPercent: Double? = nil, minFinished: Int = 10, soakStarted: Int64? = nil,
-              baseline: (Int, Int) = (0, 0)) -> DeploymentPlan {
+              baseline: (Int, Int) = (0, 0), phaseStarted: Int64 = 0) -> DeploymentPlan {
         DeploymentPlan(id: "dep_test", seq: 1, bundleID: 1, bundleName: "m", target: .everyCompatibleDevice, phases: phases,
-                       currentPhase: current, phaseStartedEpoch: 0, status: .active, pausedReason: nil, autoAdvance: autoAdvance,
+                       currentPhase: current, phaseStartedEpoch: phaseStarted, status: .active, pausedReason: nil, autoAdvance: autoAdvance,
                        soakSeconds: soak, successRatio: ratio, failureThresholdCount: thresholdCount,
                        failureThresholdPercent: thresholdPercent, failureMinFinished: minFinished, rateLimitPerMinute: nil,
                        soakStartedEpoch: soakStarted, failureBaseline: baseline.0, finishedBaseline: baseline.1,
                        phaseSecret: nil, createdAt: .earliest, createdBy: "")
     }
 
-    func counts(succeeded: Int = 0, failed: Int = 0, pending: Int = 0) -> AdminAPI.StateCounts {
+    func counts(succeeded: Int = 0, failed: Int = 0, pending: Int = 0, installing: Int = 0) -> AdminAPI.StateCounts {
         var counts = AdminAPI.StateCounts()
         counts.succeeded = succeeded
+        counts.installing = installing
         counts.failed = failed
         counts.pending = pending
         return counts
@@ -76,9 +77,11 @@ struct RolloutPolicyTests {
             return
         }
         #expect(reason == "1 of 10 finished devices failed (10.0% > 5%)")
-        // After a resume, only new failures count.
+        // After a resume, only new failures count: the accepted one neither pauses the phase
+        // nor holds it below its success ratio.
         let resumed = plan(phases: staged, thresholdPercent: 5, minFinished: 10, baseline: (1, 10))
-        #expect(RolloutPolicy.decide(resumed, counts: [0: counts(succeeded: 9, failed: 1)], now: 0) == .none)
+        #expect(RolloutPolicy.decide(resumed, counts: [0: counts(succeeded: 9, failed: 1)], now: 0) == .startSoak)
+        #expect(RolloutPolicy.decide(resumed, counts: [0: counts(succeeded: 9, failed: 2)], now: 0) == .none)
     }
 
     @Test("A failure count threshold pauses as soon as it is reached")
@@ -104,6 +107,40 @@ struct RolloutPolicyTests {
         // Downloads and installs do not count as success; neither does a manual rollout.
         #expect(RolloutPolicy.decide(plan(phases: staged, autoAdvance: false), counts: reached, now: 1000) == .none)
         #expect(RolloutPolicy.decide(plan(phases: staged, current: 3), counts: [3: counts(succeeded: 5)], now: 1000) == .none)
+    }
+
+    @Test("A phase whose devices all finished below the success ratio, too few to pass the threshold, pauses once it has soaked")
+    func finishedBelowRatioPauses() {
+        // Four devices of a 1% phase, one failed: 25% is not judged before ten finished, and
+        // 75% success can never reach 95%. Without a decision the rollout would wait forever.
+        let p = plan(phases: staged, thresholdPercent: 10, minFinished: 10, phaseStarted: 1000)
+        let ended = [0: counts(succeeded: 3, failed: 1)]
+        #expect(RolloutPolicy.decide(p, counts: ended, now: 1059) == .none, "devices of the share may still come during the soak")
+        #expect(RolloutPolicy.decide(p, counts: [0: counts(succeeded: 3, failed: 1, installing: 1)], now: 5000) == .none, "one is still installing")
+        #expect(RolloutPolicy.decide(p, counts: ended, now: 1060)
+                == .pause(reason: "phase 1 (1%) ended with 3 of 4 devices succeeded (75.0% < 95%): resume to accept its failures, or cancel"))
+        // Resuming accepts the failure: the phase advances on its successes.
+        let resumed = plan(phases: staged, thresholdPercent: 10, minFinished: 10, baseline: (1, 4), phaseStarted: 1000)
+        #expect(RolloutPolicy.decide(resumed, counts: ended, now: 1060) == .startSoak)
+        // Failures of earlier phases that were accepted do not excuse this phase's own.
+        let later = plan(phases: staged, current: 1, thresholdPercent: 10, minFinished: 10, baseline: (1, 4), phaseStarted: 1000)
+        guard case .pause = RolloutPolicy.decide(later, counts: [0: counts(succeeded: 3, failed: 1), 1: counts(succeeded: 8, failed: 1)], now: 1060) else {
+            Issue.record("a new failure in the next phase must be judged")
+            return
+        }
+    }
+
+    @Test("A percentage phase that holds no device of a small fleet advances after a wait; a canary phase waits for its devices")
+    func emptyPhaseAdvances() {
+        let wait = RolloutPolicy.emptyPhaseWaitSeconds
+        let p = plan(phases: staged, soak: 60, phaseStarted: 1000)
+        #expect(RolloutPolicy.decide(p, counts: [:], now: 1000 + wait - 1) == .none)
+        #expect(RolloutPolicy.decide(p, counts: [:], now: 1000 + wait) == .advance(to: 1, reason: "phase 1 (1%) held no device after \(wait)s"))
+        let long = plan(phases: staged, soak: 7200, phaseStarted: 1000)
+        #expect(RolloutPolicy.decide(long, counts: [:], now: 1000 + wait) == .none, "a soak longer than the wait is waited")
+        let canary = plan(phases: [.devices(["cam-7"]), .percent(100)], phaseStarted: 1000)
+        #expect(RolloutPolicy.decide(canary, counts: [:], now: 1_000_000) == .none)
+        #expect(RolloutPolicy.decide(plan(phases: staged, autoAdvance: false, phaseStarted: 1000), counts: [:], now: 1_000_000) == .none)
     }
 
     @Test("Phase buckets are keyed by the deployment's secret: without it, nobody can tell which ids land in the first phase")

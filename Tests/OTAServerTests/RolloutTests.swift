@@ -19,7 +19,8 @@ struct RolloutTests {
 
     // 20% rather than 10%: phases are drawn by a keyed hash, and a 100-device phase drawn from a
     // 10%-failing fleet holds 5% or fewer failures about one run in twenty, which is a healthy
-    // phase by this policy. At 20% that is about one in 50,000.
+    // phase by this policy. At 20% that is about one in 50,000. With one finished device enough
+    // to judge, the threshold (not a small first phase ending below its success ratio) pauses.
     @Test("With 20% of devices failing and a 5% threshold, the rollout pauses in its first phases and never reaches the rest")
     func failingRolloutPauses() throws {
         let server = try TestServer()
@@ -27,7 +28,7 @@ struct RolloutTests {
         let created = try server.admin(.operator).createDeployment(.init(
             bundleName: "m", version: "2.0.0", target: .everyCompatibleDevice,
             phases: [.percent(1), .percent(10), .percent(50), .percent(100)],
-            autoAdvance: true, soakSeconds: 3, successRatio: 0.95, failureThresholdPercent: 5, failureMinFinished: 5))
+            autoAdvance: true, soakSeconds: 3, successRatio: 0.95, failureThresholdPercent: 5, failureMinFinished: 1))
         _ = try simulate(server, devices: 1000, failureRate: 0.2)
         let status = try server.admin().deployment(created.id)
         #expect(status.status == .paused)

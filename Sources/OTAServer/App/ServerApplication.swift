@@ -84,7 +84,7 @@ public enum ServerApplication {
 
         let metrics = ServerMetrics()
         let devices = DeviceStore(db: db)
-        let deployments = DeploymentStore(db: db)
+        let deployments = DeploymentStore(db: db, clock: clock)
         let bundles = BundleStore(db: db)
         let events = EventStore(db: db)
         let fleet = try Fleet(stores: .init(devices: devices, deployments: deployments, bundles: bundles, events: events), db: db,
