@@ -50,12 +50,14 @@ start_server() { # start_server DATA TRUST [extra args] -> SERVER_PID, SERVER_UR
   echo "ota-server did not start" >&2; cat "$OUT/server.log" >&2; return 1
 }
 
-write_agent_config() { # write_agent_config WORK DEVICE_ID: WORK/agent.json for a device of hardware bench-hw
-  local work=$1 device=$2 enroll
+write_agent_config() { # write_agent_config WORK DEVICE_ID [CONTENT_HOST]: WORK/agent.json for a device of hardware bench-hw
+  # CONTENT_HOST: an object store the device may follow redirects to (a legacy root's unsigned
+  # answers cannot name one).
+  local work=$1 device=$2 hosts=${3:+, \"content_hosts\": [\"$3\"]} enroll
   enroll=$("$BIN/otactl" enroll-token create --auto-accept 2>/dev/null)
   cat > "$work/agent.json" <<JSON
 {"server_url": "$SERVER_URL", "device_id": "$device", "hardware": "bench-hw", "enrollment_token": "$enroll",
  "trust_root": "$work/trust.json", "state_dir": "$work/state", "allow_insecure_http": true,
- "health_command": ["/bin/true"]}
+ "health_command": ["/bin/true"]$hosts}
 JSON
 }

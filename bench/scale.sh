@@ -75,8 +75,8 @@ two_rps=$(python3 -c "print(f'{$(rps "$work/two-a.wrk") + $(rps "$work/two-b.wrk
 # Publishing a 64 MiB model and one agent downloading it: content folder, then object storage.
 head -c $((64 << 20)) /dev/urandom > "$work/big/model.onnx"
 "$BIN/otactl" bundle create "$work/big" --name big --version 1.0.0 --kind model --compatible bench-hw --no-chunks --key "$work/key.key" -o "$work/big.otab" > /dev/null
-publish_and_download() { # publish_and_download NAME [server args]: sets PUBLISH_S, DOWNLOAD_S
-  local name=$1; shift
+publish_and_download() { # publish_and_download NAME CONTENT_HOST [server args]: sets PUBLISH_S, DOWNLOAD_S
+  local name=$1 host=$2; shift 2
   rm -rf "$work/$name" "$work/$name-agent" && mkdir -p "$work/$name-agent"
   OTA_TOKEN=$("$BIN/ota-server" token create --data "$work/$name" --role admin 2>/dev/null)
   start_server "$work/$name" "$work/trust.json" "$@"
@@ -85,7 +85,7 @@ publish_and_download() { # publish_and_download NAME [server args]: sets PUBLISH
   "$BIN/otactl" publish "$work/big.otab" > /dev/null
   PUBLISH_S=$(python3 -c "print(f'{$(date +%s.%N) - $start:.2f}')")
   cp "$work/trust.json" "$work/$name-agent/trust.json"
-  write_agent_config "$work/$name-agent" "bench-$name"
+  write_agent_config "$work/$name-agent" "bench-$name" "$host"
   "$BIN/ota-agent" once --config "$work/$name-agent/agent.json" --quiet
   "$BIN/otactl" deployments create big 1.0.0 --all > /dev/null
   start=$(date +%s.%N)
@@ -93,14 +93,14 @@ publish_and_download() { # publish_and_download NAME [server args]: sets PUBLISH
   DOWNLOAD_S=$(python3 -c "print(f'{$(date +%s.%N) - $start:.2f}')")
   stop_server
 }
-publish_and_download local
+publish_and_download local ""
 local_publish=$PUBLISH_S local_download=$DOWNLOAD_S
 moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 .venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" > "$work/moto.log" 2>&1 & MOTO_PID=$!
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$moto_port/" && break; sleep 0.2; done
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret
 curl -s -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -X PUT "http://127.0.0.1:$moto_port/bench"
-publish_and_download s3 --content-store s3://bench/ota --s3-endpoint "http://127.0.0.1:$moto_port"
+publish_and_download s3 "127.0.0.1:$moto_port" --content-store s3://bench/ota --s3-endpoint "http://127.0.0.1:$moto_port"
 
 echo
 echo "scale benchmark: $DEVICES devices, release build, one run"

@@ -9,7 +9,7 @@ python_packages=()
 for group in "$@"; do
   case "$group" in
     build) apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config) ;;
-    test)  apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config openssl sqlite3 curl python3-venv chromium postgresql nginx-light)
+    test)  apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config openssl sqlite3 curl python3-venv chromium postgresql nginx-light swupdate cpio)
            python_packages+=(schemathesis onnxruntime numpy tuf cryptography 'moto[server]') ;;
     demo)  apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config python3-venv curl)
            python_packages+=(onnxruntime numpy) ;;

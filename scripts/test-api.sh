@@ -117,6 +117,7 @@ legacy_device() { # legacy_device ID -> prints its bearer token
 }
 device_token=$(legacy_device sensor-01)
 legacy_device victim-01 >/dev/null
+ddi_token=$("$bin/otactl" devices add-ddi ddi-01 --hardware api-test-hw --tag lab --json | json_field token)
 
 deployment=$("$bin/otactl" deployments create demo-model 1.0.0 --all --json | json_field id)
 spare_deployment=$("$bin/otactl" deployments create demo-model 1.1.0-rc.1 --devices victim-01 \
@@ -154,10 +155,13 @@ cache = { enabled = false }
 [auth.openapi]
 adminToken = { bearer = "$admin_token" }
 deviceToken = { bearer = "$device_token" }
+ddiTargetToken = { api_key = "TargetToken $ddi_token" }
 
 [dictionaries]
 content = { values = [$(quoted $digests $empty_digest)] }
 devices = { values = ["sensor-01"] }
+ddi-tenants = { values = ["default", "DEFAULT"] }
+ddi-devices = { values = ["ddi-01"] }
 victims = { values = ["victim-01"] }
 deployments = { values = [$(quoted "$deployment" "$spare_deployment")] }
 spare-deployments = { values = [$(quoted "$spare_deployment")] }
@@ -258,6 +262,16 @@ checks = { positive_data_acceptance = { expected-statuses = ["2xx", "400", "401"
 [[operations]]
 include-operation-id = "importDevices"
 checks = { positive_data_acceptance = { expected-statuses = ["2xx", "400", "401", "403", "409"] } }
+
+[[operations]]
+include-operation-id = ["ddiPoll", "ddiDeploymentBase", "ddiCancelAction", "ddiInstalledBase", "ddiArtifact", "ddiArtifactHead"]
+parameters = { "path.tenant" = { dictionary = "ddi-tenants", probability = 0.8 }, "path.controllerId" = { dictionary = "ddi-devices", probability = 0.8 } }
+checks = { positive_data_acceptance = { expected-statuses = ["2xx", "400", "401", "404", "416"] } }
+
+[[operations]]
+include-operation-id = ["ddiFeedback", "ddiCancelFeedback", "ddiConfigData"]
+parameters = { "path.tenant" = { dictionary = "ddi-tenants", probability = 0.8 }, "path.controllerId" = { dictionary = "ddi-devices", probability = 0.8 } }
+checks = { positive_data_acceptance = { expected-statuses = ["2xx", "400", "401", "404", "409", "410"] } }
 EOF
 
 # Every check, unsupported_method included (405 with Allow: Sources/OTAServer/HTTP/MethodCheckingRouter.swift).

@@ -99,6 +99,9 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup(title: "Content store")
     var content: ContentStoreOptions
 
+    @OptionGroup(title: "hawkBit DDI (devices that keep SWUpdate or RAUC)")
+    var ddi: DDIOptions
+
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("give both --tls-cert and --tls-key, or neither") }
         guard (1...86_400).contains(pollInterval) else { throw ValidationError("--poll-interval must be 1 to 86400 seconds") }
@@ -134,6 +137,7 @@ struct Serve: AsyncParsableCommand {
         }
         configuration.timestampLifetimeSeconds = lifetime
         configuration.content = try content.setting()
+        configuration.ddi = try ddi.settings()
         configuration.databaseBusyTimeoutSeconds = databaseTimeout
         configuration.changePollMilliseconds = changePoll.map { Int($0 * 1000) }
         configuration.trustedProxies = trustedProxy.compactMap(IPNetwork.init)

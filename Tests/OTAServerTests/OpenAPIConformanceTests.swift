@@ -49,12 +49,18 @@ struct OpenAPIConformanceTests {
         entry("ReleasedBundle", AdminAPI.ReleasedBundle.self), entry("PhaseQuality", AdminAPI.PhaseQuality.self),
         entry("VersionMetrics", AdminAPI.VersionMetrics.self), entry("MetricComparison", AdminAPI.MetricComparison.self),
         entry("GateCheck", AdminAPI.GateCheck.self), entry("Distribution", AdminAPI.Distribution.self),
+        entry("DDIDeviceRequest", AdminAPI.DDIDeviceRequest.self), entry("DDIToken", AdminAPI.DDIToken.self),
+        entry("DDIBase", DDI.Base.self), entry("DDILink", DDI.Link.self), entry("DDIDeploymentBase", DDI.DeploymentBase.self),
+        entry("DDIChunk", DDI.Chunk.self), entry("DDIArtifact", DDI.Artifact.self), entry("DDICancelAction", DDI.CancelAction.self),
+        entry("DDIFeedback", DDI.Feedback.self), entry("DDIStatus", DDI.Status.self), entry("DDIConfigData", DDI.ConfigData.self),
     ]
 
     /// The enums of the document and the Swift enums they are.
     static let enums: [(schema: String, values: [String])] = [
         ("DeviceStatus", DeviceAPI.DeviceStatus.allCases.map(\.rawValue)), ("UpdateState", DeviceAPI.UpdateState.allCases.map(\.rawValue)),
-        ("DeviceState", DeviceUpdateState.allCases.map(\.rawValue)),
+        ("DeviceState", DeviceUpdateState.allCases.map(\.rawValue)), ("DeviceProtocol", DeviceProtocol.allCases.map(\.rawValue)),
+        ("DDIHandling", DDI.Handling.allCases.map(\.rawValue)), ("DDIExecution", DDI.Execution.allCases.map(\.rawValue)),
+        ("DDIFinished", DDI.Finished.allCases.map(\.rawValue)),
     ]
 
     /// Values a rule across fields needs, which the schema alone cannot say.

@@ -154,7 +154,7 @@ struct OpenAPIDocumentTests {
         }
     }
 
-    @Test("Device routes declare the session signature (or a legacy device token); open routes declare no security")
+    @Test("Device routes declare the session signature (or a legacy device token), DDI routes the target token (or the gateway's); open routes declare no security")
     func deviceOperationsUseDeviceToken() throws {
         var byOperation: [Operation: DocumentOperation] = [:]
         for entry in try Self.documentOperations() {
@@ -167,6 +167,7 @@ struct OpenAPIDocumentTests {
             switch route.access {
             case .device: #expect(entry.security == ["deviceSignature", "deviceToken"], "\(route.operation) declares \(entry.security)")
             case .anyone: #expect(entry.security.isEmpty, "\(route.operation) is open to anyone but declares \(entry.security)")
+            case .ddi: #expect(entry.security == ["ddiTargetToken", "ddiGatewayToken"], "\(route.operation) declares \(entry.security)")
             case .metrics, .admin: break
             }
         }

@@ -109,22 +109,26 @@ struct RolloutPolicyTests {
         #expect(RolloutPolicy.decide(plan(phases: staged, current: 3), counts: [3: counts(succeeded: 5)], now: 1000) == .none)
     }
 
-    @Test("A phase whose devices all finished below the success ratio, too few to pass the threshold, pauses once it has soaked")
+    @Test("A phase whose devices all finished below the success ratio, too few to pass the threshold, pauses once it has settled")
     func finishedBelowRatioPauses() {
         // Four devices of a 1% phase, one failed: 25% is not judged before ten finished, and
         // 75% success can never reach 95%. Without a decision the rollout would wait forever.
+        let settle = RolloutPolicy.settleSeconds
         let p = plan(phases: staged, thresholdPercent: 10, minFinished: 10, phaseStarted: 1000)
         let ended = [0: counts(succeeded: 3, failed: 1)]
-        #expect(RolloutPolicy.decide(p, counts: ended, now: 1059) == .none, "devices of the share may still come during the soak")
+        #expect(RolloutPolicy.decide(p, counts: ended, now: 1000 + settle - 1) == .none, "devices of the share may still come")
         #expect(RolloutPolicy.decide(p, counts: [0: counts(succeeded: 3, failed: 1, installing: 1)], now: 5000) == .none, "one is still installing")
-        #expect(RolloutPolicy.decide(p, counts: ended, now: 1060)
+        #expect(RolloutPolicy.decide(p, counts: ended, now: 1000 + settle)
                 == .pause(reason: "phase 1 (1%) ended with 3 of 4 devices succeeded (75.0% < 95%): resume to accept its failures, or cancel"))
         // Resuming accepts the failure: the phase advances on its successes.
         let resumed = plan(phases: staged, thresholdPercent: 10, minFinished: 10, baseline: (1, 4), phaseStarted: 1000)
-        #expect(RolloutPolicy.decide(resumed, counts: ended, now: 1060) == .startSoak)
+        #expect(RolloutPolicy.decide(resumed, counts: ended, now: 1000 + settle) == .startSoak)
+        // A phase whose every device failed, all accepted, neither advances nor pauses again.
+        let allAccepted = plan(phases: staged, thresholdPercent: 10, minFinished: 10, baseline: (4, 4), phaseStarted: 1000)
+        #expect(RolloutPolicy.decide(allAccepted, counts: [0: counts(failed: 4)], now: 1000 + settle) == .none)
         // Failures of earlier phases that were accepted do not excuse this phase's own.
         let later = plan(phases: staged, current: 1, thresholdPercent: 10, minFinished: 10, baseline: (1, 4), phaseStarted: 1000)
-        guard case .pause = RolloutPolicy.decide(later, counts: [0: counts(succeeded: 3, failed: 1), 1: counts(succeeded: 8, failed: 1)], now: 1060) else {
+        guard case .pause = RolloutPolicy.decide(later, counts: [0: counts(succeeded: 3, failed: 1), 1: counts(succeeded: 8, failed: 1)], now: 1000 + settle) else {
             Issue.record("a new failure in the next phase must be judged")
             return
         }
@@ -132,7 +136,7 @@ struct RolloutPolicyTests {
 
     @Test("A percentage phase that holds no device of a small fleet advances after a wait; a canary phase waits for its devices")
     func emptyPhaseAdvances() {
-        let wait = RolloutPolicy.emptyPhaseWaitSeconds
+        let wait = RolloutPolicy.settleSeconds
         let p = plan(phases: staged, soak: 60, phaseStarted: 1000)
         #expect(RolloutPolicy.decide(p, counts: [:], now: 1000 + wait - 1) == .none)
         #expect(RolloutPolicy.decide(p, counts: [:], now: 1000 + wait) == .advance(to: 1, reason: "phase 1 (1%) held no device after \(wait)s"))

@@ -36,7 +36,8 @@ final class AgentContext {
         switch kind {
         case .model:
             return ModelInstaller(layout: layout, reloadCommand: config.reloadCommand, crash: environment.crash)
-        case .firmware, .handler:
+        case .firmware, .handler, .swupdate, .rauc:
+            // The server offers client images only to DDI devices; a handler could take one.
             guard let handler = config.handlers?[kind.name] else { throw UpdateProblem.noHandler(kind) }
             return HandlerInstaller(handler: handler, layout: layout, timeoutSeconds: max(config.healthTimeout, 600))
         }

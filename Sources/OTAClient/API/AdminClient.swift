@@ -111,6 +111,15 @@ public final class AdminClient {
         try api.call("POST", "/api/v1/devices/import", body: AdminAPI.DeviceImportRequest(devices: devices))
     }
 
+    /// Adds a device on hawkBit's DDI API; the answer holds its token, shown once.
+    public func addDDIDevice(_ request: AdminAPI.DDIDeviceRequest) throws -> AdminAPI.DDIToken {
+        try api.call("POST", "/api/v1/devices/ddi", body: request)
+    }
+
+    public func rotateDDIToken(_ id: DeviceID) throws -> AdminAPI.DDIToken {
+        try api.call("POST", "/api/v1/devices/\(APIClient.escape(id.rawValue))/ddi-token")
+    }
+
     public func createEnrollmentToken(_ request: AdminAPI.EnrollmentTokenCreateRequest) throws -> AdminAPI.EnrollmentToken {
         try api.call("POST", "/api/v1/enrollment-tokens", body: request)
     }

@@ -385,16 +385,19 @@ public enum AdminAPI {
         public var trust: DeviceAPI.TrustReport?
         /// The trust report shows a problem or expired release metadata.
         public var trustStale: Bool
+        /// `ota-agent`, or a device's own client on hawkBit's DDI API.
+        public var `protocol`: DeviceProtocol
 
         enum CodingKeys: String, CodingKey {
-            case id, hardware, tags, group, attributes, state, installed, status, trust
+            case id, hardware, tags, group, attributes, state, installed, status, trust, `protocol`
             case registeredAt = "registered_at", lastSeen = "last_seen", keyID = "key_id", trustStale = "trust_stale"
         }
 
         public init(id: DeviceID, hardware: HardwareClass, tags: [Tag], group: GroupName?, attributes: [String: String],
                     registeredAt: Timestamp, lastSeen: Timestamp?, state: DeviceUpdateState, installed: [DeviceAPI.InstalledBundle],
                     status: DeviceAPI.DeviceStatus = .accepted, keyID: String? = nil, trust: DeviceAPI.TrustReport? = nil,
-                    now: Timestamp) {
+                    protocol: DeviceProtocol = .agent, now: Timestamp) {
+            self.protocol = `protocol`
             self.trust = trust
             self.trustStale = trust?.isStale(at: now) ?? false
             self.status = status
@@ -608,6 +611,38 @@ public enum AdminAPI {
     public struct DeviceImportResponse: Codable, Equatable, Sendable {
         public var imported: Int
         public init(imported: Int) { self.imported = imported }
+    }
+
+    /// A device that keeps its own update client and speaks hawkBit's DDI API: it is accepted at
+    /// once and authenticates with the token the answer holds.
+    public struct DDIDeviceRequest: Codable, Equatable, Sendable {
+        public var deviceID: DeviceID
+        public var hardware: HardwareClass
+        public var tags: [Tag]?
+        public var group: GroupName?
+
+        enum CodingKeys: String, CodingKey { case deviceID = "device_id", hardware, tags, group }
+
+        public init(deviceID: DeviceID, hardware: HardwareClass, tags: [Tag]? = nil, group: GroupName? = nil) {
+            self.deviceID = deviceID
+            self.hardware = hardware
+            self.tags = tags
+            self.group = group
+        }
+    }
+
+    /// A DDI device's token, shown once: the server keeps only its hash.
+    public struct DDIToken: Codable, Equatable, Sendable {
+        public var deviceID: DeviceID
+        /// For the client's configuration (`Authorization: TargetToken <token>`).
+        public var token: String
+
+        enum CodingKeys: String, CodingKey { case deviceID = "device_id", token }
+
+        public init(deviceID: DeviceID, token: String) {
+            self.deviceID = deviceID
+            self.token = token
+        }
     }
 
     /// Moves a device to a new key (re-provisioning); its history stays.

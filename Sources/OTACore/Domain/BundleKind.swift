@@ -4,6 +4,10 @@
 public enum BundleKind: Hashable, Sendable, Codable, CustomStringConvertible, Comparable, ExpressibleByStringLiteral {
     case model
     case firmware
+    /// A SWUpdate image (`.swu`) that a device's own SWUpdate installs, fetched over hawkBit DDI.
+    case swupdate
+    /// A RAUC bundle (`.raucb`) that a device's own RAUC installs, fetched over hawkBit DDI.
+    case rauc
     /// Another kind, installed by the device's handler of this name.
     case handler(String)
 
@@ -11,6 +15,8 @@ public enum BundleKind: Hashable, Sendable, Codable, CustomStringConvertible, Co
         switch name {
         case "model": self = .model
         case "firmware": self = .firmware
+        case "swupdate": self = .swupdate
+        case "rauc": self = .rauc
         default:
             if let problem = SafeName.problem(with: name, what: "kind") { throw InvalidName(problem) }
             self = .handler(name)
@@ -26,6 +32,8 @@ public enum BundleKind: Hashable, Sendable, Codable, CustomStringConvertible, Co
         switch self {
         case .model: return "model"
         case .firmware: return "firmware"
+        case .swupdate: return "swupdate"
+        case .rauc: return "rauc"
         case .handler(let name): return name
         }
     }
@@ -34,6 +42,19 @@ public enum BundleKind: Hashable, Sendable, Codable, CustomStringConvertible, Co
 
     /// Whether the agent installs it itself (a model) rather than through a handler.
     public var isModel: Bool { self == .model }
+
+    /// Whether a device's own update client installs it (over hawkBit DDI) rather than
+    /// `ota-agent`: such bundles go only to DDI devices, and other bundles never do.
+    public var isClientImage: Bool { self == .swupdate || self == .rauc }
+
+    /// The file name ending a client image must have (its client refuses anything else).
+    public var imageExtension: String? {
+        switch self {
+        case .swupdate: return ".swu"
+        case .rauc: return ".raucb"
+        default: return nil
+        }
+    }
 
     /// The handler a device needs for it, if any (a model needs none).
     public var handlerName: String? { isModel ? nil : name }

@@ -18,6 +18,12 @@ public enum DeviceUpdateState: String, Codable, CaseIterable, Sendable {
     public init(_ step: DeviceAPI.UpdateState) { self = DeviceUpdateState(rawValue: step.rawValue)! }
 }
 
+/// How a device talks to the server: `ota-agent` on the device API, or a device's own update
+/// client (SWUpdate, RAUC) on hawkBit's DDI API.
+public enum DeviceProtocol: String, Codable, CaseIterable, Sendable {
+    case agent, ddi
+}
+
 /// Who did something the audit log records: an admin-API role, or the server itself.
 public enum AuditRole: String, Codable, CaseIterable, Sendable {
     case viewer, publisher, `operator`, admin
@@ -36,6 +42,7 @@ public enum AuditAction: String, Codable, CaseIterable, Sendable {
     case deviceRegister = "device.register", deviceAccept = "device.accept", deviceReject = "device.reject"
     case deviceUpdate = "device.update", deviceDelete = "device.delete", deviceImport = "device.import"
     case deviceRekey = "device.rekey", deviceBindKey = "device.bind_key"
+    case deviceAddDDI = "device.add_ddi", deviceRotateToken = "device.rotate_token"
     case enrollmentTokenCreate = "enrollment_token.create", enrollmentTokenRevoke = "enrollment_token.revoke"
     case trustRootPublish = "trust.root.publish", trustReleasePublish = "trust.release.publish"
 

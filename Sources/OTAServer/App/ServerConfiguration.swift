@@ -49,6 +49,8 @@ public struct ServerConfiguration: Sendable {
     /// How often the change feed is read whatever happens; nil: every 5 s on PostgreSQL
     /// (whose notifications wake the reader at once), twice a second on SQLite.
     public var changePollMilliseconds: Int?
+    /// The hawkBit DDI API for devices that keep their own update client.
+    public var ddi = DDISettings()
 
     public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 8080, trustRootPath: String,
                 tlsCertificatePath: String? = nil, tlsKeyPath: String? = nil, pollIntervalSeconds: Int = 60,

@@ -35,7 +35,7 @@ enum ServerRoutes {
         SystemController.routes.map(\.info) + DeviceEnrollmentController.anonymousRoutes.map(\.info)
             + DeviceEnrollmentController.deviceRoutes.map(\.info) + CheckinController.routes.map(\.info) + ContentController.routes.map(\.info)
             + PublishingController.routes.map(\.info) + DeploymentController.routes.map(\.info) + DeviceAdminController.routes.map(\.info)
-            + FleetAdminController.routes.map(\.info) + TrustController.routes.map(\.info)
+            + FleetAdminController.routes.map(\.info) + TrustController.routes.map(\.info) + DDIController.routes.map(\.info)
     }
 
     static func register(on router: Router<ServerRequestContext>, _ s: ServerServices) {
@@ -47,6 +47,8 @@ enum ServerRoutes {
         let auth = RouteAuth(
             device: DeviceAuthentication(directory: fleet.directory, sessions: s.sessions, legacyDeviceTokens: s.configuration.legacyDeviceTokens,
                                          clock: s.clock),
+            ddi: DDIAuthMiddleware(directory: fleet.directory, devices: s.devices, settings: s.configuration.ddi,
+                                   scheme: s.configuration.tlsCertificatePath == nil ? "http" : "https", connections: s.connections),
             tokens: s.tokens, connections: s.connections, metricsNeedToken: s.configuration.metricsNeedToken)
         auth.add(SystemController(db: s.db, metrics: s.metrics), SystemController.routes, to: router)
         auth.add(enrollment, DeviceEnrollmentController.anonymousRoutes, to: router)
@@ -62,11 +64,16 @@ enum ServerRoutes {
                  PublishingController.routes, to: router)
         auth.add(DeploymentController(deployments: s.deployments, bundles: s.bundles, trust: s.trust, coherence: fleet.coherence, logger: s.logger),
                  DeploymentController.routes, to: router)
-        auth.add(DeviceAdminController(devices: s.devices, writeBehind: fleet.writeBehind, coherence: fleet.coherence),
+        auth.add(DeviceAdminController(devices: s.devices, writeBehind: fleet.writeBehind, coherence: fleet.coherence, clock: s.clock),
                  DeviceAdminController.routes, to: router)
         auth.add(FleetAdminController(tokens: s.tokens, quality: s.quality, db: s.db), FleetAdminController.routes, to: router)
         auth.add(TrustController(trust: s.trust, devices: s.devices, coherence: fleet.coherence, db: s.db, logger: s.logger, clock: s.clock),
                  TrustController.routes, to: router)
+        let ddi = DDIService(checkins: fleet.checkins, rollouts: fleet.rollouts, cache: fleet.cache, store: DDIStore(db: s.db), devices: s.devices,
+                             bundles: s.bundles, storedFiles: StoredFiles(content: s.content, bundles: s.bundles), content: s.content, trust: s.trust,
+                             settings: s.configuration.ddi, pollIntervalSeconds: s.configuration.pollIntervalSeconds, clock: s.clock)
+        auth.add(DDIController(ddi: ddi, files: FileResponse(content: s.content, metrics: s.metrics), quotas: s.quotas, metrics: s.metrics, clock: s.clock),
+                 DDIController.routes, to: router)
     }
 }
 
@@ -75,6 +82,7 @@ enum ServerRoutes {
 /// `AdminContext`, so that a handler can only be reached by the caller its context names.
 struct RouteAuth: Sendable {
     let device: DeviceAuthentication
+    let ddi: DDIAuthMiddleware
     let tokens: TokenStore
     let connections: ConnectionGate
     let metricsNeedToken: Bool
@@ -91,6 +99,14 @@ struct RouteAuth: Sendable {
     func add<C: Sendable>(_ controller: C, _ routes: [Route<C, DeviceContext>], to router: Router<ServerRequestContext>) {
         let group = router.group().add(middleware: DeviceAuthMiddleware(authentication: device, connections: connections))
             .group(context: DeviceContext.self)
+        for route in routes {
+            let handler = route.handler(controller)
+            group.on(RouterPath(route.path), method: route.method) { request, context in try await handler(request, context) }
+        }
+    }
+
+    func add<C: Sendable>(_ controller: C, _ routes: [Route<C, DDIContext>], to router: Router<ServerRequestContext>) {
+        let group = router.group().add(middleware: ddi).group(context: DDIContext.self)
         for route in routes {
             let handler = route.handler(controller)
             group.on(RouterPath(route.path), method: route.method) { request, context in try await handler(request, context) }

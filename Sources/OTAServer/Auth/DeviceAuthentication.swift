@@ -40,7 +40,8 @@ struct DeviceAuthentication: Sendable {
         guard legacyDeviceTokens else {
             throw APIError.unauthorized("device bearer tokens are no longer accepted; the device must use its key (upgrade ota-agent)")
         }
-        guard let identity = try await directory.authenticate(secret: secret) else {
+        // A DDI device's token opens the DDI API only.
+        guard let identity = try await directory.authenticate(secret: secret), identity.protocol == .agent else {
             throw APIError.unauthorized("the device token is not valid; the device may have been deleted, or it now uses its key")
         }
         return DeviceCaller(identity: identity, contentDigest: nil)

@@ -16,4 +16,7 @@ public struct DeviceIdentity: Sendable, Equatable {
     public let hardware: HardwareClass
     public let tags: Set<Tag>
     public let group: GroupName?
+    /// The API it speaks: what it is offered (agents never get client images, DDI devices
+    /// only those) and where its token is accepted.
+    public var `protocol`: DeviceProtocol = .agent
 }

@@ -6,6 +6,7 @@ enum Secret {
     static let adminPrefix = "ota_adm_"
     static let devicePrefix = "ota_dev_"
     static let enrollmentPrefix = "ota_enr_"
+    static let ddiPrefix = "ota_ddi_"
 
     static func make(prefix: String) -> (secret: String, hash: String) {
         let secret = SecureRandom.token(prefix: prefix)
@@ -21,10 +22,14 @@ enum Secret {
 
     /// The secret in an `Authorization: Bearer …` header, if well-formed. On every request,
     /// so it works on bytes.
-    static func bearer(_ header: String?) -> String? {
+    static func bearer(_ header: String?) -> String? { credential(header, scheme: "bearer") }
+
+    /// The secret after `scheme` (matched without regard to case, as HTTP asks) in an
+    /// `Authorization` header: `TargetToken` and `GatewayToken` for hawkBit's DDI clients.
+    static func credential(_ header: String?, scheme name: String) -> String? {
         guard let header, header.utf8.count < 512 else { return nil }
         var bytes = Substring(header).utf8[...]
-        let scheme = Array("bearer".utf8)
+        let scheme = Array(name.lowercased().utf8)
         guard bytes.count > scheme.count + 1,
               zip(bytes.prefix(scheme.count), scheme).allSatisfy({ $0 | 0x20 == $1 }),
               bytes.dropFirst(scheme.count).first == UInt8(ascii: " ") else { return nil }

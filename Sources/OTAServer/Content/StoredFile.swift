@@ -66,6 +66,26 @@ struct StoredFile: Sendable {
         return hasher.finalize()
     }
 
+    /// The SHA-1 and MD5 of the file, for DDI clients that check only those. Also checks the
+    /// SHA-256 as it goes: a store that returns other bytes is an error, not a hash.
+    func legacyDigests(in content: any ContentStore, expecting expected: SHA256Digest) async throws -> LegacyDigests {
+        let hasher = SHA256Hasher()
+        let legacy = LegacyDigests.Hasher()
+        var offset: UInt64 = 0
+        while offset < size {
+            let length = min(Self.checkReadSize, size - offset)
+            let buffer = try await content.read(slices(of: offset...(offset + length - 1)))
+            guard buffer.readableBytes == Int(length) else { throw ContentError.storage("the stored file holds fewer bytes than recorded") }
+            buffer.withUnsafeReadableBytes { bytes in
+                hasher.update(bytes)
+                legacy.update(bytes)
+            }
+            offset += length
+        }
+        guard hasher.finalize() == expected else { throw ContentError.storage("the stored bytes of \(expected.short) do not match its SHA-256") }
+        return legacy.finish()
+    }
+
     /// The index of the first of `chunks` whose bytes in this file do not match its SHA-256.
     func firstMismatch(_ chunks: [Chunk], in content: any ContentStore) async throws -> Int? {
         var index = 0

@@ -9,6 +9,7 @@ struct DeviceAdminController: Sendable {
     let devices: DeviceStore
     let writeBehind: CheckinWriteBehind
     let coherence: FleetCoherence
+    let clock: any DomainClock
 
     static let routes: [Route<Self, AdminContext>] = [
         .admin(.viewer, .get, "api/v1/devices", Self.list),
@@ -20,6 +21,8 @@ struct DeviceAdminController: Sendable {
         .admin(.operator, .post, "api/v1/devices/:id/reject", Self.reject),
         .admin(.operator, .put, "api/v1/devices/:id/key", Self.rekey),
         .admin(.operator, .post, "api/v1/devices/import", Self.importDevices),
+        .admin(.operator, .post, "api/v1/devices/ddi", Self.addDDI),
+        .admin(.operator, .post, "api/v1/devices/:id/ddi-token", Self.rotateDDIToken),
     ]
 
     func list(_ request: Request, _ context: AdminContext) async throws -> Response {
@@ -70,6 +73,22 @@ struct DeviceAdminController: Sendable {
         let body = try await request.decodeJSON(AdminAPI.DeviceImportRequest.self, what: "device import", limit: 32 << 20)
         return try JSONResponse.make(AdminAPI.DeviceImportResponse(imported: try await devices.preauthorize(body.devices, by: context.admin)),
                                      status: .created)
+    }
+
+    /// A device on hawkBit's DDI API, with its token (shown this once).
+    func addDDI(_ request: Request, _ context: AdminContext) async throws -> Response {
+        let body = try await request.decodeJSON(AdminAPI.DDIDeviceRequest.self, what: "DDI device")
+        let token = try await devices.addDDI(body, by: context.admin, now: clock.now)
+        try await coherence.catchUp()
+        return try JSONResponse.make(AdminAPI.DDIToken(deviceID: body.deviceID, token: token), status: .created)
+    }
+
+    /// A new token for a DDI device; the old one stops working at once.
+    func rotateDDIToken(_ request: Request, _ context: AdminContext) async throws -> Response {
+        let id = try context.parameter("id", as: DeviceID.self)
+        guard let token = try await devices.rotateDDIToken(id: id, by: context.admin) else { throw APIError.notFound("no DDI device \(id)") }
+        try await coherence.catchUp()
+        return try JSONResponse.make(AdminAPI.DDIToken(deviceID: id, token: token))
     }
 
     /// The device as it is now, once this instance's cache took the change.

@@ -51,12 +51,21 @@ struct PublishingController: Sendable {
             throw APIError(.badRequest, .untrusted, "the server's trust root refuses this bundle: \(error)")
         }
         try await checkChunkedFiles(verified.manifest)
+        try Self.checkClientImage(verified.manifest)
         let (bundle, created) = try await bundles.publish(verified, envelope: bytes, by: context.admin)
         if created {
             metrics.publishes.increment()
             logger.info("bundle published", metadata: ["bundle": "\(bundle.name) \(bundle.version)", "by": "\(context.admin.actor)"])
         }
         return try JSONResponse.make(AdminAPI.PublishResponse(bundle: bundle, created: created), status: created ? .created : .ok)
+    }
+
+    /// A client image (SWUpdate, RAUC) is one file its client accepts: one `.swu` or `.raucb`.
+    static func checkClientImage(_ manifest: Manifest) throws {
+        guard manifest.kind.isClientImage, let suffix = manifest.kind.imageExtension else { return }
+        guard manifest.files.count == 1, let file = manifest.files.first, file.path.value.hasSuffix(suffix), !file.path.value.contains("/") else {
+            throw APIError.badRequest("a \(manifest.kind) bundle holds exactly one file, a \(suffix) image at its top level; this one holds \(manifest.files.map(\.path.value).prefix(5).joined(separator: ", "))")
+        }
     }
 
     func list(_ request: Request, _ context: AdminContext) async throws -> Response {

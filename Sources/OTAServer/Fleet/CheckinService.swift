@@ -37,18 +37,15 @@ struct CheckinService: Sendable {
                 state.trust[device.id] = trust
                 state.pending.trust[device.id] = trust
             }
-            return Self.assignments(for: device, installed: installed, canShadow: request.features?.contains(DeviceAPI.Feature.shadow.rawValue) == true,
-                                    released: released, now: now, state: state)
+            let (offered, joining) = Self.assignments(for: device, installed: installed,
+                                                      canShadow: request.features?.contains(DeviceAPI.Feature.shadow.rawValue) == true,
+                                                      released: released, now: now, state: state)
+            return (offered.map { state.live[$0].assignmentJSON }, joining)
         }
-        for admission in joining {
-            guard let member = try await admissions.submit(admission) else {
-                cache.state.withLock { $0.refusing[admission.deploymentID] = now + 1 }
-                continue
-            }
+        for member in try await admit(joining, device: device, now: now) {
             let json = cache.state.withLock { state -> [UInt8]? in
-                guard let index = state.liveIndex(admission.deploymentID) else { return nil }
-                state.live[index].learn(member, of: device.id)
-                return member.state.isUnsuccessful ? nil : state.live[index].assignmentJSON
+                guard let index = state.liveIndex(member.deploymentID) else { return nil }
+                return member.member.state.isUnsuccessful ? nil : state.live[index].assignmentJSON
             }
             if let json { assignments.append(json) }
         }
@@ -56,34 +53,76 @@ struct CheckinService: Sendable {
         return writer.plain(assignments)
     }
 
+    /// A DDI client's poll: what an agent's check-in decides, from what the server knows the
+    /// device runs (its client reports outcomes, not an inventory). `released`: the verified,
+    /// unexpired release metadata (nil: nothing may go to a DDI device).
+    func poll(_ device: DeviceIdentity, released: TrustRepository.ReleaseIndex?, channel: Channel) async throws -> [DeploymentID] {
+        let now = clock.now.secondsSinceEpoch
+        var (offered, joining) = cache.state.withLock { state in
+            state.pending.lastSeen[device.id] = now
+            let (offered, joining) = Self.assignments(for: device, installed: state.installed[device.id] ?? [], canShadow: false,
+                                                      released: released, ddiChannel: channel, now: now, state: state)
+            return (offered.map { state.live[$0].plan.id }, joining)
+        }
+        for member in try await admit(joining, device: device, now: now) where !member.member.state.isUnsuccessful {
+            offered.append(member.deploymentID)
+        }
+        metrics.checkins.increment()
+        return offered
+    }
+
+    /// Joins the deployments the device may join now (the database decides, with each one's
+    /// rate limit); returns the memberships it has in them afterwards.
+    private func admit(_ joining: [Admission], device: DeviceIdentity, now: Int64) async throws -> [(deploymentID: DeploymentID, member: FleetCache.Member)] {
+        var joined: [(deploymentID: DeploymentID, member: FleetCache.Member)] = []
+        for admission in joining {
+            guard let member = try await admissions.submit(admission) else {
+                cache.state.withLock { $0.refusing[admission.deploymentID] = now + 1 }
+                continue
+            }
+            let known = cache.state.withLock { state -> Bool in
+                guard let index = state.liveIndex(admission.deploymentID) else { return false }
+                state.live[index].learn(member, of: device.id)
+                return true
+            }
+            if known { joined.append((admission.deploymentID, member)) }
+        }
+        return joined
+    }
+
     /// For each bundle name, the newest live deployment that targets the device and fits its
     /// hardware decides. A device joins a deployment's current phase when it first checks
     /// in (`joining`: the database decides, with the rate limit); failed devices are not
     /// offered the bundle again. A deployment with a shadow phase is offered only to agents
     /// that can run one: an older agent would skip it and serve an unproven model.
+    /// Returns the offered deployments as indices into `state.live`.
     static func assignments(for device: DeviceIdentity, installed: [DeviceAPI.InstalledBundle], canShadow: Bool,
-                            released: TrustRepository.ReleaseIndex?, now: Int64,
-                            state: FleetCache.State) -> (assignments: [[UInt8]], joining: [Admission]) {
+                            released: TrustRepository.ReleaseIndex?, ddiChannel: Channel? = nil, now: Int64,
+                            state: FleetCache.State) -> (offered: [Int], joining: [Admission]) {
         var decided = Set<BundleName>()
-        var result: [[UInt8]] = []
+        var result: [Int] = []
         var joining: [Admission] = []
         // An update the device has started is finished before any newer deployment of the
         // same name: a newer deployment supersedes the older only where it has not started.
-        for live in state.live {
+        for (index, live) in state.live.enumerated() {
             guard let member = live.members[device.id], member.state == .downloading || member.state == .installing,
-                  !decided.contains(live.plan.bundleName) else { continue }
+                  live.kind.isClientImage == (device.protocol == .ddi), !decided.contains(live.plan.bundleName) else { continue }
             decided.insert(live.plan.bundleName)
-            if !installed.contains(where: { $0.name == live.plan.bundleName && $0.digest == live.digest }) { result.append(live.assignmentJSON) }
+            if !installed.contains(where: { $0.name == live.plan.bundleName && $0.digest == live.digest }) { result.append(index) }
         }
         for index in state.live.indices {
             // Read what is needed without copying the whole `Live` value (its members).
             let plan = state.live[index].plan
             let name = plan.bundleName
             guard !decided.contains(name), state.live[index].compatible.contains(device.hardware), plan.targets(device),
-                  canShadow || plan.shadow == nil else { continue }
+                  canShadow || plan.shadow == nil, state.live[index].kind.isClientImage == (device.protocol == .ddi) else { continue }
             // A device that reported its channel gets only what is released on it: it would
             // refuse anything else (and an older agent, which reports none, checks no release).
-            if let released, let channel = state.trust[device.id]?.channel,
+            // A DDI client checks no release metadata at all, so the server does it for it:
+            // `released` is then the verified, unexpired metadata of its channel, or nothing.
+            let channel = device.protocol == .ddi ? ddiChannel : state.trust[device.id]?.channel
+            if device.protocol == .ddi && released == nil { continue }
+            if let released, let channel,
                !released.contains(channel: channel, name: name, version: state.live[index].version, digest: state.live[index].digest) { continue }
             decided.insert(name)
             let digest = state.live[index].digest
@@ -91,6 +130,8 @@ struct CheckinService: Sendable {
             let active = plan.status == .active
             if let member = state.live[index].members[device.id] {
                 if member.state.isUnsuccessful { continue }
+                // A DDI client reports no inventory: its outcome is what the server knows.
+                if device.protocol == .ddi && member.state == .succeeded { continue }
                 if !active && member.state == .pending { continue }
             } else {
                 guard active else { continue }
@@ -99,7 +140,7 @@ struct CheckinService: Sendable {
                 joining.append(Admission(deploymentID: plan.id, deviceID: device.id, phase: phase))
                 continue
             }
-            result.append(state.live[index].assignmentJSON)
+            result.append(index)
         }
         return (result, joining)
     }

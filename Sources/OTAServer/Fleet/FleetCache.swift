@@ -20,6 +20,8 @@ final class FleetCache: Sendable {
         var plan: DeploymentPlan
         let version: SemanticVersion
         let digest: SHA256Digest
+        /// Client images go only to DDI devices, everything else only to agents.
+        let kind: BundleKind
         let compatible: Set<HardwareClass>
         let contentDigests: Set<SHA256Digest>
         /// This deployment's assignment as JSON, spliced into check-in answers.

@@ -12,6 +12,8 @@ enum Access: Sendable, Equatable {
     case device
     /// An admin-API token with at least this role.
     case admin(AdminAPI.Role)
+    /// A DDI client's `TargetToken` (or the gateway's token) for the controller in the path.
+    case ddi
 }
 
 /// One operation of the API: its method, path and access, and the controller method that
@@ -51,6 +53,13 @@ extension Route where Context == DeviceContext {
     static func device(_ method: HTTPRequest.Method, _ path: String,
                        _ handler: @escaping @Sendable (Controller) -> @Sendable (Request, Context) async throws -> Response) -> Self {
         Self(method: method, path: path, access: .device, handler: handler)
+    }
+}
+
+extension Route where Context == DDIContext {
+    static func ddi(_ method: HTTPRequest.Method, _ path: String,
+                    _ handler: @escaping @Sendable (Controller) -> @Sendable (Request, Context) async throws -> Response) -> Self {
+        Self(method: method, path: path, access: .ddi, handler: handler)
     }
 }
 

@@ -23,6 +23,7 @@ enum Caller: Sendable {
     case anonymous
     case device(DeviceCaller)
     case admin(AdminIdentity)
+    case ddi(DDICaller)
 }
 
 /// The context of a device-API route: the device is known (its request signature checked),

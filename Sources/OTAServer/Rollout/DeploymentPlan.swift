@@ -114,24 +114,26 @@ enum RolloutPolicy {
         guard plan.autoAdvance, !plan.isLastPhase else { return .none }
         let phase = counts[plan.currentPhase] ?? AdminAPI.StateCounts()
         let label = "phase \(plan.currentPhase + 1) (\(plan.phases[plan.currentPhase].label))"
-        let open = now - plan.phaseStartedEpoch
+        // How long a phase waits for the devices of its share before it is judged on those it has.
+        let settled = now - plan.phaseStartedEpoch >= max(Int64(plan.soakSeconds), settleSeconds)
         if phase.total == 0 {
             // A share of a small fleet can hold no device at all. Devices of that share that
             // come later still join (they fall in an opened phase); waiting for them forever
             // would freeze the rollout without a word. Named canaries are waited for.
-            guard case .percent = plan.phases[plan.currentPhase], open >= max(Int64(plan.soakSeconds), emptyPhaseWaitSeconds) else { return .none }
-            return .advance(to: plan.currentPhase + 1, reason: "\(label) held no device after \(max(Int64(plan.soakSeconds), emptyPhaseWaitSeconds))s")
+            guard case .percent = plan.phases[plan.currentPhase], settled else { return .none }
+            return .advance(to: plan.currentPhase + 1, reason: "\(label) held no device after \(max(Int64(plan.soakSeconds), settleSeconds))s")
         }
         // Failures an operator accepted by resuming count neither for nor against the phase.
         let accepted = min(phase.unsuccessful, max(0, plan.failureBaseline - (overall.unsuccessful - phase.unsuccessful)))
         let judged = phase.total - accepted
-        let ratio = judged == 0 ? 1 : Double(phase.succeeded) / Double(judged)
-        // A phase whose figures are not in yet has not earned the next one.
-        let reached = ratio >= plan.successRatio && gates.allSatisfy { $0.verdict == .pass }
+        let ratio = judged == 0 ? 0 : Double(phase.succeeded) / Double(judged)
+        // A phase whose figures are not in yet has not earned the next one; nor has one whose
+        // every device failed and was accepted (nothing succeeded: an operator advances it).
+        let reached = judged > 0 && ratio >= plan.successRatio && gates.allSatisfy { $0.verdict == .pass }
         guard reached else {
             // Every device of the phase has finished, too few failed to pass the threshold,
             // and too few succeeded to advance: nothing will change by itself. Say so.
-            if ratio < plan.successRatio, phase.pending + phase.downloading + phase.installing == 0, open >= Int64(plan.soakSeconds) {
+            if judged > 0, ratio < plan.successRatio, phase.pending + phase.downloading + phase.installing == 0, settled {
                 return .pause(reason: "\(label) ended with \(phase.succeeded) of \(judged) devices succeeded (\(String(format: "%.1f", ratio * 100))% < \(String(format: "%g", plan.successRatio * 100))%): resume to accept its failures, or cancel")
             }
             return plan.soakStartedEpoch == nil ? .none : .resetSoak
@@ -142,9 +144,10 @@ enum RolloutPolicy {
         return now - soakStarted >= Int64(plan.soakSeconds) ? advance(plan, ratio: ratio, gates: gates) : .none
     }
 
-    /// How long an empty percentage phase waits for a device of its share before it advances:
-    /// at least one polling interval of a slow fleet.
-    static let emptyPhaseWaitSeconds: Int64 = 600
+    /// How long a phase waits for the devices of its share before it is judged on those it
+    /// has (an empty one advances, one whose devices all finished below its success ratio
+    /// pauses): at least one polling interval of a slow fleet, or the soak time if longer.
+    static let settleSeconds: Int64 = 600
 
     private static func advance(_ plan: DeploymentPlan, ratio: Double, gates: [AdminAPI.GateCheck]) -> RolloutDecision {
         let next = plan.currentPhase + 1

@@ -12,3 +12,4 @@ extension DeviceUpdateState: SQLBindable, SQLColumn {}
 extension AuditRole: SQLBindable, SQLColumn {}
 extension AuditAction: SQLBindable, SQLColumn {}
 extension ModelReports.Source: SQLBindable, SQLColumn {}
+extension DeviceProtocol: SQLBindable, SQLColumn {}

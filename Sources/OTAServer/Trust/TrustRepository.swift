@@ -141,6 +141,15 @@ final class TrustRepository: Sendable {
     /// What is released where; nil with a legacy root (nothing is checked).
     var releaseIndex: ReleaseIndex? { published.withLock { $0?.releases } }
 
+    /// What is released where, for clients that check no metadata themselves (DDI): only
+    /// while the release metadata the server holds has not expired. Nil means nothing is.
+    func unexpiredReleaseIndex(at now: Timestamp) -> ReleaseIndex? {
+        published.withLock { state in
+            guard let state, let targets = state.targets, targets.signed.expiresEpoch > now.secondsSinceEpoch else { return nil }
+            return state.releases
+        }
+    }
+
     /// The metadata a device lacks, judged from the versions it reported. Roots go out only
     /// as an unbroken run from the device's next version: a device walks them by position.
     func metadata(for report: DeviceAPI.TrustReport?) -> DeviceAPI.TrustMetadata? {

@@ -14,8 +14,10 @@ struct DevicesCommand: ParsableCommand {
         Devices from a factory list are pre-authorised with their public keys and accepted on first contact, without any enrollment token:
           otactl devices import factory.csv
               (columns: device_id,public_key,hardware[,tags[,group]])
+        Devices that keep SWUpdate or RAUC speak hawkBit's DDI API with a token:
+          otactl devices add-ddi gw-0001 --hardware gw-board
         """,
-        subcommands: [List.self, Show.self, Accept.self, Reject.self, Import.self, Rekey.self]
+        subcommands: [List.self, Show.self, Accept.self, Reject.self, Import.self, Rekey.self, AddDDI.self, DDIToken.self]
     )
 
     struct List: ParsableCommand {
@@ -63,8 +65,8 @@ struct DevicesCommand: ParsableCommand {
                 query.cursor = next
             } while all && next != nil
             if json { return try Terminal.printJSON(AdminAPI.DevicePage(devices: devices, nextCursor: next)) }
-            Terminal.printTable(["DEVICE", "STATUS", "HARDWARE", "STATE", "RUNNING", "LAST SEEN", "TAGS"], devices.map { device in
-                [device.id.rawValue, device.status.rawValue, device.hardware.rawValue, device.state.rawValue,
+            Terminal.printTable(["DEVICE", "STATUS", "PROTOCOL", "HARDWARE", "STATE", "RUNNING", "LAST SEEN", "TAGS"], devices.map { device in
+                [device.id.rawValue, device.status.rawValue, device.protocol.rawValue, device.hardware.rawValue, device.state.rawValue,
                  device.installed.isEmpty ? "-" : device.installed.map { "\($0.name) \($0.version)\($0.state == .trial ? " (trial)" : "")" }.joined(separator: ", "),
                  device.lastSeen?.rfc3339 ?? "never", device.tags.joined(separator: ",")]
             })
@@ -85,7 +87,8 @@ struct DevicesCommand: ParsableCommand {
             let device = detail.device
             say("device:     \(device.id)")
             say("status:     \(device.status.rawValue)")
-            say("key:        \(device.keyID.map { String($0.prefix(16)) } ?? "none (bearer token from before device keys)")")
+            say("protocol:   \(device.protocol == .ddi ? "ddi (its own client on hawkBit's DDI API)" : "agent")")
+            if device.protocol == .agent { say("key:        \(device.keyID.map { String($0.prefix(16)) } ?? "none (bearer token from before device keys)")") }
             say("hardware:   \(device.hardware)")
             say("state:      \(device.state)")
             say("tags:       \(device.tags.joined(separator: ", "))")

@@ -12,7 +12,7 @@ public struct RegistryCopy {
     /// listed here stops the copy: a newer schema needs a newer copier.
     static let tables = ["admin_tokens", "enrollment_tokens", "devices", "device_tags", "installed", "content", "bundles",
                          "bundle_files", "deployments", "deployment_devices", "events", "audit_log", "preauthorized_devices",
-                         "server_secrets", "proof_nonces", "file_chunks", "model_reports", "trust_metadata"]
+                         "server_secrets", "proof_nonces", "file_chunks", "model_reports", "trust_metadata", "artifact_digests"]
     /// Kept by triggers on the target; compared, not copied.
     static let counters = ["installed_counts": "bundle_name, version", "deployment_counts": "deployment_id, phase, state",
                            "deployment_failures": "deployment_id, reason"]
