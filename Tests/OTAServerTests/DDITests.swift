@@ -240,6 +240,7 @@ struct DDITests {
         let server = try TestServer(tuf: true)
         #expect(throws: (any Error).self) { try server.publish(name: "x", version: "1.0.0", files: ["a.swu": [1], "b.swu": [2]], kind: "swupdate") }
         #expect(throws: (any Error).self) { try server.publish(name: "y", version: "1.0.0", files: ["image.swu": [1]], kind: "rauc") }
+        #expect(throws: (any Error).self) { try server.publish(name: "w", version: "1.0.0", files: ["my image;x=1.swu": [1]], kind: "swupdate", chunked: false) }
         try server.publish(name: "z", version: "1.0.0", files: ["update.raucb": [1]], kind: "rauc", chunked: false)
     }
 
@@ -287,6 +288,38 @@ struct DDITests {
         let status = try server.admin().deployment(deployment.id)
         #expect(status.pausedReason?.contains("threshold of 2") == true, "\(status.pausedReason ?? "")")
         #expect(status.counts.failed == 2, "no device joins once paused")
+    }
+
+    @Test("A release withdrawn while a DDI device is on its way stops it: no link, no deployment, no download")
+    func withdrawnRelease() throws {
+        let server = try TestServer(tuf: true)
+        let device = try server.addDDIDevice("gw-1")
+        try server.deployImage(bytes: image)
+        let link = try #require(try device.poll().links["deploymentBase"])
+        let path = DDITestClient.path(link)
+        let action = try JSONDecoder().decode(DDI.DeploymentBase.self, from: Data(try device.send("GET", path).body))
+        let download = DDITestClient.path(try #require(action.deployment.chunks.first?.artifacts.first?.links["download-http"]))
+        #expect(try device.send("POST", String(path.split(separator: "?")[0]) + "/feedback", json: DDITestClient.feedback("download", "none")).status == 200)
+        #expect(try device.send("GET", download).status == 200)
+        // The release manager publishes release metadata without the image.
+        try server.publish(name: "other", version: "1.0.0", files: ["w": [1]])
+        try server.release([("other", "1.0.0", "stable")])
+        #expect(try device.poll().links["deploymentBase"] == nil)
+        let refused = try device.send("GET", path)
+        #expect(refused.status == 404 && String(decoding: refused.body, as: UTF8.self).contains("no longer released"))
+        #expect(try device.send("GET", download).status == 404)
+    }
+
+    @Test("Behind a TLS terminator, links start with --ddi-public-url; a DDI device cannot be given a key")
+    func publicURLAndNoKeys() throws {
+        let server = try TestServer(arguments: ["--ddi-public-url", "https://ota.example.com"], tuf: true)
+        let device = try server.addDDIDevice("gw-1")
+        try server.deployImage(bytes: image)
+        let link = try #require(try device.poll().links["deploymentBase"])
+        #expect(link.href.hasPrefix("https://ota.example.com/default/controller/v1/gw-1/deploymentBase/"))
+        let key = try Ed25519PrivateKey.generate()
+        #expect(throws: (any Error).self) { try server.admin(.operator).setDeviceKey(try DeviceID("gw-1"), publicKey: Base64.encode(key.publicKey.raw)) }
+        #expect(try device.poll().links["deploymentBase"] != nil, "its token still works")
     }
 
     @Test("A gateway token, when the operator enabled one, speaks for any DDI device and no other")

@@ -59,8 +59,10 @@ enum ServerRoutes {
         auth.add(ContentController(checkins: fleet.checkins, deployments: s.deployments, storedFiles: StoredFiles(content: s.content, bundles: s.bundles),
                                    content: s.content, metrics: s.metrics),
                  ContentController.routes, to: router)
-        auth.add(PublishingController(bundles: s.bundles, content: s.content, trust: s.trust, maximumContentSize: s.configuration.maximumContentSize,
-                                      metrics: s.metrics, logger: s.logger),
+        let storedFiles = StoredFiles(content: s.content, bundles: s.bundles)
+        let artifactDigests = ArtifactDigests(store: DDIStore(db: s.db), storedFiles: storedFiles, content: s.content)
+        auth.add(PublishingController(bundles: s.bundles, content: s.content, trust: s.trust, artifactDigests: artifactDigests,
+                                      maximumContentSize: s.configuration.maximumContentSize, metrics: s.metrics, logger: s.logger),
                  PublishingController.routes, to: router)
         auth.add(DeploymentController(deployments: s.deployments, bundles: s.bundles, trust: s.trust, coherence: fleet.coherence, logger: s.logger),
                  DeploymentController.routes, to: router)
@@ -69,8 +71,8 @@ enum ServerRoutes {
         auth.add(FleetAdminController(tokens: s.tokens, quality: s.quality, db: s.db), FleetAdminController.routes, to: router)
         auth.add(TrustController(trust: s.trust, devices: s.devices, coherence: fleet.coherence, db: s.db, logger: s.logger, clock: s.clock),
                  TrustController.routes, to: router)
-        let ddi = DDIService(checkins: fleet.checkins, rollouts: fleet.rollouts, cache: fleet.cache, store: DDIStore(db: s.db), devices: s.devices,
-                             bundles: s.bundles, storedFiles: StoredFiles(content: s.content, bundles: s.bundles), content: s.content, trust: s.trust,
+        let ddi = DDIService(checkins: fleet.checkins, rollouts: fleet.rollouts, cache: fleet.cache, store: DDIStore(db: s.db), digests: artifactDigests,
+                             devices: s.devices, bundles: s.bundles, storedFiles: storedFiles, trust: s.trust,
                              settings: s.configuration.ddi, pollIntervalSeconds: s.configuration.pollIntervalSeconds, clock: s.clock)
         auth.add(DDIController(ddi: ddi, files: FileResponse(content: s.content, metrics: s.metrics), quotas: s.quotas, metrics: s.metrics, clock: s.clock),
                  DDIController.routes, to: router)

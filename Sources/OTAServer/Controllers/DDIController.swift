@@ -35,18 +35,21 @@ struct DDIController: Sendable {
     }
 
     func deploymentBase(_ request: Request, _ context: DDIContext) async throws -> Response {
+        try quotas?.charge(context.device, [.checkin: 1], clock: clock, metrics: metrics)
         let action = try await ddi.action(context.caller, try Self.actionNumber(context))
         guard !action.isCancelling else { throw APIError.notFound("action \(action.number) is being cancelled: see cancelAction") }
         return try Self.json(try await ddi.deploymentBase(context.caller, action), for: request)
     }
 
     func installedBase(_ request: Request, _ context: DDIContext) async throws -> Response {
+        try quotas?.charge(context.device, [.checkin: 1], clock: clock, metrics: metrics)
         let action = try await ddi.action(context.caller, try Self.actionNumber(context))
         guard action.state == .succeeded else { throw APIError.notFound("action \(action.number) is not installed (\(action.state.rawValue))") }
-        return try Self.json(try await ddi.deploymentBase(context.caller, action), for: request)
+        return try Self.json(try await ddi.deploymentBase(context.caller, action, installed: true), for: request)
     }
 
     func cancelAction(_ request: Request, _ context: DDIContext) async throws -> Response {
+        try quotas?.charge(context.device, [.checkin: 1], clock: clock, metrics: metrics)
         let action = try await ddi.action(context.caller, try Self.actionNumber(context))
         guard action.isCancelling else { throw APIError.notFound("action \(action.number) is not being cancelled") }
         return try Self.json(DDI.CancelAction(id: String(action.number)), for: request)

@@ -8,6 +8,8 @@ struct PublishingController: Sendable {
     let bundles: BundleStore
     let content: any ContentStore
     let trust: TrustRepository
+    /// SHA-1 and MD5 of client images, computed as they are published (DDI clients check them).
+    let artifactDigests: ArtifactDigests
     let maximumContentSize: UInt64
     let metrics: ServerMetrics
     let logger: Logger
@@ -53,6 +55,7 @@ struct PublishingController: Sendable {
         try await checkChunkedFiles(verified.manifest)
         try Self.checkClientImage(verified.manifest)
         let (bundle, created) = try await bundles.publish(verified, envelope: bytes, by: context.admin)
+        for file in verified.manifest.files where verified.manifest.kind.isClientImage { _ = try await artifactDigests.digests(of: file.sha256) }
         if created {
             metrics.publishes.increment()
             logger.info("bundle published", metadata: ["bundle": "\(bundle.name) \(bundle.version)", "by": "\(context.admin.actor)"])
@@ -63,8 +66,10 @@ struct PublishingController: Sendable {
     /// A client image (SWUpdate, RAUC) is one file its client accepts: one `.swu` or `.raucb`.
     static func checkClientImage(_ manifest: Manifest) throws {
         guard manifest.kind.isClientImage, let suffix = manifest.kind.imageExtension else { return }
-        guard manifest.files.count == 1, let file = manifest.files.first, file.path.value.hasSuffix(suffix), !file.path.value.contains("/") else {
-            throw APIError.badRequest("a \(manifest.kind) bundle holds exactly one file, a \(suffix) image at its top level; this one holds \(manifest.files.map(\.path.value).prefix(5).joined(separator: ", "))")
+        // Its name goes into links and headers as it is: letters, digits, '.', '_' and '-'.
+        guard manifest.files.count == 1, let file = manifest.files.first, file.path.value.hasSuffix(suffix),
+              file.path.value.utf8.allSatisfy({ $0 < 0x80 && (Character(UnicodeScalar($0)).isLetter || Character(UnicodeScalar($0)).isNumber || [UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-")].contains($0)) }) else {
+            throw APIError.badRequest("a \(manifest.kind) bundle holds exactly one file, a \(suffix) image at its top level named with letters, digits, '.', '_' and '-'; this one holds \(manifest.files.map(\.path.value).prefix(5).joined(separator: ", "))")
         }
     }
 

@@ -29,7 +29,7 @@ struct DDIAuthMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let tenant = try context.parameter("tenant")
         guard settings.serves(tenant: tenant) else {
-            throw APIError.notFound("this server answers DDI clients for the tenant '\(settings.tenant)' only")
+            throw APIError.notFound("no such tenant on this server")
         }
         let controllerID = try context.parameter("controllerId")
         let authorization = request.headers[.authorization]
@@ -50,21 +50,19 @@ struct DDIAuthMiddleware: RouterMiddleware {
         } else {
             throw APIError.unauthorized("send 'Authorization: TargetToken <token>' with the token `otactl devices add-ddi` printed")
         }
-        guard let host = request.head.authority, Self.isValidAuthority(host) else {
-            throw APIError.badRequest("the request names no valid host (Host header) to build links with")
+        let origin: String
+        if let publicURL = settings.publicURL {
+            origin = publicURL
+        } else {
+            guard let host = request.head.authority, DDISettings.isValidAuthority(host) else {
+                throw APIError.badRequest("the request names no valid host (Host header) to build links with")
+            }
+            origin = "\(scheme)://\(host)"
         }
         connections.proved(context.channel)
         var context = context
-        context.caller = .ddi(DDICaller(identity: identity, tenant: tenant, origin: "\(scheme)://\(host)"))
+        context.caller = .ddi(DDICaller(identity: identity, tenant: tenant, origin: origin))
         return try await next(request, context)
-    }
-
-    /// A host name or address with an optional port: what may go into a link unescaped.
-    static func isValidAuthority(_ text: String) -> Bool {
-        !text.isEmpty && text.utf8.count <= 255 && text.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "[") || byte == UInt8(ascii: "]")
-        }
     }
 }
 

@@ -57,8 +57,9 @@ extension DDIService {
         let device = caller.identity
         let event = DeviceAPI.Event(deploymentID: action.deploymentID, bundleName: bundle.name, version: bundle.version.description, state: state,
                                     detail: detail.truncatedUTF8(to: DeviceAPI.Event.storedDetailBytes), at: clock.now)
-        try await rollouts.record([event], from: device)
-        guard state == .succeeded else { return }
+        let moved = try await rollouts.record([event], from: device)
+        // Only the outcome the registry kept (of two at once, the first wins) says what runs.
+        guard moved.contains(where: { $0.deploymentID == action.deploymentID && $0.state == .succeeded }) else { return }
         var installed = try await devices.installed(id: device.id).filter { $0.name != bundle.name }
         installed.append(.init(name: bundle.name, version: bundle.version, digest: bundle.digest))
         installed.sort { $0.name < $1.name }

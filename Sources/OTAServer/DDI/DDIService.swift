@@ -9,10 +9,10 @@ struct DDIService: Sendable {
     let rollouts: RolloutService
     let cache: FleetCache
     let store: DDIStore
+    let digests: ArtifactDigests
     let devices: DeviceStore
     let bundles: BundleStore
     let storedFiles: StoredFiles
-    let content: any ContentStore
     let trust: TrustRepository
     let settings: DDISettings
     let pollIntervalSeconds: Int
@@ -54,15 +54,18 @@ struct DDIService: Sendable {
         return action
     }
 
-    /// What to download and install for an action (also the installed base of a finished one).
-    func deploymentBase(_ caller: DDICaller, _ action: DDIAction) async throws -> DDI.DeploymentBase {
+    /// What to download and install for an action; with `installed`, the installed base of a
+    /// finished one. An open action's image must still be released: DDI clients check no
+    /// release metadata, so a release withdrawn or expired stops them here.
+    func deploymentBase(_ caller: DDICaller, _ action: DDIAction, installed: Bool = false) async throws -> DDI.DeploymentBase {
         guard let (bundleID, bundle) = try await bundles.find(id: action.bundleID), bundle.kind.isClientImage else {
             throw APIError.notFound("action \(action.number) has no client image")
         }
+        if !installed { try checkReleased(bundle) }
         var artifacts: [DDI.Artifact] = []
         for file in bundle.files ?? [] {
             let name = Self.filename(file.path)
-            let digests = try await legacyDigests(file.sha256)
+            let digests = try await self.digests.digests(of: file.sha256)
             let href = "\(caller.controllerURL)/softwaremodules/\(bundleID)/artifacts/\(Self.escaped(name))"
             artifacts.append(DDI.Artifact(filename: name, hashes: .init(sha1: digests.sha1, md5: digests.md5, sha256: file.sha256.hex), size: file.size,
                                           links: ["download": .init(href), "download-http": .init(href),
@@ -83,21 +86,19 @@ struct DDIService: Sendable {
               try await checkins.mayDownload(caller.identity, digest: file.sha256, deployments: rollouts.deployments) else {
             throw APIError.notFound("controller \(caller.identity.id) has no artifact \(PayloadPath.printable(String(filename.prefix(128)))) in module \(module)")
         }
+        try checkReleased(bundle)
         guard let stored = try await storedFiles.locate(file.sha256) else {
             throw APIError(.notFound, .contentMissing, "artifact \(name) is not stored on this server")
         }
-        return (file, stored, wantsChecksum ? try await legacyDigests(file.sha256) : nil)
+        return (file, stored, wantsChecksum ? try await digests.digests(of: file.sha256) : nil)
     }
 
-    /// SHA-1 and MD5 of a stored file, computed once (reading the whole file) and kept.
-    func legacyDigests(_ digest: SHA256Digest) async throws -> LegacyDigests {
-        if let known = try await store.digests(of: digest) { return known }
-        guard let stored = try await storedFiles.locate(digest) else {
-            throw APIError(.notFound, .contentMissing, "content \(digest.short) is not stored on this server")
+    /// Released on the DDI channel, in release metadata that has not expired.
+    func checkReleased(_ bundle: AdminAPI.Bundle) throws {
+        guard let released = trust.unexpiredReleaseIndex(at: clock.now),
+              released.contains(channel: settings.channel, name: bundle.name, version: bundle.version, digest: bundle.digest) else {
+            throw APIError(.notFound, .notReleased, "\(bundle.name) \(bundle.version) is no longer released on \(settings.channel) (or the release metadata expired)")
         }
-        let digests = try await stored.legacyDigests(in: content, expecting: digest)
-        try await store.store(digests, of: digest)
-        return digests
     }
 
     static func filename(_ path: String) -> String { String(path.split(separator: "/").last ?? Substring(path)) }

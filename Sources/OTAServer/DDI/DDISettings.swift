@@ -11,6 +11,10 @@ public struct DDISettings: Sendable {
     /// SHA-256 of the `GatewayToken` the operator enabled, if any: it stands for every DDI
     /// device, so it is off unless asked for.
     public var gatewayTokenHash: String?
+    /// `scheme://host[:port]` of this server as DDI clients reach it, for the links they
+    /// follow: behind a TLS terminator, its https address. Nil: the request's own Host, with
+    /// https when the server itself holds a certificate.
+    public var publicURL: String?
 
     public init() {}
 
@@ -18,6 +22,20 @@ public struct DDISettings: Sendable {
     public static func hash(_ token: String) -> String { Secret.hash(token) }
 
     public func serves(tenant name: String) -> Bool { name.lowercased() == tenant.lowercased() }
+
+    /// A host name or address with an optional port: what may go into a link unescaped.
+    public static func isValidAuthority(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 255 && text.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "[") || byte == UInt8(ascii: "]")
+        }
+    }
+
+    /// `http(s)://HOST[:PORT]`, nothing more.
+    public static func isValidPublicURL(_ url: String) -> Bool {
+        let parts = url.components(separatedBy: "://")
+        return parts.count == 2 && ["http", "https"].contains(parts[0]) && isValidAuthority(parts[1])
+    }
 
     /// hawkBit's `HH:MM:SS`; capped at `23:59:59` (rauc-hawkbit reads it as a time of day).
     static func sleep(seconds: Int) -> String {

@@ -107,6 +107,9 @@ struct CheckinService: Sendable {
         for (index, live) in state.live.enumerated() {
             guard let member = live.members[device.id], member.state == .downloading || member.state == .installing,
                   live.kind.isClientImage == (device.protocol == .ddi), !decided.contains(live.plan.bundleName) else { continue }
+            // A DDI client checks no release: one withdrawn or expired stops it here, mid-way too.
+            if device.protocol == .ddi,
+               released?.contains(channel: ddiChannel ?? .stable, name: live.plan.bundleName, version: live.version, digest: live.digest) != true { continue }
             decided.insert(live.plan.bundleName)
             if !installed.contains(where: { $0.name == live.plan.bundleName && $0.digest == live.digest }) { result.append(index) }
         }

@@ -50,8 +50,9 @@ struct RolloutService: Sendable {
     }
 
     /// Stores what a device reported and moves its memberships; evaluates the deployments
-    /// whose counts or figures changed.
-    func record(_ reported: [DeviceAPI.Event], from device: DeviceIdentity) async throws {
+    /// whose counts or figures changed. Returns the memberships that moved.
+    @discardableResult
+    func record(_ reported: [DeviceAPI.Event], from device: DeviceIdentity) async throws -> [(deploymentID: DeploymentID, state: AdminAPI.MembershipState)] {
         let memberOf: Set<DeploymentID> = cache.state.withLock { state in
             Set(state.live.filter { $0.members[device.id] != nil }.map(\.plan.id))
         }
@@ -67,6 +68,7 @@ struct RolloutService: Sendable {
         let judged = reported.filter { $0.shadow != nil }.compactMap(\.deploymentID).filter(memberOf.contains)
         for deploymentID in Set(judged) { qualityChanged(deploymentID) }
         for deploymentID in Set(changed.map(\.deploymentID) + judged) { try await evaluate(deploymentID) }
+        return changed
     }
 
     /// New figures for a deployment: its gates are checked again at the next evaluation.

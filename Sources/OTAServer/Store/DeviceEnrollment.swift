@@ -169,6 +169,9 @@ extension DeviceStore {
             if try await db.value(Bool.self, "SELECT 1 FROM devices WHERE public_key = \(key) AND id != \(id)") == true {
                 throw RegistryError.conflict("this public key already belongs to another device")
             }
+            if try await db.value(Bool.self, "SELECT 1 FROM devices WHERE id = \(id) AND protocol = 'ddi'") == true {
+                throw RegistryError.conflict("device \(id) speaks hawkBit's DDI API with a token, not a key: give it a new token with `otactl devices ddi-token \(id)`")
+            }
             guard try await db.execute("UPDATE devices SET public_key = \(key), token_hash = 'key:' || id, session_epoch = \(DeviceSessions.newEpoch()) WHERE id = \(id)") > 0 else { return false }
             try await AuditLog.record(db, by: caller, action: .deviceRekey, target: id.rawValue, detail: "key \(publicKey.keyID.prefix(16))")
             return true
