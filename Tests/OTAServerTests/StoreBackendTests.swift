@@ -15,7 +15,9 @@ struct StoreBackendTests {
     /// A new, empty registry on `backend`, migrated.
     static func open(_ backend: String, in dir: TemporaryDirectory) async throws -> (any SQLDatabase, DatabaseSetting) {
         let setting: DatabaseSetting = backend == "sqlite" ? .sqlite(path: dir.file("registry.sqlite"))
-            : .postgres(try PostgresLocation(url: try #require(try TestServer.newPostgresDatabase())))
+            // A longer connect deadline than the product's 5 s: in this test process, the many
+            // tests that wait on server processes can hold the threads a connection needs.
+            : .postgres(try PostgresLocation(url: try #require(try TestServer.newPostgresDatabase()) + "?connect_timeout=60"))
         return await (try setting.open(busyTimeout: 2, logger: Logger(label: "test")), setting)
     }
 
