@@ -12,6 +12,8 @@ the device one Ed25519 proof an hour, which this benchmark leaves out: it measur
 check-in costs); their signatures are made once, so they must be used within 300 s.
 With --trust-report: each check-in also carries a nonce and that trust report, so a server
 with a TUF root answers with a signed answer (devices "btuf-N").
+With --ddi: DDI devices (SWUpdate, RAUC) with tokens ota_ddi_bench_<i>, polled as hawkBit's
+clients poll (GET /default/controller/v1/bddi-N, Authorization: TargetToken).
 """
 import base64, hashlib, hmac, os, sqlite3, sys, time
 
@@ -21,8 +23,9 @@ if "--trust-report" in arguments:
     index = arguments.index("--trust-report")
     trust_report = arguments[index + 1]
     arguments = arguments[:index] + arguments[index + 2:]
+ddi = "--ddi" in arguments
 signed = "--signed" in arguments or trust_report is not None
-arguments = [a for a in arguments if a != "--signed"]
+arguments = [a for a in arguments if a not in ("--signed", "--ddi")]
 db, count, lua_out = arguments[0], int(arguments[1]), arguments[2]
 digest = arguments[3] if len(arguments) > 3 else "a" * 64
 body = '{"installed":[{"digest":"%s","name":"model","state":"committed","version":"1.0.0"}]' % digest
@@ -30,7 +33,7 @@ if trust_report:
     # One nonce for all: the server signs whatever nonce it gets; only devices check them.
     body += ',"nonce":"%s","trust":%s' % ("0" * 32, trust_report)
 body += "}"
-prefix = "btuf" if trust_report else "bsig" if signed else "bench"
+prefix = "btuf" if trust_report else "bsig" if signed else "bddi" if ddi else "bench"
 con = sqlite3.connect(db)
 with con:
     con.execute(f"DELETE FROM devices WHERE id LIKE '{prefix}-%'")
@@ -41,6 +44,10 @@ with con:
             "INSERT INTO devices (id, token_hash, hardware, attributes, registered_at, last_seen, public_key, status, session_epoch) "
             "VALUES (?, ?, 'bench-hw', '{}', '2026-11-29T00:00:00Z', 0, ?, 'accepted', ?)",
             ((f"{prefix}-{i:06d}", f"key:{prefix}-{i:06d}", base64.b64encode(keys[i]).decode(), epochs[i]) for i in range(count)))
+    elif ddi:
+        con.executemany(
+            "INSERT INTO devices (id, token_hash, hardware, attributes, registered_at, last_seen, protocol) VALUES (?, ?, 'bench-hw', '{\"board\":\"bench\"}', '2026-11-29T00:00:00Z', 0, 'ddi')",
+            ((f"{prefix}-{i:06d}", hashlib.sha256(f"ota_ddi_bench_{i}".encode()).hexdigest()) for i in range(count)))
     else:
         con.executemany(
             "INSERT INTO devices (id, token_hash, hardware, attributes, registered_at, last_seen) VALUES (?, ?, 'bench-hw', '{}', '2026-11-29T00:00:00Z', 0)",
@@ -74,6 +81,12 @@ end
   wrk.headers["Content-Digest"] = "{content_digest}"
   wrk.headers["Signature-Input"] = entry[1]
   wrk.headers["Signature"] = entry[2]'''
+elif ddi:
+    table = ""
+    per_request = '''  local index = counter % count
+  wrk.headers["Authorization"] = "TargetToken ota_ddi_bench_" .. index
+  wrk.headers["Accept"] = "application/json"
+  do return wrk.format("GET", string.format("/default/controller/v1/bddi-%06d", index), nil, "") end'''
 else:
     table = ""
     per_request = '''  wrk.headers["Authorization"] = "Bearer ota_dev_bench_" .. (counter % count)'''

@@ -6,11 +6,14 @@ cd "$(dirname "$0")/.."
 
 apt_packages=()
 python_packages=()
+rauc_client=0
 for group in "$@"; do
   case "$group" in
     build) apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config) ;;
-    test)  apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config openssl sqlite3 curl python3-venv chromium postgresql nginx-light swupdate cpio)
-           python_packages+=(schemathesis onnxruntime numpy tuf cryptography 'moto[server]') ;;
+    test)  apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config openssl sqlite3 curl python3-venv chromium postgresql nginx-light swupdate cpio time
+                         rauc squashfs-tools dbus-daemon dbus-bin python3-gi python3-gbulb python3-aiohttp)
+           python_packages+=(schemathesis onnxruntime numpy tuf cryptography 'moto[server]')
+           rauc_client=1 ;;
     demo)  apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config python3-venv curl)
            python_packages+=(onnxruntime numpy) ;;
     bench) apt_packages+=(nginx-light wrk time curl openssl sqlite3 python3-venv zstd xdelta3 bsdiff)
@@ -46,4 +49,14 @@ if [ ${#python_packages[@]} -gt 0 ]; then
     echo "install-deps: pip install ${need[*]}"
     .venv/bin/python -m pip install -q "${need[@]}"
   fi
+fi
+
+# rauc-hawkbit (RAUC's hawkBit client, for the DDI tests) imports gi, which pip cannot build
+# here: an environment of its own on Debian's python3, seeing Debian's python3-gi, gbulb and
+# aiohttp (hence --no-deps).
+if [ "$rauc_client" -eq 1 ] && [ ! -x .venv-rauc/bin/rauc-hawkbit-client ]; then
+  echo "install-deps: pip install rauc-hawkbit==0.2.0 (in .venv-rauc)"
+  rm -rf .venv-rauc
+  /usr/bin/python3 -m venv --system-site-packages .venv-rauc
+  .venv-rauc/bin/python -m pip install -q --no-deps rauc-hawkbit==0.2.0
 fi

@@ -8,9 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH
-# The suites: each `struct` whose `@Suite(...)` attribute (on one line or several) names `.database`.
-suites=$(awk '/^@Suite\(/ { attribute = ""; open = 1 } open { attribute = attribute $0 } open && /^struct / { if (attribute ~ /\.database/) { sub(/^struct /, ""); sub(/[ :{].*/, ""); print }; open = 0 }' \
-  Tests/*/*.swift | sort -u | paste -sd '|')
+suites=$(scripts/database-suites.sh | paste -sd '|')
 [ -n "$suites" ] || { echo "test-postgres: no suite is tagged .database" >&2; exit 1; }
 dir=$(mktemp -d /tmp/ota-pg.XXXXXX)
 trap 'scripts/postgres.sh stop "$dir"; rm -rf "$dir"' EXIT

@@ -1,31 +1,105 @@
 #!/usr/bin/env bash
-# The Swift suites, twice at once: every suite on SQLite, and the suites tagged `.database`
-# again with every server on PostgreSQL (scripts/test-postgres.sh). Most of their time is
-# spent waiting on real processes, so the two passes share the two cores well; each runs the
-# test binary itself (`swift test` would hold SwiftPM's lock on .build for the other).
-# Expects `swift build --build-tests`; each pass's time goes to .build/test-stages.txt and its
-# whole output to .build/swift-sqlite.log and .build/swift-postgres.log; what is printed here
-# is every test's result (not the "started" lines), the failures last.
+# The Swift suites: every suite on SQLite, and the suites tagged `.database`
+# (scripts/database-suites.sh) again with every server on a throwaway PostgreSQL on loopback
+# (scripts/postgres.sh). Each suite runs in a test process of its own, OTA_TEST_JOBS of them at a
+# time (default 4), the longest first.
+#
+# Why one process a suite: Swift's cooperative thread pool has one thread per core, and a test
+# that waits for a real process or a blocking HTTP call holds one of those threads. On two
+# cores, one test process ran two such tests at a time and left the CPU more than half idle
+# (the SQLite pass alone: 381 s of wall time for 315 s of CPU).
+#
+# The order: the seconds each job took in the last run (.build/suite-times.txt, written by every
+# whole run), else Tests/suite-times.txt (committed; copy .build/suite-times.txt over it when
+# the suites change much). A suite in neither goes first. The order only decides how soon the
+# run ends, never whether it passes.
+#
+# Usage: scripts/test-swift.sh [ARGUMENTS FOR EVERY TEST PROCESS]   (e.g. --filter 'rollout')
+# Expects `swift build --build-tests`. Each job's output is in .build/suites/BACKEND-SUITE.log;
+# printed here: one line a job as it ends, then each failing job's failures.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH NO_COLOR=1
 bin=$(swift build --show-bin-path)
 tests=$(ls -d "$bin"/*PackageTests.xctest 2>/dev/null | head -1)
 [ -x "$tests" ] || { echo "test-swift: no test binary under $bin: run swift build --build-tests" >&2; exit 1; }
-mkdir -p .build
-env -u OTA_TEST_POSTGRES scripts/stage.sh swift-sqlite "$tests" --testing-library swift-testing "$@" > .build/swift-sqlite.log 2>&1 &
-sqlite=$!
-OTA_TEST_BINARY="$tests" scripts/stage.sh swift-postgres scripts/test-postgres.sh "$@" > .build/swift-postgres.log 2>&1 &
-postgres=$!
-wait $sqlite; sqlite_status=$?
-wait $postgres; postgres_status=$?
+jobs_at_once=${OTA_TEST_JOBS:-4}
+case "$jobs_at_once" in ''|0|*[!0-9]*) echo "test-swift: OTA_TEST_JOBS must be a whole number above 0, not '$jobs_at_once'" >&2; exit 64 ;; esac
+
+out=.build/suites
+rm -rf "$out" && mkdir -p "$out"
+# Top-level suites as Module.Type, from the binary itself.
+"$tests" --testing-library swift-testing --list-tests > "$out/list.txt" 2> "$out/list.err" \
+  || { echo "test-swift: the test binary could not list its tests:" >&2; cat "$out/list.err" >&2; exit 1; }
+all=$(cut -d/ -f1 "$out/list.txt" | grep -v '^$' | sort -u)
+database=$(scripts/database-suites.sh)
+[ -n "$all" ] && [ -n "$database" ] || { echo "test-swift: no suites found" >&2; exit 1; }
+
+# Jobs as "SECONDS BACKEND Module.Suite", the longest first.
+times=.build/suite-times.txt
+[ -s "$times" ] || times=Tests/suite-times.txt
+{
+  for suite in $all; do echo "sqlite $suite"; done
+  for suite in $all; do
+    if grep -qx "${suite#*.}" <<< "$database"; then echo "postgres $suite"; fi
+  done
+} | while read -r backend suite; do
+  seconds=$(awk -v b="$backend" -v s="$suite" '$2 == b && $3 == s { print $1; exit }' "$times" 2>/dev/null)
+  echo "${seconds:-9999} $backend $suite"
+done | sort -rn > "$out/jobs.txt"
+
+pg_dir=$(mktemp -d /tmp/ota-pg.XXXXXX)
+trap 'scripts/postgres.sh stop "$pg_dir" >/dev/null 2>&1; rm -rf "$pg_dir"' EXIT
+OTA_PG_URL=$(scripts/postgres.sh start "$pg_dir") || { echo "test-swift: PostgreSQL did not start" >&2; exit 1; }
+export OTA_PG_URL tests out
+
+# One job: its own test process, at most 15 minutes, its result appended as one line.
+run_job() {
+  local backend=$1 suite=$2; shift 2
+  local log="$out/$backend-$suite.log" start status
+  start=$(date +%s)
+  local filter="${suite//./\\.}(/|\$)"
+  if [ "$backend" = postgres ]; then
+    OTA_TEST_POSTGRES="$OTA_PG_URL" /usr/bin/time -f "%U %S" -o "$out/$backend-$suite.cpu" timeout 900 "$tests" --testing-library swift-testing --filter "$filter" "$@" > "$log" 2>&1
+  else
+    env -u OTA_TEST_POSTGRES /usr/bin/time -f "%U %S" -o "$out/$backend-$suite.cpu" timeout 900 "$tests" --testing-library swift-testing --filter "$filter" "$@" > "$log" 2>&1
+  fi
+  status=$?
+  local seconds=$(( $(date +%s) - start ))
+  echo "$seconds $backend $suite $status" >> "$out/results.txt"
+  if [ $status -eq 0 ]; then
+    echo "✔ $backend $suite (${seconds} s): $(grep -o 'with [0-9]* tests\?' "$log" | tail -1 | cut -d' ' -f2) tests"
+  else
+    echo "✘ $backend $suite (${seconds} s): exit $status"
+  fi
+}
+export -f run_job
+
+start=$(date +%s)
+extra=""; [ $# -eq 0 ] || extra=$(printf '%q ' "$@")
+cut -d' ' -f2- "$out/jobs.txt" | xargs -P "$jobs_at_once" -L1 bash -c 'run_job "$@" '"$extra" _
+seconds=$(( $(date +%s) - start ))
+
 status=0
-for pass in sqlite postgres; do
-  log=.build/swift-$pass.log
-  echo "== swift-$pass"
-  grep -v '^◇' "$log" | grep -v '^✘' || true
-  if grep -q '^✘' "$log"; then echo "== swift-$pass: failures"; grep '^✘' -A6 "$log" | grep -v '^◇'; fi
-done
-[ $sqlite_status -eq 0 ] || { echo "test-swift: the suites on SQLite failed (exit $sqlite_status)" >&2; status=1; }
-[ $postgres_status -eq 0 ] || { echo "test-swift: the suites on PostgreSQL failed (exit $postgres_status)" >&2; status=1; }
+jobs_total=$(wc -l < "$out/jobs.txt")
+finished=$(wc -l < "$out/results.txt" 2>/dev/null || echo 0)
+failed=$(awk '$4 != 0' "$out/results.txt" 2>/dev/null)
+if [ "$finished" -ne "$jobs_total" ]; then
+  echo "test-swift: only $finished of $jobs_total jobs reported a result" >&2; status=1
+fi
+if [ -n "$failed" ]; then
+  status=1
+  while read -r _ backend suite code; do
+    echo "== failures: $backend $suite (exit $code)"
+    if grep -q '^✘' "$out/$backend-$suite.log"; then
+      grep '^✘' -A6 "$out/$backend-$suite.log" | grep -v '^◇'
+    else
+      tail -40 "$out/$backend-$suite.log"
+    fi
+  done <<< "$failed"
+fi
+tests_run=$(cat "$out"/*.log | grep -o 'Test run with [0-9]* tests' | awk '{ n += $4 } END { print n + 0 }')
+echo "test-swift: $jobs_total jobs ($tests_run tests) in ${seconds} s, $jobs_at_once at a time; $(echo "$failed" | grep -c . ) failed"
+# The next run's order; only a whole run (no extra arguments) that finished writes it.
+if [ $# -eq 0 ] && [ "$finished" -eq "$jobs_total" ]; then sort -rn "$out/results.txt" | cut -d' ' -f1-3 > .build/suite-times.txt; fi
 exit $status

@@ -87,7 +87,7 @@ struct ClusterEndToEndTests {
         let enrollment = try server.admin(.operator).createEnrollmentToken(.init(maxUses: devices, autoAccept: true)).token!
         return try run(Binaries.path("ota-fleet-sim"), [
             "--server", balancer.url, "--enrollment-token", enrollment, "--devices", String(devices), "--prefix", prefix,
-            "--hardware", "test-hw", "--failure-rate", String(failureRate), "--until-quiet", "16", "--interval", "0.25", "--timeout", "240",
+            "--hardware", "test-hw", "--failure-rate", String(failureRate), "--until-quiet", "12", "--interval", "0.5", "--timeout", "240",
         ])
     }
 }

@@ -46,11 +46,12 @@ extension TestServer {
         return DDITestClient(server: self, id: id, token: answer.token)
     }
 
-    /// A released SWUpdate image deployed to every compatible device.
+    /// A released client image (SWUpdate's by default, or RAUC's) deployed to every compatible device.
     @discardableResult
-    func deployImage(_ name: String = "gw-image", _ version: String = "1.0.0", bytes: [UInt8], release: Bool = true,
+    func deployImage(_ name: String = "gw-image", _ version: String = "1.0.0", bytes: [UInt8], kind: BundleKind = .swupdate, release: Bool = true,
                      phases: [AdminAPI.Phase]? = nil, threshold: Int? = nil) throws -> AdminAPI.Deployment {
-        try publish(name: name, version: version, files: ["image.swu": bytes], compatible: ["gw-board"], kind: "swupdate", chunked: false)
+        try publish(name: name, version: version, files: ["image" + (kind.imageExtension ?? ""): bytes], compatible: ["gw-board"],
+                    kind: kind.description, chunked: false)
         if release { try self.release([(name, version, "stable")]) }
         return try admin(.operator).createDeployment(.init(bundleName: try BundleName(name), version: try SemanticVersion(version),
                                                            target: .everyCompatibleDevice, phases: phases, failureThresholdCount: threshold))
@@ -244,18 +245,20 @@ struct DDITests {
         try server.publish(name: "z", version: "1.0.0", files: ["update.raucb": [1]], kind: "rauc", chunked: false)
     }
 
-    @Test("A deployment cancelled before the device finished is offered as cancelAction; stopping ends it, refusing leaves it open")
+    @Test("A deployment cancelled before the device finished is offered as cancelAction; stopping ends it, refusing ends it only if not started")
     func cancellation() throws {
         let server = try TestServer(tuf: true)
         let stops = try server.addDDIDevice("gw-1")
         let refuses = try server.addDDIDevice("gw-2")
+        let refusesUnstarted = try server.addDDIDevice("gw-3")
         let deployment = try server.deployImage(bytes: image)
         let link = try #require(try stops.poll().links["deploymentBase"])
         _ = try refuses.poll()
+        _ = try refusesUnstarted.poll()
         let number = String(DDITestClient.path(link).split(separator: "/").last!.split(separator: "?")[0])
         #expect(try refuses.send("POST", "deploymentBase/\(number)/feedback", json: DDITestClient.feedback("proceeding", "none")).status == 200)
         _ = try server.admin(.operator).control(deployment.id, .cancel)
-        for device in [stops, refuses] {
+        for device in [stops, refuses, refusesUnstarted] {
             let cancel = try #require(try device.poll().links["cancelAction"])
             #expect(cancel.href.hasSuffix("/cancelAction/\(number)"))
             let body = try JSONDecoder().decode(DDI.CancelAction.self, from: Data(try device.send("GET", DDITestClient.path(cancel)).body))
@@ -266,10 +269,15 @@ struct DDITests {
         #expect(try refuses.send("POST", "cancelAction/\(number)/feedback", json: DDITestClient.feedback("rejected", "success", details: ["Cancelling not supported"])).status == 200)
         #expect(try stops.poll().links["cancelAction"] == nil)
         #expect(try stops.send("POST", "cancelAction/\(number)/feedback", json: DDITestClient.feedback("closed", "success")).status == 410)
+        // Refused before it started: nothing was installed, and it is not asked again.
+        #expect(try refusesUnstarted.send("POST", "cancelAction/\(number)/feedback", json: DDITestClient.feedback("rejected", "success")).status == 200)
+        #expect(try refusesUnstarted.poll().links.keys.filter { $0 != "configData" }.isEmpty)
+        #expect(try refusesUnstarted.send("POST", "cancelAction/\(number)/feedback", json: DDITestClient.feedback("rejected", "success")).status == 410)
+        #expect(try refuses.poll().links["cancelAction"] != nil, "refused under way: still open")
         // The device that refused finishes its update and says so; it counts.
         #expect(try refuses.send("POST", "deploymentBase/\(number)/feedback", json: DDITestClient.feedback("closed", "success")).status == 200)
         let counts = try server.admin().deployment(deployment.id).counts
-        #expect(counts.failed == 1 && counts.succeeded == 1)
+        #expect(counts.failed == 2 && counts.succeeded == 1)
         #expect(try refuses.send("GET", "installedBase/\(number)").status == 200)
         #expect(try stops.send("GET", "installedBase/\(number)").status == 404)
     }

@@ -26,7 +26,7 @@ struct DatabaseOutageTests {
                 try process.run()
                 input.fileHandleForWriting.write(Data("BEGIN;\nSELECT pg_advisory_xact_lock(7304289);\n".utf8))
                 // psql buffers what it prints into a pipe: ask the server whether the lock is held.
-                let deadline = Date().addingTimeInterval(10)
+                let deadline = Date().addingTimeInterval(30)
                 while try server.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7304289 AND granted").stdout.trimmed != "1" {
                     guard Date() < deadline else { throw TestFailure("psql did not take the lock") }
                     usleep(50_000)

@@ -147,6 +147,40 @@ struct DeviceIdentityTests {
         #expect(refused.status == 4 && refused.stderr.contains("public_key must be the base64"), "\(refused)")
     }
 
+    @Test("otactl imports a factory list of agents and DDI devices, prints each DDI token once, and refuses a bad line before sending anything")
+    func importsDDIDevices() throws {
+        let server = try TestServer()
+        let key = try Ed25519PrivateKey.generate()
+        let dir = TemporaryDirectory("factory")
+        let csv = try dir.write("factory.csv", """
+            device_id,public_key,hardware,tags,group,protocol
+            line-8,\(Base64.encode(key.publicKey.raw)),test-hw,,,
+            gw-8,,gw-board,site-7,north,ddi
+
+            """)
+        let imported = try otactl(["devices", "import", csv, "--server", server.url, "--token", server.tokens[.operator]!, "--json"])
+        #expect(imported.status == 0, "\(imported)")
+        let answer = try StrictJSON.decode(AdminAPI.DeviceImportResponse.self, from: Array(imported.stdout.utf8), what: "import")
+        let token = try #require(answer.ddiTokens?.first)
+        #expect(answer.imported == 2 && answer.ddiTokens?.count == 1 && token.deviceID == "gw-8" && token.token.hasPrefix("ota_ddi_"))
+        let gateway = try server.admin().device("gw-8").device
+        #expect(gateway.protocol == .ddi && gateway.status == .accepted && gateway.tags == ["site-7"] && gateway.group == "north")
+        #expect(try DDITestClient(server: server, id: "gw-8", token: token.token).send("GET", "").status == 200)
+
+        let plain = try dir.write("more.csv", "device_id,public_key,hardware,tags,group,protocol\ngw-9,,gw-board,,,ddi\n")
+        let printed = try otactl(["devices", "import", plain, "--server", server.url, "--token", server.tokens[.operator]!])
+        #expect(printed.status == 0 && printed.stdout.contains("added 1 DDI device") && printed.stdout.contains("gw-9 ota_ddi_"), "\(printed)")
+
+        for (line, says) in [("gw-10,\(Base64.encode(key.publicKey.raw)),gw-board,,,ddi", "a DDI device has no public_key"),
+                             ("gw-10,,gw-board,,,hawkbit", "protocol must be agent or ddi"),
+                             ("cam-10,,test-hw,,,", "needs its public_key")] {
+            let bad = try dir.write("bad.csv", "device_id,public_key,hardware,tags,group,protocol\n\(line)\n")
+            let refused = try otactl(["devices", "import", bad, "--server", server.url, "--token", server.tokens[.operator]!])
+            #expect(refused.status != 0 && refused.stderr.contains("line 2") && refused.stderr.contains(says), "\(refused)")
+        }
+        #expect(try server.admin().devices(.init()).devices.map(\.id).sorted() == ["gw-8", "gw-9"], "line-8 is pre-authorised: a device once it registers")
+    }
+
     @Test("Re-provisioning moves a device to a new key: its history stays, the old key stops working")
     func reprovisioningKeepsHistory() throws {
         let server = try TestServer()

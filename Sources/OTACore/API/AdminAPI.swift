@@ -584,15 +584,22 @@ public enum AdminAPI {
     }
 
     /// Devices an operator authorises ahead of their first contact, with their keys.
+    /// One line of a factory list: an agent with its public key (accepted when it first
+    /// registers with that key), or a device on hawkBit's DDI API (`protocol` `ddi`, no key:
+    /// it is accepted at once and the import answers its token).
     public struct PreauthorizedDevice: Codable, Equatable, Sendable {
         public var deviceID: DeviceID
-        /// Base64 of the raw 32-byte Ed25519 public key.
-        public var publicKey: String
+        /// Base64 of the raw 32-byte Ed25519 public key; an agent's only, and required for one.
+        public var publicKey: String?
+        /// `agent` when absent.
+        public var `protocol`: DeviceProtocol?
         public var hardware: HardwareClass
         public var tags: [Tag]?
         public var group: GroupName?
 
-        enum CodingKeys: String, CodingKey { case deviceID = "device_id", publicKey = "public_key", hardware, tags, group }
+        public var isDDI: Bool { `protocol` == .ddi }
+
+        enum CodingKeys: String, CodingKey { case deviceID = "device_id", publicKey = "public_key", `protocol`, hardware, tags, group }
 
         public init(deviceID: DeviceID, publicKey: String, hardware: HardwareClass, tags: [Tag]? = nil, group: GroupName? = nil) {
             self.deviceID = deviceID
@@ -600,6 +607,34 @@ public enum AdminAPI {
             self.hardware = hardware
             self.tags = tags
             self.group = group
+        }
+
+        /// A device whose own DDI client (SWUpdate, RAUC) polls with a token made at import.
+        public init(ddi deviceID: DeviceID, hardware: HardwareClass, tags: [Tag]? = nil, group: GroupName? = nil) {
+            self.deviceID = deviceID
+            self.protocol = .ddi
+            self.hardware = hardware
+            self.tags = tags
+            self.group = group
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            deviceID = try container.decode(DeviceID.self, forKey: .deviceID)
+            publicKey = try container.decodeIfPresent(String.self, forKey: .publicKey)
+            `protocol` = try container.decodeIfPresent(DeviceProtocol.self, forKey: .protocol)
+            hardware = try container.decode(HardwareClass.self, forKey: .hardware)
+            tags = try container.decodeIfPresent([Tag].self, forKey: .tags)
+            group = try container.decodeIfPresent(GroupName.self, forKey: .group)
+            switch (isDDI, publicKey) {
+            case (false, nil):
+                throw DecodingError.dataCorruptedError(forKey: .publicKey, in: container, debugDescription:
+                    "an agent device needs its public_key (a DDI device says \"protocol\": \"ddi\" instead)")
+            case (true, .some):
+                throw DecodingError.dataCorruptedError(forKey: .publicKey, in: container, debugDescription:
+                    "a DDI device has no public_key: it authenticates with the token the import answers")
+            default: break
+            }
         }
     }
 
@@ -610,7 +645,15 @@ public enum AdminAPI {
 
     public struct DeviceImportResponse: Codable, Equatable, Sendable {
         public var imported: Int
-        public init(imported: Int) { self.imported = imported }
+        /// The DDI devices' tokens, shown this once (the server keeps only their hashes).
+        public var ddiTokens: [DDIToken]?
+
+        enum CodingKeys: String, CodingKey { case imported, ddiTokens = "ddi_tokens" }
+
+        public init(imported: Int, ddiTokens: [DDIToken]? = nil) {
+            self.imported = imported
+            self.ddiTokens = ddiTokens
+        }
     }
 
     /// A device that keeps its own update client and speaks hawkBit's DDI API: it is accepted at

@@ -71,8 +71,10 @@ struct DeviceAdminController: Sendable {
 
     func importDevices(_ request: Request, _ context: AdminContext) async throws -> Response {
         let body = try await request.decodeJSON(AdminAPI.DeviceImportRequest.self, what: "device import", limit: 32 << 20)
-        return try JSONResponse.make(AdminAPI.DeviceImportResponse(imported: try await devices.preauthorize(body.devices, by: context.admin)),
-                                     status: .created)
+        let answer = try await devices.preauthorize(body.devices, by: context.admin, now: clock.now)
+        // DDI devices are registered at once: this instance's cache must know them when we answer.
+        if answer.ddiTokens != nil { try await coherence.catchUp() }
+        return try JSONResponse.make(answer, status: .created)
     }
 
     /// A device on hawkBit's DDI API, with its token (shown this once).

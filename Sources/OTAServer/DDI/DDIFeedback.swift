@@ -36,7 +36,10 @@ extension DDIService {
     }
 
     /// Feedback on a cancellation: stopping ends the action as failed (the deployment is
-    /// cancelled), refusing leaves it open for the device to finish and report.
+    /// cancelled). Refusing an action the device never started ends it the same way: nothing
+    /// was installed, and a client that refuses every cancellation (rauc-hawkbit does) would
+    /// otherwise be asked again at every poll, for ever. Refusing once under way leaves the
+    /// action open for the device to finish and report, as hawkBit does.
     func cancelFeedback(_ caller: DDICaller, _ number: Int64, _ feedback: DDI.Feedback) async throws {
         let action = try await action(caller, number)
         guard action.isOpen else { throw APIError(.gone, .gone, "action \(number) has ended (\(action.state.rawValue)); nothing changes") }
@@ -44,6 +47,8 @@ extension DDIService {
         switch (feedback.status.execution, feedback.status.result.finished) {
         case (.closed, .success), (.closed, .none), (.canceled, _):
             try await report(caller, action, .failed, detail: "cancelled: the device stopped the update (\(Self.detail(feedback.status)))")
+        case (.rejected, _) where action.state == .pending:
+            try await report(caller, action, .failed, detail: "cancelled before it started; the device refused to stop (\(Self.detail(feedback.status)))")
         default:
             return
         }

@@ -179,32 +179,45 @@ extension DeviceStore {
     }
 
     /// Pre-authorises devices with their keys, all or none.
-    func preauthorize(_ devices: [AdminAPI.PreauthorizedDevice], by caller: AdminIdentity) async throws -> Int {
+    func preauthorize(_ devices: [AdminAPI.PreauthorizedDevice], by caller: AdminIdentity, now: Timestamp) async throws -> AdminAPI.DeviceImportResponse {
         guard !devices.isEmpty, devices.count <= 100_000 else { throw RegistryError.invalid("import 1 to 100000 devices at once") }
         var seen = Set<DeviceID>()
         for (index, device) in devices.enumerated() {
             let line = "device \(index + 1)"
-            guard let raw = Base64.decode(device.publicKey, limit: 32), (try? Ed25519PublicKey(raw: raw)) != nil else {
-                throw RegistryError.invalid("\(line): public_key must be the base64 of a raw 32-byte Ed25519 public key")
+            if let key = device.publicKey {
+                guard let raw = Base64.decode(key, limit: 32), (try? Ed25519PublicKey(raw: raw)) != nil else {
+                    throw RegistryError.invalid("\(line): public_key must be the base64 of a raw 32-byte Ed25519 public key")
+                }
             }
             guard seen.insert(device.deviceID).inserted else { throw RegistryError.invalid("\(line): \(device.deviceID) is listed twice") }
         }
-        let now = SystemClock().now
         return try await db.write { db in
+            var tokens: [AdminAPI.DDIToken] = []
             for device in devices {
-                if try await db.value(Bool.self, "SELECT 1 FROM devices WHERE id = \(device.deviceID) OR public_key = \(device.publicKey)") == true {
+                guard let key = device.publicKey else {
+                    // A DDI device is accepted at once: it has a token, not a key to present.
+                    if try await db.value(Bool.self, "SELECT 1 FROM preauthorized_devices WHERE device_id = \(device.deviceID)") == true {
+                        throw RegistryError.conflict("\(device.deviceID) is pre-authorised as an agent; it cannot also be a DDI device")
+                    }
+                    let token = try await Self.insertDDI(db, AdminAPI.DDIDeviceRequest(deviceID: device.deviceID, hardware: device.hardware,
+                                                                                      tags: device.tags, group: device.group), now: now)
+                    tokens.append(AdminAPI.DDIToken(deviceID: device.deviceID, token: token))
+                    continue
+                }
+                if try await db.value(Bool.self, "SELECT 1 FROM devices WHERE id = \(device.deviceID) OR public_key = \(key)") == true {
                     throw RegistryError.conflict("\(device.deviceID) (or its key) is already registered")
                 }
                 try await db.execute("""
                     INSERT INTO preauthorized_devices (device_id, public_key, hardware, tags, group_name, created_at, created_by)
-                    VALUES (\(device.deviceID), \(device.publicKey), \(device.hardware), \(JSONColumn.encode(device.tags ?? [])), \(device.group), \(now), \(caller.actor))
+                    VALUES (\(device.deviceID), \(key), \(device.hardware), \(JSONColumn.encode(device.tags ?? [])), \(device.group), \(now), \(caller.actor))
                     ON CONFLICT (device_id) DO UPDATE SET public_key = excluded.public_key, hardware = excluded.hardware,
                         tags = excluded.tags, group_name = excluded.group_name
                     """)
             }
-            try await AuditLog.record(db, by: caller, action: .deviceImport, target: "\(devices.count) devices",
-                                detail: devices.prefix(5).map(\.deviceID).joined(separator: ", ") + (devices.count > 5 ? ", ..." : ""))
-            return devices.count
+            let ddi = tokens.isEmpty ? "" : " (\(tokens.count) on DDI)"
+            try await AuditLog.record(db, by: caller, action: .deviceImport, target: "\(devices.count) devices\(ddi)",
+                                      detail: devices.prefix(5).map(\.deviceID).joined(separator: ", ") + (devices.count > 5 ? ", ..." : ""))
+            return AdminAPI.DeviceImportResponse(imported: devices.count, ddiTokens: tokens.isEmpty ? nil : tokens)
         }
     }
 }

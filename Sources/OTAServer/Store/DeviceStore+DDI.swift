@@ -5,20 +5,27 @@ import OTACore
 extension DeviceStore {
     /// Adds a DDI device; returns its token, which only its hash outlives.
     func addDDI(_ request: AdminAPI.DDIDeviceRequest, by caller: AdminIdentity, now: Timestamp) async throws -> String {
-        let (token, hash) = Secret.make(prefix: Secret.ddiPrefix)
         try await db.write { db in
-            if try await db.value(Bool.self, "SELECT 1 FROM devices WHERE id = \(request.deviceID)") == true {
-                throw RegistryError.conflict("device \(request.deviceID) already exists; delete it first, or give a new token with `otactl devices ddi-token \(request.deviceID)`")
-            }
-            try await db.execute("""
-                INSERT INTO devices (id, token_hash, hardware, attributes, group_name, registered_at, status, session_epoch, protocol)
-                VALUES (\(request.deviceID), \(hash), \(request.hardware), '{}', \(request.group), \(now), 'accepted', \(DeviceSessions.newEpoch()), \(DeviceProtocol.ddi))
-                """)
-            for tag in Set(request.tags ?? []).sorted() {
-                try await db.execute("INSERT INTO device_tags (device_id, tag) VALUES (\(request.deviceID), \(tag))")
-            }
+            let token = try await Self.insertDDI(db, request, now: now)
             try await AuditLog.record(db, by: caller, action: .deviceAddDDI, target: request.deviceID.rawValue,
                                       detail: "hardware \(request.hardware)" + (request.group.map { ", group \($0)" } ?? ""))
+            return token
+        }
+    }
+
+    /// Inserts an accepted DDI device with a new token, and answers the token (the registry
+    /// keeps only its hash). Shared by `add-ddi` and the import of a device list.
+    static func insertDDI(_ db: any SQLTransaction, _ request: AdminAPI.DDIDeviceRequest, now: Timestamp) async throws -> String {
+        let (token, hash) = Secret.make(prefix: Secret.ddiPrefix)
+        if try await db.value(Bool.self, "SELECT 1 FROM devices WHERE id = \(request.deviceID)") == true {
+            throw RegistryError.conflict("device \(request.deviceID) already exists; delete it first, or give a new token with `otactl devices ddi-token \(request.deviceID)`")
+        }
+        try await db.execute("""
+            INSERT INTO devices (id, token_hash, hardware, attributes, group_name, registered_at, status, session_epoch, protocol)
+            VALUES (\(request.deviceID), \(hash), \(request.hardware), '{}', \(request.group), \(now), 'accepted', \(DeviceSessions.newEpoch()), \(DeviceProtocol.ddi))
+            """)
+        for tag in Set(request.tags ?? []).sorted() {
+            try await db.execute("INSERT INTO device_tags (device_id, tag) VALUES (\(request.deviceID), \(tag))")
         }
         return token
     }

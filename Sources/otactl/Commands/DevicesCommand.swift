@@ -138,7 +138,9 @@ struct DevicesCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Pre-authorise devices with their public keys (a factory list).",
             discussion: """
-            FILE is CSV (a header line `device_id,public_key,hardware,tags,group`; tags separated by ';'; public_key the base64 of the raw 32-byte Ed25519 key) or JSON ({"devices": [{"device_id", "public_key", "hardware", "tags", "group"}]}). All are imported or none.
+            FILE is CSV (a header line `device_id,public_key,hardware,tags,group,protocol`; the last three columns may be left out; tags separated by ';'; public_key the base64 of the raw 32-byte Ed25519 key) or JSON ({"devices": [{"device_id", "public_key", "hardware", "tags", "group", "protocol"}]}). All are imported or none.
+
+            A device that keeps its own update client (SWUpdate, RAUC) on hawkBit's DDI API has protocol `ddi` and no public key, e.g. the CSV line `gw-0001,,gw-board,site-7,,ddi`. It is accepted at once, and its token is printed this once (with --json, in `ddi_tokens`); the server keeps only its hash.
             """
         )
         @Argument(help: ArgumentHelp("The device list (.csv or .json).", valueName: "file")) var file: String
@@ -151,7 +153,12 @@ struct DevicesCommand: ParsableCommand {
             let client = try server.client()
             let answer = try Failure.remote { try client.importDevices(devices) }
             if json { return try Terminal.printJSON(answer) }
-            say("pre-authorised \(answer.imported) device\(answer.imported == 1 ? "" : "s")")
+            let tokens = answer.ddiTokens ?? []
+            let agents = answer.imported - tokens.count
+            say("pre-authorised \(agents) device\(agents == 1 ? "" : "s")" + (tokens.isEmpty ? "" : "; added \(tokens.count) DDI device\(tokens.count == 1 ? "" : "s")"))
+            guard !tokens.isEmpty else { return }
+            say("their tokens (shown once; each goes in its client's configuration):")
+            Terminal.printLines(tokens.map { "\($0.deviceID) \($0.token)" })
         }
     }
 
@@ -185,20 +192,32 @@ enum DeviceList {
             }
         }
         var lines = trimmed.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let columns = ["device_id", "public_key", "hardware", "tags", "group", "protocol"]
         guard let header = lines.first?.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }),
-              Array(header.prefix(3)) == ["device_id", "public_key", "hardware"] else {
-            throw Failure("\(name): the first line must be the header device_id,public_key,hardware[,tags[,group]]")
+              header.count >= 3, Array(columns.prefix(header.count)) == header else {
+            throw Failure("\(name): the first line must be the header device_id,public_key,hardware[,tags[,group[,protocol]]]")
         }
         lines.removeFirst()
         return try lines.enumerated().map { index, line in
             let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard (3...5).contains(fields.count), fields.count <= header.count else {
-                throw Failure("\(name): line \(index + 2) has \(fields.count) fields; expected device_id,public_key,hardware[,tags[,group]]")
+            guard (3...header.count).contains(fields.count) else {
+                throw Failure("\(name): line \(index + 2) has \(fields.count) fields; the header names \(header.count)")
             }
+            func field(_ column: Int) -> String? { fields.count > column && !fields[column].isEmpty ? fields[column] : nil }
             do {
-                let tags = fields.count > 3 && !fields[3].isEmpty ? try fields[3].split(separator: ";").map { try Tag(String($0)) } : nil
-                return AdminAPI.PreauthorizedDevice(deviceID: try DeviceID(fields[0]), publicKey: fields[1], hardware: try HardwareClass(fields[2]),
-                                                    tags: tags, group: fields.count > 4 && !fields[4].isEmpty ? try GroupName(fields[4]) : nil)
+                let id = try DeviceID(fields[0]), hardware = try HardwareClass(fields[2])
+                let tags = try field(3).map { try $0.split(separator: ";").map { try Tag(String($0)) } }
+                let group = try field(4).map { try GroupName($0) }
+                switch field(5) {
+                case nil, "agent":
+                    guard let key = field(1) else { throw Failure("an agent device needs its public_key (a DDI device has protocol ddi)") }
+                    return AdminAPI.PreauthorizedDevice(deviceID: id, publicKey: key, hardware: hardware, tags: tags, group: group)
+                case "ddi":
+                    guard field(1) == nil else { throw Failure("a DDI device has no public_key: it gets a token") }
+                    return AdminAPI.PreauthorizedDevice(ddi: id, hardware: hardware, tags: tags, group: group)
+                case let other?:
+                    throw Failure("protocol must be agent or ddi, not '\(other)'")
+                }
             } catch {
                 throw Failure("\(name): line \(index + 2): \(error)")
             }
