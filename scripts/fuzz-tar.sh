@@ -17,7 +17,7 @@
 # Crashes, timeouts and out-of-memory inputs are written to Tests/Fuzz/crashes/, and that
 # folder is read as seeds too: a saved reproducer fails the run again until it is fixed.
 # Exits non-zero when libFuzzer finds any. Environment: FUZZ_MAX_LEN (default 16384),
-# FUZZ_NICE (default 10) and SWIFTC.
+# FUZZ_NICE (default 10), FUZZ_BUILD_ONLY (build, do not fuzz) and SWIFTC.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -60,6 +60,8 @@ if [ ! -x "$binary" ] || [ "$newest" -nt "$binary" ]; then
     "${sources[@]}" -lcrypto -o "$binary.tmp" 2> >(grep -v "Cannot export local symbol" >&2)
   mv "$binary.tmp" "$binary"
 fi
+# FUZZ_BUILD_ONLY=1: the build alone (make test builds the fuzzer beside the Swift suites).
+[ -z "${FUZZ_BUILD_ONLY:-}" ] || { echo "fuzz-tar: $binary is built"; exit 0; }
 
 limits=(-timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=64)
 

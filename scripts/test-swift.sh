@@ -14,7 +14,9 @@
 # the suites change much). A suite in neither goes first. The order only decides how soon the
 # run ends, never whether it passes.
 #
-# Usage: scripts/test-swift.sh [ARGUMENTS FOR EVERY TEST PROCESS]   (e.g. --filter 'rollout')
+# Usage: [OTA_TEST_FILTER=REGEX] [OTA_TEST_JOBS=N] scripts/test-swift.sh
+#   OTA_TEST_FILTER  only the tests whose ids (Module.Suite/test(), as --list-tests prints
+#                    them) match the extended regex, e.g. 'Rollout|DDITests/cancellation'.
 # Expects `swift build --build-tests`. Each job's output is in .build/suites/BACKEND-SUITE.log;
 # printed here: one line a job as it ends, then each failing job's failures.
 set -uo pipefail
@@ -23,6 +25,7 @@ export PATH=/opt/swift/usr/bin:$PATH NO_COLOR=1
 bin=$(swift build --show-bin-path)
 tests=$(ls -d "$bin"/*PackageTests.xctest 2>/dev/null | head -1)
 [ -x "$tests" ] || { echo "test-swift: no test binary under $bin: run swift build --build-tests" >&2; exit 1; }
+[ $# -eq 0 ] || { echo "usage: [OTA_TEST_FILTER=REGEX] [OTA_TEST_JOBS=N] scripts/test-swift.sh" >&2; exit 64; }
 jobs_at_once=${OTA_TEST_JOBS:-4}
 case "$jobs_at_once" in ''|0|*[!0-9]*) echo "test-swift: OTA_TEST_JOBS must be a whole number above 0, not '$jobs_at_once'" >&2; exit 64 ;; esac
 
@@ -31,7 +34,11 @@ rm -rf "$out" && mkdir -p "$out"
 # Top-level suites as Module.Type, from the binary itself.
 "$tests" --testing-library swift-testing --list-tests > "$out/list.txt" 2> "$out/list.err" \
   || { echo "test-swift: the test binary could not list its tests:" >&2; cat "$out/list.err" >&2; exit 1; }
-all=$(cut -d/ -f1 "$out/list.txt" | grep -v '^$' | sort -u)
+# The tests to run: all, or those OTA_TEST_FILTER selects (each job is then given their exact
+# ids: swift-testing joins several --filter options with "or").
+grep -E -- "${OTA_TEST_FILTER:-.}" "$out/list.txt" > "$out/selected.txt" || true
+[ -s "$out/selected.txt" ] || { echo "test-swift: no test id matches '${OTA_TEST_FILTER:-}'" >&2; exit 1; }
+all=$(cut -d/ -f1 "$out/selected.txt" | grep -v '^$' | sort -u)
 database=$(scripts/database-suites.sh)
 [ -n "$all" ] && [ -n "$database" ] || { echo "test-swift: no suites found" >&2; exit 1; }
 
@@ -51,18 +58,21 @@ done | sort -rn > "$out/jobs.txt"
 pg_dir=$(mktemp -d /tmp/ota-pg.XXXXXX)
 trap 'scripts/postgres.sh stop "$pg_dir" >/dev/null 2>&1; rm -rf "$pg_dir"' EXIT
 OTA_PG_URL=$(scripts/postgres.sh start "$pg_dir") || { echo "test-swift: PostgreSQL did not start" >&2; exit 1; }
-export OTA_PG_URL tests out
+export OTA_PG_URL tests out OTA_TEST_FILTER
 
 # One job: its own test process, at most 15 minutes, its result appended as one line.
 run_job() {
-  local backend=$1 suite=$2; shift 2
+  local backend=$1 suite=$2
   local log="$out/$backend-$suite.log" start status
   start=$(date +%s)
   local filter="${suite//./\\.}(/|\$)"
+  if [ -n "${OTA_TEST_FILTER:-}" ]; then
+    filter=$(awk -v prefix="$suite/" 'index($0, prefix) == 1' "$out/selected.txt" | sed 's/[][\.*^$+?(){}|]/\\&/g' | paste -sd '|')
+  fi
   if [ "$backend" = postgres ]; then
-    OTA_TEST_POSTGRES="$OTA_PG_URL" /usr/bin/time -f "%U %S" -o "$out/$backend-$suite.cpu" timeout 900 "$tests" --testing-library swift-testing --filter "$filter" "$@" > "$log" 2>&1
+    OTA_TEST_POSTGRES="$OTA_PG_URL" /usr/bin/time -f "%U %S" -o "$out/$backend-$suite.cpu" timeout 900 "$tests" --testing-library swift-testing --filter "$filter" > "$log" 2>&1
   else
-    env -u OTA_TEST_POSTGRES /usr/bin/time -f "%U %S" -o "$out/$backend-$suite.cpu" timeout 900 "$tests" --testing-library swift-testing --filter "$filter" "$@" > "$log" 2>&1
+    env -u OTA_TEST_POSTGRES /usr/bin/time -f "%U %S" -o "$out/$backend-$suite.cpu" timeout 900 "$tests" --testing-library swift-testing --filter "$filter" > "$log" 2>&1
   fi
   status=$?
   local seconds=$(( $(date +%s) - start ))
@@ -76,8 +86,7 @@ run_job() {
 export -f run_job
 
 start=$(date +%s)
-extra=""; [ $# -eq 0 ] || extra=$(printf '%q ' "$@")
-cut -d' ' -f2- "$out/jobs.txt" | xargs -P "$jobs_at_once" -L1 bash -c 'run_job "$@" '"$extra" _
+cut -d' ' -f2- "$out/jobs.txt" | xargs -P "$jobs_at_once" -L1 bash -c 'run_job "$@"' _
 seconds=$(( $(date +%s) - start ))
 
 status=0
@@ -98,8 +107,8 @@ if [ -n "$failed" ]; then
     fi
   done <<< "$failed"
 fi
-tests_run=$(cat "$out"/*.log | grep -o 'Test run with [0-9]* tests' | awk '{ n += $4 } END { print n + 0 }')
+tests_run=$(cat "$out"/*.log | grep -o 'Test run with [0-9]* tests\?' | awk '{ n += $4 } END { print n + 0 }')
 echo "test-swift: $jobs_total jobs ($tests_run tests) in ${seconds} s, $jobs_at_once at a time; $(echo "$failed" | grep -c . ) failed"
-# The next run's order; only a whole run (no extra arguments) that finished writes it.
-if [ $# -eq 0 ] && [ "$finished" -eq "$jobs_total" ]; then sort -rn "$out/results.txt" | cut -d' ' -f1-3 > .build/suite-times.txt; fi
+# The next run's order; only a whole run that finished writes it.
+if [ -z "${OTA_TEST_FILTER:-}" ] && [ "$finished" -eq "$jobs_total" ]; then sort -rn "$out/results.txt" | cut -d' ' -f1-3 > .build/suite-times.txt; fi
 exit $status

@@ -93,8 +93,10 @@ struct DDITests {
 
         let feedback = DDITestClient.path(link).split(separator: "?")[0] + "/feedback"
         // SWUpdate says `proceeding` as it starts, and again once every chunk is installed.
-        #expect(try device.send("POST", String(feedback), json: DDITestClient.feedback("proceeding", "none", details: ["Installing"])).status == 200)
+        // Fetching its deployment was hawkBit's "retrieved": downloading.
         #expect(try server.admin().deployment(deployment.id).counts.downloading == 1)
+        #expect(try device.send("POST", String(feedback), json: DDITestClient.feedback("proceeding", "none", details: ["Installing"])).status == 200)
+        #expect(try server.admin().deployment(deployment.id).counts.installing == 1)
         #expect(try device.send("POST", String(feedback), json: DDITestClient.feedback("proceeding", "none", details: ["All Chunks Installed."])).status == 200)
         #expect(try server.admin().deployment(deployment.id).counts.installing == 1)
         // SWUpdate started again after its reboot finds the action by polling: still linked.
@@ -251,14 +253,19 @@ struct DDITests {
         let stops = try server.addDDIDevice("gw-1")
         let refuses = try server.addDDIDevice("gw-2")
         let refusesUnstarted = try server.addDDIDevice("gw-3")
+        let refusesRetrieved = try server.addDDIDevice("gw-4")
         let deployment = try server.deployImage(bytes: image)
         let link = try #require(try stops.poll().links["deploymentBase"])
         _ = try refuses.poll()
         _ = try refusesUnstarted.poll()
+        _ = try refusesRetrieved.poll()
+        // Fetching its deployment is hawkBit's "retrieved": no longer pending.
+        #expect(try refusesRetrieved.send("GET", DDITestClient.path(link).replacingOccurrences(of: "/gw-1/", with: "/gw-4/")).status == 200)
+        #expect(try server.admin().deployment(deployment.id).counts.downloading == 1)
         let number = String(DDITestClient.path(link).split(separator: "/").last!.split(separator: "?")[0])
         #expect(try refuses.send("POST", "deploymentBase/\(number)/feedback", json: DDITestClient.feedback("proceeding", "none")).status == 200)
         _ = try server.admin(.operator).control(deployment.id, .cancel)
-        for device in [stops, refuses, refusesUnstarted] {
+        for device in [stops, refuses, refusesUnstarted, refusesRetrieved] {
             let cancel = try #require(try device.poll().links["cancelAction"])
             #expect(cancel.href.hasSuffix("/cancelAction/\(number)"))
             let body = try JSONDecoder().decode(DDI.CancelAction.self, from: Data(try device.send("GET", DDITestClient.path(cancel)).body))
@@ -274,6 +281,9 @@ struct DDITests {
         #expect(try refusesUnstarted.poll().links.keys.filter { $0 != "configData" }.isEmpty)
         #expect(try refusesUnstarted.send("POST", "cancelAction/\(number)/feedback", json: DDITestClient.feedback("rejected", "success")).status == 410)
         #expect(try refuses.poll().links["cancelAction"] != nil, "refused under way: still open")
+        // Refused after it fetched its deployment: it may be installing, so it stays open.
+        #expect(try refusesRetrieved.send("POST", "cancelAction/\(number)/feedback", json: DDITestClient.feedback("rejected", "success")).status == 200)
+        #expect(try refusesRetrieved.poll().links["cancelAction"] != nil)
         // The device that refused finishes its update and says so; it counts.
         #expect(try refuses.send("POST", "deploymentBase/\(number)/feedback", json: DDITestClient.feedback("closed", "success")).status == 200)
         let counts = try server.admin().deployment(deployment.id).counts

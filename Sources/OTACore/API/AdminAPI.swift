@@ -598,6 +598,7 @@ public enum AdminAPI {
         public var group: GroupName?
 
         public var isDDI: Bool { `protocol` == .ddi }
+        public static let maxTags = 64
 
         enum CodingKeys: String, CodingKey { case deviceID = "device_id", publicKey = "public_key", `protocol`, hardware, tags, group }
 
@@ -625,6 +626,9 @@ public enum AdminAPI {
             `protocol` = try container.decodeIfPresent(DeviceProtocol.self, forKey: .protocol)
             hardware = try container.decode(HardwareClass.self, forKey: .hardware)
             tags = try container.decodeIfPresent([Tag].self, forKey: .tags)
+            if let tags, tags.count > Self.maxTags {
+                throw DecodingError.dataCorruptedError(forKey: .tags, in: container, debugDescription: "at most \(Self.maxTags) tags a device")
+            }
             group = try container.decodeIfPresent(GroupName.self, forKey: .group)
             switch (isDDI, publicKey) {
             case (false, nil):

@@ -38,7 +38,9 @@ struct DDIController: Sendable {
         try quotas?.charge(context.device, [.checkin: 1], clock: clock, metrics: metrics)
         let action = try await ddi.action(context.caller, try Self.actionNumber(context))
         guard !action.isCancelling else { throw APIError.notFound("action \(action.number) is being cancelled: see cancelAction") }
-        return try Self.json(try await ddi.deploymentBase(context.caller, action), for: request)
+        let answer = try await ddi.deploymentBase(context.caller, action)
+        try await ddi.retrieved(context.caller, action)
+        return try Self.json(answer, for: request)
     }
 
     func installedBase(_ request: Request, _ context: DDIContext) async throws -> Response {

@@ -36,7 +36,7 @@ extension DDIService {
     }
 
     /// Feedback on a cancellation: stopping ends the action as failed (the deployment is
-    /// cancelled). Refusing an action the device never started ends it the same way: nothing
+    /// cancelled). Refusing an action the device never fetched ends it the same way: nothing
     /// was installed, and a client that refuses every cancellation (rauc-hawkbit does) would
     /// otherwise be asked again at every poll, for ever. Refusing once under way leaves the
     /// action open for the device to finish and report, as hawkBit does.
@@ -52,6 +52,14 @@ extension DDIService {
         default:
             return
         }
+    }
+
+    /// hawkBit's "retrieved": the first fetch of an open action's deployment moves its
+    /// membership from pending to downloading, so that pending means "never fetched" (a
+    /// refused cancellation ends only those; one under way may still install and report).
+    func retrieved(_ caller: DDICaller, _ action: DDIAction) async throws {
+        guard action.state == .pending else { return }
+        try await report(caller, action, .downloading, detail: "retrieved its deployment")
     }
 
     /// Records the step as an agent's event, and what the device now runs when it succeeded.

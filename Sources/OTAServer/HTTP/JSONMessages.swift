@@ -6,6 +6,13 @@ enum JSONResponse {
         let body = try StrictJSON.encode(value)
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
+
+    /// An answer that carries a secret shown once: no cache along the way may keep it.
+    static func secret<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        var response = try make(value, status: status)
+        response.headers[.cacheControl] = "no-store"
+        return response
+    }
 }
 
 extension Request {

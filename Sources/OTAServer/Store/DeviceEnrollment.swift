@@ -181,6 +181,9 @@ extension DeviceStore {
     /// Pre-authorises devices with their keys, all or none.
     func preauthorize(_ devices: [AdminAPI.PreauthorizedDevice], by caller: AdminIdentity, now: Timestamp) async throws -> AdminAPI.DeviceImportResponse {
         guard !devices.isEmpty, devices.count <= 100_000 else { throw RegistryError.invalid("import 1 to 100000 devices at once") }
+        // A DDI device costs a few statements under the write lock, and its token lives only
+        // in this one answer: smaller lists keep both short.
+        guard devices.count(where: \.isDDI) <= 10_000 else { throw RegistryError.invalid("import at most 10000 DDI devices at once") }
         var seen = Set<DeviceID>()
         for (index, device) in devices.enumerated() {
             let line = "device \(index + 1)"
@@ -196,14 +199,14 @@ extension DeviceStore {
             for device in devices {
                 guard let key = device.publicKey else {
                     // A DDI device is accepted at once: it has a token, not a key to present.
-                    if try await db.value(Bool.self, "SELECT 1 FROM preauthorized_devices WHERE device_id = \(device.deviceID)") == true {
-                        throw RegistryError.conflict("\(device.deviceID) is pre-authorised as an agent; it cannot also be a DDI device")
-                    }
-                    let token = try await Self.insertDDI(db, AdminAPI.DDIDeviceRequest(deviceID: device.deviceID, hardware: device.hardware,
-                                                                                      tags: device.tags, group: device.group), now: now)
+                    let request = AdminAPI.DDIDeviceRequest(deviceID: device.deviceID, hardware: device.hardware, tags: device.tags, group: device.group)
+                    let token = try await Self.insertDDI(db, request, now: now)
+                    try await Self.auditDDI(db, request, by: caller)
                     tokens.append(AdminAPI.DDIToken(deviceID: device.deviceID, token: token))
                     continue
                 }
+                // An id taken by any device, DDI ones included, is not pre-authorised again: its key
+                // would inherit the id once that device is deleted.
                 if try await db.value(Bool.self, "SELECT 1 FROM devices WHERE id = \(device.deviceID) OR public_key = \(key)") == true {
                     throw RegistryError.conflict("\(device.deviceID) (or its key) is already registered")
                 }
@@ -214,6 +217,7 @@ extension DeviceStore {
                         tags = excluded.tags, group_name = excluded.group_name
                     """)
             }
+            // Each DDI device has its own entry (above), as with add-ddi: it never registers later.
             let ddi = tokens.isEmpty ? "" : " (\(tokens.count) on DDI)"
             try await AuditLog.record(db, by: caller, action: .deviceImport, target: "\(devices.count) devices\(ddi)",
                                       detail: devices.prefix(5).map(\.deviceID).joined(separator: ", ") + (devices.count > 5 ? ", ..." : ""))

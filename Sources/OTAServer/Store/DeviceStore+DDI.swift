@@ -7,10 +7,14 @@ extension DeviceStore {
     func addDDI(_ request: AdminAPI.DDIDeviceRequest, by caller: AdminIdentity, now: Timestamp) async throws -> String {
         try await db.write { db in
             let token = try await Self.insertDDI(db, request, now: now)
-            try await AuditLog.record(db, by: caller, action: .deviceAddDDI, target: request.deviceID.rawValue,
-                                      detail: "hardware \(request.hardware)" + (request.group.map { ", group \($0)" } ?? ""))
+            try await Self.auditDDI(db, request, by: caller)
             return token
         }
+    }
+
+    static func auditDDI(_ db: any SQLTransaction, _ request: AdminAPI.DDIDeviceRequest, by caller: AdminIdentity) async throws {
+        try await AuditLog.record(db, by: caller, action: .deviceAddDDI, target: request.deviceID.rawValue,
+                                  detail: "hardware \(request.hardware)" + (request.group.map { ", group \($0)" } ?? ""))
     }
 
     /// Inserts an accepted DDI device with a new token, and answers the token (the registry
@@ -19,6 +23,10 @@ extension DeviceStore {
         let (token, hash) = Secret.make(prefix: Secret.ddiPrefix)
         if try await db.value(Bool.self, "SELECT 1 FROM devices WHERE id = \(request.deviceID)") == true {
             throw RegistryError.conflict("device \(request.deviceID) already exists; delete it first, or give a new token with `otactl devices ddi-token \(request.deviceID)`")
+        }
+        // An agent's key waiting for this id would take the DDI device's place once it is deleted.
+        if try await db.value(Bool.self, "SELECT 1 FROM preauthorized_devices WHERE device_id = \(request.deviceID)") == true {
+            throw RegistryError.conflict("\(request.deviceID) is pre-authorised as an agent; it cannot also be a DDI device")
         }
         try await db.execute("""
             INSERT INTO devices (id, token_hash, hardware, attributes, group_name, registered_at, status, session_epoch, protocol)
