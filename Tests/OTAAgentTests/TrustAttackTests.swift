@@ -20,6 +20,16 @@ struct TrustAttackTests {
         #expect(problem.contains(text), "\(problem)", sourceLocation: sourceLocation)
     }
 
+    /// The life of metadata that a test lets expire after the fleet acted on it: long enough
+    /// for a few process starts on a machine running other suites (3 s was not, once).
+    static let shortLife: Int64 = 15
+
+    /// Real time must pass for real processes that read the real clock: until `date`, no longer.
+    static func wait(until date: Date) {
+        let seconds = date.timeIntervalSinceNow
+        if seconds > 0 { Thread.sleep(forTimeInterval: seconds) }
+    }
+
     /// A fleet with v1 released on stable and installed on `cam-1`.
     func installedFleet(rootExpiresIn: Int64 = 365 * 86_400) throws -> (TestServer, TestAgent) {
         let server = try TestServer(tuf: true, rootExpiresIn: rootExpiresIn)
@@ -210,12 +220,13 @@ struct TrustAttackTests {
     func stalePauseEnds() throws {
         let (server, agent) = try installedFleet()
         try server.publish(name: "digits", version: "2.0.0", files: Self.v2)
-        try server.release([("digits", "1.0.0", "stable"), ("digits", "2.0.0", "stable")], expiresIn: 3)
+        let made = Date()
+        try server.release([("digits", "1.0.0", "stable"), ("digits", "2.0.0", "stable")], expiresIn: Self.shortLife)
         try server.deploy("digits", "2.0.0")
         _ = try agent.once(crashAt: "downloaded")
         let journal = agent.statePath + "/journal/digits.json"
         #expect(FileSystem.exists(journal))
-        Thread.sleep(forTimeInterval: 4)
+        Self.wait(until: made.addingTimeInterval(Double(Self.shortLife) + 1))
         _ = try agent.once()
         #expect(FileSystem.exists(journal), "paused, not ended, while the release metadata is expired")
         try agent.checkCurrentSlot("digits", holds: Self.v1)
@@ -297,8 +308,10 @@ struct TrustAttackTests {
 
     @Test("A device whose root expired keeps running, reports it, and accepts the next root from the chain")
     func expiredRoot() throws {
-        let (server, agent) = try installedFleet(rootExpiresIn: 3)
-        Thread.sleep(forTimeInterval: 4)
+        // Long enough for the fleet to install v1 first on a busy machine; then its expiry passes.
+        let made = Date()
+        let (server, agent) = try installedFleet(rootExpiresIn: Self.shortLife)
+        Self.wait(until: made.addingTimeInterval(Double(Self.shortLife) + 1))
         try server.publish(name: "digits", version: "2.0.0", files: Self.v2)
         try server.release([("digits", "1.0.0", "stable"), ("digits", "2.0.0", "stable")])
         try server.deploy("digits", "2.0.0")
