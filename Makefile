@@ -17,7 +17,8 @@ release: deps
 	$(SWIFT) build -c release
 
 # Builds everything, runs the Swift test suites (unit and end-to-end against real processes),
-# again with every server on PostgreSQL, then schemathesis against a running server.
+# the database suites again with every server on PostgreSQL, then schemathesis, python-tuf,
+# the dashboard and the fuzzer beside the fault campaign.
 # Each stage says how long it took (scripts/stage.sh; the figures are in CONTRIBUTING.md).
 test:
 	@rm -f .build/test-stages.txt
@@ -29,11 +30,8 @@ test:
 	  scripts/stage.sh swift-suites scripts/test-swift.sh; status=$$?; \
 	  wait $$fuzz || echo "make test: building the fuzzer beside the suites failed (.build/fuzz-build.log); fuzz-answers builds it again"; \
 	  exit $$status
-	scripts/stage.sh schemathesis scripts/test-api.sh
-	scripts/stage.sh python-tuf scripts/test-tuf.sh
-	scripts/stage.sh dashboard scripts/test-dashboard.sh
-	scripts/stage.sh faults scripts/test-faults.sh
-	FUZZ_TARGET=answers scripts/stage.sh fuzz-answers scripts/fuzz-tar.sh $(or $(FUZZ_SECONDS),30)
+	@# schemathesis, python-tuf, the dashboard and the fuzzer, beside the fault campaign.
+	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),30) scripts/test-after-suites.sh
 	@echo "make test: every stage passed:"; cat .build/test-stages.txt
 
 demo:

@@ -6,7 +6,7 @@ import TestSupport
 
 /// Each attack on trust, with real processes: the device keeps running a verified version,
 /// and the reason shows in `ota-agent status` and on the server.
-@Suite("Trust: signed releases, fresh answers, rotatable roots", .serialized, .tags(.database))
+@Suite("Trust: signed releases, fresh answers, rotatable roots", .serialized)
 struct TrustAttackTests {
     static let v1: [String: [UInt8]] = ["model.onnx": Array("weights v1".utf8)]
     static let v2: [String: [UInt8]] = ["model.onnx": Array("weights v2".utf8)]

@@ -8,7 +8,7 @@ import Testing
 /// the `rauc-hawkbit` client from PyPI against a real ota-server: the DDI API as RAUC fleets
 /// read it. `scripts/install-deps.sh test` installs RAUC and the client (in `.venv-rauc`,
 /// beside Debian's python3-gi, which it imports).
-@Suite("RAUC's hawkBit client updates from ota-server", .tags(.database), .serialized)
+@Suite("RAUC's hawkBit client updates from ota-server", .serialized)
 struct RAUCClientTests {
     static let rauc = "/usr/bin/rauc"
     static var client: String { DemoApp.repository + "/.venv-rauc/bin/rauc-hawkbit-client" }

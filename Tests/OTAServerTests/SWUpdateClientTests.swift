@@ -6,7 +6,7 @@ import Testing
 
 /// A real SWUpdate (Debian's, in suricatta mode) against a real ota-server: the DDI API as
 /// hawkBit's most common client reads it. `scripts/install-deps.sh test` installs SWUpdate.
-@Suite("SWUpdate's suricatta updates from ota-server", .tags(.database), .serialized)
+@Suite("SWUpdate's suricatta updates from ota-server", .serialized)
 struct SWUpdateClientTests {
     static let swupdate = "/usr/bin/swupdate"
 
