@@ -8,11 +8,7 @@ cd "$(dirname "$0")/.."
 mkdir -p .build
 scripts/stage.sh install-test scripts/install-deps.sh test > .build/install-test.log 2>&1 &
 install=$!
-# OTA_BUILD_FLAGS: extra `swift build` flags. .ci/run sets --disable-index-store: a clean
-# clone's build needs no index for an editor. Not the default: a flag that differs from the
-# last build's rebuilds everything.
-# shellcheck disable=SC2086
-scripts/stage.sh build "${SWIFT:-swift}" build --build-tests ${OTA_BUILD_FLAGS:-}
+scripts/stage.sh build "${SWIFT:-swift}" build --build-tests
 built=$?
 wait $install
 installed=$?

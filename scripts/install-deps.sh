@@ -11,7 +11,7 @@ for group in "$@"; do
   case "$group" in
     build) apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config) ;;
     test)  apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config openssl sqlite3 curl python3-venv chromium postgresql nginx-light swupdate cpio time
-                         rauc squashfs-tools dbus-daemon dbus-bin python3-gi python3-gbulb python3-aiohttp)
+                         rauc squashfs-tools dbus-daemon dbus-bin python3-gi python3-gbulb python3-aiohttp libfaketime)
            python_packages+=(schemathesis onnxruntime numpy tuf cryptography 'moto[server]')
            rauc_client=1 ;;
     demo)  apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config python3-venv curl)

@@ -101,8 +101,10 @@ struct ShadowEvaluationTests {
     func liveMetricsAreAttributedToTheVersion() throws {
         let server = try TestServer()
         let (agent, app) = try device(server, live: "digits-v2")
-        try app.startTraffic()
-        Thread.sleep(forTimeInterval: 1)
+        // The live model has figures to send once traffic reached it (the answers file fills).
+        let answers = agent.dir.file("answers.jsonl")
+        try app.startTraffic(answers: answers)
+        try eventually("live traffic to be answered") { (FileSystem.fileSize(answers) ?? 0) > 0 }
         #expect(try agent.once().status == 0)
         var figures: [AdminAPI.VersionMetrics] = []
         try eventually("the server to show 1.0.0's figures") {

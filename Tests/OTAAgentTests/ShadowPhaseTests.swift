@@ -156,7 +156,9 @@ struct ShadowPhaseTests {
         #expect(try events(server, agent).last?.state == .shadow, "the first cycle waits for evidence")
         let shadow = try #require(((try agent.status()["bundles"] as? [[String: Any]])?.first)?["shadow"] as? [String: Any])
         #expect(shadow["min_samples"] as? Int == 50)
-        Thread.sleep(forTimeInterval: 5.5)
+        // The phase's five seconds pass on the device's clock, not the test's.
+        agent.clock = try ProcessClock()
+        try agent.clock!.advance(seconds: 6)
         #expect(try agent.once().status == 2)
         try expectStoppedInShadow(agent, server, reason: reason)
     }
@@ -261,7 +263,8 @@ struct ShadowPhaseTests {
         #expect(shown.currentPhase == 0)
         // Resuming accepts the phase's figures: its gates no longer pause it.
         _ = try server.admin(.operator).control(deployment.id, .resume, reason: "accepted: these two cameras see unusual scenes")
-        Thread.sleep(forTimeInterval: 3)
+        let ticks = try server.metric("ota_rollout_ticks_total")
+        try eventually("the rollout timers to judge the resumed phase twice") { try server.metric("ota_rollout_ticks_total") >= ticks + 2 }
         #expect(try server.admin().deployment(deployment.id).status == .active)
     }
 

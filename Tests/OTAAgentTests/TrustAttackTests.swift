@@ -20,14 +20,15 @@ struct TrustAttackTests {
         #expect(problem.contains(text), "\(problem)", sourceLocation: sourceLocation)
     }
 
-    /// The life of metadata that a test lets expire after the fleet acted on it: long enough
-    /// for a few process starts on a machine running other suites (3 s was not, once).
-    static let shortLife: Int64 = 15
+    /// The life of metadata that a test lets expire: the device's clock then moves past it
+    /// (`ProcessClock`), so the fleet acts on it first however busy the machine is, and no test
+    /// waits for it to pass.
+    static let shortLife: Int64 = 120
 
-    /// Real time must pass for real processes that read the real clock: until `date`, no longer.
-    static func wait(until date: Date) {
-        let seconds = date.timeIntervalSinceNow
-        if seconds > 0 { Thread.sleep(forTimeInterval: seconds) }
+    /// Moves the device's time of day past metadata made now with `shortLife`.
+    func letShortLifePass(_ agent: TestAgent) throws {
+        if agent.clock == nil { agent.clock = try ProcessClock() }
+        try agent.clock!.advance(seconds: Self.shortLife + 1)
     }
 
     /// A fleet with v1 released on stable and installed on `cam-1`.
@@ -197,8 +198,8 @@ struct TrustAttackTests {
     func expiredReleaseMetadata() throws {
         let (server, agent) = try installedFleet()
         try server.publish(name: "digits", version: "2.0.0", files: Self.v2)
-        try server.release([("digits", "1.0.0", "stable"), ("digits", "2.0.0", "stable")], expiresIn: 3)
-        Thread.sleep(forTimeInterval: 4)
+        try server.release([("digits", "1.0.0", "stable"), ("digits", "2.0.0", "stable")], expiresIn: Self.shortLife)
+        try letShortLifePass(agent)
         try server.deploy("digits", "2.0.0")
         _ = try agent.once()
         try agent.checkCurrentSlot("digits", holds: Self.v1)
@@ -220,13 +221,12 @@ struct TrustAttackTests {
     func stalePauseEnds() throws {
         let (server, agent) = try installedFleet()
         try server.publish(name: "digits", version: "2.0.0", files: Self.v2)
-        let made = Date()
         try server.release([("digits", "1.0.0", "stable"), ("digits", "2.0.0", "stable")], expiresIn: Self.shortLife)
         try server.deploy("digits", "2.0.0")
         _ = try agent.once(crashAt: "downloaded")
         let journal = agent.statePath + "/journal/digits.json"
         #expect(FileSystem.exists(journal))
-        Self.wait(until: made.addingTimeInterval(Double(Self.shortLife) + 1))
+        try letShortLifePass(agent)
         _ = try agent.once()
         #expect(FileSystem.exists(journal), "paused, not ended, while the release metadata is expired")
         try agent.checkCurrentSlot("digits", holds: Self.v1)
@@ -308,10 +308,8 @@ struct TrustAttackTests {
 
     @Test("A device whose root expired keeps running, reports it, and accepts the next root from the chain")
     func expiredRoot() throws {
-        // Long enough for the fleet to install v1 first on a busy machine; then its expiry passes.
-        let made = Date()
         let (server, agent) = try installedFleet(rootExpiresIn: Self.shortLife)
-        Self.wait(until: made.addingTimeInterval(Double(Self.shortLife) + 1))
+        try letShortLifePass(agent)
         try server.publish(name: "digits", version: "2.0.0", files: Self.v2)
         try server.release([("digits", "1.0.0", "stable"), ("digits", "2.0.0", "stable")])
         try server.deploy("digits", "2.0.0")

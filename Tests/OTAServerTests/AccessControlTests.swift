@@ -92,15 +92,16 @@ struct RegistrationTests {
 
     @Test("Used-up, expired, revoked and unknown enrollment tokens are refused and register nothing")
     func refusesBadEnrollment() throws {
-        let server = try TestServer()
+        let clock = try ProcessClock()
+        let server = try TestServer(environment: clock.environment)
         let single = try server.enrollmentToken(maxUses: 1)
         _ = try server.registerDevice("a", enrollment: single)
         let usedUp = #expect(throws: HTTPClientError.self) { try server.registerDevice("b", enrollment: single) }
         #expect(usedUp?.statusCode == 401)
         #expect(usedUp?.description.contains("used up") == true)
 
-        let expiring = try server.admin(.operator).createEnrollmentToken(.init(expiresInSeconds: 1))
-        Thread.sleep(forTimeInterval: 2.1)
+        let expiring = try server.admin(.operator).createEnrollmentToken(.init(expiresInSeconds: 60))
+        try clock.advance(seconds: 61)
         let expired = #expect(throws: HTTPClientError.self) { try server.registerDevice("c", enrollment: expiring.token) }
         #expect(expired?.description.contains("expired") == true)
 

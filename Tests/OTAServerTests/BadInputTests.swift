@@ -233,38 +233,20 @@ struct DurabilityTests {
         let deployment = try server.deploy("m", "1.0.0")
         let enrollment = try server.enrollmentToken()
         let tokens = try (0..<20).map { try server.registerDevice("load-\($0)", enrollment: enrollment).credentials }
-        let stop = Atomic(false)
-        let workers = (0..<4).map { worker in
-            Thread {
-                var index = worker
-                while !stop.value {
-                    let device = try? DeviceClient(server.httpConfiguration(), credentials: tokens[index % tokens.count])
-                    _ = try? device?.checkin(.init(installed: []))
-                    try? device?.report([.init(deploymentID: deployment.id, bundleName: "m", version: "1.0.0", state: .downloading, detail: "")])
-                    index += 4
-                }
-            }
+        let configuration = server.httpConfiguration()
+        let load = LoadWorkers(count: 4) { worker, n in
+            let device = try DeviceClient(configuration, credentials: tokens[(worker + 4 * n) % tokens.count])
+            _ = try device.checkin(.init(installed: []))
+            try device.report([.init(deploymentID: deployment.id, bundleName: "m", version: "1.0.0", state: .downloading, detail: "")])
         }
-        for worker in workers { worker.start() }
-        Thread.sleep(forTimeInterval: 1.5)
+        // Killed with writes under way: after enough rounds that check-ins are being saved.
+        try load.waitForRounds(40)
         server.kill()
-        stop.value = true
-        Thread.sleep(forTimeInterval: 0.3)
+        try load.stop()
         #expect(try server.integrityCheck() == "ok")
         try server.start()
         let status = try server.admin().deployment(deployment.id)
         let recount = try server.sql("SELECT count(*) FROM deployment_devices WHERE deployment_id = '\(deployment.id)'")
         #expect(status.counts.total == Int(recount.stdout.trimmed))
-    }
-}
-
-/// A flag shared with worker threads.
-final class Atomic<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Value
-    init(_ value: Value) { stored = value }
-    var value: Value {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
     }
 }

@@ -146,8 +146,11 @@ struct ClusterTests {
         try eventually(timeout: 5, "one instance to lead") { try a.metric("ota_leader") + b.metric("ota_leader") == 1 }
         let leader = try a.metric("ota_leader") == 1 ? a : b
         let follower = leader === a ? b : a
-        Thread.sleep(forTimeInterval: 4.5)
+        // Over two more rounds of the leader's timers, the lead stays where it is.
+        let ticks = try leader.metric("ota_rollout_ticks_total")
+        try eventually("two more rounds of the leader's timers") { try leader.metric("ota_rollout_ticks_total") >= ticks + 2 }
         #expect(try leader.metric("ota_leader") == 1 && follower.metric("ota_leader") == 0, "the lead does not flap")
+        #expect(try follower.metric("ota_rollout_ticks_total") == 0, "only the leader runs the timers")
 
         try follower.publish(name: "m", version: "1.0.0", files: ["w": [1]])
         let canary = try follower.registerDevice("canary")

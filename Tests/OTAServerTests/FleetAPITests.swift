@@ -145,22 +145,16 @@ struct DeviceChangeTests {
         let server = try TestServer()
         let doomed = try server.registerDevice("doomed"), healthy = try server.registerDevice("healthy")
         let token = doomed.credentials
-        let stop = Atomic(false)
-        let workers = (0..<4).map { worker in
-            Thread {
-                var round = 0
-                while !stop.value {
-                    let client = try? DeviceClient(server.httpConfiguration(), credentials: token)
-                    _ = try? client?.checkin(.init(installed: [.init(name: "m", version: SemanticVersion(stringLiteral: "1.0.\(round % 2)"), digest: SHA256Digest(hex: String(repeating: "d", count: 64))!)]))
-                    round += 1 + worker
-                }
-            }
+        let configuration = server.httpConfiguration()
+        let load = LoadWorkers(count: 4) { worker, n in
+            let client = try DeviceClient(configuration, credentials: token)
+            let round = n * (1 + worker)
+            _ = try client.checkin(.init(installed: [.init(name: "m", version: SemanticVersion(stringLiteral: "1.0.\(round % 2)"), digest: SHA256Digest(hex: String(repeating: "d", count: 64))!)]))
         }
-        for worker in workers { worker.start() }
-        Thread.sleep(forTimeInterval: 0.5)
+        try load.waitForRounds(20)
         #expect(try server.request("DELETE", "/api/v1/devices/doomed", role: .operator).status == 204)
-        Thread.sleep(forTimeInterval: 0.5)
-        stop.value = true
+        try load.waitForRounds(20)
+        try load.stop()
         _ = try healthy.checkin(.init(installed: [.init(name: "m", version: "2.0.0", digest: SHA256Digest(hex: String(repeating: "e", count: 64))!)]))
         try eventually("the healthy device's check-in is saved") { try server.admin().device("healthy").device.installed.map(\.version) == ["2.0.0"] }
         let other = try server.registerDevice("other")

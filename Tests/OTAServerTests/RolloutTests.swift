@@ -139,17 +139,30 @@ struct RolloutTests {
         watcher.arguments = ["deployments", "show", deployment.id.rawValue, "--watch", "--interval", "0.2", "--server", server.url, "--token", server.tokens[.viewer]!]
         let output = Pipe()
         watcher.standardOutput = output
+        let screen = TextBuffer()
+        output.fileHandleForReading.readabilityHandler = { screen.append($0.availableData) }
         try watcher.run()
-        Thread.sleep(forTimeInterval: 0.6)
+        // Each change is made once the watcher has drawn the state before it.
+        try eventually("the watcher to draw the pending device") { screen.text.contains("status: active") }
         try device.report([.init(deploymentID: deployment.id, bundleName: "m", version: "1.0.0", state: .installing, detail: "")])
-        Thread.sleep(forTimeInterval: 0.6)
+        try eventually("the watcher to draw the installing device") { screen.text.contains("[~~~~~~~~~~~~~~~~~~~~~~~~]") }
         try device.report([.init(deploymentID: deployment.id, bundleName: "m", version: "1.0.0", state: .succeeded, detail: "")])
-        watcher.waitUntilExit()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        try eventually(timeout: 30, "the watcher to end with the deployment") { !watcher.isRunning }
+        output.fileHandleForReading.readabilityHandler = nil
+        screen.append(output.fileHandleForReading.readDataToEndOfFile())
+        let text = screen.text
         #expect(watcher.terminationStatus == 0)
         #expect(text.contains("status: active"))
         #expect(text.contains("[~~~~~~~~~~~~~~~~~~~~~~~~]"))
         #expect(text.contains("status: completed"))
         #expect(text.contains("[########################] 100%"))
     }
+}
+
+/// What a child process printed so far, filled from its pipe's handler.
+final class TextBuffer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var bytes = Data()
+    func append(_ data: Data) { lock.withLock { bytes.append(data) } }
+    var text: String { lock.withLock { String(decoding: bytes, as: UTF8.self) } }
 }

@@ -27,8 +27,10 @@ public struct ProcessResult: Sendable, CustomStringConvertible {
 public func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
                 directory: String? = nil, stdin: String? = nil) throws -> ProcessResult {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
-    process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
+    // A program on a `ProcessClock` starts through env as well (see `ProcessClock.startsThroughEnv`).
+    let direct = executable.hasPrefix("/") && !ProcessClock.startsThroughEnv(environment)
+    process.executableURL = URL(fileURLWithPath: direct ? executable : "/usr/bin/env")
+    process.arguments = direct ? arguments : [executable] + arguments
     var env = ProcessInfo.processInfo.environment
     for (key, value) in environment { env[key] = value }
     process.environment = env

@@ -12,6 +12,8 @@ public final class TestAgent: @unchecked Sendable {
     public var config: [String: Any]
     /// Things that must live as long as the device, such as a proxy in front of its server.
     public var attachments: [AnyObject] = []
+    /// The device's time of day, when the test moves it (`ota-agent` runs on it).
+    public var clock: ProcessClock?
 
     public init(_ server: TestServer, id: String, hardware: String = "test-hw", extra: [String: Any] = [:], enrollment: String? = nil) throws {
         self.server = server
@@ -33,13 +35,13 @@ public final class TestAgent: @unchecked Sendable {
     /// `ota-agent once`, optionally crashing at a step.
     @discardableResult
     public func once(crashAt step: String? = nil) throws -> ProcessResult {
-        var environment: [String: String] = [:]
+        var environment = clock?.environment ?? [:]
         if let step { environment["OTA_AGENT_CRASH_AT"] = step }
         return try run(Binaries.path("ota-agent"), ["once", "--config", configPath], environment: environment)
     }
 
     public func status() throws -> [String: Any] {
-        let result = try run(Binaries.path("ota-agent"), ["status", "--config", configPath, "--json"])
+        let result = try run(Binaries.path("ota-agent"), ["status", "--config", configPath, "--json"], environment: clock?.environment ?? [:])
         return (try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]) ?? [:]
     }
 

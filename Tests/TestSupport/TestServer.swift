@@ -130,8 +130,14 @@ public final class TestServer: @unchecked Sendable {
     /// Starts the server and waits for its "listening on" line.
     public func start() throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binaries.path("ota-server"))
-        process.arguments = ["serve", "--data", dataPath, "--listen", "127.0.0.1:\(port)", "--trust", trustPath, "--log-level", "warning"] + extraArguments + databaseArguments
+        let arguments = ["serve", "--data", dataPath, "--listen", "127.0.0.1:\(port)", "--trust", trustPath, "--log-level", "warning"] + extraArguments + databaseArguments
+        if ProcessClock.startsThroughEnv(environment) {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [Binaries.path("ota-server")] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Binaries.path("ota-server"))
+            process.arguments = arguments
+        }
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let pipe = Pipe()
         process.standardOutput = pipe

@@ -59,6 +59,7 @@ struct FleetService: Service {
             fleet.metrics.leader.set(Int64(leads ? 1 : 0))
             guard leads, running else { continue }
             await fleet.rollouts.tick()
+            fleet.metrics.rolloutTicks.increment()
             ticks += 1
             if ticks % 30 == 1 {
                 do { try await ChangeFeed(db: db).prune(olderThan: Self.feedRetentionSeconds, now: fleet.clock.now.secondsSinceEpoch) } catch { logger.error("cannot prune the change feed: \(error)") }

@@ -22,6 +22,8 @@ public final class ServerMetrics: Sendable {
     let connectionsDropped: Counter
     /// 1 on the instance that runs the once-only background work (see `holdsLeadership`).
     let leader: Gauge
+    /// Rounds of the leader's rollout timers: a leader whose count stops has stalled.
+    let rolloutTicks: Counter
     private let events: [DeviceAPI.UpdateState: Counter]
 
     public init() {
@@ -38,6 +40,7 @@ public final class ServerMetrics: Sendable {
         rateLimited = Self.counter(registry, "rate_limited", "Requests answered 429: a device over its quota, or an address with too many failures.")
         connectionsDropped = Self.counter(registry, "connections_dropped", "Connections closed for missing a deadline, for a stalled answer, or to make room for others (unauthenticated ones beyond their share).")
         leader = registry.makeGauge(name: "ota_leader", help: "1 when this instance leads the instances sharing the database (rollout timers, trust renewal).")
+        rolloutTicks = Self.counter(registry, "rollout_ticks", "Rounds of the rollout timers (soak, automatic advances, quality gates) run by the leading instance.")
         var events: [DeviceAPI.UpdateState: Counter] = [:]
         for state in DeviceAPI.UpdateState.allCases {
             events[state] = Self.counter(registry, "device_events", "Update events reported by devices, by state.",
