@@ -68,16 +68,11 @@ struct DatabaseOutageTests {
         #expect(try device.checkin(.init(installed: [])).pollIntervalSeconds > 0, "check-ins are answered from memory")
 
         // otactl started during the outage waits as asked and succeeds once the lock is gone.
-        nonisolated(unsafe) var result: ProcessResult?
-        let done = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
-            result = try? otactl(["enroll-token", "create", "--name", "after-outage", "--server", server.url, "--token", server.tokens[.operator]!])
-            done.signal()
-        }
-        Thread.sleep(forTimeInterval: 2)
+        // The lock goes once otactl has been refused and said it waits.
+        let waiting = try RunningProcess(Binaries.path("otactl"), ["enroll-token", "create", "--name", "after-outage", "--server", server.url, "--token", server.tokens[.operator]!])
+        try waiting.waitForOutput("retrying in 5 s")
         lock.release()
-        #expect(done.wait(timeout: .now() + 60) == .success)
-        let finished = try #require(result)
+        let finished = try waiting.finish(timeout: 60)
         #expect(finished.status == 0, "\(finished)")
         #expect(finished.stderr.contains("the server is unavailable") && finished.stderr.contains("retrying in 5 s"), "\(finished.stderr)")
         let names = try server.admin(.operator).enrollmentTokens().map(\.name)

@@ -8,7 +8,11 @@ import OTACore
 ///
 ///     2026-11-29T02:00:00Z ota-agent: digits 2.0.0: staged
 ///     2026-11-29T02:00:04Z ota-agent: error: digits 2.0.0: health check failed: exit status 1
+///     otactl: note: the files are listed whole, so devices fetch them whole
 ///
+/// The agent's lines carry the time (a device's log is read later); `otactl`'s do not (a
+/// person reads them as they come). The level is the line's label: `error:` from error up,
+/// `warning:`, `note:` for notice, none for info and below.
 /// Metadata (device, bundle, deployment) travels with each message for handlers that want it
 /// (a journald or JSON handler); this one keeps the line short. Every message is escaped:
 /// much of it quotes the server or a bundle, and must not rewrite the terminal or add a line.
@@ -32,7 +36,12 @@ public struct ReadableLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        let label = event.level >= .error ? "error: " : event.level == .warning ? "warning: " : ""
+        let label = switch event.level {
+        case .error, .critical: "error: "
+        case .warning: "warning: "
+        case .notice: "note: "
+        case .trace, .debug, .info: ""
+        }
         let time = showsTime ? "\(clock.now.rfc3339) " : ""
         Self.writeStderr("\(time)\(program): \(label)\(TerminalText.escape(event.message.description))\n")
     }
@@ -50,7 +59,8 @@ public struct ReadableLogHandler: LogHandler {
 
 extension Logger {
     /// A logger that writes readable lines for `program`, whatever the process's bootstrap.
-    public static func readable(_ program: String, level: Logger.Level = .info, clock: any DomainClock = SystemClock()) -> Logger {
-        Logger(label: program) { _ in ReadableLogHandler(program: program, level: level, clock: clock) }
+    public static func readable(_ program: String, level: Logger.Level = .info, showsTime: Bool = true,
+                                clock: any DomainClock = SystemClock()) -> Logger {
+        Logger(label: program) { _ in ReadableLogHandler(program: program, level: level, showsTime: showsTime, clock: clock) }
     }
 }

@@ -74,7 +74,7 @@ struct BundleCommand: ParsableCommand {
             progress.finish()
             if !noChunks, !manifest.files.contains(where: { $0.chunks != nil }),
                manifest.files.contains(where: { $0.size > ChunkingParameters.chunkedFileThreshold }) {
-                Terminal.writeStderr("otactl: note: the chunk lists would not fit in one envelope (\(Envelope.maximumSize) bytes); the files are listed whole, so devices fetch them whole\n")
+                Terminal.log.notice("the chunk lists would not fit in one envelope (\(Envelope.maximumSize) bytes); the files are listed whole, so devices fetch them whole")
             }
             let digest = SHA256Digest.of(envelope.payload)
             if json {

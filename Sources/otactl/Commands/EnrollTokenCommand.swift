@@ -36,7 +36,7 @@ struct EnrollTokenCommand: ParsableCommand {
             }
             if json { return try Terminal.printJSON(token) }
             say(token.token ?? "")
-            Terminal.writeStderr("created enrollment token \(token.id)\(token.maxUses.map { ", \($0) uses" } ?? "")\(token.expiresAt.map { ", expires \($0.rfc3339)" } ?? "")\(token.autoAccept ? ", devices accepted at once" : ", devices wait for acceptance"); it is shown only this once\n")
+            Terminal.log.info("created enrollment token \(token.id)\(token.maxUses.map { ", \($0) uses" } ?? "")\(token.expiresAt.map { ", expires \($0.rfc3339)" } ?? "")\(token.autoAccept ? ", devices accepted at once" : ", devices wait for acceptance"); it is shown only this once")
         }
     }
 

@@ -159,7 +159,7 @@ extension TrustCommand {
             let client = try server.client()
             let answer = try Failure.remote { try client.publishRoot(try file.bytes) }
             say("published root version \(answer.version): devices move to it at their next check-in")
-            if let warning = answer.warning { Terminal.writeStderr("otactl: warning: \(TerminalText.escape(warning))\n") }
+            if let warning = answer.warning { Terminal.log.warning("\(warning)") }
         }
     }
 }

@@ -47,7 +47,7 @@ struct ServerOptions: ParsableArguments {
         // as it asks, a few times, before giving up (about two minutes in all).
         client.api.unavailableRetries = 4
         client.api.onRetry = { message, seconds in
-            Terminal.writeStderr("otactl: the server is unavailable (\(TerminalText.escape(message))); retrying in \(seconds) s\n")
+            Terminal.log.warning("the server is unavailable (\(message)); retrying in \(seconds) s")
         }
         return client
     }

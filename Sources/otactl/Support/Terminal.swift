@@ -2,6 +2,8 @@
 import Glibc
 #endif
 import Foundation
+import Logging
+import OTAClient
 import OTACore
 
 /// Prints one line for people on stdout. Every line otactl prints goes through here (a test
@@ -14,19 +16,18 @@ func say(_ line: String = "", terminator: String = "\n") {
 
 /// Output helpers: errors on stderr, tables and JSON on stdout, a progress bar on a terminal.
 enum Terminal {
+    /// otactl's messages on stderr, through swift-log: `otactl: error: ...`, `otactl: warning: ...`,
+    /// `otactl: note: ...`, one escaped line each (a message may quote the server).
+    static let log = Logger.readable("otactl", showsTime: false)
+
     static func printError(_ message: String) {
         // One line, however many the message holds: it may quote the server.
-        writeStderr("otactl: error: \(TerminalText.escape(message.trimmed))\n")
+        log.error("\(message.trimmed)")
     }
 
-    /// Writes straight to file descriptor 2 (C's `stderr` is shared mutable state to Swift 6).
+    /// Raw bytes on stderr, for the progress bar's redraws (not a message: no line, no label).
     static func writeStderr(_ text: String) {
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let written = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-            if written <= 0 { return }
-            bytes = bytes.dropFirst(written)
-        }
+        ReadableLogHandler.writeStderr(text)
     }
 
     /// JSON escapes control characters itself.
