@@ -131,6 +131,22 @@ struct AgentLoopTests {
         #expect(device.fleet.events.last?.detail == "refused: version 2.0.0 already failed on this device; it is not tried again")
     }
 
+    @Test("A reload command that fails after the swap puts the previous version back, reported")
+    func failedReloadRollsBack() throws {
+        let device = try LocalDevice()
+        try device.deploy(try device.bundle("1.0.0"))
+        try device.cycle()
+        // The application refuses the new version only: reloading the old one works.
+        device.config["reload_command"] = ["/bin/sh", "-c", "[ \"$OTA_BUNDLE_VERSION\" != 2.0.0 ] || { echo refused; exit 3; }"]
+        try device.deploy(try device.bundle("2.0.0"), deploymentID: "dep_2")
+        let outcome = try device.cycle()
+        #expect(outcome.failed == ["digits"])
+        #expect(device.reported.last == .rolledBack)
+        let detail = device.fleet.events.last?.detail ?? ""
+        #expect(detail.contains("reload command failed") && detail.contains("back on 1.0.0"), "\(detail)")
+        #expect(try device.liveFiles() == (try device.bundle("1.0.0")).files)
+    }
+
     // MARK: Updates that end before activation
 
     @Test("An update the server stops offering is abandoned; its bundle name is free for the next")
