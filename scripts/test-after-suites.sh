@@ -23,12 +23,12 @@ stage() {
 
 faults_lane() {
   stage faults scripts/test-faults.sh
+  stage dashboard scripts/test-dashboard.sh
 }
 
 checks_lane() {
   stage schemathesis scripts/test-api.sh
   stage python-tuf scripts/test-tuf.sh
-  stage dashboard scripts/test-dashboard.sh
   FUZZ_TARGET=answers stage fuzz-answers scripts/fuzz-tar.sh "${FUZZ_SECONDS:-30}"
 }
 
