@@ -1,3 +1,5 @@
+import Foundation
+
 /// Decoding of untrusted JSON with errors a person can act on.
 ///
 /// `JSONDecoder` ignores unknown keys and reports problems as coding paths; inputs from the
@@ -47,8 +49,10 @@ public enum StrictJSON {
         guard let input = try? JSONShape.parse(bytes), let echoed = try? JSONShape.parse(encode(value)) else {
             throw JSONInputError("\(what): malformed JSON")
         }
-        if let path = firstUnknownKey(in: input, comparedWith: echoed, path: "") {
-            throw JSONInputError("\(what): unknown field '\(path)'")
+        let isRead = { (path: [JSONPathStep]) in reads(T.self, nullAt: path, in: bytes) }
+        if let path = firstUnknownKey(in: input, comparedWith: echoed, path: [], isRead: isRead) {
+            let name = path.map(\.description).joined()
+            throw JSONInputError("\(what): unknown field '\(name.hasPrefix(".") ? String(name.dropFirst()) : name)'")
         }
         return value
     }
@@ -60,26 +64,41 @@ public enum StrictJSON {
             && !context.debugDescription.hasPrefix("The given data was not valid JSON")
     }
 
-    private static func firstUnknownKey(in input: JSONShape, comparedWith known: JSONShape, path: String) -> String? {
+    private static func firstUnknownKey(in input: JSONShape, comparedWith known: JSONShape, path: [JSONPathStep],
+                                        isRead: ([JSONPathStep]) -> Bool) -> [JSONPathStep]? {
         switch (input, known) {
         case (.object(let given), .object(let read)):
             for key in given.keys.sorted() {
-                let child = path.isEmpty ? key : path + "." + key
+                let child = path + [.key(key)]
                 guard let readValue = read[key] else {
-                    if given[key] == .null { continue }
+                    // An optional field given as null is left out of the echo, as an unknown
+                    // key is: only a key the type reads may be null.
+                    if given[key] == .null, isRead(child) { continue }
                     return child
                 }
-                if let found = firstUnknownKey(in: given[key]!, comparedWith: readValue, path: child) { return found }
+                if let found = firstUnknownKey(in: given[key]!, comparedWith: readValue, path: child, isRead: isRead) { return found }
             }
             return nil
         case (.array(let given), .array(let read)) where given.count == read.count:
             for (index, pair) in zip(given, read).enumerated() {
-                if let found = firstUnknownKey(in: pair.0, comparedWith: pair.1, path: "\(path)[\(index)]") { return found }
+                if let found = firstUnknownKey(in: pair.0, comparedWith: pair.1, path: path + [.index(index)], isRead: isRead) { return found }
             }
             return nil
         default:
             return nil
         }
+    }
+
+    /// Whether `T` reads the key whose value is the null at `path`: with `true` in its place,
+    /// a field of `T` either refuses it (a field of another type) or keeps it in the echo; an
+    /// unknown key is ignored and left out. When the probe cannot be made, the key counts as read.
+    private static func reads<T: Codable>(_ type: T.Type, nullAt path: [JSONPathStep], in bytes: some Collection<UInt8>) -> Bool {
+        guard let root = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]),
+              let probed = JSONPathStep.replacing(in: root, at: path[...], with: true),
+              let data = try? JSONSerialization.data(withJSONObject: probed, options: [.fragmentsAllowed]) else { return true }
+        guard let value = try? decoder.decode(T.self, from: data) else { return true }
+        guard let echoed = try? JSONShape.parse(encode(value)) else { return true }
+        return JSONPathStep.value(in: echoed, at: path[...]) != nil
     }
 
     /// Encodes with sorted keys, so the same value always gives the same bytes.
