@@ -49,7 +49,17 @@ public enum StrictJSON {
         guard let input = try? JSONShape.parse(bytes), let echoed = try? JSONShape.parse(encode(value)) else {
             throw JSONInputError("\(what): malformed JSON")
         }
-        let isRead = { (path: [JSONPathStep]) in reads(T.self, nullAt: path, in: bytes) }
+        // One probe per field, not per null: every item of an array asks the same question,
+        // and a probe re-reads the whole body (a megabyte of null fields would otherwise cost
+        // one full parse each).
+        var answers: [String: Bool] = [:]
+        let isRead = { (path: [JSONPathStep]) -> Bool in
+            let field = path.map { step -> String in if case .key(let key) = step { return "." + key } else { return "[]" } }.joined()
+            if let known = answers[field] { return known }
+            let answer = reads(T.self, nullAt: path, in: bytes)
+            answers[field] = answer
+            return answer
+        }
         if let path = firstUnknownKey(in: input, comparedWith: echoed, path: [], isRead: isRead) {
             let name = path.map(\.description).joined()
             throw JSONInputError("\(what): unknown field '\(name.hasPrefix(".") ? String(name.dropFirst()) : name)'")
