@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # `make test`'s build and, beside it, the test tools (scripts/install-deps.sh test): the build
 # keeps both cores busy while the install mostly waits on the network and the disk, so it
-# costs the run little. Each is a stage of its own in .build/test-stages.txt; the install's
-# output is in .build/install-test.log (printed when it fails).
+# costs the run little; at the lowest priority, what CPU it needs (unpacking, pip) comes from
+# the moments the build leaves a core idle. Each is a stage of its own in
+# .build/test-stages.txt; the install's output is in .build/install-test.log (printed when it
+# fails).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .build
-scripts/stage.sh install-test scripts/install-deps.sh test > .build/install-test.log 2>&1 &
+nice -n 19 scripts/stage.sh install-test scripts/install-deps.sh test > .build/install-test.log 2>&1 &
 install=$!
 # OTA_BUILD_FLAGS: more `swift build` flags. .ci/run passes `-debug-info-format none`: a clean
 # clone's build without DWARF took 443 s against 485-495 s with it, and tests need none (their

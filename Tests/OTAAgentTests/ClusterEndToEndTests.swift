@@ -34,7 +34,7 @@ struct ClusterEndToEndTests {
             phases: [.percent(10), .percent(50), .percent(100)],
             autoAdvance: true, soakSeconds: 2, successRatio: 0.95, failureThresholdPercent: 5, failureMinFinished: 5))
 
-        let simulated = 300
+        let simulated = 200
         let fleet = Background { try simulate(balancer, first, devices: simulated, prefix: "sim", failureRate: 0) }
         // Kill an instance in the middle of the rollout, and bring it back a few seconds later.
         try eventually(timeout: 60, "the rollout to be under way") { try first.admin().deployment(created.id).counts.finished >= 20 }

@@ -145,8 +145,7 @@ struct ObjectStoreTests {
         #expect(try back.keys(in: Self.bucket) == [s.key(bytes)])
     }
 
-    @Test("A server refuses to start on a wrong bucket, wrong keys or bad settings, and says why",
-          arguments: [
+    static let refusedSettingsCases = [
             (["--content-store", "s3://no-such-bucket/x"], true, "does not exist"),
             (["--content-store", "s3://ota-content/x"], false, "AWS_ACCESS_KEY_ID"),
             (["--content-store", "s3://Bad_Bucket/x"], true, "not a bucket name"),
@@ -155,18 +154,23 @@ struct ObjectStoreTests {
             (["--content-store", "s3://ota-content/x", "--s3-endpoint", "ftp://127.0.0.1"], true, "https:// or http://"),
             (["--content-store", "s3://ota-content/x", "--content-url-lifetime", "30d"], true, "--content-url-lifetime"),
             (["--s3-region", "eu-west-1"], true, "need --content-store"),
-          ])
-    func refusedSettings(arguments: [String], withKeys: Bool, reason: String) throws {
+    ]
+    // One object store for every case (a server that refuses to start changes nothing in it):
+    // each moto start costs seconds of CPU that the suites beside this one need.
+    @Test("A server refuses to start on a wrong bucket, wrong keys or bad settings, and says why")
+    func refusedSettings() throws {
         let store = try TestObjectStore()
         try store.createBucket(Self.bucket)
-        let dir = TemporaryDirectory("ota-s3-settings")
         let key = try Ed25519PrivateKey.generate()
-        try FileSystem.writeAtomically(try TrustRoot(keys: [key.publicKey], threshold: 1).encoded(), to: dir.file("trust.json"))
-        var full = arguments
-        if full.contains("--content-store"), !full.contains("--s3-endpoint") { full += ["--s3-endpoint", store.url] }
-        let result = try run(Binaries.path("ota-server"), ["serve", "--data", dir.file("data"), "--listen", "127.0.0.1:0", "--trust", dir.file("trust.json")] + full,
-                             environment: withKeys ? store.environment : [:])
-        #expect(result.status != 0)
-        #expect(result.stderr.contains(reason), "\(result)")
+        for (arguments, withKeys, reason) in Self.refusedSettingsCases {
+            let dir = TemporaryDirectory("ota-s3-settings")
+            try FileSystem.writeAtomically(try TrustRoot(keys: [key.publicKey], threshold: 1).encoded(), to: dir.file("trust.json"))
+            var full = arguments
+            if full.contains("--content-store"), !full.contains("--s3-endpoint") { full += ["--s3-endpoint", store.url] }
+            let result = try run(Binaries.path("ota-server"), ["serve", "--data", dir.file("data"), "--listen", "127.0.0.1:0", "--trust", dir.file("trust.json")] + full,
+                                 environment: withKeys ? store.environment : [:])
+            #expect(result.status != 0, "\(arguments): \(result)")
+            #expect(result.stderr.contains(reason), "\(arguments): \(result)")
+        }
     }
 }

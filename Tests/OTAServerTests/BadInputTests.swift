@@ -10,7 +10,7 @@ struct BadInputTests {
         (try? JSONDecoder().decode(APIErrorBody.self, from: Data(result.body)))?.error.code
     }
 
-    @Test("Malformed JSON, unknown fields, wrong types and wrong media types are refused", arguments: [
+    static let refusedRequestCases = [
         ("POST", "/api/v1/deployments", "{", "invalid_json"),
         ("POST", "/api/v1/deployments", #"{"bundle_name":"m","version":"1.0.0","target":{"all":true},"sudo":true}"#, "invalid_json"),
         ("POST", "/api/v1/deployments", #"{"bundle_name":"m","version":"1.0.0","target":{"all":true,"tag":"x"}}"#, "bad_request"),
@@ -32,16 +32,23 @@ struct BadInputTests {
         ("POST", "/api/v1/deployments", #"{"bundle_name":"m","version":"1.0.0","target":{"all":true},"shadow":{"min_samples":0}}"#, "bad_request"),
         ("POST", "/api/v1/deployments", #"{"bundle_name":"m","version":"1.0.0","target":{"all":true},"shadow":{"max_s":1}}"#, "bad_request"),
         ("POST", "/api/v1/deployments", #"{"bundle_name":"m","version":"1.0.0","target":{"all":true},"gates":["errors<=0"],"gate_min_devices":0}"#, "bad_request"),
-    ] as [(String, String, String?, String)])
-    func refusedRequests(method: String, path: String, body: String?, code: String) throws {
+    ] as [(String, String, String?, String)]
+    // One server for every case of a table, each case against the state the one before left,
+    // which a refused request does not change: a server start costs more CPU than the cases
+    // together, and the suites beside this one need it.
+    @Test("Malformed JSON, unknown fields, wrong types and wrong media types are refused")
+    func refusedRequests() throws {
         let server = try TestServer()
         try server.publish(name: "m", version: "1.0.0", files: ["a": [1]])
         _ = try server.registerDevice("d1")
         let before = try snapshot(server)
-        let result = try server.request(method, path, role: .admin, json: body)
-        #expect((400..<500).contains(result.status), "\(result.status)")
-        #expect(errorCode(result) == code, "\(String(decoding: result.body, as: UTF8.self))")
-        #expect(try snapshot(server) == before)
+        for (method, path, body, code) in Self.refusedRequestCases {
+            let result = try server.request(method, path, role: .admin, json: body)
+            let shown = "\(method) \(path) \(body ?? ""): \(result.status) \(String(decoding: result.body, as: UTF8.self))"
+            #expect((400..<500).contains(result.status), "\(shown)")
+            #expect(errorCode(result) == code, "\(shown)")
+            #expect(try snapshot(server) == before, "\(shown)")
+        }
     }
 
     /// What the API shows of the registry's state.
@@ -106,7 +113,7 @@ struct BadInputTests {
         #expect(try server.admin().enrollmentTokens().isEmpty)
     }
 
-    @Test("Bad check-ins and events are refused and record nothing", arguments: [
+    static let badDeviceMessageCases = [
         (DeviceAPI.checkinPath, #"{"installed":[{"name":"m","version":"x","digest":"00","state":"committed"}]}"#),
         (DeviceAPI.checkinPath, #"{"installed":[{"name":"m","version":"1.0.0","digest":"\#(String(repeating: "a", count: 64))","state":"hacked"}]}"#),
         (DeviceAPI.eventsPath, #"{"events":[{"bundle_name":"m","version":"1","state":"exploded","detail":"","at":"2026-01-01T00:00:00Z"}]}"#),
@@ -118,34 +125,42 @@ struct BadInputTests {
         (DeviceAPI.checkinPath, #"{"installed":[],"trust":{"root_version":-1,"channel":"stable"}}"#),
         (DeviceAPI.checkinPath, #"{"installed":[],"trust":{"root_version":1,"channel":"stable","targets_expires":"0000-01-01T00:00:00Z"}}"#),
         (DeviceAPI.checkinPath, #"{"installed":[],"trust":{"root_version":1,"channel":"stable","problem":"\#(String(repeating: "x", count: 3000))"}}"#),
-    ])
-    func badDeviceMessages(path: String, body: String) throws {
+    ]
+    @Test("Bad check-ins and events are refused and record nothing")
+    func badDeviceMessages() throws {
         let server = try TestServer()
         let device = try server.registerDevice("d1")
-        let result = try server.request("POST", path, device: device, body: Array(body.utf8))
-        #expect(result.status == 400, "\(String(decoding: result.body, as: UTF8.self))")
-        #expect(errorCode(result) != nil)
-        let detail = try server.admin().device("d1")
-        #expect(detail.events.isEmpty && detail.device.installed.isEmpty && detail.device.state == .idle && detail.device.trust == nil)
+        for (path, body) in Self.badDeviceMessageCases {
+            let result = try server.request("POST", path, device: device, body: Array(body.utf8))
+            let shown = "\(path) \(body.prefix(200)): \(result.status) \(String(decoding: result.body, as: UTF8.self))"
+            #expect(result.status == 400, "\(shown)")
+            #expect(errorCode(result) != nil, "\(shown)")
+            let detail = try server.admin().device("d1")
+            #expect(detail.events.isEmpty && detail.device.installed.isEmpty && detail.device.state == .idle && detail.device.trust == nil, "\(shown)")
+        }
     }
 
-    @Test("Bad trust metadata is refused with a reason and changes nothing", arguments: [
+    static let badTrustMetadataCases = [
         (AdminAPI.trustRootPath, "not json", "untrusted"),
         (AdminAPI.trustRootPath, #"{"payloadType":"application/vnd.tuf+json","payload":"e30=","signatures":[]}"#, "untrusted"),
         (AdminAPI.trustTargetsPath, #"{"payloadType":"application/vnd.tuf+json","payload":"e30=","signatures":[]}"#, "untrusted"),
         (AdminAPI.trustTargetsPath, #"{"payloadType":"text/plain","payload":"e30=","signatures":[]}"#, "untrusted"),
-    ])
-    func badTrustMetadata(path: String, body: String, code: String) throws {
+    ]
+    @Test("Bad trust metadata is refused with a reason and changes nothing")
+    func badTrustMetadata() throws {
         let server = try TestServer(tuf: true)
-        let before = try server.admin().trustSummary()
-        let result = try server.request("POST", path, role: .admin, json: body)
-        #expect(result.status == 400, "\(String(decoding: result.body, as: UTF8.self))")
-        #expect(errorCode(result) == code)
-        #expect(try server.admin().trustSummary() == before)
         // A legacy server has no metadata to change: 409 with what to do.
         let legacy = try TestServer()
-        let refused = try legacy.request("POST", path, role: .admin, json: body)
-        #expect(refused.status == 409 && errorCode(refused) == "legacy_trust_root")
+        let before = try server.admin().trustSummary()
+        for (path, body, code) in Self.badTrustMetadataCases {
+            let result = try server.request("POST", path, role: .admin, json: body)
+            let shown = "\(path) \(body): \(result.status) \(String(decoding: result.body, as: UTF8.self))"
+            #expect(result.status == 400, "\(shown)")
+            #expect(errorCode(result) == code, "\(shown)")
+            #expect(try server.admin().trustSummary() == before, "\(shown)")
+            let refused = try legacy.request("POST", path, role: .admin, json: body)
+            #expect(refused.status == 409 && errorCode(refused) == "legacy_trust_root", "\(shown)")
+        }
     }
 }
 

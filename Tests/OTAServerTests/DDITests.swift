@@ -176,7 +176,7 @@ struct DDITests {
         #expect(try fresh.send("GET", "").status == 401, "a rejected device's token stops working")
     }
 
-    @Test("Malformed feedback and attributes get a 400 and change nothing", arguments: [
+    static let malformedCases = [
         ("deploymentBase/ACTION/feedback", "{"),
         ("deploymentBase/ACTION/feedback", #"{"status":{"execution":"exploded","result":{"finished":"success"}}}"#),
         ("deploymentBase/ACTION/feedback", #"{"status":{"execution":"closed","result":{"finished":"maybe"}}}"#),
@@ -187,17 +187,22 @@ struct DDITests {
         ("configData", #"{"data":{}}"#),
         ("configData", #"{"data":{"a":1}}"#),
         ("configData", #"{"data":{"a":"b"},"mode":"sideways"}"#),
-    ])
-    func malformed(path: String, body: String) throws {
+    ]
+    // One server for every case: each is refused, so each starts from the state the first had.
+    @Test("Malformed feedback and attributes get a 400 and change nothing")
+    func malformed() throws {
         let server = try TestServer(tuf: true)
         let device = try server.addDDIDevice("gw-1")
         let deployment = try server.deployImage(bytes: image)
         let link = try #require(try device.poll().links["deploymentBase"])
         let action = String(DDITestClient.path(link).split(separator: "/").last!.split(separator: "?")[0])
-        let result = try device.send(path.contains("configData") ? "PUT" : "POST", path.replacingOccurrences(of: "ACTION", with: action), json: body)
-        #expect(result.status == 400, "\(result.status) \(String(decoding: result.body, as: UTF8.self))")
-        #expect(try server.admin().deployment(deployment.id).counts.pending == 1)
-        #expect(try server.admin().device(try DeviceID("gw-1")).device.attributes.isEmpty)
+        for (path, body) in Self.malformedCases {
+            let result = try device.send(path.contains("configData") ? "PUT" : "POST", path.replacingOccurrences(of: "ACTION", with: action), json: body)
+            let shown = "\(path) \(body): \(result.status) \(String(decoding: result.body, as: UTF8.self))"
+            #expect(result.status == 400, "\(shown)")
+            #expect(try server.admin().deployment(deployment.id).counts.pending == 1, "\(shown)")
+            #expect(try server.admin().device(try DeviceID("gw-1")).device.attributes.isEmpty, "\(shown)")
+        }
         let huge = try device.send("PUT", "configData", json: #"{"data":{"a":""# + String(repeating: "x", count: 300_000) + #""}}"#)
         #expect(huge.status == 413)
     }
