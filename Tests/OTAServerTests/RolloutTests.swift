@@ -28,7 +28,10 @@ struct RolloutTests {
     // phase opens; the first two hold about 50 devices (25%), none failing one run in 70,000,
     // and 75 is four deviations above. (Each device checks in every round: the fleet's size is
     // the suite's CPU.)
-    @Test("With 20% of devices failing and a 5% threshold, the rollout pauses in its first phases and never reaches the rest")
+    // The two fleet simulations run on SQLite only: on PostgreSQL, ClusterEndToEndTests runs the
+    // same two (a rollout to completion, a failing one that pauses) through three instances.
+    @Test("With 20% of devices failing and a 5% threshold, the rollout pauses in its first phases and never reaches the rest",
+          .enabled(if: TestServer.postgres == nil, "on PostgreSQL, ClusterEndToEndTests runs it through three instances"))
     func failingRolloutPauses() throws {
         let server = try TestServer()
         try server.publish(name: "m", version: "2.0.0", files: ["w": [1]])
@@ -54,7 +57,8 @@ struct RolloutTests {
     // devices was empty about one run in 55 (0.99^400). An empty share waits the settle time
     // (600 s) before it advances, far past the simulator's quiet rounds. 10% of 200 devices is
     // empty about once in 10^9 runs (0.9^200).
-    @Test("With no failures the rollout advances through every phase by itself and completes")
+    @Test("With no failures the rollout advances through every phase by itself and completes",
+          .enabled(if: TestServer.postgres == nil, "on PostgreSQL, ClusterEndToEndTests runs it through three instances"))
     func healthyRolloutCompletes() throws {
         let server = try TestServer()
         try server.publish(name: "m", version: "2.0.0", files: ["w": [1]])
