@@ -50,6 +50,22 @@ struct StoreBackendTests {
         #expect(try await db.read { sql in try await sql.value(Int.self, "SELECT count(*) FROM server_secrets") } == 0)
     }
 
+    @Test("A list of statements is one transaction: all of them commit, or a failing one leaves nothing of the others", arguments: backends)
+    func statementList(backend: String) async throws {
+        let dir = TemporaryDirectory("ota-store")
+        let (db, _) = try await Self.open(backend, in: dir)
+        try await db.write(statements: ["INSERT INTO server_secrets (name, value) VALUES ('a', 'b')",
+                                        "INSERT INTO server_secrets (name, value) VALUES ('c', 'd')"])
+        await #expect(throws: (any Error).self) {
+            try await db.write(statements: ["INSERT INTO server_secrets (name, value) VALUES ('e', 'f')",
+                                            "INSERT INTO server_secrets (name, value) VALUES ('a', 'again')"])
+        }
+        #expect(try await db.read { sql in try await sql.values(String.self, "SELECT name FROM server_secrets ORDER BY name") } == ["a", "c"])
+        // The writer is free again: the failed list left no transaction open.
+        try await db.write(statements: ["INSERT INTO server_secrets (name, value) VALUES ('g', 'h')"])
+        #expect(try await db.read { sql in try await sql.value(Int.self, "SELECT count(*) FROM server_secrets") } == 3)
+    }
+
     @Test("Conflicts, RETURNING, counts of changed rows and NULL handling read the same", arguments: backends)
     func portableSQL(backend: String) async throws {
         let dir = TemporaryDirectory("ota-store")

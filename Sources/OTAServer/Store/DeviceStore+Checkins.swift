@@ -23,51 +23,50 @@ extension DeviceStore {
     }
 
     /// Writes a batch in one transaction, a few hundred rows per statement: no fsync per
-    /// check-in, and few round trips to PostgreSQL while the write lock is held.
+    /// check-in, and few round trips to PostgreSQL while the write lock is held. The statements
+    /// need nothing from one another, so they go to the database as one list
+    /// (`SQLDatabase.write(statements:)`).
     func write(_ batch: CheckinBatch) async throws {
         guard !batch.isEmpty else { return }
         let now = SystemClock().now
-        try await db.write { db in
-            try await Self.update(db, "last_seen", batch.lastSeen.map { [$0.key, $0.value] })
-            try await Self.update(db, "attributes", try batch.attributes.map { [$0.key, try JSONColumn.encode($0.value)] })
-            try await Self.update(db, "trust", try batch.trust.map { [$0.key, try JSONColumn.encode($0.value)] })
-            let devices = Array(batch.installed.keys)
-            // 100 devices of up to 64 bundles stay under both backends' placeholder limits.
-            for chunk in SQLRows.chunks(devices, size: 100) {
-                // What a device no longer runs goes; then what it runs is written where it changed.
-                let keep = chunk.flatMap { id in batch.installed[id]!.map { [id, $0.name] as [any SQLBindable] } }
-                if keep.isEmpty {
-                    try await db.execute("DELETE FROM installed WHERE device_id IN (\(list: chunk))")
-                } else {
-                    try await db.execute("""
-                        DELETE FROM installed WHERE device_id IN (\(list: chunk)) AND NOT EXISTS (
-                            SELECT 1 FROM (VALUES \(rows: keep)) AS k
-                            WHERE k.column1 = installed.device_id AND k.column2 = installed.bundle_name)
-                        """)
-                }
-                let rows = chunk.flatMap { id in batch.installed[id]!.map { [id, $0.name, $0.version, $0.digest, $0.state] as [any SQLBindable] } }
-                // A device deleted since its check-in is skipped (its rows would break the foreign key).
-                for rows in SQLRows.chunks(rows, size: 2_000) {
-                    try await db.execute("""
-                        INSERT INTO installed (device_id, bundle_name, version, digest, state, updated_at)
-                        SELECT v.column1, v.column2, v.column3, v.column4, v.column5, \(now) FROM (VALUES \(rows: rows)) AS v
-                        JOIN devices d ON d.id = v.column1 WHERE true
-                        ON CONFLICT (device_id, bundle_name) DO UPDATE SET version = excluded.version, digest = excluded.digest,
-                            state = excluded.state, updated_at = excluded.updated_at
-                        WHERE installed.version IS DISTINCT FROM excluded.version OR installed.digest IS DISTINCT FROM excluded.digest
-                            OR installed.state IS DISTINCT FROM excluded.state
-                        """)
-                }
+        var statements = Self.updates("last_seen", batch.lastSeen.map { [$0.key, $0.value] })
+        statements += Self.updates("attributes", try batch.attributes.map { [$0.key, try JSONColumn.encode($0.value)] })
+        statements += Self.updates("trust", try batch.trust.map { [$0.key, try JSONColumn.encode($0.value)] })
+        let devices = Array(batch.installed.keys)
+        // 100 devices of up to 64 bundles stay under both backends' placeholder limits.
+        for chunk in SQLRows.chunks(devices, size: 100) {
+            // What a device no longer runs goes; then what it runs is written where it changed.
+            let keep = chunk.flatMap { id in batch.installed[id]!.map { [id, $0.name] as [any SQLBindable] } }
+            if keep.isEmpty {
+                statements.append("DELETE FROM installed WHERE device_id IN (\(list: chunk))")
+            } else {
+                statements.append("""
+                    DELETE FROM installed WHERE device_id IN (\(list: chunk)) AND NOT EXISTS (
+                        SELECT 1 FROM (VALUES \(rows: keep)) AS k
+                        WHERE k.column1 = installed.device_id AND k.column2 = installed.bundle_name)
+                    """)
+            }
+            let rows = chunk.flatMap { id in batch.installed[id]!.map { [id, $0.name, $0.version, $0.digest, $0.state] as [any SQLBindable] } }
+            // A device deleted since its check-in is skipped (its rows would break the foreign key).
+            for rows in SQLRows.chunks(rows, size: 2_000) {
+                statements.append("""
+                    INSERT INTO installed (device_id, bundle_name, version, digest, state, updated_at)
+                    SELECT v.column1, v.column2, v.column3, v.column4, v.column5, \(now) FROM (VALUES \(rows: rows)) AS v
+                    JOIN devices d ON d.id = v.column1 WHERE true
+                    ON CONFLICT (device_id, bundle_name) DO UPDATE SET version = excluded.version, digest = excluded.digest,
+                        state = excluded.state, updated_at = excluded.updated_at
+                    WHERE installed.version IS DISTINCT FROM excluded.version OR installed.digest IS DISTINCT FROM excluded.digest
+                        OR installed.state IS DISTINCT FROM excluded.state
+                    """)
             }
         }
+        try await db.write(statements: statements)
     }
 
-    /// Sets one column of many devices: `rows` are (id, value) pairs.
-    private static func update(_ db: any SQLTransaction, _ column: String, _ rows: [[any SQLBindable]]) async throws {
-        for chunk in SQLRows.chunks(rows) {
-            try await db.execute("""
-                UPDATE devices SET \(raw: column) = v.column2 FROM (VALUES \(rows: chunk)) AS v WHERE devices.id = v.column1
-                """)
+    /// The statements that set one column of many devices: `rows` are (id, value) pairs.
+    private static func updates(_ column: String, _ rows: [[any SQLBindable]]) -> [SQLQuery] {
+        SQLRows.chunks(rows).map { chunk in
+            "UPDATE devices SET \(raw: column) = v.column2 FROM (VALUES \(rows: chunk)) AS v WHERE devices.id = v.column1"
         }
     }
 }

@@ -21,10 +21,19 @@ protocol SQLDatabase: Sendable {
     /// Wake-ups when another instance commits a change, or nil when the database has no
     /// such signal (SQLite: one instance alone). Starts listening.
     func changeNotifications() -> AsyncStream<Void>?
+    /// Statements that need nothing from one another, run in order in one read-write
+    /// transaction (the check-in flush). SQLite runs them in one access of its writer.
+    func write(statements: [SQLQuery]) async throws
 }
 
 extension SQLDatabase {
     func changeNotifications() -> AsyncStream<Void>? { nil }
+
+    func write(statements: [SQLQuery]) async throws {
+        try await write { db in
+            for statement in statements { try await db.execute(statement) }
+        }
+    }
 }
 
 /// One transaction in progress.

@@ -100,6 +100,27 @@ struct SQLiteDatabase: SQLDatabase {
         }
     }
 
+    /// The whole transaction in one access of GRDB's writer. Each access is a hop to GRDB's
+    /// queue and back, and under load the check-in flush, run one statement an access, took
+    /// 0.14 to 0.25 s for 6,000 devices against 0.04 to 0.10 s in one access (release build,
+    /// `bench/checkin.sh`'s signed load): the server then lost a tenth of its check-ins a second.
+    func write(statements: [SQLQuery]) async throws {
+        let prepared = statements.map { ($0, $0.sql { _ in "?" }, SQLiteTransaction.arguments($0.values)) }
+        try await gate.run(timeoutSeconds: busyTimeout) {
+            try await pool.writeWithoutTransaction { db in
+                try db.execute(sql: "BEGIN IMMEDIATE")
+                do {
+                    for (query, sql, arguments) in prepared { try SQLiteTransaction.statement(db, query, sql).execute(arguments: arguments) }
+                    try db.execute(sql: "COMMIT")
+                } catch {
+                    // Nothing of the transaction stays; a rollback that fails leaves SQLite to end it.
+                    if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK") }
+                    throw error
+                }
+            }
+        }
+    }
+
     /// A SQLite registry is one file on one machine, served by one instance: it leads.
     func holdsLeadership() async -> Bool { true }
 
