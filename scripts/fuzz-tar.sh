@@ -50,6 +50,11 @@ sources=()
 while IFS= read -r -d '' file; do sources+=("$file"); done < <(find Sources/OTACore -name '*.swift' -print0 | sort -z)
 sources+=("$target")
 
+# One build at a time, and none twice: `make test` starts a build beside the suites, and the
+# fuzz stage, later, waits here for it (at most 15 minutes) rather than building again.
+mkdir -p "$out"
+exec 9> "$out/$name.lock"
+flock -w 900 9 || { echo "fuzz-tar: another build of $binary held its lock for 15 minutes" >&2; exit 1; }
 newest=$(ls -t "${sources[@]}" "$0" | head -1)
 if [ ! -x "$binary" ] || [ "$newest" -nt "$binary" ]; then
   echo "fuzz-tar: building $binary"
@@ -60,6 +65,7 @@ if [ ! -x "$binary" ] || [ "$newest" -nt "$binary" ]; then
     "${sources[@]}" -lcrypto -o "$binary.tmp" 2> >(grep -v "Cannot export local symbol" >&2)
   mv "$binary.tmp" "$binary"
 fi
+exec 9>&-
 # FUZZ_BUILD_ONLY=1: the build alone (make test builds the fuzzer beside the Swift suites).
 [ -z "${FUZZ_BUILD_ONLY:-}" ] || { echo "fuzz-tar: $binary is built"; exit 0; }
 

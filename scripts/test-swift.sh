@@ -81,10 +81,14 @@ run_job() {
   status=$?
   local seconds=$(( $(date +%s) - start ))
   echo "$seconds $backend $suite $status" >> "$out/results.txt"
+  # swift-testing's own last line of the job ("✔ Test run with 9 tests in 1 suite passed after
+  # 0.4 seconds."), so that the output says what ran in the runner's words.
+  local summary
+  summary=$(grep -a -o 'Test run with .*' "$log" | tail -1)
   if [ $status -eq 0 ]; then
-    echo "✔ $backend $suite (${seconds} s): $(grep -o 'with [0-9]* tests\?' "$log" | tail -1 | cut -d' ' -f2) tests"
+    echo "✔ $backend $suite (${seconds} s): ${summary:-no summary from the test runner}"
   else
-    echo "✘ $backend $suite (${seconds} s): exit $status"
+    echo "✘ $backend $suite (${seconds} s): exit $status${summary:+: $summary}"
   fi
 }
 export -f run_job
@@ -112,7 +116,13 @@ if [ -n "$failed" ]; then
   done <<< "$failed"
 fi
 tests_run=$(cat "$out"/*.log | grep -o 'Test run with [0-9]* tests\?' | awk '{ n += $4 } END { print n + 0 }')
-echo "test-swift: $jobs_total jobs ($tests_run tests) in ${seconds} s, $jobs_at_once at a time; $(echo "$failed" | grep -c . ) failed"
+failed_jobs=$(echo "$failed" | grep -c .)
+echo "test-swift: $jobs_total jobs ($tests_run tests) in ${seconds} s, $jobs_at_once at a time; $failed_jobs failed"
+if [ $status -eq 0 ]; then
+  echo "✔ Test run with $tests_run tests in $jobs_total suite runs passed after $seconds seconds."
+else
+  echo "✘ Test run with $tests_run tests in $jobs_total suite runs failed after $seconds seconds: $failed_jobs failed, $finished of $jobs_total reported."
+fi
 # The next run's order; only a whole run that finished writes it.
 if [ -z "${OTA_TEST_FILTER:-}" ] && [ "$finished" -eq "$jobs_total" ]; then sort -rn "$out/results.txt" | cut -d' ' -f1-3 > .build/suite-times.txt; fi
 exit $status
