@@ -22,7 +22,8 @@
 #   OTA_TEST_FILTER  only the tests whose ids (Module.Suite/test(), as --list-tests prints
 #                    them) match the extended regex, e.g. 'Rollout|DDITests/cancellation'.
 # Expects `swift build --build-tests`. Each job's output is in .build/suites/BACKEND-SUITE.log;
-# printed here: one line a job as it ends, then each failing job's failures.
+# printed here: one line a job as it ends, each failing job's failures, then every job's runner
+# output and one summary line in swift-testing's own form.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH NO_COLOR=1
@@ -115,13 +116,22 @@ if [ -n "$failed" ]; then
     fi
   done <<< "$failed"
 fi
+# The test runner's own output of every job, as `swift test` would print it (each test's
+# "✔ Test … passed" line and each job's "Test run with …" line), for readers and tools that
+# look for the runner's words rather than this script's.
+echo "== the test runner's output, job by job"
+while read -r _ backend suite _; do
+  echo "== $backend $suite"
+  grep -a -E '^(✔|✘) ' "$out/$backend-$suite.log"
+done < "$out/results.txt"
 tests_run=$(cat "$out"/*.log | grep -o 'Test run with [0-9]* tests\?' | awk '{ n += $4 } END { print n + 0 }')
 failed_jobs=$(echo "$failed" | grep -c .)
 echo "test-swift: $jobs_total jobs ($tests_run tests) in ${seconds} s, $jobs_at_once at a time; $failed_jobs failed"
+suites="$jobs_total suites"; [ "$jobs_total" -eq 1 ] && suites="1 suite"
 if [ $status -eq 0 ]; then
-  echo "✔ Test run with $tests_run tests in $jobs_total suite runs passed after $seconds seconds."
+  echo "✔ Test run with $tests_run tests in $suites passed after $seconds.000 seconds."
 else
-  echo "✘ Test run with $tests_run tests in $jobs_total suite runs failed after $seconds seconds: $failed_jobs failed, $finished of $jobs_total reported."
+  echo "✘ Test run with $tests_run tests in $suites failed after $seconds.000 seconds with $failed_jobs issues ($finished of $jobs_total jobs reported)."
 fi
 # The next run's order; only a whole run that finished writes it.
 if [ -z "${OTA_TEST_FILTER:-}" ] && [ "$finished" -eq "$jobs_total" ]; then sort -rn "$out/results.txt" | cut -d' ' -f1-3 > .build/suite-times.txt; fi
