@@ -278,7 +278,7 @@ EOF
 # One worker: with more, hypothesis parses lambdas in several threads at once, which CPython
 # 3.11 sometimes fails ("AST constructor recursion depth mismatch") as a schemathesis error.
 command=("$schemathesis" --config-file "$work/schemathesis.toml" run "$url/openapi.yaml"
-  --checks all --max-examples "$max_examples" --workers 1 --request-timeout 10
+  --checks all --max-examples "$max_examples" --workers ${OTA_API_WORKERS:-1} --request-timeout 10
   --generation-database none --report junit --report-dir "$work/reports" --no-color)
 [ -n "${OTA_API_SEED:-}" ] && command+=(--seed "$OTA_API_SEED")
 say "running: ${command[*]}"

@@ -64,7 +64,8 @@ def rollouts():
             print(f"  rollout {version}: {error}", flush=True)
 
 
-threading.Thread(target=rollouts, daemon=True).start()
+publisher = threading.Thread(target=rollouts, daemon=True)
+publisher.start()
 while simulator.poll() is None and time.monotonic() - started < duration + 120:
     rss, descriptors = process_figures(server.process.pid)
     latencies = [probe_checkin() for _ in range(20)]
@@ -73,6 +74,9 @@ while simulator.poll() is None and time.monotonic() - started < duration + 120:
         print(f"  {samples[-1][0]:.0f} s: RSS {rss / 1024:.1f} MiB, {descriptors} fds, probe p99 {f.percentile(latencies, 0.99):.2f} ms", flush=True)
     time.sleep(10)
 stop.set()
+# The publisher may be mid-publish: let it finish before the figures are read and the folders
+# removed at exit (it once failed on a bundle whose folder had gone).
+publisher.join(timeout=120)
 output, errors = simulator.communicate(timeout=120)
 summary = json.loads(output.strip().splitlines()[-1]) if simulator.returncode == 0 and output.strip() else {}
 with open(os.path.join(server.folder, "server.log")) as log:
