@@ -16,10 +16,11 @@ struct OTAAgentCommand: ParsableCommand {
           ota-agent run --config /etc/ota/agent.json      (daemon; stop with SIGTERM)
           ota-agent once --config /etc/ota/agent.json     (one cycle, for cron)
           ota-agent status --config /etc/ota/agent.json
+          ota-agent inventory --config /etc/ota/agent.json  (what the device is)
 
         For tests only: OTA_AGENT_CRASH_AT=STEP makes the agent exit abruptly (status 99) right after journaling STEP (\(CrashPoint.allCases.map(\.rawValue).joined(separator: ", "))).
         """,
-        subcommands: [Run.self, Once.self, Status.self]
+        subcommands: [Run.self, Once.self, Status.self, Inventory.self]
     )
 }
 
@@ -122,6 +123,26 @@ struct Status: ParsableCommand {
             print(String(decoding: try StrictJSON.encode(report, pretty: true), as: UTF8.self))
         } else {
             print(try agent.statusText())
+        }
+    }
+}
+
+struct Inventory: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print what this device reports it is, as JSON: the agent's own probe overridden by inventory_command.",
+        discussion: """
+        The same reading a check-in sends (docs/agent.md, "Inventory"), done now: use it to check an inventory_command before deploying with --where. Exits 1 with the reason when inventory_command fails, times out, prints more than 64 KiB or prints no inventory.
+        """
+    )
+    @OptionGroup var options: ConfigOption
+
+    func run() throws {
+        let agent = try options.agent(quiet: true)
+        do {
+            print(String(decoding: try StrictJSON.encode(try agent.readInventory(), pretty: true), as: UTF8.self))
+        } catch {
+            printError("inventory_command: \(error)")
+            throw ExitCode(1)
         }
     }
 }

@@ -53,6 +53,7 @@ struct OpenAPIConformanceTests {
         entry("DDIBase", DDI.Base.self), entry("DDILink", DDI.Link.self), entry("DDIDeploymentBase", DDI.DeploymentBase.self),
         entry("DDIChunk", DDI.Chunk.self), entry("DDIArtifact", DDI.Artifact.self), entry("DDICancelAction", DDI.CancelAction.self),
         entry("DDIFeedback", DDI.Feedback.self), entry("DDIStatus", DDI.Status.self), entry("DDIConfigData", DDI.ConfigData.self),
+        entry("Inventory", DeviceInventory.self),
     ]
 
     /// The enums of the document and the Swift enums they are.
@@ -130,6 +131,7 @@ struct SchemaSampler {
         "^[0-9a-f]{16,64}$": String(repeating: "b", count: 32), "^[0-9a-fA-F]{32}$": String(repeating: "c", count: 32),
         "^dep_[0-9a-f]{10}$": "dep_0123456789", "^enr_[0-9a-f]{10}$": "enr_0123456789", "^[a-z0-9_][a-z0-9._-]{0,63}$": "stable",
         "^[a-z0-9_]{1,64}$": "m1", "^[0-9]+$": "1", "^[1-9][0-9]*$": "1",
+        "^[a-z0-9][a-z0-9_.+-]{0,31}$": "neon", "^[0-9]{1,9}(\\.[0-9]{1,9}){0,3}([+-][0-9A-Za-z._-]+)?$": "8.7",
         "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$": "2026-11-29T02:00:00Z",
         "^(0|[1-9][0-9]{0,18})\\.(0|[1-9][0-9]{0,18})\\.(0|[1-9][0-9]{0,18})(-(0|[1-9][0-9]{0,18}|[0-9]*[A-Za-z-][0-9A-Za-z-]*)(\\.(0|[1-9][0-9]{0,18}|[0-9]*[A-Za-z-][0-9A-Za-z-]*))*)?(\\+[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*)?$": "1.0.0",
         "^(samples|agreement|distance|latency_p50|latency_p95|confidence|errors|metric\\.[a-z0-9_]{1,64})(>=|<=)[0-9]{1,12}(\\.[0-9]{1,17})?([eE][-+]?[0-9]{1,3})?x?$": "errors<=0",

@@ -19,6 +19,8 @@ public final class LocalDevice: @unchecked Sendable {
     public let repository: TUFRepository?
     public let id: DeviceID
     public var config: [String: Any]
+    /// Where the agent reads the device's architecture, CPU features and memory.
+    public var inventoryProbe = InventoryProbe(procRoot: "/nonexistent", machine: { "x86_64" })
 
     /// `tuf`: a TUF root (signed answers, release metadata) instead of a legacy one.
     /// `serverClock`: the fleet's own clock, when the device's must differ from it.
@@ -61,7 +63,8 @@ public final class LocalDevice: @unchecked Sendable {
     /// A fresh agent over this device's state, with `crash` at its crash points.
     public func agent(crash: CrashInjection = .none) throws -> Agent {
         try FileSystem.writeAtomically(Array(try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])), to: dir.file("agent.json"))
-        let environment = AgentEnvironment(clock: clock, connector: fleet, crash: crash, logger: .readable("ota-agent", level: .critical, clock: clock))
+        let environment = AgentEnvironment(clock: clock, connector: fleet, crash: crash, logger: .readable("ota-agent", level: .critical, clock: clock),
+                                           inventoryProbe: inventoryProbe)
         return try Agent(config: try AgentConfig.load(from: dir.file("agent.json")), environment: environment)
     }
 

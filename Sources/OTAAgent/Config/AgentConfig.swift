@@ -51,6 +51,13 @@ public struct AgentConfig: Codable, Equatable, Sendable {
     /// The longest a check-in or report may take in all (default 120).
     public var requestTimeoutSeconds: Int?
     public var attributes: [String: String]?
+    /// Prints what the device has beyond what the agent reads itself (accelerators, runtimes;
+    /// it may also override the architecture, CPU features and memory) as the JSON of a
+    /// device inventory. See docs/agent.md, "Inventory".
+    public var inventoryCommand: [String]?
+    public var inventoryTimeoutSeconds: Int?
+    /// How often the inventory is read again (it is sent only when it changed).
+    public var inventoryIntervalSeconds: Int?
     /// Hosts (`host` or `host:port`) content downloads may be redirected to, besides those the
     /// server names in its signed answers (a CDN or object store in front of it).
     public var contentHosts: [String]?
@@ -68,6 +75,8 @@ public struct AgentConfig: Codable, Equatable, Sendable {
         case maxUpdateAgeSeconds = "max_update_age_s", handlers, rebootCommand = "reboot_command"
         case maxDownloadBytesPerSecond = "max_download_bytes_per_s", attributes, tags
         case stallTimeoutSeconds = "stall_timeout_s", requestTimeoutSeconds = "request_timeout_s", contentHosts = "content_hosts"
+        case inventoryCommand = "inventory_command", inventoryTimeoutSeconds = "inventory_timeout_s"
+        case inventoryIntervalSeconds = "inventory_interval_s"
     }
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -110,7 +119,9 @@ public struct AgentConfig: Codable, Equatable, Sendable {
             return "bundle_health_user must be a user name"
         }
         if let interval = metricsIntervalSeconds, !(10...86_400).contains(interval) { return "metrics_interval_s must be 10 to 86400" }
-        for command in [reloadCommand, healthCommand, rebootCommand, shadowCommand, metricsCommand].compactMap({ $0 }) where command.isEmpty {
+        if let timeout = inventoryTimeoutSeconds, !(1...300).contains(timeout) { return "inventory_timeout_s must be 1 to 300" }
+        if let interval = inventoryIntervalSeconds, !(60...86_400).contains(interval) { return "inventory_interval_s must be 60 to 86400" }
+        for command in [reloadCommand, healthCommand, rebootCommand, shadowCommand, metricsCommand, inventoryCommand].compactMap({ $0 }) where command.isEmpty {
             return "a command must name a program: [\"/path/to/program\", \"arg\", ...]"
         }
         for (kind, _) in handlers ?? [:] {
@@ -128,6 +139,8 @@ public struct AgentConfig: Codable, Equatable, Sendable {
     var healthTimeout: Int { healthTimeoutSeconds ?? 60 }
     var defaultPollInterval: Int { pollIntervalSeconds ?? 60 }
     var metricsInterval: Int64 { Int64(metricsIntervalSeconds ?? 300) }
+    var inventoryTimeout: Int { inventoryTimeoutSeconds ?? 10 }
+    var inventoryInterval: Int64 { Int64(inventoryIntervalSeconds ?? 3600) }
     /// Three days: room for a large model over a slow link, short of wedging a device.
     var maxUpdateAge: Int64 { Int64(maxUpdateAgeSeconds ?? 3 * 86_400) }
 }

@@ -175,17 +175,20 @@ public final class Agent {
         do { _ = try trustedCheckin(transport) } catch { log.info("the server learns what runs at the next check-in: \(error)") }
     }
 
-    /// What runs, and what this agent can do (the server offers shadow deployments only to
-    /// agents that can run them).
+    /// What runs, what this agent can do (the server offers shadow deployments only to
+    /// agents that can run them), and what the device is when the server does not know yet.
     func checkinRequest() throws -> DeviceAPI.CheckinRequest {
         DeviceAPI.CheckinRequest(installed: try running(), attributes: config.attributes,
-                                 features: config.shadowCommand == nil ? nil : [DeviceAPI.Feature.shadow.rawValue])
+                                 features: config.shadowCommand == nil ? nil : [DeviceAPI.Feature.shadow.rawValue],
+                                 inventory: context.inventory.forCheckin(now: context.clock.now.secondsSinceEpoch))
     }
 
     /// A check-in whose answer is verified (`DeviceTrust`). Content downloads may then follow
     /// redirects only to the hosts the answer names (or the config adds).
     func trustedCheckin(_ transport: any DeviceTransport) throws -> TrustedAnswer {
-        let trusted = try context.trust.checkin(transport, try checkinRequest(), deviceID: transport.deviceID ?? config.deviceID)
+        let request = try checkinRequest()
+        let trusted = try context.trust.checkin(transport, request, deviceID: transport.deviceID ?? config.deviceID)
+        context.inventory.taken(request.inventory)
         let hosts = Set((config.contentHosts ?? []) + trusted.contentHosts)
         let insecure = config.allowInsecureHTTP ?? false
         transport.mayFollowRedirect = { url in

@@ -14,6 +14,8 @@ final class AgentContext {
     private(set) var ledger: Ledger
     /// Shadow phases this process has told the application to start (see `Updater.shadow`).
     var startedShadows = Set<String>()
+    /// What the device is, sent with check-ins until the server has it.
+    let inventory: InventoryReporter
 
     var clock: any AgentClock { environment.clock }
     var log: Logger { environment.logger }
@@ -28,6 +30,7 @@ final class AgentContext {
         trust = DeviceTrust(anchor: try TrustAnchor.load(from: config.trustRoot), layout: layout,
                             channel: config.channel ?? Release.defaultChannel, clock: environment.clock)
         outbox = try Outbox(path: layout.outbox, log: environment.logger)
+        inventory = InventoryReporter(probe: environment.inventoryProbe, config: config, log: environment.logger)
         ledger = try StateFile.read(Ledger.self, from: layout.ledger) ?? Ledger()
     }
 

@@ -16,20 +16,23 @@ extension SystemClock: AgentClock {
 }
 
 /// What the agent takes from outside, and tests replace: the clock, the way to the server,
-/// the crash points, and where it logs.
+/// the crash points, where it logs, and where it reads what the device is.
 public struct AgentEnvironment {
     public var clock: any AgentClock
     /// How to reach the server; nil: over HTTP as the config says.
     public var connector: (any DeviceConnector)?
     public var crash: CrashInjection
     public var logger: Logger
+    /// Where the device's architecture, CPU features and memory are read.
+    public var inventoryProbe: InventoryProbe
 
     public init(clock: any AgentClock = SystemClock(), connector: (any DeviceConnector)? = nil, crash: CrashInjection = .none,
-                logger: Logger = .readable("ota-agent")) {
+                logger: Logger = .readable("ota-agent"), inventoryProbe: InventoryProbe = .system) {
         self.clock = clock
         self.connector = connector
         self.crash = crash
         self.logger = logger
+        self.inventoryProbe = inventoryProbe
     }
 
     /// The production environment, logging only errors when `quiet`.

@@ -10,8 +10,11 @@ struct CommandRunner: Sendable {
         /// Exit status, or nil when it was killed (timeout) or died from a signal.
         var exitStatus: Int32?
         var timedOut: Bool
-        /// The end of what it printed (stdout and stderr), for event details.
+        /// The end of what it printed (stdout and stderr), for event details; with
+        /// `standardOutputOnly`, all it printed on stdout.
         var output: String
+        /// It printed more than the `outputLimit` it was given, and was killed for it.
+        var overflowed = false
 
         var succeeded: Bool { exitStatus == 0 && !timedOut }
 
@@ -28,9 +31,11 @@ struct CommandRunner: Sendable {
     }
 
     /// Runs `argv` with the agent's environment plus `extra` (or only `extra` when
-    /// `inheritEnvironment` is false).
+    /// `inheritEnvironment` is false). With `standardOutputOnly`, stderr goes nowhere and
+    /// `output` is what it printed on stdout, whole: a command that prints more than
+    /// `outputLimit` bytes is killed (`overflowed`), so what is kept is never a cut answer.
     static func run(_ argv: [String], environment extra: [String: String] = [:], inheritEnvironment: Bool = true,
-                    timeoutSeconds: Int) throws -> Outcome {
+                    timeoutSeconds: Int, standardOutputOnly: Bool = false, outputLimit: Int? = nil) throws -> Outcome {
         guard let program = argv.first else { throw LaunchError(description: "empty command") }
         var pipeEnds: [Int32] = [0, 0]
         guard pipe(&pipeEnds) == 0 else { throw LaunchError(description: "pipe failed") }
@@ -42,7 +47,11 @@ struct CommandRunner: Sendable {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
-        posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
+        if standardOutputOnly {
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
+        }
         posix_spawn_file_actions_addclose(&actions, readEnd)
         posix_spawn_file_actions_addclose(&actions, writeEnd)
 
@@ -86,7 +95,8 @@ struct CommandRunner: Sendable {
         }
 
         var output: [UInt8] = []
-        let keep = 8 * 1024
+        let keep = outputLimit ?? 8 * 1024
+        var overflowed = false
         var buffer = [UInt8](repeating: 0, count: 4096)
         let deadline = monotonicSeconds() + Double(timeoutSeconds)
         var status: Int32 = 0
@@ -107,7 +117,16 @@ struct CommandRunner: Sendable {
                     let count = read(readEnd, &buffer, buffer.count)
                     if count > 0 {
                         output += buffer[..<count]
-                        if output.count > keep { output.removeFirst(output.count - keep) }
+                        if output.count > keep {
+                            if outputLimit != nil {
+                                overflowed = true
+                                kill(-pid, SIGKILL)
+                                kill(pid, SIGKILL)
+                                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                                break
+                            }
+                            output.removeFirst(output.count - keep)
+                        }
                     } else if count == 0 {
                         pipeOpen = false
                     }
@@ -118,15 +137,18 @@ struct CommandRunner: Sendable {
         }
         // Whatever is still in the pipe, without waiting for stray grandchildren.
         _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
-        while pipeOpen {
+        while pipeOpen && !overflowed {
             let count = read(readEnd, &buffer, buffer.count)
             guard count > 0 else { break }
             output += buffer[..<count]
-            if output.count > keep { output.removeFirst(output.count - keep) }
+            if output.count > keep {
+                if outputLimit != nil { overflowed = true; break }
+                output.removeFirst(output.count - keep)
+            }
         }
         let exited = (status & 0x7f) == 0
-        return Outcome(exitStatus: !timedOut && exited ? (status >> 8) & 0xff : nil, timedOut: timedOut,
-                       output: String(decoding: output, as: UTF8.self))
+        return Outcome(exitStatus: !timedOut && !overflowed && exited ? (status >> 8) & 0xff : nil, timedOut: timedOut,
+                       output: String(decoding: output, as: UTF8.self), overflowed: overflowed)
     }
 
     /// Marks every descriptor from 3 up close-on-exec, so that no command (a bundle's

@@ -128,9 +128,11 @@ public enum AdminAPI {
         public var gates: [QualityGate]?
         /// Devices whose figures a phase needs before its gates decide (fewer in a smaller phase).
         public var gateMinDevices: Int?
+        /// Only the targeted devices whose inventory meets this (`where` on the wire).
+        public var inventoryFilter: InventoryCondition?
 
         enum CodingKeys: String, CodingKey {
-            case shadow, gates, gateMinDevices = "gate_min_devices"
+            case shadow, gates, gateMinDevices = "gate_min_devices", inventoryFilter = "where"
             case bundleName = "bundle_name", version, target, phases
             case autoAdvance = "auto_advance", soakSeconds = "soak_s", successRatio = "success_ratio"
             case failureThresholdCount = "failure_threshold_count", failureThresholdPercent = "failure_threshold_percent"
@@ -164,12 +166,15 @@ public enum AdminAPI {
             shadow = try container.decodeIfPresent(ShadowSettings.self, forKey: .shadow)
             gates = try container.decodeIfPresent([QualityGate].self, forKey: .gates)
             gateMinDevices = try container.decodeIfPresent(Int.self, forKey: .gateMinDevices, in: 1...100_000)
+            inventoryFilter = try container.decodeIfPresent(InventoryCondition.self, forKey: .inventoryFilter)
         }
 
         public init(bundleName: BundleName, version: SemanticVersion, target: Target, phases: [Phase]? = nil, autoAdvance: Bool? = nil,
                     soakSeconds: Int? = nil, successRatio: Double? = nil, failureThresholdCount: Int? = nil,
                     failureThresholdPercent: Double? = nil, failureMinFinished: Int? = nil, rateLimitPerMinute: Int? = nil,
-                    shadow: ShadowSettings? = nil, gates: [QualityGate]? = nil, gateMinDevices: Int? = nil) {
+                    shadow: ShadowSettings? = nil, gates: [QualityGate]? = nil, gateMinDevices: Int? = nil,
+                    inventoryFilter: InventoryCondition? = nil) {
+            self.inventoryFilter = inventoryFilter
             self.shadow = shadow
             self.gates = gates
             self.gateMinDevices = gateMinDevices
@@ -314,9 +319,11 @@ public enum AdminAPI {
         public var gateMinDevices: Int?
         /// What each reached phase's devices measured, and the gates' verdicts (detail only).
         public var quality: [PhaseQuality]?
+        /// Only the targeted devices whose inventory meets this.
+        public var inventoryFilter: InventoryCondition?
 
         enum CodingKeys: String, CodingKey {
-            case shadow, gates, gateMinDevices = "gate_min_devices", quality
+            case shadow, gates, gateMinDevices = "gate_min_devices", quality, inventoryFilter = "where"
             case id, target, status, phases, counts, versions, transfer
             case bundleName = "bundle_name", version, digest
             case pausedReason = "paused_reason", currentPhase = "current_phase", autoAdvance = "auto_advance"
@@ -331,7 +338,9 @@ public enum AdminAPI {
                     soakSeconds: Int, successRatio: Double, failureThresholdCount: Int?, failureThresholdPercent: Double?,
                     failureMinFinished: Int, rateLimitPerMinute: Int?, createdAt: Timestamp, createdBy: String,
                     failureReasons: [FailureReason]? = nil, versions: [VersionCount]? = nil, transfer: TransferTotals? = nil,
-                    shadow: ShadowPolicy? = nil, gates: [QualityGate]? = nil, gateMinDevices: Int? = nil, quality: [PhaseQuality]? = nil) {
+                    shadow: ShadowPolicy? = nil, gates: [QualityGate]? = nil, gateMinDevices: Int? = nil, quality: [PhaseQuality]? = nil,
+                    inventoryFilter: InventoryCondition? = nil) {
+            self.inventoryFilter = inventoryFilter
             self.shadow = shadow
             self.gates = gates
             self.gateMinDevices = gateMinDevices
@@ -387,17 +396,20 @@ public enum AdminAPI {
         public var trustStale: Bool
         /// `ota-agent`, or a device's own client on hawkBit's DDI API.
         public var `protocol`: DeviceProtocol
+        /// What the device last said it is; nil before it said anything (and for DDI devices).
+        public var inventory: DeviceInventory?
 
         enum CodingKeys: String, CodingKey {
-            case id, hardware, tags, group, attributes, state, installed, status, trust, `protocol`
+            case id, hardware, tags, group, attributes, state, installed, status, trust, `protocol`, inventory
             case registeredAt = "registered_at", lastSeen = "last_seen", keyID = "key_id", trustStale = "trust_stale"
         }
 
         public init(id: DeviceID, hardware: HardwareClass, tags: [Tag], group: GroupName?, attributes: [String: String],
                     registeredAt: Timestamp, lastSeen: Timestamp?, state: DeviceUpdateState, installed: [DeviceAPI.InstalledBundle],
                     status: DeviceAPI.DeviceStatus = .accepted, keyID: String? = nil, trust: DeviceAPI.TrustReport? = nil,
-                    protocol: DeviceProtocol = .agent, now: Timestamp) {
+                    protocol: DeviceProtocol = .agent, inventory: DeviceInventory? = nil, now: Timestamp) {
             self.protocol = `protocol`
+            self.inventory = inventory
             self.trust = trust
             self.trustStale = trust?.isStale(at: now) ?? false
             self.status = status

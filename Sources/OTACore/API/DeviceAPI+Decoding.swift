@@ -4,7 +4,7 @@ extension DeviceAPI.CheckinRequest {
     public static let maximumInstalled = 64
     public static let maximumFeatures = 16
 
-    enum CodingKeys: String, CodingKey { case installed, attributes, features, nonce, trust }
+    enum CodingKeys: String, CodingKey { case installed, attributes, features, nonce, trust, inventory }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -26,6 +26,7 @@ extension DeviceAPI.CheckinRequest {
         }
         trust = try c.decodeIfPresent(DeviceAPI.TrustReport.self, forKey: .trust)
         if let problem = trust?.malformation() { throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [CodingKeys.trust], debugDescription: problem)) }
+        inventory = try c.decodeIfPresent(DeviceInventory.self, forKey: .inventory)
     }
 }
 

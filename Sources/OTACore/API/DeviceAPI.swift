@@ -175,14 +175,18 @@ public enum DeviceAPI {
         /// Hex of 16 fresh random bytes: the server binds its signed answer to it.
         public var nonce: String?
         public var trust: TrustReport?
+        /// What the device is (`DeviceInventory`): sent when the agent starts and whenever it
+        /// changes; absent, the server keeps what it last heard.
+        public var inventory: DeviceInventory?
 
         public init(installed: [InstalledBundle], attributes: [String: String]? = nil, features: [String]? = nil,
-                    nonce: String? = nil, trust: TrustReport? = nil) {
+                    nonce: String? = nil, trust: TrustReport? = nil, inventory: DeviceInventory? = nil) {
             self.installed = installed
             self.attributes = attributes
             self.features = features
             self.nonce = nonce
             self.trust = trust
+            self.inventory = inventory
         }
     }
 

@@ -19,4 +19,7 @@ public struct DeviceIdentity: Sendable, Equatable {
     /// The API it speaks: what it is offered (agents never get client images, DDI devices
     /// only those) and where its token is accepted.
     public var `protocol`: DeviceProtocol = .agent
+    /// What the device last said it is (`DeviceInventory`); nil before it said anything.
+    /// Deployment filters read it.
+    public var inventory: DeviceInventory? = nil
 }

@@ -24,6 +24,11 @@ struct CheckinService: Sendable {
 
     func checkin(_ device: DeviceIdentity, _ request: DeviceAPI.CheckinRequest) async throws -> CheckinAnswerWriter.Plain {
         let now = clock.now.secondsSinceEpoch
+        var device = device
+        if let inventory = request.inventory, inventory != device.inventory {
+            device.inventory = inventory
+            cache.state.withLock { $0.learn(inventory, of: device.id) }
+        }
         let installed = request.installed.sorted { $0.name < $1.name }
         let released = trust?.releaseIndex
         var (assignments, joining) = cache.state.withLock { state in

@@ -1,6 +1,6 @@
 import OTACore
 
-/// What check-ins report (last seen, what runs, attributes, trust) waits in the cache and is
+/// What check-ins report (last seen, what runs, attributes, trust, inventory) waits in the cache and is
 /// written by `flush`, a few hundred devices per statement: a poll costs no fsync.
 struct CheckinWriteBehind: Sendable {
     let cache: FleetCache
@@ -20,6 +20,7 @@ struct CheckinWriteBehind: Sendable {
                 for (id, value) in batch.installed where state.pending.installed[id] == nil { state.pending.installed[id] = value }
                 for (id, value) in batch.attributes where state.pending.attributes[id] == nil { state.pending.attributes[id] = value }
                 for (id, value) in batch.trust where state.pending.trust[id] == nil { state.pending.trust[id] = value }
+                for (id, value) in batch.inventory where state.pending.inventory[id] == nil { state.pending.inventory[id] = value }
             }
             throw error
         }

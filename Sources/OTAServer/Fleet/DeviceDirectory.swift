@@ -55,6 +55,7 @@ struct DeviceDirectory: Sendable {
             state.pending.installed[deviceID] = nil
             state.pending.attributes[deviceID] = nil
             state.pending.trust[deviceID] = nil
+            state.pending.inventory[deviceID] = nil
             state.trust[deviceID] = nil
         }
     }

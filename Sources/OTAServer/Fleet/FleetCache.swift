@@ -62,5 +62,13 @@ final class FleetCache: Sendable {
         var gateChecks: [DeploymentID: (phase: Int, checks: [AdminAPI.GateCheck])] = [:]
 
         func liveIndex(_ id: DeploymentID) -> Int? { live.firstIndex { $0.plan.id == id } }
+
+        /// A device reported a new inventory: its cached identity has it at once (the flush
+        /// writes it, and the change feed then brings it to the other instances).
+        mutating func learn(_ inventory: DeviceInventory, of deviceID: DeviceID) {
+            keyed[deviceID]?.identity.inventory = inventory
+            if let hash = tokenHashes[deviceID] { identities[hash]?.inventory = inventory }
+            pending.inventory[deviceID] = inventory
+        }
     }
 }

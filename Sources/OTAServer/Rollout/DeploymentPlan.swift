@@ -35,6 +35,8 @@ struct DeploymentPlan: Sendable {
     var gateMinDevices = DeploymentPlan.defaultGateMinDevices
     /// The phase whose gates an operator set aside by resuming after they paused it.
     var gatesWaivedPhase: Int? = nil
+    /// Only devices whose inventory meets this (nil: every targeted device).
+    var inventoryFilter: InventoryCondition? = nil
 
     /// Whether the current phase's gates decide (they do unless an operator waived them).
     var gatesHold: Bool { !gates.isEmpty && gatesWaivedPhase != currentPhase }
@@ -43,9 +45,10 @@ struct DeploymentPlan: Sendable {
 
     var isLastPhase: Bool { currentPhase >= phases.count - 1 }
 
-    /// Whether the deployment is meant for `device` at all (its target; hardware is checked
-    /// against the bundle separately).
+    /// Whether the deployment is meant for `device` at all (its target and inventory filter;
+    /// hardware is checked against the bundle separately).
     func targets(_ device: DeviceIdentity) -> Bool {
+        if let inventoryFilter, !inventoryFilter.isMet(by: device.inventory) { return false }
         switch target {
         case .all: return true
         case .tag(let tag): return device.tags.contains(tag)

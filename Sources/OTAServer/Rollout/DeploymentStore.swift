@@ -24,6 +24,11 @@ struct DeploymentStore: Sendable {
         if try row.optionalString("gates") != nil { plan.gates = try row.json("gates", as: [QualityGate].self) }
         plan.gateMinDevices = try row["gate_min_devices"] ?? DeploymentPlan.defaultGateMinDevices
         plan.gatesWaivedPhase = try row["gates_waived_phase"]
+        // Checked when it was written; one that no longer parses (written by a later version)
+        // matches no device rather than every device.
+        if let text = try row.optionalString("inventory_filter") {
+            plan.inventoryFilter = (try? InventoryCondition(text)) ?? .unreadable(text)
+        }
         return plan
     }
 
@@ -70,13 +75,14 @@ struct DeploymentStore: Sendable {
             try await db.execute("""
                 INSERT INTO deployments (id, seq, bundle_id, bundle_name, target, phases, current_phase, phase_started_epoch, status,
                     auto_advance, soak_s, success_ratio, failure_threshold_count, failure_threshold_percent, failure_min_finished,
-                    rate_limit_per_minute, phase_secret, created_at, created_by, shadow, gates, gate_min_devices)
-                SELECT \(id), \(seq), id, name, \(JSONColumn.encode(request.target)), \(JSONColumn.encode(phases)), 0, \(now.secondsSinceEpoch), 'active', \((request.autoAdvance ?? false) ? 1 : 0), \(soak), \(ratio), \(request.failureThresholdCount), \(thresholdPercent), \(minFinished), \(request.rateLimitPerMinute), \(Hex.encode(SecureRandom.bytes(32))), \(now), \(caller.actor), \(quality.shadow.map(JSONColumn.encode)), \(quality.gates.isEmpty ? nil : try JSONColumn.encode(quality.gates)), \(quality.minDevices) FROM bundles WHERE id = \(bundleID)
+                    rate_limit_per_minute, phase_secret, created_at, created_by, shadow, gates, gate_min_devices, inventory_filter)
+                SELECT \(id), \(seq), id, name, \(JSONColumn.encode(request.target)), \(JSONColumn.encode(phases)), 0, \(now.secondsSinceEpoch), 'active', \((request.autoAdvance ?? false) ? 1 : 0), \(soak), \(ratio), \(request.failureThresholdCount), \(thresholdPercent), \(minFinished), \(request.rateLimitPerMinute), \(Hex.encode(SecureRandom.bytes(32))), \(now), \(caller.actor), \(quality.shadow.map(JSONColumn.encode)), \(quality.gates.isEmpty ? nil : try JSONColumn.encode(quality.gates)), \(quality.minDevices), \(request.inventoryFilter?.description) FROM bundles WHERE id = \(bundleID)
                 """)
             try await AuditLog.record(db, by: caller, action: .deploymentCreate, target: id.rawValue,
                                 detail: "\(request.bundleName) \(request.version) to \(request.target.summary), phases \(phases.map(\.label).joined(separator: ","))"
                                     + (quality.shadow.map { "; shadow \($0.minSamples) samples within \($0.maxSeconds)s" } ?? "")
-                                    + (quality.gates.isEmpty ? "" : "; gates \(quality.gates.map(\.description).joined(separator: ", "))"))
+                                    + (quality.gates.isEmpty ? "" : "; gates \(quality.gates.map(\.description).joined(separator: ", "))")
+                                    + (request.inventoryFilter.map { "; where \($0)" } ?? ""))
             return try await Self.plan(try Self.row(db, id))
         }
     }
@@ -182,7 +188,7 @@ struct DeploymentStore: Sendable {
             failureMinFinished: plan.failureMinFinished, rateLimitPerMinute: plan.rateLimitPerMinute, createdAt: plan.createdAt,
             createdBy: plan.createdBy, failureReasons: failureReasons, versions: versions, transfer: transfer,
             shadow: plan.shadow, gates: plan.gates.isEmpty ? nil : plan.gates, gateMinDevices: plan.gates.isEmpty ? nil : plan.gateMinDevices,
-            quality: quality)
+            quality: quality, inventoryFilter: plan.inventoryFilter)
     }
 
     /// `completed` is shown for an active deployment in its last phase with every reached

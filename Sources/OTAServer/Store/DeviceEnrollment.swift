@@ -34,7 +34,7 @@ extension DeviceStore {
     func registeredStanding(id: DeviceID, publicKey: Ed25519PublicKey) async throws -> (DeviceIdentity, DeviceAPI.DeviceStatus)? {
         let key = Base64.encode(publicKey.raw)
         return try await db.read { db in
-            guard let row = try await db.row("SELECT id, hardware, group_name, status, protocol FROM devices WHERE id = \(id) AND public_key = \(key)") else { return nil }
+            guard let row = try await db.row("SELECT id, hardware, group_name, status, protocol, inventory FROM devices WHERE id = \(id) AND public_key = \(key)") else { return nil }
             return await (try Self.identity(db, row: row), try row["status"])
         }
     }
@@ -61,7 +61,7 @@ extension DeviceStore {
         return try await db.write { db in
             // The device itself again (it proved it holds this key): an answer it lost, or a
             // device that forgot its registration. Nothing changes, no token is used.
-            if let existing = try await db.row("SELECT id, hardware, group_name, status, protocol FROM devices WHERE id = \(request.deviceID) AND public_key = \(key)") {
+            if let existing = try await db.row("SELECT id, hardware, group_name, status, protocol, inventory FROM devices WHERE id = \(request.deviceID) AND public_key = \(key)") {
                 return await (try Self.identity(db, row: existing), try existing["status"])
             }
             // Who may register is checked before whether the id is taken: without a valid token
@@ -133,7 +133,7 @@ extension DeviceStore {
 
     func keyedDevice(id: DeviceID) async throws -> KeyedDevice? {
         try await db.read { db in
-            guard let row = try await db.row("SELECT id, hardware, group_name, public_key, status, session_epoch, protocol FROM devices WHERE id = \(id)"),
+            guard let row = try await db.row("SELECT id, hardware, group_name, public_key, status, session_epoch, protocol, inventory FROM devices WHERE id = \(id)"),
                   let key = try Self.publicKey(row) else { return nil }
             return await KeyedDevice(identity: try Self.identity(db, row: row), publicKey: key, status: try row["status"],
                                sessionEpoch: try row.string("session_epoch"))

@@ -1,7 +1,7 @@
 import OTACore
 
 /// What check-ins change, written in batches (`CheckinWriteBehind`): last seen, installed
-/// versions, attributes and trust reports of many devices in one transaction.
+/// versions, attributes, trust reports and inventories of many devices in one transaction.
 extension DeviceStore {
     /// What check-ins changed since the last flush.
     struct CheckinBatch: Sendable {
@@ -9,8 +9,9 @@ extension DeviceStore {
         var installed: [DeviceID: [DeviceAPI.InstalledBundle]] = [:]
         var attributes: [DeviceID: [String: String]] = [:]
         var trust: [DeviceID: DeviceAPI.TrustReport] = [:]
+        var inventory: [DeviceID: DeviceInventory] = [:]
 
-        var isEmpty: Bool { lastSeen.isEmpty && installed.isEmpty && attributes.isEmpty && trust.isEmpty }
+        var isEmpty: Bool { lastSeen.isEmpty && installed.isEmpty && attributes.isEmpty && trust.isEmpty && inventory.isEmpty }
     }
 
     /// Whether the device's last check-in that reached the database said it runs this.
@@ -32,6 +33,9 @@ extension DeviceStore {
         var statements = Self.updates("last_seen", batch.lastSeen.map { [$0.key, $0.value] })
         statements += Self.updates("attributes", try batch.attributes.map { [$0.key, try JSONColumn.encode($0.value)] })
         statements += Self.updates("trust", try batch.trust.map { [$0.key, try JSONColumn.encode($0.value)] })
+        // Written only when it changed: the change feed then tells every instance (its trigger
+        // fires on this column), whose caches read the device again.
+        statements += Self.updates("inventory", try batch.inventory.map { [$0.key, try JSONColumn.encode($0.value)] })
         let devices = Array(batch.installed.keys)
         // 100 devices of up to 64 bundles stay under both backends' placeholder limits.
         for chunk in SQLRows.chunks(devices, size: 100) {

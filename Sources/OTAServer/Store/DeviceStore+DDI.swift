@@ -54,7 +54,7 @@ extension DeviceStore {
     /// An accepted DDI device by id (for a gateway's requests, which name no device token).
     func ddiIdentity(id: DeviceID) async throws -> DeviceIdentity? {
         try await db.read { db in
-            guard let row = try await db.row("SELECT id, hardware, group_name, protocol FROM devices WHERE id = \(id) AND protocol = 'ddi' AND status = 'accepted'") else { return nil }
+            guard let row = try await db.row("SELECT id, hardware, group_name, protocol, inventory FROM devices WHERE id = \(id) AND protocol = 'ddi' AND status = 'accepted'") else { return nil }
             return try await Self.identity(db, row: row)
         }
     }

@@ -19,10 +19,10 @@ public struct DeviceStore: Sendable {
             }
             var bearer: [String: DeviceIdentity] = [:]
             var keyed: [DeviceID: (identity: DeviceIdentity, epoch: String)] = [:]
-            try await db.forEachRow("SELECT id, token_hash, hardware, group_name, public_key, session_epoch, protocol FROM devices WHERE status = 'accepted'") { row in
+            try await db.forEachRow("SELECT id, token_hash, hardware, group_name, public_key, session_epoch, protocol, inventory FROM devices WHERE status = 'accepted'") { row in
                 let id: DeviceID = try row["id"]
                 let identity = DeviceIdentity(id: id, hardware: try row["hardware"], tags: tags[id] ?? [], group: try row["group_name"],
-                                              protocol: try row["protocol"])
+                                              protocol: try row["protocol"], inventory: try Self.inventory(row))
                 if try row.optionalString("public_key") == nil {
                     bearer[try row.string("token_hash")] = identity
                 } else {
@@ -35,7 +35,7 @@ public struct DeviceStore: Sendable {
 
     func identity(tokenHash: String) async throws -> DeviceIdentity? {
         try await db.read { db in
-            guard let row = try await db.row("SELECT id, hardware, group_name, protocol FROM devices WHERE token_hash = \(tokenHash) AND public_key IS NULL AND status = 'accepted'")
+            guard let row = try await db.row("SELECT id, hardware, group_name, protocol, inventory FROM devices WHERE token_hash = \(tokenHash) AND public_key IS NULL AND status = 'accepted'")
             else { return nil }
             return try await Self.identity(db, row: row)
         }
@@ -43,7 +43,7 @@ public struct DeviceStore: Sendable {
 
     func identity(id: DeviceID) async throws -> DeviceIdentity? {
         try await db.read { db in
-            guard let row = try await db.row("SELECT id, hardware, group_name, protocol FROM devices WHERE id = \(id)") else { return nil }
+            guard let row = try await db.row("SELECT id, hardware, group_name, protocol, inventory FROM devices WHERE id = \(id)") else { return nil }
             return try await Self.identity(db, row: row)
         }
     }
@@ -51,7 +51,14 @@ public struct DeviceStore: Sendable {
     static func identity(_ db: any SQLTransaction, row: SQLRow) async throws -> DeviceIdentity {
         let id: DeviceID = try row["id"]
         let tags = try await db.values(Tag.self, "SELECT tag FROM device_tags WHERE device_id = \(id)")
-        return DeviceIdentity(id: id, hardware: try row["hardware"], tags: Set(tags), group: try row["group_name"], protocol: try row["protocol"])
+        return DeviceIdentity(id: id, hardware: try row["hardware"], tags: Set(tags), group: try row["group_name"], protocol: try row["protocol"],
+                              inventory: try inventory(row))
+    }
+
+    /// The inventory column: the device's word, so one that no longer decodes (written by a
+    /// later version, say) reads as none rather than failing the device's requests.
+    static func inventory(_ row: SQLRow) throws -> DeviceInventory? {
+        try row.optionalString("inventory").flatMap { try? StrictJSON.decode(DeviceInventory.self, from: Array($0.utf8), what: "inventory") }
     }
 
     // MARK: The fleet listing
@@ -129,7 +136,7 @@ public struct DeviceStore: Sendable {
                 lastSeen: try row["last_seen"], state: try row["state"], installed: installed[id] ?? [],
                 status: try row["status"],
                 keyID: try row.optionalString("public_key").flatMap { Base64.decode($0, limit: 32) }.map { SHA256Digest.of($0).hex },
-                trust: trust, protocol: try row["protocol"], now: now)
+                trust: trust, protocol: try row["protocol"], inventory: try Self.inventory(row), now: now)
         }
     }
 

@@ -26,6 +26,10 @@ struct DeploymentsCommand: ParsableCommand {
                   --auto-advance --soak 30m --failure-threshold 5%
               otactl deployments create digits 3.0.0 --all --shadow --shadow-samples 500 \\
                   --gate 'agreement>=0.97' --gate 'latency_p95<=1.2x' --gate 'errors<=0'
+              otactl deployments create digits 2.0.0 --all \\
+                  --where 'cpu.features contains neon and memory.mib >= 2048'
+
+            Inventory filter (--where): only the targeted devices whose reported inventory meets every clause, joined by 'and'. Fields: cpu.arch (= !=), cpu.features (contains lacks), memory.mib, accelerator.kind (=), accelerator.compute_capability, runtime.NAME (= != < <= > >=; '= 8.6' matches 8.6.2). A device that reported nothing about a field does not meet a clause on it. 'otactl devices show ID' prints what a device reported.
 
             Shadow phase (--shadow, model bundles): each device first runs the candidate beside its live model on live inputs (through its shadow_command) and serves nothing from it. After --shadow-samples inputs (or --shadow-timeout) the device checks the gates: pass goes on to activation and the health check; fail discards the candidate.
 
@@ -54,6 +58,8 @@ struct DeploymentsCommand: ParsableCommand {
         @Option(help: ArgumentHelp("Share of live inputs the candidate also gets (default 1).", valueName: "ratio")) var shadowShare: Double?
         @Option(name: .customLong("gate"), help: ArgumentHelp("A quality gate, e.g. 'agreement>=0.97' (repeatable).", valueName: "gate")) var gateTexts: [String] = []
         @Option(help: "Devices whose figures a phase's gates need (default 20, fewer in a smaller phase).") var gateMinDevices: Int?
+        @Option(name: .customLong("where"), help: ArgumentHelp("Only devices whose inventory meets this, e.g. 'cpu.arch = aarch64 and runtime.onnxruntime >= 1.17'.",
+                                                               valueName: "condition")) var inventoryFilter: String?
         @OptionGroup var server: ServerOptions
         @Flag(help: "Print the result as JSON.") var json = false
 
@@ -72,6 +78,9 @@ struct DeploymentsCommand: ParsableCommand {
                 throw ValidationError("gate \(relative) compares with the live model beside the candidate: it needs --shadow")
             }
             if gateMinDevices != nil && gates.isEmpty { throw ValidationError("--gate-min-devices needs at least one --gate") }
+            if let inventoryFilter {
+                do { _ = try InventoryCondition(inventoryFilter) } catch { throw ValidationError("--where: \(error.description)") }
+            }
         }
 
         var gates: [QualityGate] { gateTexts.compactMap { try? QualityGate(parsing: $0.filter { $0 != " " }) } }
@@ -98,7 +107,8 @@ struct DeploymentsCommand: ParsableCommand {
                 successRatio: try successRatio.map(ratio), failureMinFinished: minFinished, rateLimitPerMinute: devicesPerMinute,
                 shadow: shadow ? .init(minSamples: shadowSamples, maxSeconds: try shadowTimeout.map { try parseDuration($0, option: "--shadow-timeout") },
                                        sampleShare: shadowShare) : nil,
-                gates: gates.isEmpty ? nil : gates, gateMinDevices: gateMinDevices)
+                gates: gates.isEmpty ? nil : gates, gateMinDevices: gateMinDevices,
+                inventoryFilter: try inventoryFilter.map { try InventoryCondition($0) })
             if let threshold = failureThreshold {
                 if threshold.hasSuffix("%") {
                     guard let percent = Double(threshold.dropLast()) else { throw ValidationError("--failure-threshold: '\(threshold)' is not a percentage") }
@@ -111,7 +121,7 @@ struct DeploymentsCommand: ParsableCommand {
             let client = try server.client()
             let deployment = try Failure.remote { try client.createDeployment(request) }
             if json { return try Terminal.printJSON(deployment) }
-            say("created deployment \(deployment.id): \(deployment.bundleName) \(deployment.version) to \(deployment.target.summary), phases \(deployment.phases.map(\.label).joined(separator: ", "))")
+            say("created deployment \(deployment.id): \(deployment.bundleName) \(deployment.version) to \(deployment.target.summary)\(deployment.inventoryFilter.map { " where \($0)" } ?? ""), phases \(deployment.phases.map(\.label).joined(separator: ", "))")
             if let line = DeploymentView.qualityLine(deployment) { say(line) }
         }
 

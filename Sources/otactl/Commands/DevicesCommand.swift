@@ -101,6 +101,11 @@ struct DevicesCommand: ParsableCommand {
                 if let problem = trust.problem { say("problem:    \(problem)") }
             }
             for (key, value) in device.attributes.sorted(by: { $0.key < $1.key }) { say("attribute:  \(key)=\(value)") }
+            if let inventory = device.inventory {
+                for line in DeviceView.inventoryLines(inventory) { say(line) }
+            } else if device.protocol == .agent {
+                say("inventory:  none reported yet")
+            }
             for bundle in device.installed { say("running:    \(bundle.name) \(bundle.version) (\(bundle.state), \(bundle.digest.short))") }
             say("")
             Terminal.printTable(["TIME", "BUNDLE", "VERSION", "STATE", "DETAIL"], detail.events.map {

@@ -219,6 +219,24 @@ function staleBadge(d) {
   return h('span', { class: 'badge st-failed trust-stale', title: (d.trust && d.trust.problem) || 'release metadata expired' }, 'stale trust');
 }
 
+/** What the device last said it is, in the words a deployment's `where` condition uses. */
+function inventoryTable(d) {
+  const inv = d.inventory;
+  if (!inv) return empty(d.protocol === 'ddi' ? 'A DDI client reports no inventory.' : 'The device has not reported an inventory yet.');
+  const rows = [];
+  if (inv.architecture) rows.push(['cpu.arch', inv.architecture]);
+  if ((inv.cpu_features || []).length) rows.push(['cpu.features', inv.cpu_features.join(' ')]);
+  if (inv.memory_mib) rows.push(['memory.mib', String(inv.memory_mib)]);
+  for (const a of inv.accelerators || []) {
+    const parts = [a.name, a.compute_capability ? 'compute capability ' + a.compute_capability : null, a.memory_mib ? a.memory_mib + ' MiB' : null].filter(Boolean);
+    rows.push(['accelerator', a.kind + (parts.length ? ' (' + parts.join(', ') + ')' : '')]);
+  }
+  for (const [name, version] of Object.entries(inv.runtimes || {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) rows.push(['runtime.' + name, version]);
+  if (rows.length === 0) return empty('The device reported an empty inventory.');
+  return h('table', { class: 'table table-compact', id: 'inventory-table' },
+    h('tbody', null, rows.map(([key, value]) => h('tr', null, h('th', { class: 'kv-key' }, key), h('td', { class: 'wrap mono' }, value)))));
+}
+
 /** What the device trusts: root and release metadata versions, its channel, any problem. */
 function trustFacts(d) {
   const t = d.trust;
@@ -239,6 +257,7 @@ export async function renderDevice(ctx, id) {
   const head = h('div', { class: 'page-head' });
   const facts = h('div', { class: 'card-body' });
   const attributes = h('div', { class: 'card-body card-body-flush' });
+  const inventory = h('div', { class: 'card-body card-body-flush' });
   const running = h('div', { class: 'card-body card-body-flush' });
   const timeline = h('div', { class: 'card-body' });
   const updated = h('span', { class: 'updated' });
@@ -248,6 +267,7 @@ export async function renderDevice(ctx, id) {
     h('div', { class: 'grid grid-2' },
       card('Device', facts, { id: 'card-device' }),
       card('Attributes', attributes, { id: 'card-attributes' })),
+    card('Inventory', inventory, { id: 'card-inventory', action: h('span', { class: 'muted small' }, 'what the device says it is · read by --where') }),
     card('Running', running, { id: 'card-running' }),
     card('Event timeline', timeline, { id: 'card-events', action: h('span', { class: 'muted small' }, 'newest first · last 200') }));
 
@@ -300,6 +320,8 @@ export async function renderDevice(ctx, id) {
     replace(attributes, attrs.length === 0 ? empty('The device reports no attributes.') :
       h('table', { class: 'table table-compact', id: 'attributes-table' },
         h('tbody', null, attrs.map(([key, value]) => h('tr', null, h('th', { class: 'kv-key' }, key), h('td', { class: 'wrap' }, value))))));
+
+    replace(inventory, inventoryTable(d));
 
     replace(running, d.installed.length === 0 ? empty('The device reports no installed bundle.') :
       h('table', { class: 'table', id: 'installed-table' },

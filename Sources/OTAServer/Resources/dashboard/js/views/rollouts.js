@@ -158,7 +158,7 @@ export async function renderRollout(ctx, id) {
     replace(head,
       h('div', null,
         h('h1', { id: 'rollout-title' }, d.bundle_name, ' ', h('span', { class: 'version' }, d.version), ' ', statusBadge(d.status)),
-        h('p', { class: 'subtitle' }, `To ${targetText(d.target)} · started ${fmtAgo(d.created_at)} by ${actorName(d.created_by)} · bundle `,
+        h('p', { class: 'subtitle' }, `To ${targetText(d.target)}${d.where ? ' where ' + d.where : ''} · started ${fmtAgo(d.created_at)} by ${actorName(d.created_by)} · bundle `,
           h('a', { href: route('bundles', d.bundle_name, d.version), class: 'mono', title: d.digest }, shortDigest(d.digest)))),
       h('div', { class: 'page-head-right' }, isLive(d.status) ? liveBadge : null, updated));
     updated.textContent = 'updated ' + fmtAgo(new Date().toISOString());
