@@ -6,8 +6,10 @@ import Testing
 
 /// Content in an S3-compatible object store (moto on loopback): devices fetch whole files
 /// from it with presigned URLs, the server reads ranges of chunked files from it, and the
-/// store's faults reach the caller as clear errors.
-@Suite("Content in object storage", .tags(.database))
+/// store's faults reach the caller as clear errors. On SQLite only: content in the bucket does
+/// not depend on the registry's database, and `ClusterEndToEndTests` runs PostgreSQL and moto
+/// together, through three instances.
+@Suite("Content in object storage")
 struct ObjectStoreTests {
     static let bucket = "ota-content"
     static let prefix = "fleet/"

@@ -4,8 +4,11 @@ import OTACore
 import TestSupport
 import Testing
 
-/// End to end: a real server, a real agent process, real files.
-@Suite("Agent updates end to end", .tags(.database))
+/// End to end: a real server, a real agent process, real files. On SQLite only: what these
+/// stories prove is in the agent; what the server stores of them (assignments, memberships,
+/// events, what runs) is proven on PostgreSQL by `FleetAPITests`, `RolloutTests` and
+/// `ClusterEndToEndTests` (14 CPU seconds of the PostgreSQL pass saved).
+@Suite("Agent updates end to end")
 struct UpdateFlowTests {
     static let v1 = ["model.onnx": Array("weights-v1".utf8), "labels.txt": Array("0\n1\n".utf8)]
     static let v2 = ["model.onnx": Array("weights-v2-better".utf8), "labels.txt": Array("0\n1\n".utf8)]
