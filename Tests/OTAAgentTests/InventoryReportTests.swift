@@ -55,7 +55,7 @@ struct InventoryReportTests {
         return device
     }
 
-    @Test("The first check-in carries the inventory, later ones do not until it changed; then the new one goes once")
+    @Test("The first check-in carries the inventory, later ones do not; a new one goes once, and each reading sends it again")
     func sentUntilTaken() throws {
         let device = try device(command: ["/bin/sh", "-c", "cat \"$0\"", "inventory.json"], extra: ["inventory_interval_s": 600])
         device.config["inventory_command"] = ["/bin/sh", "-c", "cat \"$0\"", device.dir.file("inventory.json")]
@@ -77,6 +77,11 @@ struct InventoryReportTests {
         #expect(device.fleet.checkins.last?.inventory?.accelerators.map(\.kind) == ["npu"])
         _ = agent.cycle()
         #expect(device.fleet.checkins.last?.inventory == nil)
+        // The next reading sends it again though nothing changed: a report an instance lost
+        // is not lost for good.
+        device.clock.advance(seconds: 600)
+        _ = agent.cycle()
+        #expect(device.fleet.checkins.last?.inventory?.accelerators.map(\.kind) == ["npu"])
     }
 
     @Test("What the command says overrides the probe: a device can play an ARM board with NEON")
@@ -88,23 +93,28 @@ struct InventoryReportTests {
         #expect(sent.architecture == "armv7l" && sent.cpuFeatures == ["neon", "vfpv4"] && sent.memoryMiB == 3_906)
     }
 
-    @Test("A command that fails, hangs, floods or prints no inventory sends nothing: the server keeps what it had", arguments: [
-        ["/bin/sh", "-c", "echo '{}'; exit 3"],
-        ["/bin/sh", "-c", "exec sleep 30"],
-        ["/bin/sh", "-c", "yes | head -c 100000"],
-        ["/bin/echo", "not json"],
-        ["/bin/echo", #"{"gpu":"yes"}"#],
-        ["/bin/echo", #"{"memory_mib":-1}"#],
-        ["/nonexistent/inventory"],
+    @Test("A command that fails, hangs, floods or prints no inventory sends nothing, and says why", arguments: [
+        (["/bin/sh", "-c", "echo '{}'; exit 3"], "exited with status 3"),
+        // Valid JSON each, but for the limit and the deadline.
+        (["/bin/sh", "-c", "printf '{}'; exec sleep 30"], "did not finish within 1 s"),
+        (["/bin/sh", "-c", "printf '{}'; head -c 70000 /dev/zero | tr '\\000' ' '"], "printed more than 64 KiB"),
+        (["/bin/echo", "not json"], "malformed JSON"),
+        (["/bin/echo", #"{"gpu":"yes"}"#], "unknown field 'gpu'"),
+        (["/bin/echo", #"{"memory_mib":-1}"#], "memory_mib"),
+        (["/nonexistent/inventory"], "/nonexistent/inventory"),
     ])
-    func failingCommand(command: [String]) throws {
+    func failingCommand(command: [String], reason: String) throws {
         let device = try device(command: command, extra: ["inventory_timeout_s": 1])
+        let started = ContinuousClock.now
+        #expect(throws: (any Error).self) { try device.agent().readInventory() }
+        do { _ = try device.agent().readInventory() } catch { #expect("\(error)".contains(reason), "\(command): \(error)") }
         let outcome = try device.cycle()
+        #expect(ContinuousClock.now - started < .seconds(10), "the deadline and the limit stop the command")
         #expect(outcome.error == nil, "a failing inventory command must not fail the check-in: \(outcome)")
         #expect(device.fleet.checkins.count >= 1 && device.fleet.checkins.allSatisfy { $0.inventory == nil })
     }
 
-    @Test("A command that fails later leaves the last good inventory standing, not sent again")
+    @Test("A command that fails later leaves the last good inventory standing: that one is sent again, once per reading")
     func failureKeepsTheLast() throws {
         let device = try device(command: ["/bin/sh", "-c", "cat \"$0\"", "inventory.json"], extra: ["inventory_interval_s": 60])
         device.config["inventory_command"] = ["/bin/sh", "-c", "cat \"$0\"", device.dir.file("inventory.json")]
@@ -112,8 +122,12 @@ struct InventoryReportTests {
         let agent = try device.agent()
         _ = agent.cycle()
         #expect(device.fleet.checkins.last?.inventory?.accelerators.first?.computeCapability?.description == "8.7")
+        _ = agent.cycle()
+        #expect(device.fleet.checkins.last?.inventory == nil)
         try FileSystem.writeAtomically(Array("broken".utf8), to: device.dir.file("inventory.json"))
         device.clock.advance(seconds: 60)
+        _ = agent.cycle()
+        #expect(device.fleet.checkins.last?.inventory?.accelerators.first?.computeCapability?.description == "8.7")
         _ = agent.cycle()
         #expect(device.fleet.checkins.last?.inventory == nil)
     }

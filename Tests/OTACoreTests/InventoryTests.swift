@@ -27,6 +27,7 @@ struct InventoryTests {
         ("accelerator.kind = cuda", true, false),
         ("accelerator.compute_capability >= 8.7", true, false),
         ("accelerator.compute_capability >= 8.9", false, false),
+        ("accelerator.kind = cuda and accelerator.compute_capability >= 8.7", true, false),
         ("runtime.tensorrt = 8.6", true, false),
         ("runtime.tensorrt = 8.60", false, false),
         ("runtime.tensorrt >= 8.6.2", true, false),
@@ -47,13 +48,36 @@ struct InventoryTests {
         #expect(try !meets(condition, nil))
     }
 
-    @Test("Versions compare number by number; '=' matches what starts with it; a suffix is ignored")
+    @Test("Versions compare number by number, a missing number as 0; '=' matches what starts with it; a suffix is not compared but is a change")
     func versions() throws {
         let v = { (text: String) in try DottedVersion(text) }
-        #expect(try v("8.6") == v("8.6.0") && v("8.6") < v("8.6.1") && v("8.10") > v("8.9"))
-        #expect(try v("1.17.1+cu118") == v("1.17.1"))
+        #expect(try v("8.6").compare(v("8.6.0")) == 0 && v("8.6").compare(v("8.6.1")) < 0 && v("8.10").compare(v("8.9")) > 0)
+        #expect(try v("1.17.1+cu118").compare(v("1.17.1")) == 0)
         #expect(try v("8.6.2").matches(prefix: v("8.6")) && !v("8.6.2").matches(prefix: v("8.6.2.1")))
-        #expect(try Set([v("8.6"), v("8.6.0")]).count == 1)
+        #expect(try v("8.6").matches(prefix: v("8.6.0")) && v("8").matches(prefix: v("8.0")) && !v("8.6").matches(prefix: v("8.6.1")))
+        // What a device reports is compared as written: a new build of the same numbers is news.
+        #expect(try v("1.17.1+cpu") != v("1.17.1+cu118") && v("8.6") != v("8.6.0"))
+    }
+
+    @Test("'!=' and '=' on versions agree with their numbers: 8.6 is 8.6.0")
+    func versionEquality() throws {
+        let device = DeviceInventory(runtimes: ["tensorrt": try DottedVersion("8.6")])
+        #expect(try meets("runtime.tensorrt = 8.6.0", device))
+        #expect(try !meets("runtime.tensorrt != 8.6.0", device))
+        #expect(try meets("runtime.tensorrt = 8", device))
+    }
+
+    @Test("The accelerator clauses hold for one accelerator, not each for a different one")
+    func oneAccelerator() throws {
+        let mixed = DeviceInventory(accelerators: [.init(kind: "cuda", computeCapability: try DottedVersion("5.3")),
+                                                   .init(kind: "npu", computeCapability: try DottedVersion("9.0"))])
+        #expect(try !meets("accelerator.kind = cuda and accelerator.compute_capability >= 8.7", mixed))
+        #expect(try meets("accelerator.kind = npu and accelerator.compute_capability >= 8.7", mixed))
+        #expect(try meets("accelerator.kind = cuda and accelerator.compute_capability < 8.7", mixed))
+        let two = DeviceInventory(accelerators: [.init(kind: "cuda", computeCapability: try DottedVersion("8.7")),
+                                                 .init(kind: "cuda", computeCapability: try DottedVersion("7.5"))])
+        #expect(try meets("accelerator.compute_capability != 8.7", two), "one of them is not 8.7")
+        #expect(try !meets("accelerator.kind = cuda and accelerator.compute_capability >= 9", two))
     }
 
     @Test("Malformed conditions are refused with a reason naming the part", arguments: [
@@ -72,6 +96,8 @@ struct InventoryTests {
         ("runtime.TensorRT >= 8", "unknown field"),
         ("cpu.arch = AArch64", "lower-case"),
         ("runtime.x >= 1234567890", "up to 9 digits"),
+        ("runtime.onnxruntime = 1.17.1+cu118", "has a suffix"),
+        ("accelerator.compute_capability >= 8.7-rc", "has a suffix"),
     ])
     func malformed(text: String, reason: String) {
         #expect(throws: InventoryCondition.Invalid.self) { try InventoryCondition(text) }
@@ -111,10 +137,14 @@ struct InventoryTests {
         (#"{"memory_mib":0}"#, "memory_mib"),
         (#"{"memory_mib":-5}"#, "memory_mib"),
         (#"{"memory_mib":9223372036854775807}"#, "memory_mib"),
-        (#"{"memory_mib":1e300}"#, "inventory"),
+        (#"{"memory_mib":1e300}"#, "malformed JSON"),
         (#"{"accelerators":[{"name":"no kind"}]}"#, "kind"),
         (#"{"accelerators":[{"kind":"cuda","compute_capability":"eight"}]}"#, "compute_capability"),
         (#"{"accelerators":[{"kind":"cuda","name":"line\nbreak"}]}"#, "name"),
+        (#"{"accelerators":[{"kind":"cuda","name":"evil\u202egpu"}]}"#, "name"),
+        (#"{"accelerators":[{"kind":"cuda","name":"zero\u200bwidth"}]}"#, "name"),
+        (#"{"accelerators":[{"kind":"cuda","name":"\u0085next line"}]}"#, "name"),
+        (#"{"accelerators":[{"kind":"cuda","name":""}]}"#, "name"),
         (#"{"accelerators":[{"kind":"cuda","memory_mib":0}]}"#, "memory_mib"),
         (#"{"runtimes":{"onnxruntime":"latest"}}"#, "runtimes"),
         (#"{"runtimes":{"Bad Name":"1.0"}}"#, "runtime name"),
@@ -131,8 +161,12 @@ struct InventoryTests {
         }
     }
 
-    @Test("Lists beyond their bounds are refused, not truncated")
+    @Test("Lists and names beyond their bounds are refused, not truncated")
     func bounds() {
+        // 64 letters each carrying combining marks: 64 characters, thousands of scalars.
+        let heavy = String(repeating: "a" + String(repeating: "\u{301}", count: 50), count: 64)
+        #expect(throws: (any Error).self) { try decode(#"{"accelerators":[{"kind":"cuda","name":"\#(heavy)"}]}"#) }
+        #expect(throws: Never.self) { try decode(#"{"accelerators":[{"kind":"cuda","name":"Jetson AGX Orin 64GB é"}]}"#) }
         let features = (0...DeviceInventory.maximumCPUFeatures).map { "\"f\($0)\"" }.joined(separator: ",")
         #expect(throws: (any Error).self) { try decode(#"{"cpu_features":[\#(features)]}"#) }
         let accelerators = Array(repeating: #"{"kind":"cuda"}"#, count: DeviceInventory.maximumAccelerators + 1).joined(separator: ",")

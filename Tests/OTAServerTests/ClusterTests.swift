@@ -37,6 +37,28 @@ struct ClusterTests {
         #expect(try a.admin().deployment(created.id).counts.total == 2)
     }
 
+    @Test("An inventory reported to one instance reaches another's cache through the change feed: its filtered deployment follows the device there")
+    func inventoryReachesEveryInstance() throws {
+        let a = try TestServer()
+        let b = try TestServer(peerOf: a)
+        try a.publish(name: "m", version: "1.0.0", files: ["w": [1]])
+        let device = try a.registerDevice("pi")
+        let created = try a.admin(.operator).createDeployment(.init(bundleName: "m", version: "1.0.0", target: .all,
+                                                                    inventoryFilter: try InventoryCondition("cpu.features contains neon")))
+        // b learns the device before the inventory exists, so only the feed can tell it.
+        #expect(try device.withServer(b).checkin(.init(installed: [])).assignments.isEmpty)
+        let neon = DeviceInventory(architecture: "aarch64", cpuFeatures: ["neon"])
+        #expect(try device.withServer(a).checkin(.init(installed: [], inventory: neon)).assignments.map(\.deploymentID) == [created.id])
+        try eventually(timeout: 5, "the other instance to learn the inventory") {
+            try device.withServer(b).checkin(.init(installed: [])).assignments.map(\.deploymentID) == [created.id]
+        }
+        // And back: an inventory without NEON, reported to b, ends the offer on a.
+        #expect(try device.withServer(b).checkin(.init(installed: [], inventory: DeviceInventory(architecture: "x86_64", cpuFeatures: ["avx2"]))).assignments.isEmpty)
+        try eventually(timeout: 5, "the first instance to learn the new inventory") {
+            try device.withServer(a).checkin(.init(installed: [])).assignments.isEmpty
+        }
+    }
+
     @Test("With the feed polled every 30 s, another instance's pause arrives within two seconds through PostgreSQL's notification, also after the listening connection was cut")
     func notificationsWakeOtherInstances() throws {
         let a = try TestServer(arguments: ["--change-poll", "30"])

@@ -3,8 +3,10 @@ import OTACore
 
 /// What the device is, for the server: the probe's findings overridden by what the device's
 /// `inventory_command` prints, read when the agent starts and again every
-/// `inventory_interval_s`. A check-in carries it only until the server has taken it, so a
-/// fleet does not resend kilobytes of CPU flags every minute.
+/// `inventory_interval_s`. A check-in carries it after each reading until a server has
+/// answered one that carried it: a fleet does not resend kilobytes of CPU flags every minute,
+/// and a report an instance lost (it crashed before writing it, or was an older version that
+/// ignored it) is sent again at the next reading.
 ///
 /// A command that fails (exits non-zero, times out, prints too much or not an inventory)
 /// changes nothing: the last good reading stands, and the server keeps what it last heard,
@@ -45,6 +47,7 @@ final class InventoryReporter {
 
     private func refresh(now: Int64) {
         readAt = now
+        accepted = nil
         do { current = try read() } catch {
             log.warning("inventory_command: \(error); the last inventory stands")
         }

@@ -135,11 +135,14 @@ struct CommandRunner: Sendable {
                 usleep(20_000)
             }
         }
-        // Whatever is still in the pipe, without waiting for stray grandchildren.
+        // Whatever is still in the pipe, without waiting for stray grandchildren, and at most
+        // 1 MiB of it: a grandchild that keeps writing cannot hold the agent here.
         _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
-        while pipeOpen && !overflowed {
+        var drained = 0
+        while pipeOpen && !overflowed && drained < 1 << 20 {
             let count = read(readEnd, &buffer, buffer.count)
             guard count > 0 else { break }
+            drained += count
             output += buffer[..<count]
             if output.count > keep {
                 if outputLimit != nil { overflowed = true; break }

@@ -39,13 +39,24 @@ public struct DeviceInventory: Codable, Equatable, Hashable, Sendable {
 
         enum CodingKeys: String, CodingKey { case kind, name, computeCapability = "compute_capability", memoryMiB = "memory_mib" }
 
+        /// 1 to 64 Unicode scalars (what the document's maxLength counts), none of them a
+        /// control, format (bidi overrides, zero-width), separator, private or unassigned one.
+        static func isPrintable(_ name: String) -> Bool {
+            let scalars = name.unicodeScalars
+            return (1...64).contains(scalars.count) && scalars.allSatisfy { scalar in
+                switch scalar.properties.generalCategory {
+                case .control, .format, .lineSeparator, .paragraphSeparator, .surrogate, .privateUse, .unassigned: false
+                default: true
+                }
+            }
+        }
+
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             kind = try c.decode(InventoryToken.self, forKey: .kind)
             name = try c.decodeIfPresent(String.self, forKey: .name)
             if let name {
-                try c.require(!name.isEmpty && name.count <= 64 && name.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7f }),
-                              .name, "1 to 64 printable characters")
+                try c.require(Self.isPrintable(name), .name, "1 to 64 printable characters (no control, format or separator characters)")
             }
             computeCapability = try c.decodeIfPresent(DottedVersion.self, forKey: .computeCapability)
             memoryMiB = try c.decodeIfPresent(Int.self, forKey: .memoryMiB)

@@ -2,7 +2,11 @@
 /// 1.17.1, 8.6.2.3), with an optional build suffix after `+` or `-` that is kept for people
 /// and ignored when comparing (1.17.1+cu118). Unlike `SemanticVersion`, `8.6` is a whole
 /// version here, and a requirement `= 8.6` matches 8.6.2 (`matches(prefix:)`).
-public struct DottedVersion: Codable, Hashable, Comparable, Sendable, CustomStringConvertible {
+///
+/// Equality (`==`) is of what was written, suffix included, so that a device that moves from
+/// 1.17.1+cpu to 1.17.1+cu118 is seen to have changed; conditions compare with `compare` and
+/// `matches(prefix:)`, which read the numbers only.
+public struct DottedVersion: Codable, Hashable, Sendable, CustomStringConvertible {
     public let numbers: [Int]
     public let suffix: String?
 
@@ -39,16 +43,9 @@ public struct DottedVersion: Codable, Hashable, Comparable, Sendable, CustomStri
 
     public var description: String { numbers.map(String.init).joined(separator: ".") + (suffix ?? "") }
 
-    /// Compared number by number, a missing number counting as 0 (8.6 == 8.6.0 < 8.6.1).
-    public static func < (a: DottedVersion, b: DottedVersion) -> Bool { a.compare(b) < 0 }
-    public static func == (a: DottedVersion, b: DottedVersion) -> Bool { a.compare(b) == 0 }
-    public func hash(into hasher: inout Hasher) {
-        var trimmed = numbers
-        while trimmed.count > 1 && trimmed.last == 0 { trimmed.removeLast() }
-        hasher.combine(trimmed)
-    }
-
-    func compare(_ other: DottedVersion) -> Int {
+    /// Below 0, 0 or above 0 as this version is below, at or above `other`, number by number,
+    /// a missing number counting as 0 (8.6 = 8.6.0 < 8.6.1 < 8.10); suffixes are not read.
+    public func compare(_ other: DottedVersion) -> Int {
         for index in 0..<max(numbers.count, other.numbers.count) {
             let (a, b) = (index < numbers.count ? numbers[index] : 0, index < other.numbers.count ? other.numbers[index] : 0)
             if a != b { return a < b ? -1 : 1 }
@@ -56,10 +53,10 @@ public struct DottedVersion: Codable, Hashable, Comparable, Sendable, CustomStri
         return 0
     }
 
-    /// Whether this version starts with every number of `prefix`: 8.6.2 matches 8.6 and 8,
-    /// not 8.60 or 8.6.2.1.
+    /// Whether this version starts with every number of `prefix`, a missing number counting as
+    /// 0: 8.6.2 matches 8.6 and 8, not 8.60 or 8.6.2.1; 8.6 matches 8.6.0.
     public func matches(prefix: DottedVersion) -> Bool {
-        prefix.numbers.count <= numbers.count && Array(numbers.prefix(prefix.numbers.count)) == prefix.numbers
+        prefix.numbers.indices.allSatisfy { index in (index < numbers.count ? numbers[index] : 0) == prefix.numbers[index] }
     }
 
     public init(from decoder: any Decoder) throws {

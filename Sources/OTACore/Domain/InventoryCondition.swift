@@ -9,15 +9,18 @@
 /// | `cpu.arch` | `=` `!=` | a word (`uname -m`) |
 /// | `cpu.features` | `contains` `lacks` | a word (a flag of /proc/cpuinfo) |
 /// | `memory.mib` | `=` `!=` `<` `<=` `>` `>=` | a whole number |
-/// | `accelerator.kind` | `=` | a word: some accelerator is of this kind |
-/// | `accelerator.compute_capability` | `=` `!=` `<` `<=` `>` `>=` | a version: some accelerator's |
+/// | `accelerator.kind` | `=` | a word |
+/// | `accelerator.compute_capability` | `=` `!=` `<` `<=` `>` `>=` | a version |
 /// | `runtime.NAME` | `=` `!=` `<` `<=` `>` `>=` | a version |
 ///
-/// Versions compare number by number (8.6 = 8.6.0 < 8.6.1), and `=` on a version matches
-/// every version that starts with it (`runtime.tensorrt = 8.6` holds for 8.6.2). A clause
-/// about something the device did not report is false, whatever its operator: a device that
-/// says nothing of its GPU matches no condition on GPUs. A filter, not a script: there is no
-/// `or`, no brackets, nothing that runs.
+/// The `accelerator.*` clauses hold together for one and the same accelerator: `kind = cuda
+/// and compute_capability >= 8.7` needs a CUDA device of 8.7 or above, not any CUDA device
+/// beside any accelerator of 8.7. Versions compare number by number (8.6 = 8.6.0 < 8.6.1), a
+/// version in a condition has no suffix, and `=` on a version matches every version that
+/// starts with it (`runtime.tensorrt = 8.6` holds for 8.6.2). A clause about something the
+/// device did not report is false, whatever its operator: a device that says nothing of its GPU
+/// matches no condition on GPUs. A filter, not a script: there is no `or`, no brackets,
+/// nothing that runs.
 public struct InventoryCondition: Codable, Hashable, Sendable, CustomStringConvertible {
     public let clauses: [Clause]
 
@@ -51,6 +54,8 @@ public struct InventoryCondition: Codable, Hashable, Sendable, CustomStringConve
             case .runtime(let name): "runtime.\(name)"
             }
         }
+
+        var isAccelerator: Bool { self == .acceleratorKind || self == .computeCapability }
     }
 
     public enum Operator: String, Hashable, Sendable, CaseIterable {
@@ -144,7 +149,13 @@ public struct InventoryCondition: Codable, Hashable, Sendable, CustomStringConve
             }
             value = .number(number)
         case .computeCapability, .runtime:
-            do { value = .version(try DottedVersion(valueText)) } catch { throw Invalid(description: "\(field): \(error.description)") }
+            let version: DottedVersion
+            do { version = try DottedVersion(valueText) } catch { throw Invalid(description: "\(field): \(error.description)") }
+            // Comparisons read the numbers only: a suffix here would look meaningful and be ignored.
+            guard version.suffix == nil else {
+                throw Invalid(description: "\(field): '\(valueText.prefix(64))' has a suffix; a condition compares the numbers only (write \(version.numbers.map(String.init).joined(separator: ".")))")
+            }
+            value = .version(version)
         }
         return Clause(field: field, op: op, value: value)
     }
@@ -152,14 +163,14 @@ public struct InventoryCondition: Codable, Hashable, Sendable, CustomStringConve
     public var description: String { unreadableText ?? clauses.map(\.description).joined(separator: " and ") }
 
     /// Whether `inventory` meets every clause (nil: the device reported none, so it meets none).
+    /// The accelerator clauses must all hold for one accelerator.
     public func isMet(by inventory: DeviceInventory?) -> Bool {
         guard let inventory, unreadableText == nil else { return false }
-        return clauses.allSatisfy { $0.isMet(by: inventory) }
-    }
-
-    /// The first clause `inventory` does not meet, for a refusal that says why.
-    public func firstUnmet(by inventory: DeviceInventory?) -> Clause? {
-        clauses.first { inventory.map($0.isMet(by:)) != true || unreadableText != nil }
+        let onAccelerators = clauses.filter(\.field.isAccelerator)
+        guard clauses.allSatisfy({ $0.field.isAccelerator || $0.isMet(by: inventory) }) else { return false }
+        return onAccelerators.isEmpty || inventory.accelerators.contains { accelerator in
+            onAccelerators.allSatisfy { $0.isMet(by: accelerator) }
+        }
     }
 
     public init(from decoder: any Decoder) throws {
@@ -184,20 +195,23 @@ extension InventoryCondition.Clause {
         case (.cpuFeatures, .word(let word)):
             guard !inventory.cpuFeatures.isEmpty else { return false }
             return inventory.cpuFeatures.contains(word) == (op == .contains)
-        case (.acceleratorKind, .word(let word)):
-            return inventory.accelerators.contains { $0.kind == word }
         case (.memoryMiB, .number(let number)):
             guard let memory = inventory.memoryMiB else { return false }
             return compare(memory < number ? -1 : memory == number ? 0 : 1)
-        case (.computeCapability, .version(let version)):
-            return inventory.accelerators.contains { accelerator in
-                accelerator.computeCapability.map { versionHolds($0, version) } ?? false
-            }
         case (.runtime(let name), .version(let version)):
             guard let installed = inventory.runtimes[name] else { return false }
             return versionHolds(installed, version)
         default:
-            return false  // not made by the parser
+            return false  // accelerator clauses (below), or not made by the parser
+        }
+    }
+
+    /// An `accelerator.*` clause, on one accelerator.
+    func isMet(by accelerator: DeviceInventory.Accelerator) -> Bool {
+        switch (field, value) {
+        case (.acceleratorKind, .word(let word)): return accelerator.kind == word
+        case (.computeCapability, .version(let version)): return accelerator.computeCapability.map { versionHolds($0, version) } ?? false
+        default: return false
         }
     }
 

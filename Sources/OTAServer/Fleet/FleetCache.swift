@@ -69,6 +69,10 @@ final class FleetCache: Sendable {
             keyed[deviceID]?.identity.inventory = inventory
             if let hash = tokenHashes[deviceID] { identities[hash]?.inventory = inventory }
             pending.inventory[deviceID] = inventory
+            // A read of this device from the database that started before is not cached after
+            // it: it would bring back the old inventory until the change feed came round.
+            generations[deviceID, default: 0] += 1
+            identityChanges += 1
         }
     }
 }

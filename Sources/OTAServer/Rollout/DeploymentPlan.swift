@@ -48,13 +48,15 @@ struct DeploymentPlan: Sendable {
     /// Whether the deployment is meant for `device` at all (its target and inventory filter;
     /// hardware is checked against the bundle separately).
     func targets(_ device: DeviceIdentity) -> Bool {
-        if let inventoryFilter, !inventoryFilter.isMet(by: device.inventory) { return false }
+        let targeted: Bool
         switch target {
-        case .all: return true
-        case .tag(let tag): return device.tags.contains(tag)
-        case .group(let group): return device.group == group
-        case .devices(let devices): return devices.contains(device.id)
+        case .all: targeted = true
+        case .tag(let tag): targeted = device.tags.contains(tag)
+        case .group(let group): targeted = device.group == group
+        case .devices(let devices): targeted = devices.contains(device.id)
         }
+        // The cheap check first: this runs under the fleet cache's lock, for each live deployment.
+        return targeted && (inventoryFilter?.isMet(by: device.inventory) ?? true)
     }
 
     /// The phase a targeted device belongs to: the first canary phase naming it, else the
