@@ -1,7 +1,7 @@
 /// What a bundle is and how a device installs it: a model (the agent swaps its live folder),
 /// or anything else, which an install handler of that name on the device installs (`firmware`
 /// is the usual one). Spelled as its name on the wire.
-public enum BundleKind: Hashable, Sendable, Codable, CustomStringConvertible, Comparable, ExpressibleByStringLiteral {
+public enum BundleKind: Hashable, Sendable, TextCoded, Comparable, ExpressibleByStringLiteral {
     case model
     case firmware
     /// A SWUpdate image (`.swu`) that a device's own SWUpdate installs, fetched over hawkBit DDI.
@@ -60,16 +60,4 @@ public enum BundleKind: Hashable, Sendable, Codable, CustomStringConvertible, Co
     public var handlerName: String? { isModel ? nil : name }
 
     public static func < (a: BundleKind, b: BundleKind) -> Bool { a.name < b.name }
-
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do { self = try BundleKind(text) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(name)
-    }
 }

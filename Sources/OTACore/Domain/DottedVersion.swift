@@ -6,7 +6,7 @@
 /// Equality (`==`) is of what was written, suffix included, so that a device that moves from
 /// 1.17.1+cpu to 1.17.1+cu118 is seen to have changed; conditions compare with `compare` and
 /// `matches(prefix:)`, which read the numbers only.
-public struct DottedVersion: Codable, Hashable, Sendable, CustomStringConvertible {
+public struct DottedVersion: TextCoded, Hashable, Sendable {
     public let numbers: [Int]
     public let suffix: String?
 
@@ -57,17 +57,5 @@ public struct DottedVersion: Codable, Hashable, Sendable, CustomStringConvertibl
     /// 0: 8.6.2 matches 8.6 and 8, not 8.60 or 8.6.2.1; 8.6 matches 8.6.0.
     public func matches(prefix: DottedVersion) -> Bool {
         prefix.numbers.indices.allSatisfy { index in (index < numbers.count ? numbers[index] : 0) == prefix.numbers[index] }
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do { self = try DottedVersion(text) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
     }
 }

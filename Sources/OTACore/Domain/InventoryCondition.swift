@@ -21,7 +21,7 @@
 /// device did not report is false, whatever its operator: a device that says nothing of its GPU
 /// matches no condition on GPUs. A filter, not a script: there is no `or`, no brackets,
 /// nothing that runs.
-public struct InventoryCondition: Codable, Hashable, Sendable, CustomStringConvertible {
+public struct InventoryCondition: TextCoded, Hashable, Sendable {
     public let clauses: [Clause]
 
     public static let maximumLength = 1024
@@ -171,18 +171,6 @@ public struct InventoryCondition: Codable, Hashable, Sendable, CustomStringConve
         return onAccelerators.isEmpty || inventory.accelerators.contains { accelerator in
             onAccelerators.allSatisfy { $0.isMet(by: accelerator) }
         }
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do { self = try InventoryCondition(text) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
     }
 }
 

@@ -1,7 +1,7 @@
 /// A path inside a bundle: relative, normalised, with no `..`, no empty or `.` components,
 /// no absolute part and no control characters. Checked wherever a path enters: manifests,
 /// tar headers, API requests. Safe to join onto a folder on the device.
-public struct PayloadPath: Hashable, Sendable, Comparable, Codable, CustomStringConvertible {
+public struct PayloadPath: Hashable, Sendable, Comparable, TextCoded {
     public let value: String
     public var description: String { value }
 
@@ -47,18 +47,6 @@ public struct PayloadPath: Hashable, Sendable, Comparable, Codable, CustomString
 
     public static func < (lhs: PayloadPath, rhs: PayloadPath) -> Bool {
         Array(lhs.value.utf8).lexicographicallyPrecedes(Array(rhs.value.utf8))
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do { try self.init(text) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(value)
     }
 }
 

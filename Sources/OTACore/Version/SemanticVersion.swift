@@ -1,7 +1,7 @@
 /// A Semantic Versioning 2.0.0 version. Its precedence is the anti-rollback order of the
 /// bundles that share a name. Build metadata is kept for display but ignored for precedence,
 /// so `1.0.0+a == 1.0.0+b`.
-public struct SemanticVersion: Comparable, Hashable, Sendable, Codable, CustomStringConvertible {
+public struct SemanticVersion: Comparable, Hashable, Sendable, TextCoded {
     public enum Identifier: Hashable, Sendable {
         case numeric(UInt64)
         case alphanumeric(String)
@@ -103,18 +103,6 @@ public struct SemanticVersion: Comparable, Hashable, Sendable, Codable, CustomSt
             }
         }
         return lhs.preRelease.count < rhs.preRelease.count
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do { try self.init(text) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
     }
 }
 
