@@ -10,6 +10,10 @@
 #      5.0.0 (passes the golden check, disagrees on noisy inputs) are deployed with a shadow
 #      phase: each device runs the candidate beside 2.0.0 on the inputs it sees, and the
 #      latency gate stops 4.0.0, the agreement gate 5.0.0, before either serves an answer.
+#   -> the release key is rotated; 6.0.0 is signed with the new one.
+#   -> 7.0.0 is one bundle with two builds of the model, fp32 and int8 (quantized here with
+#      onnxruntime): the devices whose inventory reports NEON take int8, the AVX2 one fp32,
+#      each proven in shadow, and the rollout shows each build's figures.
 #
 # Run it with `make demo` (installs what it needs and builds first), or after a build:
 #   scripts/demo.sh
@@ -58,8 +62,8 @@ fail() {
 for program in otactl ota-server ota-agent; do
   [ -x "$BIN/$program" ] || { echo "demo: $BIN/$program is missing: run 'make demo' (or 'swift build' first)" >&2; exit 1; }
 done
-[ -x "$PY" ] && "$PY" -c "import onnxruntime, numpy" 2>/dev/null ||
-  { echo "demo: $PY with onnxruntime and numpy is missing: run 'scripts/install-deps.sh demo' (or 'make demo')" >&2; exit 1; }
+[ -x "$PY" ] && "$PY" -c "import onnxruntime, numpy, onnx" 2>/dev/null ||
+  { echo "demo: $PY with onnxruntime, numpy and onnx is missing: run 'scripts/install-deps.sh demo' (or 'make demo')" >&2; exit 1; }
 command -v curl >/dev/null || { echo "demo: curl is missing: run 'scripts/install-deps.sh demo'" >&2; exit 1; }
 for file in digits-v1/model.onnx digits-v2/model.onnx digits-v3-regressed/model.onnx digits-v4-slow/model.onnx \
   digits-v5-brittle/model.onnx golden.json; do
@@ -256,7 +260,8 @@ for id in "${DEVICE_IDS[@]}"; do
   app_url="http://127.0.0.1:$(cat "$dir/app.port")"
   # The agent's config: reload = ask the app to load the new slot (it answers once it serves
   # it, or fails, and the agent rolls back); health = the live model on golden.json.
-  DIR="$dir" ID="$id" APP_URL="$app_url" ENROLL="$ENROLL" HW="$HARDWARE" PYBIN="$PY" APPDIR="$APP" GOLDEN="$MODELS/golden.json" \
+  last=0; [ "$id" != "${DEVICE_IDS[-1]}" ] || last=1
+  DIR="$dir" ID="$id" LAST="$last" APP_URL="$app_url" ENROLL="$ENROLL" HW="$HARDWARE" PYBIN="$PY" APPDIR="$APP" GOLDEN="$MODELS/golden.json" \
     TRUST="$DEMO/keys/trust.json" "$PY" - <<'EOF'
 import json, os
 e = os.environ
@@ -270,6 +275,11 @@ config = {
     # Shadow evaluation: the app runs a candidate beside the live model on live inputs.
     "shadow_command": [e["PYBIN"], e["APPDIR"] + "/hooks.py", "shadow", "--app", e["APP_URL"]],
     "metrics_command": [e["PYBIN"], e["APPDIR"] + "/hooks.py", "metrics", "--app", e["APP_URL"]], "metrics_interval_s": 10,
+    # What the device says it is: the last device plays an x86 gateway with AVX2, the others
+    # ARM boards with NEON (what the command prints overrides the agent's own reading).
+    "inventory_command": ["/bin/echo", json.dumps(
+        {"architecture": "x86_64", "cpu_features": ["avx2", "fma", "sse4_2"]} if e["LAST"] == "1" else
+        {"architecture": "aarch64", "cpu_features": ["asimd", "asimddp", "neon"]})],
 }
 with open(e["DIR"] + "/agent.json", "w") as handle:
     json.dump(config, handle, indent=2)
@@ -413,9 +423,42 @@ ok "6.0.0, signed and released with the new key, runs on $DEVICES/$DEVICES devic
 show "$BIN/otactl" trust show
 show "$BIN/ota-agent" status --config "$DEMO/devices/$first/agent.json"
 
+# --- 10. One release, two builds --------------------------------------------------------------
+stage "10. One bundle, two builds: $BUNDLE 7.0.0 as fp32 and int8; each device takes the build its inventory fits"
+variants=$DEMO/variants/$BUNDLE-7.0.0
+mkdir -p "$variants/fp32" "$variants/int8"
+cp "$MODELS/digits-v2/model.onnx" "$MODELS/digits-v2/labels.txt" "$variants/fp32/"
+cp "$MODELS/digits-v2/labels.txt" "$variants/int8/"
+step "quantize the fp32 model to int8 weights with onnxruntime.quantization.quantize_dynamic"
+"$PY" -c 'import sys; from onnxruntime.quantization import quantize_dynamic, QuantType
+quantize_dynamic(sys.argv[1], sys.argv[2], weight_type=QuantType.QInt8)' "$variants/fp32/model.onnx" "$variants/int8/model.onnx" 2>/dev/null
+echo "    fp32 model.onnx $(stat -c %s "$variants/fp32/model.onnx") bytes, int8 model.onnx $(stat -c %s "$variants/int8/model.onnx") bytes"
+printf '%s\n' '# best first: the build, then what a device must report to get it' 'int8  cpu.features contains neon' 'fp32  cpu.features contains avx2' \
+  >"$DEMO/variants/variants.txt"
+show cat "$DEMO/variants/variants.txt"
+show "$BIN/otactl" bundle create "$variants" --variants "$DEMO/variants/variants.txt" --name "$BUNDLE" --version 7.0.0 --kind model \
+  --compatible "$COMPATIBLE" --key "$RELEASE_KEY" --metadata framework=onnx -o "$DEMO/bundles/$BUNDLE-7.0.0.otab"
+show "$BIN/otactl" publish "$DEMO/bundles/$BUNDLE-7.0.0.otab"
+show "$BIN/otactl" release add "$BUNDLE" 7.0.0 --channel stable --key "$RELEASE_KEY"
+step "otactl deployments create $BUNDLE 7.0.0 --all --shadow --shadow-samples 150 --shadow-timeout 60s --gate 'agreement>=0.9'"
+DEPLOYMENT=$(otactl deployments create "$BUNDLE" 7.0.0 --all --shadow --shadow-samples 150 --shadow-timeout 60s \
+  --gate 'agreement>=0.9' --json | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+echo "    deployment $DEPLOYMENT"
+t0=$SECONDS
+wait_for "7.0.0 to be proven in shadow and committed on every device" check_stage "$DEPLOYMENT" 7.0.0 succeeded
+for id in "${DEVICE_IDS[@]}"; do
+  want=int8; [ "$id" != "${DEVICE_IDS[-1]}" ] || want=fp32
+  live=$(readlink -f "$DEMO/devices/$id/state/current/$BUNDLE")/model.onnx
+  cmp -s "$live" "$variants/$want/model.onnx" || fail "$id does not run the $want build of 7.0.0"
+  echo "    $id runs the $want build ($(stat -c %s "$live") bytes)"
+done
+ok "each device runs the build its inventory fits, proven in shadow, in $((SECONDS - t0))s"
+show "$BIN/otactl" deployments show "$DEPLOYMENT"
+show "$BIN/ota-agent" status --config "$DEMO/devices/$first/agent.json"
+
 # --- Done ------------------------------------------------------------------------------------
 rm -f "$DEMO/.details"
-stage "Done in $(elapsed): 1.0.0 -> 2.0.0 (one file fetched) -> 3.0.0 rolled back by the health check -> 4.0.0 and 5.0.0 stopped in shadow -> release key rotated, 6.0.0"
+stage "Done in $(elapsed): 1.0.0 -> 2.0.0 (one file fetched) -> 3.0.0 rolled back by the health check -> 4.0.0 and 5.0.0 stopped in shadow -> release key rotated, 6.0.0 -> 7.0.0 as int8 and fp32 builds"
 d=${DEMO#"$ROOT"/}
 cat <<EOF
 Where to look (everything is in $d/; the next run starts afresh):

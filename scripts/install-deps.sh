@@ -15,7 +15,7 @@ for group in "$@"; do
            python_packages+=(schemathesis onnxruntime numpy tuf cryptography 'moto[server]')
            rauc_client=1 ;;
     demo)  apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config python3-venv curl)
-           python_packages+=(onnxruntime numpy) ;;
+           python_packages+=(onnxruntime numpy onnx) ;;
     bench) apt_packages+=(nginx-light wrk time curl openssl sqlite3 python3-venv zstd xdelta3 bsdiff)
            python_packages+=(numpy onnx) ;;
     *) echo "install-deps: unknown group '$group' (build, test, demo, bench)" >&2; exit 2 ;;

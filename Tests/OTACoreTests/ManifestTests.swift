@@ -42,7 +42,7 @@ struct ManifestTests {
 
     @Test("An unknown schema is refused")
     func unknownSchema() {
-        #expect(problem(replacing("\"schema\": 1", "\"schema\": 2")) == "manifest: field 'schema': schema 2 is not supported (this program reads schema 1)")
+        #expect(problem(replacing("\"schema\": 1", "\"schema\": 3")) == "manifest: field 'schema': schema 3 is not supported (this program reads schemas 1 and 2)")
     }
 
     @Test("A missing field is named", arguments: ["name", "kind", "version", "compatible", "created", "files"])

@@ -53,7 +53,8 @@ struct OpenAPIConformanceTests {
         entry("DDIBase", DDI.Base.self), entry("DDILink", DDI.Link.self), entry("DDIDeploymentBase", DDI.DeploymentBase.self),
         entry("DDIChunk", DDI.Chunk.self), entry("DDIArtifact", DDI.Artifact.self), entry("DDICancelAction", DDI.CancelAction.self),
         entry("DDIFeedback", DDI.Feedback.self), entry("DDIStatus", DDI.Status.self), entry("DDIConfigData", DDI.ConfigData.self),
-        entry("Inventory", DeviceInventory.self),
+        entry("Inventory", DeviceInventory.self), entry("BundleVariant", AdminAPI.BundleVariant.self),
+        entry("VariantProgress", AdminAPI.VariantProgress.self),
     ]
 
     /// The enums of the document and the Swift enums they are.

@@ -49,9 +49,9 @@ public final class LocalDevice: @unchecked Sendable {
 
     /// A bundle signed by the device's release key.
     public func bundle(_ version: SemanticVersion, name: BundleName = "digits", files: [String: [UInt8]]? = nil, kind: BundleKind = .model,
-                       compatible: [HardwareClass] = ["test-hw"]) throws -> TestBundle {
+                       compatible: [HardwareClass] = ["test-hw"], variants: [Manifest.Variant]? = nil) throws -> TestBundle {
         try TestBundle(name, version, files: files ?? ["model.onnx": Array("weights \(version)".utf8)], kind: kind,
-                       compatible: compatible, signer: releaseKey)
+                       compatible: compatible, signer: releaseKey, variants: variants)
     }
 
     /// Offers `bundle` (and, with a TUF root, releases it on the stable channel).

@@ -84,11 +84,13 @@ public struct TestBundle: Sendable {
     public var digest: SHA256Digest { SHA256Digest.of(envelope.payload) }
 
     public init(_ name: BundleName, _ version: SemanticVersion, files: [String: [UInt8]], kind: BundleKind = .model,
-                compatible: [HardwareClass] = ["test-hw"], signer: Ed25519PrivateKey, created: Timestamp = "2026-11-29T02:00:00Z") throws {
+                compatible: [HardwareClass] = ["test-hw"], signer: Ed25519PrivateKey, created: Timestamp = "2026-11-29T02:00:00Z",
+                variants: [Manifest.Variant]? = nil, health: Manifest.HealthCheck? = nil) throws {
         let entries = try files.keys.sorted().map { path in
             Manifest.FileEntry(path: try PayloadPath(path), size: UInt64(files[path]!.count), sha256: SHA256Digest.of(files[path]!))
         }
-        manifest = Manifest(name: name, kind: kind, version: version, compatible: compatible, created: created, files: entries)
+        manifest = Manifest(name: name, kind: kind, version: version, compatible: compatible, created: created, files: entries,
+                            health: health, variants: variants)
         envelope = try Envelope.signing(manifest, with: signer)
         self.files = files
     }

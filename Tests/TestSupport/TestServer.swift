@@ -230,13 +230,13 @@ public final class TestServer: @unchecked Sendable {
     @discardableResult
     public func publish(name: String, version: String, files: [String: [UInt8]], compatible: [String] = ["test-hw"],
                         kind: String = "model", healthCommand: String? = nil, signer: Ed25519PrivateKey? = nil,
-                        caFile: String? = nil, chunked: Bool = true) throws -> String {
+                        caFile: String? = nil, chunked: Bool = true, variants: [Manifest.Variant]? = nil) throws -> String {
         let source = dir.file("src-\(name)-\(version)-\(Hex.encode(SecureRandom.bytes(3)))")
         for (path, bytes) in files { try dir.write(String(source.dropFirst(dir.path.count + 1)) + "/" + path, bytes) }
         let output = dir.file("\(name)-\(version).otab")
         try BundleWriter.create(from: source, options: .init(name: try BundleName(name), version: try SemanticVersion(version), kind: try BundleKind(kind),
                                                              compatible: try compatible.map { try HardwareClass($0) }, healthCommand: healthCommand,
-                                                             chunked: chunked),
+                                                             chunked: chunked, variants: variants),
                                 key: signer ?? key, output: output)
         let result = try otactl(["publish", output, "--server", url, "--token", tokens[.publisher]!] + (caFile.map { ["--ca-file", $0] } ?? []))
         guard result.status == 0 else { throw TestFailure("publish failed: \(result)") }

@@ -40,6 +40,9 @@ final class InventoryReporter {
         return current
     }
 
+    /// The next check-in carries the inventory again (the server decided on an older one).
+    func resend() { accepted = nil }
+
     /// The server answered a check-in that carried `inventory`.
     func taken(_ inventory: DeviceInventory?) {
         if let inventory { accepted = inventory }

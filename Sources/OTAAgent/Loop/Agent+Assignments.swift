@@ -49,13 +49,31 @@ extension Agent {
         let installed = try context.record(manifest.name)
         if installed?.digest == verified.digest { return nil }
         if let problem = refusal(of: manifest, installed: installed) { return try refuse(assignment, problem) }
-        let journal = Journal(
+        var variant: VariantName?
+        if let variants = manifest.variants {
+            // The server offers such a bundle only where a build fits what it holds of the
+            // device; the device decides on what it read itself.
+            guard let inventory = context.inventory.current else {
+                return .retryLater("\(assignment.name) \(assignment.version) has builds for different devices, and this device's inventory could not be read yet (see `ota-agent inventory`)")
+            }
+            guard let fitting = manifest.variant(fitting: inventory) else {
+                // Not compatible, which is no failure of the version: nothing is reported, and
+                // the inventory goes to the server again, which then stops offering it (it
+                // offered it on an older reading).
+                context.inventory.resend()
+                log.notice("\(assignment.name) \(assignment.version): not taken: \(UpdateProblem.noVariantFits(variants.map(\.summary)))")
+                return nil
+            }
+            variant = fitting.name
+        }
+        var journal = Journal(
             name: manifest.name, kind: manifest.kind, version: manifest.version, digest: verified.digest, slot: SlotName(verified),
             envelope: assignment.envelope, deploymentID: assignment.deploymentID,
             previous: installed.map { .init(version: $0.version, digest: $0.digest, slot: $0.slot) }, startedAt: context.clock.now,
             shadowPolicy: manifest.kind.isModel ? assignment.shadow : nil, step: .verified)
+        journal.variant = variant
         try StateFile.write(journal, to: layout.journal(journal.name))
-        log.info("\(journal.label): verified (signed by \(verified.signers.map { String($0.prefix(12)) }.joined(separator: ", ")))")
+        log.info("\(journal.label)\(variant.map { " (variant \($0))" } ?? ""): verified (signed by \(verified.signers.map { String($0.prefix(12)) }.joined(separator: ", ")))")
         context.reached(.verified)
         return run(journal, verified: verified)
     }

@@ -179,7 +179,7 @@ public final class Agent {
     /// agents that can run them), and what the device is when the server does not know yet.
     func checkinRequest() throws -> DeviceAPI.CheckinRequest {
         DeviceAPI.CheckinRequest(installed: try running(), attributes: config.attributes,
-                                 features: config.shadowCommand == nil ? nil : [DeviceAPI.Feature.shadow.rawValue],
+                                 features: ([.variants] + (config.shadowCommand == nil ? [] : [DeviceAPI.Feature.shadow])).map(\.rawValue),
                                  inventory: context.inventory.forCheckin(now: context.clock.now.secondsSinceEpoch))
     }
 

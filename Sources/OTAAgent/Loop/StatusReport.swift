@@ -21,9 +21,13 @@ public struct StatusReport: Codable, Equatable, Sendable {
         public var transfer: DeviceAPI.Transfer?
         /// The update in progress is being proven in shadow: since when, and how far.
         public var shadow: ShadowProgress?
+        /// The build of a bundle with variants that runs, and the one being installed.
+        public var variant: VariantName?
+        public var updateVariant: VariantName?
 
         enum CodingKeys: String, CodingKey {
-            case name, kind, version, digest, slot, current, transfer, shadow
+            case name, kind, version, digest, slot, current, transfer, shadow, variant
+            case updateVariant = "update_variant"
             case updateFetchedBytes = "update_fetched_bytes"
             case previousVersion = "previous_version", previousSlot = "previous_slot"
             case updateInProgress = "update_in_progress", updateStep = "update_step", failedVersions = "failed_versions"
@@ -91,14 +95,15 @@ public struct StatusReport: Codable, Equatable, Sendable {
         for bundle in bundles {
             lines.append("")
             lines.append("\(bundle.name) (\(bundle.kind?.name ?? "?"))")
-            lines.append("  committed: \(bundle.version.map { "\($0) in slot \(bundle.slot ?? "?")" } ?? "nothing yet")")
+            lines.append("  committed: \(bundle.version.map { "\($0) in slot \(bundle.slot ?? "?")" } ?? "nothing yet")"
+                         + (bundle.variant.map { ", variant \($0)" } ?? ""))
             if let current = bundle.current { lines.append("  current -> \(current)") }
             if let previous = bundle.previousVersion { lines.append("  previous:  \(previous) in slot \(bundle.previousSlot ?? "?")") }
             if let transfer = bundle.transfer {
                 lines.append("  installed by fetching \(transfer.fetchedBytes) of \(transfer.totalBytes) bytes (the rest was already on the device)")
             }
             if let update = bundle.updateInProgress {
-                lines.append("  updating to \(update): \(bundle.updateStep ?? "?")" + (bundle.updateFetchedBytes.map { ", \($0) bytes fetched so far" } ?? ""))
+                lines.append("  updating to \(update)\(bundle.updateVariant.map { " (variant \($0))" } ?? ""): \(bundle.updateStep ?? "?")" + (bundle.updateFetchedBytes.map { ", \($0) bytes fetched so far" } ?? ""))
             }
             if let shadow = bundle.shadow {
                 lines.append("  in shadow since \(shadow.startedAt): \(shadow.samples.map(String.init) ?? "no") of \(shadow.minSamples) samples (at most \(DurationText.describe(seconds: shadow.maxSeconds))), gates \(shadow.gates.map(\.description).joined(separator: ", "))")
@@ -134,7 +139,7 @@ extension Agent {
                 current: FileSystem.readSymlink(layout.current(name)), previousVersion: record?.previous?.version,
                 previousSlot: record?.previous?.slot.rawValue, updateInProgress: journal?.version, updateStep: journal?.step.name.rawValue,
                 failedVersions: context.ledger.failedVersions[name.rawValue] ?? [], updateFetchedBytes: journal?.transfer.fetchedBytes,
-                transfer: record?.transfer, shadow: journal.flatMap(shadowProgress))
+                transfer: record?.transfer, shadow: journal.flatMap(shadowProgress), variant: record?.variant, updateVariant: journal?.variant)
         }
         let credentials = try StateFile.read(Credentials.self, from: layout.credentials)
         let trustState = try context.trust.state()

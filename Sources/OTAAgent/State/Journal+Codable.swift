@@ -11,7 +11,7 @@ extension Journal: Codable {
         case previousDigest = "previous_digest", startedAt = "started_at", corruptDownloads = "corrupt_downloads"
         case refusedDownloads = "refused_downloads", fetchedBytes = "fetched_bytes"
         case shadow, shadowID = "shadow_id", shadowStartedEpoch = "shadow_started_epoch", shadowCommandRan = "shadow_command_ran"
-        case shadowOutcome = "shadow_outcome"
+        case shadowOutcome = "shadow_outcome", variant
     }
 
     init(from decoder: any Decoder) throws {
@@ -32,6 +32,7 @@ extension Journal: Codable {
                                   corrupt: try c.decodeIfPresent(Int.self, forKey: .corruptDownloads) ?? 0,
                                   refused: try c.decodeIfPresent(Int.self, forKey: .refusedDownloads) ?? 0)
         shadowPolicy = try c.decodeIfPresent(ShadowPolicy.self, forKey: .shadow)
+        variant = try c.decodeIfPresent(VariantName.self, forKey: .variant)
         let failure = try c.decodeIfPresent(String.self, forKey: .failure)
         switch try c.decode(Step.Name.self, forKey: .step) {
         case .verified: step = .verified
@@ -77,6 +78,7 @@ extension Journal: Codable {
         if transfer.corrupt > 0 { try c.encode(transfer.corrupt, forKey: .corruptDownloads) }
         if transfer.refused > 0 { try c.encode(transfer.refused, forKey: .refusedDownloads) }
         try c.encodeIfPresent(shadowPolicy, forKey: .shadow)
+        try c.encodeIfPresent(variant, forKey: .variant)
         try c.encode(step.name, forKey: .step)
         switch step {
         case .rollingBack(let reason):

@@ -22,6 +22,9 @@ struct Journal: Equatable {
     var transfer = TransferCounts()
     /// The deployment's shadow phase, if it has one.
     var shadowPolicy: ShadowPolicy?
+    /// The build this device chose, for a bundle with variants: the update is that build's
+    /// files only (`Manifest.selecting`).
+    var variant: VariantName?
     var step: Step
 
     enum Step: Equatable {

@@ -34,6 +34,8 @@ struct InstalledRecord: Codable, Equatable {
     var previous: Previous?
     /// What installing this version fetched, against the full size of its files.
     var transfer: DeviceAPI.Transfer?
+    /// The build of a bundle with variants that runs (its files are `files`).
+    var variant: VariantName?
 
     /// The version before: what a rollback of the next update puts back. Version and digest
     /// are absent only in records of agents that did not keep them.
@@ -58,7 +60,7 @@ struct InstalledRecord: Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, kind, version, digest, slot, files, previous, transfer
+        case name, kind, version, digest, slot, files, previous, transfer, variant
         case committedAt = "committed_at"
     }
 }

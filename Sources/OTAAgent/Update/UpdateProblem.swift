@@ -11,6 +11,8 @@ enum UpdateProblem: Error, Equatable, CustomStringConvertible {
     case notReleased(String)
     case nameMismatch(assigned: BundleName, signed: BundleName)
     case incompatible(hardware: HardwareClass, compatible: [HardwareClass])
+    /// None of a bundle's variants fits what the device reports (each `name (requirements)`).
+    case noVariantFits([String])
     case notNewer(offered: SemanticVersion, installed: SemanticVersion)
     /// It failed its health check here before.
     case failedHere(SemanticVersion)
@@ -52,7 +54,7 @@ enum UpdateProblem: Error, Equatable, CustomStringConvertible {
 
     var ending: Ending {
         switch self {
-        case .untrusted, .notReleased, .nameMismatch, .incompatible, .notNewer, .failedHere, .noHandler: return .refused
+        case .untrusted, .notReleased, .nameMismatch, .incompatible, .noVariantFits, .notNewer, .failedHere, .noHandler: return .refused
         case .corruptContent, .noLongerVerifies, .stoppedInShadow: return .gaveUp
         case .notOffered, .contentRefused, .withdrawn, .overdue: return .abandoned
         case .unhealthy, .installFailed: return .rolledBack
@@ -67,6 +69,8 @@ enum UpdateProblem: Error, Equatable, CustomStringConvertible {
         case .nameMismatch(let assigned, let signed): return "the assignment names \(assigned) but the signed manifest is \(signed)"
         case .incompatible(let hardware, let compatible):
             return "hardware \(hardware) is not in the bundle's compatible list (\(compatible.joined(separator: ", ")))"
+        case .noVariantFits(let variants):
+            return "not compatible: no variant fits this device's inventory (\(variants.joined(separator: "; "))); see `ota-agent inventory`"
         case .notNewer(let offered, let installed): return "version \(offered) is not newer than the installed \(installed) (anti-rollback)"
         case .failedHere(let version): return "version \(version) already failed on this device; it is not tried again"
         case .noHandler(let kind): return "this device has no install handler for kind '\(kind)'"

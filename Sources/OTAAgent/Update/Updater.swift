@@ -35,20 +35,24 @@ struct Updater {
     /// The journal's envelope verified against the trust root in force now, once per run (a
     /// large model's chunk list makes the manifest megabytes).
     private let verification: Swift.Result<VerifiedManifest, any Error>
+    /// Its manifest as the chosen variant's (`Manifest.selecting`): what this update installs.
+    private let selection: Swift.Result<Manifest, any Error>
 
     /// `verified`: the journal's envelope as the caller has just verified it.
     init(agent: AgentContext, fetcher: (any ContentFetcher)?, journal: Journal, verified: VerifiedManifest? = nil) {
         self.agent = agent
         self.fetcher = fetcher
         self.journal = journal
-        verification = verified.map { .success($0) } ?? Swift.Result { try agent.trust.bundleTrust().verify(journal.envelope) }
+        let verification = verified.map { .success($0) } ?? Swift.Result { try agent.trust.bundleTrust().verify(journal.envelope) }
+        self.verification = verification
+        selection = Swift.Result { try verification.get().manifest.selecting(journal.variant) }
     }
 
     var layout: StateLayout { agent.layout }
     var manifest: Manifest {
         get throws {
-            if case .success(let verified) = verification { return verified.manifest }
-            return try Manifest.decode(journal.envelope.payload)
+            if case .success(let selected) = selection { return selected }
+            return try Manifest.decode(journal.envelope.payload).selecting(journal.variant)
         }
     }
     var label: String { journal.label }
@@ -179,6 +183,7 @@ struct Updater {
               manifest.version == journal.version, journal.slot == SlotName(verified) else {
             return .noLongerVerifies("the update's journal does not match its signed manifest")
         }
+        if case .failure(let error) = selection { return .noLongerVerifies("the update's journal names a variant the bundle does not hold: \(error)") }
         return nil
     }
 
@@ -200,7 +205,8 @@ struct Updater {
     func report(_ state: DeviceAPI.UpdateState, _ detail: String, transfer: DeviceAPI.Transfer? = nil,
                 shadow: DeviceAPI.ShadowOutcome? = nil) throws {
         try agent.outbox.add(.init(deploymentID: journal.deploymentID, bundleName: journal.name, version: journal.version.description,
-                                   state: state, detail: detail, at: agent.clock.now, transfer: transfer, shadow: shadow))
+                                   state: state, detail: detail, at: agent.clock.now, transfer: transfer, shadow: shadow,
+                                   variant: journal.variant))
     }
 
     private func removeJournal() throws {
@@ -212,12 +218,15 @@ struct Updater {
 
     /// Records the committed version; safe to repeat after a crash at any point.
     private mutating func commit() throws {
-        let manifest = try manifest
+        // The version is healthy and live: committing must not fail on a journal damaged since
+        // its checks. The file list only lets the next update reuse these files, so without a
+        // manifest to read it from, the next update fetches them all.
+        let files = (try? manifest)?.files ?? []
         let record = InstalledRecord(
             name: journal.name, kind: journal.kind, version: journal.version, digest: journal.digest, slot: journal.slot,
             // Without chunk lists: the next update cuts these files itself.
-            files: manifest.files.map { .init(path: $0.path, size: $0.size, sha256: $0.sha256) }, committedAt: agent.clock.now,
-            previous: journal.previous, transfer: try transfer)
+            files: files.map { .init(path: $0.path, size: $0.size, sha256: $0.sha256) }, committedAt: agent.clock.now,
+            previous: journal.previous, transfer: files.isEmpty ? nil : try transfer, variant: journal.variant)
         try StateFile.write(record, to: layout.record(journal.name))
         try report(.succeeded, "committed \(journal.version) after its health check" + (healthNote.isEmpty ? "" : " (\(healthNote))"))
         agent.reached(.committed)

@@ -69,15 +69,18 @@ public enum AdminAPI {
         public var health: Manifest.HealthCheck?
         /// Bytes of the signed manifest (what release metadata lists with the digest); in the detailed view.
         public var manifestSize: Int?
+        /// The builds it holds, best first (`Manifest.Variant`); nil for a bundle of one build.
+        public var variants: [BundleVariant]?
 
         enum CodingKeys: String, CodingKey {
-            case name, version, kind, digest, compatible, size, signers, created, metadata, files, health
+            case name, version, kind, digest, compatible, size, signers, created, metadata, files, health, variants
             case publishedAt = "published_at", manifestSize = "manifest_size"
         }
 
         public init(name: BundleName, version: SemanticVersion, kind: BundleKind, digest: SHA256Digest, compatible: [HardwareClass], size: UInt64,
                     signers: [String], created: Timestamp, publishedAt: Timestamp, metadata: JSONValue?, files: [BundleFile]?,
-                    health: Manifest.HealthCheck?) {
+                    health: Manifest.HealthCheck?, variants: [BundleVariant]? = nil) {
+            self.variants = variants
             self.name = name
             self.version = version
             self.kind = kind
@@ -321,9 +324,11 @@ public enum AdminAPI {
         public var quality: [PhaseQuality]?
         /// Only the targeted devices whose inventory meets this.
         public var inventoryFilter: InventoryCondition?
+        /// For a bundle with variants, each build's devices and figures (detail only).
+        public var variants: [VariantProgress]?
 
         enum CodingKeys: String, CodingKey {
-            case shadow, gates, gateMinDevices = "gate_min_devices", quality, inventoryFilter = "where"
+            case shadow, gates, gateMinDevices = "gate_min_devices", quality, inventoryFilter = "where", variants
             case id, target, status, phases, counts, versions, transfer
             case bundleName = "bundle_name", version, digest
             case pausedReason = "paused_reason", currentPhase = "current_phase", autoAdvance = "auto_advance"
@@ -339,8 +344,9 @@ public enum AdminAPI {
                     failureMinFinished: Int, rateLimitPerMinute: Int?, createdAt: Timestamp, createdBy: String,
                     failureReasons: [FailureReason]? = nil, versions: [VersionCount]? = nil, transfer: TransferTotals? = nil,
                     shadow: ShadowPolicy? = nil, gates: [QualityGate]? = nil, gateMinDevices: Int? = nil, quality: [PhaseQuality]? = nil,
-                    inventoryFilter: InventoryCondition? = nil) {
+                    inventoryFilter: InventoryCondition? = nil, variants: [VariantProgress]? = nil) {
             self.inventoryFilter = inventoryFilter
+            self.variants = variants
             self.shadow = shadow
             self.gates = gates
             self.gateMinDevices = gateMinDevices

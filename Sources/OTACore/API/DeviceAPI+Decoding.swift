@@ -52,6 +52,7 @@ extension DeviceAPI.Event {
         transfer = try c.decodeIfPresent(DeviceAPI.Transfer.self, forKey: .transfer)
         try c.require(transfer?.isPlausible ?? true, .transfer, "fetched_bytes must not exceed total_bytes (at most 2^50)")
         shadow = try c.decodeIfPresent(DeviceAPI.ShadowOutcome.self, forKey: .shadow)
+        variant = try c.decodeIfPresent(VariantName.self, forKey: .variant)
         if let outcome = shadow {
             if let problem = outcome.report?.problem { try c.require(false, .shadow, "report: \(problem)") }
             try c.require(outcome.gates.count <= 16 && outcome.gates.allSatisfy({ $0.value?.isFinite ?? true }), .shadow,

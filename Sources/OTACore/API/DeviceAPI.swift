@@ -193,6 +193,8 @@ public enum DeviceAPI {
     public enum Feature: String, Sendable {
         /// Runs a candidate model beside the live one before activation (`ShadowPolicy`).
         case shadow
+        /// Picks the build of a bundle with variants that fits its inventory (manifest schema 2).
+        case variants
     }
 
     public struct CheckinResponse: Codable, Equatable, Sendable {
@@ -282,14 +284,17 @@ public enum DeviceAPI {
         public var transfer: Transfer?
         /// Sent when a shadow phase ended: the figures and the device's verdict.
         public var shadow: ShadowOutcome?
+        /// The build of a bundle with variants this device chose (`Manifest.Variant`).
+        public var variant: VariantName?
 
         enum CodingKeys: String, CodingKey {
-            case deploymentID = "deployment_id", bundleName = "bundle_name", version, state, detail, at, transfer, shadow
+            case deploymentID = "deployment_id", bundleName = "bundle_name", version, state, detail, at, transfer, shadow, variant
         }
 
         public init(deploymentID: DeploymentID?, bundleName: BundleName, version: String, state: UpdateState, detail: String,
-                    at: Timestamp = SystemClock().now, transfer: Transfer? = nil, shadow: ShadowOutcome? = nil) {
+                    at: Timestamp = SystemClock().now, transfer: Transfer? = nil, shadow: ShadowOutcome? = nil, variant: VariantName? = nil) {
             self.shadow = shadow
+            self.variant = variant
             self.deploymentID = deploymentID
             self.bundleName = bundleName
             self.version = version

@@ -18,9 +18,12 @@ public enum BundleWriter {
         /// Lists the content-defined chunks of files above `ChunkingParameters.chunkedFileThreshold`,
         /// so that devices fetch only the chunks they do not hold.
         public var chunked: Bool
+        /// Builds of the payload, best first: each in the payload's folder of its name.
+        public var variants: [Manifest.Variant]?
 
         public init(name: BundleName, version: SemanticVersion, kind: BundleKind, compatible: [HardwareClass], metadata: JSONValue? = nil,
-                    healthCommand: String? = nil, healthTimeoutSeconds: Int = 60, created: Timestamp = SystemClock().now, chunked: Bool = true) {
+                    healthCommand: String? = nil, healthTimeoutSeconds: Int = 60, created: Timestamp = SystemClock().now, chunked: Bool = true,
+                    variants: [Manifest.Variant]? = nil) {
             self.name = name
             self.version = version
             self.kind = kind
@@ -30,6 +33,7 @@ public enum BundleWriter {
             self.healthTimeoutSeconds = healthTimeoutSeconds
             self.created = created
             self.chunked = chunked
+            self.variants = variants
         }
     }
 
@@ -61,7 +65,8 @@ public enum BundleWriter {
             health = .init(command: path, timeoutSeconds: options.healthTimeoutSeconds)
         }
         var manifest = Manifest(name: options.name, kind: options.kind, version: options.version, compatible: options.compatible,
-                                created: options.created, files: files, health: health, metadata: options.metadata)
+                                created: options.created, files: files, health: health, metadata: options.metadata,
+                                variants: options.variants)
         let tooManyChunks = try manifest.files.contains { $0.chunks != nil }
             && (manifest.validationProblem() != nil || Envelope.signing(manifest, with: key).encoded().count > Envelope.maximumSize)
         if tooManyChunks {
@@ -117,7 +122,7 @@ public enum BundleWriter {
             let total = manifest.totalSize
             var done: UInt64 = 0
             for (entry, source) in payload {
-                let executable = manifest.health?.command == entry.path
+                let executable = manifest.isHealthCommand(entry.path)
                 try out.write(TarFormat.headerBlocks(path: BundleArchive.payloadPrefix + entry.path.value, size: entry.size,
                                                      mode: executable ? 0o755 : 0o644, modificationTime: mtime))
                 let input: File

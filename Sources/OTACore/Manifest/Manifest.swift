@@ -2,7 +2,9 @@
 /// never re-serialised before verification. Decoding is strict: unknown fields, unsafe
 /// paths, duplicate files and unknown schemas are errors.
 public struct Manifest: Codable, Equatable, Sendable {
+    /// A manifest without variants; one with variants is `variantSchemaVersion`.
     public static let schemaVersion = 1
+    public static let variantSchemaVersion = 2
 
     public var schema: Int
     public var name: BundleName
@@ -13,6 +15,8 @@ public struct Manifest: Codable, Equatable, Sendable {
     public var files: [FileEntry]
     public var health: HealthCheck?
     public var metadata: JSONValue?
+    /// Builds of the payload for different devices, best first (`Variant`); nil: one build.
+    public var variants: [Variant]?
 
     public struct FileEntry: Codable, Equatable, Sendable {
         public var path: PayloadPath
@@ -66,8 +70,8 @@ public struct Manifest: Codable, Equatable, Sendable {
     }
 
     public init(name: BundleName, kind: BundleKind, version: SemanticVersion, compatible: [HardwareClass], created: Timestamp,
-                files: [FileEntry], health: HealthCheck? = nil, metadata: JSONValue? = nil) {
-        self.schema = Self.schemaVersion
+                files: [FileEntry], health: HealthCheck? = nil, metadata: JSONValue? = nil, variants: [Variant]? = nil) {
+        self.schema = variants == nil ? Self.schemaVersion : Self.variantSchemaVersion
         self.name = name
         self.kind = kind
         self.version = version
@@ -76,19 +80,20 @@ public struct Manifest: Codable, Equatable, Sendable {
         self.files = files
         self.health = health
         self.metadata = metadata
+        self.variants = variants
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case schema, name, kind, version, compatible, created, files, health, metadata
+        case schema, name, kind, version, compatible, created, files, health, metadata, variants
     }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(allowed: Set(CodingKeys.allCases.map(\.rawValue)))
         let container = try decoder.container(keyedBy: CodingKeys.self)
         schema = try container.decode(Int.self, forKey: .schema)
-        guard schema == Self.schemaVersion else {
+        guard schema == Self.schemaVersion || schema == Self.variantSchemaVersion else {
             throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.schema],
-                debugDescription: "schema \(schema) is not supported (this program reads schema \(Self.schemaVersion))"))
+                debugDescription: "schema \(schema) is not supported (this program reads schemas \(Self.schemaVersion) and \(Self.variantSchemaVersion))"))
         }
         name = try container.decode(BundleName.self, forKey: .name)
         kind = try container.decode(BundleKind.self, forKey: .kind)
@@ -98,6 +103,7 @@ public struct Manifest: Codable, Equatable, Sendable {
         files = try container.decode([FileEntry].self, forKey: .files)
         health = try container.decodeIfPresent(HealthCheck.self, forKey: .health)
         metadata = try container.decodeIfPresent(JSONValue.self, forKey: .metadata)
+        variants = try container.decodeIfPresent([Variant].self, forKey: .variants)
         if let problem = validationProblem() {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: problem))
         }
@@ -118,8 +124,12 @@ public struct Manifest: Codable, Equatable, Sendable {
             chunkCount += chunks.count
         }
         if chunkCount > ChunkList.maximumCount { return "the files list \(chunkCount) chunks in all; at most \(ChunkList.maximumCount)" }
+        if (schema == Self.variantSchemaVersion) != (variants != nil) {
+            return variants == nil ? "schema 2 is a manifest with variants, and this one lists none" : "a schema \(schema) manifest lists variants (that is schema 2)"
+        }
+        if let variants, let problem = variantProblem(variants) { return problem }
         if let health {
-            if !seen.contains(health.command) { return "health.command '\(health.command)' is not one of the bundle's files" }
+            if variants == nil, !seen.contains(health.command) { return "health.command '\(health.command)' is not one of the bundle's files" }
             if !(1...86_400).contains(health.timeoutSeconds) { return "health.timeout_s must be between 1 and 86400 seconds" }
         }
         if let metadata {
@@ -140,7 +150,10 @@ public struct Manifest: Codable, Equatable, Sendable {
 
     /// The payload's size; saturates rather than traps for a manifest of absurd sizes (each
     /// is at most 1 PiB, but nothing bounds how many files a bundle someone made lists).
-    public var totalSize: UInt64 {
+    public var totalSize: UInt64 { Self.totalSize(of: files) }
+
+    /// The sum of the files' sizes, saturated rather than trapping.
+    public static func totalSize(of files: [FileEntry]) -> UInt64 {
         files.reduce(0) { total, file in
             let (sum, overflow) = total.addingReportingOverflow(file.size)
             return overflow ? .max : sum

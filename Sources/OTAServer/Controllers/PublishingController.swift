@@ -66,6 +66,8 @@ struct PublishingController: Sendable {
     /// A client image (SWUpdate, RAUC) is one file its client accepts: one `.swu` or `.raucb`.
     static func checkClientImage(_ manifest: Manifest) throws {
         guard manifest.kind.isClientImage, let suffix = manifest.kind.imageExtension else { return }
+        // Their clients announce no variants, so such a bundle would reach no device.
+        guard manifest.variants == nil else { throw APIError.badRequest("a \(manifest.kind) bundle has no variants: its clients install one image") }
         // Its name goes into links and headers as it is: letters, digits, '.', '_' and '-'.
         guard manifest.files.count == 1, let file = manifest.files.first, file.path.value.hasSuffix(suffix),
               file.path.value.utf8.allSatisfy({ $0 < 0x80 && (Character(UnicodeScalar($0)).isLetter || Character(UnicodeScalar($0)).isNumber || [UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-")].contains($0)) }) else {

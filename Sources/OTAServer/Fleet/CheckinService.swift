@@ -44,6 +44,7 @@ struct CheckinService: Sendable {
             }
             let (offered, joining) = Self.assignments(for: device, installed: installed,
                                                       canShadow: request.features?.contains(DeviceAPI.Feature.shadow.rawValue) == true,
+                                                      canPickVariants: request.features?.contains(DeviceAPI.Feature.variants.rawValue) == true,
                                                       released: released, now: now, state: state)
             return (offered.map { state.live[$0].assignmentJSON }, joining)
         }
@@ -101,7 +102,7 @@ struct CheckinService: Sendable {
     /// offered the bundle again. A deployment with a shadow phase is offered only to agents
     /// that can run one: an older agent would skip it and serve an unproven model.
     /// Returns the offered deployments as indices into `state.live`.
-    static func assignments(for device: DeviceIdentity, installed: [DeviceAPI.InstalledBundle], canShadow: Bool,
+    static func assignments(for device: DeviceIdentity, installed: [DeviceAPI.InstalledBundle], canShadow: Bool, canPickVariants: Bool = false,
                             released: TrustRepository.ReleaseIndex?, ddiChannel: Channel? = nil, now: Int64,
                             state: FleetCache.State) -> (offered: [Int], joining: [Admission]) {
         var decided = Set<BundleName>()
@@ -123,6 +124,7 @@ struct CheckinService: Sendable {
             let plan = state.live[index].plan
             let name = plan.bundleName
             guard !decided.contains(name), state.live[index].compatible.contains(device.hardware), plan.targets(device),
+                  state.live[index].hasVariant(for: device.inventory, canPickVariants: canPickVariants),
                   canShadow || plan.shadow == nil, state.live[index].kind.isClientImage == (device.protocol == .ddi) else { continue }
             // A device that reported its channel gets only what is released on it: it would
             // refuse anything else (and an older agent, which reports none, checks no release).

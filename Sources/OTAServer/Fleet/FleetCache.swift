@@ -23,6 +23,8 @@ final class FleetCache: Sendable {
         /// Client images go only to DDI devices, everything else only to agents.
         let kind: BundleKind
         let compatible: Set<HardwareClass>
+        /// The requirements of each build, for a bundle with variants (nil: any device).
+        let variants: [InventoryCondition?]?
         let contentDigests: Set<SHA256Digest>
         /// This deployment's assignment as JSON, spliced into check-in answers.
         let assignmentJSON: [UInt8]
@@ -34,6 +36,15 @@ final class FleetCache: Sendable {
         mutating func learn(_ member: Member, of deviceID: DeviceID) {
             if let known = members[deviceID], known.state.order > member.state.order { return }
             members[deviceID] = member
+        }
+
+        /// Whether a device can take this bundle's payload: always for a bundle of one build;
+        /// for one with variants, only an agent that picks variants, when one of them fits what
+        /// the device last reported. One that fits none is not compatible, like another
+        /// hardware class: it is never a member, so it counts as no failure.
+        func hasVariant(for inventory: DeviceInventory?, canPickVariants: Bool) -> Bool {
+            guard let variants else { return true }
+            return canPickVariants && variants.contains { $0?.isMet(by: inventory) ?? true }
         }
     }
 

@@ -21,6 +21,7 @@ struct RolloutService: Sendable {
         let assignment = DeviceAPI.Assignment(deploymentID: plan.id, name: bundle.name, version: bundle.version, digest: bundle.digest,
                                               envelope: envelope, shadow: plan.shadow)
         return FleetCache.Live(plan: plan, version: bundle.version, digest: bundle.digest, kind: bundle.kind, compatible: Set(bundle.compatible),
+                               variants: bundle.variants.map { $0.map(\.requires) },
                                contentDigests: Set((bundle.files ?? []).map(\.sha256)), assignmentJSON: try CheckinAnswerWriter.encode(assignment))
     }
 

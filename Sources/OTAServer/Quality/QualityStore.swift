@@ -37,15 +37,19 @@ struct QualityStore: Sendable {
 
     /// One phase's figures: from shadow phases when the deployment has one, else from the live
     /// reports of its version. Nil when the deployment has neither a shadow phase nor gates.
-    static func phaseQuality(_ db: any SQLTransaction, plan: DeploymentPlan, version: String, phase: Int, counts: AdminAPI.StateCounts) async throws -> AdminAPI.PhaseQuality? {
+    /// With `variant`: the figures of the devices that chose that build, in phases up to `phase`.
+    static func phaseQuality(_ db: any SQLTransaction, plan: DeploymentPlan, version: String, phase: Int, counts: AdminAPI.StateCounts,
+                             variant: VariantName? = nil) async throws -> AdminAPI.PhaseQuality? {
         guard plan.shadow != nil || !plan.gates.isEmpty else { return nil }
         let needed = neededDevices(plan, phase: phase, counts: counts)
         let source: ReportSource = plan.shadow != nil ? .shadow : .live
+        // One phase's devices, or one build's devices in every phase reached so far.
+        let members: SQLQuery = variant.map { " dd.phase <= \(phase) AND dd.variant = \($0)" } ?? " dd.phase = \(phase)"
         let rows = try await db.rows("""
             SELECT r.device_id, r.report FROM model_reports r
             JOIN deployment_devices dd ON dd.deployment_id = r.deployment_id AND dd.device_id = r.device_id
-            WHERE r.deployment_id = \(plan.id) AND r.source = \(source) AND r.version = \(version) AND dd.phase = \(phase)
-            """)
+            WHERE r.deployment_id = \(plan.id) AND r.source = \(source) AND r.version = \(version) AND
+            """ + members)
         if source == .shadow {
             let outcomes = rows.compactMap { Self.stored(DeviceAPI.ShadowOutcome.self, $0) }
             return QualitySummary.shadow(phase: phase, outcomes: outcomes, gates: plan.gates, needed: needed)
@@ -55,8 +59,8 @@ struct QualityStore: Sendable {
         let baseline = try await db.rows("""
             SELECT r.report FROM model_reports r
             JOIN deployment_devices dd ON dd.device_id = r.device_id AND dd.deployment_id = \(plan.id)
-            WHERE r.bundle_name = \(plan.bundleName) AND r.source = 'live' AND r.version <> \(version) AND dd.phase = \(phase)
-            """).compactMap { Self.stored(MetricsReport.self, $0) }
+            WHERE r.bundle_name = \(plan.bundleName) AND r.source = 'live' AND r.version <> \(version) AND
+            """ + members).compactMap { Self.stored(MetricsReport.self, $0) }
         return QualitySummary.live(phase: phase, candidate: candidate, baseline: baseline, gates: plan.gates, needed: needed)
     }
 

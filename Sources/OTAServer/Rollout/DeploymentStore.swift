@@ -158,7 +158,9 @@ struct DeploymentStore: Sendable {
         var versions: [AdminAPI.VersionCount]?
         var transfer: AdminAPI.TransferTotals?
         var quality: [AdminAPI.PhaseQuality]?
+        var variants: [AdminAPI.VariantProgress]?
         if detailed {
+            variants = try await variantProgress(db, plan: plan, version: try row.string("version"))
             var phases: [AdminAPI.PhaseQuality] = []
             for index in 0...plan.currentPhase {
                 if let phase = try await QualityStore.phaseQuality(db, plan: plan, version: try row.string("version"), phase: index,
@@ -188,7 +190,27 @@ struct DeploymentStore: Sendable {
             failureMinFinished: plan.failureMinFinished, rateLimitPerMinute: plan.rateLimitPerMinute, createdAt: plan.createdAt,
             createdBy: plan.createdBy, failureReasons: failureReasons, versions: versions, transfer: transfer,
             shadow: plan.shadow, gates: plan.gates.isEmpty ? nil : plan.gates, gateMinDevices: plan.gates.isEmpty ? nil : plan.gateMinDevices,
-            quality: quality, inventoryFilter: plan.inventoryFilter)
+            quality: quality, inventoryFilter: plan.inventoryFilter, variants: variants)
+    }
+
+    /// Each build's devices and figures, for a bundle with variants; nil otherwise. A device
+    /// counts under its build once it reported the choice (its first step does).
+    private func variantProgress(_ db: any SQLTransaction, plan: DeploymentPlan, version: String) async throws -> [AdminAPI.VariantProgress]? {
+        guard let json = try await db.value(String.self, "SELECT variants FROM bundles WHERE id = \(plan.bundleID)") else { return nil }
+        let variants = try StoredVariants.decode(json)
+        var counts: [VariantName: AdminAPI.StateCounts] = [:]
+        for row in try await db.rows("""
+            SELECT variant, state, COUNT(*) AS count FROM deployment_devices WHERE deployment_id = \(plan.id) AND variant IS NOT NULL GROUP BY variant, state
+            """) {
+            counts[try row["variant"], default: AdminAPI.StateCounts()].add(try row.int("count"), state: try row["state"])
+        }
+        var progress: [AdminAPI.VariantProgress] = []
+        for variant in variants {
+            let quality = try await QualityStore.phaseQuality(db, plan: plan, version: version, phase: plan.currentPhase,
+                                                              counts: counts[variant.name] ?? AdminAPI.StateCounts(), variant: variant.name)
+            progress.append(.init(name: variant.name, counts: counts[variant.name] ?? AdminAPI.StateCounts(), quality: quality))
+        }
+        return progress
     }
 
     /// `completed` is shown for an active deployment in its last phase with every reached

@@ -52,8 +52,8 @@ struct BundleStore: Sendable {
             }
             let id = try await db.value(Int64.self, """
                 INSERT INTO bundles (name, version, version_key, kind, digest, envelope, compatible, size, signers, created, metadata,
-                                     health, published_at, published_by)
-                VALUES (\(manifest.name), \(manifest.version), \(versionKey), \(manifest.kind), \(digest), \(Data(envelope)), \(JSONColumn.encode(manifest.compatible)), \(Int64(manifest.totalSize)), \(JSONColumn.encode(verified.signers)), \(manifest.created), \(manifest.metadata.map(JSONColumn.encode)), \(manifest.health.map(JSONColumn.encode)), \(SystemClock().now), \(caller.actor)) RETURNING id
+                                     health, published_at, published_by, variants)
+                VALUES (\(manifest.name), \(manifest.version), \(versionKey), \(manifest.kind), \(digest), \(Data(envelope)), \(JSONColumn.encode(manifest.compatible)), \(Int64(manifest.totalSize)), \(JSONColumn.encode(verified.signers)), \(manifest.created), \(manifest.metadata.map(JSONColumn.encode)), \(manifest.health.map(JSONColumn.encode)), \(SystemClock().now), \(caller.actor), \(AdminAPI.BundleVariant.of(manifest).map(StoredVariants.encode))) RETURNING id
                 """)!
             for file in manifest.files {
                 try await db.execute("INSERT INTO bundle_files (bundle_id, path, digest, size) VALUES (\(id), \(file.path.value), \(file.sha256), \(Int64(file.size)))")
@@ -155,11 +155,13 @@ struct BundleStore: Sendable {
         }
         let metadata: String? = try row["metadata"]
         let health: String? = try row["health"]
+        let variants: String? = try row["variants"]
         return AdminAPI.Bundle(
             name: try row["name"], version: try row["version"], kind: try row["kind"], digest: try row["digest"],
             compatible: try row.json("compatible", as: [HardwareClass].self), size: try row["size"] as UInt64,
             signers: try row.json("signers", as: [String].self), created: try row["created"], publishedAt: try row["published_at"],
             metadata: try metadata.map { try JSONColumn.decode(JSONValue.self, from: $0) },
-            files: files, health: try health.map { try JSONColumn.decode(Manifest.HealthCheck.self, from: $0) })
+            files: files, health: try health.map { try JSONColumn.decode(Manifest.HealthCheck.self, from: $0) },
+            variants: try variants.map(StoredVariants.decode))
     }
 }

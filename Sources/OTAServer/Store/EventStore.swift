@@ -34,6 +34,11 @@ struct EventStore: Sendable {
                         """) == true {
                         try await QualityStore.recordShadow(db, deviceID: device.id, event: event, deploymentID: id, outcome: outcome, receivedAt: received)
                     }
+                    // The first build a device names for the deployment's own bundle sticks: it cannot
+                    // move its result between builds later.
+                    if let variant = event.variant, try await Self.bundleOf(id, holds: variant, name: event.bundleName, version: event.version, db) {
+                        try await db.execute("UPDATE deployment_devices SET variant = \(variant) WHERE deployment_id = \(id) AND device_id = \(device.id) AND variant IS NULL")
+                    }
                     if let transfer = event.transfer {
                         try await db.execute("UPDATE deployment_devices SET bytes_fetched = \(Int64(transfer.fetchedBytes)), bytes_total = \(Int64(transfer.totalBytes)) WHERE deployment_id = \(id) AND device_id = \(device.id)")
                     }
@@ -46,6 +51,17 @@ struct EventStore: Sendable {
             }
             return changed
         }
+    }
+
+    /// Whether deployment `id` rolls out `name` `version` and that bundle has a build named
+    /// `variant`: a device names the build it chose, and names it made up must not become rows
+    /// of the rollout.
+    private static func bundleOf(_ id: DeploymentID, holds variant: VariantName, name: BundleName, version: String,
+                                 _ db: any SQLTransaction) async throws -> Bool {
+        guard let json = try await db.value(String.self, """
+            SELECT b.variants FROM deployments d JOIN bundles b ON b.id = d.bundle_id WHERE d.id = \(id) AND d.bundle_name = \(name) AND b.version = \(version)
+            """) else { return false }
+        return try StoredVariants.decode(json).contains { $0.name == variant }
     }
 
     /// Deletes events, and model figures no live rollout reads (none of a bundle name with an

@@ -17,6 +17,13 @@ struct BundleCommand: ParsableCommand {
 
             Files larger than 1 MiB are also listed with their content-defined chunks (16-256 KiB, 64 KiB on average): a device then fetches only the chunks of a new model it does not already hold, and the server stores each chunk once across versions. --no-chunks lists whole files only (for devices older than chunking, which refuse the field).
 
+            Variants: --variants FILE builds one bundle holding several builds of the payload, each in DIR's folder of its name; each device installs the first build whose requirements it meets, and only that build's files. FILE has one line per build, best first: the name, then what a device must report, in the language of `deployments create --where` (a name alone fits any device; '#' starts a comment):
+
+              int8   cpu.features contains neon
+              fp32   cpu.arch = x86_64
+
+            A bundle with variants is manifest schema 2: agents older than variants refuse it, and the server offers it only to agents that announce variants.
+
             Metadata: --metadata framework=onnx --metadata metrics.top1=0.912 gives {"framework": "onnx", "metrics": {"top1": 0.912}}. Values that read as JSON numbers, booleans, arrays or objects are kept as such; anything else is a string.
             """
         )
@@ -55,6 +62,9 @@ struct BundleCommand: ParsableCommand {
         @Flag(help: "List whole files only, without content-defined chunks.")
         var noChunks = false
 
+        @Option(help: ArgumentHelp("Builds of the payload, one per folder of DIR, best first (see below).", valueName: "file"))
+        var variants: String?
+
         @Flag(help: "Print the result as JSON.")
         var json = false
 
@@ -63,10 +73,15 @@ struct BundleCommand: ParsableCommand {
                 try Failure.wrap("--compatible") { try HardwareClass(String(text).trimmingCharacters(in: .whitespaces)) }
             }
             let metadataValue = try MetadataParser.parse(metadata)
+            let variantList = try variants.map { file in
+                try Failure.wrap("--variants \(file)") {
+                    try VariantsFile.parse(try FileSystem.readText(file, limit: VariantsFile.maximumSize))
+                }
+            }
             let signingKey = try Failure.wrap("cannot load signing key \(key)") { try KeyFiles.loadPrivateKey(key) }
             let options = BundleWriter.Options(name: name, version: version, kind: kind, compatible: hardware,
                                                metadata: metadataValue, healthCommand: healthCommand,
-                                               healthTimeoutSeconds: healthTimeout, chunked: !noChunks)
+                                               healthTimeoutSeconds: healthTimeout, chunked: !noChunks, variants: variantList)
             let progress = ProgressBar("writing \(FileSystem.basename(of: output))")
             let (envelope, manifest) = try Failure.wrap("cannot create the bundle") {
                 try BundleWriter.create(from: directory, options: options, key: signingKey, output: output, progress: progress.update)
@@ -83,6 +98,7 @@ struct BundleCommand: ParsableCommand {
                 say("created \(output): \(manifest.name) \(manifest.version) (\(manifest.kind)), \(manifest.files.count) file\(manifest.files.count == 1 ? "" : "s"), \(Terminal.formatBytes(manifest.totalSize))")
                 say("digest \(digest.hex)")
                 say("signed by \(signingKey.publicKey.keyID)")
+                printVariants(of: manifest)
             }
         }
     }
@@ -142,6 +158,7 @@ struct BundleCommand: ParsableCommand {
                 try Terminal.printJSON(BundleSummary(manifest: manifest, digest: verified.digest, signers: verified.signers, path: bundle, valid: true))
             } else {
                 say("OK \(bundle): \(manifest.name) \(manifest.version) (\(manifest.kind)), \(manifest.files.count) file\(manifest.files.count == 1 ? "" : "s"), \(Terminal.formatBytes(manifest.totalSize))")
+                printVariants(of: manifest)
                 say("signed by \(verified.signers.count) trusted key\(verified.signers.count == 1 ? "" : "s") (threshold \(root.threshold)): \(verified.signers.joined(separator: ", "))")
             }
         }
@@ -177,6 +194,7 @@ struct BundleCommand: ParsableCommand {
             say("size:       \(Terminal.formatBytes(manifest.totalSize)) in \(manifest.files.count) file\(manifest.files.count == 1 ? "" : "s")")
             if let health = manifest.health { say("health:     \(health.command) (timeout \(health.timeoutSeconds)s)") }
             for keyid in keyids { say("signature:  \(keyid) (not verified)") }
+            printVariants(of: manifest)
             say("")
             Terminal.printTable(["PATH", "SIZE", "CHUNKS", "SHA256"], manifest.files.map {
                 [$0.path.value, String($0.size), $0.chunks.map { String($0.count) } ?? "-", $0.sha256.hex]
@@ -206,38 +224,13 @@ struct BundleSummary: Encodable {
     }
 }
 
-enum MetadataParser {
-    /// Turns `key=value` pairs into a JSON object; dotted keys make nested objects.
-    static func parse(_ pairs: [String]) throws -> JSONValue? {
-        guard !pairs.isEmpty else { return nil }
-        var root: [String: JSONValue] = [:]
-        for pair in pairs {
-            guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
-                throw Failure("--metadata '\(pair)' is not KEY=VALUE")
-            }
-            let path = pair[..<equals].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-            guard !path.contains(where: \.isEmpty) else { throw Failure("--metadata key '\(pair[..<equals])' has an empty part") }
-            let text = String(pair[pair.index(after: equals)...])
-            let value = (try? StrictJSON.decode(JSONValue.self, from: Array(text.utf8), what: "value")) ?? .string(text)
-            try insert(value, at: path[...], into: &root, whole: pair)
-        }
-        return .object(root)
-    }
-
-    private static func insert(_ value: JSONValue, at path: ArraySlice<String>, into object: inout [String: JSONValue], whole: String) throws {
-        let key = path.first!
-        if path.count == 1 {
-            guard object[key] == nil else { throw Failure("--metadata '\(whole)' sets a key twice") }
-            object[key] = value
-            return
-        }
-        var child: [String: JSONValue]
-        switch object[key] {
-        case nil: child = [:]
-        case .object(let existing): child = existing
-        default: throw Failure("--metadata '\(whole)' nests under a key that already has a value")
-        }
-        try insert(value, at: path.dropFirst(), into: &child, whole: whole)
-        object[key] = .object(child)
-    }
+/// The variants table of `bundle create`, `verify` and `inspect`: nothing for a bundle without.
+func printVariants(of manifest: Manifest) {
+    guard let variants = manifest.variants else { return }
+    say("")
+    Terminal.printTable(["VARIANT", "FILES", "SIZE", "REQUIRES"], variants.map { variant in
+        let files = manifest.files(of: variant.name)
+        return [variant.name.rawValue, String(files.count), Terminal.formatBytes(Manifest.totalSize(of: files)),
+                variant.requires?.description ?? "any device"]
+    })
 }

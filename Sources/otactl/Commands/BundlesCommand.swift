@@ -49,6 +49,12 @@ struct BundlesCommand: ParsableCommand {
             for signer in bundle.signers { say("signed by:  \(signer)") }
             say("")
             Terminal.printTable(["PATH", "SIZE", "SHA256"], (bundle.files ?? []).map { [$0.path, String($0.size), $0.sha256.hex] })
+            if let variants = bundle.variants {
+                say("")
+                Terminal.printTable(["VARIANT", "FILES", "SIZE", "REQUIRES"], variants.map {
+                    [$0.name.rawValue, String($0.files), Terminal.formatBytes($0.size), $0.requires?.description ?? "any device"]
+                })
+            }
             if let metadata = bundle.metadata {
                 say("")
                 Terminal.printTable(["METADATA", "VALUE"], metadata.flattened().map { [$0.key, $0.value.displayText] })

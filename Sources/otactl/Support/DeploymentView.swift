@@ -25,6 +25,14 @@ enum DeploymentView {
         rows.append(["  all", bar(c), String(c.pending), String(c.downloading), String(c.installing), String(c.succeeded),
                      String(c.failed), String(c.rolledBack)])
         lines += table(header, rows)
+        if let variants = d.variants, !variants.isEmpty {
+            lines.append("")
+            lines += table(["VARIANT"] + header.dropFirst(), variants.map { v in
+                let c = v.counts
+                return ["  " + v.name.rawValue, bar(c), String(c.pending), String(c.downloading), String(c.installing), String(c.succeeded),
+                        String(c.failed), String(c.rolledBack)]
+            })
+        }
         if let reasons = d.failureReasons, !reasons.isEmpty {
             lines.append("")
             lines.append("failure reasons:")
@@ -40,6 +48,11 @@ enum DeploymentView {
             lines.append("transfer: \(transfer.devices) device\(transfer.devices == 1 ? "" : "s") fetched \(Terminal.formatBytes(transfer.fetchedBytes)) of \(Terminal.formatBytes(transfer.totalBytes)); saved \(Terminal.formatBytes(transfer.savedBytes)) (\(String(format: "%.1f", share))%) by reusing what they held")
         }
         for phase in d.quality ?? [] { lines.append(""); lines += quality(phase, of: d) }
+        for variant in d.variants ?? [] {
+            guard let q = variant.quality, q.devices > 0 else { continue }
+            lines.append("")
+            lines += quality(q, of: d, title: "variant \(variant.name)")
+        }
         return lines
     }
 
@@ -57,10 +70,11 @@ enum DeploymentView {
 
     /// A phase's figures: per metric the candidate's distribution against the baseline's, then
     /// each gate's verdict.
-    static func quality(_ q: AdminAPI.PhaseQuality, of d: AdminAPI.Deployment) -> [String] {
+    /// `title`: what the figures are of (a variant's devices in every reached phase); one phase's by default.
+    static func quality(_ q: AdminAPI.PhaseQuality, of d: AdminAPI.Deployment, title: String? = nil) -> [String] {
         let label = q.phase < d.phases.count ? d.phases[q.phase].label : "?"
         let source = q.source == .shadow ? "in shadow beside the live model" : "live, against the version before"
-        var lines = ["phase \(q.phase + 1) (\(label)) quality, \(q.devices) device\(q.devices == 1 ? "" : "s") \(source)"
+        var lines = ["\(title ?? "phase \(q.phase + 1) (\(label))") quality, \(q.devices) device\(q.devices == 1 ? "" : "s") \(source)"
                      + (q.passedInShadow.map { ", \($0) passed" } ?? "") + ":"]
         func figures(_ distribution: AdminAPI.Distribution?) -> String {
             guard let x = distribution else { return "-" }

@@ -117,6 +117,7 @@ extension DeploymentID: SQLBindable, SQLColumn {}
 extension TokenID: SQLBindable, SQLColumn {}
 extension Channel: SQLBindable, SQLColumn {}
 extension DeviceIDPrefix: SQLBindable, SQLColumn {}
+extension VariantName: SQLBindable, SQLColumn {}
 
 extension SemanticVersion: SQLBindable, SQLColumn {
     var sqlValue: SQLValue { .text(description) }

@@ -123,6 +123,13 @@ export async function renderBundle(ctx, name, version) {
       b.metadata && typeof b.metadata === 'object' && Object.keys(b.metadata).length
         ? h('table', { class: 'table metadata', id: 'metadata-table' }, h('tbody', null, metadataRows(b.metadata, 0)))
         : empty('This bundle carries no metadata.')), { id: 'card-metadata' }),
+    b.variants && b.variants.length ? card('Builds', h('div', { class: 'card-body card-body-flush table-wrap' },
+      h('table', { class: 'table', id: 'variants-table' },
+        h('thead', null, h('tr', null, h('th', null, 'Build'), h('th', { class: 'num' }, 'Files'), h('th', { class: 'num' }, 'Size'), h('th', null, 'Requires'))),
+        h('tbody', null, b.variants.map((v) => h('tr', { dataset: { variant: v.name } },
+          h('td', { class: 'mono' }, v.name), h('td', { class: 'num' }, fmtNum(v.files)), h('td', { class: 'num nowrap' }, fmtBytes(v.size)),
+          h('td', { class: 'mono' }, v.requires || 'any device')))))),
+      { id: 'card-variants', action: h('span', { class: 'muted small' }, 'best first · each device takes the first that fits') }) : null,
     card('Files', h('div', { class: 'card-body card-body-flush table-wrap' },
       files.length === 0 ? empty('No files.') :
         h('table', { class: 'table', id: 'files-table' },

@@ -1,7 +1,7 @@
 // Model quality: what devices measured of a candidate in shadow (or of a version after
 // commit), per phase against what it replaces, and each gate's verdict on the median.
-import { h, fmtNum } from '../dom.js';
-import { rangeChart, fmtFigure } from '../charts.js';
+import { h, fmtNum, ROLLOUT_STATES } from '../dom.js';
+import { rangeChart, fmtFigure, progressBar } from '../charts.js';
 import { empty } from '../ui.js';
 
 const METRIC_LABELS = {
@@ -53,5 +53,32 @@ export function versionFigures(metrics) {
       const devices = Math.max(0, ...v.metrics.map((m) => (m.candidate ? m.candidate.devices : 0)));
       return h('tr', { dataset: { bundle: v.bundle_name, version: v.version } }, h('td', null, v.bundle_name), h('td', { class: 'mono' }, v.version),
         h('td', { class: 'num' }, fmtNum(devices)), names.map((n) => h('td', { class: 'num' }, by[n] ? fmtFigure(by[n].median) : '–')));
+    })));
+}
+
+/** A bundle with variants: one row per build, its devices' progress and, with a shadow phase
+ * or gates, what they measured (agreement, and latency against the model they replace). */
+export function variantsBody(d) {
+  const rows = d.variants || [];
+  const figure = (q, name) => {
+    const m = q && q.metrics.find((x) => x.metric === name);
+    return m && m.candidate ? m : null;
+  };
+  return h('table', { class: 'table', id: 'rollout-variants' },
+    h('thead', null, h('tr', null, h('th', null, 'Build'), h('th', { class: 'num' }, 'Devices'), h('th', null, 'Progress'),
+      h('th', { class: 'num' }, 'Succeeded'), h('th', { class: 'num' }, 'Failed'), h('th', { class: 'num' }, 'Agreement'),
+      h('th', { class: 'num' }, 'Latency p50 (ms)'))),
+    h('tbody', null, rows.map((v) => {
+      const c = v.counts;
+      const total = c.pending + c.downloading + c.installing + c.succeeded + c.failed + c.rolled_back;
+      const agreement = figure(v.quality, 'agreement');
+      const latency = figure(v.quality, 'latency_p50');
+      const speed = latency && latency.baseline && latency.candidate.median > 0
+        ? ` (${fmtFigure(latency.baseline.median / latency.candidate.median)}× the live model)` : '';
+      return h('tr', { dataset: { variant: v.name } }, h('td', { class: 'mono' }, v.name), h('td', { class: 'num' }, fmtNum(total)),
+        h('td', null, total ? progressBar(c, ROLLOUT_STATES) : null), h('td', { class: 'num' }, fmtNum(c.succeeded)),
+        h('td', { class: 'num' }, fmtNum(c.failed + c.rolled_back)),
+        h('td', { class: 'num' }, agreement ? fmtFigure(agreement.candidate.median) : '–'),
+        h('td', { class: 'num' }, latency ? fmtFigure(latency.candidate.median) + speed : '–'));
     })));
 }

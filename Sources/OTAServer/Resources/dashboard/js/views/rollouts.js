@@ -3,7 +3,7 @@ import { h, replace, route, fmtNum, fmtPercent, fmtBytes, fmtDuration, fmtAgo, t
 import { api, query } from '../api.js';
 import { barChart, progressBar, legend } from '../charts.js';
 import { toast, confirmDialog, card, empty, kv, rowClick } from '../ui.js';
-import { qualityBody, qualityPolicy } from './quality.js';
+import { qualityBody, qualityPolicy, variantsBody } from './quality.js';
 
 const LIVE_MS = 2500;
 const IDLE_MS = 15000;
@@ -124,6 +124,9 @@ export async function renderRollout(ctx, id) {
   const policyBody = h('div', { class: 'card-body' });
   const qualityCardBody = h('div', { class: 'card-body' });
   const qualityCard = card('Model quality', qualityCardBody, { id: 'card-quality' });
+  const variantsCardBody = h('div', { class: 'card-body card-body-flush' });
+  const variantsCard = card('Builds', variantsCardBody, { id: 'card-variants', action: h('span', { class: 'muted small' }, 'each device takes the first build that fits it') });
+  variantsCard.hidden = true;
   const updated = h('span', { class: 'updated' });
   const liveBadge = h('span', { class: 'live' }, h('span', { class: 'live-dot' }), 'Live');
 
@@ -134,6 +137,7 @@ export async function renderRollout(ctx, id) {
     h('div', { class: 'grid grid-2-1' },
       card('Phases', phasesBody, { id: 'card-phases' }),
       card('Policy', policyBody, { id: 'card-policy' })),
+    variantsCard,
     qualityCard,
     h('div', { class: 'grid grid-2' },
       card('Failure reasons', failuresBody, { id: 'card-failures' }),
@@ -208,6 +212,8 @@ export async function renderRollout(ctx, id) {
             h('li', { dataset: { state: s } }, h('span', { class: ['dot', 'st-' + stateKey(s)] }), `${stateLabel(s)} `, h('b', null, fmtNum(p.counts[s]))))) : null));
     })));
 
+    variantsCard.hidden = !(d.variants && d.variants.length);
+    if (!variantsCard.hidden) replace(variantsCardBody, variantsBody(d));
     qualityCard.hidden = !d.shadow && !(d.gates && d.gates.length);
     if (!qualityCard.hidden) replace(qualityCardBody, qualityBody(d));
 
