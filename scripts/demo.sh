@@ -14,6 +14,9 @@
 #   -> 7.0.0 is one bundle with two builds of the model, fp32 and int8 (quantized here with
 #      onnxruntime): the devices whose inventory reports NEON take int8, the AVX2 one fp32,
 #      each proven in shadow, and the rollout shows each build's figures.
+#   -> the root requires the model team's own signature (OpenSSF model-signing) for digits:
+#      8.0.0, whose models were swapped after the team signed them, is refused on every
+#      device before it is staged.
 #
 # Run it with `make demo` (installs what it needs and builds first), or after a build:
 #   scripts/demo.sh
@@ -62,6 +65,8 @@ fail() {
 for program in otactl ota-server ota-agent; do
   [ -x "$BIN/$program" ] || { echo "demo: $BIN/$program is missing: run 'make demo' (or 'swift build' first)" >&2; exit 1; }
 done
+[ -x "$ROOT/.venv-model-signing/bin/model_signing" ] ||
+  { echo "demo: the model-signing tool is missing: run 'scripts/install-deps.sh demo' (or 'make demo')" >&2; exit 1; }
 [ -x "$PY" ] && "$PY" -c "import onnxruntime, numpy, onnx" 2>/dev/null ||
   { echo "demo: $PY with onnxruntime, numpy and onnx is missing: run 'scripts/install-deps.sh demo' (or 'make demo')" >&2; exit 1; }
 command -v curl >/dev/null || { echo "demo: curl is missing: run 'scripts/install-deps.sh demo'" >&2; exit 1; }
@@ -456,9 +461,46 @@ ok "each device runs the build its inventory fits, proven in shadow, in $((SECON
 show "$BIN/otactl" deployments show "$DEPLOYMENT"
 show "$BIN/ota-agent" status --config "$DEMO/devices/$first/agent.json"
 
+# --- 11. The model team's signature -----------------------------------------------------------
+stage "11. The model team's own signature: the root requires it for $BUNDLE; 8.0.0's models were swapped after signing"
+step "the model team's key (ECDSA P-384), and a root version 3 that names it and requires its signature for $BUNDLE"
+openssl ecparam -name secp384r1 -genkey -noout -out "$DEMO/keys/model-team.pem" 2>/dev/null
+openssl ec -in "$DEMO/keys/model-team.pem" -pubout -out "$DEMO/keys/model-team.pub" 2>/dev/null
+show "$BIN/otactl" trust next --from "$DEMO/keys/root-2.json" --model-signer "vision-team=$DEMO/keys/model-team.pub" \
+  --require-model-signature "$BUNDLE" --sign "$DEMO/keys/root.key" --out "$DEMO/keys/root-3.json"
+show "$BIN/otactl" trust publish "$DEMO/keys/root-3.json"
+wait_for "every device to walk to root version 3" root_everywhere 3
+signed=$DEMO/variants/$BUNDLE-8.0.0
+rm -rf "$signed" && cp -r "$variants" "$signed"
+for build in int8 fp32; do
+  show "$ROOT/.venv-model-signing/bin/model_signing" sign key --private_key "$DEMO/keys/model-team.pem" \
+    --signature "$signed/$build/model.sig" "$signed/$build"
+done
+step "after signing, something in the pipeline swaps both builds' model.onnx for the regressed 3.0.0 model"
+cp "$MODELS/digits-v3-regressed/model.onnx" "$signed/int8/model.onnx"
+cp "$MODELS/digits-v3-regressed/model.onnx" "$signed/fp32/model.onnx"
+if "$BIN/otactl" bundle create "$signed" --variants "$DEMO/variants/variants.txt" --name "$BUNDLE" --version 8.0.0 --kind model \
+  --compatible "$COMPATIBLE" --key "$RELEASE_KEY" --trust "$DEMO/keys/root-3.json" -o "$DEMO/bundles/$BUNDLE-8.0.0.otab" >/dev/null 2>"$DEMO/.refusal"; then
+  fail "otactl bundle create --trust accepted models the team did not sign"
+fi
+echo "    otactl bundle create --trust: $(cat "$DEMO/.refusal")"
+step "the release key alone still signs it (a pipeline that holds it), and the server publishes it; the devices decide"
+"$BIN/otactl" bundle create "$signed" --variants "$DEMO/variants/variants.txt" --name "$BUNDLE" --version 8.0.0 --kind model \
+  --compatible "$COMPATIBLE" --key "$RELEASE_KEY" -o "$DEMO/bundles/$BUNDLE-8.0.0.otab" >/dev/null
+show "$BIN/otactl" publish "$DEMO/bundles/$BUNDLE-8.0.0.otab"
+show "$BIN/otactl" release add "$BUNDLE" 8.0.0 --channel stable --key "$RELEASE_KEY"
+deploy 8.0.0
+t0=$SECONDS
+wait_for "every device to refuse 8.0.0" check_stage "$DEPLOYMENT" 7.0.0 failed
+: >"$DEMO/.details"
+event_details failed 8.0.0
+[ "$(grep -c "refused by the model team's signature check: 'model.onnx' changed after the model team signed it" "$DEMO/.details")" -eq "$DEVICES" ] ||
+  fail "expected every device to refuse 8.0.0 by the model team's signature"
+ok "8.0.0 was refused on $DEVICES/$DEVICES devices in $((SECONDS - t0))s, before staging; 7.0.0 still serves"
+
 # --- Done ------------------------------------------------------------------------------------
 rm -f "$DEMO/.details"
-stage "Done in $(elapsed): 1.0.0 -> 2.0.0 (one file fetched) -> 3.0.0 rolled back by the health check -> 4.0.0 and 5.0.0 stopped in shadow -> release key rotated, 6.0.0 -> 7.0.0 as int8 and fp32 builds"
+stage "Done in $(elapsed): 1.0.0 -> 2.0.0 (one file fetched) -> 3.0.0 rolled back by the health check -> 4.0.0 and 5.0.0 stopped in shadow -> release key rotated, 6.0.0 -> 7.0.0 as int8 and fp32 builds -> 8.0.0 refused by the model team's signature"
 d=${DEMO#"$ROOT"/}
 cat <<EOF
 Where to look (everything is in $d/; the next run starts afresh):

@@ -7,15 +7,18 @@ cd "$(dirname "$0")/.."
 apt_packages=()
 python_packages=()
 rauc_client=0
+model_signing=0
 for group in "$@"; do
   case "$group" in
     build) apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config) ;;
     test)  apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config openssl sqlite3 curl python3-venv chromium postgresql nginx-light swupdate cpio time
                          rauc squashfs-tools dbus-daemon dbus-bin python3-gi python3-gbulb python3-aiohttp libfaketime)
            python_packages+=(schemathesis onnxruntime numpy tuf cryptography 'moto[server]')
-           rauc_client=1 ;;
-    demo)  apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config python3-venv curl)
-           python_packages+=(onnxruntime numpy onnx) ;;
+           rauc_client=1
+           model_signing=1 ;;
+    demo)  apt_packages+=(libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config python3-venv curl openssl)
+           python_packages+=(onnxruntime numpy onnx)
+           model_signing=1 ;;
     bench) apt_packages+=(nginx-light wrk time curl openssl sqlite3 python3-venv zstd xdelta3 bsdiff)
            python_packages+=(numpy onnx) ;;
     *) echo "install-deps: unknown group '$group' (build, test, demo, bench)" >&2; exit 2 ;;
@@ -62,4 +65,14 @@ if [ "$rauc_client" -eq 1 ] && [ ! -x .venv-rauc/bin/rauc-hawkbit-client ]; then
   rm -rf .venv-rauc
   /usr/bin/python3 -m venv --system-site-packages .venv-rauc
   .venv-rauc/bin/python -m pip install -q --no-deps rauc-hawkbit==0.2.0
+fi
+
+# The OpenSSF model-signing tool, as a model team runs it, for the provenance tests: an
+# environment of its own (it pins sigstore and cryptography versions the other tools need not
+# share). 1.1.1 imports pyOpenSSL without declaring it, hence the second package.
+if [ "$model_signing" -eq 1 ] && [ ! -x .venv-model-signing/bin/model_signing ]; then
+  echo "install-deps: pip install model-signing==1.1.1 pyopenssl (in .venv-model-signing)"
+  rm -rf .venv-model-signing
+  python3 -m venv .venv-model-signing
+  .venv-model-signing/bin/python -m pip install -q model-signing==1.1.1 pyopenssl
 fi

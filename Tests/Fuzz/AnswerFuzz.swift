@@ -10,6 +10,9 @@
 //      answer decoding are reached, then the clock floor and the status arithmetic
 //   3  a metadata payload of each role, signed here with the right key and refreshed
 //   4  a manifest, signed here with the release key and verified as an assignment is
+//   5  a model signature file (`ModelSignature`), checked as a device checks one
+//   6  an in-toto statement (`ModelStatement`), as if its signature had verified, checked
+//      against a model folder's files
 // Every hostile number must end in an error, never a trap: a trap is a crash, and a crash a
 // failing run. A decision that contradicts itself calls `fatalError`.
 
@@ -59,14 +62,40 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard size > 0 else { return 0 }
     let mode = data[0]
     let bytes = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
-    switch mode % 5 {
+    switch mode % 7 {
     case 0: session(bytes)
     case 1: checkinBody(bytes)
     case 2: answerPayload(bytes)
     case 3: metadataPayload(bytes)
-    default: manifest(bytes)
+    case 4: manifest(bytes)
+    case 5: modelSignature(bytes)
+    default: modelStatement(bytes)
     }
     return 0
+}
+
+/// A model team's P-256 public key (the private half was thrown away); the corpus's
+/// `model-signature` is its genuine signature of a three-file folder.
+let modelSigner = try! ECDSAPublicKey(pem: """
+-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEB+4FizezyTwPrRd5iyrwo6WLVrd
+n4PHFBDSOIk5ZVtv+vWxGrUS0Ytmep7jaVPK3EHoe53Kn5EgfnLcDO2qtQ==
+-----END PUBLIC KEY-----
+""")
+let modelFiles: [(path: String, sha256: SHA256Digest)] = [("model.onnx", SHA256Digest.of([1])), ("sub/labels.txt", SHA256Digest.of([2]))]
+
+func modelSignature(_ bytes: [UInt8]) {
+    guard let signature = try? ModelSignature(parsing: bytes) else { return }
+    // The corpus holds a genuine signature by this key, so the whole check is reached.
+    if let statement = try? signature.verified(by: [modelSigner]) {
+        _ = try? statement.check(files: modelFiles, signatureFile: ModelSignature.fileName)
+    }
+}
+
+func modelStatement(_ bytes: [UInt8]) {
+    guard let statement = try? ModelStatement(parsing: bytes) else { return }
+    if statement.resources.isEmpty { fatalError("a statement without files was accepted") }
+    _ = try? statement.check(files: modelFiles, signatureFile: ModelSignature.fileName)
 }
 
 func session(_ bytes: [UInt8]) {

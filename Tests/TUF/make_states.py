@@ -1041,6 +1041,18 @@ def _(ring):
     return repo.trusted_root(), repo.publish().remote()
 
 
+@state("root-x-ota-model-signing", "PASS: root v2 carries an unrecognized field x-ota-model-signing {signers: {name: ECDSA P-256 PEM}, bundles}")
+def _(ring):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    pem = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    policy = {"signers": {"vision-team": pem}, "bundles": ["digits"]}
+    repo = fresh(ring)
+    repo.rotate(before_sign=edit_signed(lambda d: d.update({"x-ota-model-signing": policy})))
+    return repo.trusted_root(), repo.publish().remote()
+
+
 @state("unknown-fields-in-envelope", "LAX: timestamp envelope has an extra top-level field next to payload/payloadType/signatures")
 def _(ring):
     return simple(ring, after_sign={"timestamp": edit_envelope(lambda e: e.update({"x-note": "hello"}))})

@@ -24,14 +24,15 @@ public final class LocalDevice: @unchecked Sendable {
 
     /// `tuf`: a TUF root (signed answers, release metadata) instead of a legacy one.
     /// `serverClock`: the fleet's own clock, when the device's must differ from it.
+    /// `modelSigning`: the TUF root's model-signing policy (implies `tuf`).
     public init(_ id: DeviceID = "dev-1", tuf: Bool = false, config extra: [String: Any] = [:], clock: TestClock = TestClock(),
-                serverClock: TestClock? = nil) throws {
+                serverClock: TestClock? = nil, modelSigning: ModelSigningPolicy? = nil) throws {
         self.id = id
         self.clock = clock
         fleet = InMemoryFleet()
         releaseKey = try Ed25519PrivateKey.generate()
-        if tuf {
-            let repository = try TUFRepository(release: releaseKey, clock: serverClock ?? clock)
+        if tuf || modelSigning != nil {
+            let repository = try TUFRepository(release: releaseKey, clock: serverClock ?? clock, modelSigning: modelSigning)
             self.repository = repository
             fleet.repository = repository
             try FileSystem.writeAtomically(repository.trustRoot, to: dir.file("trust.json"))

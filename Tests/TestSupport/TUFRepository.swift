@@ -20,10 +20,12 @@ public final class TUFRepository: @unchecked Sendable {
     /// that lost, or never had, the real one).
     public var answerKey: Ed25519PrivateKey?
 
-    public init(release: Ed25519PrivateKey, clock: any DomainClock) throws {
+    public init(release: Ed25519PrivateKey, clock: any DomainClock, modelSigning: ModelSigningPolicy? = nil) throws {
         keys = try TUFKeys(release: release)
         self.clock = clock
-        roots = [try keys.signedRoot(keys.root(version: 1, expiresIn: 365 * 86_400))]
+        var root = keys.root(version: 1, expiresIn: 365 * 86_400)
+        root.modelSigning = modelSigning
+        roots = [try keys.signedRoot(root)]
         try publish()
     }
 

@@ -24,6 +24,9 @@ enum UpdateProblem: Error, Equatable, CustomStringConvertible {
     /// The journal's envelope no longer verifies, or no longer matches the journal.
     case noLongerVerifies(String)
     case stoppedInShadow(String)
+    /// The trust root requires the model team's signature, and it is absent, not theirs, or
+    /// does not match the files.
+    case modelSignature(ModelSignatureError)
 
     // Abandoned before activation: the server no longer offers or serves it, or it took too long.
     case notOffered(String)
@@ -55,7 +58,7 @@ enum UpdateProblem: Error, Equatable, CustomStringConvertible {
     var ending: Ending {
         switch self {
         case .untrusted, .notReleased, .nameMismatch, .incompatible, .noVariantFits, .notNewer, .failedHere, .noHandler: return .refused
-        case .corruptContent, .noLongerVerifies, .stoppedInShadow: return .gaveUp
+        case .corruptContent, .noLongerVerifies, .stoppedInShadow, .modelSignature: return .gaveUp
         case .notOffered, .contentRefused, .withdrawn, .overdue: return .abandoned
         case .unhealthy, .installFailed: return .rolledBack
         case .trustNotFresh: return .paused
@@ -78,6 +81,7 @@ enum UpdateProblem: Error, Equatable, CustomStringConvertible {
             return "gave up after \(count) corrupt files: \(what) (corrupt content on the server, a damaged disk, or something on the way that alters it); deploy it again to retry"
         case .noLongerVerifies(let why): return why
         case .stoppedInShadow(let why): return why
+        case .modelSignature(let error): return "refused by the model team's signature check: \(error)"
         case .notOffered(let why): return why
         case .contentRefused(let path, let error, let cycles):
             return "the server no longer serves '\(path)' (\(error), \(cycles) cycles running): the deployment was cancelled or superseded, or the content was removed"

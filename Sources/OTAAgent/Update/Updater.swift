@@ -120,7 +120,7 @@ struct Updater {
             try advance(to: .downloaded)
             try report(.downloaded, fetched, transfer: try transfer)
         case .downloaded:
-            guard try stage() else { try advance(to: .downloading); break }
+            guard try checkModelSignature(), try stage() else { try advance(to: .downloading); break }
             if journal.shadowPolicy != nil && journal.previous != nil {
                 try beginShadow()
             } else {

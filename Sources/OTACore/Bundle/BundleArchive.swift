@@ -137,6 +137,16 @@ public struct BundleArchive: Sendable {
         try Self.readRange(of: file, offset: entry.offset, length: entry.size, body)
     }
 
+    /// The bytes of the payload file at `path` (at most `limit`); nil when the bundle has none.
+    public func contents(of path: PayloadPath, limit: Int) throws -> [UInt8]? {
+        guard let entry = entries.first(where: { $0.path == path }) else { return nil }
+        guard entry.size <= UInt64(limit) else { throw BundleError.io("'\(path)' is larger than \(limit) bytes") }
+        let file = try File.open(self.path, .readOnly)
+        var bytes: [UInt8] = []
+        try Self.readRange(of: file, offset: entry.offset, length: entry.size) { bytes += $0 }
+        return bytes
+    }
+
     static func readRange(of file: borrowing File, offset: UInt64, length: UInt64, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }

@@ -4,6 +4,7 @@ public enum KeyError: Error, CustomStringConvertible, Equatable, Sendable {
     case notPEM(String)
     case notEd25519(String)
     case wrongPublicKeyLength(Int)
+    case unsupported(String)
     case openSSL(String)
 
     public var description: String {
@@ -11,6 +12,7 @@ public enum KeyError: Error, CustomStringConvertible, Equatable, Sendable {
         case .notPEM(let what): return "\(what) is not a PEM-encoded key"
         case .notEd25519(let what): return "\(what) is not an Ed25519 key (only Ed25519 is supported)"
         case .wrongPublicKeyLength(let count): return "an Ed25519 public key has 32 bytes, not \(count)"
+        case .unsupported(let why): return why
         case .openSSL(let detail): return "OpenSSL failed: \(detail)"
         }
     }

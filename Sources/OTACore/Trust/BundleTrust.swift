@@ -4,10 +4,14 @@ public struct BundleTrust: Equatable, Sendable {
     /// By bundle key id (SHA-256 of the raw public key), as bundle envelopes name keys.
     public let keys: [String: Ed25519PublicKey]
     public let threshold: Int
+    /// The model teams' signatures some bundles need beside the release signature (a TUF
+    /// root's `x-ota-model-signing`).
+    public let modelSigning: ModelSigningPolicy?
 
-    public init(keys: [Ed25519PublicKey], threshold: Int) {
+    public init(keys: [Ed25519PublicKey], threshold: Int, modelSigning: ModelSigningPolicy? = nil) {
         self.keys = Dictionary(keys.map { ($0.keyID, $0) }, uniquingKeysWith: { first, _ in first })
         self.threshold = threshold
+        self.modelSigning = modelSigning
     }
 
     /// Checks an envelope: the payload type, then at least `threshold` distinct trusted keys

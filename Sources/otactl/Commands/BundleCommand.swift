@@ -62,6 +62,9 @@ struct BundleCommand: ParsableCommand {
         @Flag(help: "List whole files only, without content-defined chunks.")
         var noChunks = false
 
+        @Option(help: ArgumentHelp("A trust root whose model-signing policy the bundle must meet: the model team's model.sig in DIR (in each variant's folder) is checked against it.", valueName: "root.json"))
+        var trust: String?
+
         @Option(help: ArgumentHelp("Builds of the payload, one per folder of DIR, best first (see below).", valueName: "file"))
         var variants: String?
 
@@ -87,6 +90,16 @@ struct BundleCommand: ParsableCommand {
                 try BundleWriter.create(from: directory, options: options, key: signingKey, output: output, progress: progress.update)
             }
             progress.finish()
+            if let trust {
+                let root = try Failure.wrap("") { try TrustAnchor.load(from: trust).bundleTrust }
+                do {
+                    if try BundleCommand.checkModelSignatures(of: output, manifest, root: root) { say("the model team's signature covers every file") }
+                } catch {
+                    // A bundle that would be refused everywhere is not left behind.
+                    _ = try? FileSystem.remove(output)
+                    throw error
+                }
+            }
             if !noChunks, !manifest.files.contains(where: { $0.chunks != nil }),
                manifest.files.contains(where: { $0.size > ChunkingParameters.chunkedFileThreshold }) {
                 Terminal.log.notice("the chunk lists would not fit in one envelope (\(Envelope.maximumSize) bytes); the files are listed whole, so devices fetch them whole")
@@ -154,83 +167,16 @@ struct BundleCommand: ParsableCommand {
                 throw Failure("\(bundle): \(error)", exitCode: Failure.verification)
             }
             let manifest = verified.manifest
+            let modelSigned = try BundleCommand.checkModelSignatures(of: bundle, manifest, root: root)
             if json {
                 try Terminal.printJSON(BundleSummary(manifest: manifest, digest: verified.digest, signers: verified.signers, path: bundle, valid: true))
             } else {
                 say("OK \(bundle): \(manifest.name) \(manifest.version) (\(manifest.kind)), \(manifest.files.count) file\(manifest.files.count == 1 ? "" : "s"), \(Terminal.formatBytes(manifest.totalSize))")
                 printVariants(of: manifest)
+                if modelSigned { say("the model team's signature covers every file" + (manifest.variants == nil ? "" : " of every variant")) }
                 say("signed by \(verified.signers.count) trusted key\(verified.signers.count == 1 ? "" : "s") (threshold \(root.threshold)): \(verified.signers.joined(separator: ", "))")
             }
         }
     }
 
-    struct Inspect: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Show a bundle's manifest and signatures (without verifying them).",
-            discussion: "Use `otactl bundle verify` to check signatures and content."
-        )
-
-        @Argument(help: ArgumentHelp("Bundle file.", valueName: "file.otab"))
-        var bundle: String
-
-        @Flag(help: "Print the result as JSON.")
-        var json = false
-
-        func run() throws {
-            let archive = try Failure.wrap("\(bundle)") { try BundleArchive.open(bundle) }
-            let manifest = try Failure.wrap("\(bundle)") { try archive.unverifiedManifest() }
-            let digest = SHA256Digest.of(archive.envelope.payload)
-            let keyids = archive.envelope.signatures.map(\.keyid)
-            if json {
-                try Terminal.printJSON(BundleSummary(manifest: manifest, digest: digest, signers: keyids, path: bundle))
-                return
-            }
-            say("name:       \(manifest.name)")
-            say("version:    \(manifest.version)")
-            say("kind:       \(manifest.kind)")
-            say("compatible: \(manifest.compatible.joined(separator: ", "))")
-            say("created:    \(manifest.created)")
-            say("digest:     \(digest.hex)")
-            say("size:       \(Terminal.formatBytes(manifest.totalSize)) in \(manifest.files.count) file\(manifest.files.count == 1 ? "" : "s")")
-            if let health = manifest.health { say("health:     \(health.command) (timeout \(health.timeoutSeconds)s)") }
-            for keyid in keyids { say("signature:  \(keyid) (not verified)") }
-            printVariants(of: manifest)
-            say("")
-            Terminal.printTable(["PATH", "SIZE", "CHUNKS", "SHA256"], manifest.files.map {
-                [$0.path.value, String($0.size), $0.chunks.map { String($0.count) } ?? "-", $0.sha256.hex]
-            })
-            if let metadata = manifest.metadata {
-                say("")
-                Terminal.printTable(["METADATA", "VALUE"], metadata.flattened().map { [$0.key, $0.value.displayText] })
-            }
-        }
-    }
-}
-
-/// What `--json` prints for a bundle.
-struct BundleSummary: Encodable {
-    let path: String
-    let valid: Bool?
-    let digest: String
-    let signatures: [String]
-    let manifest: Manifest
-
-    init(manifest: Manifest, digest: SHA256Digest, signers: [String], path: String, valid: Bool? = nil) {
-        self.path = path
-        self.valid = valid
-        self.digest = digest.hex
-        self.signatures = signers
-        self.manifest = manifest
-    }
-}
-
-/// The variants table of `bundle create`, `verify` and `inspect`: nothing for a bundle without.
-func printVariants(of manifest: Manifest) {
-    guard let variants = manifest.variants else { return }
-    say("")
-    Terminal.printTable(["VARIANT", "FILES", "SIZE", "REQUIRES"], variants.map { variant in
-        let files = manifest.files(of: variant.name)
-        return [variant.name.rawValue, String(files.count), Terminal.formatBytes(Manifest.totalSize(of: files)),
-                variant.requires?.description ?? "any device"]
-    })
 }

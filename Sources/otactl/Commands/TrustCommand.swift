@@ -89,6 +89,7 @@ struct TrustCommand: ParsableCommand {
                 for (name, role) in root.namedRoles {
                     say("\(name): \(role.threshold) of \(role.keyids.count): \(role.keyids.map { String($0.prefix(16)) }.joined(separator: ", "))")
                 }
+                if root.modelSigning != nil { say(describe(root.modelSigning)) }
                 say("signed by \(file.validSigners(of: root.role(.root), in: root).count) of its root keys (threshold \(root.role(.root).threshold))")
             }
         }

@@ -22,6 +22,7 @@ extension TrustCommand {
         @Option(name: .customLong("sign"), help: ArgumentHelp("A private key to sign with. Repeat for more.", valueName: "file"))
         var signingKeys: [String] = []
         @Option(help: ArgumentHelp("Where to write the root.", valueName: "file")) var out: String
+        @OptionGroup(title: "Model signing") var modelSigning: ModelSigningOptions
 
         func validate() throws {
             guard !rootKeys.isEmpty, !releaseKeys.isEmpty else { throw ValidationError("give at least one --root-key and one --release-key") }
@@ -40,11 +41,12 @@ extension TrustCommand {
             let root = RootMetadata(version: 1, expires: expires.expires, keys: Dictionary(all.map { ($0.keyID, $0) }, uniquingKeysWith: { a, _ in a }),
                                     roles: [.root: role(roots, rootThreshold), .targets: role(releases, releaseThreshold),
                                             .snapshot: role(online, 1), .timestamp: role(online, 1)],
-                                    checkin: role(online, 1))
+                                    checkin: role(online, 1), modelSigning: try modelSigning.apply(to: nil))
             var file = try MetadataFile(root)
             try file.sign(with: try loadSigningKeys(signingKeys))
             try file.write(to: out)
             say("wrote \(out): root version 1, expires \(root.expires)")
+            if root.modelSigning != nil { say(describe(root.modelSigning)) }
             printSignatureStatus(file, previous: nil)
         }
     }
@@ -69,6 +71,7 @@ extension TrustCommand {
         var signingKeys: [String] = []
         @Option(help: ArgumentHelp("Where to write the new version.", valueName: "file")) var out: String
         @OptionGroup var server: ServerOptions
+        @OptionGroup(title: "Model signing") var modelSigning: ModelSigningOptions
 
         func run() throws {
             let current = try currentRoot()
@@ -113,7 +116,9 @@ extension TrustCommand {
                     throw Failure("role \(name) would need \(role.threshold) signatures but have \(role.keyids.count) keys: add a key, or lower it with --threshold")
                 }
             }
+            root.modelSigning = try modelSigning.apply(to: root.modelSigning)
             printRoleChanges(from: current.signed, to: root)
+            if root.modelSigning != current.signed.modelSigning { say(describe(root.modelSigning)) }
             var file = try MetadataFile(root)
             try file.sign(with: try loadSigningKeys(signingKeys))
             try file.write(to: out)

@@ -93,13 +93,18 @@ public struct RootMetadata: TUFSigned, Equatable {
     public var keys: [String: TUFKey]
     public var roles: [String: TUFRole]
     public var checkin: TUFRole?
+    /// Which bundles need their model team's signature, and whose (`ModelSigningPolicy`).
+    public var modelSigning: ModelSigningPolicy?
 
     enum CodingKeys: String, CodingKey {
         case type = "_type", specVersion = "spec_version", version, expires
         case consistentSnapshot = "consistent_snapshot", keys, roles, checkin = "x-ota-checkin"
+        case modelSigning = "x-ota-model-signing"
     }
 
-    public init(version: Int, expires: String, keys: [String: TUFKey], roles: [TUFRoleName: TUFRole], checkin: TUFRole?) {
+    public init(version: Int, expires: String, keys: [String: TUFKey], roles: [TUFRoleName: TUFRole], checkin: TUFRole?,
+                modelSigning: ModelSigningPolicy? = nil) {
+        self.modelSigning = modelSigning
         self.version = version
         self.expires = expires
         self.consistentSnapshot = false
@@ -116,6 +121,7 @@ public struct RootMetadata: TUFSigned, Equatable {
         keys = try container.decode([String: TUFKey].self, forKey: .keys)
         roles = try container.decode([String: TUFRole].self, forKey: .roles)
         checkin = try container.decodeIfPresent(TUFRole.self, forKey: .checkin)
+        modelSigning = try container.decodeIfPresent(ModelSigningPolicy.self, forKey: .modelSigning)
         guard Set(roles.keys) == Set(TUFRoleName.allCases.map(\.rawValue)) else {
             throw JSONInputError("root roles must be exactly root, targets, snapshot and timestamp")
         }
@@ -135,6 +141,6 @@ public struct RootMetadata: TUFSigned, Equatable {
     /// The release (targets) keys and threshold, as bundle envelopes name them.
     public var bundleTrust: BundleTrust {
         let role = role(.targets)
-        return BundleTrust(keys: Array(keys(of: role).values), threshold: role.threshold)
+        return BundleTrust(keys: Array(keys(of: role).values), threshold: role.threshold, modelSigning: modelSigning)
     }
 }
