@@ -41,6 +41,14 @@ struct ModelProvenanceTests {
                 "\(device.fleet.events.last?.detail ?? "")")
         #expect(try device.liveFiles() == live && !device.journalExists)
 
+        // The same signed folder again under a new version: its model.sig is reused from the
+        // live slot, not fetched, and still checked.
+        let fetches = device.fleet.calls(.content)
+        try device.deploy(try device.bundle("1.1.0", files: v1), deploymentID: "dep_4")
+        #expect(try device.cycle().committed == ["digits"])
+        #expect(device.fleet.calls(.content) == fetches)
+        #expect(try device.liveFiles() == live)
+
         // No model.sig at all, for a bundle the root says must have one.
         try device.deploy(try device.bundle("3.0.0", files: ["model.onnx": Array("weights 3".utf8)]), deploymentID: "dep_3")
         #expect(try device.cycle().failed == ["digits"])

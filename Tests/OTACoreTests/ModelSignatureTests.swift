@@ -40,7 +40,7 @@ struct ModelSignatureTests {
         return nil
     }
 
-    @Test("A signature by a named signer over exactly these files holds, on P-256 and P-384", arguments: ["prime256v1", "secp384r1"])
+    @Test("A signature by a named signer over exactly these files holds, on P-256, P-384 and P-521", arguments: ["prime256v1", "secp384r1", "secp521r1"])
     func goodSignature(curve: String) throws {
         let (folder, signer) = try signedModel(curve: curve)
         try check(folder, signers: [signer])
@@ -119,6 +119,12 @@ struct ModelSignatureTests {
         #expect(throws: (any Error).self) { try ModelSigningPolicy(signers: [:], bundles: ["digits"]) }
         #expect(throws: (any Error).self) { try ModelSigningPolicy(signers: ["team": try Ed25519PrivateKey.generate().publicKey.pem], bundles: []) }
         #expect(throws: (any Error).self) { try ModelSigningPolicy(signers: ["team": pem], bundles: ["digits", "digits"]) }
+        // A curve as long as P-256 but not it, and a file of two keys.
+        let k1 = dir.file("k1.pem")
+        _ = try run("/usr/bin/openssl", ["ecparam", "-name", "secp256k1", "-genkey", "-noout", "-out", k1])
+        let k1Public = try run("/usr/bin/openssl", ["ec", "-in", k1, "-pubout"]).stdout
+        #expect(throws: (any Error).self) { try ModelSigningPolicy(signers: ["team": k1Public], bundles: []) }
+        #expect(throws: (any Error).self) { try ModelSigningPolicy(signers: ["team": pem + pem], bundles: []) }
         let policy = try ModelSigningPolicy(signers: ["team": pem], bundles: ["digits"])
         #expect(try StrictJSON.decode(ModelSigningPolicy.self, from: try StrictJSON.encode(policy), what: "policy") == policy)
     }

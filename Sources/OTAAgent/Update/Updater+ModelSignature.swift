@@ -14,11 +14,14 @@ extension Updater {
             guard entry.size <= UInt64(ModelSignature.maximumSize) else {
                 throw UpdateProblem.modelSignature(.malformed("it is larger than \(ModelSignature.maximumSize) bytes"))
             }
-            let path = layout.download(entry.sha256)
-            guard FileSystem.exists(path) else { return false }
-            let bytes = try FileSystem.readRegularFile(path, limit: ModelSignature.maximumSize)
-            guard SHA256Digest.of(bytes) == entry.sha256 else {
-                try FileSystem.remove(path)
+            // Fetched for this update, or (unchanged since the live version) taken from the live
+            // slot, as staging takes it: the download step does not copy a file it reuses.
+            let fetched = layout.download(entry.sha256)
+            let source = FileSystem.exists(fetched) ? fetched : agent.reusableFiles(for: journal.name)[entry.sha256]
+            guard let source, let bytes = try? FileSystem.readRegularFile(source, limit: ModelSignature.maximumSize),
+                  SHA256Digest.of(bytes) == entry.sha256 else {
+                // Gone or damaged: fetched again (a damaged download is removed first).
+                if FileSystem.exists(fetched) { try FileSystem.remove(fetched) }
                 return false
             }
             signature = bytes

@@ -13,7 +13,8 @@ public struct ECDSAPublicKey: Hashable, Sendable {
 
     /// Loads an SPKI PEM ("BEGIN PUBLIC KEY", as `openssl ec -pubout` writes it).
     public init(pem: String, source: String = "public key") throws(KeyError) {
-        guard pem.contains("-----BEGIN") else { throw .notPEM(source) }
+        // One key: a file of several would be read as its first alone.
+        guard pem.components(separatedBy: "-----BEGIN").count == 2 else { throw .notPEM(source) }
         let bytes = Array(pem.utf8)
         let pkey: OpaquePointer? = bytes.withUnsafeBytes { buffer in
             guard let bio = BIO_new_mem_buf(buffer.baseAddress, Int32(buffer.count)) else { return nil }
@@ -24,11 +25,17 @@ public struct ECDSAPublicKey: Hashable, Sendable {
         guard let pkey else { throw .notPEM(source) }
         defer { EVP_PKEY_free(pkey) }
         guard EVP_PKEY_get_base_id(pkey) == EVP_PKEY_EC else { throw .unsupported("\(source) is not an ECDSA key (model signatures use P-256, P-384 or P-521)") }
-        switch EVP_PKEY_get_bits(pkey) {
-        case 256: curve = .p256
-        case 384: curve = .p384
-        case 521: curve = .p521
-        case let bits: throw .unsupported("\(source) is an ECDSA key of \(bits) bits; model signatures use P-256, P-384 or P-521")
+        // By the named group, not the size: secp256k1 and Brainpool curves are as long.
+        var name = [CChar](repeating: 0, count: 64)
+        var nameLength = 0
+        let group = EVP_PKEY_get_group_name(pkey, &name, name.count, &nameLength) == 1
+            ? String(decoding: name.prefix(nameLength).map { UInt8(bitPattern: $0) }, as: UTF8.self) : "an unnamed curve"
+        ERR_clear_error()
+        switch group {
+        case "prime256v1": curve = .p256
+        case "secp384r1": curve = .p384
+        case "secp521r1": curve = .p521
+        default: throw .unsupported("\(source) is an ECDSA key on \(group); model signatures use P-256, P-384 or P-521")
         }
         var out: UnsafeMutablePointer<UInt8>?
         let length = i2d_PUBKEY(pkey, &out)
@@ -41,6 +48,9 @@ public struct ECDSAPublicKey: Hashable, Sendable {
     /// `message`, hashed as the model-signing tool hashes for the curve: SHA-256, -384 or -512.
     public func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
         guard !signature.isEmpty, signature.count <= 256 else { return false }
+        // Errors this leaves in OpenSSL's queue (a bad signature is one) are cleared, so they
+        // never surface in another key's message.
+        defer { ERR_clear_error() }
         let pkey: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
             var pointer: UnsafePointer<UInt8>? = buffer.baseAddress
             return d2i_PUBKEY(nil, &pointer, buffer.count)
@@ -55,8 +65,6 @@ public struct ECDSAPublicKey: Hashable, Sendable {
         case .p521: EVP_sha512()
         }
         guard EVP_DigestVerifyInit(context, nil, digest, nil, pkey) == 1 else { return false }
-        let valid = EVP_DigestVerify(context, signature, signature.count, message, message.count) == 1
-        ERR_clear_error()
-        return valid
+        return EVP_DigestVerify(context, signature, signature.count, message, message.count) == 1
     }
 }
