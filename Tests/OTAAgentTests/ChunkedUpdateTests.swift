@@ -43,6 +43,28 @@ struct ChunkedUpdateTests {
         return (try #require(transfer["fetched_bytes"] as? Int), try #require(transfer["total_bytes"] as? Int))
     }
 
+    @Test("With variants, a new version of the device's build fetches only that build's changed chunks, and nothing of the other build")
+    func variantDelta() throws {
+        let server = try TestServer()
+        let variants = try VariantsFile.parse("int8 cpu.arch = aarch64\nfp32\n")
+        try server.publish(name: "digits", version: "1.0.0", files: ["fp32/model.onnx": Self.model, "int8/model.onnx": SecureRandom.bytes(2 << 20)],
+                           variants: variants)
+        _ = try server.deploy("digits", "1.0.0")
+        let agent = try TestAgent(server, id: "cam-1")
+        agent.config["inventory_command"] = ["/bin/echo", #"{"architecture":"x86_64"}"#]
+        try agent.writeConfig()
+        try #require(try agent.once().status == 0)
+        let v2 = Self.changed(at: 3 << 20, length: 200_000)
+        try server.publish(name: "digits", version: "2.0.0", files: ["fp32/model.onnx": v2, "int8/model.onnx": SecureRandom.bytes(2 << 20)], variants: variants)
+        _ = try server.deploy("digits", "2.0.0")
+        let result = try agent.once()
+        #expect(result.status == 0, "\(result)")
+        try agent.checkCurrentSlot("digits", holds: ["model.onnx": v2])
+        let cost = try transfer(agent)
+        #expect(cost.total == 8 << 20, "only the fp32 build counts")
+        #expect(cost.fetched >= 200_000 && cost.fetched <= 200_000 + 4 * (256 << 10), "fetched \(cost.fetched)")
+    }
+
     @Test("A changed tensor fetches only the chunks around it; the rollout shows the bytes saved")
     func changedTensorFetchesOnlyItsChunks() throws {
         let v2 = ["model.onnx": Self.changed(at: 3 << 20, length: 200_000), "labels.txt": Self.labels]

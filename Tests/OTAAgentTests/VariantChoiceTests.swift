@@ -56,6 +56,8 @@ struct VariantChoiceTests {
         #expect(device.fleet.events.compactMap(\.transfer).last?.totalBytes == size)
         let status = try device.status()
         #expect(status.bundles.first?.variant?.rawValue == variant)
+        try device.cycle()
+        #expect(device.fleet.checkins.last?.installed.first?.variant?.rawValue == variant, "the server learns the build that runs")
         #expect(status.text(now: device.clock.now).contains("variant \(variant)"))
     }
 

@@ -52,6 +52,13 @@ struct VariantRolloutTests {
         let shown = try admin.deployment(deployment.id)
         #expect(shown.counts.total == 2, "the old agent and the unfit device are not members")
         #expect(shown.variants?[1].counts.total == 1)
+        // What each device runs, with its build, in the fleet views.
+        let digest = shown.digest
+        _ = try pi.checkin(.init(installed: [.init(name: "digits", version: try SemanticVersion("2.0.0"), digest: digest, variant: "int8")],
+                                 features: Self.features))
+        try eventually("the build a device runs is kept") { try admin.device("pi").device.installed.first?.variant == "int8" }
+        let device = try otactl(["devices", "show", "pi", "--server", server.url, "--token", server.tokens[.viewer]!])
+        #expect(device.stdout.contains("digits 2.0.0, variant int8"), "\(device.stdout)")
         // otactl shows one row per build.
         let view = try otactl(["deployments", "show", deployment.id.rawValue, "--server", server.url, "--token", server.tokens[.viewer]!])
         #expect(view.status == 0)

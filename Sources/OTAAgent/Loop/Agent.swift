@@ -204,12 +204,12 @@ public final class Agent {
     func running() throws -> [DeviceAPI.InstalledBundle] {
         var result: [BundleName: DeviceAPI.InstalledBundle] = [:]
         for record in try context.records() {
-            result[record.name] = .init(name: record.name, version: record.version, digest: record.digest, state: .committed)
+            result[record.name] = .init(name: record.name, version: record.version, digest: record.digest, state: .committed, variant: record.variant)
         }
         // A crash during activation leaves `staged` with the link already on the new slot.
         for journal in try context.journals() where [.activated, .awaitingReboot, .trial, .committing].contains(journal.step.name)
             || (journal.step == .staged && FileSystem.readSymlink(layout.current(journal.name)) == layout.linkTarget(journal.name, journal.slot)) {
-            result[journal.name] = .init(name: journal.name, version: journal.version, digest: journal.digest, state: .trial)
+            result[journal.name] = .init(name: journal.name, version: journal.version, digest: journal.digest, state: .trial, variant: journal.variant)
         }
         return result.values.sorted { $0.name < $1.name }
     }

@@ -157,8 +157,12 @@ public enum DeviceAPI {
         public var version: SemanticVersion
         public var digest: SHA256Digest
         public var state: InstalledState
+        /// The build it runs, for a bundle with variants (absent for one of a single build, so
+        /// that servers older than variants read the report as before).
+        public var variant: VariantName?
 
-        public init(name: BundleName, version: SemanticVersion, digest: SHA256Digest, state: InstalledState = .committed) {
+        public init(name: BundleName, version: SemanticVersion, digest: SHA256Digest, state: InstalledState = .committed, variant: VariantName? = nil) {
+            self.variant = variant
             self.name = name
             self.version = version
             self.digest = digest

@@ -50,17 +50,19 @@ extension DeviceStore {
                         WHERE k.column1 = installed.device_id AND k.column2 = installed.bundle_name)
                     """)
             }
-            let rows = chunk.flatMap { id in batch.installed[id]!.map { [id, $0.name, $0.version, $0.digest, $0.state] as [any SQLBindable] } }
+            let rows = chunk.flatMap { id in
+                batch.installed[id]!.map { [id, $0.name, $0.version, $0.digest, $0.state, $0.variant] as [any SQLBindable] }
+            }
             // A device deleted since its check-in is skipped (its rows would break the foreign key).
             for rows in SQLRows.chunks(rows, size: 2_000) {
                 statements.append("""
-                    INSERT INTO installed (device_id, bundle_name, version, digest, state, updated_at)
-                    SELECT v.column1, v.column2, v.column3, v.column4, v.column5, \(now) FROM (VALUES \(rows: rows)) AS v
+                    INSERT INTO installed (device_id, bundle_name, version, digest, state, variant, updated_at)
+                    SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, \(now) FROM (VALUES \(rows: rows)) AS v
                     JOIN devices d ON d.id = v.column1 WHERE true
                     ON CONFLICT (device_id, bundle_name) DO UPDATE SET version = excluded.version, digest = excluded.digest,
-                        state = excluded.state, updated_at = excluded.updated_at
+                        state = excluded.state, variant = excluded.variant, updated_at = excluded.updated_at
                     WHERE installed.version IS DISTINCT FROM excluded.version OR installed.digest IS DISTINCT FROM excluded.digest
-                        OR installed.state IS DISTINCT FROM excluded.state
+                        OR installed.state IS DISTINCT FROM excluded.state OR installed.variant IS DISTINCT FROM excluded.variant
                     """)
             }
         }

@@ -79,7 +79,8 @@ extension DeviceStore {
     func installed(id: DeviceID) async throws -> [DeviceAPI.InstalledBundle] {
         try await db.read { db in
             try await db.rows("SELECT * FROM installed WHERE device_id = \(id) ORDER BY bundle_name").map { row in
-                DeviceAPI.InstalledBundle(name: try row["bundle_name"], version: try row["version"], digest: try row["digest"], state: try row["state"])
+                DeviceAPI.InstalledBundle(name: try row["bundle_name"], version: try row["version"], digest: try row["digest"], state: try row["state"],
+                                          variant: try row["variant"])
             }
         }
     }

@@ -123,7 +123,8 @@ public struct DeviceStore: Sendable {
         var installed: [DeviceID: [DeviceAPI.InstalledBundle]] = [:]
         for row in try await db.rows("SELECT * FROM installed WHERE device_id IN (\(list: ids)) ORDER BY bundle_name") {
             installed[try row["device_id"], default: []].append(
-                .init(name: try row["bundle_name"], version: try row["version"], digest: try row["digest"], state: try row["state"]))
+                .init(name: try row["bundle_name"], version: try row["version"], digest: try row["digest"], state: try row["state"],
+                      variant: try row["variant"]))
         }
         let now = SystemClock().now
         return try rows.map { row in

@@ -67,7 +67,7 @@ struct DevicesCommand: ParsableCommand {
             if json { return try Terminal.printJSON(AdminAPI.DevicePage(devices: devices, nextCursor: next)) }
             Terminal.printTable(["DEVICE", "STATUS", "PROTOCOL", "HARDWARE", "STATE", "RUNNING", "LAST SEEN", "TAGS"], devices.map { device in
                 [device.id.rawValue, device.status.rawValue, device.protocol.rawValue, device.hardware.rawValue, device.state.rawValue,
-                 device.installed.isEmpty ? "-" : device.installed.map { "\($0.name) \($0.version)\($0.state == .trial ? " (trial)" : "")" }.joined(separator: ", "),
+                 device.installed.isEmpty ? "-" : device.installed.map { "\($0.name) \($0.version)\($0.variant.map { " [\($0)]" } ?? "")\($0.state == .trial ? " (trial)" : "")" }.joined(separator: ", "),
                  device.lastSeen?.rfc3339 ?? "never", device.tags.joined(separator: ",")]
             })
             if let next { Terminal.printLines(["", "more: --cursor \(next)"]) }
@@ -106,7 +106,9 @@ struct DevicesCommand: ParsableCommand {
             } else if device.protocol == .agent {
                 say("inventory:  none reported yet")
             }
-            for bundle in device.installed { say("running:    \(bundle.name) \(bundle.version) (\(bundle.state), \(bundle.digest.short))") }
+            for bundle in device.installed {
+                say("running:    \(bundle.name) \(bundle.version)\(bundle.variant.map { ", variant \($0)" } ?? "") (\(bundle.state), \(bundle.digest.short))")
+            }
             say("")
             Terminal.printTable(["TIME", "BUNDLE", "VERSION", "STATE", "DETAIL"], detail.events.map {
                 [$0.at.rfc3339, $0.bundleName.rawValue, $0.version.description, $0.state.rawValue, String($0.detail.prefix(100))]

@@ -325,10 +325,11 @@ export async function renderDevice(ctx, id) {
 
     replace(running, d.installed.length === 0 ? empty('The device reports no installed bundle.') :
       h('table', { class: 'table', id: 'installed-table' },
-        h('thead', null, h('tr', null, h('th', null, 'Bundle'), h('th', null, 'Version'), h('th', null, 'State'), h('th', { class: 'hide-sm' }, 'Digest'))),
+        h('thead', null, h('tr', null, h('th', null, 'Bundle'), h('th', null, 'Version'), h('th', null, 'Build'), h('th', null, 'State'), h('th', { class: 'hide-sm' }, 'Digest'))),
         h('tbody', null, d.installed.map((b) => h('tr', null,
           h('td', { class: 'strong' }, b.name),
           h('td', null, h('a', { href: route('bundles', b.name, b.version) }, b.version)),
+          h('td', { class: 'mono' }, b.variant || '–'),
           h('td', null, badge(b.state)),
           h('td', { class: 'hide-sm mono muted', title: b.digest }, shortDigest(b.digest, 16)))))));
 
