@@ -52,6 +52,12 @@ struct VariantRolloutTests {
         let shown = try admin.deployment(deployment.id)
         #expect(shown.counts.total == 2, "the old agent and the unfit device are not members")
         #expect(shown.variants?[1].counts.total == 1)
+        // A build's failures are listed apart.
+        try gateway.report([event(.failed, "fp32")])
+        try eventually("a build's failures are listed apart") {
+            let variants = try admin.deployment(deployment.id).variants
+            return variants?[1].failureReasons?.first?.reason == "failed" && variants?[0].failureReasons == nil
+        }
         // What each device runs, with its build, in the fleet views.
         let digest = shown.digest
         _ = try pi.checkin(.init(installed: [.init(name: "digits", version: try SemanticVersion("2.0.0"), digest: digest, variant: "int8")],
@@ -63,6 +69,7 @@ struct VariantRolloutTests {
         let view = try otactl(["deployments", "show", deployment.id.rawValue, "--server", server.url, "--token", server.tokens[.viewer]!])
         #expect(view.status == 0)
         #expect(view.stdout.contains("VARIANT") && view.stdout.contains("  int8") && view.stdout.contains("  fp32"), "\(view.stdout)")
+        #expect(view.stdout.contains("failure reasons of variant fp32:\n  1× failed"), "\(view.stdout)")
         let listing = try otactl(["bundles", "show", "digits", "2.0.0", "--server", server.url, "--token", server.tokens[.viewer]!])
         #expect(listing.stdout.contains("cpu.features contains neon"), "\(listing.stdout)")
     }

@@ -33,11 +33,16 @@ extension AdminAPI {
         /// The figures of this build's devices in every reached phase, and the gates' verdicts
         /// on them alone; nil when the deployment has neither a shadow phase nor gates.
         public var quality: PhaseQuality?
+        /// The commonest reasons this build's devices failed or rolled back (at most 5).
+        public var failureReasons: [FailureReason]?
 
-        public init(name: VariantName, counts: StateCounts, quality: PhaseQuality?) {
+        enum CodingKeys: String, CodingKey { case name, counts, quality, failureReasons = "failure_reasons" }
+
+        public init(name: VariantName, counts: StateCounts, quality: PhaseQuality?, failureReasons: [FailureReason]? = nil) {
             self.name = name
             self.counts = counts
             self.quality = quality
+            self.failureReasons = failureReasons
         }
     }
 }

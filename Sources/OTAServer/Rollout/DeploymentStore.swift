@@ -208,7 +208,13 @@ struct DeploymentStore: Sendable {
         for variant in variants {
             let quality = try await QualityStore.phaseQuality(db, plan: plan, version: version, phase: plan.currentPhase,
                                                               counts: counts[variant.name] ?? AdminAPI.StateCounts(), variant: variant.name)
-            progress.append(.init(name: variant.name, counts: counts[variant.name] ?? AdminAPI.StateCounts(), quality: quality))
+            let reasons = try await db.rows("""
+                SELECT detail, COUNT(*) AS count FROM deployment_devices
+                WHERE deployment_id = \(plan.id) AND variant = \(variant.name) AND state IN ('failed', 'rolled_back') AND detail IS NOT NULL
+                GROUP BY detail ORDER BY count DESC, detail LIMIT 5
+                """).map { AdminAPI.FailureReason(reason: try $0.string("detail"), count: try $0.int("count")) }
+            progress.append(.init(name: variant.name, counts: counts[variant.name] ?? AdminAPI.StateCounts(), quality: quality,
+                                  failureReasons: reasons.isEmpty ? nil : reasons))
         }
         return progress
     }

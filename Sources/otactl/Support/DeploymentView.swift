@@ -38,6 +38,12 @@ enum DeploymentView {
             lines.append("failure reasons:")
             for reason in reasons { lines.append("  \(reason.count)× \(reason.reason)") }
         }
+        for variant in d.variants ?? [] {
+            guard let reasons = variant.failureReasons, !reasons.isEmpty else { continue }
+            lines.append("")
+            lines.append("failure reasons of variant \(variant.name):")
+            for reason in reasons { lines.append("  \(reason.count)× \(reason.reason)") }
+        }
         if let versions = d.versions, !versions.isEmpty {
             lines.append("")
             lines.append("\(d.bundleName) versions running: " + versions.map { "\($0.version) on \($0.count)" }.joined(separator: ", "))
