@@ -34,8 +34,10 @@ final class InventoryReporter {
 
     /// The inventory a check-in at `now` should carry: nil when the server already has it.
     func forCheckin(now: Int64) -> DeviceInventory? {
-        // A clock that went back (a device without an RTC) reads again too.
-        if readAt.map({ now - $0 >= intervalSeconds || now < $0 }) ?? true { refresh(now: now) }
+        // A clock that went back (a device without an RTC) reads again too; so does every
+        // check-in until a first reading succeeds (a driver not ready at boot), since a bundle
+        // with variants waits for it. Each try is bounded by the command's timeout.
+        if current == nil || readAt.map({ now - $0 >= intervalSeconds || now < $0 }) ?? true { refresh(now: now) }
         guard let current, current != accepted else { return nil }
         return current
     }
