@@ -1,5 +1,5 @@
 import Foundation
-import OTACore
+@testable import OTACore
 import PropertyBased
 import TestSupport
 import Testing
@@ -24,6 +24,22 @@ struct PropertyTests {
                 #expect((a < b) == ((a.major, a.minor, a.patch) < (b.major, b.minor, b.patch)))
             }
         }
+    }
+
+    @Test("MAJOR.MINOR.PATCH reads the same through the fast path as through the general parser, and nothing else takes it")
+    func plainVersionFastPath() async {
+        @Sendable func check(_ text: String) {
+            let general = try? SemanticVersion(parsing: text)
+            let plain = general.flatMap { $0.preRelease.isEmpty && $0.build.isEmpty ? [$0.major, $0.minor, $0.patch] : nil }
+            #expect(SemanticVersion.plainCore(text).map { [$0.0, $0.1, $0.2] } == plain, "'\(text)'")
+            #expect((try? SemanticVersion(text)) == general, "'\(text)'")
+        }
+        // Numbers with leading zeros and past UInt64, then any text of a version's characters.
+        let number = Gen<Character?>.element(of: Array("0123456789")).array(of: 1...21).map { String($0.compactMap { $0 }) }
+        let suffix = Gen<String?>.element(of: ["", "-rc.1", "+b.2", ".4", "x", "."])
+        await propertyCheck(input: number, number, number, suffix) { a, b, c, rest in check("\(a).\(b).\(c)\(rest ?? "")") }
+        let anything = Gen<Character?>.element(of: Array("0123456789..-+a")).array(of: 0...14).map { String($0.compactMap { $0 }) }
+        await propertyCheck(input: anything) { text in check(text) }
     }
 
     @Test("A version's order is transitive")

@@ -22,6 +22,54 @@ public struct SemanticVersion: Comparable, Hashable, Sendable, TextCoded {
     }
 
     public init(_ text: String) throws(ParseError) {
+        // Nearly every version a server reads (each check-in names what the device runs) is
+        // plain MAJOR.MINOR.PATCH: read it without the allocations of the general parser.
+        if let (major, minor, patch) = Self.plainCore(text) {
+            self.init(major: major, minor: minor, patch: patch, description: text)
+        } else {
+            try self.init(parsing: text)
+        }
+    }
+
+    private init(major: UInt64, minor: UInt64, patch: UInt64, description: String) {
+        self.major = major
+        self.minor = minor
+        self.patch = patch
+        preRelease = []
+        build = []
+        self.description = description
+    }
+
+    /// MAJOR.MINOR.PATCH and nothing else, without leading zeros or overflow; nil for any other
+    /// text, which the general parser then reads (or refuses, saying why).
+    static func plainCore(_ text: String) -> (UInt64, UInt64, UInt64)? {
+        var numbers: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var index = 0
+        var value: UInt64 = 0
+        var digits = 0
+        for c in text.utf8 {
+            if c == UInt8(ascii: "."), digits > 0, index < 2 {
+                if index == 0 { numbers.0 = value } else { numbers.1 = value }
+                index += 1
+                value = 0
+                digits = 0
+            } else if isDigit(c), !(digits == 1 && value == 0) {
+                let (times, overflowed) = value.multipliedReportingOverflow(by: 10)
+                let (sum, carried) = times.addingReportingOverflow(UInt64(c - UInt8(ascii: "0")))
+                guard !overflowed, !carried else { return nil }
+                value = sum
+                digits += 1
+            } else {
+                return nil
+            }
+        }
+        guard index == 2, digits > 0 else { return nil }
+        numbers.2 = value
+        return numbers
+    }
+
+    /// The general parser: pre-release and build identifiers, and a reason for any refusal.
+    init(parsing text: String) throws(ParseError) {
         func fail(_ reason: String) -> ParseError { ParseError(text: text, reason: reason) }
         guard !text.isEmpty else { throw fail("it is empty") }
         guard text.utf8.count <= 256 else { throw fail("it is longer than 256 characters") }

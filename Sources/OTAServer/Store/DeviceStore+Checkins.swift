@@ -38,7 +38,7 @@ extension DeviceStore {
         statements += Self.updates("inventory", try batch.inventory.map { [$0.key, try JSONColumn.encode($0.value)] })
         let devices = Array(batch.installed.keys)
         // 100 devices of up to 64 bundles stay under both backends' placeholder limits.
-        for chunk in SQLRows.chunks(devices, size: 100) {
+        for chunk in SQLRows.chunks(devices, size: .small) {
             // What a device no longer runs goes; then what it runs is written where it changed.
             let keep = chunk.flatMap { id in batch.installed[id]!.map { [id, $0.name] as [any SQLBindable] } }
             if keep.isEmpty {
@@ -54,7 +54,7 @@ extension DeviceStore {
                 batch.installed[id]!.map { [id, $0.name, $0.version, $0.digest, $0.state, $0.variant] as [any SQLBindable] }
             }
             // A device deleted since its check-in is skipped (its rows would break the foreign key).
-            for rows in SQLRows.chunks(rows, size: 2_000) {
+            for rows in SQLRows.chunks(rows, size: .large) {
                 statements.append("""
                     INSERT INTO installed (device_id, bundle_name, version, digest, state, variant, updated_at)
                     SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, \(now) FROM (VALUES \(rows: rows)) AS v

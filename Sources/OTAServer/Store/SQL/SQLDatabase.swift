@@ -67,9 +67,20 @@ extension SQLTransaction {
 /// Statements that carry many rows at once (`INSERT … SELECT … FROM (VALUES …) AS v`): a round
 /// trip per few hundred rows instead of per row.
 enum SQLRows {
+    /// The slice sizes. Every full slice of a statement gives it the same text, so SQLite keeps
+    /// it prepared (`SQLQuery.hasVariableShape`); only a last, shorter slice is prepared, run
+    /// and dropped. Preparing a 400-row statement at every flush cost the check-in path a
+    /// tenth of its CPU (`bench/scale.sh`, SQLite), and keeping every count prepared would
+    /// let the cache grow without bound.
+    enum Size: Int, CaseIterable {
+        case small = 100
+        case standard = 400
+        case large = 2_000
+    }
+
     /// `items` in slices small enough for one statement's parameters.
-    static func chunks<T>(_ items: [T], size: Int = 400) -> [[T]] {
-        stride(from: 0, to: items.count, by: size).map { Array(items[$0..<min($0 + size, items.count)]) }
+    static func chunks<T>(_ items: [T], size: Size = .standard) -> [[T]] {
+        stride(from: 0, to: items.count, by: size.rawValue).map { Array(items[$0..<min($0 + size.rawValue, items.count)]) }
     }
 }
 

@@ -13,8 +13,8 @@ struct SQLQuery: ExpressibleByStringInterpolation, Sendable, CustomStringConvert
     }
 
     private(set) var parts: [Part] = []
-    /// Whether the text depends on how many values a list or rows interpolation held: such a
-    /// statement is not worth keeping prepared.
+    /// Whether the text depends on how many values a list or rows interpolation held, other
+    /// than a full slice (`SQLRows.Size`): such a statement is not worth keeping prepared.
     private(set) var hasVariableShape = false
 
     init(stringLiteral sql: String) { parts = [.sql(sql)] }
@@ -76,7 +76,7 @@ struct SQLQuery: ExpressibleByStringInterpolation, Sendable, CustomStringConvert
 
         /// Values bound as a list: `?, ?, ?` (an `IN (…)` list).
         mutating func appendInterpolation(list values: [some SQLBindable]) {
-            hasVariableShape = true
+            if SQLRows.Size(rawValue: values.count) == nil { hasVariableShape = true }
             for (index, value) in values.enumerated() {
                 if index > 0 { parts.append(.sql(", ")) }
                 parts.append(.value(value.sqlValue))
@@ -86,7 +86,7 @@ struct SQLQuery: ExpressibleByStringInterpolation, Sendable, CustomStringConvert
         /// Rows of values: `(?, ?), (?, ?)` (a `VALUES` list, whose columns both backends name
         /// `column1`, `column2`, …).
         mutating func appendInterpolation(rows: [[any SQLBindable]]) {
-            hasVariableShape = true
+            if SQLRows.Size(rawValue: rows.count) == nil { hasVariableShape = true }
             for (index, row) in rows.enumerated() {
                 parts.append(.sql(index > 0 ? ", (" : "("))
                 for (column, value) in row.enumerated() {
