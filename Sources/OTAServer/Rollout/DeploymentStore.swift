@@ -128,7 +128,7 @@ struct DeploymentStore: Sendable {
     func status(id: DeploymentID, detailed: Bool = true) async throws -> AdminAPI.Deployment? {
         try await db.read { db in
             guard let row = try await db.rows("""
-                SELECT d.*, b.version, b.digest FROM deployments d JOIN bundles b ON b.id = d.bundle_id WHERE d.id = \(id)
+                SELECT d.*, b.version, b.digest, b.variants FROM deployments d JOIN bundles b ON b.id = d.bundle_id WHERE d.id = \(id)
                 """).first else { return nil }
             return try await self.status(db, row: row, detailed: detailed)
         }
@@ -138,7 +138,7 @@ struct DeploymentStore: Sendable {
         try await db.read { db in
             var deployments: [AdminAPI.Deployment] = []
             for row in try await db.rows("""
-                SELECT d.*, b.version, b.digest FROM deployments d JOIN bundles b ON b.id = d.bundle_id ORDER BY d.seq DESC LIMIT \(limit)
+                SELECT d.*, b.version, b.digest, b.variants FROM deployments d JOIN bundles b ON b.id = d.bundle_id ORDER BY d.seq DESC LIMIT \(limit)
                 """) {
                 deployments.append(try await self.status(db, row: row, detailed: false))
             }
@@ -160,7 +160,7 @@ struct DeploymentStore: Sendable {
         var quality: [AdminAPI.PhaseQuality]?
         var variants: [AdminAPI.VariantProgress]?
         if detailed {
-            variants = try await variantProgress(db, plan: plan, version: try row.string("version"))
+            variants = try await variantProgress(db, plan: plan, version: try row.string("version"), stored: try row.optionalString("variants"))
             var phases: [AdminAPI.PhaseQuality] = []
             for index in 0...plan.currentPhase {
                 if let phase = try await QualityStore.phaseQuality(db, plan: plan, version: try row.string("version"), phase: index,
@@ -193,10 +193,12 @@ struct DeploymentStore: Sendable {
             quality: quality, inventoryFilter: plan.inventoryFilter, variants: variants)
     }
 
-    /// Each build's devices and figures, for a bundle with variants; nil otherwise. A device
-    /// counts under its build once it reported the choice (its first step does).
-    private func variantProgress(_ db: any SQLTransaction, plan: DeploymentPlan, version: String) async throws -> [AdminAPI.VariantProgress]? {
-        guard let json = try await db.value(String.self, "SELECT variants FROM bundles WHERE id = \(plan.bundleID)") else { return nil }
+    /// Each build's devices and figures, for a bundle with variants (`stored`: its builds, from
+    /// the status row, so a plain bundle costs no query); nil otherwise. A device counts under
+    /// its build once it reported the choice (its first step does).
+    private func variantProgress(_ db: any SQLTransaction, plan: DeploymentPlan, version: String,
+                                 stored json: String?) async throws -> [AdminAPI.VariantProgress]? {
+        guard let json else { return nil }
         let variants = try StoredVariants.decode(json)
         var counts: [VariantName: AdminAPI.StateCounts] = [:]
         for row in try await db.rows("""
