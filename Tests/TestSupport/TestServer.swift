@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import OTAClient
 import OTACore
 
@@ -163,13 +164,24 @@ public final class TestServer: @unchecked Sendable {
         throw TestFailure("ota-server did not start: \(String(decoding: buffer, as: UTF8.self)) \((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")")
     }
 
-    /// SIGTERM, then wait: the server drains and flushes.
+    /// SIGTERM: the server drains and flushes, and must be gone within `shutdownDeadline`; one
+    /// that is not is killed and the test fails with the end of its log, instead of waiting
+    /// without end.
     public func stop() {
         guard let process, process.isRunning else { return }
         process.terminate()
+        let deadline = Date().addingTimeInterval(Self.shutdownDeadline)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" // No log yet: the message says so by being empty.
+            Issue.record("ota-server did not exit within \(Int(Self.shutdownDeadline)) s of SIGTERM; the end of its log:\n\(log.suffix(4_000))")
+        }
         process.waitUntilExit()
         self.process = nil
     }
+
+    public static let shutdownDeadline: TimeInterval = 30
 
     /// SIGKILL: a crash, nothing flushed.
     public func kill() {

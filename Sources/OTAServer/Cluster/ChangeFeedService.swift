@@ -12,12 +12,24 @@ struct ChangeFeedService: Service {
     let notifications: AsyncStream<Void>?
     let pollInterval: Duration
     let logger: Logger
+    /// The least time between two reads that notifications start. Each read is a transaction
+    /// of its own; read at every notification, a rollout's joins on PostgreSQL cost one read
+    /// per admission (60 a second, as many pooled connections taken from check-ins). An
+    /// operator's own write is read at once by the request that made it, not through this.
+    static let notifiedReadGap: Duration = .milliseconds(100)
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 if let notifications {
-                    group.addTask { for await _ in notifications { await catchUp() } }
+                    group.addTask {
+                        for await _ in notifications {
+                            await catchUp()
+                            // Commits come in bursts (every device joining a rollout is one):
+                            // what arrives meanwhile waits as one wake-up, read in one go.
+                            do { try await Task.sleep(for: Self.notifiedReadGap) } catch { return }
+                        }
+                    }
                 }
                 group.addTask {
                     while !Task.isCancelled {

@@ -79,6 +79,7 @@ extension DDIService {
         cache.state.withLock { state in
             state.installed[device.id] = installed
             state.pending.installed[device.id] = installed
+            state.installedWritten[device.id] = clock.now.secondsSinceEpoch
         }
     }
 

@@ -33,9 +33,11 @@ struct CheckinService: Sendable {
         let released = trust?.releaseIndex
         var (assignments, joining) = cache.state.withLock { state in
             state.pending.lastSeen[device.id] = now
-            if state.installed[device.id] != installed {
+            let due = state.installedWritten[device.id].map { now - $0 >= FleetCache.State.installedRewriteSeconds } ?? true
+            if state.installed[device.id] != installed || due {
                 state.installed[device.id] = installed
                 state.pending.installed[device.id] = installed
+                state.installedWritten[device.id] = now
             }
             if let attributes = request.attributes { state.pending.attributes[device.id] = attributes }
             if let trust = request.trust, state.trust[device.id] != trust {

@@ -5,10 +5,22 @@ import OTACore
 struct CheckinWriteBehind: Sendable {
     let cache: FleetCache
     let devices: DeviceStore
+    private let serial = OneAtATime()
 
-    /// Writes what check-ins changed since the last flush, in one transaction. On failure the
-    /// batch goes back for the next flush (newer values queued meanwhile win).
+    init(cache: FleetCache, devices: DeviceStore) {
+        self.cache = cache
+        self.devices = devices
+    }
+
+    /// Writes what check-ins changed since the last flush, in a few short transactions
+    /// (`DeviceStore.write`). On failure the batch goes back for the next flush (newer values
+    /// queued meanwhile win). One flush at a time (the timer's, an operator's deleting a
+    /// device): interleaved, an older flush's step could commit after a newer one's.
     func flush() async throws {
+        try await serial.run { try await flushNow() }
+    }
+
+    private func flushNow() async throws {
         let batch = cache.state.withLock { state -> DeviceStore.CheckinBatch in
             defer { state.pending = DeviceStore.CheckinBatch() }
             return state.pending
@@ -24,5 +36,21 @@ struct CheckinWriteBehind: Sendable {
             }
             throw error
         }
+    }
+}
+
+/// Runs bodies one at a time, in the order they were asked for.
+actor OneAtATime {
+    private var last: Task<Void, any Error>?
+
+    func run(_ body: @escaping @Sendable () async throws -> Void) async throws {
+        let previous = last
+        let next = Task {
+            // The previous one's failure is its caller's to report.
+            _ = await previous?.result
+            try await body()
+        }
+        last = next
+        try await next.value
     }
 }

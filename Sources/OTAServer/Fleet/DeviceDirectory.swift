@@ -50,6 +50,7 @@ struct DeviceDirectory: Sendable {
         changed(deviceID)
         cache.state.withLock { state in
             state.installed[deviceID] = nil
+            state.installedWritten[deviceID] = nil
             for index in state.live.indices { state.live[index].members[deviceID] = nil }
             state.pending.lastSeen[deviceID] = nil
             state.pending.installed[deviceID] = nil

@@ -42,7 +42,7 @@ struct Fleet: Sendable {
         self.rollouts = rollouts
         writeBehind = CheckinWriteBehind(cache: cache, devices: stores.devices)
         coherence = FleetCoherence(feed: ChangeFeed(db: db), directory: directory, rollouts: rollouts, trust: trust, logger: logger,
-                                   reloadAll: { try await Self.load(cache, stores: stores, rollouts: rollouts) })
+                                   reloadAll: { try await Self.load(cache, stores: stores, rollouts: rollouts, clock: clock) })
         self.stores = stores
     }
 
@@ -52,16 +52,21 @@ struct Fleet: Sendable {
     /// change feed from where it ended before the load.
     func load() async throws {
         let cursor = try await coherence.feed.end()
-        try await Self.load(cache, stores: stores, rollouts: rollouts)
+        try await Self.load(cache, stores: stores, rollouts: rollouts, clock: clock)
         await coherence.start(at: cursor)
     }
 
-    private static func load(_ cache: FleetCache, stores: Stores, rollouts: RolloutService) async throws {
+    private static func load(_ cache: FleetCache, stores: Stores, rollouts: RolloutService, clock: any DomainClock) async throws {
         var live: [FleetCache.Live] = []
         for plan in try await stores.deployments.livePlans() { live.append(try await rollouts.makeLive(plan)) }
         let memberships = try await stores.deployments.liveMemberships()
         let (identities, keyed) = try await stores.devices.allIdentities()
+        let installed = try await stores.devices.allInstalled()
+        let now = clock.now.secondsSinceEpoch
         cache.state.withLock { state in
+            // What check-ins reported since and is not flushed yet is newer than the database.
+            state.installed = installed.merging(state.pending.installed) { _, reported in reported }
+            state.installedWritten = state.installedWritten.merging(installed.mapValues { _ in now }) { queued, _ in queued }
             state.identities = identities
             state.keyed = keyed
             state.tokenHashes = Dictionary(identities.map { ($0.value.id, $0.key) }, uniquingKeysWith: { first, _ in first })

@@ -60,6 +60,12 @@ final class FleetCache: Sendable {
         var identityChanges = 0
         var tokenHashes: [DeviceID: String] = [:]
         var installed: [DeviceID: [DeviceAPI.InstalledBundle]] = [:]
+        /// When each device's list was last queued for writing or read from the database. An
+        /// unchanged list is written again after `installedRewriteSeconds`: with several
+        /// instances, another may have written a newer one since (a device on a trial through
+        /// it, back on this one after a rollback), and no change feed covers these lists.
+        var installedWritten: [DeviceID: Int64] = [:]
+        static let installedRewriteSeconds: Int64 = 600
         /// What each device last reported it trusts, so that only changes are written.
         var trust: [DeviceID: DeviceAPI.TrustReport] = [:]
         /// Newest first: for each bundle name the newest deployment that targets a device wins.

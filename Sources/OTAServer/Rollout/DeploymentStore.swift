@@ -118,8 +118,16 @@ struct DeploymentStore: Sendable {
 
     /// Counts by phase, from the counter table (constant cost whatever the fleet size).
     func counts(_ db: any SQLTransaction, deploymentID: DeploymentID) async throws -> [Int: AdminAPI.StateCounts] {
+        try Self.counts(try await db.rows(Self.countsQuery(deploymentID)))
+    }
+
+    static func countsQuery(_ deploymentID: DeploymentID) -> SQLQuery {
+        "SELECT phase, state, count FROM deployment_counts WHERE deployment_id = \(deploymentID) AND count > 0"
+    }
+
+    static func counts(_ rows: [SQLRow]) throws -> [Int: AdminAPI.StateCounts] {
         var result: [Int: AdminAPI.StateCounts] = [:]
-        for row in try await db.rows("SELECT phase, state, count FROM deployment_counts WHERE deployment_id = \(deploymentID) AND count > 0") {
+        for row in rows {
             result[try row.int("phase"), default: AdminAPI.StateCounts()].add(try row.int("count"), state: try row["state"])
         }
         return result
@@ -148,7 +156,22 @@ struct DeploymentStore: Sendable {
 
     private func status(_ db: any SQLTransaction, row: SQLRow, detailed: Bool) async throws -> AdminAPI.Deployment {
         let plan = try Self.plan(row)
-        let counts = try await counts(db, deploymentID: plan.id)
+        // The status's plain reads go to the database together (pipelined on PostgreSQL).
+        var reads = [Self.countsQuery(plan.id)]
+        if detailed {
+            reads.append("""
+                SELECT COUNT(*) AS devices, COALESCE(SUM(bytes_fetched), 0) AS fetched, COALESCE(SUM(bytes_total), 0) AS total
+                FROM deployment_devices WHERE deployment_id = \(plan.id) AND bytes_total IS NOT NULL
+                """)
+            reads.append("""
+                SELECT reason, count FROM deployment_failures WHERE deployment_id = \(plan.id) AND count > 0 ORDER BY count DESC, reason LIMIT 20
+                """)
+            reads.append("""
+                SELECT version, count FROM installed_counts WHERE bundle_name = \(plan.bundleName) AND count > 0 ORDER BY count DESC, version LIMIT 50
+                """)
+        }
+        let results = try await db.rows(all: reads)
+        let counts = try Self.counts(results[0])
         let phases = plan.phases.enumerated().map { index, phase in
             AdminAPI.PhaseStatus(index: index, label: phase.label, counts: counts[index] ?? AdminAPI.StateCounts(),
                                  startedAt: index == plan.currentPhase ? Timestamp(clamping: plan.phaseStartedEpoch) : nil)
@@ -160,6 +183,11 @@ struct DeploymentStore: Sendable {
         var quality: [AdminAPI.PhaseQuality]?
         var variants: [AdminAPI.VariantProgress]?
         if detailed {
+            guard let sums = results[1].first else { throw RegistryError.corrupt("a sum of deployment \(plan.id) returned no row") }
+            transfer = AdminAPI.TransferTotals(devices: try sums.int("devices"), fetchedBytes: UInt64(try sums.int64("fetched")),
+                                               totalBytes: UInt64(try sums.int64("total")))
+            failureReasons = try results[2].map { AdminAPI.FailureReason(reason: try $0.string("reason"), count: try $0.int("count")) }
+            versions = try results[3].map { AdminAPI.VersionCount(version: try $0.string("version"), count: try $0.int("count")) }
             variants = try await variantProgress(db, plan: plan, version: try row.string("version"), stored: try row.optionalString("variants"))
             var phases: [AdminAPI.PhaseQuality] = []
             for index in 0...plan.currentPhase {
@@ -169,18 +197,6 @@ struct DeploymentStore: Sendable {
                 }
             }
             quality = phases.isEmpty ? nil : phases
-            let sums = try await db.rows("""
-                SELECT COUNT(*) AS devices, COALESCE(SUM(bytes_fetched), 0) AS fetched, COALESCE(SUM(bytes_total), 0) AS total
-                FROM deployment_devices WHERE deployment_id = \(plan.id) AND bytes_total IS NOT NULL
-                """)[0]
-            transfer = AdminAPI.TransferTotals(devices: try sums.int("devices"), fetchedBytes: UInt64(try sums.int64("fetched")),
-                                               totalBytes: UInt64(try sums.int64("total")))
-            failureReasons = try await db.rows("""
-                SELECT reason, count FROM deployment_failures WHERE deployment_id = \(plan.id) AND count > 0 ORDER BY count DESC, reason LIMIT 20
-                """).map { AdminAPI.FailureReason(reason: try $0.string("reason"), count: try $0.int("count")) }
-            versions = try await db.rows("""
-                SELECT version, count FROM installed_counts WHERE bundle_name = \(plan.bundleName) AND count > 0 ORDER BY count DESC, version LIMIT 50
-                """).map { AdminAPI.VersionCount(version: try $0.string("version"), count: try $0.int("count")) }
         }
         return AdminAPI.Deployment(
             id: plan.id, bundleName: plan.bundleName, version: try row["version"], digest: try row["digest"], target: plan.target,

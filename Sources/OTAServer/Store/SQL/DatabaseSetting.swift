@@ -27,12 +27,16 @@ public enum DatabaseSetting: Sendable, Equatable {
     }
 
     /// Opens the database and brings its schema up to date (refusing one a newer server wrote).
-    func open(busyTimeout: Double, logger: Logger) async throws -> any SQLDatabase {
+    /// `transactionDeadlineSeconds`: how long a PostgreSQL transaction may hold its connection
+    /// (`PostgresDatabase`); nil for a copy of a whole registry, which may take minutes.
+    func open(busyTimeout: Double, transactionDeadlineSeconds: Double? = PostgresDatabase.defaultTransactionDeadlineSeconds,
+              logger: Logger) async throws -> any SQLDatabase {
         switch self {
         case .sqlite(let path):
             return try RegistryDatabase.open(path: path, busyTimeout: busyTimeout)
         case .postgres(let location):
-            let database = try await PostgresDatabase(location: location, lockTimeoutSeconds: busyTimeout, logger: logger)
+            let database = try await PostgresDatabase(location: location, lockTimeoutSeconds: busyTimeout,
+                                                      transactionDeadlineSeconds: transactionDeadlineSeconds, logger: logger)
             do {
                 try await database.migrate(EmbeddedResources.postgresMigrations, known: EmbeddedResources.postgresMigrations.map(\.name))
             } catch {

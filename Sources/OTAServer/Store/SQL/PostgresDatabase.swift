@@ -29,9 +29,20 @@ final class PostgresDatabase: SQLDatabase, Sendable {
     /// The key of the advisory lock that serialises writes ("ota" in ASCII).
     static let writeLockKey: Int64 = 0x6f7461
 
-    init(location: PostgresLocation, lockTimeoutSeconds: Double, logger: Logger) async throws {
+    /// How long a transaction may take once it has its connection; past it the caller is
+    /// answered 503 and the connection is closed. The server's own deadlines
+    /// (`statement_timeout` below) end a slow statement first; this one ends a wait on a
+    /// connection the database no longer answers on (a server that restarted under it), which
+    /// would otherwise hold a request, and the server's shutdown after it, for ever. nil: none
+    /// (a copy of a whole registry, `RegistryCopy`).
+    let transactionDeadlineSeconds: Double?
+    static let defaultTransactionDeadlineSeconds: Double = 75
+
+    init(location: PostgresLocation, lockTimeoutSeconds: Double, transactionDeadlineSeconds: Double? = defaultTransactionDeadlineSeconds,
+         logger: Logger) async throws {
         self.location = location
         self.lockTimeoutSeconds = lockTimeoutSeconds
+        self.transactionDeadlineSeconds = transactionDeadlineSeconds
         self.logger = logger
         var configuration = PostgresClient.Configuration(host: location.host, port: location.port, username: location.user,
                                                          password: location.password, database: location.database,
@@ -106,20 +117,24 @@ final class PostgresDatabase: SQLDatabase, Sendable {
         try await transaction(begin: "BEGIN", lock: true, body)
     }
 
+    /// The check-in flush's statements, pipelined on the transaction's connection.
+    func write(statements: [SQLQuery]) async throws {
+        try await transaction(begin: "BEGIN", lock: true) { transaction in try await transaction.pipeline(statements) }
+    }
+
     func holdsLeadership() async -> Bool { await leadership.holds() }
 
     func changeNotifications() -> AsyncStream<Void>? { changes.start() }
 
-    private func transaction<T: Sendable>(begin: String, lock: Bool, _ body: @escaping @Sendable (any SQLTransaction) async throws -> T) async throws -> T {
+    private func transaction<T: Sendable>(begin: String, lock: Bool, _ body: @escaping @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
         do {
-            return try await withConnection { [self] connection in
+            return try await withConnection(deadlineSeconds: transactionDeadlineSeconds) { [self] connection in
                 let transaction = PostgresTransaction(connection: connection, logger: logger)
-                try await transaction.run(begin)
                 do {
-                    if lock {
-                        try await transaction.run("SET LOCAL lock_timeout = '\(Int(lockTimeoutSeconds * 1000))ms'")
-                        try await transaction.run("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))")
-                    }
+                    // The start and the write lock in one wait: each await of a write waits for
+                    // its turn on a busy server's threads, and a join waits for all of them.
+                    try await transaction.pipeline(sql: lock ? [begin, "SET LOCAL lock_timeout = '\(Int(lockTimeoutSeconds * 1000))ms'",
+                                                                "SELECT pg_advisory_xact_lock(\(Self.writeLockKey))"] : [begin])
                     let result = try await body(transaction)
                     try await transaction.run("COMMIT")
                     return result
@@ -130,71 +145,6 @@ final class PostgresDatabase: SQLDatabase, Sendable {
             }
         } catch {
             throw Self.mapped(error, location: location)
-        }
-    }
-
-    /// Runs `body` on a pooled connection, with a deadline to get one: while the database is
-    /// away the pool keeps trying to connect, and a caller must not wait on it longer than a
-    /// connect takes. Past the deadline the caller is answered (`SQLUnavailable`) without
-    /// waiting for the pool any further, and `body` never runs for it: a lease that comes
-    /// later is given back untouched. Once `body` runs, its own deadlines are the session's
-    /// (`statement_timeout`, `idle_in_transaction_session_timeout`, TCP keepalives): an
-    /// answer sent before a commit ends could lie about what was written.
-    private func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let leaseSeconds = Double(location.connectTimeoutSeconds) + 1
-        let place = location.redacted
-        let lease = NIOLockedValueBox(LeaseState.waiting)
-        let answered = NIOLockedValueBox(false)
-        return try await withCheckedThrowingContinuation { [client] (continuation: CheckedContinuation<T, any Error>) in
-            let answer: @Sendable (Result<T, any Error>) -> Void = { result in
-                let first = answered.withLockedValue { answered in
-                    defer { answered = true }
-                    return !answered
-                }
-                if first { continuation.resume(with: result) }
-            }
-            let timer = NIOLockedValueBox<Task<Void, Never>?>(nil)
-            let work = Task {
-                defer { timer.withLockedValue { $0?.cancel() } }
-                do {
-                    answer(.success(try await client.withConnection { connection in
-                        guard lease.withLockedValue({ $0.take() }) else { throw CancellationError() }
-                        return try await body(connection)
-                    }))
-                } catch {
-                    guard lease.withLockedValue({ $0 }) == .leased else {
-                        answer(.failure(SQLUnavailable(reason: "cannot connect to the database at \(place): \(error)")))
-                        return
-                    }
-                    answer(.failure(error))
-                }
-            }
-            timer.withLockedValue { $0 = Task {
-                // Cancelled when the work ends first: nothing to give up then.
-                guard (try? await Task.sleep(for: .milliseconds(Int(leaseSeconds * 1000)))) != nil else { return }
-                guard lease.withLockedValue({ $0.abandon() }) else { return }
-                work.cancel()
-                answer(.failure(SQLUnavailable(reason: "cannot connect to the database at \(place): no connection within \(Int(leaseSeconds)) s")))
-            } }
-        }
-    }
-
-    /// Whether a caller's lease was taken in time, or given up.
-    enum LeaseState: Sendable {
-        case waiting, leased, abandoned
-
-        /// Takes the connection for the caller, unless the caller gave up.
-        mutating func take() -> Bool {
-            guard self == .waiting else { return false }
-            self = .leased
-            return true
-        }
-
-        /// Gives up waiting, unless the connection was already taken.
-        mutating func abandon() -> Bool {
-            guard self == .waiting else { return false }
-            self = .abandoned
-            return true
         }
     }
 
@@ -230,7 +180,9 @@ final class PostgresDatabase: SQLDatabase, Sendable {
     /// PL/pgSQL block (`DO`): its statements run in order, and no SQL text is split here.
     func migrate(_ migrations: [(name: String, sql: String)], known: [String]) async throws {
         do {
-            try await withConnection { [self] connection in
+            // Its statements have the session's statement_timeout; no deadline of the whole, as a
+            // migration of a large registry may take minutes.
+            try await withConnection(deadlineSeconds: nil) { [self] connection in
                 let transaction = PostgresTransaction(connection: connection, logger: logger)
                 try await transaction.run("BEGIN")
                 do {

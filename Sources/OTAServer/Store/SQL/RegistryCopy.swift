@@ -48,9 +48,10 @@ public struct RegistryCopy {
     public static func migrate(from: DatabaseSetting, to: DatabaseSetting,
                                progress: @escaping @Sendable (String, Int) -> Void = { _, _ in }) async throws -> Report {
         let logger = Logger(label: "ota-server.migrate-to")
-        let source = try await from.open(busyTimeout: 10, logger: logger)
+        // The copy is one transaction on each side, as long as the registry needs: no deadline.
+        let source = try await from.open(busyTimeout: 10, transactionDeadlineSeconds: nil, logger: logger)
         let target: any SQLDatabase
-        do { target = try await to.open(busyTimeout: 10, logger: logger) } catch {
+        do { target = try await to.open(busyTimeout: 10, transactionDeadlineSeconds: nil, logger: logger) } catch {
             await source.close()
             throw error
         }

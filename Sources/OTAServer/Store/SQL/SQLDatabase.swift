@@ -46,9 +46,18 @@ protocol SQLTransaction: Sendable {
     func rows(_ query: SQLQuery) async throws -> [SQLRow]
     /// The rows of a large query, one at a time as they arrive, without holding them all.
     func forEachRow(_ query: SQLQuery, _ body: (SQLRow) async throws -> Void) async throws
+    /// The rows of several queries that need nothing from one another, in order (PostgreSQL
+    /// pipelines them: one wait instead of one per query).
+    func rows(all queries: [SQLQuery]) async throws -> [[SQLRow]]
 }
 
 extension SQLTransaction {
+    func rows(all queries: [SQLQuery]) async throws -> [[SQLRow]] {
+        var results: [[SQLRow]] = []
+        for query in queries { results.append(try await rows(query)) }
+        return results
+    }
+
     /// The first row of a query, if any.
     func row(_ query: SQLQuery) async throws -> SQLRow? { try await rows(query).first }
 
