@@ -41,11 +41,15 @@ struct ChangeFeedService: Service {
         }
     }
 
+    /// One read, which the service stops waiting for when it is cancelled (at shutdown): a
+    /// read on a connection the database dropped may end only at its transaction's deadline.
     private func catchUp() async {
-        do { try await coherence.catchUp() } catch {
-            // The database is away: the next wake-up continues from the same place (what was
-            // applied of the page is applied again, which is harmless).
-            logger.error("cannot read the change feed (will retry): \(error)")
+        await Deadline.answer(within: .infinity, orElse: ()) { [coherence, logger] in
+            do { try await coherence.catchUp() } catch {
+                // The database is away: the next wake-up continues from the same place (what
+                // was applied of the page is applied again, which is harmless).
+                logger.error("cannot read the change feed (will retry): \(error)")
+            }
         }
     }
 }

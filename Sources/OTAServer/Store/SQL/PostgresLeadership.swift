@@ -26,20 +26,51 @@ actor PostgresLeadership {
         self.logger = logger
     }
 
-    /// Whether this instance leads now, taking the lock when it is free.
+    /// Bumped when a check is given up: what that check learns later is not kept.
+    private var generation = 0
+
+    /// Whether this instance leads now, taking the lock when it is free. A check that does not
+    /// end within the connect timeout and a few seconds (its connection dropped by a database
+    /// that restarted, which no statement timeout ends) answers no: its connection is dropped,
+    /// the lock with it, and the next check connects again.
     func holds() async -> Bool {
-        if let checking { return await checking.value }
+        if let checking { return await Self.bounded(checking, seconds: checkSeconds) ?? false }
         let check = Task { await self.check() }
         checking = check
-        let answer = await check.value
+        let answer = await Self.bounded(check, seconds: checkSeconds)
         checking = nil
+        guard let answer else {
+            logger.warning("the leader lock's check did not end within \(Int(checkSeconds)) s; connecting again at the next one")
+            abandon()
+            return false
+        }
         return answer
+    }
+
+    private var checkSeconds: Double { Double(location.connectTimeoutSeconds) + 5 }
+
+    private static func bounded(_ check: Task<Bool, Never>, seconds: Double) async -> Bool? {
+        await Deadline.answer(within: seconds, orElse: nil) { await check.value }
+    }
+
+    /// Drops the state of a check that did not end; its connection is closed in the background.
+    private func abandon() {
+        generation += 1
+        leads = false
+        if let stale = connection {
+            Task {
+                do { try await stale.close() } catch {} // A connection already lost: gone either way.
+            }
+        }
+        connection = nil
     }
 
     private func check() async -> Bool {
         guard !closed else { return false }
+        let started = generation
         do {
             let connection = try await connected()
+            guard generation == started else { return false }
             if leads {
                 // The lock lives as long as the session: a session that answers still holds it.
                 for try await _ in try await connection.query("SELECT 1", logger: logger) {}
@@ -49,12 +80,14 @@ actor PostgresLeadership {
             for try await (value) in try await connection.query("SELECT pg_try_advisory_lock(\(Self.lockKey))", logger: logger).decode(Bool.self) {
                 taken = value
             }
+            guard generation == started else { return false }
             if taken {
                 leads = true
                 logger.info("this instance now leads the background work (rollout timers, trust renewal)")
             }
             return taken
         } catch {
+            guard generation == started else { return false }
             if leads { logger.warning("lost the leader lock's connection to the database; another instance may lead now: \(error)") }
             leads = false
             let lost = connection
@@ -79,7 +112,7 @@ actor PostgresLeadership {
     /// Gives up the lock (with the connection) for another instance to take.
     func close() async {
         closed = true
-        _ = await checking?.value
+        if let checking, await Self.bounded(checking, seconds: checkSeconds) == nil { abandon() }
         leads = false
         if let connection { try? await connection.close() }
         connection = nil
