@@ -49,8 +49,9 @@ extension DeviceStore {
     /// How many statements one transaction of the flush carries: 2,000 devices' last seen, or
     /// the installed lists of 400. Write transactions run one at a time, and a device joining a
     /// rollout waits for the write lock: a flush in one transaction held it for as long as the
-    /// whole batch took (14 s for the installed lists of 64,000 devices on PostgreSQL under
-    /// load, `bench/scale.sh`), and joins stalled behind it. The statements need nothing from
+    /// whole batch took (13–20 s for the installed lists of 50,000–64,000 devices after
+    /// `migrate-to`, in `bench/scale.sh`'s PostgreSQL join phase run on its own), and joins
+    /// stalled behind it. The statements need nothing from
     /// one another, so the flush commits in bounded steps and other writes run between them.
     static let statementsPerTransaction = 8
 
