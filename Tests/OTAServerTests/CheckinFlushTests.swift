@@ -53,6 +53,8 @@ struct CheckinFlushTests {
         #expect(steps.count == 3, "\(steps)")
         #expect(steps.allSatisfy { $0.count <= DeviceStore.statementsPerTransaction })
         #expect(steps.flatMap { $0 }.count == 17)
+        // Nothing here is read by a decision or recorded by the change feed: joins pass these steps.
+        #expect(counting.scopes == Array(repeating: .checkinRecords, count: steps.count))
         for step in steps {
             // A chunk's delete and insert are never in two transactions.
             #expect(step.filter { $0.hasPrefix("DELETE") }.count == step.filter { $0.hasPrefix("INSERT") }.count, "\(step)")
@@ -64,6 +66,25 @@ struct CheckinFlushTests {
         #expect(installed[ids[0]] == reported.sorted { $0.name < $1.name })
         #expect(installed[ids[499]] == reported.sorted { $0.name < $1.name })
         #expect(installed[ids[500]] == nil)
+    }
+
+    @Test("A flush writes inventories in steps of every scope (the change feed records them), and the rest in the check-in records' alone",
+          arguments: backends)
+    func inventoriesInTheRegistryScope(backend: String) async throws {
+        let dir = TemporaryDirectory("ota-flush")
+        let (db, _) = try await StoreBackendTests.open(backend, in: dir)
+        let ids: [DeviceID] = ["d1", "d2"]
+        try await Self.addDevices(db, ids)
+        var batch = DeviceStore.CheckinBatch()
+        for id in ids { batch.lastSeen[id] = 7 }
+        batch.inventory["d1"] = DeviceInventory(architecture: "aarch64", cpuFeatures: ["neon"], memoryMiB: 3_906)
+        let counting = CountingDatabase(db)
+        let feedBefore = try await Self.count(db, "SELECT count(*) FROM registry_changes")
+        try await DeviceStore(db: counting).write(batch)
+        #expect(counting.scopes == [.checkinRecords, .everything])
+        #expect(counting.steps.last?.allSatisfy { $0.hasPrefix("UPDATE devices SET inventory") } == true)
+        #expect(try await Self.count(db, "SELECT count(*) FROM registry_changes") == feedBefore + 1)
+        #expect(try await Self.count(db, "SELECT count(*) FROM devices WHERE last_seen = 7 AND inventory IS NOT NULL") == 1)
     }
 
     @Test("Steps of a flush keep each unit whole and in order, and stay within the bound unless one unit is longer")
@@ -131,9 +152,9 @@ struct CheckinFlushTests {
             "INSERT INTO devices (id, token_hash, hardware, registered_at) VALUES (\(id), \("hash-\(id)"), 'hw', 'now')"
         }
         // The third repeats the first's key: the whole transaction fails.
-        await #expect(throws: (any Error).self) { try await db.write(statements: [insert("a"), insert("b"), insert("a")]) }
+        await #expect(throws: (any Error).self) { try await db.write(statements: [insert("a"), insert("b"), insert("a")], excluding: .checkinRecords) }
         #expect(try await Self.count(db, "SELECT count(*) FROM devices") == 0)
-        try await db.write(statements: [insert("c")])
+        try await db.write(statements: [insert("c")], excluding: .checkinRecords)
         #expect(try await Self.count(db, "SELECT count(*) FROM devices") == 1)
     }
 
@@ -181,6 +202,7 @@ final class CountingDatabase: SQLDatabase, @unchecked Sendable {
     private let delaySeconds: Double
     private let lock = NSLock()
     private var recorded: [[String]] = []
+    private var recordedScopes: [WriteScope] = []
     private var running = 0
     private var sawOverlap = false
 
@@ -195,23 +217,33 @@ final class CountingDatabase: SQLDatabase, @unchecked Sendable {
     }
 
     var steps: [[String]] { lock.withLock { recorded } }
+    /// The scope each step was written in.
+    var scopes: [WriteScope] { lock.withLock { recordedScopes } }
     var overlapped: Bool { lock.withLock { sawOverlap } }
     var dialect: SQLDialect { base.dialect }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) async throws -> T) async throws -> T { try await base.read(body) }
-    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) async throws -> T) async throws -> T { try await base.write(body) }
+    /// The scope of each write of a transaction body, in order.
+    var bodyScopes: [WriteScope] { lock.withLock { recordedBodyScopes } }
+    private var recordedBodyScopes: [WriteScope] = []
+
+    func write<T: Sendable>(excluding scope: WriteScope, _ body: @escaping @Sendable (any SQLTransaction) async throws -> T) async throws -> T {
+        lock.withLock { recordedBodyScopes.append(scope) }
+        return try await base.write(excluding: scope, body)
+    }
     func holdsLeadership() async -> Bool { await base.holdsLeadership() }
     func close() async { await base.close() }
 
-    func write(statements: [SQLQuery]) async throws {
+    func write(statements: [SQLQuery], excluding scope: WriteScope) async throws {
         lock.withLock {
             recorded.append(statements.map { $0.sql { _ in "?" }.trimmingCharacters(in: .whitespacesAndNewlines) })
+            recordedScopes.append(scope)
             running += 1
             if running > 1 { sawOverlap = true }
         }
         startedContinuation.yield()
         defer { lock.withLock { running -= 1 } }
         if delaySeconds > 0 { try await Task.sleep(for: .milliseconds(Int(delaySeconds * 1000))) }
-        try await base.write(statements: statements)
+        try await base.write(statements: statements, excluding: scope)
     }
 }

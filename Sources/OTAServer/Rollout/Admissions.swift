@@ -13,8 +13,13 @@ extension DeploymentStore {
     /// deployment an operator paused on another instance a moment ago. For each request: the
     /// device's membership afterwards (new, or the one it already had, perhaps joined through
     /// another instance), or nil when the deployment does not take it now.
+    ///
+    /// Admissions write memberships and read deployments, and touch no row the check-in flush
+    /// writes (the foreign key's share lock on a device's row does not conflict with the
+    /// flush's update of it): they exclude the registry's other writes, not the flush, so a
+    /// device joining a rollout does not wait for a flush step.
     func admit(_ requests: [Admission], clock: any DomainClock) async throws -> [FleetCache.Member?] {
-        try await db.write { db in
+        try await db.write(excluding: .registry) { db in
             // Taken with the write lock held, so a wait for it does not widen the window.
             let now = clock.now.secondsSinceEpoch
             var results = [FleetCache.Member?](repeating: nil, count: requests.count)

@@ -1,8 +1,9 @@
 import Foundation
 import OTACore
 
-/// Deployments in SQLite: creation, status from trigger-kept counters, and the operator's
-/// and the policy's controls (advance, pause, resume, cancel), each in the audit log.
+/// Deployments in the registry: creating them and reading their plans here; their status
+/// from trigger-kept counters (`+Status`), the operator's and the policy's controls (advance,
+/// pause, resume, cancel, each in the audit log: `+Controls`), and admissions (Admissions.swift).
 struct DeploymentStore: Sendable {
     let db: any SQLDatabase
     /// Phase and soak times are the rollout policy's: the same clock decides and records them.
@@ -113,149 +114,6 @@ struct DeploymentStore: Sendable {
                 SELECT dd.deployment_id, dd.device_id, dd.phase, dd.state FROM deployment_devices dd
                 JOIN deployments d ON d.id = dd.deployment_id WHERE d.status IN ('active', 'paused')
                 """).map { (try $0["deployment_id"], try $0["device_id"], try $0.int("phase"), try $0["state"]) }
-        }
-    }
-
-    /// Counts by phase, from the counter table (constant cost whatever the fleet size).
-    func counts(_ db: any SQLTransaction, deploymentID: DeploymentID) async throws -> [Int: AdminAPI.StateCounts] {
-        try Self.counts(try await db.rows(Self.countsQuery(deploymentID)))
-    }
-
-    static func countsQuery(_ deploymentID: DeploymentID) -> SQLQuery {
-        "SELECT phase, state, count FROM deployment_counts WHERE deployment_id = \(deploymentID) AND count > 0"
-    }
-
-    static func counts(_ rows: [SQLRow]) throws -> [Int: AdminAPI.StateCounts] {
-        var result: [Int: AdminAPI.StateCounts] = [:]
-        for row in rows {
-            result[try row.int("phase"), default: AdminAPI.StateCounts()].add(try row.int("count"), state: try row["state"])
-        }
-        return result
-    }
-
-    func status(id: DeploymentID, detailed: Bool = true) async throws -> AdminAPI.Deployment? {
-        try await db.read { db in
-            guard let row = try await db.rows("""
-                SELECT d.*, b.version, b.digest, b.variants FROM deployments d JOIN bundles b ON b.id = d.bundle_id WHERE d.id = \(id)
-                """).first else { return nil }
-            return try await self.status(db, row: row, detailed: detailed)
-        }
-    }
-
-    func list(limit: Int = 200) async throws -> [AdminAPI.Deployment] {
-        try await db.read { db in
-            var deployments: [AdminAPI.Deployment] = []
-            for row in try await db.rows("""
-                SELECT d.*, b.version, b.digest, b.variants FROM deployments d JOIN bundles b ON b.id = d.bundle_id ORDER BY d.seq DESC LIMIT \(limit)
-                """) {
-                deployments.append(try await self.status(db, row: row, detailed: false))
-            }
-            return deployments
-        }
-    }
-
-    private func status(_ db: any SQLTransaction, row: SQLRow, detailed: Bool) async throws -> AdminAPI.Deployment {
-        let plan = try Self.plan(row)
-        // The status's plain reads go to the database together (pipelined on PostgreSQL).
-        var reads = [Self.countsQuery(plan.id)]
-        if detailed {
-            reads.append("""
-                SELECT COUNT(*) AS devices, COALESCE(SUM(bytes_fetched), 0) AS fetched, COALESCE(SUM(bytes_total), 0) AS total
-                FROM deployment_devices WHERE deployment_id = \(plan.id) AND bytes_total IS NOT NULL
-                """)
-            reads.append("""
-                SELECT reason, count FROM deployment_failures WHERE deployment_id = \(plan.id) AND count > 0 ORDER BY count DESC, reason LIMIT 20
-                """)
-            reads.append("""
-                SELECT version, count FROM installed_counts WHERE bundle_name = \(plan.bundleName) AND count > 0 ORDER BY count DESC, version LIMIT 50
-                """)
-        }
-        let results = try await db.rows(all: reads)
-        let counts = try Self.counts(results[0])
-        let phases = plan.phases.enumerated().map { index, phase in
-            AdminAPI.PhaseStatus(index: index, label: phase.label, counts: counts[index] ?? AdminAPI.StateCounts(),
-                                 startedAt: index == plan.currentPhase ? Timestamp(clamping: plan.phaseStartedEpoch) : nil)
-        }
-        let overall = counts.values.reduce(AdminAPI.StateCounts(), +)
-        var failureReasons: [AdminAPI.FailureReason]?
-        var versions: [AdminAPI.VersionCount]?
-        var transfer: AdminAPI.TransferTotals?
-        var quality: [AdminAPI.PhaseQuality]?
-        var variants: [AdminAPI.VariantProgress]?
-        if detailed {
-            guard let sums = results[1].first else { throw RegistryError.corrupt("a sum of deployment \(plan.id) returned no row") }
-            transfer = AdminAPI.TransferTotals(devices: try sums.int("devices"), fetchedBytes: UInt64(try sums.int64("fetched")),
-                                               totalBytes: UInt64(try sums.int64("total")))
-            failureReasons = try results[2].map { AdminAPI.FailureReason(reason: try $0.string("reason"), count: try $0.int("count")) }
-            versions = try results[3].map { AdminAPI.VersionCount(version: try $0.string("version"), count: try $0.int("count")) }
-            variants = try await variantProgress(db, plan: plan, version: try row.string("version"), stored: try row.optionalString("variants"))
-            var phases: [AdminAPI.PhaseQuality] = []
-            for index in 0...plan.currentPhase {
-                if let phase = try await QualityStore.phaseQuality(db, plan: plan, version: try row.string("version"), phase: index,
-                                                                   counts: counts[index] ?? AdminAPI.StateCounts()) {
-                    phases.append(phase)
-                }
-            }
-            quality = phases.isEmpty ? nil : phases
-        }
-        return AdminAPI.Deployment(
-            id: plan.id, bundleName: plan.bundleName, version: try row["version"], digest: try row["digest"], target: plan.target,
-            status: Self.displayStatus(plan, overall: overall), pausedReason: plan.pausedReason, currentPhase: plan.currentPhase,
-            phases: phases, counts: overall, autoAdvance: plan.autoAdvance, soakSeconds: plan.soakSeconds, successRatio: plan.successRatio,
-            failureThresholdCount: plan.failureThresholdCount, failureThresholdPercent: plan.failureThresholdPercent,
-            failureMinFinished: plan.failureMinFinished, rateLimitPerMinute: plan.rateLimitPerMinute, createdAt: plan.createdAt,
-            createdBy: plan.createdBy, failureReasons: failureReasons, versions: versions, transfer: transfer,
-            shadow: plan.shadow, gates: plan.gates.isEmpty ? nil : plan.gates, gateMinDevices: plan.gates.isEmpty ? nil : plan.gateMinDevices,
-            quality: quality, inventoryFilter: plan.inventoryFilter, variants: variants)
-    }
-
-    /// Each build's devices and figures, for a bundle with variants (`stored`: its builds, from
-    /// the status row, so a plain bundle costs no query); nil otherwise. A device counts under
-    /// its build once it reported the choice (its first step does).
-    private func variantProgress(_ db: any SQLTransaction, plan: DeploymentPlan, version: String,
-                                 stored json: String?) async throws -> [AdminAPI.VariantProgress]? {
-        guard let json else { return nil }
-        let variants = try StoredVariants.decode(json)
-        var counts: [VariantName: AdminAPI.StateCounts] = [:]
-        for row in try await db.rows("""
-            SELECT variant, state, COUNT(*) AS count FROM deployment_devices WHERE deployment_id = \(plan.id) AND variant IS NOT NULL GROUP BY variant, state
-            """) {
-            counts[try row["variant"], default: AdminAPI.StateCounts()].add(try row.int("count"), state: try row["state"])
-        }
-        var progress: [AdminAPI.VariantProgress] = []
-        for variant in variants {
-            let quality = try await QualityStore.phaseQuality(db, plan: plan, version: version, phase: plan.currentPhase,
-                                                              counts: counts[variant.name] ?? AdminAPI.StateCounts(), variant: variant.name)
-            let reasons = try await db.rows("""
-                SELECT detail, COUNT(*) AS count FROM deployment_devices
-                WHERE deployment_id = \(plan.id) AND variant = \(variant.name) AND state IN ('failed', 'rolled_back') AND detail IS NOT NULL
-                GROUP BY detail ORDER BY count DESC, detail LIMIT 5
-                """).map { AdminAPI.FailureReason(reason: try $0.string("detail"), count: try $0.int("count")) }
-            progress.append(.init(name: variant.name, counts: counts[variant.name] ?? AdminAPI.StateCounts(), quality: quality,
-                                  failureReasons: reasons.isEmpty ? nil : reasons))
-        }
-        return progress
-    }
-
-    /// `completed` is shown for an active deployment in its last phase with every reached
-    /// device finished; it stays active underneath, so devices that join later still get it.
-    static func displayStatus(_ plan: DeploymentPlan, overall: AdminAPI.StateCounts) -> AdminAPI.DeploymentStatus {
-        if plan.status == .active, plan.isLastPhase, overall.total > 0, overall.finished == overall.total { return .completed }
-        return plan.status
-    }
-
-}
-
-extension AdminAPI.StateCounts {
-    /// Adds `count` devices in a membership state (the `deployment_devices.state` values).
-    mutating func add(_ count: Int, state: AdminAPI.MembershipState) {
-        switch state {
-        case .pending: pending += count
-        case .downloading: downloading += count
-        case .installing: installing += count
-        case .succeeded: succeeded += count
-        case .failed: failed += count
-        case .rolledBack: rolledBack += count
         }
     }
 }

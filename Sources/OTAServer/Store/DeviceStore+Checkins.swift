@@ -47,12 +47,12 @@ extension DeviceStore {
     }
 
     /// How many statements one transaction of the flush carries: 2,000 devices' last seen, or
-    /// the installed lists of 400. Write transactions run one at a time, and a device joining a
-    /// rollout waits for the write lock: a flush in one transaction held it for as long as the
+    /// the installed lists of 400. A flush in one transaction held its locks for as long as the
     /// whole batch took (13–20 s for the installed lists of 50,000–64,000 devices after
-    /// `migrate-to`, in `bench/scale.sh`'s PostgreSQL join phase run on its own), and joins
-    /// stalled behind it. The statements need nothing from
-    /// one another, so the flush commits in bounded steps and other writes run between them.
+    /// `migrate-to`, in `bench/scale.sh`'s PostgreSQL join phase run on its own), and every
+    /// write that needed them (then: all of them, joins included) stalled behind it. The
+    /// statements need nothing from one another, so the flush commits in bounded steps and
+    /// other writes run between them.
     static let statementsPerTransaction = 8
 
     /// Writes a batch, a few hundred rows per statement and a few statements per transaction
@@ -66,8 +66,9 @@ extension DeviceStore {
         statements += Self.updates("attributes", try batch.attributes.map { [$0.key, try JSONColumn.encode($0.value)] })
         statements += Self.updates("trust", try batch.trust.map { [$0.key, try JSONColumn.encode($0.value)] })
         // Written only when it changed: the change feed then tells every instance (its trigger
-        // fires on this column), whose caches read the device again.
-        statements += Self.updates("inventory", try batch.inventory.map { [$0.key, try JSONColumn.encode($0.value)] })
+        // fires on this column), whose caches read the device again. A write to the feed is a
+        // write of the registry's scope (the feed's order), so these go in steps of their own.
+        let inventory = Self.updates("inventory", try batch.inventory.map { [$0.key, try JSONColumn.encode($0.value)] })
         // Units that must commit together: each statement alone, and each chunk of devices'
         // installed lists (its delete and its inserts: between them the list is half written).
         var units = statements.map { [$0] }
@@ -103,7 +104,9 @@ extension DeviceStore {
             }
             units.append(unit)
         }
-        for step in Self.steps(units) { try await db.write(statements: step) }
+        // The rest touches nothing a decision or the feed reads: joins do not wait for it.
+        for step in Self.steps(units) { try await db.write(statements: step, excluding: .checkinRecords) }
+        for step in Self.steps(inventory.map { [$0] }) { try await db.write(statements: step, excluding: .everything) }
     }
 
     /// Units packed in order into transactions of at most `statementsPerTransaction`

@@ -47,12 +47,11 @@ public struct TokenStore: Sendable {
     }
 
     func adminIdentity(secretHash: String) async throws -> AdminIdentity? {
-        try await db.read { db in
-            guard let row = try await db.row("""
-                SELECT id, name, role FROM admin_tokens WHERE token_hash = \(secretHash) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > \(SystemClock().now.secondsSinceEpoch))
-                """) else { return nil }
-            return AdminIdentity(tokenID: try row["id"], name: try row.string("name"), role: try row["role"])
-        }
+        // One statement on its own: read on every admin request.
+        guard let row = try await db.row("""
+            SELECT id, name, role FROM admin_tokens WHERE token_hash = \(secretHash) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > \(SystemClock().now.secondsSinceEpoch))
+            """) else { return nil }
+        return AdminIdentity(tokenID: try row["id"], name: try row.string("name"), role: try row["role"])
     }
 
     // MARK: Enrollment tokens

@@ -10,9 +10,10 @@ import PostgresNIO
 /// connections, run as a task of its own for as long as the database is open). Nothing
 /// blocks: every statement is awaited.
 ///
-/// Writes take one transaction-scoped advisory lock: like SQLite's single writer, write
-/// transactions run one at a time across every instance, so a decision read inside one (an
-/// admission limit, a counter, "is this key taken") still holds when it commits. Reads run
+/// Writes take a transaction-scoped advisory lock for each member of their scope
+/// (`WriteScope`): like SQLite's single writer, the writes of one scope run one at a time
+/// across every instance, so a decision read inside one (an admission limit, a counter, "is
+/// this key taken") still holds when it commits. Reads run
 /// concurrently on a consistent snapshot. Every transaction has a deadline: a database that
 /// does not answer makes a request a 503, never a wait without end.
 final class PostgresDatabase: SQLDatabase, Sendable {
@@ -26,8 +27,16 @@ final class PostgresDatabase: SQLDatabase, Sendable {
     let leadership: PostgresLeadership
     let changes: PostgresChangeListener
 
-    /// The key of the advisory lock that serialises writes ("ota" in ASCII).
+    /// The key of the advisory lock that serialises the registry's writes ("ota" in ASCII).
     static let writeLockKey: Int64 = 0x6f7461
+    /// The key of the one that serialises the writes of what check-ins record ("otac").
+    static let checkinRecordsLockKey: Int64 = 0x6f746163
+
+    /// The statements that take the locks of a scope, always in the same order.
+    static func lockStatements(_ scope: WriteScope) -> [String] {
+        [(WriteScope.registry, writeLockKey), (.checkinRecords, checkinRecordsLockKey)]
+            .filter { scope.contains($0.0) }.map { "SELECT pg_advisory_xact_lock(\($0.1))" }
+    }
 
     /// How long a transaction may take once it has its connection; past it the caller is
     /// answered 503 and the connection is closed. The server's own deadlines
@@ -110,36 +119,49 @@ final class PostgresDatabase: SQLDatabase, Sendable {
     // MARK: SQLDatabase
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) async throws -> T) async throws -> T {
-        try await transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", lock: false, body)
+        try await transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", scope: [], body)
     }
 
-    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) async throws -> T) async throws -> T {
-        try await transaction(begin: "BEGIN", lock: true, body)
+    func write<T: Sendable>(excluding scope: WriteScope, _ body: @escaping @Sendable (any SQLTransaction) async throws -> T) async throws -> T {
+        try await transaction(begin: "BEGIN", scope: scope, body)
     }
 
     /// The check-in flush's statements, pipelined on the transaction's connection.
-    func write(statements: [SQLQuery]) async throws {
-        try await transaction(begin: "BEGIN", lock: true) { transaction in try await transaction.pipeline(statements) }
+    func write(statements: [SQLQuery], excluding scope: WriteScope) async throws {
+        try await transaction(begin: "BEGIN", scope: scope) { transaction in try await transaction.pipeline(statements) }
+    }
+
+    /// One statement outside any transaction: the session's autocommit gives it its own snapshot.
+    func rows(_ query: SQLQuery) async throws -> [SQLRow] {
+        do {
+            return try await withConnection(deadlineSeconds: transactionDeadlineSeconds) { [logger] connection in
+                try await PostgresTransaction(connection: connection, logger: logger).rows(query)
+            }
+        } catch {
+            throw Self.mapped(error, location: location)
+        }
     }
 
     func holdsLeadership() async -> Bool { await leadership.holds() }
 
     func changeNotifications() -> AsyncStream<Void>? { changes.start() }
 
-    private func transaction<T: Sendable>(begin: String, lock: Bool, _ body: @escaping @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
+    private func transaction<T: Sendable>(begin: String, scope: WriteScope, _ body: @escaping @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
         do {
             return try await withConnection(deadlineSeconds: transactionDeadlineSeconds) { [self] connection in
-                let transaction = PostgresTransaction(connection: connection, logger: logger)
+                // A read begins with its first statement; a write holds its locks before its
+                // body runs, and takes them with its start in one wait: each await of a write
+                // waits for its turn on a busy server's threads, and a join waits for all of them.
+                let transaction = PostgresTransaction(connection: connection, logger: logger, opening: scope.isEmpty ? [begin] : nil)
                 do {
-                    // The start and the write lock in one wait: each await of a write waits for
-                    // its turn on a busy server's threads, and a join waits for all of them.
-                    try await transaction.pipeline(sql: lock ? [begin, "SET LOCAL lock_timeout = '\(Int(lockTimeoutSeconds * 1000))ms'",
-                                                                "SELECT pg_advisory_xact_lock(\(Self.writeLockKey))"] : [begin])
+                    if !scope.isEmpty {
+                        try await transaction.pipeline(sql: [begin, "SET LOCAL lock_timeout = '\(Int(lockTimeoutSeconds * 1000))ms'"] + Self.lockStatements(scope))
+                    }
                     let result = try await body(transaction)
-                    try await transaction.run("COMMIT")
+                    if transaction.isOpen { try await transaction.run("COMMIT") }
                     return result
                 } catch {
-                    await Self.rollBack(transaction, logger: logger)
+                    if transaction.isOpen { await Self.rollBack(transaction, logger: logger) }
                     throw error
                 }
             }
@@ -186,7 +208,7 @@ final class PostgresDatabase: SQLDatabase, Sendable {
                 let transaction = PostgresTransaction(connection: connection, logger: logger)
                 try await transaction.run("BEGIN")
                 do {
-                    try await transaction.run("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))")
+                    for lock in Self.lockStatements(.everything) { try await transaction.run(lock) }
                     try await transaction.run("CREATE TABLE IF NOT EXISTS schema_migrations (identifier TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
                     let applied = Set(try await transaction.values(String.self, "SELECT identifier FROM schema_migrations"))
                     let unknown = applied.subtracting(known).sorted()

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
 
@@ -7,18 +8,54 @@ import PostgresNIO
 struct PostgresTransaction: SQLTransaction {
     let connection: PostgresConnection
     let logger: Logger
+    /// What the transaction still has to send before its first statement (a read's BEGIN),
+    /// or nil when it was opened before its body ran (a write: its locks are held from the
+    /// start of the body, which may read the clock first).
+    let opening: Opening?
     var dialect: SQLDialect { .postgres }
+
+    init(connection: PostgresConnection, logger: Logger, opening: [String]? = nil) {
+        self.connection = connection
+        self.logger = logger
+        self.opening = opening.map(Opening.init)
+    }
+
+    /// A read's BEGIN, sent with its first statement: one wait fewer for each read (a
+    /// repeatable-read snapshot starts at the first statement, not at BEGIN, so nothing
+    /// changes but the wait). Taken once.
+    final class Opening: Sendable {
+        private let statements: NIOLockedValueBox<[String]?>
+        init(_ statements: [String]) { self.statements = NIOLockedValueBox(statements) }
+        func take() -> [String]? { statements.withLockedValue { taken in defer { taken = nil }; return taken } }
+        var sent: Bool { statements.withLockedValue { $0 == nil } }
+    }
+
+    /// Whether anything was sent: a read whose body ran no statement has nothing to commit.
+    var isOpen: Bool { opening?.sent ?? true }
+
+    /// Sends the opening, if it is still due, without waiting for it: the connection runs it
+    /// before the statement the caller sends next. The caller waits for the result after.
+    private func open() -> EventLoopFuture<Void>? {
+        guard let statements = opening?.take() else { return nil }
+        let futures: [EventLoopFuture<PostgresQueryResult>] = statements.map { connection.query(PostgresQuery(stringLiteral: $0), logger: logger) }
+        return EventLoopFuture.andAllSucceed(futures, on: connection.eventLoop)
+    }
 
     /// A statement the program wrote whole (BEGIN, COMMIT, a lock), with nothing bound.
     /// Its rows are read to the end: a statement's error (a lock wait past `lock_timeout`)
     /// arrives after the rows' description, and a sequence left unread would drop it.
     func run(_ sql: String) async throws {
-        for try await _ in try await connection.query(PostgresQuery(stringLiteral: sql), logger: logger) {}
+        let opened = open()
+        let rows = try await connection.query(PostgresQuery(stringLiteral: sql), logger: logger)
+        try await opened?.get()
+        for try await _ in rows {}
     }
 
     @discardableResult
     func execute(_ query: SQLQuery) async throws -> Int {
+        let opened = open()
         let future: EventLoopFuture<PostgresQueryResult> = connection.query(Self.query(query), logger: logger)
+        try await opened?.get()
         return try await future.get().metadata.rows ?? 0
     }
 
@@ -45,8 +82,10 @@ struct PostgresTransaction: SQLTransaction {
 
     @discardableResult
     private func send(_ queries: [PostgresQuery]) async throws -> [PostgresQueryResult] {
+        let opened = open()
         let futures: [EventLoopFuture<PostgresQueryResult>] = queries.map { connection.query($0, logger: logger) }
         let results = try await EventLoopFuture.whenAllComplete(futures, on: connection.eventLoop).get()
+        try await opened?.get()
         return try results.map { try $0.get() }
     }
 
@@ -57,7 +96,10 @@ struct PostgresTransaction: SQLTransaction {
     }
 
     func forEachRow(_ query: SQLQuery, _ body: (SQLRow) async throws -> Void) async throws {
-        for try await row in try await connection.query(Self.query(query), logger: logger) {
+        let opened = open()
+        let rows = try await connection.query(Self.query(query), logger: logger)
+        try await opened?.get()
+        for try await row in rows {
             try await body(try Self.row(row))
         }
     }

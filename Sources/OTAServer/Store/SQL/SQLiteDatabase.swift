@@ -85,7 +85,8 @@ struct SQLiteDatabase: SQLDatabase {
         try await body(SQLiteTransaction(access: .read(pool)))
     }
 
-    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) async throws -> T) async throws -> T {
+    /// SQLite has one writer: every write excludes every other, whatever its scope.
+    func write<T: Sendable>(excluding scope: WriteScope, _ body: @escaping @Sendable (any SQLTransaction) async throws -> T) async throws -> T {
         try await gate.run(timeoutSeconds: busyTimeout) {
             try await pool.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
             do {
@@ -104,7 +105,7 @@ struct SQLiteDatabase: SQLDatabase {
     /// queue and back: under `bench/checkin.sh`'s signed load (release build), the check-in
     /// flush of about 6,000 devices took 0.14 to 0.25 s one statement an access and 0.04 to
     /// 0.10 s in one, and SQLite's share of the server's CPU fell from 16 % to under 3 %.
-    func write(statements: [SQLQuery]) async throws {
+    func write(statements: [SQLQuery], excluding scope: WriteScope) async throws {
         let prepared = statements.map { ($0, $0.sql { _ in "?" }, SQLiteTransaction.arguments($0.values)) }
         try await gate.run(timeoutSeconds: busyTimeout) {
             try await pool.writeWithoutTransaction { db in
