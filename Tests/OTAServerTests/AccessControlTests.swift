@@ -27,7 +27,7 @@ struct AccessControlTests {
         #expect(try server.request("GET", "/api/v1/audit", role: .admin).status == 200)
         let refused = try server.request("POST", "/api/v1/deployments", role: .viewer, json: deployment)
         let body = try JSONDecoder().decode(APIErrorBody.self, from: Data(refused.body))
-        #expect(body.error.code == "forbidden")
+        #expect(body.error.code.rawValue == "forbidden")
         #expect(body.error.message.contains("needs the operator role"))
     }
 
@@ -36,7 +36,7 @@ struct AccessControlTests {
         let server = try TestServer()
         let none = try server.request("GET", "/api/v1/bundles")
         #expect(none.status == 401)
-        #expect(try JSONDecoder().decode(APIErrorBody.self, from: Data(none.body)).error.code == "unauthorized")
+        #expect(try JSONDecoder().decode(APIErrorBody.self, from: Data(none.body)).error.code.rawValue == "unauthorized")
         #expect(try server.request("GET", "/api/v1/bundles", token: "ota_adm_guess").status == 401)
         #expect(try server.request("GET", "/api/v1/bundles", headers: ["Authorization": "Basic YWRtaW46YWRtaW4="]).status == 401)
         let device = try server.registerDevice("d1")

@@ -7,7 +7,7 @@ import Testing
 @Suite("Hostile input gets a 4xx with a JSON error and changes nothing", .tags(.database))
 struct BadInputTests {
     func errorCode(_ result: HTTPResult) -> String? {
-        (try? JSONDecoder().decode(APIErrorBody.self, from: Data(result.body)))?.error.code
+        (try? JSONDecoder().decode(APIErrorBody.self, from: Data(result.body)))?.error.code.rawValue
     }
 
     static let refusedRequestCases = [

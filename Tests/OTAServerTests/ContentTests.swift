@@ -60,7 +60,7 @@ struct ContentTests {
         let unsatisfiable = try s.get(["Range": "bytes=10000-"])
         #expect(unsatisfiable.status == 416)
         #expect(unsatisfiable.headers["content-range"] == "bytes */10000")
-        #expect((try? JSONDecoder().decode(APIErrorBody.self, from: Data(unsatisfiable.body)))?.error.code == "range_not_satisfiable")
+        #expect((try? JSONDecoder().decode(APIErrorBody.self, from: Data(unsatisfiable.body)))?.error.code.rawValue == "range_not_satisfiable")
         #expect(try s.get(["Range": "bytes=-0"]).status == 416)
 
         // Several ranges, or a malformed header, are answered with the whole content.
@@ -85,7 +85,7 @@ struct ContentTests {
         _ = try stranger.checkin(.init(installed: []))
         let refused = try s.get(as: stranger)
         #expect(refused.status == 403)
-        #expect(try JSONDecoder().decode(APIErrorBody.self, from: Data(refused.body)).error.code == "forbidden")
+        #expect(try JSONDecoder().decode(APIErrorBody.self, from: Data(refused.body)).error.code.rawValue == "forbidden")
         #expect(try s.get(token: s.server.tokens[.admin]).status == 401)
         #expect(try s.get(token: "ota_dev_forged").status == 401)
         let malformed = try s.server.request("GET", DeviceAPI.contentPathPrefix + "nothex", device: s.device)
@@ -111,7 +111,7 @@ struct ContentTests {
         let result = try server.request("PUT", "/api/v1/content/\(claimed.hex)", token: server.tokens[.publisher], body: [9, 9, 9],
                                         contentType: "application/octet-stream")
         #expect(result.status == 400)
-        #expect(try JSONDecoder().decode(APIErrorBody.self, from: Data(result.body)).error.code == "digest_mismatch")
+        #expect(try JSONDecoder().decode(APIErrorBody.self, from: Data(result.body)).error.code.rawValue == "digest_mismatch")
         #expect(try server.admin(.publisher).missing([claimed]) == [claimed])
         #expect(try FileSystem.list(server.dataPath + "/uploads").isEmpty)
         #expect(try FileSystem.list(server.dataPath + "/content").isEmpty)

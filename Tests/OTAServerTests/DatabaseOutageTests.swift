@@ -27,7 +27,7 @@ struct DatabaseOutageTests {
                 try process.run()
                 input.fileHandleForWriting.write(Data("BEGIN;\nSELECT pg_advisory_xact_lock(7304289);\n".utf8))
                 // psql buffers what it prints into a pipe: ask the server whether psql's session (by
-                // its application name) holds the lock. The server's own flush may hold it for a
+                // its application name) holds the lock. The server's own writes may hold it for a
                 // moment too: a test that took that for psql's once saw its write succeed.
                 let deadline = Date().addingTimeInterval(30)
                 while try server.sql("""

@@ -17,7 +17,7 @@ struct DeviceIdentityTests {
         return try server.request("POST", DeviceAPI.registerPath, body: Array(body.utf8))
     }
 
-    func code(_ result: HTTPResult) -> String? { (try? JSONDecoder().decode(APIErrorBody.self, from: Data(result.body)))?.error.code }
+    func code(_ result: HTTPResult) -> String? { (try? JSONDecoder().decode(APIErrorBody.self, from: Data(result.body)))?.error.code.rawValue }
 
     @Test("An enrollment token serves only its uses, and it, not the device, decides hardware, id prefix, tags and acceptance")
     func tokenDecides() throws {

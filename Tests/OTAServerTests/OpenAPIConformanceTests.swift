@@ -63,6 +63,9 @@ struct OpenAPIConformanceTests {
         ("DeviceState", DeviceUpdateState.allCases.map(\.rawValue)), ("DeviceProtocol", DeviceProtocol.allCases.map(\.rawValue)),
         ("DDIHandling", DDI.Handling.allCases.map(\.rawValue)), ("DDIExecution", DDI.Execution.allCases.map(\.rawValue)),
         ("DDIFinished", DDI.Finished.allCases.map(\.rawValue)),
+        ("DDIMaintenanceWindow", DDI.MaintenanceWindow.allCases.map(\.rawValue)),
+        // What a server sends; `unknown` is only what a client makes of a code it does not know.
+        ("ErrorCode", APIErrorCode.allCases.filter { $0 != .unknown }.map(\.rawValue)),
     ]
 
     /// Values a rule across fields needs, which the schema alone cannot say.

@@ -9,17 +9,18 @@ import Testing
 /// default) waits for both. SQLite has one writer, so there is nothing to test there.
 @Suite("Write scopes", .tags(.database))
 struct WriteScopeTests {
-    /// A write of `scope` that holds its locks until `release` is called.
+    /// A write of `scope` that runs `statements` and then holds its locks (and its rows') until
+    /// `release` is called.
     struct HeldWrite {
         let task: Task<Void, any Error>
         let release: @Sendable () -> Void
 
-        static func start(_ db: any SQLDatabase, _ scope: WriteScope, name: String) async throws -> HeldWrite {
+        static func start(_ db: any SQLDatabase, _ scope: WriteScope, _ statements: [SQLQuery]) async throws -> HeldWrite {
             let (entered, enteredContinuation) = AsyncStream<Void>.makeStream()
             let (released, releaseContinuation) = AsyncStream<Void>.makeStream()
             let task = Task {
                 try await db.write(excluding: scope) { sql in
-                    try await sql.execute("INSERT INTO server_secrets (name, value) VALUES (\(name), 'held')")
+                    for statement in statements { try await sql.execute(statement) }
                     enteredContinuation.finish()
                     for await _ in released {}
                 }
@@ -27,18 +28,38 @@ struct WriteScopeTests {
             for await _ in entered {}
             return HeldWrite(task: task, release: { releaseContinuation.finish() })
         }
+
+        static func start(_ db: any SQLDatabase, _ scope: WriteScope, name: String) async throws -> HeldWrite {
+            try await start(db, scope, ["INSERT INTO server_secrets (name, value) VALUES (\(name), 'held')"])
+        }
+    }
+
+    static func open() async throws -> (any SQLDatabase, TemporaryDirectory) {
+        let dir = TemporaryDirectory("ota-scopes")
+        let (db, _) = try await StoreBackendTests.open("postgres", in: dir)
+        return (db, dir)
     }
 
     static func names(_ db: any SQLDatabase) async throws -> [String] {
         try await db.read { sql in try await sql.values(String.self, "SELECT name FROM server_secrets ORDER BY name") }
     }
 
-    /// Waits (at most 30 s) until `count` sessions wait for an advisory lock.
+    static func insert(_ name: String) -> SQLQuery { "INSERT INTO server_secrets (name, value) VALUES (\(name), 'x')" }
+
+    /// The advisory locks of this test's database, granted or waited for.
+    static func advisoryLocks(_ db: any SQLDatabase, granted: Bool) async throws -> [Int64] {
+        try await db.read { sql in
+            try await sql.values(Int64.self, """
+                SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted = \(raw: granted ? "true" : "false")
+                AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY objid
+                """)
+        }.filter { $0 != PostgresLeadership.lockKey }  // The leader's session lock, if this process took it.
+    }
+
+    /// Waits (at most 30 s) until `count` sessions of this database wait for an advisory lock.
     static func waiters(_ db: any SQLDatabase, _ count: Int) async throws {
         let deadline = Date().addingTimeInterval(30)
-        while try await db.read({ sql in
-            try await sql.value(Int.self, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
-        }) != count {
+        while try await advisoryLocks(db, granted: false).count != count {
             guard Date() < deadline else { Issue.record("no write waited for the lock"); return }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -47,32 +68,32 @@ struct WriteScopeTests {
     @Test("A join's write commits while a flush step holds the check-in records; a write of every scope waits for the step")
     func joinsPassFlushSteps() async throws {
         guard TestServer.postgres != nil else { return }
-        let dir = TemporaryDirectory("ota-scopes")
-        let (db, _) = try await StoreBackendTests.open("postgres", in: dir)
+        let (db, _dir) = try await Self.open()
         let flush = try await HeldWrite.start(db, .checkinRecords, name: "flush")
         // Were the join to wait for the step, it would fail at the lock timeout (2 s): the step
         // is released only after it.
-        _ = try await db.write(excluding: .registry) { sql in try await sql.execute("INSERT INTO server_secrets (name, value) VALUES ('join', 'x')") }
+        _ = try await db.write(excluding: .registry) { sql in try await sql.execute(Self.insert("join")) }
         #expect(try await Self.names(db) == ["join"])
-        let other = Task { try await db.write { sql in try await sql.execute("INSERT INTO server_secrets (name, value) VALUES ('other', 'x')") } }
+        let other = Task { try await db.write { sql in try await sql.execute(Self.insert("other")) } }
         try await Self.waiters(db, 1)
+        // Waiting for the step, the write of every scope does not hold the registry's lock:
+        // joins still pass it.
+        _ = try await db.write(excluding: .registry) { sql in try await sql.execute(Self.insert("join2")) }
         flush.release()
         try await flush.task.value
         _ = try await other.value
-        #expect(try await Self.names(db) == ["flush", "join", "other"])
+        #expect(try await Self.names(db) == ["flush", "join", "join2", "other"])
         await db.close()
+        _ = _dir
     }
 
     @Test("Two flush steps run one after the other, and so do a join and a write of every scope")
     func sameScopeWaits() async throws {
         guard TestServer.postgres != nil else { return }
-        let dir = TemporaryDirectory("ota-scopes")
-        let (db, _) = try await StoreBackendTests.open("postgres", in: dir)
+        let (db, _dir) = try await Self.open()
         for (held, waiting) in [(WriteScope.checkinRecords, WriteScope.checkinRecords), (.registry, .everything), (.everything, .registry)] {
             let first = try await HeldWrite.start(db, held, name: "first")
-            let second = Task {
-                try await db.write(excluding: waiting) { sql in try await sql.execute("INSERT INTO server_secrets (name, value) VALUES ('second', 'x')") }
-            }
+            let second = Task { try await db.write(excluding: waiting) { sql in try await sql.execute(Self.insert("second")) } }
             try await Self.waiters(db, 1)
             // The second has not written: it waits for the first's lock.
             #expect(try await Self.names(db) == [])
@@ -83,56 +104,73 @@ struct WriteScopeTests {
             _ = try await db.write { sql in try await sql.execute("DELETE FROM server_secrets") }
         }
         await db.close()
+        _ = _dir
     }
-}
 
-/// A read on PostgreSQL sends its BEGIN with its first statement rather than before it.
-@Suite("PostgreSQL reads", .tags(.database))
-struct PostgresReadTests {
-    @Test("A read's statements see one snapshot, taken at its first, though its BEGIN goes with that statement; a read of no statement leaves nothing open")
-    func oneSnapshot() async throws {
+    @Test("The flush's statements, written together, exclude other flush steps and not joins")
+    func statementListsTakeTheirScope() async throws {
         guard TestServer.postgres != nil else { return }
-        let dir = TemporaryDirectory("ota-reads")
-        let (db, _) = try await StoreBackendTests.open("postgres", in: dir)
-        let (read, readContinuation) = AsyncStream<Void>.makeStream()
-        let (written, writtenContinuation) = AsyncStream<Void>.makeStream()
-        let reader = Task {
-            try await db.read { sql in
-                let before = try await sql.value(Int.self, "SELECT count(*) FROM server_secrets")
-                readContinuation.finish()
-                for await _ in written {}
-                return [before, try await sql.value(Int.self, "SELECT count(*) FROM server_secrets")]
-            }
-        }
-        for await _ in read {}
-        _ = try await db.write { sql in try await sql.execute("INSERT INTO server_secrets (name, value) VALUES ('a', 'b')") }
-        writtenContinuation.finish()
-        // Without the BEGIN, each statement would see what was committed before it: 0, then 1.
-        #expect(try await reader.value == [0, 0])
-        // More reads of no statement than the pool has connections: none is left in a transaction.
-        for _ in 0..<40 { _ = try await db.read { _ in 1 } }
-        #expect(try await db.read { sql in try await sql.value(Int.self, "SELECT count(*) FROM server_secrets") } == 1)
-        #expect(try await db.read { sql in
-            try await sql.value(Int.self, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'")
-        } == 0)
+        let (db, _dir) = try await Self.open()
+        let join = try await HeldWrite.start(db, .registry, name: "join")
+        try await db.write(statements: [Self.insert("step")], excluding: .checkinRecords)
+        #expect(try await Self.names(db) == ["step"])
+        join.release()
+        try await join.task.value
+        let step = try await HeldWrite.start(db, .checkinRecords, name: "held-step")
+        let next = Task { try await db.write(statements: [Self.insert("next-step")], excluding: .checkinRecords) }
+        try await Self.waiters(db, 1)
+        #expect(try await Self.names(db) == ["join", "step"])
+        step.release()
+        try await step.task.value
+        try await next.value
+        #expect(try await Self.names(db) == ["held-step", "join", "next-step", "step"])
         await db.close()
+        _ = _dir
     }
-}
 
-/// One read statement outside a transaction (`SQLDatabase.rows`), on both backends.
-@Suite("Single reads", .tags(.database))
-struct SingleReadTests {
-    @Test("A read of one statement returns its rows; a failing one is an error and the next goes through", arguments: StoreBackendTests.backends)
-    func singleRead(backend: String) async throws {
-        let dir = TemporaryDirectory("ota-reads")
-        let (db, _) = try await StoreBackendTests.open(backend, in: dir)
-        _ = try await db.write { sql in try await sql.execute("INSERT INTO server_secrets (name, value) VALUES ('a', 'b'), ('c', 'd')") }
-        #expect(try await db.rows("SELECT name FROM server_secrets ORDER BY name").map { try $0.string("name") } == ["a", "c"])
-        #expect(try await db.row("SELECT value FROM server_secrets WHERE name = \("c")")?.string("value") == "d")
-        #expect(try await db.row("SELECT value FROM server_secrets WHERE name = 'none'") == nil)
-        await #expect(throws: (any Error).self) { _ = try await db.rows("SELECT no_such_column FROM server_secrets") }
-        for _ in 0..<40 { _ = try await db.rows("SELECT 1 AS one") }
-        #expect(try await db.rows("SELECT count(*) AS n FROM server_secrets").first?.int("n") == 2)
+    @Test("The registry's lock is the one servers before write scopes take for every write, so an older instance's writes still exclude a newer one's joins")
+    func lockKeys() async throws {
+        guard TestServer.postgres != nil else { return }
+        let (db, _dir) = try await Self.open()
+        for (scope, keys) in [(WriteScope.registry, [Int64(7_304_289)]), (.checkinRecords, [1_869_898_083]), (.everything, [7_304_289, 1_869_898_083])] {
+            let held = try await HeldWrite.start(db, scope, name: "held")
+            #expect(try await Self.advisoryLocks(db, granted: true) == keys, "\(scope)")
+            held.release()
+            try await held.task.value
+            _ = try await db.write { sql in try await sql.execute("DELETE FROM server_secrets") }
+        }
+        await db.close()
+        _ = _dir
+    }
+
+    @Test("A device joins a rollout while a flush step holds its lock and its own device row (last seen, installed list)")
+    func admissionBesideAFlushStep() async throws {
+        guard TestServer.postgres != nil else { return }
+        let (db, _dir) = try await Self.open()
+        _ = try await db.write { sql in
+            try await sql.execute("INSERT INTO devices (id, token_hash, hardware, registered_at) VALUES ('d1', 'h1', 'hw', 'now')")
+            let bundle = try await sql.value(Int64.self, """
+                INSERT INTO bundles (name, version, version_key, kind, digest, envelope, compatible, size, signers, created, published_at, published_by)
+                VALUES ('m', '1.0.0', '1.0.0', 'model', 'digest', \([UInt8]([1])), '[]', 1, '[]', 'now', 'now', 'me') RETURNING id
+                """)!
+            try await sql.execute("""
+                INSERT INTO deployments (id, seq, bundle_id, bundle_name, target, phases, phase_started_epoch, status, created_at, created_by)
+                VALUES ('dep', 1, \(bundle), 'm', '{}', '[]', 0, 'active', 'now', 'me')
+                """)
+        }
+        // What a flush step does to the device: its row updated, its installed list written.
+        let flush = try await HeldWrite.start(db, .checkinRecords, [
+            "UPDATE devices SET last_seen = 5, attributes = '{}', trust = '{}' WHERE id = 'd1'",
+            "INSERT INTO installed (device_id, bundle_name, version, digest, state, updated_at) VALUES ('d1', 'm', '1.0.0', 'digest', 'active', 'now')",
+        ])
+        let members = try await DeploymentStore(db: db).admit([Admission(deploymentID: "dep", deviceID: "d1", phase: 0)], clock: TestClock())
+        #expect(members.first??.state == .pending)
+        flush.release()
+        try await flush.task.value
+        #expect(try await db.row("SELECT last_seen FROM devices WHERE id = 'd1'")?.int("last_seen") == 5)
+        #expect(try await db.row("SELECT count FROM installed_counts WHERE bundle_name = 'm' AND version = '1.0.0'")?.int("count") == 1)
+        await db.close()
+        _ = _dir
     }
 }
 

@@ -394,7 +394,7 @@ public final class HTTPClient {
                            retryAfterSeconds: retryAfter)
         }
         if body.count <= 64 * 1024, let parsed = try? JSONDecoder().decode(APIErrorBody.self, from: Data(body)) {
-            return .status(status, code: APIErrorCode(rawValue: parsed.error.code) ?? .unknown, message: String(parsed.error.message.prefix(2000)), retryAfterSeconds: retryAfter)
+            return .status(status, code: parsed.error.code, message: String(parsed.error.message.prefix(2000)), retryAfterSeconds: retryAfter)
         }
         // Something in between (a proxy's error page): its first bytes, which say what it is.
         // Terminals escape it when they show it.

@@ -46,13 +46,18 @@ public enum DDI {
         case skip, attempt, forced
     }
 
+    /// Whether a maintenance window lets the device install now.
+    public enum MaintenanceWindow: String, Codable, Sendable, CaseIterable {
+        case available, unavailable
+    }
+
     public struct Deployment: Codable, Equatable, Sendable {
         public var download: Handling
         public var update: Handling
-        /// `available` or `unavailable`; only when a maintenance window applies.
-        public var maintenanceWindow: String?
+        /// Only when a maintenance window applies.
+        public var maintenanceWindow: MaintenanceWindow?
         public var chunks: [Chunk]
-        public init(download: Handling, update: Handling, maintenanceWindow: String? = nil, chunks: [Chunk]) {
+        public init(download: Handling, update: Handling, maintenanceWindow: MaintenanceWindow? = nil, chunks: [Chunk]) {
             self.download = download
             self.update = update
             self.maintenanceWindow = maintenanceWindow

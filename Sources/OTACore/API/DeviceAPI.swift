@@ -375,10 +375,11 @@ public enum DeviceAPI {
 /// The JSON body of every 4xx and 5xx answer.
 public struct APIErrorBody: Codable, Equatable, Sendable {
     public struct Detail: Codable, Equatable, Sendable {
-        public var code: String
+        /// A code this build does not know (a newer server's) decodes as `.unknown`.
+        public var code: APIErrorCode
         public var message: String
     }
     public var error: Detail
 
-    public init(code: String, message: String) { error = Detail(code: code, message: message) }
+    public init(code: APIErrorCode, message: String) { error = Detail(code: code, message: message) }
 }

@@ -20,7 +20,7 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var fields = headers
         fields[.contentType] = "application/json"
-        let body = (try? StrictJSON.encode(APIErrorBody(code: code.rawValue, message: message))) ?? Data()
+        let body = (try? StrictJSON.encode(APIErrorBody(code: code, message: message))) ?? Data()
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 

@@ -32,9 +32,11 @@ final class PostgresDatabase: SQLDatabase, Sendable {
     /// The key of the one that serialises the writes of what check-ins record ("otac").
     static let checkinRecordsLockKey: Int64 = 0x6f746163
 
-    /// The statements that take the locks of a scope, always in the same order.
+    /// The statements that take the locks of a scope, always in the same order: the check-in
+    /// records' first, so that a write of every scope waiting for a flush step does not hold
+    /// the registry's lock meanwhile (joins would wait behind it, and so for the step).
     static func lockStatements(_ scope: WriteScope) -> [String] {
-        [(WriteScope.registry, writeLockKey), (.checkinRecords, checkinRecordsLockKey)]
+        [(WriteScope.checkinRecords, checkinRecordsLockKey), (.registry, writeLockKey)]
             .filter { scope.contains($0.0) }.map { "SELECT pg_advisory_xact_lock(\($0.1))" }
     }
 
@@ -119,16 +121,23 @@ final class PostgresDatabase: SQLDatabase, Sendable {
     // MARK: SQLDatabase
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) async throws -> T) async throws -> T {
-        try await transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", scope: [], body)
+        try await transaction(.read, body)
     }
 
     func write<T: Sendable>(excluding scope: WriteScope, _ body: @escaping @Sendable (any SQLTransaction) async throws -> T) async throws -> T {
-        try await transaction(begin: "BEGIN", scope: scope, body)
+        try await transaction(.write(scope), body)
     }
 
     /// The check-in flush's statements, pipelined on the transaction's connection.
     func write(statements: [SQLQuery], excluding scope: WriteScope) async throws {
-        try await transaction(begin: "BEGIN", scope: scope) { transaction in try await transaction.pipeline(statements) }
+        try await transaction(.write(scope)) { transaction in try await transaction.pipeline(statements) }
+    }
+
+    enum TransactionKind {
+        case read
+        case write(WriteScope)
+
+        var isRead: Bool { if case .read = self { true } else { false } }
     }
 
     /// One statement outside any transaction: the session's autocommit gives it its own snapshot.
@@ -146,16 +155,18 @@ final class PostgresDatabase: SQLDatabase, Sendable {
 
     func changeNotifications() -> AsyncStream<Void>? { changes.start() }
 
-    private func transaction<T: Sendable>(begin: String, scope: WriteScope, _ body: @escaping @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
+    private func transaction<T: Sendable>(_ kind: TransactionKind, _ body: @escaping @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
         do {
             return try await withConnection(deadlineSeconds: transactionDeadlineSeconds) { [self] connection in
                 // A read begins with its first statement; a write holds its locks before its
                 // body runs, and takes them with its start in one wait: each await of a write
                 // waits for its turn on a busy server's threads, and a join waits for all of them.
-                let transaction = PostgresTransaction(connection: connection, logger: logger, opening: scope.isEmpty ? [begin] : nil)
+                // `lock_timeout` bounds each wait for a lock (and for a row another write holds).
+                let transaction = PostgresTransaction(connection: connection, logger: logger,
+                                                      opening: kind.isRead ? ["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"] : nil)
                 do {
-                    if !scope.isEmpty {
-                        try await transaction.pipeline(sql: [begin, "SET LOCAL lock_timeout = '\(Int(lockTimeoutSeconds * 1000))ms'"] + Self.lockStatements(scope))
+                    if case .write(let scope) = kind {
+                        try await transaction.pipeline(sql: ["BEGIN", "SET LOCAL lock_timeout = '\(Int(lockTimeoutSeconds * 1000))ms'"] + Self.lockStatements(scope))
                     }
                     let result = try await body(transaction)
                     if transaction.isOpen { try await transaction.run("COMMIT") }

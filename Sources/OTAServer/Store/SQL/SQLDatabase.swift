@@ -56,8 +56,10 @@ extension SQLDatabase {
 
 /// What a write transaction keeps other writers out of while it runs. Two writes run one after
 /// the other when their scopes share a member (PostgreSQL: one transaction-scoped advisory lock
-/// a member, always taken in the order below, so that two writes never wait on each other's
-/// lock); SQLite has one writer, and there every write excludes every other.
+/// a member, always taken in the same order, the check-in records' first, so that two writes
+/// never wait on each other's lock); SQLite has one writer, and there every write excludes
+/// every other. An empty scope excludes no other write (none uses it: even an insert that is
+/// its own decision may delete rows another write deletes too, in another order).
 ///
 /// Why two: during a rollout, devices join deployments while the check-in flush writes what
 /// devices reported, and with one lock a join waited for the flush step in progress (on
@@ -71,10 +73,11 @@ struct WriteScope: OptionSet, Sendable {
     /// commit in the order of their numbers, which is how instances read it without a gap.
     static let registry = WriteScope(rawValue: 1 << 0)
     /// What check-ins record about devices, written by the flush: last seen, attributes, trust
-    /// reports and installed lists (and the installed counts their triggers keep). A write
-    /// that changes, locks or deletes rows of `devices` or `installed` must hold it too: the
-    /// flush updates hundreds of devices' rows in one statement, in no set order, and two such
-    /// writes running together could each wait for the other's rows.
+    /// reports and installed lists (and the installed counts their triggers keep, which read
+    /// `bundles`). A write that changes, locks or deletes rows of `devices`, `installed` or
+    /// `bundles` must hold it too: the flush updates hundreds of devices' rows in one
+    /// statement, in no set order, and two such writes running together could each wait for
+    /// the other's rows; a bundle published beside a flush would be counted wrong.
     static let checkinRecords = WriteScope(rawValue: 1 << 1)
 
     static let everything: WriteScope = [.registry, .checkinRecords]
