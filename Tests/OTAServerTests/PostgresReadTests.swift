@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import OTACore
 @testable import OTAServer
 import TestSupport
@@ -38,19 +37,6 @@ struct PostgresReadTests {
         #expect(try await db.read { sql in
             try await sql.value(Int.self, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'")
         } == 0)
-        await db.close()
-    }
-
-    @Test("A single read past its deadline is answered unavailable at the deadline")
-    func singleReadDeadline() async throws {
-        guard TestServer.postgres != nil else { return }
-        let location = try PostgresLocation(url: try #require(try TestServer.newPostgresDatabase()) + "?connect_timeout=60")
-        let db = try await PostgresDatabase(location: location, lockTimeoutSeconds: 2, transactionDeadlineSeconds: 1,
-                                            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        let started = Date()
-        await #expect(throws: SQLUnavailable.self) { _ = try await db.rows("SELECT pg_sleep(20)") }
-        #expect(Date().timeIntervalSince(started) < 10)
-        #expect(try await db.row("SELECT 1 AS one")?.int("one") == 1)
         await db.close()
     }
 }

@@ -201,6 +201,18 @@ struct StoreBackendTests {
                 "the live rollout's shadow figures, the baseline its live gates compare with, and the recent figure stay")
     }
 
+    /// Bundle `m` 1.0.0 (digest `digest`) and an active deployment `dep` of it, in one phase.
+    static func addDeployment(_ sql: any SQLTransaction) async throws {
+        let bundle = try await sql.value(Int64.self, """
+            INSERT INTO bundles (name, version, version_key, kind, digest, envelope, compatible, size, signers, created, published_at, published_by)
+            VALUES ('m', '1.0.0', '1.0.0', 'model', 'digest', \([UInt8]([1])), '[]', 1, '[]', 'now', 'now', 'me') RETURNING id
+            """)!
+        try await sql.execute("""
+            INSERT INTO deployments (id, seq, bundle_id, bundle_name, target, phases, phase_started_epoch, status, created_at, created_by)
+            VALUES ('dep', 1, \(bundle), 'm', '{}', '[]', 0, 'active', 'now', 'me')
+            """)
+    }
+
     @Test("Deployment counters and failure reasons follow every membership change", arguments: backends)
     func deploymentCounters(backend: String) async throws {
         let dir = TemporaryDirectory("ota-store")
@@ -212,14 +224,7 @@ struct StoreBackendTests {
         }
         let result = try await db.write { sql in
             try await sql.execute("INSERT INTO devices (id, token_hash, hardware, registered_at) VALUES ('d1', 'h1', 'hw', 'now'), ('d2', 'h2', 'hw', 'now')")
-            let bundle = try await sql.value(Int64.self, """
-                INSERT INTO bundles (name, version, version_key, kind, digest, envelope, compatible, size, signers, created, published_at, published_by)
-                VALUES ('m', '1.0.0', '1.0.0', 'model', 'digest', \([UInt8]([1])), '[]', 1, '[]', 'now', 'now', 'me') RETURNING id
-                """)!
-            try await sql.execute("""
-                INSERT INTO deployments (id, seq, bundle_id, bundle_name, target, phases, phase_started_epoch, status, created_at, created_by)
-                VALUES ('dep', 1, \(bundle), 'm', '{}', '[]', 0, 'active', 'now', 'me')
-                """)
+            try await Self.addDeployment(sql)
             for device in ["d1", "d2"] {
                 try await sql.execute("INSERT INTO deployment_devices (deployment_id, device_id, phase, state, assigned_epoch, updated_epoch) VALUES ('dep', \(device), 0, 'pending', 0, 0)")
             }

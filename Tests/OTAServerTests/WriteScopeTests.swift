@@ -149,14 +149,7 @@ struct WriteScopeTests {
         let (db, _dir) = try await Self.open()
         _ = try await db.write { sql in
             try await sql.execute("INSERT INTO devices (id, token_hash, hardware, registered_at) VALUES ('d1', 'h1', 'hw', 'now')")
-            let bundle = try await sql.value(Int64.self, """
-                INSERT INTO bundles (name, version, version_key, kind, digest, envelope, compatible, size, signers, created, published_at, published_by)
-                VALUES ('m', '1.0.0', '1.0.0', 'model', 'digest', \([UInt8]([1])), '[]', 1, '[]', 'now', 'now', 'me') RETURNING id
-                """)!
-            try await sql.execute("""
-                INSERT INTO deployments (id, seq, bundle_id, bundle_name, target, phases, phase_started_epoch, status, created_at, created_by)
-                VALUES ('dep', 1, \(bundle), 'm', '{}', '[]', 0, 'active', 'now', 'me')
-                """)
+            try await StoreBackendTests.addDeployment(sql)
         }
         // What a flush step does to the device: its row updated, its installed list written.
         let flush = try await HeldWrite.start(db, .checkinRecords, [
