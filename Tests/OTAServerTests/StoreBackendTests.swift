@@ -213,6 +213,42 @@ struct StoreBackendTests {
             """)
     }
 
+    @Test("A deployment's transfer totals read when devices report the largest plausible sizes, past what an integer sum holds",
+          arguments: backends)
+    func transferTotalsDoNotOverflow(backend: String) async throws {
+        let dir = TemporaryDirectory("ota-store")
+        let (db, _) = try await Self.open(backend, in: dir)
+        let ids = (0..<20_000).map { DeviceID(checked: String(format: "d-%05d", $0)) }
+        try await CheckinFlushTests.addDevices(db, ids)
+        let most = Int64(1) << 50  // What `TransferProgress.isPlausible` lets a device report.
+        _ = try await db.write { sql in
+            try await Self.addDeployment(sql)
+            // A plan the status reads: the whole fleet, in one phase.
+            try await sql.execute("UPDATE bundles SET digest = \(String(repeating: "a", count: 64)) WHERE name = 'm'")
+            try await sql.execute("""
+                UPDATE deployments SET target = \(try JSONColumn.encode(AdminAPI.Target.all)),
+                    phases = \(try JSONColumn.encode([AdminAPI.Phase.percent(100)])), created_at = '2026-12-06T00:00:00Z' WHERE id = 'dep'
+                """)
+            try await sql.execute("""
+                INSERT INTO deployment_devices (deployment_id, device_id, phase, state, assigned_epoch, updated_epoch, bytes_fetched, bytes_total)
+                SELECT 'dep', id, 0, 'downloading', 0, 0, \(most), \(most) FROM devices WHERE id < 'd-10000'
+                """)
+        }
+        let store = DeploymentStore(db: db)
+        let half = try #require(try await store.status(id: "dep")?.transfer)
+        #expect(half.devices == 10_000)
+        #expect(half.totalBytes == 10_000 * UInt64(most) && half.fetchedBytes == half.totalBytes)
+        _ = try await db.write { sql in
+            try await sql.execute("""
+                INSERT INTO deployment_devices (deployment_id, device_id, phase, state, assigned_epoch, updated_epoch, bytes_fetched, bytes_total)
+                SELECT 'dep', id, 0, 'downloading', 0, 0, \(most), \(most) FROM devices WHERE id >= 'd-10000'
+                """)
+        }
+        // 20,000 × 2^50 is past 2^64: the answer's field holds its largest value.
+        let all = try #require(try await store.status(id: "dep")?.transfer)
+        #expect(all.devices == 20_000 && all.totalBytes == .max && all.fetchedBytes == .max)
+    }
+
     @Test("Deployment counters and failure reasons follow every membership change", arguments: backends)
     func deploymentCounters(backend: String) async throws {
         let dir = TemporaryDirectory("ota-store")

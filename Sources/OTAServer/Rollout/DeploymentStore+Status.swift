@@ -51,8 +51,12 @@ extension DeploymentStore {
     static func statusReads(_ id: DeploymentID, detailed: Bool) -> [SQLQuery] {
         var reads = [countsQuery(id)]
         if detailed {
+            // Summed as floating point: each device may report up to 2^50 bytes, and 8,192 of
+            // them would overflow an integer sum (SQLite then fails the statement, and the
+            // status with it). Totals past 2^53 bytes lose precision, not the answer.
             reads.append("""
-                SELECT COUNT(*) AS devices, COALESCE(SUM(bytes_fetched), 0) AS fetched, COALESCE(SUM(bytes_total), 0) AS total
+                SELECT COUNT(*) AS devices, COALESCE(SUM(CAST(bytes_fetched AS DOUBLE PRECISION)), 0) AS fetched,
+                    COALESCE(SUM(CAST(bytes_total AS DOUBLE PRECISION)), 0) AS total
                 FROM deployment_devices WHERE deployment_id = \(id) AND bytes_total IS NOT NULL
                 """)
             reads.append("""
@@ -82,8 +86,8 @@ extension DeploymentStore {
         var variants: [AdminAPI.VariantProgress]?
         if detailed {
             guard let sums = results[1].first else { throw RegistryError.corrupt("a sum of deployment \(plan.id) returned no row") }
-            transfer = AdminAPI.TransferTotals(devices: try sums.int("devices"), fetchedBytes: UInt64(try sums.int64("fetched")),
-                                               totalBytes: UInt64(try sums.int64("total")))
+            transfer = AdminAPI.TransferTotals(devices: try sums.int("devices"), fetchedBytes: Self.bytes(try sums["fetched"]),
+                                               totalBytes: Self.bytes(try sums["total"]))
             failureReasons = try results[2].map { AdminAPI.FailureReason(reason: try $0.string("reason"), count: try $0.int("count")) }
             versions = try results[3].map { AdminAPI.VersionCount(version: try $0.string("version"), count: try $0.int("count")) }
             variants = try await variantProgress(db, plan: plan, version: try row.string("version"), stored: try row.optionalString("variants"))
@@ -133,6 +137,12 @@ extension DeploymentStore {
                                   failureReasons: reasons.isEmpty ? nil : reasons))
         }
         return progress
+    }
+
+    /// A byte count summed as floating point, within what the answer's field holds.
+    static func bytes(_ sum: Double) -> UInt64 {
+        guard sum.isFinite, sum > 0 else { return 0 }
+        return sum >= 0x1p64 ? .max : UInt64(sum)
     }
 
     /// `completed` is shown for an active deployment in its last phase with every reached
